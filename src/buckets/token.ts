@@ -1,0 +1,77 @@
+/**
+ * The board's vocabulary: bucket names and the token each book carries from bucket to bucket.
+ * Pure data, no I/O: workflow code imports these names too.
+ */
+
+/** Buckets in pipeline order; a book's token lives in exactly one of them. */
+export const STAGE_BUCKETS = [
+  '00_available',
+  '01_requested',
+  '02_converted',
+  '03_downloaded',
+  '04_decrypted',
+  '05_extracted',
+  '06_processed',
+  '07_stored',
+] as const;
+
+/** Buckets outside the happy path: parked for an operator, or given up by one. */
+export const SIDE_BUCKETS = ['failed', 'cancelled'] as const;
+
+export const BUCKETS = [...STAGE_BUCKETS, ...SIDE_BUCKETS] as const;
+
+export type StageBucket = (typeof STAGE_BUCKETS)[number];
+export type SideBucket = (typeof SIDE_BUCKETS)[number];
+export type Bucket = (typeof BUCKETS)[number];
+
+export function isBucket(name: string): name is Bucket {
+  return (BUCKETS as readonly string[]).includes(name);
+}
+
+/** What went wrong last; kept in the token so `ls failed/` plus `cat` tells an operator why. */
+export interface TokenError {
+  /** The stage (bucket the book was heading for) that failed. */
+  stage: StageBucket;
+  message: string;
+  /** Machine-readable error type, e.g. `DecryptError`, `GrinNotAllowed`. */
+  type?: string;
+  at: string;
+}
+
+/**
+ * The token: one small JSON file `<barcode>.json` per book. It never holds secrets.
+ * Fields other than barcode/directory/bucket are filled in as the book moves along.
+ */
+export interface BookToken {
+  barcode: string;
+  directory: string;
+  /** The bucket this token is in (kept in the file too, so a stray copy can be placed). */
+  bucket: Bucket;
+  /** Free-form detail of where the book is within its stage, e.g. `waiting for disk space`. */
+  status?: string;
+  workflowId?: string;
+  batchId?: string;
+  /** Host-specific task queue running this book's file stages. */
+  fileQueue?: string;
+  /** Local processing folder used for this book's files. */
+  processingDir?: string;
+  /** Where the book ends up: storage kind plus location (bucket/prefix or path). */
+  storage?: string;
+  /** ISO timestamp of arrival in each bucket. */
+  stages: Partial<Record<Bucket, string>>;
+  /** GRIN ETag of the encrypted archive (quotes stripped). */
+  grinEtag?: string;
+  /** Archive file name exactly as GRIN lists it (may carry a `<DIR>_` prefix). */
+  grinFilename?: string;
+  encryptedBytes?: number;
+  decryptedBytes?: number;
+  extractedFiles?: number;
+  extractedBytes?: number;
+  pageCount?: number;
+  hasMarc?: boolean;
+  /** Storage keys written for this book, by artifact. */
+  stored?: Record<string, string>;
+  attempts?: number;
+  lastError?: TokenError;
+  updatedAt: string;
+}

@@ -1,0 +1,100 @@
+/**
+ * The validated configuration every part of the pipeline reads. The YAML file, the embedded defaults
+ * and environment overrides all resolve to this shape (see `load.ts`, `schema.ts`).
+ * Secrets are never values here: only the file path or environment variable that holds them.
+ */
+
+export interface SecretRef {
+  /** Read the secret from this file (trailing newline stripped). */
+  file?: string;
+  /** Or from this environment variable. */
+  env?: string;
+}
+
+export interface TemporalConfig {
+  /** host:port of the Temporal frontend, e.g. `127.0.0.1:7233`. */
+  address: string;
+  namespace: string;
+  /** Task queue for GRIN calls (shared by all workers; rate-limited server-side). */
+  grinTaskQueue: string;
+  /** Task queue for workflows and board bookkeeping activities. */
+  workflowTaskQueue: string;
+  /** Prefix of the per-host file-stage task queues (`<prefix>-<hostId>`). */
+  fileTaskQueuePrefix: string;
+}
+
+export interface GrinConfig {
+  /** Default `https://books.google.com/libraries`. */
+  baseUrl: string;
+  /** Library directory, case-sensitive, e.g. `PRNC`. */
+  directory: string;
+  /** OAuth: installed-app client JSON + stored credentials (access/refresh token). */
+  credentialsFile?: string;
+  clientSecretFile?: string;
+  /** OAuth token endpoint (Google's by default; the simulator's in tests). */
+  tokenUri: string;
+  /** A fixed bearer token instead of OAuth (simulator, tests). */
+  accessToken?: SecretRef;
+  gpgPassphrase: SecretRef;
+  /** GRIN requests per second across all workers. */
+  rateLimitPerSecond: number;
+  /** How often waiting books look at `_converted`, in seconds. */
+  pollIntervalSeconds: number;
+  timeouts: { requestSeconds: number; connectSeconds: number };
+}
+
+export type StorageConfig =
+  | { kind: 'local'; path: string; layout: StorageLayout }
+  | {
+      kind: 's3';
+      bucket: string;
+      prefix: string;
+      region: string;
+      endpoint?: string;
+      forcePathStyle: boolean;
+      /** `when_required` keeps older S3-compatible servers happy; `when_supported` is the SDK default. */
+      checksums: 'when_supported' | 'when_required';
+      /** Optional explicit credentials; otherwise the AWS SDK's usual sources. */
+      accessKeyId?: SecretRef;
+      secretAccessKey?: SecretRef;
+      layout: StorageLayout;
+    };
+
+/** Key templates; `{barcode}` is replaced. */
+export interface StorageLayout {
+  archive: string;
+  ocr: string;
+  marc: string;
+  token: string;
+}
+
+export interface LimitsConfig {
+  /** Refuse archives that unpack to more than this many bytes. */
+  maxUnpackedBytes: number;
+  maxEntries: number;
+  /** Pause downloads while the processing disk is fuller than this fraction. */
+  diskUsageThreshold: number;
+}
+
+export interface ConcurrencyConfig {
+  /** Books in flight per batch (sliding window). */
+  batchWindow: number;
+  grinActivities: number;
+  fileActivities: number;
+  /** Parallel parts per multipart upload. */
+  uploadParts: number;
+}
+
+export interface PipelineConfig {
+  temporal: TemporalConfig;
+  grin: GrinConfig;
+  /** The board: bucket folders live here. */
+  pipelineDir: string;
+  /** Local working space for archives being processed. */
+  processingDir: string;
+  /** Days to keep finished books' local files in `<processingDir>/processed`; 0 deletes at once. */
+  retentionDays: number;
+  storage: StorageConfig;
+  limits: LimitsConfig;
+  concurrency: ConcurrencyConfig;
+}

@@ -1,0 +1,141 @@
+/**
+ * Starts the real servers the demo and the tests run against, as child processes on 127.0.0.1:
+ * the Temporal CLI dev server and moto's S3-compatible server. Each waits until it answers.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, Socket } from 'node:net';
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ensureMotoServer, ensureTemporalCli, type ToolOptions } from './tools';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+
+export interface RunningServer {
+  /** host:port (Temporal) or http URL (S3). */
+  address: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.connect(port, host, () => done(true));
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, child: ChildProcess, timeoutMs: number, logFile?: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`${what} exited with code ${child.exitCode} while starting${logFile ? `; see ${logFile}` : ''}`);
+    }
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`${what} did not answer within ${timeoutMs / 1000}s${logFile ? `; see ${logFile}` : ''}`);
+}
+
+function stopper(child: ChildProcess): () => Promise<void> {
+  return () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+}
+
+function outputTo(logFile: string | undefined): 'ignore' | number {
+  if (!logFile) return 'ignore';
+  mkdirSync(dirname(logFile), { recursive: true });
+  return openSync(logFile, 'a');
+}
+
+export interface TemporalServerOptions extends ToolOptions {
+  port?: number;
+  uiPort?: number;
+  /** Keep state in this SQLite file so runs survive a restart; in memory when absent. */
+  dbFile?: string;
+  headless?: boolean;
+  logFile?: string;
+  namespace?: string;
+}
+
+/** `temporal server start-dev` with the pipeline's search attributes registered. */
+export async function startTemporalDevServer(opts: TemporalServerOptions = {}): Promise<RunningServer & { uiUrl?: string }> {
+  const cli = ensureTemporalCli(opts);
+  const port = opts.port ?? (await freePort());
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
+  if (opts.dbFile) {
+    mkdirSync(dirname(opts.dbFile), { recursive: true });
+    args.push('--db-filename', opts.dbFile);
+  }
+  let uiUrl: string | undefined;
+  if (opts.headless) args.push('--headless');
+  else {
+    const uiPort = opts.uiPort ?? port + 1000;
+    args.push('--ui-port', String(uiPort), '--ui-disable-news-fetch');
+    uiUrl = `http://127.0.0.1:${uiPort}`;
+  }
+  const out = outputTo(opts.logFile);
+  const child = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
+  const address = `127.0.0.1:${port}`;
+  await waitFor('Temporal dev server', () => temporalReady(address, opts.namespace ?? 'default'), child, 60_000, opts.logFile);
+  return { address, pid: child.pid!, uiUrl, stop: stopper(child) };
+}
+
+/** True once the frontend accepts connections and the namespace exists. */
+export async function temporalReady(address: string, namespace = 'default'): Promise<boolean> {
+  const port = Number(address.split(':').pop());
+  if (!(await portOpen(port, address.split(':')[0]))) return false;
+  const { Connection } = await import('@temporalio/client');
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: 2000 });
+    try {
+      await connection.workflowService.describeNamespace({ namespace });
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+export interface S3ServerOptions extends ToolOptions {
+  port?: number;
+  logFile?: string;
+}
+
+/** moto's S3-compatible server; any access key is accepted. */
+export async function startS3Server(opts: S3ServerOptions = {}): Promise<RunningServer> {
+  const bin = ensureMotoServer(opts);
+  const port = opts.port ?? (await freePort());
+  const out = outputTo(opts.logFile);
+  const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', out, out] });
+  await waitFor('S3 server (moto)', () => portOpen(port), child, 60_000, opts.logFile);
+  return { address: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) };
+}

@@ -1,0 +1,42 @@
+/**
+ * Where finished books go. Implementations: local filesystem (`local.ts`) and S3-compatible (`s3.ts`).
+ * Keys are relative ("raw/<barcode>/<barcode>.tar.gz"); the S3 prefix or local root is the
+ * implementation's business.
+ */
+
+export interface StoredObject {
+  size: number;
+  /** User metadata (S3 x-amz-meta-*, or a sidecar for local storage). Keys lower-case. */
+  metadata: Record<string, string>;
+}
+
+/** Resumable multipart state; heartbeated by the upload activity so a retry continues it. */
+export interface UploadCheckpoint {
+  key: string;
+  uploadId: string;
+  partSize: number;
+  parts: { partNumber: number; etag: string; size: number }[];
+}
+
+export interface PutOptions {
+  metadata?: Record<string, string>;
+  contentType?: string;
+  /** Continue this multipart upload instead of starting a new one. */
+  resumeFrom?: UploadCheckpoint;
+  /** Called after each finished part, with everything needed to resume. */
+  onCheckpoint?: (c: UploadCheckpoint) => void;
+  signal?: AbortSignal;
+}
+
+export interface BookStorage {
+  /** Human-readable location, e.g. `s3://bucket/prefix` or `/data/books`. */
+  readonly location: string;
+  head(key: string): Promise<StoredObject | null>;
+  /** Upload a local file; returns the stored size after verifying it. */
+  putFile(localPath: string, key: string, opts?: PutOptions): Promise<StoredObject>;
+  putBytes(data: Buffer | string, key: string, opts?: PutOptions): Promise<StoredObject>;
+  /** Read back a whole (small) object; tests and verification only. */
+  getBytes(key: string): Promise<Buffer>;
+  /** Abort a multipart upload that is being given up (no-op for local storage). */
+  abortUpload(checkpoint: UploadCheckpoint): Promise<void>;
+}

@@ -1,0 +1,25 @@
+/**
+ * Starts the real servers the integration tests need (Temporal dev server, moto S3) once per run and
+ * publishes their addresses through environment variables. Runs that select only unit tests
+ * (`jest test/unit`) skip this.
+ */
+import { startS3Server, startTemporalDevServer, type RunningServer } from '../../src/devtools/servers';
+
+declare global {
+  // eslint-disable-next-line no-var
+  var __GRIN_TEST_SERVERS__: RunningServer[] | undefined;
+}
+
+export default async function globalSetup(globalConfig: { testPathPattern?: string }): Promise<void> {
+  const pattern = globalConfig.testPathPattern ?? '';
+  if (process.env.GRIN_TEST_NO_SERVERS === '1' || /(^|\/)test\/unit/.test(pattern)) return;
+  const log = (line: string) => process.stderr.write(`[test setup] ${line}\n`);
+  const logDir = `${process.cwd()}/tmp/test-servers`;
+  const [temporal, s3] = await Promise.all([
+    startTemporalDevServer({ headless: true, log, logFile: `${logDir}/temporal.log` }),
+    startS3Server({ log, logFile: `${logDir}/s3.log` }),
+  ]);
+  process.env.GRIN_TEST_TEMPORAL_ADDRESS = temporal.address;
+  process.env.GRIN_TEST_S3_ENDPOINT = s3.address;
+  globalThis.__GRIN_TEST_SERVERS__ = [temporal, s3];
+}
