@@ -1,0 +1,217 @@
+/**
+ * The zod schema of the configuration file. Every field has a default, so an empty file (or none)
+ * gives a complete configuration that runs the local demo. Objects are strict: a misspelt key is an
+ * error, not a silently ignored setting. Messages are phrased as "expected ..." so that `load.ts` can
+ * print `<dotted.key>: expected ..., got ...` lines.
+ */
+import { z } from 'zod';
+import type { PipelineConfig } from './types';
+
+const GIB = 1024 ** 3;
+
+export const DEFAULT_STORAGE_LAYOUT = {
+  archive: 'raw/{barcode}/{barcode}.tar.gz',
+  ocr: 'full/{barcode}/{barcode}_ocr.jsonl.gz',
+  marc: 'meta/{barcode}/{barcode}_marc.json',
+  token: 'meta/{barcode}/{barcode}.token.json',
+} as const;
+
+/** Field names that hold secret references: their values are never echoed in error messages. */
+export const SECRET_REF_FIELDS: readonly string[] = ['gpgPassphrase', 'accessToken', 'accessKeyId', 'secretAccessKey'];
+
+const DIRECTORY_PATTERN = /^[A-Za-z0-9_-]+$/;
+const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function nonEmptyString(expected = 'a non-empty string') {
+  const error = `expected ${expected}`;
+  return z.string({ error }).min(1, { error });
+}
+
+function positiveInt(expected = 'a positive whole number') {
+  const error = `expected ${expected}`;
+  return z.number({ error }).int({ error }).positive({ error });
+}
+
+function nonNegativeInt(expected = 'a whole number, 0 or more') {
+  const error = `expected ${expected}`;
+  return z.number({ error }).int({ error }).nonnegative({ error });
+}
+
+function positiveNumber() {
+  const error = 'expected a positive number';
+  return z.number({ error }).positive({ error });
+}
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function httpUrl() {
+  const error = 'expected an http(s) URL, e.g. "https://example.org/path"';
+  return z.string({ error }).refine(isHttpUrl, { error });
+}
+
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: GIB,
+  tib: 1024 ** 4,
+};
+
+/** Turns "20 GiB" / "500MB" into bytes; anything else passes through for the number check to judge. */
+export function parseByteSize(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
+  if (!match) return value;
+  const unit = SIZE_UNITS[(match[2] || 'b').toLowerCase()];
+  return unit === undefined ? value : Math.round(Number(match[1]) * unit);
+}
+
+function byteSize() {
+  return z.preprocess(parseByteSize, positiveInt('a positive number of bytes, or a size like "20 GiB"'));
+}
+
+/** `{file: path}` or `{env: NAME}`: where a secret lives, never the secret itself. */
+export const SecretRefSchema = z
+  .strictObject(
+    {
+      file: nonEmptyString('a file path').optional(),
+      env: z
+        .string({ error: 'expected an environment variable name' })
+        .regex(ENV_NAME_PATTERN, { error: 'expected an environment variable name (letters, digits, _)' })
+        .optional(),
+    },
+    { error: 'expected {file: <path>} or {env: <VARIABLE>} naming where the secret is (never the secret itself)' },
+  )
+  .refine((ref) => (ref.file === undefined) !== (ref.env === undefined), {
+    error: 'expected exactly one of "file" or "env"',
+  });
+
+const TemporalSchema = z.strictObject({
+  address: nonEmptyString('host:port of the Temporal frontend').default('127.0.0.1:7233'),
+  namespace: nonEmptyString().default('default'),
+  grinTaskQueue: nonEmptyString().default('grin-pipeline-grin'),
+  workflowTaskQueue: nonEmptyString().default('grin-pipeline'),
+  fileTaskQueuePrefix: nonEmptyString().default('grin-pipeline-files'),
+});
+
+const GrinSchema = z.strictObject({
+  baseUrl: httpUrl().default('https://books.google.com/libraries'),
+  directory: z
+    .string({ error: 'expected a library directory name such as "PRNC"' })
+    .regex(DIRECTORY_PATTERN, { error: 'expected a library directory name of letters, digits, _ or - (e.g. "PRNC")' })
+    .default('DEMO'),
+  credentialsFile: nonEmptyString('a file path').optional(),
+  clientSecretFile: nonEmptyString('a file path').optional(),
+  tokenUri: httpUrl().default('https://oauth2.googleapis.com/token'),
+  accessToken: SecretRefSchema.optional(),
+  gpgPassphrase: SecretRefSchema.default({ env: 'GRIN_GPG_PASSPHRASE' }),
+  rateLimitPerSecond: positiveNumber().default(5),
+  pollIntervalSeconds: positiveNumber().default(300),
+  timeouts: z
+    .strictObject({
+      requestSeconds: positiveNumber().default(60),
+      connectSeconds: positiveNumber().default(10),
+    })
+    .prefault({}),
+});
+
+function keyTemplate() {
+  const error = 'expected a relative key template containing {barcode}, e.g. "raw/{barcode}/{barcode}.tar.gz"';
+  return z
+    .string({ error })
+    .refine((t) => t.includes('{barcode}') && !t.startsWith('/') && !t.split('/').includes('..'), { error });
+}
+
+const StorageLayoutSchema = z
+  .strictObject({
+    archive: keyTemplate().default(DEFAULT_STORAGE_LAYOUT.archive),
+    ocr: keyTemplate().default(DEFAULT_STORAGE_LAYOUT.ocr),
+    marc: keyTemplate().default(DEFAULT_STORAGE_LAYOUT.marc),
+    token: keyTemplate().default(DEFAULT_STORAGE_LAYOUT.token),
+  })
+  .prefault({});
+
+const LocalStorageSchema = z.strictObject({
+  kind: z.literal('local'),
+  path: nonEmptyString('a folder path').default('data/storage'),
+  layout: StorageLayoutSchema,
+});
+
+const S3StorageSchema = z
+  .strictObject({
+    kind: z.literal('s3'),
+    bucket: nonEmptyString('the S3 bucket name'),
+    prefix: z.string({ error: 'expected a key prefix (may be empty)' }).default(''),
+    region: nonEmptyString('an AWS region such as "us-east-1" (R2: "auto")').default('us-east-1'),
+    endpoint: httpUrl().optional(),
+    forcePathStyle: z.boolean({ error: 'expected true or false' }).default(false),
+    checksums: z
+      .enum(['when_supported', 'when_required'], { error: 'expected "when_supported" or "when_required"' })
+      .default('when_supported'),
+    accessKeyId: SecretRefSchema.optional(),
+    secretAccessKey: SecretRefSchema.optional(),
+    layout: StorageLayoutSchema,
+  })
+  .refine((s3) => (s3.accessKeyId === undefined) === (s3.secretAccessKey === undefined), {
+    error: 'expected both accessKeyId and secretAccessKey, or neither (then the usual AWS sources are used)',
+    path: ['accessKeyId'],
+  });
+
+const StorageSchema = z
+  .discriminatedUnion('kind', [LocalStorageSchema, S3StorageSchema], {
+    error: 'expected kind "local" or "s3"',
+  })
+  .prefault({ kind: 'local' });
+
+const LimitsSchema = z
+  .strictObject({
+    maxUnpackedBytes: byteSize().default(20 * GIB),
+    maxEntries: positiveInt().default(200_000),
+    diskUsageThreshold: z
+      .number({ error: 'expected a fraction in (0, 1], e.g. 0.9' })
+      .gt(0, { error: 'expected a fraction in (0, 1], e.g. 0.9' })
+      .lte(1, { error: 'expected a fraction in (0, 1], e.g. 0.9' })
+      .default(0.9),
+  })
+  .prefault({});
+
+const ConcurrencySchema = z
+  .strictObject({
+    batchWindow: positiveInt().default(2000),
+    grinActivities: positiveInt().default(4),
+    fileActivities: positiveInt().default(4),
+    uploadParts: positiveInt().default(4),
+  })
+  .prefault({});
+
+export const PipelineConfigSchema = z.strictObject(
+  {
+    temporal: TemporalSchema.prefault({}),
+    grin: GrinSchema.prefault({}),
+    pipelineDir: nonEmptyString('a folder path').default('data/pipeline'),
+    processingDir: nonEmptyString('a folder path').default('data/processing'),
+    retentionDays: nonNegativeInt('a whole number of days, 0 or more').default(0),
+    storage: StorageSchema,
+    limits: LimitsSchema,
+    concurrency: ConcurrencySchema,
+  },
+  { error: 'expected a mapping of settings (key: value lines)' },
+);
+
+// Compile-time guard: the schema's output is exactly the shared contract, in both directions.
+type SchemaOutput = z.output<typeof PipelineConfigSchema>;
+const _schemaMatchesContract: (c: SchemaOutput) => PipelineConfig = (c) => c;
+const _contractMatchesSchema: (c: PipelineConfig) => SchemaOutput = (c) => c;
+void _schemaMatchesContract;
+void _contractMatchesSchema;
