@@ -1,0 +1,92 @@
+/**
+ * Barcodes become file names and URL parts, so each one is checked against a strict rule before it
+ * touches either: 3 to 50 characters of A-Z, a-z, 0-9, `_` and `-` (no dots, slashes or spaces).
+ */
+
+export const BARCODE_RULE = '3 to 50 characters, each a letter, digit, "_" or "-"';
+const BARCODE_PATTERN = /^[A-Za-z0-9_-]{3,50}$/;
+
+export class InvalidBarcodeError extends Error {
+  constructor(readonly value: string) {
+    super(`Invalid barcode ${quoteForMessage(value)}: a barcode must be ${BARCODE_RULE}.`);
+    this.name = 'InvalidBarcodeError';
+  }
+}
+
+/** JSON-quoted and cut short, so odd input (control characters, huge strings) prints safely. */
+function quoteForMessage(value: string, max = 60): string {
+  const text = String(value);
+  return text.length > max ? `${JSON.stringify(text.slice(0, max))}... (${text.length} characters)` : JSON.stringify(text);
+}
+
+export function isValidBarcode(value: unknown): value is string {
+  return typeof value === 'string' && BARCODE_PATTERN.test(value);
+}
+
+/** Returns the barcode unchanged when valid, else throws InvalidBarcodeError. */
+export function validateBarcode(value: string): string {
+  if (!isValidBarcode(value)) throw new InvalidBarcodeError(value);
+  return value;
+}
+
+export interface BarcodeListProblem {
+  /** 1-based line number in the source. */
+  line: number;
+  /** The offending text (trimmed, cut short). */
+  text: string;
+  reason: string;
+}
+
+export interface BarcodeList {
+  /** Valid barcodes in first-seen order, without duplicates. */
+  barcodes: string[];
+  problems: BarcodeListProblem[];
+  /** How many repeated barcodes were dropped. */
+  duplicates: number;
+  /** Where the list came from (file name), for messages. */
+  source: string;
+}
+
+/**
+ * Parses a list of barcodes, one per line: blank lines and `#` comments are skipped, a TSV line
+ * contributes its first column (so GRIN's `mode=all` listings work as input), and a first line whose
+ * first column is the header `Barcode` is skipped. Bad lines are reported, not fatal.
+ */
+export function parseBarcodeList(text: string, source: string): BarcodeList {
+  const barcodes: string[] = [];
+  const problems: BarcodeListProblem[] = [];
+  const seen = new Set<string>();
+  let duplicates = 0;
+  let sawData = false;
+
+  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
+  lines.forEach((raw, index) => {
+    const trimmed = raw.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const candidate = trimmed.split('\t')[0].trim();
+    const isFirstData = !sawData;
+    sawData = true;
+    if (isFirstData && candidate.toLowerCase() === 'barcode') return;
+    if (!isValidBarcode(candidate)) {
+      const shown = trimmed.length > 80 ? `${trimmed.slice(0, 77)}...` : trimmed;
+      problems.push({
+        line: index + 1,
+        text: shown,
+        reason: `${quoteForMessage(candidate)} is not a barcode (must be ${BARCODE_RULE})`,
+      });
+      return;
+    }
+    if (seen.has(candidate)) {
+      duplicates += 1;
+      return;
+    }
+    seen.add(candidate);
+    barcodes.push(candidate);
+  });
+  return { barcodes, problems, duplicates, source };
+}
+
+/** `file:line: reason` lines for showing a list's problems to a person. */
+export function formatBarcodeListProblems(list: Pick<BarcodeList, 'problems' | 'source'>): string[] {
+  return list.problems.map((problem) => `${list.source}:${problem.line}: ${problem.reason}`);
+}
