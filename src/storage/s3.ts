@@ -1,0 +1,647 @@
+/**
+ * S3-compatible storage (AWS S3, MinIO, R2, Ceph, moto) over `@aws-sdk/client-s3`.
+ *
+ * Small files go up in one PutObject with Content-MD5; large ones as a resumable multipart upload
+ * that reads each part straight from the file (never the whole file in memory), reports a checkpoint
+ * after every finished part, and on resume asks the server which parts it already has.
+ * Every upload is verified afterwards (size, and MD5 where the ETag is one).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable, Transform, pipeline } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListPartsCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+  type BucketLocationConstraint,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
+import { assertSafeKey, normalizeMetadata } from './layout';
+import { MAX_PARTS, MIN_PART_SIZE, MULTIPART_THRESHOLD, choosePartSize, partCount } from './part-size';
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface S3StorageOptions {
+  bucket: string;
+  /** Key prefix, e.g. a run name; a '/' is added between prefix and key when missing. */
+  prefix: string;
+  region: string;
+  /** For S3-compatible servers, e.g. `http://127.0.0.1:9000`. */
+  endpoint?: string;
+  forcePathStyle: boolean;
+  checksums: 'when_supported' | 'when_required';
+  /** Explicit credentials; without them the SDK's default provider chain is used. */
+  credentials?: S3Credentials;
+  /** Parts uploaded at once per multipart upload. */
+  partsInFlight: number;
+  /** Attempts per part / single upload for retryable errors (default 4). */
+  transferAttempts?: number;
+}
+
+/** An S3 failure that names the operation, bucket, key and S3 error code (never credentials). */
+export class S3StorageError extends Error {
+  constructor(
+    message: string,
+    readonly operation: string,
+    readonly bucket: string,
+    readonly key: string | undefined,
+    readonly code: string,
+    readonly httpStatus: number | undefined,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = 'S3StorageError';
+  }
+}
+
+/**
+ * True when trying again may help (network trouble, throttling, 5xx, an interrupted attempt).
+ * False for errors that will repeat (access denied, no such bucket, bad request): the caller should
+ * give up, and a multipart upload is aborted.
+ */
+export function isRetryableStorageError(err: unknown): boolean {
+  if (err instanceof S3StorageError) return err.retryable;
+  return classify(err).retryable;
+}
+
+interface PartDone {
+  partNumber: number;
+  etag: string;
+  size: number;
+  checksumCRC32?: string;
+}
+
+interface MultipartState {
+  uploadId: string;
+  partSize: number;
+  useCrc32: boolean;
+  done: Map<number, PartDone>;
+}
+
+const RETRYABLE_4XX_CODES = new Set([
+  'RequestTimeout',
+  'SlowDown',
+  'Throttling',
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestTimeTooSkewed',
+  'ExpiredToken',
+  'TokenRefreshRequired',
+  'BadDigest',
+  'XAmzContentSHA256Mismatch',
+  'PartChecksumMismatch',
+]);
+
+export class S3Storage implements BookStorage {
+  readonly location: string;
+  /** Client for everything except streamed uploads (SDK retries on). */
+  readonly client: S3Client;
+  /**
+   * Client for streamed bodies (PutObject from a file, UploadPart). The SDK cannot rewind a stream
+   * to retry, so its retries are off here and we retry ourselves with a fresh file stream.
+   */
+  readonly transferClient: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+  private readonly region: string;
+  private readonly checksums: 'when_supported' | 'when_required';
+  private readonly partsInFlight: number;
+  private readonly transferAttempts: number;
+  private readonly secrets: string[];
+
+  constructor(opts: S3StorageOptions) {
+    if (!opts.bucket) throw new Error('S3 storage needs a bucket name (storage.bucket in the config)');
+    if (!Number.isInteger(opts.partsInFlight) || opts.partsInFlight < 1) {
+      throw new Error(`S3 storage: partsInFlight must be a whole number >= 1, got ${opts.partsInFlight}`);
+    }
+    this.bucket = opts.bucket;
+    const trimmed = opts.prefix.replace(/^\/+/, '');
+    this.prefix = trimmed === '' || trimmed.endsWith('/') ? trimmed : `${trimmed}/`;
+    if (this.prefix) assertSafeKey(this.prefix.replace(/\/$/, ''), 'S3 prefix');
+    this.region = opts.region;
+    this.checksums = opts.checksums;
+    this.partsInFlight = opts.partsInFlight;
+    this.transferAttempts = opts.transferAttempts ?? 4;
+    this.location = `s3://${this.bucket}/${this.prefix}`;
+    this.secrets = [opts.credentials?.secretAccessKey, opts.credentials?.sessionToken].filter(
+      (s): s is string => typeof s === 'string' && s.length >= 4,
+    );
+    const checksumMode = opts.checksums === 'when_required' ? 'WHEN_REQUIRED' : 'WHEN_SUPPORTED';
+    const base: S3ClientConfig = {
+      region: opts.region,
+      endpoint: opts.endpoint,
+      forcePathStyle: opts.forcePathStyle,
+      requestChecksumCalculation: checksumMode,
+      responseChecksumValidation: checksumMode,
+      credentials: opts.credentials,
+      // Without timeouts a stalled connection would hang the upload forever.
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
+    };
+    this.client = new S3Client(base);
+    this.transferClient = new S3Client({ ...base, maxAttempts: 1 });
+  }
+
+  /** The object key on the server for a storage key. */
+  fullKey(key: string): string {
+    assertSafeKey(key);
+    return this.prefix + key;
+  }
+
+  async head(key: string): Promise<StoredObject | null> {
+    const fullKey = this.fullKey(key);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      return { size: out.ContentLength ?? 0, metadata: metadataFromServer(out.Metadata) };
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap('HeadObject', fullKey, err);
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer> {
+    const fullKey = this.fullKey(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      if (!out.Body) throw new Error('response has no body');
+      return Buffer.from(await out.Body.transformToByteArray());
+    } catch (err) {
+      throw this.wrap('GetObject', fullKey, err);
+    }
+  }
+
+  async putBytes(data: Buffer | string, key: string, opts: PutOptions = {}): Promise<StoredObject> {
+    const fullKey = this.fullKey(key);
+    const metadata = metadataForServer(opts.metadata);
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    const md5 = createHash('md5').update(bytes).digest();
+    try {
+      await this.client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: fullKey,
+          Body: bytes,
+          ContentLength: bytes.length,
+          ContentMD5: md5.toString('base64'),
+          ContentType: opts.contentType,
+          Metadata: metadata,
+        }),
+        { abortSignal: opts.signal },
+      );
+    } catch (err) {
+      throw this.wrap('PutObject', fullKey, err);
+    }
+    return this.verifyStored(key, { size: bytes.length, md5: md5.toString('hex') });
+  }
+
+  async putFile(localPath: string, key: string, opts: PutOptions = {}): Promise<StoredObject> {
+    const fullKey = this.fullKey(key);
+    const metadata = metadataForServer(opts.metadata);
+    const size = (await stat(localPath)).size;
+    if (size < MULTIPART_THRESHOLD) {
+      // A checkpoint for a file that is now small belongs to an upload we will not finish.
+      if (opts.resumeFrom) await this.abortUpload(opts.resumeFrom).catch(() => undefined);
+      const md5 = await md5OfRange(localPath, 0, size);
+      await this.withRetries('PutObject', fullKey, opts.signal, () =>
+        this.transferClient.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: fullKey,
+            Body: size > 0 ? createReadStream(localPath) : Buffer.alloc(0),
+            ContentLength: size,
+            ContentMD5: Buffer.from(md5, 'hex').toString('base64'),
+            ContentType: opts.contentType,
+            Metadata: metadata,
+          }),
+          { abortSignal: opts.signal },
+        ),
+      );
+      return this.verifyStored(key, { size, md5 });
+    }
+    await this.putMultipart(localPath, key, size, metadata, opts);
+    return this.verifyStored(key, { size });
+  }
+
+  async abortUpload(checkpoint: UploadCheckpoint): Promise<void> {
+    const fullKey = this.fullKey(checkpoint.key);
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: checkpoint.uploadId }),
+      );
+    } catch (err) {
+      if (errorCode(err) === 'NoSuchUpload') return; // already gone: the goal is reached
+      throw this.wrap('AbortMultipartUpload', fullKey, err);
+    }
+  }
+
+  /**
+   * Check what the server holds under `key`: its size must equal `expected.size`, and when `md5` is
+   * given and the ETag is a plain MD5 (single PUT, no KMS/customer-key encryption), they must match.
+   */
+  async verifyStored(key: string, expected: { size: number; md5?: string }): Promise<StoredObject> {
+    const fullKey = this.fullKey(key);
+    let out;
+    try {
+      out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+    } catch (err) {
+      if (isNotFound(err)) {
+        throw new S3StorageError(
+          `Upload verification failed for s3://${this.bucket}/${fullKey}: the object is not there after upload`,
+          'HeadObject', this.bucket, fullKey, 'NotFound', 404, true,
+        );
+      }
+      throw this.wrap('HeadObject', fullKey, err);
+    }
+    const storedSize = out.ContentLength ?? -1;
+    if (storedSize !== expected.size) {
+      throw new S3StorageError(
+        `Upload verification failed for s3://${this.bucket}/${fullKey}: stored size ${storedSize} bytes, local file ${expected.size} bytes`,
+        'HeadObject', this.bucket, fullKey, 'SizeMismatch', undefined, true,
+      );
+    }
+    const etag = plainMd5Etag(out.ETag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
+    if (expected.md5 && etag && etag !== expected.md5.toLowerCase()) {
+      throw new S3StorageError(
+        `Upload verification failed for s3://${this.bucket}/${fullKey}: stored MD5 (ETag) ${etag}, local MD5 ${expected.md5}`,
+        'HeadObject', this.bucket, fullKey, 'ChecksumMismatch', undefined, true,
+      );
+    }
+    return { size: storedSize, metadata: metadataFromServer(out.Metadata) };
+  }
+
+  /** Creates the bucket unless it exists (tests, demo, first-time setup). */
+  async createBucketIfMissing(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return;
+    } catch (err) {
+      if (!isNotFound(err) && errorCode(err) !== 'NoSuchBucket') throw this.wrap('HeadBucket', undefined, err);
+    }
+    try {
+      await this.client.send(
+        new CreateBucketCommand({
+          Bucket: this.bucket,
+          CreateBucketConfiguration:
+            this.region && this.region !== 'us-east-1'
+              ? { LocationConstraint: this.region as BucketLocationConstraint }
+              : undefined,
+        }),
+      );
+    } catch (err) {
+      if (errorCode(err) === 'BucketAlreadyOwnedByYou') return;
+      throw this.wrap('CreateBucket', undefined, err);
+    }
+  }
+
+  // ---- multipart ----
+
+  private async putMultipart(
+    localPath: string,
+    key: string,
+    size: number,
+    metadata: Record<string, string>,
+    opts: PutOptions,
+  ): Promise<void> {
+    const fullKey = this.fullKey(key);
+    const state =
+      (opts.resumeFrom ? await this.resumeState(opts.resumeFrom, key, localPath, size) : null) ??
+      (await this.startMultipart(fullKey, size, metadata, opts.contentType));
+    const checkpoint = (): UploadCheckpoint => ({
+      key,
+      uploadId: state.uploadId,
+      partSize: state.partSize,
+      parts: [...state.done.values()]
+        .sort((a, b) => a.partNumber - b.partNumber)
+        .map(({ partNumber, etag, size: partBytes }) => ({ partNumber, etag, size: partBytes })),
+    });
+    // Report the upload id before any part, so even a crash during part 1 can be resumed or aborted.
+    opts.onCheckpoint?.(checkpoint());
+
+    try {
+      await this.uploadMissingParts(localPath, fullKey, size, state, opts.signal, () => opts.onCheckpoint?.(checkpoint()));
+      const parts = [...state.done.values()].sort((a, b) => a.partNumber - b.partNumber);
+      await this.client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: fullKey,
+          UploadId: state.uploadId,
+          MultipartUpload: {
+            Parts: parts.map((p) => ({
+              PartNumber: p.partNumber,
+              ETag: p.etag,
+              ...(state.useCrc32 && p.checksumCRC32 ? { ChecksumCRC32: p.checksumCRC32 } : {}),
+            })),
+          },
+        }),
+        { abortSignal: opts.signal },
+      ).catch((err: unknown) => {
+        throw this.wrap('CompleteMultipartUpload', fullKey, err);
+      });
+    } catch (err) {
+      // Interruptions (abort signal, crash in a callback, network) leave the upload for a resume;
+      // errors that will only repeat give it up so the server does not keep orphaned parts.
+      if (err instanceof S3StorageError && !err.retryable) {
+        await this.abortUpload(checkpoint()).catch(() => undefined);
+      }
+      throw err;
+    }
+  }
+
+  private async startMultipart(
+    fullKey: string,
+    size: number,
+    metadata: Record<string, string>,
+    contentType: string | undefined,
+  ): Promise<MultipartState> {
+    const useCrc32 = this.checksums === 'when_supported';
+    try {
+      const out = await this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: fullKey,
+          Metadata: metadata,
+          ContentType: contentType,
+          // Declared up front: servers reject part checksums the upload was not created with.
+          ...(useCrc32 ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+        }),
+      );
+      if (!out.UploadId) throw new Error('server returned no UploadId');
+      return { uploadId: out.UploadId, partSize: choosePartSize(size), useCrc32, done: new Map() };
+    } catch (err) {
+      throw this.wrap('CreateMultipartUpload', fullKey, err);
+    }
+  }
+
+  /**
+   * Continue an upload from a checkpoint. The server's part list wins over the checkpoint; a part
+   * is kept only if its size and (where the ETag is an MD5) content match the local file.
+   * Returns null when the upload no longer exists or cannot be continued.
+   */
+  private async resumeState(
+    cp: UploadCheckpoint,
+    key: string,
+    localPath: string,
+    size: number,
+  ): Promise<MultipartState | null> {
+    if (cp.key !== key) {
+      throw new Error(`Cannot resume upload ${cp.uploadId}: its checkpoint is for key ${cp.key}, not ${key}`);
+    }
+    const count = partCount(size, cp.partSize);
+    if (!Number.isInteger(cp.partSize) || cp.partSize < MIN_PART_SIZE || count > MAX_PARTS) {
+      await this.abortUpload(cp).catch(() => undefined);
+      return null;
+    }
+    const fullKey = this.fullKey(key);
+    let listed: { parts: PartDone[]; useCrc32: boolean };
+    try {
+      listed = await this.listParts(fullKey, cp.uploadId);
+    } catch (err) {
+      if (errorCode(err) === 'NoSuchUpload' || isNotFound(err)) return null;
+      throw this.wrap('ListParts', fullKey, err);
+    }
+    const done = new Map<number, PartDone>();
+    for (const part of listed.parts) {
+      if (part.partNumber > count) continue;
+      const start = (part.partNumber - 1) * cp.partSize;
+      if (part.size !== Math.min(cp.partSize, size - start)) continue;
+      const etag = plainMd5Etag(part.etag);
+      if (etag && etag !== (await md5OfRange(localPath, start, part.size))) continue;
+      done.set(part.partNumber, part);
+    }
+    return { uploadId: cp.uploadId, partSize: cp.partSize, useCrc32: listed.useCrc32, done };
+  }
+
+  private async listParts(fullKey: string, uploadId: string): Promise<{ parts: PartDone[]; useCrc32: boolean }> {
+    const parts: PartDone[] = [];
+    let marker: string | undefined;
+    let useCrc32 = false;
+    for (;;) {
+      const out = await this.client.send(
+        new ListPartsCommand({ Bucket: this.bucket, Key: fullKey, UploadId: uploadId, PartNumberMarker: marker }),
+      );
+      useCrc32 = out.ChecksumAlgorithm === 'CRC32';
+      for (const p of out.Parts ?? []) {
+        if (p.PartNumber === undefined || !p.ETag || p.Size === undefined) continue;
+        parts.push({ partNumber: p.PartNumber, etag: p.ETag, size: p.Size, checksumCRC32: p.ChecksumCRC32 });
+      }
+      if (!out.IsTruncated || !out.NextPartNumberMarker || out.NextPartNumberMarker === marker) break;
+      marker = out.NextPartNumberMarker;
+    }
+    return { parts, useCrc32 };
+  }
+
+  private async uploadMissingParts(
+    localPath: string,
+    fullKey: string,
+    size: number,
+    state: MultipartState,
+    signal: AbortSignal | undefined,
+    afterPart: () => void,
+  ): Promise<void> {
+    const missing: number[] = [];
+    for (let n = 1; n <= partCount(size, state.partSize); n++) if (!state.done.has(n)) missing.push(n);
+
+    // The first failure stops the others: parts still queued are skipped, those in flight cancelled.
+    const stop = new AbortController();
+    const onOuterAbort = () => stop.abort(signal?.reason);
+    signal?.addEventListener('abort', onOuterAbort, { once: true });
+    let firstError: unknown;
+    const limit = pLimit(this.partsInFlight);
+    try {
+      if (signal?.aborted) onOuterAbort();
+      await Promise.all(
+        missing.map((partNumber) =>
+          limit(async () => {
+            if (stop.signal.aborted) return;
+            try {
+              const part = await this.uploadPart(localPath, fullKey, size, state, partNumber, stop.signal);
+              state.done.set(partNumber, part);
+              afterPart();
+            } catch (err) {
+              if (firstError === undefined) {
+                firstError = err;
+                stop.abort(err);
+              }
+            }
+          }),
+        ),
+      );
+    } finally {
+      signal?.removeEventListener('abort', onOuterAbort);
+    }
+    if (firstError !== undefined) throw firstError;
+    if (stop.signal.aborted) throw this.abortedError('UploadPart', fullKey);
+  }
+
+  private async uploadPart(
+    localPath: string,
+    fullKey: string,
+    size: number,
+    state: MultipartState,
+    partNumber: number,
+    signal: AbortSignal,
+  ): Promise<PartDone> {
+    const start = (partNumber - 1) * state.partSize;
+    const length = Math.min(state.partSize, size - start);
+    return this.withRetries(`UploadPart ${partNumber}`, fullKey, signal, async () => {
+      const { body, md5 } = hashedRange(localPath, start, length);
+      const out = await this.transferClient.send(
+        new UploadPartCommand({
+          Bucket: this.bucket,
+          Key: fullKey,
+          UploadId: state.uploadId,
+          PartNumber: partNumber,
+          Body: body,
+          ContentLength: length,
+          ...(state.useCrc32 ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
+        }),
+        { abortSignal: signal },
+      );
+      if (!out.ETag) throw new Error(`server returned no ETag for part ${partNumber}`);
+      const etag = plainMd5Etag(out.ETag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
+      if (etag && etag !== md5()) {
+        throw new S3StorageError(
+          `S3 UploadPart ${partNumber} for s3://${this.bucket}/${fullKey}: server MD5 ${etag} differs from the bytes sent (${md5()})`,
+          'UploadPart', this.bucket, fullKey, 'PartChecksumMismatch', undefined, true,
+        );
+      }
+      return { partNumber, etag: out.ETag, size: length, checksumCRC32: out.ChecksumCRC32 };
+    });
+  }
+
+  // ---- errors and retries ----
+
+  /** Runs one streamed transfer, retrying retryable failures with a fresh attempt and backoff. */
+  private async withRetries<T>(
+    operation: string,
+    fullKey: string,
+    signal: AbortSignal | undefined,
+    attempt: () => Promise<T>,
+  ): Promise<T> {
+    for (let n = 1; ; n++) {
+      if (signal?.aborted) throw this.abortedError(operation, fullKey);
+      try {
+        return await attempt();
+      } catch (err) {
+        const wrapped = this.wrap(operation, fullKey, err);
+        if (signal?.aborted || !wrapped.retryable || n >= this.transferAttempts) throw wrapped;
+        await sleep(Math.min(20_000, 500 * 2 ** (n - 1)) * (0.5 + Math.random()), signal);
+      }
+    }
+  }
+
+  private abortedError(operation: string, fullKey: string): S3StorageError {
+    return new S3StorageError(
+      `S3 ${operation} for s3://${this.bucket}/${fullKey} was interrupted (abort signal)`,
+      operation, this.bucket, fullKey, 'AbortError', undefined, true,
+    );
+  }
+
+  private wrap(operation: string, fullKey: string | undefined, err: unknown): S3StorageError {
+    if (err instanceof S3StorageError) return err;
+    const { code, status, retryable } = classify(err);
+    const where = fullKey === undefined ? `s3://${this.bucket}` : `s3://${this.bucket}/${fullKey}`;
+    let detail = err instanceof Error ? err.message : String(err);
+    for (const secret of this.secrets) detail = detail.split(secret).join('[redacted]');
+    const statusText = status === undefined ? '' : ` (HTTP ${status})`;
+    return new S3StorageError(
+      `S3 ${operation} failed for ${where}: ${code}${statusText}${detail && detail !== code ? `: ${detail}` : ''}`,
+      operation, this.bucket, fullKey, code, status, retryable,
+    );
+  }
+}
+
+function classify(err: unknown): { code: string; status: number | undefined; retryable: boolean } {
+  const e = err as { name?: string; Code?: string; code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown };
+  const status = e?.$metadata?.httpStatusCode;
+  const code = e?.Code ?? (typeof e?.code === 'string' ? e.code : undefined) ?? e?.name ?? 'UnknownError';
+  let retryable: boolean;
+  if (e?.$retryable) retryable = true;
+  else if (status !== undefined && status >= 400 && status < 500) {
+    retryable = status === 408 || status === 429 || RETRYABLE_4XX_CODES.has(code);
+  } else retryable = true; // 5xx, network, timeouts, aborts, local read errors: another attempt may work
+  return { code, status, retryable };
+}
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { name?: string; Code?: string };
+  return e?.Code ?? e?.name;
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.$metadata?.httpStatusCode === 404 || e?.name === 'NotFound' || e?.name === 'NoSuchKey';
+}
+
+/**
+ * The MD5 in an ETag, or undefined when the ETag is not one (multipart "-N" ETags, or objects
+ * encrypted with KMS or a customer key, whose ETags are not the MD5 of the content).
+ */
+function plainMd5Etag(etag: string | undefined, sse?: string, sseCustomerAlgorithm?: string): string | undefined {
+  if (!etag || sseCustomerAlgorithm || (sse && sse !== 'AES256')) return undefined;
+  const m = /^"?([0-9a-fA-F]{32})"?$/.exec(etag);
+  return m ? m[1].toLowerCase() : undefined;
+}
+
+/** Metadata as read back: names lower-case with '_' (see `normalizeMetadata`). */
+function metadataFromServer(meta: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(meta ?? {})) out[k.toLowerCase().replace(/-/g, '_')] = v;
+  return out;
+}
+
+/** Metadata as sent: '_' travels as '-', since some proxies drop header names containing '_'. */
+function metadataForServer(metadata: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(normalizeMetadata(metadata))) out[k.replace(/_/g, '-')] = v;
+  return out;
+}
+
+/** A read stream over [start, start+length) that hashes what passes through it. */
+function hashedRange(path: string, start: number, length: number): { body: Readable; md5: () => string } {
+  const hash = createHash('md5');
+  let digest: string | undefined;
+  const hasher = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
+  const source = length > 0 ? createReadStream(path, { start, end: start + length - 1 }) : Readable.from([]);
+  const body = pipeline(source, hasher, () => undefined);
+  return { body, md5: () => (digest ??= hash.digest('hex')) };
+}
+
+async function md5OfRange(path: string, start: number, length: number): Promise<string> {
+  const hash = createHash('md5');
+  if (length > 0) {
+    for await (const chunk of createReadStream(path, { start, end: start + length - 1 })) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
