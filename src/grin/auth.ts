@@ -1,0 +1,224 @@
+/**
+ * Where GRIN bearer tokens come from: a fixed token (simulator, tests) or Google OAuth2 with a stored
+ * refresh token, through google-auth-library's OAuth2Client. Refreshed tokens are written back to
+ * the credentials file (mode 0600). Token values never appear in errors or logs.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { OAuth2Client, type Credentials } from 'google-auth-library';
+import type { GrinConfig } from '../config/types';
+import { readSecret } from '../config/secrets';
+
+export interface AccessTokenSource {
+  /** A token believed valid now (refreshing first when it is about to expire). */
+  getAccessToken(): Promise<string>;
+  /**
+   * Forces a new token. `rejected` is the token GRIN just refused: when another caller has already
+   * replaced it, the current token is returned without a second refresh.
+   */
+  refresh(rejected?: string): Promise<string>;
+}
+
+export const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
+
+/** A fixed token; `refresh()` re-reads it through the loader, when given (a rotated token file). */
+export class StaticTokenSource implements AccessTokenSource {
+  private current: Promise<string>;
+  constructor(
+    token: string,
+    private readonly loader?: () => Promise<string>,
+  ) {
+    this.current = Promise.resolve(token);
+  }
+  static async fromLoader(loader: () => Promise<string>): Promise<StaticTokenSource> {
+    return new StaticTokenSource(await loader(), loader);
+  }
+  getAccessToken(): Promise<string> {
+    return this.current;
+  }
+  refresh(): Promise<string> {
+    if (this.loader) this.current = this.loader();
+    return this.current;
+  }
+}
+
+/** Installed-app client JSON as downloaded from the Google Cloud console. */
+export interface ClientSecretFile {
+  installed?: { client_id?: string; client_secret?: string; token_uri?: string; auth_uri?: string; redirect_uris?: string[] };
+  web?: { client_id?: string; client_secret?: string; token_uri?: string; auth_uri?: string; redirect_uris?: string[] };
+}
+
+/** What we store: the refresh token plus the last access token and its expiry. */
+export interface StoredCredentials {
+  refresh_token: string;
+  access_token?: string;
+  /** Milliseconds since the epoch. */
+  expiry_date?: number;
+  token_uri?: string;
+  scope?: string;
+  token_type?: string;
+}
+
+export interface OAuthClientInfo {
+  clientId: string;
+  clientSecret: string;
+  tokenUri?: string;
+  authUri?: string;
+}
+
+export async function readClientSecretFile(file: string): Promise<OAuthClientInfo> {
+  const json = await readJsonFile<ClientSecretFile>(file, 'OAuth client secret file');
+  const c = json.installed ?? json.web;
+  if (!c?.client_id || !c.client_secret) {
+    throw new Error(
+      `OAuth client secret file ${file} has no installed.client_id/client_secret; download the "Desktop app" client JSON from the Google Cloud console`,
+    );
+  }
+  return { clientId: c.client_id, clientSecret: c.client_secret, tokenUri: c.token_uri, authUri: c.auth_uri };
+}
+
+export async function readCredentialsFile(file: string): Promise<StoredCredentials> {
+  const json = await readJsonFile<Partial<StoredCredentials>>(file, 'GRIN credentials file');
+  if (!json.refresh_token) {
+    throw new Error(`GRIN credentials file ${file} has no refresh_token; run \`grin-pipeline auth setup\` to create it`);
+  }
+  return json as StoredCredentials;
+}
+
+async function readJsonFile<T>(file: string, what: string): Promise<T> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new Error(`${what} ${file} is not valid JSON`);
+  }
+}
+
+/** Writes the credentials atomically (temp file + rename) with mode 0600. */
+export async function writeCredentialsFile(file: string, creds: StoredCredentials): Promise<void> {
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+  await fs.writeFile(tmp, JSON.stringify(creds, null, 2) + '\n', { mode: 0o600 });
+  await fs.chmod(tmp, 0o600);
+  await fs.rename(tmp, file);
+}
+
+export interface OAuthTokenSourceOptions {
+  client: OAuthClientInfo;
+  credentials: StoredCredentials;
+  /** Where refreshed credentials are written back; omit to keep them in memory only. */
+  credentialsFile?: string;
+  /** Token endpoint; wins over the one in the files. Default Google's. */
+  tokenUri?: string;
+  /** Refresh this long before the access token expires. Default 60 s. */
+  refreshBeforeExpiryMs?: number;
+}
+
+/** Google OAuth2 (refresh-token grant) through google-auth-library. */
+export class OAuthTokenSource implements AccessTokenSource {
+  readonly oauth: OAuth2Client;
+  readonly tokenUri: string;
+  private readonly credentialsFile?: string;
+  private readonly refreshToken: string;
+  private refreshing?: Promise<string>;
+  private persisted?: string;
+
+  constructor(opts: OAuthTokenSourceOptions) {
+    this.tokenUri = opts.tokenUri ?? opts.credentials.token_uri ?? opts.client.tokenUri ?? GOOGLE_TOKEN_URI;
+    this.credentialsFile = opts.credentialsFile;
+    this.refreshToken = opts.credentials.refresh_token;
+    this.oauth = new OAuth2Client({
+      clientId: opts.client.clientId,
+      clientSecret: opts.client.clientSecret,
+      endpoints: { oauth2TokenUrl: this.tokenUri },
+      // Node's own fetch: gaxios would otherwise load node-fetch through a dynamic ESM import.
+      transporterOptions: { fetchImplementation: fetch },
+      // At least 1 ms: google-auth-library treats 0 as "use its 5-minute default".
+      eagerRefreshThresholdMillis: Math.max(1, opts.refreshBeforeExpiryMs ?? 60_000),
+    });
+    this.oauth.setCredentials({
+      refresh_token: opts.credentials.refresh_token,
+      access_token: opts.credentials.access_token,
+      expiry_date: opts.credentials.expiry_date,
+    });
+    this.persisted = opts.credentials.access_token;
+  }
+
+  /** From the installed-app client JSON and the stored credentials JSON. */
+  static async fromFiles(opts: {
+    clientSecretFile: string;
+    credentialsFile: string;
+    tokenUri?: string;
+    refreshBeforeExpiryMs?: number;
+  }): Promise<OAuthTokenSource> {
+    const [client, credentials] = await Promise.all([
+      readClientSecretFile(opts.clientSecretFile),
+      readCredentialsFile(opts.credentialsFile),
+    ]);
+    return new OAuthTokenSource({ ...opts, client, credentials });
+  }
+
+  async getAccessToken(): Promise<string> {
+    if (this.refreshing) return this.refreshing;
+    // OAuth2Client refreshes by itself when the token expires within the threshold.
+    const { token } = await this.oauth.getAccessToken();
+    if (!token) throw new Error('the OAuth token endpoint returned no access token');
+    await this.persist();
+    return token;
+  }
+
+  refresh(rejected?: string): Promise<string> {
+    if (this.refreshing) return this.refreshing;
+    const current = this.oauth.credentials.access_token;
+    if (rejected !== undefined && current && current !== rejected) return Promise.resolve(current);
+    this.refreshing = (async () => {
+      try {
+        const { credentials } = await this.oauth.refreshAccessToken();
+        if (!credentials.access_token) throw new Error('the OAuth token endpoint returned no access token');
+        await this.persist();
+        return credentials.access_token;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  /** Writes the credentials back when the access token changed since the last write. */
+  private async persist(): Promise<void> {
+    const c: Credentials = this.oauth.credentials;
+    if (!this.credentialsFile || !c.access_token || c.access_token === this.persisted) return;
+    this.persisted = c.access_token;
+    await writeCredentialsFile(this.credentialsFile, {
+      refresh_token: c.refresh_token ?? this.refreshToken,
+      access_token: c.access_token,
+      expiry_date: c.expiry_date ?? undefined,
+      token_uri: this.tokenUri,
+      ...(c.scope ? { scope: c.scope } : {}),
+      ...(c.token_type ? { token_type: c.token_type } : {}),
+    });
+  }
+}
+
+/** The token source a GRIN config asks for: a fixed `accessToken`, else OAuth from the two files. */
+export async function createTokenSource(grin: GrinConfig): Promise<AccessTokenSource> {
+  if (grin.accessToken) {
+    const ref = grin.accessToken;
+    return StaticTokenSource.fromLoader(async () => readSecret(ref, 'GRIN access token (grin.accessToken)'));
+  }
+  if (grin.credentialsFile && grin.clientSecretFile) {
+    return OAuthTokenSource.fromFiles({
+      clientSecretFile: grin.clientSecretFile,
+      credentialsFile: grin.credentialsFile,
+      tokenUri: grin.tokenUri,
+    });
+  }
+  throw new Error(
+    'GRIN credentials missing: set grin.credentialsFile and grin.clientSecretFile (run `grin-pipeline auth setup`), or grin.accessToken',
+  );
+}

@@ -1,0 +1,708 @@
+/**
+ * The GRIN client (PROTOCOL.md §2–4): listings in text and HTML form, `_process`, HEAD/GET of
+ * archives with resumable downloads, and `_barcode_search`. Every call uses the configured base URL,
+ * carries the bearer token (http.ts), retries transient failures with backoff, and fails with an
+ * error naming endpoint, barcode and status. A listing that fails throws; it never looks empty.
+ */
+import { promises as fs, createWriteStream } from 'node:fs';
+import * as path from 'node:path';
+import { Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { StringDecoder } from 'node:string_decoder';
+import type { AccessTokenSource } from './auth';
+import {
+  ArchiveNotFoundError,
+  GrinFormatError,
+  GrinHttpError,
+  QueueFullError,
+  isTransientError,
+  type GrinErrorContext,
+} from './errors';
+import {
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  GrinHttp,
+  backoffDelay,
+  checkLength,
+  finalError,
+  headerValue,
+  readBodyText,
+  sleep,
+  statusError,
+  withRetry,
+  type GrinResponse,
+  type HttpTimeouts,
+  type RetryPolicy,
+} from './http';
+import {
+  DEFAULT_ALL_BOOKS_COLUMN_MAPS,
+  LineSplitter,
+  findHeader,
+  looksLikeHtml,
+  parseAllBooksLine,
+  parseBarcodeLine,
+  parseConvertedLine,
+  parseConvertedModeAllLine,
+  parseFailedModeAllLine,
+  parseTsvWithHeader,
+  barcodeFromFilename,
+  type AllBooksColumnMap,
+  type AllBooksRecord,
+} from './parse-text';
+import { REQUEST_UNAVAILABLE_TEXT, parseListingPage, resolveNextUrl, type HtmlListingRow } from './parse-html';
+import { parseProcessResponse } from './process-status';
+import { packBarcodesIntoUrls } from './enrich';
+import type {
+  ArchiveHead,
+  ConversionOutcome,
+  ConvertedEntry,
+  DownloadProgress,
+  DownloadResult,
+  FailedEntry,
+  GrinApi,
+} from './types';
+
+export const DEFAULT_BASE_URL = 'https://books.google.com/libraries';
+/** GT packs `_barcode_search` URLs up to this length (PROTOCOL.md §2.9). */
+export const MAX_SEARCH_URL_LENGTH = 7_500;
+const PROGRESS_STEP_BYTES = 1024 * 1024;
+const MAX_HTML_PAGES = 100_000;
+
+export type ListingFormat = 'text' | 'text-all' | 'html';
+
+export interface GrinClientOptions {
+  /** Default `https://books.google.com/libraries`. */
+  baseUrl?: string;
+  /** Library directory, case-sensitive. */
+  directory: string;
+  tokens: AccessTokenSource;
+  timeouts?: Partial<HttpTimeouts>;
+  retry?: Partial<RetryPolicy>;
+  /** Barcodes per `_process` request (default 100). */
+  processBatchSize?: number;
+  /** Listing fetches in flight at once from this client (default 2). */
+  listingConcurrency?: number;
+  /** Which representation each GrinApi listing reads (defaults: converted text, failed html, in-process text). */
+  listingFormats?: { converted?: ListingFormat; failed?: ListingFormat; inProcess?: 'text' | 'html' };
+  /** `result_count` per HTML page: `_all_books` 10,000, `_converted` 50,000 by default. */
+  htmlPageSize?: { allBooks?: number; converted?: number };
+  /** Layouts for header-less `_all_books?format=text&mode=all` rows, chosen by column count. */
+  allBooksColumnMaps?: readonly AllBooksColumnMap[];
+  /** Longest `_barcode_search` URL (default 7,500 characters). */
+  maxSearchUrlLength?: number;
+  /** Told about retries and early stops; nothing secret is passed. */
+  logger?: { warn(message: string): void };
+}
+
+const BARCODE_RE = /^[A-Za-z0-9_-]{1,64}$/;
+const DIRECTORY_RE = /^[A-Za-z0-9_-]+$/;
+
+export class GrinClient implements GrinApi {
+  readonly baseUrl: string;
+  readonly directory: string;
+  private readonly http: GrinHttp;
+  private readonly retry: RetryPolicy;
+  private readonly processBatchSize: number;
+  private readonly listingSlots: Semaphore;
+  private readonly formats: Required<NonNullable<GrinClientOptions['listingFormats']>>;
+  private readonly pageSize: { allBooks: number; converted: number };
+  private readonly allBooksMaps: readonly AllBooksColumnMap[];
+  private readonly maxSearchUrlLength: number;
+  private readonly logger?: { warn(message: string): void };
+
+  constructor(opts: GrinClientOptions) {
+    if (!DIRECTORY_RE.test(opts.directory)) {
+      throw new Error(`GRIN directory ${JSON.stringify(opts.directory)} is not valid: use letters, digits, '_' or '-' (case-sensitive)`);
+    }
+    this.baseUrl = (opts.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
+    new URL(this.baseUrl); // fail early on a malformed base URL
+    this.directory = opts.directory;
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.http = new GrinHttp(this.baseUrl, opts.tokens, { ...DEFAULT_TIMEOUTS, ...opts.timeouts });
+    this.processBatchSize = opts.processBatchSize ?? 100;
+    this.listingSlots = new Semaphore(opts.listingConcurrency ?? 2);
+    this.formats = { converted: 'text', failed: 'html', inProcess: 'text', ...opts.listingFormats };
+    this.pageSize = { allBooks: 10_000, converted: 50_000, ...opts.htmlPageSize };
+    this.allBooksMaps = opts.allBooksColumnMaps ?? DEFAULT_ALL_BOOKS_COLUMN_MAPS;
+    this.maxSearchUrlLength = opts.maxSearchUrlLength ?? MAX_SEARCH_URL_LENGTH;
+    this.logger = opts.logger;
+  }
+
+  /** Closes pooled connections. */
+  async close(): Promise<void> {
+    await this.http.close();
+  }
+
+  /** `<base>/<DIR>/<resource>?<query>`; commas and spaces in values are sent as `,` and `%20`. */
+  resourceUrl(resource: string, params: Record<string, string | number> = {}): string {
+    const query = Object.entries(params)
+      .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(String(v)).replace(/%2C/gi, ',')}`)
+      .join('&');
+    return `${this.baseUrl}/${this.directory}/${resource}${query ? `?${query}` : ''}`;
+  }
+
+  private ctx(method: string, resource: string, barcode?: string): GrinErrorContext {
+    return { endpoint: `${method} /${this.directory}/${resource}`, ...(barcode ? { barcode } : {}) };
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Credentials check
+
+  /**
+   * Cheap request that proves the token and the directory work (`/<DIR>/?format=text&result_count=1`).
+   * Unlike grin-transfer (§11.3), a redirect to the login page is a failure here.
+   */
+  async checkAccess(): Promise<void> {
+    const ctx = this.ctx('GET', '');
+    await withRetry(this.retry, ctx, async () => {
+      const res = await this.http.send({ method: 'GET', url: this.resourceUrl('', { format: 'text', result_count: 1 }), ctx });
+      await res.body.dump();
+      if (res.statusCode !== 200) throw statusError(ctx, res.statusCode);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Listings: text
+
+  /**
+   * Non-blank lines of a text listing, streamed. A failure mid-stream is retried; the retry skips
+   * the lines already delivered (listings keep their order between fetches), so none repeat.
+   */
+  async *textLines(resource: string, params: Record<string, string | number> = {}): AsyncGenerator<string> {
+    const ctx = this.ctx('GET', resource);
+    const url = this.resourceUrl(resource, { format: 'text', ...params });
+    const release = await this.listingSlots.acquire();
+    try {
+      let delivered = 0;
+      for (let attempt = 1; ; attempt++) {
+        let res: GrinResponse | undefined;
+        let finished = false;
+        try {
+          res = await this.okResponse({ method: 'GET', url, ctx }, 'retry');
+          const decoder = new StringDecoder('utf8');
+          const splitter = new LineSplitter();
+          let seen = 0;
+          let bytes = 0;
+          let firstLine = true;
+          const take = (lines: string[]): string[] => {
+            const out: string[] = [];
+            for (const line of lines) {
+              if (line.trim() === '') continue;
+              if (firstLine) {
+                firstLine = false;
+                if (looksLikeHtml(line)) {
+                  throw new GrinFormatError({ ...ctx, status: 200 }, 'expected a text listing but got an HTML page', true);
+                }
+              }
+              if (line.includes(REQUEST_UNAVAILABLE_TEXT)) {
+                throw new GrinFormatError({ ...ctx, status: 200 }, `GRIN answered "${REQUEST_UNAVAILABLE_TEXT}"`, true);
+              }
+              seen++;
+              if (seen > delivered) out.push(line);
+            }
+            return out;
+          };
+          for await (const chunk of res.body) {
+            bytes += (chunk as Buffer).length;
+            for (const line of take(splitter.push(decoder.write(chunk as Buffer)))) {
+              delivered++;
+              yield line;
+            }
+          }
+          const tail = take([...splitter.push(decoder.end()), ...splitter.end()]);
+          checkLength(res, bytes, ctx);
+          for (const line of tail) {
+            delivered++;
+            yield line;
+          }
+          finished = true;
+          return;
+        } catch (err) {
+          if (!isTransientError(err) || attempt >= this.retry.attempts) throw finalError(err, ctx, attempt);
+          const delay = backoffDelay(this.retry, attempt);
+          this.logger?.warn(`${ctx.endpoint}: ${(err as Error).message}; retrying in ${delay} ms (${delivered} lines already read)`);
+          await sleep(delay);
+        } finally {
+          if (res && !finished) res.body.destroy();
+        }
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** Every barcode in the directory (`_all_books?format=text`), streamed. */
+  async *listAllBarcodes(): AsyncGenerator<string> {
+    for await (const line of this.textLines('_all_books')) {
+      const barcode = parseBarcodeLine(line, this.directory);
+      if (barcode) yield barcode;
+    }
+  }
+
+  /**
+   * `_all_books` with dates: text `mode=all` (layout by column count) or HTML pages (by header name).
+   */
+  async *listAllBooks(format: 'text' | 'html' = 'text'): AsyncGenerator<AllBooksRecord> {
+    if (format === 'text') {
+      for await (const line of this.textLines('_all_books', { mode: 'all' })) {
+        const record = parseAllBooksLine(line, this.allBooksMaps);
+        if (record) yield record;
+      }
+      return;
+    }
+    for await (const row of this.htmlRows('_all_books', this.pageSize.allBooks)) yield allBooksRecordFromRow(row);
+  }
+
+  async listConverted(format: ListingFormat = this.formats.converted): Promise<ConvertedEntry[]> {
+    const out: ConvertedEntry[] = [];
+    if (format === 'html') {
+      for await (const row of this.htmlRows('_converted', this.pageSize.converted)) {
+        const filename = row.texts.filename ?? `${row.barcode}.tar.gz.gpg`;
+        out.push({ barcode: row.barcode, filename });
+      }
+      return out;
+    }
+    const parse = format === 'text-all' ? parseConvertedModeAllLine : parseConvertedLine;
+    for await (const line of this.textLines('_converted', format === 'text-all' ? { mode: 'all' } : {})) {
+      const entry = parse(line, this.directory);
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+
+  async listInProcess(format: 'text' | 'html' = this.formats.inProcess): Promise<string[]> {
+    if (format === 'html') {
+      const out: string[] = [];
+      for await (const row of this.htmlRows('_in_process', -1)) out.push(row.barcode);
+      return out;
+    }
+    return this.collectBarcodes('_in_process');
+  }
+
+  /** Barcodes GRIN would convert (`_available?format=text`). */
+  async listAvailable(): Promise<string[]> {
+    return this.collectBarcodes('_available');
+  }
+
+  async listFailed(format: ListingFormat = this.formats.failed): Promise<FailedEntry[]> {
+    const out: FailedEntry[] = [];
+    if (format === 'html') {
+      for await (const row of this.htmlRows('_failed', -1)) {
+        const t = row.texts;
+        const entry: FailedEntry = { barcode: row.barcode };
+        if (t.convert_failed_date) entry.failedDate = t.convert_failed_date;
+        if (t.convert_failed_info) entry.info = t.convert_failed_info;
+        const detailed = t.detailed_convert_failed_info ?? t.detailed_conversion_info;
+        if (detailed) entry.detailedInfo = detailed;
+        out.push(entry);
+      }
+      return out;
+    }
+    for await (const line of this.textLines('_failed', format === 'text-all' ? { mode: 'all' } : {})) {
+      const entry = format === 'text-all' ? parseFailedModeAllLine(line) : barcodeEntry(parseBarcodeLine(line, this.directory));
+      if (entry) out.push(entry);
+    }
+    return out;
+  }
+
+  private async collectBarcodes(resource: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const line of this.textLines(resource)) {
+      const barcode = parseBarcodeLine(line, this.directory);
+      if (barcode) out.push(barcode);
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Listings: HTML pages
+
+  /**
+   * Rows of an HTML listing, following "Next" links (`first=` or `ctoken=`) until there is none, a
+   * page has no rows, or GRIN answers "Your request is unavailable". `pageSize` -1 asks for one page.
+   * The first page must be a real listing (else an error, never an empty result).
+   */
+  async *htmlRows(resource: string, pageSize: number, params: Record<string, string | number> = {}): AsyncGenerator<HtmlListingRow> {
+    const ctx = this.ctx('GET', resource);
+    let url: string | null = this.resourceUrl(resource, { ...params, result_count: pageSize });
+    const visited = new Set<string>();
+    for (let pageNo = 1; url && pageNo <= MAX_HTML_PAGES; pageNo++) {
+      visited.add(url);
+      const pageUrl: string = url;
+      const page = await this.withListingSlot(() =>
+        withRetry(this.retry, ctx, async () => {
+          const res = await this.okResponse({ method: 'GET', url: pageUrl, ctx }, 'retry');
+          const parsed = parseListingPage(await readBodyText(res, ctx), this.directory);
+          if (pageNo === 1 && parsed.unavailable && parsed.rows.length === 0) {
+            throw new GrinFormatError({ ...ctx, status: 200 }, `GRIN answered "${REQUEST_UNAVAILABLE_TEXT}"`, true);
+          }
+          if (pageNo === 1 && !parsed.hasTable) {
+            throw new GrinFormatError({ ...ctx, status: 200 }, 'the page has no listing table (no row with class "heading")', true);
+          }
+          return parsed;
+        }),
+      );
+      if (page.unavailable) {
+        this.logger?.warn(`${ctx.endpoint}: page ${pageNo} says "${REQUEST_UNAVAILABLE_TEXT}"; stopping the listing there`);
+        for (const row of page.rows) yield row;
+        return;
+      }
+      for (const row of page.rows) yield row;
+      if (page.rows.length === 0 || !page.nextHref) return;
+      const next = resolveNextUrl(page.nextHref, pageUrl, this.baseUrl);
+      if (!next) throw new GrinFormatError(ctx, `the "Next" link points outside ${this.baseUrl}; not following it`);
+      if (visited.has(next)) {
+        this.logger?.warn(`${ctx.endpoint}: the "Next" link of page ${pageNo} points to a page already read; stopping`);
+        return;
+      }
+      url = next;
+    }
+  }
+
+  private async withListingSlot<T>(fn: () => Promise<T>): Promise<T> {
+    const release = await this.listingSlots.acquire();
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // _process
+
+  /**
+   * Asks GRIN to convert `barcodes` (GET `_process?barcodes=A,B,C`, batches of `processBatchSize`).
+   * Every barcode gets an outcome; one missing from GRIN's answer is `unknown`. HTTP 429 (queue full)
+   * throws QueueFullError at once, carrying the outcomes of the batches already accepted.
+   */
+  async requestConversion(barcodes: string[]): Promise<Map<string, ConversionOutcome>> {
+    const unique = [...new Set(barcodes)];
+    unique.forEach(assertBarcode);
+    const results = new Map<string, ConversionOutcome>();
+    for (let i = 0; i < unique.length; i += this.processBatchSize) {
+      const batch = unique.slice(i, i + this.processBatchSize);
+      const ctx = this.ctx('GET', '_process', batch.length === 1 ? batch[0] : undefined);
+      const url = this.resourceUrl('_process', { barcodes: batch.join(',') });
+      const answer = await withRetry(
+        this.retry,
+        ctx,
+        async () => {
+          const res = await this.http.send({ method: 'GET', url, ctx });
+          if (res.statusCode === 429) {
+            const ra = Number(headerValue(res.headers, 'retry-after'));
+            const accepted = await acceptedBeforeQueueFull(res, ctx);
+            for (const [barcode, outcome] of accepted) results.set(barcode, outcome);
+            const notSubmitted = unique.slice(i).filter((b) => !accepted.has(b));
+            throw new QueueFullError({ ...ctx, status: 429 }, results, notSubmitted, Number.isFinite(ra) && ra > 0 ? ra : undefined);
+          }
+          if (res.statusCode !== 200) {
+            await res.body.dump();
+            throw statusError(ctx, res.statusCode);
+          }
+          const body = await readBodyText(res, ctx);
+          try {
+            return parseProcessResponse(body);
+          } catch (err) {
+            throw new GrinFormatError({ ...ctx, status: 200 }, `cannot read the answer: ${(err as Error).message}`, true);
+          }
+        },
+        { shouldRetry: (err) => !(err instanceof QueueFullError) },
+      );
+      const byLower = new Map([...answer].map(([b, o]) => [b.toLowerCase(), o]));
+      for (const barcode of batch) {
+        results.set(
+          barcode,
+          answer.get(barcode) ?? byLower.get(barcode.toLowerCase()) ?? { kind: 'unknown', text: '(GRIN returned no status for this barcode)' },
+        );
+      }
+    }
+    return results;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Archives
+
+  private archiveUrl(filename: string): string {
+    if (!/^[^/\\?#]+$/.test(filename) || filename.startsWith('_') || filename === '.' || filename === '..') {
+      throw new Error(`archive file name ${JSON.stringify(filename)} is not valid: give the name as listed in _converted`);
+    }
+    return `${this.baseUrl}/${this.directory}/${encodeURIComponent(filename)}`;
+  }
+
+  /** HEAD of an archive: its ETag (quotes stripped) and size, or null when it is not in the pool (404). */
+  async headArchive(filename: string): Promise<ArchiveHead | null> {
+    const url = this.archiveUrl(filename);
+    const ctx = this.ctx('HEAD', filename, barcodeFromFilename(filename, this.directory));
+    return withRetry(this.retry, ctx, async () => {
+      const res = await this.http.send({ method: 'HEAD', url, ctx });
+      await res.body.dump();
+      if (res.statusCode === 404) return null;
+      if (res.statusCode !== 200) throw statusError(ctx, res.statusCode);
+      const etag = stripEtag(headerValue(res.headers, 'etag'));
+      if (!etag) throw new GrinHttpError({ ...ctx, status: 200 }, 'no ETag header in the answer', { retryable: true });
+      const size = Number(headerValue(res.headers, 'content-length'));
+      if (!Number.isSafeInteger(size) || size < 0) {
+        throw new GrinHttpError({ ...ctx, status: 200 }, 'no valid Content-Length header in the answer', { retryable: true });
+      }
+      return { etag, size };
+    });
+  }
+
+  /**
+   * Streams an archive into `destPath`. When the file already holds bytes and the ETag is known
+   * (`expectEtag`, or learnt by an earlier attempt of this call), asks for the rest with
+   * `Range` + `If-Range` and appends on 206; a 200 (the archive changed) starts over. Each retry
+   * resumes from the bytes on disk. Requires an ETag; checks the final size against
+   * Content-Length / Content-Range. Body idle timeout only, no total time limit.
+   */
+  async downloadArchive(
+    filename: string,
+    destPath: string,
+    opts: { expectEtag?: string; onProgress?: (p: DownloadProgress) => void; signal?: AbortSignal } = {},
+  ): Promise<DownloadResult> {
+    const url = this.archiveUrl(filename);
+    const barcode = barcodeFromFilename(filename, this.directory);
+    const ctx = this.ctx('GET', filename, barcode);
+    let knownEtag = opts.expectEtag ? stripEtag(opts.expectEtag) : undefined;
+    await fs.mkdir(path.dirname(destPath), { recursive: true });
+
+    return withRetry(
+      this.retry,
+      ctx,
+      async () => {
+        const onDisk = await fileSize(destPath);
+        const headers: Record<string, string> = {};
+        const ranged = onDisk > 0 && knownEtag !== undefined;
+        if (ranged) {
+          headers.range = `bytes=${onDisk}-`;
+          headers['if-range'] = `"${knownEtag}"`;
+        }
+        const res = await this.http.send({ method: 'GET', url, ctx, headers, signal: opts.signal });
+        let consumed = false;
+        try {
+          const status = res.statusCode;
+          if (status === 404) throw new ArchiveNotFoundError({ ...ctx, status }, filename);
+          const etag = stripEtag(headerValue(res.headers, 'etag'));
+          if (status === 416 && ranged) {
+            // Our range starts at the end: the file may already be complete.
+            const total = parseContentRange(headerValue(res.headers, 'content-range'))?.total;
+            if (total === onDisk && (!etag || etag === knownEtag)) {
+              return { etag: knownEtag!, size: onDisk, resumed: true };
+            }
+            await fs.truncate(destPath, 0);
+            throw new GrinHttpError({ ...ctx, status }, 'the partial file does not fit the archive; starting over', { retryable: true });
+          }
+          if (status !== 200 && status !== 206) throw statusError(ctx, status);
+          if (!etag) throw new GrinHttpError({ ...ctx, status }, 'no ETag header in the answer', { retryable: true });
+
+          let start = 0;
+          let total: number | undefined;
+          if (status === 206) {
+            const range = parseContentRange(headerValue(res.headers, 'content-range'));
+            if (!ranged || !range || range.start !== onDisk || etag !== knownEtag) {
+              await fs.truncate(destPath, 0).catch(() => undefined);
+              throw new GrinHttpError({ ...ctx, status }, 'unexpected partial answer; starting over', { retryable: true });
+            }
+            start = range.start;
+            total = range.total ?? lengthHeader(res) ?? undefined;
+            if (range.total === undefined && total !== undefined) total += start;
+          } else {
+            total = lengthHeader(res);
+          }
+          knownEtag = etag;
+
+          let bytes = start;
+          let lastReported = start;
+          const report = () => {
+            lastReported = bytes;
+            opts.onProgress?.({ bytes, etag });
+          };
+          const counter = new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              bytes += chunk.length;
+              if (bytes - lastReported >= PROGRESS_STEP_BYTES) report();
+              cb(null, chunk);
+            },
+          });
+          consumed = true;
+          await pipeline(res.body, counter, createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w' }));
+          const size = await fileSize(destPath);
+          if (total !== undefined && size !== total) {
+            if (size > total) await fs.truncate(destPath, 0);
+            throw new GrinHttpError({ ...ctx, status }, `body cut short: ${size} of ${total} bytes on disk`, { retryable: true });
+          }
+          if (lastReported !== bytes) report();
+          return { etag, size, resumed: status === 206 };
+        } finally {
+          if (!consumed) await res.body.dump().catch(() => undefined);
+        }
+      },
+      { signal: opts.signal, onRetry: (err, attempt, delay) => this.warnRetry(ctx, err, attempt, delay) },
+    );
+  }
+
+  private warnRetry(ctx: GrinErrorContext, err: unknown, attempt: number, delay: number): void {
+    this.logger?.warn(`${ctx.endpoint}: attempt ${attempt} failed (${(err as Error).message}); retrying in ${delay} ms`);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // _barcode_search
+
+  /**
+   * `_barcode_search` metadata for `barcodes`, packed into as few URLs of at most
+   * `maxSearchUrlLength` characters as possible. Rows are keyed by GRIN's header names; barcodes
+   * GRIN does not know are simply absent from the result.
+   */
+  async barcodeSearch(barcodes: string[]): Promise<Map<string, Record<string, string>>> {
+    const unique = [...new Set(barcodes)];
+    unique.forEach(assertBarcode);
+    const prefix = this.resourceUrl('_barcode_search', { execute_query: 'true', format: 'text', mode: 'full' }) + '&barcodes=';
+    const out = new Map<string, Record<string, string>>();
+    for (const batch of packBarcodesIntoUrls(prefix, unique, this.maxSearchUrlLength)) {
+      const ctx = this.ctx('GET', '_barcode_search', batch.length === 1 ? batch[0] : undefined);
+      const url = prefix + batch.map(encodeURIComponent).join('%20');
+      const text = await withRetry(this.retry, ctx, async () => {
+        const res = await this.okResponse({ method: 'GET', url, ctx }, 'retry');
+        const body = await readBodyText(res, ctx);
+        if (looksLikeHtml(body.slice(0, 200))) {
+          throw new GrinFormatError({ ...ctx, status: 200 }, 'expected a TSV but got an HTML page', true);
+        }
+        return body;
+      });
+      const table = parseTsvWithHeader(text);
+      const key = findHeader(table.header, 'Barcode') ?? table.header[0];
+      if (!key) continue;
+      for (const row of table.rows) {
+        const barcode = row[key];
+        if (barcode) out.set(barcode, row);
+      }
+    }
+    return out;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Sends a request and returns a 2xx response; any other status is turned into an error after the
+   * body is drained. `notFound: 'retry'` makes a 404 a transient error (listings: BDRC saw
+   * transient 404s); archives handle 404 themselves.
+   */
+  private async okResponse(req: Parameters<GrinHttp['send']>[0], notFound: 'retry' | 'fail'): Promise<GrinResponse> {
+    const res = await this.http.send(req);
+    if (res.statusCode >= 200 && res.statusCode < 300) return res;
+    await res.body.dump();
+    if (res.statusCode === 404) {
+      throw new GrinHttpError({ ...req.ctx, status: 404 }, 'not found', { retryable: notFound === 'retry' });
+    }
+    throw statusError(req.ctx, res.statusCode);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function assertBarcode(barcode: string): void {
+  if (!BARCODE_RE.test(barcode)) {
+    throw new Error(`barcode ${JSON.stringify(barcode)} is not valid: GRIN barcodes are 1–64 letters, digits, '_' or '-'`);
+  }
+}
+
+/**
+ * A 429 answer may still list per-barcode statuses (some accepted before the queue filled). Those
+ * with a recognised status are kept; the body is optional and any unreadable one is ignored.
+ */
+async function acceptedBeforeQueueFull(res: GrinResponse, ctx: GrinErrorContext): Promise<Map<string, ConversionOutcome>> {
+  const accepted = new Map<string, ConversionOutcome>();
+  try {
+    for (const [barcode, outcome] of parseProcessResponse(await readBodyText(res, ctx))) {
+      if (outcome.kind !== 'unknown') accepted.set(barcode, outcome);
+    }
+  } catch {
+    await res.body.dump().catch(() => undefined);
+  }
+  return accepted;
+}
+
+function barcodeEntry(barcode: string | null): FailedEntry | null {
+  return barcode ? { barcode } : null;
+}
+
+function stripEtag(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  const v = raw.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  return v === '' ? undefined : v;
+}
+
+function lengthHeader(res: GrinResponse): number | undefined {
+  const v = headerValue(res.headers, 'content-length');
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+}
+
+/** `bytes S-E/T`, `bytes S-E/*` or `bytes *\/T`. */
+export function parseContentRange(value: string | undefined): { start?: number; end?: number; total?: number } | null {
+  if (!value) return null;
+  const m = /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value.trim());
+  if (!m) return null;
+  return {
+    start: m[1] !== undefined ? Number(m[1]) : undefined,
+    end: m[2] !== undefined ? Number(m[2]) : undefined,
+    total: m[3] !== '*' ? Number(m[3]) : undefined,
+  };
+}
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fs.stat(file)).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+}
+
+
+/** `_all_books` HTML row → record, by substring of the normalised header, first match wins (§2.12 rule 6). */
+function allBooksRecordFromRow(row: HtmlListingRow): AllBooksRecord {
+  const record: AllBooksRecord = { barcode: row.barcode };
+  const rules: [RegExp, Exclude<keyof AllBooksRecord, 'extra' | 'barcode'>][] = [
+    [/title/, 'title'],
+    [/scanned/, 'scannedDate'],
+    [/converted/, 'convertedDate'],
+    [/downloaded/, 'downloadedDate'],
+    [/processed/, 'processedDate'],
+    [/analyzed/, 'analyzedDate'],
+    [/ocr/, 'ocrdDate'],
+    [/google|books/, 'googleBooksLink'],
+    [/state|status/, 'state'],
+  ];
+  for (const [key, value] of Object.entries(row.values)) {
+    if (key === 'barcode' || value === '') continue;
+    const rule = rules.find(([re]) => re.test(key));
+    if (rule && rule[1] === 'googleBooksLink' && !value.includes('http')) continue;
+    if (rule) {
+      if (record[rule[1]] === undefined) record[rule[1]] = rule[1] === 'title' || rule[1] === 'state' ? row.texts[key] ?? value : value;
+    } else {
+      record.extra ??= {};
+      record.extra[key] = value;
+    }
+  }
+  return record;
+}
+
+/** Bounds concurrent listing fetches of one client (not a rate limiter). */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly size: number) {}
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    };
+  }
+}

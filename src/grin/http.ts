@@ -1,0 +1,228 @@
+/**
+ * One HTTP exchange with GRIN over undici: bearer token on every request, redirects followed by hand
+ * (a redirect to Google's login page, or a 401, means the token was refused: refresh once and try
+ * again), 403 turned into a permission error. Plus the retry loop the client wraps calls in.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import type { AccessTokenSource } from './auth';
+import { GrinAuthError, GrinHttpError, GrinPermissionError, isTransientError, type GrinErrorContext } from './errors';
+
+export interface HttpTimeouts {
+  /** TCP/TLS connect timeout. */
+  connectMs: number;
+  /** Time to wait for response headers, and the longest pause between body chunks (idle, not total). */
+  requestMs: number;
+}
+
+export interface RetryPolicy {
+  /** Total attempts including the first. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectMs: 10_000, requestMs: 60_000 };
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+const MAX_REDIRECTS = 5;
+
+export interface GrinRequest {
+  method: 'GET' | 'HEAD';
+  url: string;
+  /** For error messages: which endpoint and barcode this was. */
+  ctx: GrinErrorContext;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+export type GrinResponse = Dispatcher.ResponseData;
+
+/** True for a redirect to Google's sign-in page: GRIN's way of saying the token was not accepted. */
+export function isLoginRedirect(location: string | undefined): boolean {
+  if (!location) return false;
+  try {
+    const url = new URL(location, 'https://books.google.com/');
+    return url.hostname === 'accounts.google.com' || /\/ServiceLogin\b|\/signin\b/i.test(url.pathname);
+  } catch {
+    return false;
+  }
+}
+
+export class GrinHttp {
+  readonly agent: Agent;
+  private readonly origin: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly tokens: AccessTokenSource,
+    readonly timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
+  ) {
+    this.origin = new URL(baseUrl).origin;
+    this.agent = new Agent({
+      connect: { timeout: timeouts.connectMs },
+      headersTimeout: timeouts.requestMs,
+      bodyTimeout: timeouts.requestMs,
+      keepAliveTimeout: 30_000,
+      connections: 32,
+    });
+  }
+
+  /**
+   * Sends one request and returns the response whose status is not a redirect, 401 or 403. The
+   * caller must consume or dump the body. Throws GrinAuthError when the token is refused after one
+   * refresh, GrinPermissionError on 403.
+   */
+  async send(req: GrinRequest): Promise<GrinResponse> {
+    let token = await this.token(req.ctx, () => this.tokens.getAccessToken());
+    let refreshed = false;
+    let url = req.url;
+    for (let redirects = 0; ; ) {
+      const sameOrigin = new URL(url).origin === this.origin;
+      const headers: Record<string, string> = { ...req.headers };
+      // The token only ever goes to GRIN's own origin.
+      if (sameOrigin) headers.authorization = `Bearer ${token}`;
+      const res = await request(url, { dispatcher: this.agent, method: req.method, headers, signal: req.signal });
+      const status = res.statusCode;
+      const location = headerValue(res.headers, 'location');
+      const loginRedirect = status >= 300 && status < 400 && isLoginRedirect(location);
+      if (status === 401 || loginRedirect) {
+        await res.body.dump();
+        if (refreshed) {
+          throw new GrinAuthError(
+            { ...req.ctx, status },
+            'the access token was refused even after a refresh; run `grin-pipeline auth setup` again or check the credentials',
+          );
+        }
+        const rejected = token;
+        token = await this.token(req.ctx, () => this.tokens.refresh(rejected));
+        refreshed = true;
+        continue;
+      }
+      if (status === 403) {
+        await res.body.dump();
+        throw new GrinPermissionError({ ...req.ctx, status });
+      }
+      if ([301, 302, 303, 307, 308].includes(status)) {
+        await res.body.dump();
+        if (!location) throw new GrinHttpError({ ...req.ctx, status }, 'redirect without a Location header', { retryable: true });
+        if (++redirects > MAX_REDIRECTS) {
+          throw new GrinHttpError({ ...req.ctx, status }, `more than ${MAX_REDIRECTS} redirects`, { retryable: false });
+        }
+        url = new URL(location, url).toString();
+        continue;
+      }
+      return res;
+    }
+  }
+
+  private async token(ctx: GrinErrorContext, get: () => Promise<string>): Promise<string> {
+    try {
+      return await get();
+    } catch (err) {
+      if (err instanceof GrinHttpError) throw err;
+      if (isTransientError(err)) throw err;
+      throw new GrinAuthError(ctx, `could not get an access token: ${(err as Error).message}`, err);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+export function headerValue(headers: GrinResponse['headers'], name: string): string | undefined {
+  const v = headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Reads a response body as text, failing (retryably) when fewer bytes arrive than Content-Length announced. */
+export async function readBodyText(res: GrinResponse, ctx: GrinErrorContext): Promise<string> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of res.body) {
+    const buf = chunk as Buffer;
+    chunks.push(buf);
+    bytes += buf.length;
+  }
+  checkLength(res, bytes, ctx);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Throws a retryable error when the body was shorter than its Content-Length. */
+export function checkLength(res: GrinResponse, bytes: number, ctx: GrinErrorContext): void {
+  const declared = headerValue(res.headers, 'content-length');
+  if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== bytes) {
+    throw new GrinHttpError(
+      { ...ctx, status: res.statusCode },
+      `body cut short: got ${bytes} of ${declared} bytes`,
+      { retryable: true },
+    );
+  }
+}
+
+/** Turns a non-success status into an error: 5xx, 429 and 408 retryable, others not. */
+export function statusError(ctx: GrinErrorContext, status: number, detail?: string): GrinHttpError {
+  const retryable = status >= 500 || status === 429 || status === 408;
+  return new GrinHttpError({ ...ctx, status }, detail ?? `unexpected HTTP status ${status}`, { retryable });
+}
+
+export interface RetryHooks {
+  /** Called before each wait, for logging. */
+  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  signal?: AbortSignal;
+  /** Vetoes a retry of an otherwise transient error (e.g. a full queue the caller must back off from). */
+  shouldRetry?: (err: unknown) => boolean;
+}
+
+/** Exponential backoff with jitter: base·2^(n-1), capped, times a random factor in [0.5, 1). */
+export function backoffDelay(policy: RetryPolicy, attempt: number): number {
+  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+  return Math.round(exp * (0.5 + Math.random() * 0.5));
+}
+
+/**
+ * Runs `fn` up to `policy.attempts` times while it fails with a transient error. The last error is
+ * rethrown as it is when it is a GrinHttpError, or wrapped in one (naming `ctx`) when it is a
+ * network-level error, so every final error names the endpoint.
+ */
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  ctx: GrinErrorContext,
+  fn: (attempt: number) => Promise<T>,
+  hooks: RetryHooks = {},
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (err) {
+      if (hooks.signal?.aborted) throw err;
+      const transient = isTransientError(err) && (hooks.shouldRetry?.(err) ?? true);
+      if (!transient || attempt >= policy.attempts) throw finalError(err, ctx, attempt, transient);
+      const delay = backoffDelay(policy, attempt);
+      hooks.onRetry?.(err, attempt, delay);
+      await sleep(delay, hooks.signal);
+    }
+  }
+}
+
+/** The error to give up with: ours as it is; a network-level one wrapped so it names the endpoint. */
+export function finalError(err: unknown, ctx: GrinErrorContext, attempts: number, transient = isTransientError(err)): unknown {
+  if (err instanceof GrinHttpError || !transient) return err;
+  const e = err as { code?: string; name?: string; message?: string };
+  const msg = `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`;
+  return new GrinHttpError(ctx, `network error after ${attempts} attempt(s): ${msg}`, { retryable: true, cause: err });
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

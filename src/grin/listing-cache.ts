@@ -1,0 +1,90 @@
+/**
+ * ConversionWatch: one cached view of `_converted` and `_failed` per process, shared by every book
+ * waiting for conversion. However many callers ask, GRIN is asked at most once per interval, and
+ * concurrent callers share one fetch (issue 3: one `_converted` fetch per poll interval per worker).
+ */
+import type { FailedEntry, GrinApi } from './types';
+
+export type WatchState =
+  | { state: 'converted'; filename: string }
+  | { state: 'failed'; entry: FailedEntry }
+  | { state: 'waiting' };
+
+export interface ConversionWatchOptions {
+  /** Reuse a snapshot for this long. */
+  intervalMs: number;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+interface Snapshot {
+  converted: Map<string, string>;
+  failed: Map<string, FailedEntry>;
+  fetchedAt: number;
+}
+
+export class ConversionWatch {
+  private snapshot?: Snapshot;
+  private inFlight?: Promise<Snapshot>;
+  private stale = false;
+  private readonly now: () => number;
+  /** Fetches made so far (for tests and status output). */
+  fetches = 0;
+
+  constructor(
+    private readonly client: Pick<GrinApi, 'listConverted' | 'listFailed'>,
+    private readonly opts: ConversionWatchOptions,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Where `barcode` stands, from a snapshot at most `intervalMs` old. A failed fetch throws. */
+  async check(barcode: string): Promise<WatchState> {
+    const snap = await this.current();
+    const filename = snap.converted.get(barcode);
+    if (filename !== undefined) return { state: 'converted', filename };
+    const entry = snap.failed.get(barcode);
+    if (entry) return { state: 'failed', entry };
+    return { state: 'waiting' };
+  }
+
+  /** The next `check` fetches again (e.g. after requesting conversions). */
+  invalidate(): void {
+    this.stale = true;
+  }
+
+  /** When the current snapshot was fetched, if any. */
+  get fetchedAt(): number | undefined {
+    return this.snapshot?.fetchedAt;
+  }
+
+  private current(): Promise<Snapshot> {
+    const snap = this.snapshot;
+    if (snap && !this.stale && this.now() - snap.fetchedAt < this.opts.intervalMs) return Promise.resolve(snap);
+    if (this.inFlight) return this.inFlight;
+    this.stale = false;
+    const p = this.fetch().then(
+      (s) => {
+        this.snapshot = s;
+        this.inFlight = undefined;
+        return s;
+      },
+      (err: unknown) => {
+        this.inFlight = undefined;
+        throw err;
+      },
+    );
+    this.inFlight = p;
+    return p;
+  }
+
+  private async fetch(): Promise<Snapshot> {
+    this.fetches++;
+    const [converted, failed] = await Promise.all([this.client.listConverted(), this.client.listFailed()]);
+    return {
+      converted: new Map(converted.map((e) => [e.barcode, e.filename])),
+      failed: new Map(failed.map((e) => [e.barcode, e])),
+      fetchedAt: this.now(),
+    };
+  }
+}

@@ -1,0 +1,121 @@
+/** GrinClient authentication over real HTTP: OAuth refresh through the simulator's /token, login redirects, 403. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { GrinClient } from '../../src/grin/client';
+import { OAuthTokenSource, StaticTokenSource } from '../../src/grin/auth';
+import { GrinAuthError, GrinPermissionError } from '../../src/grin/errors';
+import { FAST_RETRY, clientFor, logged } from './grin-client-helpers';
+
+describe('GrinClient auth against the simulator', () => {
+  let sim: RunningSimulator;
+  let dir: string;
+  let credsFile: string;
+  let clientSecretFile: string;
+
+  beforeEach(async () => {
+    sim = await startSimulator({ books: 3, tokenLifetimeSeconds: 2, forbiddenTokens: ['not-on-acl'] });
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grin-client-auth-'));
+    const oauth = sim.oauthClients[0]!;
+    clientSecretFile = path.join(dir, 'client_secret.json');
+    credsFile = path.join(dir, 'credentials.json');
+    fs.writeFileSync(clientSecretFile, JSON.stringify({ installed: { client_id: oauth.clientId, client_secret: oauth.clientSecret } }));
+    fs.writeFileSync(credsFile, JSON.stringify({ refresh_token: oauth.refreshToken }), { mode: 0o600 });
+  });
+  afterEach(async () => {
+    await sim.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function oauthClient(refreshBeforeExpiryMs = 500) {
+    const tokens = await OAuthTokenSource.fromFiles({ clientSecretFile, credentialsFile: credsFile, tokenUri: sim.tokenUri, refreshBeforeExpiryMs });
+    return new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens, retry: FAST_RETRY });
+  }
+
+  it('gets a token from the simulator /token, refreshes it proactively before expiry, and stores it (0600)', async () => {
+    const client = await oauthClient(1_500);
+    try {
+      await client.listConverted();
+      expect(sim.stats().tokensIssued).toBe(1);
+      const first = JSON.parse(fs.readFileSync(credsFile, 'utf8'));
+      expect(first.access_token).toBeTruthy();
+      expect(fs.statSync(credsFile).mode & 0o777).toBe(0o600);
+      await new Promise((r) => setTimeout(r, 600)); // within 1.5 s of the 2 s expiry
+      await client.listConverted();
+      expect(sim.stats().tokensIssued).toBe(2);
+      expect(JSON.parse(fs.readFileSync(credsFile, 'utf8')).access_token).not.toBe(first.access_token);
+      // No request was refused along the way: the refresh happened before expiry.
+      expect(sim.requestLog.filter((e) => e.status === 302)).toHaveLength(0);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a token the server considers expired gets a login redirect, one refresh and a successful retry', async () => {
+    const client = await oauthClient(0);
+    try {
+      await client.listConverted();
+      sim.advance(3_600); // the simulator's clock (and token expiry) moves; ours does not know
+      await client.listConverted();
+      const calls = logged(sim, '_converted');
+      expect(calls.map((c) => c.status)).toEqual([200, 302, 200]);
+      expect(sim.stats().tokensIssued).toBe(2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a login redirect that persists after a refresh is a GrinAuthError, without looping', async () => {
+    const client = await oauthClient(0);
+    try {
+      sim.setFaults({ loginRedirect: 1 });
+      const err = await client.listConverted().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GrinAuthError);
+      expect((err as GrinAuthError).status).toBe(302);
+      expect((err as Error).message).toMatch(/auth setup/);
+      expect(logged(sim, '_converted')).toHaveLength(2);
+      expect(sim.stats().tokensIssued).toBe(2); // initial + one forced refresh
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('a static token GRIN refuses is a GrinAuthError (no secret in the message)', async () => {
+    const client = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('wrong-token'), retry: FAST_RETRY });
+    try {
+      const err = (await client.headArchive(`${sim.barcodes[0]}.tar.gz.gpg`).catch((e: unknown) => e)) as Error;
+      expect(err).toBeInstanceOf(GrinAuthError);
+      expect(err.message).not.toContain('wrong-token');
+      expect(err.message).toContain(`HEAD /${sim.directory}/${sim.barcodes[0]}.tar.gz.gpg`);
+      await expect(client.checkAccess()).rejects.toBeInstanceOf(GrinAuthError);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('403 is a GrinPermissionError explaining the ACL delay, not retried', async () => {
+    const forbidden = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('not-on-acl'), retry: FAST_RETRY });
+    const otherDir = clientFor(sim, { directory: 'OTHER' });
+    try {
+      const err = await forbidden.listConverted().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(GrinPermissionError);
+      expect((err as Error).message).toMatch(/12 hours/);
+      expect((err as GrinPermissionError).status).toBe(403);
+      expect(logged(sim, '_converted')).toHaveLength(1);
+      await expect(otherDir.listInProcess()).rejects.toBeInstanceOf(GrinPermissionError);
+    } finally {
+      await forbidden.close();
+      await otherDir.close();
+    }
+  });
+
+  it('checkAccess passes with a good token', async () => {
+    const client = clientFor(sim);
+    try {
+      await expect(client.checkAccess()).resolves.toBeUndefined();
+    } finally {
+      await client.close();
+    }
+  });
+});

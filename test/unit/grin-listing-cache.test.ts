@@ -1,0 +1,74 @@
+import { ConversionWatch } from '../../src/grin/listing-cache';
+import type { ConvertedEntry, FailedEntry } from '../../src/grin/types';
+
+function fakeGrin() {
+  const state = {
+    converted: [] as ConvertedEntry[],
+    failed: [] as FailedEntry[],
+    convertedCalls: 0,
+    failedCalls: 0,
+    fail: false,
+  };
+  const client = {
+    async listConverted() {
+      state.convertedCalls++;
+      await new Promise((r) => setTimeout(r, 20));
+      if (state.fail) throw new Error('GRIN GET /T/_converted, HTTP 503: boom');
+      return [...state.converted];
+    },
+    async listFailed() {
+      state.failedCalls++;
+      return [...state.failed];
+    },
+  };
+  return { state, client };
+}
+
+describe('ConversionWatch', () => {
+  it('serves 50 concurrent callers from one fetch, and refetches only after the interval', async () => {
+    let now = 1_000;
+    const { state, client } = fakeGrin();
+    state.converted = [{ barcode: 'B1', filename: 'TEST_B1.tar.gz.gpg' }];
+    state.failed = [{ barcode: 'B2', info: 'Error: Timeout' }];
+    const watch = new ConversionWatch(client, { intervalMs: 60_000, now: () => now });
+
+    const barcodes = Array.from({ length: 50 }, (_, i) => `B${i + 1}`);
+    const results = await Promise.all(barcodes.map((b) => watch.check(b)));
+    expect(state.convertedCalls).toBe(1);
+    expect(state.failedCalls).toBe(1);
+    expect(results[0]).toEqual({ state: 'converted', filename: 'TEST_B1.tar.gz.gpg' });
+    expect(results[1]).toEqual({ state: 'failed', entry: { barcode: 'B2', info: 'Error: Timeout' } });
+    expect(results.slice(2).every((r) => r.state === 'waiting')).toBe(true);
+
+    now += 59_999;
+    state.converted.push({ barcode: 'B3', filename: 'B3.tar.gz.gpg' });
+    expect(await watch.check('B3')).toEqual({ state: 'waiting' });
+    expect(state.convertedCalls).toBe(1);
+
+    now += 1;
+    expect(await watch.check('B3')).toEqual({ state: 'converted', filename: 'B3.tar.gz.gpg' });
+    expect(state.convertedCalls).toBe(2);
+  });
+
+  it('invalidate() makes the next check fetch again', async () => {
+    const { state, client } = fakeGrin();
+    const watch = new ConversionWatch(client, { intervalMs: 60_000 });
+    await watch.check('B1');
+    watch.invalidate();
+    state.converted = [{ barcode: 'B1', filename: 'B1.tar.gz.gpg' }];
+    expect((await watch.check('B1')).state).toBe('converted');
+    expect(state.convertedCalls).toBe(2);
+  });
+
+  it('a failed fetch is an error for every waiting caller, never an empty listing', async () => {
+    const { state, client } = fakeGrin();
+    state.fail = true;
+    const watch = new ConversionWatch(client, { intervalMs: 60_000 });
+    const results = await Promise.allSettled([watch.check('B1'), watch.check('B2')]);
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(state.convertedCalls).toBe(1);
+    state.fail = false;
+    expect((await watch.check('B1')).state).toBe('waiting');
+    expect(state.convertedCalls).toBe(2);
+  });
+});
