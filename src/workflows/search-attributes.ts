@@ -9,3 +9,10 @@ export const SEARCH_ATTRIBUTES = {
   GrinStage: 'Keyword',
   GrinBatch: 'Keyword',
 } as const;
+
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+export const GrinBarcode = defineSearchAttributeKey('GrinBarcode', SearchAttributeType.KEYWORD);
+export const GrinDirectory = defineSearchAttributeKey('GrinDirectory', SearchAttributeType.KEYWORD);
+export const GrinStage = defineSearchAttributeKey('GrinStage', SearchAttributeType.KEYWORD);
+export const GrinBatch = defineSearchAttributeKey('GrinBatch', SearchAttributeType.KEYWORD);

@@ -6,7 +6,6 @@
 import { startS3Server, startTemporalDevServer, type RunningServer } from '../../src/devtools/servers';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __GRIN_TEST_SERVERS__: RunningServer[] | undefined;
 }
 

@@ -1,0 +1,89 @@
+/**
+ * Bookkeeping activities on the board that belong to no single stage: registering a book, parking it
+ * in `failed`, taking it back out on `retry`, cancelling it, and reading a batch's barcode list.
+ * They run on the workflow task queue (the board folder is shared by all hosts).
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { rm } from 'node:fs/promises';
+import type { Bucket, StageBucket } from '../buckets/token';
+import { bookPaths, type ActivityDeps } from './deps';
+import { classified } from './failures';
+
+export interface RegisterResult {
+  /** Where the token was when the workflow started (a re-run finds earlier progress here). */
+  bucket: Bucket;
+  created: boolean;
+}
+
+export function createBoardActivities(deps: ActivityDeps) {
+  const { board } = deps;
+  return {
+    async registerBook(input: { barcode: string; directory: string; workflowId: string; batchId?: string }): Promise<RegisterResult> {
+      return classified(async () => {
+        const { token, created } = await board.create({
+          barcode: input.barcode,
+          directory: input.directory,
+          workflowId: input.workflowId,
+          batchId: input.batchId,
+          processingDir: deps.config.processingDir,
+          storage: deps.storage.location,
+        });
+        if (!created && (token.bucket === 'failed' || token.bucket === 'cancelled')) {
+          // A new workflow for a book parked or cancelled by an earlier run starts it over from the top.
+          const moved = await board.move(input.barcode, '00_available', { workflowId: input.workflowId, status: 'restarted' });
+          return { bucket: moved.bucket, created };
+        }
+        if (!created) await board.update(input.barcode, { workflowId: input.workflowId, batchId: input.batchId ?? token.batchId });
+        return { bucket: token.bucket, created };
+      });
+    },
+
+    /** Parks the book in `failed` with the reason an operator will read. */
+    async parkBook(input: { barcode: string; stage: StageBucket; message: string; type?: string }): Promise<void> {
+      await classified(async () => {
+        const current = await board.get(input.barcode);
+        await board.move(input.barcode, 'failed', {
+          status: `parked: ${input.stage} failed`,
+          attempts: (current?.attempts ?? 0) + 1,
+          lastError: { stage: input.stage, message: input.message, type: input.type, at: new Date().toISOString() },
+        });
+      });
+    },
+
+    /** On `retry`: back to the bucket before the stage that failed, keeping lastError for the record. */
+    async unparkBook(input: { barcode: string; backTo: Bucket }): Promise<void> {
+      await classified(async () => {
+        const current = await board.get(input.barcode);
+        await board.move(input.barcode, input.backTo, { status: 'retrying', lastError: current?.lastError });
+      });
+    },
+
+    /** On `cancel`: the token goes to `cancelled` and the book's local files are removed. */
+    async cancelBook(input: { barcode: string; reason?: string }): Promise<void> {
+      await classified(async () => {
+        await board.move(input.barcode, 'cancelled', { status: input.reason ?? 'cancelled by operator' });
+        const paths = bookPaths(deps.config.processingDir, input.barcode);
+        await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
+      });
+    },
+
+    /** Reads barcodes `offset .. offset+limit-1` of a batch list file (one barcode per line). */
+    async readBatchBarcodes(input: { file: string; offset: number; limit: number }): Promise<string[]> {
+      return classified(async () => {
+        const lines = createInterface({ input: createReadStream(input.file), crlfDelay: Infinity });
+        const out: string[] = [];
+        let index = 0;
+        for await (const raw of lines) {
+          const line = raw.trim();
+          if (!line) continue;
+          if (index >= input.offset) out.push(line);
+          index++;
+          if (out.length >= input.limit) break;
+        }
+        lines.close();
+        return out;
+      });
+    },
+  };
+}

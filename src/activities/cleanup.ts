@@ -1,0 +1,46 @@
+/**
+ * Stage 07, second half: once the upload is verified, the book's local files leave the processing
+ * folder (deleted, or moved to `<processing>/processed` when a retention period is set), and the token
+ * moves to `07_stored`. Old files in `processed` are purged here too, so no extra sweeper is needed.
+ */
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { bookPaths, type ActivityDeps } from './deps';
+import { classified } from './failures';
+
+export function createCleanupActivity(deps: ActivityDeps) {
+  return {
+    async cleanupBook(input: { barcode: string }): Promise<void> {
+      await classified(async () => {
+        const { processingDir, retentionDays } = deps.config;
+        const paths = Object.values(bookPaths(processingDir, input.barcode));
+        if (retentionDays > 0) {
+          const keep = join(processingDir, 'processed');
+          await mkdir(keep, { recursive: true });
+          for (const p of paths) {
+            const target = join(keep, basename(p));
+            await rm(target, { recursive: true, force: true });
+            await rename(p, target).catch((err: NodeJS.ErrnoException) => {
+              if (err.code !== 'ENOENT') throw err;
+            });
+          }
+          await purgeOlderThan(keep, retentionDays);
+        } else {
+          await Promise.all(paths.map((p) => rm(p, { recursive: true, force: true })));
+        }
+        await deps.board.move(input.barcode, '07_stored', {
+          status: retentionDays > 0 ? `stored; local copy kept ${retentionDays} days` : 'stored; local files removed',
+        });
+      });
+    },
+  };
+}
+
+async function purgeOlderThan(dir: string, days: number): Promise<void> {
+  const cutoff = Date.now() - days * 86_400_000;
+  for (const name of await readdir(dir)) {
+    const p = join(dir, name);
+    const s = await stat(p).catch(() => undefined);
+    if (s && s.mtimeMs < cutoff) await rm(p, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * What activities need from the outside world, built once per worker process (`src/worker.ts`) and
+ * handed to `createActivities(deps)`. Tests build the same thing against the simulator and real servers.
+ */
+import { join } from 'node:path';
+import type { Board } from '../buckets/board';
+import type { PipelineConfig } from '../config/types';
+import type { GrinApi } from '../grin/types';
+import type { ConversionWatch } from '../grin/listing-cache';
+import type { BookStorage } from '../storage/types';
+
+export interface ActivityDeps {
+  config: PipelineConfig;
+  board: Board;
+  grin: GrinApi;
+  /** Per-process cache of `_converted`/`_failed`, shared by every waiting book on this worker. */
+  watch: ConversionWatch;
+  storage: BookStorage;
+  /** The GPG passphrase, read from its file or variable when first needed; never logged or returned. */
+  passphrase: () => string;
+  /** This host's file-stage task queue. */
+  hostQueue: string;
+}
+
+/** Where one book's local files live while it is processed, all under the processing folder. */
+export function bookPaths(processingDir: string, barcode: string) {
+  return {
+    encrypted: join(processingDir, `${barcode}.tar.gz.gpg`),
+    partial: join(processingDir, `${barcode}.tar.gz.gpg.part`),
+    decrypted: join(processingDir, `${barcode}.tar.gz`),
+    extracted: join(processingDir, `${barcode}_extracted`),
+    derivatives: join(processingDir, `${barcode}_derivatives`),
+  };
+}

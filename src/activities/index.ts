@@ -1,0 +1,48 @@
+/**
+ * All activities, grouped by the task queue they run on. Workflows import these types only.
+ *  - board: bookkeeping on the workflow task queue
+ *  - grin: GRIN calls on the shared, server-side rate-limited GRIN queue
+ *  - fileHost: claimFileHost on the shared file queue
+ *  - files: the file stages on this host's own queue
+ */
+import type { ActivityDeps } from './deps';
+import { createBoardActivities } from './board-ops';
+import { createRequestConversionActivity } from './request-conversion';
+import { createWaitForConversionActivity } from './wait-for-conversion';
+import { createDownloadActivity, type DownloadOptions } from './download';
+import { createDecryptActivity } from './decrypt';
+import { createExtractActivity } from './extract';
+import { createProcessActivity } from './process';
+import { createUploadActivity } from './upload';
+import { createCleanupActivity } from './cleanup';
+import { createHostActivity } from './host';
+
+export type { ActivityDeps } from './deps';
+
+export function createBoardActivityGroup(deps: ActivityDeps) {
+  return createBoardActivities(deps);
+}
+
+export function createGrinActivities(deps: ActivityDeps) {
+  return { ...createRequestConversionActivity(deps), ...createWaitForConversionActivity(deps) };
+}
+
+export function createFileHostActivities(deps: ActivityDeps) {
+  return createHostActivity(deps);
+}
+
+export function createFileActivities(deps: ActivityDeps, opts: { download?: DownloadOptions } = {}) {
+  return {
+    ...createDownloadActivity(deps, opts.download),
+    ...createDecryptActivity(deps),
+    ...createExtractActivity(deps),
+    ...createProcessActivity(deps),
+    ...createUploadActivity(deps),
+    ...createCleanupActivity(deps),
+  };
+}
+
+export type BoardActivities = ReturnType<typeof createBoardActivityGroup>;
+export type GrinActivities = ReturnType<typeof createGrinActivities>;
+export type FileHostActivities = ReturnType<typeof createFileHostActivities>;
+export type FileActivities = ReturnType<typeof createFileActivities>;

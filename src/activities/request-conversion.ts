@@ -1,0 +1,64 @@
+/**
+ * Stage 01: ask GRIN to convert the book (`_process`). Runs on the GRIN task queue, whose
+ * server-side rate limit keeps every worker together under GRIN's request budget.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { ConversionOutcome } from '../grin/types';
+import type { ActivityDeps } from './deps';
+import { classified } from './failures';
+
+export interface RequestConversionResult {
+  outcome: ConversionOutcome['kind'];
+}
+
+export function createRequestConversionActivity(deps: ActivityDeps) {
+  return {
+    async requestConversion(input: { barcode: string; queueFullRetrySeconds: number }): Promise<RequestConversionResult> {
+      return classified(async () => {
+        let outcomes: Map<string, ConversionOutcome>;
+        try {
+          outcomes = await deps.grin.requestConversion([input.barcode]);
+        } catch (err) {
+          if (err instanceof Error && err.name === 'QueueFullError') {
+            // GRIN's 50,000-book queue is full: not the book's fault. Try again later, never park.
+            await deps.board.update(input.barcode, { status: 'waiting: GRIN conversion queue is full' });
+            throw ApplicationFailure.create({
+              message: `GRIN's conversion queue is full; asking again for ${input.barcode} in ${input.queueFullRetrySeconds}s`,
+              type: 'QueueFull',
+              nextRetryDelay: `${input.queueFullRetrySeconds}s`,
+            });
+          }
+          throw err;
+        }
+        const outcome = outcomes.get(input.barcode) ?? { kind: 'unknown', text: 'GRIN did not answer for this barcode' };
+        switch (outcome.kind) {
+          case 'requested':
+          case 'already_converting':
+          case 'already_available':
+            deps.watch.invalidate?.();
+            await deps.board.move(input.barcode, '01_requested', { status: describe(outcome) });
+            return { outcome: outcome.kind };
+          default:
+            throw ApplicationFailure.nonRetryable(
+              `GRIN refused to convert ${input.barcode}: "${outcome.text}"` +
+                (outcome.kind === 'not_allowed' ? ' (Google does not release this volume for download)' : ''),
+              `GrinRefused_${outcome.kind}`,
+            );
+        }
+      });
+    },
+  };
+}
+
+function describe(outcome: ConversionOutcome): string {
+  switch (outcome.kind) {
+    case 'requested':
+      return 'conversion requested';
+    case 'already_converting':
+      return 'GRIN was already converting it';
+    case 'already_available':
+      return 'GRIN already had it converted';
+    default:
+      return outcome.kind;
+  }
+}

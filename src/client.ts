@@ -1,0 +1,252 @@
+#!/usr/bin/env node
+/**
+ * The `grin-pipeline` command line: start batches, watch the board, look at one book, retry or
+ * cancel parked books, check an archive by hand, set up GRIN credentials. `--help` on every command.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { Board } from './buckets/board';
+import { validateBarcode } from './buckets/barcode';
+import { BUCKETS, isBucket, type BookToken } from './buckets/token';
+import { describeConfig } from './config/load';
+import { readSecret } from './config/secrets';
+import type { PipelineConfig } from './config/types';
+import { createTokenSource } from './grin/auth';
+import { GrinClient } from './grin/client';
+import { batchWorkflowId, bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
+import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
+import { defaultBatchId, selectBarcodes, startBatch } from './cli/batch';
+import { followBatch, formatCounts } from './cli/progress';
+
+const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1.`);
+  return n;
+};
+
+export async function grinClientFrom(config: PipelineConfig): Promise<GrinClient> {
+  return new GrinClient({
+    baseUrl: config.grin.baseUrl,
+    directory: config.grin.directory,
+    tokens: await createTokenSource(config.grin),
+    timeouts: { connectMs: config.grin.timeouts.connectSeconds * 1000, requestMs: config.grin.timeouts.requestSeconds * 1000 },
+  });
+}
+
+function barcodesFrom(values: string[]): string[] {
+  return values.map((v) => validateBarcode(v));
+}
+
+function printToken(token: BookToken): void {
+  const lines = [
+    `barcode     ${token.barcode} (${token.directory})`,
+    `bucket      ${token.bucket}${token.status ? ` — ${token.status}` : ''}`,
+    token.grinEtag ? `GRIN ETag   ${token.grinEtag}` : undefined,
+    token.encryptedBytes !== undefined ? `bytes       ${token.encryptedBytes} encrypted, ${token.decryptedBytes ?? '?'} decrypted` : undefined,
+    token.pageCount !== undefined ? `pages       ${token.pageCount}${token.hasMarc === false ? ' (no MARC record)' : ''}` : undefined,
+    token.lastError ? `last error  [${token.lastError.stage}] ${token.lastError.message}` : undefined,
+    token.stored ? `stored      ${Object.values(token.stored).join(', ')}` : undefined,
+    `stages      ${Object.entries(token.stages).map(([b, t]) => `${b} ${t}`).join('\n            ')}`,
+  ];
+  process.stdout.write(lines.filter(Boolean).join('\n') + '\n');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('grin-pipeline')
+    .description('Copy a library\'s Google Books volumes out of GRIN into your storage, durably, on Temporal.\n' +
+      'The board (one folder per stage under pipelineDir) shows where every book is.')
+    .option('-c, --config <file>', 'pipeline config (YAML); default $GRIN_PIPELINE_CONFIG, else embedded defaults')
+    .showHelpAfterError('(add --help for usage)');
+  const globals = () => program.opts<GlobalOptions>();
+
+  program
+    .command('start-batch')
+    .description('Start (or re-attach to) a batch of books. Books already running or stored are not started again.')
+    .argument('[barcodes...]', 'barcodes to process')
+    .option('--sample <n>', "the first N books of GRIN's _all_books list (cached in pipelineDir/cache)", positiveInt('--sample'))
+    .option('--barcodes-file <file>', "one barcode per line ('-' reads standard input; '#' comments allowed)")
+    .option('--refresh-all-books', 're-fetch the cached _all_books list first')
+    .option('--batch-id <id>', 'name of this batch (same name = same batch)', defaultBatchId())
+    .option('--window <n>', 'books in flight at once (default: concurrency.batchWindow)', positiveInt('--window'))
+    .option('--force', 'upload again even where storage already holds the same archive')
+    .option('--wait', 'stay and show progress until every book is stored or parked')
+    .action(async (barcodes: string[], opts: { sample?: number; barcodesFile?: string; refreshAllBooks?: boolean; batchId: string; window?: number; force?: boolean; wait?: boolean }) => {
+      const config = configFrom(globals());
+      const log = (s: string) => process.stderr.write(`${s}\n`);
+      const list = await selectBarcodes(config, { sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => grinClientFrom(config), log);
+      const client = await connectClient(config);
+      const handle = await startBatch(client, config, list, { batchId: opts.batchId, window: opts.window, force: opts.force, settings: bookSettingsFrom(config) });
+      log(`batch ${opts.batchId}: ${list.length} books, workflow ${handle.workflowId}`);
+      if (!opts.wait) {
+        log(`follow it with: grin-pipeline board   (or the Temporal Web UI, filter GrinBatch="${opts.batchId}")`);
+        return;
+      }
+      const summary = await followBatch(handle, await Board.open(config.pipelineDir), list.length);
+      log(`done: ${summary.stored} stored, ${summary.failed} parked in failed, ${summary.cancelled} cancelled, ${summary.alreadyKnown} already known`);
+      if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = 3;
+    });
+
+  program
+    .command('board')
+    .description('Count the books in each bucket, or list one bucket.')
+    .option('--bucket <name>', `list the books in one bucket (${BUCKETS.join(', ')})`)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { bucket?: string; json?: boolean }) => {
+      const config = configFrom(globals());
+      const board = await Board.open(config.pipelineDir);
+      if (opts.bucket) {
+        if (!isBucket(opts.bucket)) throw new UsageError(`--bucket ${opts.bucket}: not a bucket; use one of ${BUCKETS.join(', ')}`);
+        const { tokens, problems } = await board.list(opts.bucket);
+        if (opts.json) process.stdout.write(JSON.stringify({ tokens, problems }, null, 2) + '\n');
+        else {
+          for (const t of tokens) process.stdout.write(`${t.barcode}\t${t.updatedAt}\t${t.lastError?.message ?? t.status ?? ''}\n`);
+          for (const p of problems) process.stderr.write(`warning: ${p.bucket}/${p.file}: ${p.problem}\n`);
+        }
+        return;
+      }
+      const counts = await board.counts();
+      if (opts.json) {
+        process.stdout.write(JSON.stringify(counts, null, 2) + '\n');
+        return;
+      }
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      for (const b of BUCKETS) process.stdout.write(`${b.padEnd(14)} ${String(counts[b]).padStart(8)}\n`);
+      process.stdout.write(`${'total'.padEnd(14)} ${String(total).padStart(8)}\n`);
+      process.stdout.write(`board: ${config.pipelineDir}\n`);
+    });
+
+  program
+    .command('status')
+    .description("One book's state: its token on the board and, if its workflow exists, what it is doing now.")
+    .argument('<barcode>')
+    .option('--json', 'machine-readable output')
+    .action(async (barcodeArg: string, opts: { json?: boolean }) => {
+      const barcode = validateBarcode(barcodeArg);
+      const config = configFrom(globals());
+      const board = await Board.open(config.pipelineDir);
+      const token = await board.get(barcode);
+      let live: BookStatus | undefined;
+      let liveNote: string | undefined;
+      try {
+        const client = await connectClient(config);
+        live = await client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode)).query(statusQuery);
+      } catch (err) {
+        liveNote = err instanceof WorkflowNotFoundError ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ token, workflow: live ?? null, note: liveNote }, null, 2) + '\n');
+        return;
+      }
+      if (!token && !live) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow.`, 1);
+      if (token) printToken(token);
+      if (live) process.stdout.write(`workflow    ${live.state}: ${live.activity}${live.reRequests ? ` (re-requested ${live.reRequests}x)` : ''}\n`);
+      else process.stdout.write(`workflow    ${liveNote}\n`);
+    });
+
+  const signalCommand = (name: 'retry' | 'cancel', description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('[barcodes...]')
+      .option('--all-failed', 'every book in the failed bucket')
+      .addOption(new Option('--reason <text>', 'recorded in the token').hideHelp(name === 'retry'))
+      .action(async (args: string[], opts: { allFailed?: boolean; reason?: string }) => {
+        const config = configFrom(globals());
+        let barcodes = barcodesFrom(args);
+        if (opts.allFailed) barcodes = [...barcodes, ...(await (await Board.open(config.pipelineDir)).listBarcodes('failed'))];
+        if (barcodes.length === 0) throw new UsageError(`Name the books to ${name}, or use --all-failed.`);
+        const client = await connectClient(config);
+        let failures = 0;
+        for (const barcode of barcodes) {
+          try {
+            const handle = client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode));
+            if (name === 'retry') await handle.signal(retrySignal);
+            else await handle.signal(cancelSignal, opts.reason);
+            process.stdout.write(`${barcode}: ${name} sent\n`);
+          } catch (err) {
+            failures++;
+            const why = err instanceof WorkflowNotFoundError ? 'no running workflow (finished, or never started: use start-batch)' : err instanceof Error ? err.message : String(err);
+            process.stderr.write(`${barcode}: ${why}\n`);
+          }
+        }
+        if (failures) process.exitCode = 1;
+      });
+  signalCommand('retry', 'Re-run the stage a parked book failed in (after fixing the cause).');
+  signalCommand('cancel', 'Give up on books: their tokens go to cancelled and local files are removed.');
+
+  program
+    .command('unpack')
+    .description('Decrypt, extract, verify and make derivatives of a local archive, outside Temporal (for checking an archive by hand).')
+    .argument('<archive>', 'a BARCODE.tar.gz.gpg file')
+    .requiredOption('--passphrase-file <file>', 'file holding the GPG passphrase')
+    .requiredOption('--out <dir>', 'output folder (created; must be empty)')
+    .action(async (archive: string, opts: { passphraseFile: string; out: string }) => {
+      const { unpackArchive } = await import('./archive/unpack');
+      const passphrase = readSecret({ file: opts.passphraseFile }, 'GPG passphrase');
+      const summary = await unpackArchive({ archive, passphrase, outDir: opts.out });
+      process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
+    });
+
+  program
+    .command('check-config')
+    .description('Load and validate the config; print what it resolves to (secrets shown only by where they come from).')
+    .action(() => {
+      process.stdout.write(describeConfig(configFrom(globals())) + '\n');
+    });
+
+  program
+    .command('reconcile')
+    .description('Check the board: resolve copies left by a crash mid-move, remove stale temp files, report stray files.')
+    .action(async () => {
+      const config = configFrom(globals());
+      const board = await Board.open(config.pipelineDir);
+      const r = await board.reconcile();
+      process.stdout.write(`duplicates resolved: ${r.duplicatesResolved.length}, temp files removed: ${r.tempFilesRemoved.length}, problems: ${r.problems.length}\n`);
+      for (const p of r.problems) process.stdout.write(`  ${p.bucket}/${p.file}: ${p.problem}\n`);
+      process.stdout.write(formatCounts(await board.counts()) + '\n');
+    });
+
+  program
+    .command('batch-status')
+    .description('Progress of a batch workflow.')
+    .argument('<batch-id>')
+    .action(async (batchId: string) => {
+      const config = configFrom(globals());
+      const client = await connectClient(config);
+      const { batchProgressQuery } = await import('./workflows/contracts');
+      const p = await client.workflow.getHandle(batchWorkflowId(config.grin.directory, batchId)).query(batchProgressQuery);
+      process.stdout.write(
+        `batch ${p.batchId}: ${p.offset}/${p.total} started or skipped, ${p.inFlight.length} in flight (window ${p.window}), ` +
+          `${p.stored} stored, ${p.failed} parked, ${p.cancelled} cancelled, ${p.alreadyKnown} already known\n`,
+      );
+    });
+
+  const auth = program.command('auth').description('GRIN credentials (Google OAuth).');
+  auth
+    .command('setup')
+    .description('Run the Google consent flow once and store a refresh token (file mode 0600).')
+    .option('--paste', 'no browser on this machine: print the URL and paste the code back')
+    .option('--port <n>', 'loopback port for the browser redirect', positiveInt('--port'), 58432)
+    .action(async (opts: { paste?: boolean; port: number }) => {
+      const config = configFrom(globals());
+      if (!config.grin.clientSecretFile || !config.grin.credentialsFile) {
+        throw new UsageError('Set grin.clientSecretFile (the OAuth "Desktop app" client JSON from Google Cloud) and grin.credentialsFile (where the token is stored) in the config first.');
+      }
+      const { runAuthSetup } = await import('./grin/auth-setup');
+      await runAuthSetup({
+        clientSecretFile: config.grin.clientSecretFile,
+        credentialsFile: config.grin.credentialsFile,
+        tokenUri: config.grin.tokenUri,
+        mode: opts.paste ? 'paste' : 'loopback',
+        port: opts.port,
+      });
+    });
+
+  return program;
+}
+
+if (require.main === module) {
+  buildProgram()
+    .parseAsync(process.argv)
+    .catch(reportAndExit);
+}

@@ -1,0 +1,101 @@
+/**
+ * Inputs, signals and queries of the pipeline's workflows: what the CLI, the worker and the
+ * workflows agree on. Pure definitions, safe to import from workflow code and from clients.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { Bucket, StageBucket } from '../buckets/token';
+
+/** Tunables a book workflow needs; derived from the config by the client that starts it. */
+export interface BookSettings {
+  grinTaskQueue: string;
+  /** Shared file queue where a host is claimed for the book's file stages. */
+  fileTaskQueue: string;
+  pollIntervalSeconds: number;
+  /** Wait before asking again when GRIN's conversion queue is full (HTTP 429). */
+  queueFullRetrySeconds: number;
+  /** Park the book if GRIN has not converted it after this long. */
+  maxConversionWaitHours: number;
+  /** Attempts per file stage before the book is parked. */
+  fileStageAttempts: number;
+  /** A host that has not picked up a book's file stage in this long is presumed gone. */
+  hostPickupTimeoutSeconds: number;
+  /** Heartbeat timeout for long file stages (download, decrypt, extract, upload). */
+  heartbeatTimeoutSeconds: number;
+}
+
+export interface BookInput {
+  barcode: string;
+  directory: string;
+  batchId?: string;
+  /** The batch workflow to tell when this book settles (stored, parked or cancelled). */
+  batchWorkflowId?: string;
+  /** Upload again even if storage already holds this archive with the same GRIN ETag. */
+  force?: boolean;
+  settings: BookSettings;
+}
+
+export type BookOutcome = 'stored' | 'cancelled';
+
+export interface BookStatus {
+  barcode: string;
+  directory: string;
+  /** The bucket the book is in (or heading out of). */
+  bucket: Bucket;
+  state: 'running' | 'parked' | 'stored' | 'cancelled';
+  /** What the workflow is doing now, in words. */
+  activity: string;
+  fileQueue?: string;
+  grinFilename?: string;
+  lastError?: { stage: StageBucket; message: string; type?: string };
+  /** Times the book went back to GRIN because its package left the converted pool before download. */
+  reRequests: number;
+  /** Times the file stages moved to another host. */
+  hostMoves: number;
+}
+
+export const retrySignal = defineSignal('retry');
+export const cancelSignal = defineSignal<[reason?: string]>('cancel');
+export const statusQuery = defineQuery<BookStatus>('status');
+
+export interface BookSettled {
+  barcode: string;
+  outcome: 'stored' | 'failed' | 'cancelled';
+}
+
+export interface BatchInput {
+  batchId: string;
+  directory: string;
+  /** Barcode list (one per line) readable by the workers, written by `start-batch`. */
+  barcodesFile: string;
+  total: number;
+  /** Books in flight at once. */
+  window: number;
+  force?: boolean;
+  settings: BookSettings;
+  /** Carried across continue-as-new. */
+  state?: BatchState;
+}
+
+export interface BatchState {
+  offset: number;
+  inFlight: string[];
+  started: number;
+  /** Books whose workflow already existed (running or finished): never started twice. */
+  alreadyKnown: number;
+  stored: number;
+  failed: number;
+  cancelled: number;
+}
+
+export type BatchProgress = BatchState & { batchId: string; total: number; window: number };
+
+export const bookSettledSignal = defineSignal<[BookSettled]>('bookSettled');
+export const batchProgressQuery = defineQuery<BatchProgress>('progress');
+
+export function bookWorkflowId(directory: string, barcode: string): string {
+  return `grin/${directory}/${barcode}`;
+}
+
+export function batchWorkflowId(directory: string, batchId: string): string {
+  return `grin-batch/${directory}/${batchId}`;
+}

@@ -1,0 +1,3 @@
+/** Workflow entry points registered with the worker. */
+export { bookWorkflow } from './book';
+export { batchWorkflow } from './batch';
