@@ -81,7 +81,7 @@ export async function buildActivityDeps(config: PipelineConfig, hostQueue: strin
       tokens: await createTokenSource(config.grin),
       timeouts: { connectMs: config.grin.timeouts.connectSeconds * 1000, requestMs: config.grin.timeouts.requestSeconds * 1000 },
     });
-  const watch = new ConversionWatch(grin, { intervalMs: config.grin.pollIntervalSeconds * 1000 });
+  const watch = new ConversionWatch(grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
   const storage = overrides.storage ?? createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts });
   return {
     config,

@@ -2,8 +2,9 @@
  * Stage 07, second half: once the upload is verified, the book's local files leave the processing
  * folder (deleted, or moved to `<processing>/processed` when a retention period is set), and the token
  * moves to `07_stored`. Old files in `processed` are purged here too, so no extra sweeper is needed.
+ * Nothing is removed unless the token records the upload.
  */
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
@@ -13,6 +14,8 @@ export function createCleanupActivity(deps: ActivityDeps) {
     async cleanupBook(input: { barcode: string }): Promise<void> {
       await classified(async () => {
         const { processingDir, retentionDays } = deps.config;
+        const token = await deps.board.get(input.barcode);
+        if (!token?.stored?.archive) throw new CleanupRefusedError(input.barcode, token ? token.bucket : undefined);
         const paths = Object.values(bookPaths(processingDir, input.barcode));
         if (retentionDays > 0) {
           const keep = join(processingDir, 'processed');
@@ -20,9 +23,15 @@ export function createCleanupActivity(deps: ActivityDeps) {
           for (const p of paths) {
             const target = join(keep, basename(p));
             await rm(target, { recursive: true, force: true });
-            await rename(p, target).catch((err: NodeJS.ErrnoException) => {
-              if (err.code !== 'ENOENT') throw err;
-            });
+            const moved = await rename(p, target).then(
+              () => true,
+              (err: NodeJS.ErrnoException) => {
+                if (err.code !== 'ENOENT') throw err;
+                return false;
+              },
+            );
+            // Retention counts from now, not from when the file was written (a download may be days old).
+            if (moved) await utimes(target, new Date(), new Date());
           }
           await purgeOlderThan(keep, retentionDays);
         } else {
@@ -34,6 +43,18 @@ export function createCleanupActivity(deps: ActivityDeps) {
       });
     },
   };
+}
+
+/** The token does not say the book was uploaded: its local files may be the only copy. */
+export class CleanupRefusedError extends Error {
+  readonly retryable = false;
+  constructor(barcode: string, bucket: string | undefined) {
+    super(
+      `Refusing to remove the local files of ${barcode}: its token (${bucket ? `in ${bucket}` : 'not on the board'}) records no stored upload, ` +
+        'so they may be the only copy. Run the upload stage first (retry the book).',
+    );
+    this.name = 'CleanupRefusedError';
+  }
 }
 
 async function purgeOlderThan(dir: string, days: number): Promise<void> {

@@ -29,6 +29,8 @@ export interface DownloadOptions {
   /** How often the disk is re-checked while waiting for space (tests shorten it). */
   diskPollMs?: number;
   diskUsage?: (path: string) => Promise<number>;
+  /** Bytes between disk checks during a transfer (default 64 MiB; tests shorten it). */
+  diskCheckBytes?: number;
 }
 
 export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions = {}) {
@@ -39,9 +41,21 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
         await mkdir(processingDir, { recursive: true });
         const paths = bookPaths(processingDir, input.barcode);
         const previous = activityInfo().heartbeatDetails as DownloadHeartbeat | undefined;
-        let lastBeat: DownloadHeartbeat = { bytes: previous?.bytes ?? 0, etag: previous?.etag ?? input.expectEtag };
+        // An earlier attempt of this activity died between finishing the file and recording it: let
+        // the Range request below confirm the finished file (416: nothing left to send) instead of
+        // fetching it again. Only then: a file left by an older run is downloaded afresh.
+        if (previous && (await fileSize(paths.partial)) === undefined && (await fileSize(paths.encrypted)) !== undefined) {
+          await rename(paths.encrypted, paths.partial);
+        }
+        // Without heartbeat details (a new workflow run, e.g. an operator's retry of a parked book),
+        // the token still names the ETag the partial file was started with; If-Range makes GRIN send
+        // the whole archive again if that is no longer current.
+        const recordedEtag = (await fileSize(paths.partial)) ? (await deps.board.get(input.barcode))?.grinEtag : undefined;
+        let lastBeat: DownloadHeartbeat = { bytes: previous?.bytes ?? 0, etag: previous?.etag ?? input.expectEtag ?? recordedEtag };
+        let recordedOnBoard = recordedEtag;
 
         const usage = opts.diskUsage ?? diskUsage;
+        const diskCheckBytes = opts.diskCheckBytes ?? DISK_CHECK_BYTES;
         const waitForSpace = () =>
           waitForDiskSpace({
             path: processingDir,
@@ -60,20 +74,24 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
         let result;
         for (;;) {
           if (await waitForSpace()) await deps.board.update(input.barcode, { status: 'downloading' });
-          // The disk is re-checked every 64 MiB; when it fills up the transfer stops, keeps its
+          // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops, keeps its
           // partial file, waits for space and continues with a Range request.
           const diskFull = new AbortController();
           const signal = AbortSignal.any([cancellationSignal(), diskFull.signal]);
           let checkedAt = lastBeat.bytes;
-          const resumeEtag = lastBeat.etag ?? ((await partialSize(paths.partial)) > 0 ? input.expectEtag : undefined);
+          let etagWrite: Promise<unknown> = Promise.resolve();
           try {
             result = await deps.grin.downloadArchive(input.filename, paths.partial, {
-              expectEtag: resumeEtag,
+              expectEtag: lastBeat.etag,
               signal,
               onProgress: (p) => {
                 lastBeat = { bytes: p.bytes, etag: p.etag };
                 heartbeat(lastBeat);
-                if (p.bytes - checkedAt >= DISK_CHECK_BYTES) {
+                if (p.etag !== recordedOnBoard) {
+                  recordedOnBoard = p.etag;
+                  etagWrite = deps.board.update(input.barcode, { grinEtag: p.etag }).catch(() => undefined);
+                }
+                if (p.bytes - checkedAt >= diskCheckBytes) {
                   checkedAt = p.bytes;
                   void usage(processingDir).then(
                     (used) => used > limits.diskUsageThreshold && diskFull.abort(),
@@ -85,6 +103,8 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
             break;
           } catch (err) {
             if (!diskFull.signal.aborted || cancellationSignal().aborted) throw err;
+          } finally {
+            await etagWrite;
           }
         }
         await rename(paths.partial, paths.encrypted);
@@ -99,10 +119,12 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
   };
 }
 
-async function partialSize(path: string): Promise<number> {
+/** Size of a file, or undefined when there is none. */
+async function fileSize(path: string): Promise<number | undefined> {
   try {
     return (await stat(path)).size;
-  } catch {
-    return 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }

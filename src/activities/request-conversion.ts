@@ -35,8 +35,8 @@ export function createRequestConversionActivity(deps: ActivityDeps) {
           case 'requested':
           case 'already_converting':
           case 'already_available':
-            deps.watch.invalidate?.();
-            await deps.board.move(input.barcode, '01_requested', { status: describe(outcome) });
+            // The request time is what a lost request is measured from, so it is renewed on every request.
+            await deps.board.move(input.barcode, '01_requested', { status: describe(outcome), stages: { '01_requested': new Date().toISOString() } });
             return { outcome: outcome.kind };
           default:
             throw ApplicationFailure.nonRetryable(

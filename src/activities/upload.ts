@@ -1,19 +1,29 @@
 /**
  * Stage 07, first half: upload the decrypted archive and the derivatives, then verify them.
- * Idempotent: an archive already stored with the same GRIN ETag is not uploaded again (unless
- * forced). Multipart progress is heartbeated so a retry continues the same upload.
+ * Idempotent: an archive already stored with the same GRIN ETag (and size) is not uploaded again
+ * (unless forced). Multipart progress is heartbeated so a retry continues the same upload; an upload
+ * that is being given up (an error retrying cannot fix, an operator's cancel, the last attempt) is
+ * aborted so the server does not keep its parts.
  */
-import { activityInfo, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { activityInfo, cancellationDetails, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storageKey } from '../storage/layout';
-import type { UploadCheckpoint } from '../storage/types';
+import type { BookStorage, UploadCheckpoint } from '../storage/types';
 import { bookPaths, type ActivityDeps } from './deps';
-import { classified } from './failures';
+import { classified, isPermanent } from './failures';
 
 export interface UploadResult {
   keys: Record<string, string>;
   /** True when the archive was already stored with this ETag and was not sent again. */
   archiveSkipped: boolean;
+}
+
+/** What the upload heartbeats: the multipart state, and once stored, the ETag of the stored archive. */
+interface UploadHeartbeat {
+  checkpoint?: UploadCheckpoint;
+  /** Set after the archive is stored and verified, so a retry (even a forced one) does not send it again. */
+  archiveStored?: string;
 }
 
 export function createUploadActivity(deps: ActivityDeps) {
@@ -39,19 +49,38 @@ export function createUploadActivity(deps: ActivityDeps) {
           original_filename: token.grinFilename ?? `${barcode}.tar.gz.gpg`,
           acquired_at: acquiredAt,
         };
+        const previous = activityInfo().heartbeatDetails as UploadHeartbeat | undefined;
+        const resumeFrom = previous?.checkpoint?.key === keys.archive ? previous.checkpoint : undefined;
 
+        const localSize = (await stat(paths.decrypted)).size;
         const existing = await storage.head(keys.archive);
-        const archiveSkipped = !input.force && !!existing && !!token.grinEtag && existing.metadata.grin_etag === token.grinEtag;
-        if (!archiveSkipped) {
-          const resumeFrom = (activityInfo().heartbeatDetails as { checkpoint?: UploadCheckpoint } | undefined)?.checkpoint;
-          await storage.putFile(paths.decrypted, keys.archive, {
-            metadata,
-            contentType: 'application/gzip',
-            resumeFrom: resumeFrom?.key === keys.archive ? resumeFrom : undefined,
-            onCheckpoint: (checkpoint) => heartbeat({ checkpoint }),
-            signal: cancellationSignal(),
-          });
+        const sameArchive =
+          !!existing && !!token.grinEtag && existing.metadata.grin_etag === token.grinEtag && existing.size === localSize;
+        const storedByEarlierAttempt = !!token.grinEtag && previous?.archiveStored === token.grinEtag;
+        const archiveSkipped = sameArchive && (!input.force || storedByEarlierAttempt);
+        if (archiveSkipped) {
+          // A checkpoint from an earlier attempt belongs to an upload nobody will finish now.
+          if (resumeFrom) await abortQuietly(storage, resumeFrom);
+        } else {
+          let latest = resumeFrom;
+          try {
+            await storage.putFile(paths.decrypted, keys.archive, {
+              metadata,
+              contentType: 'application/gzip',
+              resumeFrom,
+              onCheckpoint: (checkpoint) => {
+                latest = checkpoint;
+                heartbeat({ checkpoint } satisfies UploadHeartbeat);
+              },
+              signal: cancellationSignal(),
+            });
+          } catch (err) {
+            if (latest && isGivingUp(err)) await abortQuietly(storage, latest);
+            throw err;
+          }
         }
+        heartbeat({ archiveStored: token.grinEtag } satisfies UploadHeartbeat);
+
         await storage.putFile(join(paths.derivatives, `${barcode}_ocr.jsonl.gz`), keys.ocr, {
           metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
           contentType: 'application/gzip',
@@ -70,4 +99,22 @@ export function createUploadActivity(deps: ActivityDeps) {
       });
     },
   };
+}
+
+/**
+ * True when no later attempt will continue this upload: the error is one retrying cannot fix, an
+ * operator cancelled the book, or this is the last attempt the retry policy allows. A crash, a
+ * heartbeat timeout or a worker shutdown keeps the upload for the next attempt.
+ */
+function isGivingUp(err: unknown): boolean {
+  if (isPermanent(err)) return true;
+  if (cancellationDetails()?.cancelRequested) return true;
+  const { attempt, retryPolicy } = activityInfo();
+  const max = retryPolicy?.maximumAttempts;
+  return !!max && attempt >= max;
+}
+
+/** Best effort: if the abort fails, the bucket's lifecycle rule for incomplete uploads is the backstop. */
+async function abortQuietly(storage: BookStorage, checkpoint: UploadCheckpoint): Promise<void> {
+  await storage.abortUpload(checkpoint).catch(() => undefined);
 }

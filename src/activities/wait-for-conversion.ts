@@ -31,6 +31,18 @@ export function createWaitForConversionActivity(deps: ActivityDeps) {
             'GrinConversionFailed',
           );
         }
+        if (seen.inProcess === false) {
+          // In neither list, in a snapshot taken well after we asked: GRIN dropped the request, or the
+          // package left the converted pool before we saw it. Ask again rather than wait forever.
+          const token = await deps.board.get(input.barcode);
+          const requestedAt = Date.parse(token?.stages['01_requested'] ?? '');
+          if (Number.isFinite(requestedAt) && seen.seenAt > requestedAt + input.pollIntervalSeconds * 1000) {
+            throw ApplicationFailure.nonRetryable(
+              `${input.barcode} is neither converted nor in GRIN's conversion queue; requesting it again`,
+              'ConversionRequestLost',
+            );
+          }
+        }
         throw ApplicationFailure.create({
           message: `${input.barcode} is not converted yet`,
           type: 'NotConvertedYet',

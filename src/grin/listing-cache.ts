@@ -8,18 +8,26 @@ import type { FailedEntry, GrinApi } from './types';
 export type WatchState =
   | { state: 'converted'; filename: string }
   | { state: 'failed'; entry: FailedEntry }
-  | { state: 'waiting' };
+  /**
+   * Not converted yet. `inProcess` tells whether GRIN's queue lists it (undefined when the queue is
+   * not tracked); `seenAt` is when the snapshot was taken, so a caller can tell a request that GRIN
+   * dropped (or a package evicted from the pool before download) from one made after the snapshot.
+   */
+  | { state: 'waiting'; inProcess?: boolean; seenAt: number };
 
 export interface ConversionWatchOptions {
   /** Reuse a snapshot for this long. */
   intervalMs: number;
   /** Clock, for tests. */
   now?: () => number;
+  /** Also fetch `_in_process` (once per interval too), so lost requests can be noticed. */
+  trackInProcess?: boolean;
 }
 
 interface Snapshot {
   converted: Map<string, string>;
   failed: Map<string, FailedEntry>;
+  inProcess?: Set<string>;
   fetchedAt: number;
 }
 
@@ -32,7 +40,7 @@ export class ConversionWatch {
   fetches = 0;
 
   constructor(
-    private readonly client: Pick<GrinApi, 'listConverted' | 'listFailed'>,
+    private readonly client: Pick<GrinApi, 'listConverted' | 'listFailed'> & Partial<Pick<GrinApi, 'listInProcess'>>,
     private readonly opts: ConversionWatchOptions,
   ) {
     this.now = opts.now ?? Date.now;
@@ -45,7 +53,7 @@ export class ConversionWatch {
     if (filename !== undefined) return { state: 'converted', filename };
     const entry = snap.failed.get(barcode);
     if (entry) return { state: 'failed', entry };
-    return { state: 'waiting' };
+    return { state: 'waiting', inProcess: snap.inProcess?.has(barcode), seenAt: snap.fetchedAt };
   }
 
   /** The next `check` fetches again (e.g. after requesting conversions). */
@@ -80,11 +88,16 @@ export class ConversionWatch {
 
   private async fetch(): Promise<Snapshot> {
     this.fetches++;
+    const fetchedAt = this.now();
+    // The queue is read before the converted list: a book leaving the queue between the two reads
+    // then shows up as converted, never as "in neither list".
+    const inProcess = this.opts.trackInProcess && this.client.listInProcess ? new Set(await this.client.listInProcess()) : undefined;
     const [converted, failed] = await Promise.all([this.client.listConverted(), this.client.listFailed()]);
     return {
       converted: new Map(converted.map((e) => [e.barcode, e.filename])),
       failed: new Map(failed.map((e) => [e.barcode, e])),
-      fetchedAt: this.now(),
+      inProcess,
+      fetchedAt,
     };
   }
 }

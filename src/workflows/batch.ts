@@ -70,15 +70,17 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
         total = state.offset; // the list was shorter than announced
         break;
       }
-      for (const barcode of page) {
-        if (await startBook(barcode)) {
+      // A page of starts goes out in one workflow task instead of one round trip per book.
+      const started = await Promise.all(page.map(startBook));
+      page.forEach((barcode, i) => {
+        if (started[i]) {
           inFlight.add(barcode);
           state.started++;
         } else {
           state.alreadyKnown++;
         }
-        startsThisRun++;
-      }
+      });
+      startsThisRun += page.length;
       state.offset += page.length;
       if (startsThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
         await continueAsNew<typeof batchWorkflow>({ ...input, total, state: snapshot() });

@@ -172,14 +172,13 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       } catch (err) {
         if (err instanceof Cancelled) throw err;
         const type = failureType(err);
-        if (next === '04_decrypted' || next === '03_downloaded') {
-          // The package left GRIN's converted pool before we got it: ask for it again.
-          if (type === 'ArchiveNotFoundError' && status.reRequests < MAX_RE_REQUESTS) {
-            status.reRequests++;
-            log.info('archive no longer in GRIN converted pool; requesting conversion again', { barcode });
-            next = '01_requested';
-            continue;
-          }
+        // The package left GRIN's converted pool before we got it, or GRIN lost the request: ask again.
+        const lost = (next === '03_downloaded' && type === 'ArchiveNotFoundError') || (next === '02_converted' && type === 'ConversionRequestLost');
+        if (lost && status.reRequests < MAX_RE_REQUESTS) {
+          status.reRequests++;
+          log.info('GRIN no longer has the book converted or queued; requesting conversion again', { barcode, type });
+          next = '01_requested';
+          continue;
         }
         if (isHostLost(err) && next >= '03_downloaded' && status.hostMoves < MAX_HOST_MOVES) {
           // The host holding this book's files stopped answering: start the file stages over elsewhere.
