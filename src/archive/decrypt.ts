@@ -1,0 +1,237 @@
+/**
+ * Streaming OpenPGP decryption of a passphrase-encrypted archive (what `gpg --symmetric` writes) with
+ * openpgp.js v6: file → Web stream → openpgp → Node stream, never the whole archive in memory.
+ *
+ * Integrity: gpg's SEIPD v1 packets carry an MDC that can only be checked at the very end. openpgp.js
+ * buffers the whole plaintext to check it first unless `allowUnauthenticatedStream` is set; we set it
+ * (memory is the point) and instead treat the output as untrusted until the stream ends without error:
+ * an MDC failure errors the stream at its end, the caller's pipeline rejects, and what was written is
+ * deleted. Messages without any integrity protection (SED packets) are refused, as gpg 2.2+ does.
+ * AEAD messages (SEIPD v2) are authenticated chunk by chunk by openpgp.js itself.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ReadableStream as WebReadableStream, TextDecoderStream } from 'node:stream/web';
+import * as openpgp from 'openpgp';
+import { ArchiveLimitError, DecryptError } from './errors';
+import {
+  CIPHER_NAMES,
+  OPENPGPJS_CIPHERS,
+  PgpFormatProblem,
+  inspectPgpFile,
+  quickCheckSessionKey,
+  type PgpInspection,
+} from './pgp-inspect';
+
+export interface DecryptOptions {
+  /** Called with the running count of encrypted bytes read from `src` (compare with its size). */
+  onProgress?: (bytes: number) => void;
+  /** Refuse plaintext larger than this (a compressed OpenPGP layer could otherwise fill the disk). */
+  maxBytes?: number;
+}
+
+/** Large reads: fewer, bigger chunks through openpgp's stream machinery. */
+const READ_CHUNK = 1024 * 1024;
+
+type QuickCheck = 'passed' | 'unavailable' | 'not-needed';
+
+/** The decrypted bytes as a Node stream; `bytes` counts what has come out so far. */
+export interface DecryptedStream {
+  stream: Readable;
+  bytes(): number;
+}
+
+function wrongPassphrase(label: string): DecryptError {
+  return new DecryptError(
+    `Could not decrypt ${label}: the GPG passphrase is wrong (or the archive was encrypted for another library). ` +
+      'Check the passphrase file configured for this library.',
+  );
+}
+
+/** Turns whatever openpgp.js threw into a plain-words DecryptError (or a limit error). */
+function describeFailure(label: string, err: unknown, quick: QuickCheck): Error {
+  if (err instanceof DecryptError || err instanceof ArchiveLimitError) return err;
+  const detail = typeof (err as { message?: unknown })?.message === 'string' ? (err as Error).message : String(err);
+  if (/decompressed message size/i.test(detail)) {
+    return new ArchiveLimitError(`Could not decrypt ${label}: its compressed OpenPGP content unpacks beyond the size limit.`);
+  }
+  if (/Session key decryption failed/i.test(detail)) return wrongPassphrase(label);
+  if (quick === 'unavailable') {
+    // Without gpg's quick check a wrong key and damaged data fail the same way: say both.
+    return new DecryptError(
+      `Could not decrypt ${label}: either the GPG passphrase is wrong or the file is damaged (${detail}).`,
+      { cause: err },
+    );
+  }
+  if (/Modification detected|tag mismatch|authenticat|integrity/i.test(detail)) {
+    return new DecryptError(
+      `Could not decrypt ${label}: the integrity check failed, so the file is damaged or was altered. ` +
+        'Download it again.',
+      { cause: err },
+    );
+  }
+  return new DecryptError(
+    `Could not decrypt ${label}: the file is damaged or incomplete (${detail}). Download it again.`,
+    { cause: err },
+  );
+}
+
+/** Refuses, before any work, messages we know openpgp.js (or our integrity policy) will not take. */
+function checkDecryptable(label: string, info: PgpInspection): void {
+  if (info.kind === 'armored') return;
+  if (info.symKeys.length === 0) {
+    throw new DecryptError(
+      info.publicKeyPackets > 0
+        ? `Could not decrypt ${label}: it is encrypted to a public key, not with a passphrase.`
+        : `Could not decrypt ${label}: it has no passphrase packet, so it is not a symmetric OpenPGP message.`,
+    );
+  }
+  if (info.dataTag === 9) {
+    throw new DecryptError(
+      `Could not decrypt ${label}: it uses old encryption without integrity protection (no MDC), ` +
+        'which cannot tell a damaged or altered file from a good one; gpg 2.2 and later refuse it too.',
+    );
+  }
+  for (const k of info.symKeys) {
+    if (k.version === 4 && !k.hasEncryptedSessionKey && k.cipherAlgo !== undefined && !OPENPGPJS_CIPHERS.has(k.cipherAlgo)) {
+      const name = CIPHER_NAMES[k.cipherAlgo] ?? `cipher #${k.cipherAlgo}`;
+      throw new DecryptError(
+        `Could not decrypt ${label}: it is encrypted with ${name}, which openpgp.js cannot decrypt ` +
+          '(supported: AES128/192/256, 3DES, CAST5, Blowfish, Twofish). Decrypt it with gpg instead.',
+      );
+    }
+  }
+}
+
+/**
+ * Starts decrypting `src`. Resolves once the passphrase is known to be right (where a quick check is
+ * possible); the returned stream then errors with DecryptError if the data turn out damaged.
+ * Destroying the returned stream stops the read of `src`.
+ */
+export async function openDecryptedStream(src: string, passphrase: string, opts: DecryptOptions = {}): Promise<DecryptedStream> {
+  const label = basename(src);
+  let info: PgpInspection;
+  try {
+    info = await inspectPgpFile(src);
+  } catch (err) {
+    if (err instanceof PgpFormatProblem) throw new DecryptError(`Could not decrypt ${label}: ${err.message}.`);
+    throw err;
+  }
+  checkDecryptable(label, info);
+
+  const config = {
+    allowUnauthenticatedStream: true,
+    ...(opts.maxBytes !== undefined ? { maxDecompressedMessageSize: opts.maxBytes } : {}),
+  };
+
+  let readBytes = 0;
+  const file = createReadStream(src, { highWaterMark: READ_CHUNK });
+  const counted = new Transform({
+    highWaterMark: READ_CHUNK,
+    transform(chunk: Buffer, _enc, cb) {
+      readBytes += chunk.length;
+      opts.onProgress?.(readBytes);
+      cb(null, chunk);
+    },
+  });
+  file.on('error', (e) => counted.destroy(e));
+  file.pipe(counted);
+  const stopInput = (): void => {
+    file.destroy();
+    counted.destroy();
+  };
+
+  let quick: QuickCheck = 'not-needed';
+  let plain: Readable;
+  try {
+    const web = Readable.toWeb(counted) as unknown as WebReadableStream<Uint8Array>;
+    const message =
+      info.kind === 'armored'
+        ? await openpgp.readMessage({ armoredMessage: web.pipeThrough(new TextDecoderStream()), config })
+        : await openpgp.readMessage({ binaryMessage: web, config });
+
+    let sessionKeys: openpgp.DecryptedSessionKey[];
+    try {
+      sessionKeys = await openpgp.decryptSessionKeys({ message, passwords: [passphrase], config });
+    } catch {
+      throw wrongPassphrase(label);
+    }
+    if (info.kind === 'binary' && info.dataTag === 18 && info.dataVersion === 1) {
+      ({ sessionKeys, quick } = await pickByQuickCheck(label, src, info.ciphertextOffset, sessionKeys));
+    } else if (info.kind === 'armored') {
+      quick = 'unavailable';
+    }
+
+    // A null algorithm (SEIPD v2 keys) is what openpgp.js itself passes on; its type says otherwise.
+    const keys = sessionKeys as openpgp.SessionKey[];
+    const result = await openpgp.decrypt({ message, sessionKeys: keys, format: 'binary', config });
+    plain = Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
+  } catch (err) {
+    stopInput();
+    throw describeFailure(label, err, quick);
+  }
+
+  let bytesOut = 0;
+  const guard = new Transform({
+    highWaterMark: READ_CHUNK,
+    transform(chunk: Buffer, _enc, cb: TransformCallback) {
+      bytesOut += chunk.length;
+      if (opts.maxBytes !== undefined && bytesOut > opts.maxBytes) {
+        cb(new ArchiveLimitError(`Could not decrypt ${label}: the decrypted data exceed the limit of ${opts.maxBytes} bytes.`));
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
+  plain.on('error', (err) => guard.destroy(describeFailure(label, err, quick)));
+  // The error may come before the caller has attached its pipeline; the pipeline still sees it
+  // (the stream is left errored), this only keeps it from being an unhandled 'error' event.
+  guard.on('error', () => undefined);
+  guard.on('close', () => {
+    plain.destroy();
+    stopInput();
+  });
+  plain.pipe(guard);
+  return { stream: guard, bytes: () => bytesOut };
+}
+
+/** Keeps the session key that passes gpg's quick check; none passing means a wrong passphrase. */
+async function pickByQuickCheck(
+  label: string,
+  src: string,
+  ciphertextOffset: number,
+  candidates: openpgp.DecryptedSessionKey[],
+): Promise<{ sessionKeys: openpgp.DecryptedSessionKey[]; quick: QuickCheck }> {
+  let unavailable = false;
+  for (const key of candidates) {
+    const algo = key.algorithm === null ? undefined : openpgp.enums.symmetric[key.algorithm];
+    const ok = algo === undefined ? null : await quickCheckSessionKey(src, ciphertextOffset, algo, key.data);
+    if (ok === true) return { sessionKeys: [key], quick: 'passed' };
+    if (ok === null) unavailable = true;
+  }
+  if (unavailable) return { sessionKeys: candidates, quick: 'unavailable' };
+  throw wrongPassphrase(label);
+}
+
+/**
+ * Decrypts `src` into `dest`. On any failure `dest` is deleted and a DecryptError (or
+ * ArchiveLimitError when `maxBytes` is exceeded) is thrown; the passphrase never appears in messages.
+ */
+export async function decryptFile(
+  src: string,
+  dest: string,
+  passphrase: string,
+  opts: DecryptOptions = {},
+): Promise<{ bytes: number }> {
+  const decrypted = await openDecryptedStream(src, passphrase, opts);
+  try {
+    await pipeline(decrypted.stream, createWriteStream(dest, { highWaterMark: READ_CHUNK }));
+  } catch (err) {
+    await rm(dest, { force: true });
+    throw err;
+  }
+  return { bytes: decrypted.bytes() };
+}

@@ -1,0 +1,210 @@
+/**
+ * A look at the first OpenPGP packets of an encrypted file, before openpgp.js decrypts it, so that
+ * failures can be worded precisely: not OpenPGP at all, encrypted to a key instead of a passphrase,
+ * no integrity protection, a cipher openpgp.js lacks, or a wrong passphrase (gpg's "quick check").
+ * Only packet headers and the first cipher block are read; nothing here decrypts the archive.
+ */
+import { createDecipheriv, getCiphers } from 'node:crypto';
+import { open } from 'node:fs/promises';
+
+/** RFC 9580 packet tags used here. */
+const TAG = { pkesk: 1, skesk: 3, sed: 9, marker: 10, seipd: 18, aead: 20 } as const;
+
+/** Symmetric algorithm ids (RFC 9580 §9.3) with their names as gpg prints them. */
+export const CIPHER_NAMES: Record<number, string> = {
+  1: 'IDEA',
+  2: '3DES',
+  3: 'CAST5',
+  4: 'BLOWFISH',
+  7: 'AES128',
+  8: 'AES192',
+  9: 'AES256',
+  10: 'TWOFISH',
+  11: 'CAMELLIA128',
+  12: 'CAMELLIA192',
+  13: 'CAMELLIA256',
+};
+
+/** Ciphers openpgp.js v6 can decrypt (it has no IDEA and no Camellia). */
+export const OPENPGPJS_CIPHERS = new Set([2, 3, 4, 7, 8, 9, 10]);
+
+/** OpenSSL names for a CFB quick check; block size in bytes. */
+const NODE_CFB: Record<number, { name: string; blockSize: number }> = {
+  2: { name: 'des-ede3-cfb', blockSize: 8 },
+  3: { name: 'cast5-cfb', blockSize: 8 },
+  4: { name: 'bf-cfb', blockSize: 8 },
+  7: { name: 'aes-128-cfb', blockSize: 16 },
+  8: { name: 'aes-192-cfb', blockSize: 16 },
+  9: { name: 'aes-256-cfb', blockSize: 16 },
+};
+
+export interface SymKeyPacketInfo {
+  version: number;
+  /** For v4 packets: the cipher of the data, unless the packet carries its own encrypted session key. */
+  cipherAlgo?: number;
+  /** True when a v4 packet holds an encrypted session key (then the data cipher is inside it). */
+  hasEncryptedSessionKey: boolean;
+}
+
+export type PgpInspection =
+  | { kind: 'armored' }
+  | {
+      kind: 'binary';
+      symKeys: SymKeyPacketInfo[];
+      publicKeyPackets: number;
+      /** The encrypted data packet: 18 = SEIPD (integrity protected), 9 = SED (none), 20 = AEAD (LibrePGP). */
+      dataTag: number;
+      /** SEIPD version (1 = CFB + MDC, 2 = AEAD); 0 for other packets. */
+      dataVersion: number;
+      /** File offset of the first ciphertext byte of a SEIPD v1 packet (after its version byte). */
+      ciphertextOffset: number;
+    };
+
+/** Why a file is not something we can decrypt; the caller words it for the operator. */
+export class PgpFormatProblem extends Error {}
+
+interface PacketHeader {
+  tag: number;
+  headerLength: number;
+  /** Length of the body, or of its first chunk when `partial`; null when indeterminate (old format). */
+  bodyLength: number | null;
+  partial: boolean;
+}
+
+/** Parses one packet header at `pos`, or returns null when `buf` ends inside it. */
+function readPacketHeader(buf: Buffer, pos: number): PacketHeader | null {
+  if (pos >= buf.length) return null;
+  const ctb = buf[pos];
+  if ((ctb & 0x80) === 0) throw new PgpFormatProblem('not an OpenPGP packet');
+  const need = (n: number): boolean => pos + n <= buf.length;
+  if (ctb & 0x40) {
+    const tag = ctb & 0x3f;
+    if (!need(2)) return null;
+    const o = buf[pos + 1];
+    if (o < 192) return { tag, headerLength: 2, bodyLength: o, partial: false };
+    if (o < 224) {
+      if (!need(3)) return null;
+      return { tag, headerLength: 3, bodyLength: ((o - 192) << 8) + buf[pos + 2] + 192, partial: false };
+    }
+    if (o === 255) {
+      if (!need(6)) return null;
+      return { tag, headerLength: 6, bodyLength: buf.readUInt32BE(pos + 2), partial: false };
+    }
+    return { tag, headerLength: 2, bodyLength: 1 << (o & 0x1f), partial: true };
+  }
+  const tag = (ctb >> 2) & 0x0f;
+  switch (ctb & 0x03) {
+    case 0:
+      return need(2) ? { tag, headerLength: 2, bodyLength: buf[pos + 1], partial: false } : null;
+    case 1:
+      return need(3) ? { tag, headerLength: 3, bodyLength: buf.readUInt16BE(pos + 1), partial: false } : null;
+    case 2:
+      return need(5) ? { tag, headerLength: 5, bodyLength: buf.readUInt32BE(pos + 1), partial: false } : null;
+    default:
+      return { tag, headerLength: 1, bodyLength: null, partial: false };
+  }
+}
+
+/** Length of a v4 S2K specifier (RFC 9580 §3.7.1), or null for an unknown type. */
+function s2kLength(body: Buffer, at: number): number | null {
+  switch (body[at]) {
+    case 0:
+      return 2; // simple: type, hash
+    case 1:
+      return 10; // salted: type, hash, 8-byte salt
+    case 3:
+      return 11; // iterated and salted: + count
+    case 4:
+      return 20; // argon2: type, 16-byte salt, t, p, m
+    default:
+      return null;
+  }
+}
+
+function parseSymKeyPacket(body: Buffer): SymKeyPacketInfo {
+  const version = body[0];
+  if (version !== 4) return { version, hasEncryptedSessionKey: true };
+  const s2k = s2kLength(body, 2);
+  return {
+    version,
+    cipherAlgo: body[1],
+    hasEncryptedSessionKey: s2k !== null && body.length > 2 + s2k,
+  };
+}
+
+const HEAD_BYTES = 64 * 1024;
+
+/** Reads the packet headers at the start of `file` (at most 64 KiB). */
+export async function inspectPgpFile(file: string): Promise<PgpInspection> {
+  const handle = await open(file, 'r');
+  let buf: Buffer;
+  try {
+    const chunk = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(chunk, 0, HEAD_BYTES, 0);
+    buf = chunk.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+  if (buf.length === 0) throw new PgpFormatProblem('the file is empty');
+  if (/^\s*-----BEGIN PGP MESSAGE-----/.test(buf.subarray(0, 200).toString('latin1'))) return { kind: 'armored' };
+  if (buf[0] === 0x1f && buf[1] === 0x8b) {
+    throw new PgpFormatProblem('it is a gzip file, not an OpenPGP message (already decrypted?)');
+  }
+
+  const symKeys: SymKeyPacketInfo[] = [];
+  let publicKeyPackets = 0;
+  let pos = 0;
+  for (;;) {
+    const header = readPacketHeader(buf, pos);
+    if (!header) throw new PgpFormatProblem('no encrypted data packet in the first 64 KiB');
+    const bodyStart = pos + header.headerLength;
+    const { tag } = header;
+    if (tag === TAG.seipd || tag === TAG.sed || tag === TAG.aead) {
+      const dataVersion = tag === TAG.seipd ? buf[bodyStart] : 0;
+      return { kind: 'binary', symKeys, publicKeyPackets, dataTag: tag, dataVersion, ciphertextOffset: bodyStart + 1 };
+    }
+    if (header.partial || header.bodyLength === null) {
+      throw new PgpFormatProblem(`unexpected packet (tag ${tag}) before the encrypted data`);
+    }
+    const body = buf.subarray(bodyStart, bodyStart + header.bodyLength);
+    if (tag === TAG.skesk) symKeys.push(parseSymKeyPacket(body));
+    else if (tag === TAG.pkesk) publicKeyPackets++;
+    else if (tag !== TAG.marker) {
+      throw new PgpFormatProblem(`it is an OpenPGP file but not an encrypted message (first packet has tag ${tag})`);
+    }
+    pos = bodyStart + header.bodyLength;
+  }
+}
+
+/**
+ * gpg's quick check: in a SEIPD v1 packet the two bytes after the random prefix repeat its last two,
+ * so a wrong key is detected from the first block (a false "right" has odds of 1 in 65536).
+ * Returns null when Node's OpenSSL lacks the cipher (Twofish; legacy ciphers on some builds).
+ */
+export async function quickCheckSessionKey(
+  file: string,
+  ciphertextOffset: number,
+  cipherAlgo: number,
+  sessionKey: Uint8Array,
+): Promise<boolean | null> {
+  const cfb = NODE_CFB[cipherAlgo];
+  if (!cfb || !getCiphers().includes(cfb.name)) return null;
+  const n = cfb.blockSize + 2;
+  const handle = await open(file, 'r');
+  const ciphertext = Buffer.alloc(n);
+  try {
+    const { bytesRead } = await handle.read(ciphertext, 0, n, ciphertextOffset);
+    if (bytesRead < n) return false;
+  } finally {
+    await handle.close();
+  }
+  let plain: Buffer;
+  try {
+    const decipher = createDecipheriv(cfb.name, sessionKey, Buffer.alloc(cfb.blockSize));
+    plain = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+  } catch {
+    return null; // OpenSSL build without this legacy cipher at run time
+  }
+  const b = cfb.blockSize;
+  return plain[b] === plain[b - 2] && plain[b + 1] === plain[b - 1];
+}
