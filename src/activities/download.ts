@@ -4,7 +4,7 @@
  * with a Range request (the GRIN client starts over only if GRIN's ETag changed). Liveness comes from
  * heartbeats, not a total-time cap, so a large archive on a slow link is never cut off.
  */
-import { activityInfo, heartbeat, sleep as activitySleep, cancellationSignal } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { mkdir, rename, stat } from 'node:fs/promises';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
@@ -40,7 +40,12 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
         const { processingDir, limits } = deps.config;
         await mkdir(processingDir, { recursive: true });
         const paths = bookPaths(processingDir, input.barcode);
-        const previous = activityInfo().heartbeatDetails as DownloadHeartbeat | undefined;
+        // Captured here because progress callbacks run in the HTTP connection's async context, which
+        // for a pooled keep-alive socket is the activity that opened it: the global `heartbeat()`
+        // would report this download's progress for that other (maybe finished) activity.
+        const activity = Context.current();
+        const heartbeat = (details: DownloadHeartbeat) => activity.heartbeat(details);
+        const previous = activity.info.heartbeatDetails as DownloadHeartbeat | undefined;
         // An earlier attempt of this activity died between finishing the file and recording it: let
         // the Range request below confirm the finished file (416: nothing left to send) instead of
         // fetching it again. Only then: a file left by an older run is downloaded afresh.
@@ -62,7 +67,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
             threshold: limits.diskUsageThreshold,
             pollMs: opts.diskPollMs,
             usage,
-            sleep: (ms) => activitySleep(ms),
+            sleep: (ms) => activity.sleep(ms),
             onWait: async (used) => {
               heartbeat({ ...lastBeat, waitingForDisk: used });
               await deps.board.update(input.barcode, {
@@ -77,7 +82,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
           // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops, keeps its
           // partial file, waits for space and continues with a Range request.
           const diskFull = new AbortController();
-          const signal = AbortSignal.any([cancellationSignal(), diskFull.signal]);
+          const signal = AbortSignal.any([activity.cancellationSignal, diskFull.signal]);
           let checkedAt = lastBeat.bytes;
           let etagWrite: Promise<unknown> = Promise.resolve();
           try {
@@ -102,7 +107,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
             });
             break;
           } catch (err) {
-            if (!diskFull.signal.aborted || cancellationSignal().aborted) throw err;
+            if (!diskFull.signal.aborted || activity.cancellationSignal.aborted) throw err;
           } finally {
             await etagWrite;
           }

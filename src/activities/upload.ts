@@ -5,7 +5,7 @@
  * that is being given up (an error retrying cannot fix, an operator's cancel, the last attempt) is
  * aborted so the server does not keep its parts.
  */
-import { activityInfo, cancellationDetails, cancellationSignal, heartbeat } from '@temporalio/activity';
+import { Context } from '@temporalio/activity';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { storageKey } from '../storage/layout';
@@ -32,6 +32,9 @@ export function createUploadActivity(deps: ActivityDeps) {
       return classified(async () => {
         const { barcode } = input;
         const { storage, board } = deps;
+        // Captured, not looked up in callbacks: those may run in another activity's async context
+        // (pooled connections carry the context of the activity that opened them).
+        const activity = Context.current();
         const layout = deps.config.storage.layout;
         const paths = bookPaths(deps.config.processingDir, barcode);
         const token = await board.get(barcode);
@@ -49,7 +52,7 @@ export function createUploadActivity(deps: ActivityDeps) {
           original_filename: token.grinFilename ?? `${barcode}.tar.gz.gpg`,
           acquired_at: acquiredAt,
         };
-        const previous = activityInfo().heartbeatDetails as UploadHeartbeat | undefined;
+        const previous = activity.info.heartbeatDetails as UploadHeartbeat | undefined;
         const resumeFrom = previous?.checkpoint?.key === keys.archive ? previous.checkpoint : undefined;
 
         const localSize = (await stat(paths.decrypted)).size;
@@ -70,16 +73,16 @@ export function createUploadActivity(deps: ActivityDeps) {
               resumeFrom,
               onCheckpoint: (checkpoint) => {
                 latest = checkpoint;
-                heartbeat({ checkpoint } satisfies UploadHeartbeat);
+                activity.heartbeat({ checkpoint } satisfies UploadHeartbeat);
               },
-              signal: cancellationSignal(),
+              signal: activity.cancellationSignal,
             });
           } catch (err) {
-            if (latest && isGivingUp(err)) await abortQuietly(storage, latest);
+            if (latest && isGivingUp(activity, err)) await abortQuietly(storage, latest);
             throw err;
           }
         }
-        heartbeat({ archiveStored: token.grinEtag } satisfies UploadHeartbeat);
+        activity.heartbeat({ archiveStored: token.grinEtag } satisfies UploadHeartbeat);
 
         await storage.putFile(join(paths.derivatives, `${barcode}_ocr.jsonl.gz`), keys.ocr, {
           metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
@@ -106,10 +109,10 @@ export function createUploadActivity(deps: ActivityDeps) {
  * operator cancelled the book, or this is the last attempt the retry policy allows. A crash, a
  * heartbeat timeout or a worker shutdown keeps the upload for the next attempt.
  */
-function isGivingUp(err: unknown): boolean {
+function isGivingUp(activity: Context, err: unknown): boolean {
   if (isPermanent(err)) return true;
-  if (cancellationDetails()?.cancelRequested) return true;
-  const { attempt, retryPolicy } = activityInfo();
+  if (activity.cancellationDetails?.cancelRequested) return true;
+  const { attempt, retryPolicy } = activity.info;
   const max = retryPolicy?.maximumAttempts;
   return !!max && attempt >= max;
 }
