@@ -76,49 +76,59 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
             },
           });
 
-        let result;
-        for (;;) {
-          if (await waitForSpace()) await deps.board.update(input.barcode, { status: 'downloading' });
-          // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops, keeps its
-          // partial file, waits for space and continues with a Range request.
-          const diskFull = new AbortController();
-          const signal = AbortSignal.any([activity.cancellationSignal, diskFull.signal]);
-          let checkedAt = lastBeat.bytes;
-          let etagWrite: Promise<unknown> = Promise.resolve();
-          try {
-            result = await deps.grin.downloadArchive(input.filename, paths.partial, {
-              expectEtag: lastBeat.etag,
-              signal,
-              onProgress: (p) => {
-                lastBeat = { bytes: p.bytes, etag: p.etag };
-                heartbeat(lastBeat);
-                if (p.etag !== recordedOnBoard) {
-                  recordedOnBoard = p.etag;
-                  etagWrite = deps.board.update(input.barcode, { grinEtag: p.etag }).catch(() => undefined);
-                }
-                if (p.bytes - checkedAt >= diskCheckBytes) {
-                  checkedAt = p.bytes;
-                  void usage(processingDir).then(
-                    (used) => used > limits.diskUsageThreshold && diskFull.abort(),
-                    () => undefined,
-                  );
-                }
-              },
-            });
-            break;
-          } catch (err) {
-            if (!diskFull.signal.aborted || activity.cancellationSignal.aborted) throw err;
-          } finally {
-            await etagWrite;
-          }
+        // Heartbeat on a timer too, not only per MiB received: a slow but live link must not look dead.
+        const beatTimer = setInterval(() => heartbeat(lastBeat), 10_000);
+        try {
+          return await transfer();
+        } finally {
+          clearInterval(beatTimer);
         }
-        await rename(paths.partial, paths.encrypted);
-        await deps.board.move(input.barcode, '03_downloaded', {
-          status: result.resumed ? 'downloaded (resumed)' : 'downloaded',
-          grinEtag: result.etag,
-          encryptedBytes: result.size,
-        });
-        return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
+
+        async function transfer(): Promise<DownloadResultInfo> {
+          let result;
+          for (;;) {
+            if (await waitForSpace()) await deps.board.update(input.barcode, { status: 'downloading' });
+            // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops, keeps its
+            // partial file, waits for space and continues with a Range request.
+            const diskFull = new AbortController();
+            const signal = AbortSignal.any([activity.cancellationSignal, diskFull.signal]);
+            let checkedAt = lastBeat.bytes;
+            let etagWrite: Promise<unknown> = Promise.resolve();
+            try {
+              result = await deps.grin.downloadArchive(input.filename, paths.partial, {
+                expectEtag: lastBeat.etag,
+                signal,
+                onProgress: (p) => {
+                  lastBeat = { bytes: p.bytes, etag: p.etag };
+                  heartbeat(lastBeat);
+                  if (p.etag !== recordedOnBoard) {
+                    recordedOnBoard = p.etag;
+                    etagWrite = deps.board.update(input.barcode, { grinEtag: p.etag }).catch(() => undefined);
+                  }
+                  if (p.bytes - checkedAt >= diskCheckBytes) {
+                    checkedAt = p.bytes;
+                    void usage(processingDir).then(
+                      (used) => used > limits.diskUsageThreshold && diskFull.abort(),
+                      () => undefined,
+                    );
+                  }
+                },
+              });
+              break;
+            } catch (err) {
+              if (!diskFull.signal.aborted || activity.cancellationSignal.aborted) throw err;
+            } finally {
+              await etagWrite;
+            }
+          }
+          await rename(paths.partial, paths.encrypted);
+          await deps.board.move(input.barcode, '03_downloaded', {
+            status: result.resumed ? 'downloaded (resumed)' : 'downloaded',
+            grinEtag: result.etag,
+            encryptedBytes: result.size,
+          });
+          return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
+        }
       });
     },
   };

@@ -2,7 +2,8 @@
  * Turns errors from the pipeline's modules into Temporal failures with a stable `type`, deciding
  * which ones retrying cannot fix. Those park the book in `failed` at once instead of burning retries.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 
 /** Error types that retrying the same activity cannot fix. */
 const PERMANENT = new Set([
@@ -30,7 +31,7 @@ export function isPermanent(err: unknown): boolean {
 
 /** Re-throw `err` as an ApplicationFailure whose type is the error's class name. */
 export function asFailure(err: unknown): never {
-  if (err instanceof ApplicationFailure) throw err;
+  if (err instanceof ApplicationFailure || err instanceof CancelledFailure || activityCancelled()) throw err;
   const e = err instanceof Error ? err : new Error(String(err));
   throw ApplicationFailure.create({
     message: e.message,
@@ -46,5 +47,14 @@ export async function classified<T>(body: () => Promise<T>): Promise<T> {
     return await body();
   } catch (err) {
     asFailure(err);
+  }
+}
+
+/** A cancelled activity must surface as cancelled, not as a failure, whatever error it ended with. */
+function activityCancelled(): boolean {
+  try {
+    return Context.current().cancellationSignal.aborted;
+  } catch {
+    return false; // not inside an activity (unit use)
   }
 }

@@ -42,7 +42,7 @@ describe('ConversionWatch', () => {
 
     now += 59_999;
     state.converted.push({ barcode: 'B3', filename: 'B3.tar.gz.gpg' });
-    expect(await watch.check('B3')).toEqual({ state: 'waiting' });
+    expect(await watch.check('B3')).toMatchObject({ state: 'waiting' });
     expect(state.convertedCalls).toBe(1);
 
     now += 1;
@@ -70,5 +70,22 @@ describe('ConversionWatch', () => {
     state.fail = false;
     expect((await watch.check('B1')).state).toBe('waiting');
     expect(state.convertedCalls).toBe(2);
+  });
+});
+
+describe('ConversionWatch tracking the conversion queue', () => {
+  test('reads _in_process before _converted and says whether a waiting book is queued', async () => {
+    const calls: string[] = [];
+    const client = {
+      listInProcess: async () => (calls.push('in_process'), ['Q1']),
+      listConverted: async () => (calls.push('converted'), [{ barcode: 'C1', filename: 'C1.tar.gz.gpg' }]),
+      listFailed: async () => (calls.push('failed'), []),
+    };
+    const watch = new ConversionWatch(client, { intervalMs: 60_000, now: () => 5_000, trackInProcess: true });
+    expect(await watch.check('Q1')).toEqual({ state: 'waiting', inProcess: true, seenAt: 5_000 });
+    expect(await watch.check('LOST')).toEqual({ state: 'waiting', inProcess: false, seenAt: 5_000 });
+    expect(await watch.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
+    expect(calls[0]).toBe('in_process');
+    expect(calls.filter((c) => c === 'in_process')).toHaveLength(1);
   });
 });

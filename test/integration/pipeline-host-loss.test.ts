@@ -1,0 +1,62 @@
+/**
+ * File stages stay on one host, and a host that disappears mid-book does not strand the book: its
+ * file stages start again on another host (per-host task queues, schedule-to-start timeouts).
+ */
+import { Board } from '../../src/buckets/board';
+import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startBatch } from '../../src/cli/batch';
+import { bookSettingsFrom } from '../../src/cli/common';
+import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
+import { startWorkers, temporalClient, testEnv, type TestEnv } from '../support/pipeline';
+
+jest.setTimeout(120_000);
+
+let sim: RunningSimulator;
+let env: TestEnv;
+
+beforeAll(async () => {
+  sim = await startSimulator({
+    books: 1,
+    seed: 21,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 4, max: 4 },
+    pageImageBytes: 512 * 1024,
+    // A slow link, so the download is still running when its host goes away.
+    faults: { slowBody: 1, slowBodyBytesPerSecond: 256 * 1024 },
+  });
+  env = testEnv(sim, 'hostloss', { grin: { pollIntervalSeconds: 1 } });
+});
+afterAll(async () => {
+  await sim?.close();
+  env?.cleanup();
+});
+
+test('a book whose host stops mid-download finishes on another host', async () => {
+  const [barcode] = sim.barcodes;
+  const hostA = await startWorkers(env.config, { hostId: 'host-a' });
+  const client = await temporalClient();
+  const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, hostPickupTimeoutSeconds: 3, heartbeatTimeoutSeconds: 5 });
+  const batch = await startBatch(client, env.config, [barcode], { batchId: 'hostloss', settings });
+  const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
+  const deadline = Date.now() + 30_000;
+  while ((await book.query(statusQuery).catch(() => undefined))?.activity !== 'downloading' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 1500)); // well into the transfer (about 8 s at this speed)
+  expect((await book.query(statusQuery)).fileQueue).toBe(`${env.config.temporal.fileTaskQueuePrefix}-host-a`);
+  expect((await Board.open(env.config.pipelineDir).then((b) => b.locate(barcode)))).toBe('02_converted');
+
+  await hostA.stop(); // host A disappears
+  const hostB = await startWorkers(env.config, { hostId: 'host-b' });
+  try {
+    expect(await batch.result()).toMatchObject({ stored: 1, failed: 0 });
+    const status = await book.query(statusQuery);
+    expect(status.hostMoves).toBeGreaterThanOrEqual(1);
+    expect(status.fileQueue).toBe(`${env.config.temporal.fileTaskQueuePrefix}-host-b`);
+    const board = await Board.open(env.config.pipelineDir);
+    expect(await board.locate(barcode)).toBe('07_stored');
+  } finally {
+    await hostB.stop();
+  }
+});
