@@ -3,6 +3,7 @@
  * The `grin-pipeline` command line: start batches, watch the board, look at one book, retry or
  * cancel parked books, check an archive by hand, set up GRIN credentials. `--help` on every command.
  */
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Board } from './buckets/board';
@@ -219,6 +220,32 @@ export function buildProgram(): Command {
         `batch ${p.batchId}: ${p.offset}/${p.total} started or skipped, ${p.inFlight.length} in flight (window ${p.window}), ` +
           `${p.stored} stored, ${p.failed} parked, ${p.cancelled} cancelled, ${p.alreadyKnown} already known\n`,
       );
+    });
+
+  program
+    .command('enrich')
+    .description("Fetch GRIN's detailed metadata (_barcode_search) for books and write it per book as <out>/<barcode>.grin.json.")
+    .argument('[barcodes...]', 'barcodes to look up')
+    .option('--barcodes-file <file>', "one barcode per line ('-' reads standard input)")
+    .option('--board', 'every book on the board')
+    .option('--out <dir>', 'output folder (default: <pipelineDir>/metadata)')
+    .action(async (args: string[], opts: { barcodesFile?: string; board?: boolean; out?: string }) => {
+      const config = configFrom(globals());
+      const log = (s: string) => process.stderr.write(`${s}\n`);
+      let barcodes: string[];
+      if (opts.board) {
+        const board = await Board.open(config.pipelineDir);
+        barcodes = (await Promise.all(BUCKETS.map((b) => board.listBarcodes(b)))).flat();
+        if (barcodes.length === 0) throw new UsageError(`The board at ${config.pipelineDir} is empty.`);
+      } else {
+        barcodes = await selectBarcodes(config, { barcodesFile: opts.barcodesFile, barcodes: args }, () => grinClientFrom(config), log);
+      }
+      const out = opts.out ?? join(config.pipelineDir, 'metadata');
+      const { writeEnrichment } = await import('./cli/enrich');
+      const summary = await writeEnrichment(await grinClientFrom(config), config.grin.directory, barcodes, out, (done) => {
+        if (done % 1000 === 0) log(`${done}/${barcodes.length} looked up`);
+      });
+      log(`${summary.found} found, ${summary.missing} unknown to GRIN; written to ${out}`);
     });
 
   const auth = program.command('auth').description('GRIN credentials (Google OAuth).');
