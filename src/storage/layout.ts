@@ -2,19 +2,14 @@
  * Naming rules for stored objects: turning a layout template and a barcode into a key, and refusing
  * keys that could escape the storage root (local) or prefix (S3).
  */
+import { validateBarcode } from '../buckets/barcode';
 import type { StorageLayout } from '../config/types';
 
 export type ArtifactKind = keyof StorageLayout;
 
-const BARCODE_PATTERN = /^[A-Za-z0-9_-]{3,50}$/;
-
 /** The storage key of one artifact of one book, e.g. `raw/32101/32101.tar.gz`. */
 export function storageKey(layout: StorageLayout, artifact: ArtifactKind, barcode: string): string {
-  if (!BARCODE_PATTERN.test(barcode)) {
-    throw new Error(
-      `Refusing barcode ${JSON.stringify(barcode)}: a barcode must be 3-50 characters of A-Z, a-z, 0-9, '_' or '-'`,
-    );
-  }
+  validateBarcode(barcode);
   const template = layout[artifact];
   if (typeof template !== 'string' || template.length === 0) {
     throw new Error(`Storage layout has no template for '${artifact}'; set storage.layout.${artifact} in the config`);

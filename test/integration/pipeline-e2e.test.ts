@@ -14,6 +14,7 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/contracts';
 import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { waitUntil } from '../support/wait';
 
 jest.setTimeout(180_000);
 
@@ -114,6 +115,14 @@ test(`${BOOKS} books go from 00_available to 07_stored with their files in S3`, 
     expect(JSON.stringify(storedToken)).not.toContain(sim.passphrase);
   }
 
+  // No secret reaches Temporal's history: not the GPG passphrase, the GRIN token or the S3 key.
+  for (const id of [bookWorkflowId(sim.directory, barcodes[0]), handle.workflowId]) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    const text = JSON.stringify(history, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
+    expect(text).toContain(barcodes[0]); // payloads were decoded, so the check below means something
+    for (const secret of [sim.passphrase, 'sim-token', 'test-secret-key']) expect(text).not.toContain(secret);
+  }
+
   // Local files are gone from the processing folder once stored.
   const { readdirSync } = await import('node:fs');
   expect(readdirSync(env.config.processingDir).filter((f) => !f.startsWith('.'))).toEqual([]);
@@ -151,12 +160,3 @@ test('a book that cannot be decrypted is parked in failed with the reason, and a
   expect(await board.locate(barcode)).toBe('07_stored');
   expect((await board.get(barcode))?.lastError).toBeUndefined();
 });
-
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
-}

@@ -9,17 +9,10 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { waitUntil } from '../support/wait';
 
 jest.setTimeout(300_000);
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-}
 
 describe('200 books waiting for conversion at once', () => {
   const BOOKS = 200;

@@ -31,7 +31,7 @@ describe('storageKey', () => {
   test.each(['', 'ab', 'a'.repeat(51), '../etc', 'a/b/c', 'has space', 'dot.ted', 'x\u0000y', 'ünï'])(
     'refuses barcode %j',
     (barcode) => {
-      expect(() => storageKey(DEFAULT_STORAGE_LAYOUT, 'archive', barcode)).toThrow(/Refusing barcode/);
+      expect(() => storageKey(DEFAULT_STORAGE_LAYOUT, 'archive', barcode)).toThrow(/Invalid barcode/);
     },
   );
 
