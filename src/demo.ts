@@ -127,7 +127,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     installQuietRuntime('WARN');
     const workers: PipelineWorkers = await createPipelineWorkers(config, { hostId: 'demo' });
     const running = workers.run();
-    stops.unshift(async () => {
+    stops.push(async () => {
       workers.shutdown();
       await running;
     });

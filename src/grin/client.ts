@@ -514,9 +514,12 @@ export class GrinClient implements GrinApi {
 
           let bytes = start;
           let lastReported = start;
+          const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w' });
+          // Progress reports what is on disk, not what arrived: a resume after a crash starts from the
+          // file's size, so a heartbeat must never claim bytes still sitting in a write buffer.
           const report = () => {
             lastReported = bytes;
-            opts.onProgress?.({ bytes, etag });
+            opts.onProgress?.({ bytes: start + file.bytesWritten, etag });
           };
           const counter = new Transform({
             transform(chunk: Buffer, _enc, cb) {
@@ -526,13 +529,13 @@ export class GrinClient implements GrinApi {
             },
           });
           consumed = true;
-          await pipeline(res.body, counter, createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w' }));
+          await pipeline(res.body, counter, file);
           const size = await fileSize(destPath);
           if (total !== undefined && size !== total) {
             if (size > total) await fs.truncate(destPath, 0);
             throw new GrinHttpError({ ...ctx, status }, `body cut short: ${size} of ${total} bytes on disk`, { retryable: true });
           }
-          if (lastReported !== bytes) report();
+          if (lastReported !== bytes) opts.onProgress?.({ bytes: size, etag });
           return { etag, size, resumed: status === 206 };
         } finally {
           if (!consumed) await res.body.dump().catch(() => undefined);

@@ -28,6 +28,8 @@ interface Snapshot {
   converted: Map<string, string>;
   failed: Map<string, FailedEntry>;
   inProcess?: Set<string>;
+  /** When the queue was read (the earlier read: what "not queued" is measured against). */
+  seenAt: number;
   fetchedAt: number;
 }
 
@@ -53,7 +55,7 @@ export class ConversionWatch {
     if (filename !== undefined) return { state: 'converted', filename };
     const entry = snap.failed.get(barcode);
     if (entry) return { state: 'failed', entry };
-    return { state: 'waiting', inProcess: snap.inProcess?.has(barcode), seenAt: snap.fetchedAt };
+    return { state: 'waiting', inProcess: snap.inProcess?.has(barcode), seenAt: snap.seenAt };
   }
 
   /** The next `check` fetches again (e.g. after requesting conversions). */
@@ -88,15 +90,18 @@ export class ConversionWatch {
 
   private async fetch(): Promise<Snapshot> {
     this.fetches++;
-    const fetchedAt = this.now();
+    const queueReadAt = this.now();
     // The queue is read before the converted list: a book leaving the queue between the two reads
     // then shows up as converted, never as "in neither list".
     const inProcess = this.opts.trackInProcess && this.client.listInProcess ? new Set(await this.client.listInProcess()) : undefined;
+    // The interval is counted from the `_converted` request, so those requests are never closer together.
+    const fetchedAt = this.now();
     const [converted, failed] = await Promise.all([this.client.listConverted(), this.client.listFailed()]);
     return {
       converted: new Map(converted.map((e) => [e.barcode, e.filename])),
       failed: new Map(failed.map((e) => [e.barcode, e])),
       inProcess,
+      seenAt: queueReadAt,
       fetchedAt,
     };
   }
