@@ -198,6 +198,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     status.activity = 'cancelling';
     await board.cancelBook({ barcode, reason: cancelReason });
     status.state = 'cancelled';
+    status.activity = `cancelled: ${cancelReason}`;
     upsertSearchAttributes([{ key: GrinStage, value: 'cancelled' }]);
     await tellBatch(input, { barcode, outcome: 'cancelled' });
     return 'cancelled';
