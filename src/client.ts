@@ -34,6 +34,29 @@ export async function grinClientFrom(config: PipelineConfig): Promise<GrinClient
   });
 }
 
+interface PendingActivity {
+  type: string;
+  attempt: number;
+  heartbeat?: unknown;
+  lastFailure?: string;
+}
+
+/** What the book's workflow is waiting on right now (e.g. a download and its byte count, or disk space). */
+function pendingActivities(raw: {
+  pendingActivities?: { activityType?: { name?: string | null } | null; attempt?: number | null; heartbeatDetails?: { payloads?: { data?: Uint8Array | null }[] | null } | null; lastFailure?: { message?: string | null } | null }[] | null;
+}): PendingActivity[] {
+  return (raw.pendingActivities ?? []).map((a) => {
+    const data = a.heartbeatDetails?.payloads?.[0]?.data;
+    let heartbeat: unknown;
+    try {
+      heartbeat = data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
+    } catch {
+      heartbeat = undefined;
+    }
+    return { type: a.activityType?.name ?? '?', attempt: a.attempt ?? 1, heartbeat, lastFailure: a.lastFailure?.message ?? undefined };
+  });
+}
+
 function barcodesFrom(values: string[]): string[] {
   return values.map((v) => validateBarcode(v));
 }
@@ -128,20 +151,31 @@ export function buildProgram(): Command {
       const token = await board.get(barcode);
       let live: BookStatus | undefined;
       let liveNote: string | undefined;
+      let pending: PendingActivity[] = [];
       try {
         const client = await connectClient(config);
-        live = await client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode)).query(statusQuery);
+        const handle = client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode));
+        live = await handle.query(statusQuery);
+        pending = pendingActivities((await handle.describe()).raw);
       } catch (err) {
         liveNote = err instanceof WorkflowNotFoundError ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
       }
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ token, workflow: live ?? null, note: liveNote }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ token, workflow: live ?? null, pendingActivities: pending, note: liveNote }, null, 2) + '\n');
         return;
       }
       if (!token && !live) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow.`, 1);
       if (token) printToken(token);
       if (live) process.stdout.write(`workflow    ${live.state}: ${live.activity}${live.reRequests ? ` (re-requested ${live.reRequests}x)` : ''}\n`);
       else process.stdout.write(`workflow    ${liveNote}\n`);
+      for (const p of pending) {
+        process.stdout.write(
+          `activity    ${p.type}, attempt ${p.attempt}` +
+            (p.heartbeat !== undefined ? `, last heartbeat ${JSON.stringify(p.heartbeat)}` : '') +
+            (p.lastFailure ? `\n            last failure: ${p.lastFailure}` : '') +
+            '\n',
+        );
+      }
     });
 
   const signalCommand = (name: 'retry' | 'cancel', description: string) =>

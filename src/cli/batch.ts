@@ -15,7 +15,7 @@ import type { GrinApi } from '../grin/types';
 import { batchWorkflow, type BatchSummary } from '../workflows/batch';
 import { batchWorkflowId, type BookSettings } from '../workflows/contracts';
 import { GrinBatch, GrinDirectory } from '../workflows/search-attributes';
-import { UsageError } from './common';
+import { ensureSearchAttributes, UsageError } from './common';
 
 export interface BatchSelection {
   sample?: number;
@@ -102,6 +102,7 @@ export interface StartBatchOptions {
 
 export async function startBatch(client: Client, config: PipelineConfig, barcodes: string[], opts: StartBatchOptions): Promise<WorkflowHandle<typeof batchWorkflow>> {
   if (!/^[A-Za-z0-9_.-]{1,80}$/.test(opts.batchId)) throw new UsageError(`--batch-id ${JSON.stringify(opts.batchId)}: use 1-80 letters, digits, '.', '_' or '-'`);
+  await ensureSearchAttributes(client, config.temporal.namespace);
   const dir = join(config.pipelineDir, 'batches');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `${opts.batchId}.txt`);

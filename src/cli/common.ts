@@ -3,6 +3,8 @@
  * workflows get, and turning errors into a message plus an exit code (2 = bad input or config).
  */
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { loadConfig } from '../config/load';
 import type { PipelineConfig } from '../config/types';
 import type { BookSettings } from '../workflows/contracts';
@@ -27,6 +29,31 @@ export async function connectClient(config: PipelineConfig): Promise<Client> {
     );
   }
   return new Client({ connection, namespace: config.temporal.namespace });
+}
+
+/**
+ * Registers the pipeline's search attributes (GrinBarcode, GrinStage, ...) on the cluster when they
+ * are missing, so starting books never fails on a fresh server. Servers that refuse (no operator
+ * permission) get a message saying what to register by hand.
+ */
+export async function ensureSearchAttributes(client: Client, namespace: string): Promise<void> {
+  const operator = client.connection.operatorService;
+  const { customAttributes } = await operator.listSearchAttributes({ namespace });
+  const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !customAttributes?.[name]);
+  if (missing.length === 0) return;
+  try {
+    await operator.addSearchAttributes({
+      namespace,
+      searchAttributes: Object.fromEntries(missing.map(([name]) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+  } catch (err) {
+    throw new UsageError(
+      `The Temporal namespace "${namespace}" lacks the search attributes ${missing.map(([n]) => n).join(', ')} and they could not be added ` +
+        `(${err instanceof Error ? err.message : String(err)}). Ask the cluster's operator to add them as Keyword, e.g. ` +
+        `\`temporal operator search-attribute create --name GrinStage --type Keyword\`.`,
+      1,
+    );
+  }
 }
 
 /** Workflow tunables derived from the config; tests pass shorter intervals. */
