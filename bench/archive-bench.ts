@@ -1,9 +1,13 @@
 /**
  * File-stage benchmark (issue 4): on one ~300 MB simulator archive, the wall time and peak RSS of
  *   (a) our path: fused decrypt+extract, checksum verification, derivatives (`unpackArchive`),
+ *       with openpgp.js in its worker thread (the default) and, for comparison, in the main thread,
+ *   (a2) the same storing only derivative inputs,
+ *   (a3) the two-step path the pipeline's activities run: `decryptFile` to `<B>.tar.gz`, then
+ *       `extractTarGz` + `verifyChecksums` (re-reading the files) + `makeDerivatives`,
  *   (b) `gpg --decrypt | tar -xz` (the command-line reference the issue names),
  *   (b') `gpg --decrypt | tee B.tar.gz | tar -xz` (like (a), also keeps the decrypted archive),
- *   (c) four of ours at once in one process (peak RSS of that process).
+ *   (c) four of ours at once in one process (peak RSS of that process), (c3) four of (a3) at once.
  * Each measurement runs in its own child process so peak RSS is per process. Rounds alternate
  * between the variants and the median is reported, since the machine may be shared.
  *
@@ -13,7 +17,11 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { unpackArchive } from '../src/archive/unpack';
+import { decryptFile } from '../src/archive/decrypt';
+import { makeDerivatives } from '../src/archive/derivatives';
+import { extractTarGz, extractTarGzWithDigests } from '../src/archive/extract';
+import { DEFAULT_EXTRACT_LIMITS, unpackArchive } from '../src/archive/unpack';
+import { verifyChecksums } from '../src/archive/verify';
 import { writeEncryptedBookArchive } from '../src/simulator/book-content';
 
 const PASSPHRASE = 'bench passphrase: correct horse battery staple';
@@ -25,6 +33,8 @@ interface Measurement {
   peakRssMiB: number;
   /** User + system CPU seconds of all processes involved (steadier than wall time on a busy machine). */
   cpuS: number;
+  /** Our path only: milliseconds per step of the first copy. */
+  steps?: Record<string, number>;
 }
 
 function median(values: number[]): number {
@@ -72,26 +82,74 @@ async function ensureArchive(megabytes: number): Promise<{ archive: string; pass
 
 // ---- child modes --------------------------------------------------------------------------------
 
-async function childOurs(archive: string, workDir: string, copies: number, keep: 'all' | 'derivative-inputs'): Promise<void> {
+type Thread = 'worker' | 'main';
+
+interface ChildSpec {
+  /**
+   * 'fused': unpackArchive; 'two-step': the activities' decryptFile, extractTarGz, verifyChecksums,
+   * makeDerivatives; 'two-step-digests': the same, but verifyChecksums uses the digests taken while unpacking.
+   */
+  path: 'fused' | 'two-step' | 'two-step-digests';
+  copies: number;
+  keep: 'all' | 'derivative-inputs';
+  thread: Thread;
+}
+
+/** What the pipeline's stages 04–06 call, in order, on one book (src/activities/{decrypt,extract,process}.ts). */
+async function twoStep(archive: string, outDir: string, barcode: string, thread: Thread, useDigests: boolean): Promise<Record<string, number>> {
+  const steps: Record<string, number> = {};
+  let t = Date.now();
+  mkdirSync(outDir, { recursive: true });
+  const decrypted = join(outDir, `${barcode}.tar.gz`);
+  const extracted = join(outDir, barcode);
+  await decryptFile(archive, decrypted, PASSPHRASE, { thread });
+  steps.decryptMs = Date.now() - t;
+  t = Date.now();
+  let knownMd5: Map<string, string> | undefined;
+  if (useDigests) knownMd5 = (await extractTarGzWithDigests(decrypted, extracted, DEFAULT_EXTRACT_LIMITS)).md5;
+  else await extractTarGz(decrypted, extracted, DEFAULT_EXTRACT_LIMITS);
+  steps.extractMs = Date.now() - t;
+  t = Date.now();
+  await verifyChecksums(extracted, { knownMd5 });
+  steps.verifyMs = Date.now() - t;
+  t = Date.now();
+  await makeDerivatives(extracted, barcode, join(outDir, 'derivatives'));
+  steps.derivativesMs = Date.now() - t;
+  return steps;
+}
+
+async function childOurs(archive: string, workDir: string, spec: ChildSpec): Promise<void> {
   const started = Date.now();
-  await Promise.all(
-    Array.from({ length: copies }, (_, i) =>
-      unpackArchive({ archive, passphrase: PASSPHRASE, outDir: join(workDir, `run${i}`), barcode: `B${i}`, keep }),
-    ),
+  const steps = await Promise.all(
+    Array.from({ length: spec.copies }, async (_, i) => {
+      const outDir = join(workDir, `run${i}`);
+      if (spec.path !== 'fused') return twoStep(archive, outDir, `B${i}`, spec.thread, spec.path === 'two-step-digests');
+      const summary = await unpackArchive({ archive, passphrase: PASSPHRASE, outDir, barcode: `B${i}`, keep: spec.keep, decryptThread: spec.thread });
+      return summary.timingsMs as unknown as Record<string, number>;
+    }),
   );
   const usage = process.resourceUsage();
-  const result = { innerMs: Date.now() - started, maxRssKiB: usage.maxRSS, cpuS: (usage.userCPUTime + usage.systemCPUTime) / 1e6 };
+  const result = {
+    innerMs: Date.now() - started,
+    maxRssKiB: usage.maxRSS,
+    cpuS: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+    steps: steps[0],
+  };
   console.log(JSON.stringify(result));
 }
 
 // ---- measurements -------------------------------------------------------------------------------
 
-async function measureOurs(archive: string, copies: number, keep: 'all' | 'derivative-inputs' = 'all'): Promise<Measurement> {
+async function measureOurs(archive: string, spec: ChildSpec): Promise<Measurement> {
   const work = mkdtempSync(join(tmpdir(), 'bench-ours-'));
   try {
-    const { stdout, wallMs } = await run(process.execPath, [__filename, '--child-ours', archive, work, String(copies), keep]);
-    const { maxRssKiB, cpuS } = JSON.parse(stdout.trim().split('\n').pop()!) as { maxRssKiB: number; cpuS: number };
-    return { wallMs, peakRssMiB: maxRssKiB / 1024, cpuS };
+    const { stdout, wallMs } = await run(process.execPath, [__filename, '--child-ours', archive, work, JSON.stringify(spec)]);
+    const { maxRssKiB, cpuS, steps } = JSON.parse(stdout.trim().split('\n').pop()!) as {
+      maxRssKiB: number;
+      cpuS: number;
+      steps: Record<string, number>;
+    };
+    return { wallMs, peakRssMiB: maxRssKiB / 1024, cpuS, steps };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -129,30 +187,45 @@ function parseArgs(argv: string[]): { rounds: number; mb: number } {
   return { rounds: get('--rounds', 3), mb: get('--mb', 300) };
 }
 
+/** The variants, in the order each round runs them. */
+const VARIANTS = {
+  ours: { label: '(a) ours, one pass: decrypt (worker thread) + extract (all files), verify, derivatives', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker' } },
+  oursMain: { label: '(a1) same, decrypting in the main thread (before this change)', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'main' } },
+  oursLean: { label: '(a2) as (a), storing only text/XML/checksum.md5 (every entry still checked and hashed)', spec: { path: 'fused', copies: 1, keep: 'derivative-inputs', thread: 'worker' } },
+  twoStep: { label: "(a3) the activities' two steps: decryptFile to .tar.gz (worker thread), then extractTarGz, verifyChecksums, makeDerivatives", spec: { path: 'two-step', copies: 1, keep: 'all', thread: 'worker' } },
+  twoStepMain: { label: '(a3.1) same, decrypting in the main thread (before this change)', spec: { path: 'two-step', copies: 1, keep: 'all', thread: 'main' } },
+  twoStepDigests: { label: '(a3.2) as (a3), verifyChecksums given the digests from extractTarGzWithDigests (not yet used by the activity)', spec: { path: 'two-step-digests', copies: 1, keep: 'all', thread: 'worker' } },
+  gpgTar: { label: '(b) gpg --decrypt \\| tar -xz', spec: null },
+  gpgTeeTar: { label: "(b') gpg --decrypt \\| tee B.tar.gz \\| tar -xz (also keeps the .tar.gz, like ours)", spec: null },
+  fourOurs: { label: '(c) four of (a) at once, one process', spec: { path: 'fused', copies: 4, keep: 'all', thread: 'worker' } },
+  fourTwoStep: { label: '(c3) four of (a3) at once, one process (as a worker host running four books)', spec: { path: 'two-step', copies: 4, keep: 'all', thread: 'worker' } },
+} satisfies Record<string, { label: string; spec: ChildSpec | null }>;
+type Variant = keyof typeof VARIANTS;
+
 async function main(): Promise<void> {
   if (process.argv[2] === '--child-ours') {
-    await childOurs(process.argv[3], process.argv[4], Number(process.argv[5]), process.argv[6] as 'all' | 'derivative-inputs');
+    await childOurs(process.argv[3], process.argv[4], JSON.parse(process.argv[5]) as ChildSpec);
     return;
   }
   const { rounds, mb } = parseArgs(process.argv.slice(2));
   const { archive, passFile } = await ensureArchive(mb);
   const size = statSync(archive).size;
   const gnupgHome = mkdtempSync(join(tmpdir(), 'bench-gnupg-'));
-  const samples: Record<string, Measurement[]> = { ours: [], oursLean: [], gpgTar: [], gpgTeeTar: [], fourOurs: [] };
+  const names = Object.keys(VARIANTS) as Variant[];
+  const samples = Object.fromEntries(names.map((n) => [n, [] as Measurement[]])) as Record<Variant, Measurement[]>;
   const loads: number[] = [];
   try {
     for (let r = 1; r <= rounds; r++) {
       loads.push(loadavg()[0]);
-      process.stdout.write(`round ${r}/${rounds} (load ${loads[loads.length - 1].toFixed(1)}): ours`);
-      samples.ours.push(await measureOurs(archive, 1));
-      process.stdout.write(', ours (derivative inputs)');
-      samples.oursLean.push(await measureOurs(archive, 1, 'derivative-inputs'));
-      process.stdout.write(', gpg|tar');
-      samples.gpgTar.push(await measureGpgTar(archive, passFile, gnupgHome, false));
-      process.stdout.write(', gpg|tee|tar');
-      samples.gpgTeeTar.push(await measureGpgTar(archive, passFile, gnupgHome, true));
-      process.stdout.write(', four of ours\n');
-      samples.fourOurs.push(await measureOurs(archive, 4));
+      process.stdout.write(`round ${r}/${rounds} (load ${loads[loads.length - 1].toFixed(1)}):`);
+      for (const name of names) {
+        process.stdout.write(` ${name}`);
+        const spec = VARIANTS[name].spec;
+        samples[name].push(
+          spec ? await measureOurs(archive, spec) : await measureGpgTar(archive, passFile, gnupgHome, name === 'gpgTeeTar'),
+        );
+      }
+      process.stdout.write('\n');
     }
   } finally {
     try {
@@ -164,26 +237,32 @@ async function main(): Promise<void> {
   }
 
   const summary = Object.fromEntries(
-    Object.entries(samples).map(([k, v]) => [
-      k,
-      { wallMs: median(v.map((m) => m.wallMs)), peakRssMiB: median(v.map((m) => m.peakRssMiB)), cpuS: median(v.map((m) => m.cpuS)) },
-    ]),
-  ) as Record<keyof typeof samples, Measurement>;
+    names.map((k) => {
+      const v = samples[k];
+      return [k, { wallMs: median(v.map((m) => m.wallMs)), peakRssMiB: median(v.map((m) => m.peakRssMiB)), cpuS: median(v.map((m) => m.cpuS)) }];
+    }),
+  ) as Record<Variant, Measurement>;
   const ratio = (m: Measurement, base: Measurement): string =>
     `${(m.wallMs / base.wallMs).toFixed(2)} (CPU ${(m.cpuS / base.cpuS).toFixed(2)})`;
-  const row = (name: string, m: Measurement, note = ''): string =>
-    `| ${name} | ${(m.wallMs / 1000).toFixed(2)} s | ${m.cpuS.toFixed(2)} s | ${m.peakRssMiB.toFixed(0)} MiB | ${note} |`;
+  const row = (name: Variant): string => {
+    const m = summary[name];
+    const note = name === 'gpgTar' ? '1' : name.startsWith('four') ? 'target: peak RSS < 300 MiB' : ratio(m, summary.gpgTar);
+    return `| ${VARIANTS[name].label} | ${(m.wallMs / 1000).toFixed(2)} s | ${m.cpuS.toFixed(2)} s | ${m.peakRssMiB.toFixed(0)} MiB | ${note} |`;
+  };
   console.log(
     `\nArchive: ${archive} (${(size / 1e6).toFixed(0)} MB), median of ${rounds} round(s), node ${process.version}, ` +
       `1-min load average at round start: ${loads.map((l) => l.toFixed(1)).join(', ')}\n`,
   );
   console.log('| path | wall time | CPU (user+sys) | peak RSS | ratio to (b): wall (CPU) |');
   console.log('|---|---|---|---|---|');
-  console.log(row('(a) ours: decrypt+extract in one pass (all files), verify, derivatives', summary.ours, ratio(summary.ours, summary.gpgTar)));
-  console.log(row('(a2) same, storing only text/XML/checksum.md5 (every entry still checked and hashed)', summary.oursLean, ratio(summary.oursLean, summary.gpgTar)));
-  console.log(row('(b) gpg --decrypt \\| tar -xz', summary.gpgTar, '1'));
-  console.log(row("(b') gpg --decrypt \\| tee B.tar.gz \\| tar -xz (also keeps the .tar.gz, like ours)", summary.gpgTeeTar, ratio(summary.gpgTeeTar, summary.gpgTar)));
-  console.log(row('(c) four of (a) at once, one process', summary.fourOurs, 'target: peak RSS < 300 MiB'));
+  for (const name of names) console.log(row(name));
+  console.log('\nsteps of our variants (ms, median):');
+  for (const name of names) {
+    const withSteps = samples[name].filter((m) => m.steps);
+    if (withSteps.length === 0) continue;
+    const keys = Object.keys(withSteps[0].steps!);
+    console.log(`  ${name}: ${keys.map((k) => `${k} ${median(withSteps.map((m) => m.steps![k])).toFixed(0)}`).join(', ')}`);
+  }
   console.log(`\nraw samples: ${JSON.stringify(samples)}`);
 }
 

@@ -8,6 +8,10 @@
  * an MDC failure errors the stream at its end, the caller's pipeline rejects, and what was written is
  * deleted. Messages without any integrity protection (SED packets) are refused, as gpg 2.2+ does.
  * AEAD messages (SEIPD v2) are authenticated chunk by chunk by openpgp.js itself.
+ *
+ * Threads: by default the decryption (cipher, MDC hash, openpgp.js's copies) runs in a worker thread
+ * (decrypt-thread.ts) so that it and whatever consumes the plaintext (gunzip, untar, hashing, file
+ * writes) use two cores, as `gpg --decrypt | tar -xz` does. `thread: 'main'` keeps it in this thread.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -16,6 +20,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ReadableStream as WebReadableStream, TextDecoderStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
+import { decryptFileInWorker, openDecryptedStreamInWorker, workerAvailable } from './decrypt-thread';
 import { ArchiveLimitError, DecryptError } from './errors';
 import {
   CIPHER_NAMES,
@@ -31,6 +36,12 @@ export interface DecryptOptions {
   onProgress?: (bytes: number) => void;
   /** Refuse plaintext larger than this (a compressed OpenPGP layer could otherwise fill the disk). */
   maxBytes?: number;
+  /**
+   * 'worker' (default): decrypt in a worker thread and stream the plaintext back, so decryption and
+   * its consumer run in parallel (decryptFile: the thread writes the file itself). 'main': decrypt
+   * in the calling thread. Results and errors are the same either way.
+   */
+  thread?: 'worker' | 'main';
 }
 
 /** Large reads: fewer, bigger chunks through openpgp's stream machinery. */
@@ -112,6 +123,32 @@ function checkDecryptable(label: string, info: PgpInspection): void {
  * Destroying the returned stream stops the read of `src`.
  */
 export async function openDecryptedStream(src: string, passphrase: string, opts: DecryptOptions = {}): Promise<DecryptedStream> {
+  if (opts.thread === 'main' || !workerAvailable()) return openDecryptedStreamInThread(src, passphrase, opts);
+  return openDecryptedStreamInWorker(src, passphrase, opts);
+}
+
+/**
+ * Holds back reading `src` (called with the encrypted bytes read so far; a returned promise delays
+ * the next read until it resolves). openpgp.js checks the MDC on a tee of the decrypted data that
+ * pulls as fast as it can, so a slow consumer alone does not stop decryption: without a gate the
+ * tee queues the difference. The worker thread uses this to keep decryption near its consumer.
+ */
+export type InputGate = (readBytes: number) => Promise<void> | undefined;
+
+/** How the worker thread tunes openDecryptedStreamInThread (not part of the public options). */
+export interface ThreadControl {
+  inputGate?: InputGate;
+  /** Read size for `src` (default READ_CHUNK). */
+  readChunkBytes?: number;
+}
+
+/** openDecryptedStream's work in the calling thread (also what the worker thread runs). */
+export async function openDecryptedStreamInThread(
+  src: string,
+  passphrase: string,
+  opts: DecryptOptions = {},
+  control: ThreadControl = {},
+): Promise<DecryptedStream> {
   const label = basename(src);
   let info: PgpInspection;
   try {
@@ -128,13 +165,16 @@ export async function openDecryptedStream(src: string, passphrase: string, opts:
   };
 
   let readBytes = 0;
-  const file = createReadStream(src, { highWaterMark: READ_CHUNK });
+  const readChunk = control.readChunkBytes ?? READ_CHUNK;
+  const file = createReadStream(src, { highWaterMark: readChunk });
   const counted = new Transform({
-    highWaterMark: READ_CHUNK,
+    highWaterMark: readChunk,
     transform(chunk: Buffer, _enc, cb) {
       readBytes += chunk.length;
       opts.onProgress?.(readBytes);
-      cb(null, chunk);
+      const wait = control.inputGate?.(readBytes);
+      if (wait) void wait.then(() => cb(null, chunk));
+      else cb(null, chunk);
     },
   });
   file.on('error', (e) => counted.destroy(e));
@@ -226,7 +266,8 @@ export async function decryptFile(
   passphrase: string,
   opts: DecryptOptions = {},
 ): Promise<{ bytes: number }> {
-  const decrypted = await openDecryptedStream(src, passphrase, opts);
+  if (opts.thread !== 'main' && workerAvailable()) return decryptFileInWorker(src, dest, passphrase, opts);
+  const decrypted = await openDecryptedStreamInThread(src, passphrase, opts);
   try {
     await pipeline(decrypted.stream, createWriteStream(dest, { highWaterMark: READ_CHUNK }));
   } catch (err) {

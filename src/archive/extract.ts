@@ -18,7 +18,7 @@ import { finished, pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import type { ExtractLimits, ExtractResult } from './types';
-import { openDecryptedStream, type DecryptedStream } from './decrypt';
+import { openDecryptedStream, type DecryptOptions, type DecryptedStream } from './decrypt';
 import { ArchiveLimitError, CorruptArchiveError, DecryptError, UnsafeArchiveError } from './errors';
 import { normaliseMemberName, resolveInside } from './paths';
 
@@ -62,11 +62,24 @@ export async function extractTarGz(
   limits: ExtractLimits,
   opts: ExtractOptions = {},
 ): Promise<ExtractResult> {
-  const { files, bytes } = await extractGzipTarStream([createReadStream(src, { highWaterMark: CHUNK })], destDir, limits, {
+  const { files, bytes } = await extractTarGzWithDigests(src, destDir, limits, opts);
+  return { files, bytes };
+}
+
+/**
+ * extractTarGz, also returning the MD5 of every file taken while unpacking: pass `md5` to
+ * verifyChecksums as `knownMd5` and it need not read every file again (~1 s per 300 MB).
+ */
+export async function extractTarGzWithDigests(
+  src: string,
+  destDir: string,
+  limits: ExtractLimits,
+  opts: ExtractOptions = {},
+): Promise<ExtractResultWithDigests> {
+  return extractGzipTarStream([createReadStream(src, { highWaterMark: CHUNK })], destDir, limits, {
     ...opts,
     label: basename(src),
   });
-  return { files, bytes };
 }
 
 /**
@@ -80,7 +93,7 @@ export async function decryptAndExtract(
   destDir: string,
   passphrase: string,
   limits: ExtractLimits,
-  opts: ExtractOptions & { onDecryptProgress?: (bytes: number) => void } = {},
+  opts: ExtractOptions & { onDecryptProgress?: (bytes: number) => void; decryptThread?: DecryptOptions['thread'] } = {},
 ): Promise<{ decryptedBytes: number } & ExtractResultWithDigests> {
   await prepareDestination(destDir); // fail on a non-empty folder before any decryption work
   let decrypted: DecryptedStream | undefined;
@@ -89,6 +102,7 @@ export async function decryptAndExtract(
     decrypted = await openDecryptedStream(src, passphrase, {
       onProgress: opts.onDecryptProgress,
       maxBytes: compressedBound(limits.maxUnpackedBytes),
+      thread: opts.decryptThread,
     });
     out = createWriteStream(decryptedPath, { highWaterMark: CHUNK });
     const result = await extractGzipTarStream([decrypted.stream, new TeeToFile(out)], destDir, limits, {

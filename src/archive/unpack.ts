@@ -53,6 +53,8 @@ export async function unpackArchive(opts: {
    * checksum.md5, while still checking, hashing and verifying every entry (half the disk writes).
    */
   keep?: 'all' | 'derivative-inputs';
+  /** Where openpgp.js decrypts: a worker thread (default, uses a second core) or this thread. */
+  decryptThread?: 'worker' | 'main';
 }): Promise<UnpackSummary> {
   const barcode = opts.barcode ?? barcodeFromArchiveName(opts.archive);
   assertSafeBarcode(barcode);
@@ -64,6 +66,7 @@ export async function unpackArchive(opts: {
   let t = Date.now();
   const unpacked = await decryptAndExtract(opts.archive, decryptedPath, extractedDir, opts.passphrase, limits, {
     writeOnly: opts.keep === 'derivative-inputs' ? derivativeInputsOnly : undefined,
+    decryptThread: opts.decryptThread,
   });
   const tDecrypt = Date.now() - t;
 

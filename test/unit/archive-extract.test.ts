@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { decryptAndExtract, extractTarGz } from '../../src/archive/extract';
+import { decryptAndExtract, extractTarGz, extractTarGzWithDigests } from '../../src/archive/extract';
+import { verifyChecksums } from '../../src/archive/verify';
 import { decryptFile } from '../../src/archive/decrypt';
 import { ArchiveLimitError, CorruptArchiveError, DecryptError, UnsafeArchiveError } from '../../src/archive/errors';
 import type { ExtractLimits } from '../../src/archive/types';
@@ -13,6 +14,7 @@ import {
   gpgEncrypt,
   makeTar,
   makeTarGz,
+  md5,
   removeDir,
   tempDir,
   type TarEntrySpec,
@@ -60,6 +62,20 @@ describe('extractTarGz', () => {
       'dot/x.txt': 'x',
     });
     expect(progress[progress.length - 1]).toBe(3009);
+  });
+
+  it('extractTarGzWithDigests returns the MD5 of every file, which verifyChecksums accepts instead of re-reading', async () => {
+    const src = await archive(bookEntries('B4', ['one', 'two']));
+    const out = join(dir, 'out');
+    const result = await extractTarGzWithDigests(src, out, LIMITS);
+    expect(result.files).toBe(8);
+    for (const name of ['00000001.txt', '00000002.jp2', 'checksum.md5']) {
+      expect(result.md5.get(name)).toBe(md5(readFileSync(join(out, name))));
+    }
+    // With the digests, a file removed after unpacking is not read again, so it is not missed either.
+    rmSync(join(out, '00000002.jp2'));
+    await expect(verifyChecksums(out, { knownMd5: result.md5 })).resolves.toEqual({ verified: 7, hadChecksumFile: true });
+    await expect(verifyChecksums(out)).rejects.toThrow(/missing: 00000002.jp2/);
   });
 
   it('keeps pax and GNU long names (over 100 characters)', async () => {
