@@ -29,6 +29,8 @@ export function bookPaths(processingDir: string, barcode: string) {
     partial: join(processingDir, `${barcode}.tar.gz.gpg.part`),
     decrypted: join(processingDir, `${barcode}.tar.gz`),
     extracted: join(processingDir, `${barcode}_extracted`),
+    /** What the one-pass decrypt+unpack found (file count, bytes, MD5 per file), for stage 05. */
+    unpacked: join(processingDir, `${barcode}_unpacked.json`),
     derivatives: join(processingDir, `${barcode}_derivatives`),
   };
 }

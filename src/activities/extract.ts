@@ -1,34 +1,47 @@
 /**
- * Stage 05: unpack the decrypted archive into the book's folder, refusing unsafe entries and
- * decompression bombs, then verify every file listed in checksum.md5.
+ * Stage 05: the book's files unpacked and checked: every file listed in checksum.md5 is verified.
+ * Normally stage 04 unpacked them in its decrypting pass and recorded their MD5s; if that record or
+ * folder is missing (a retry after a clean-up), the decrypted archive is unpacked here, with the same
+ * refusal of unsafe entries and decompression bombs.
  */
 import { Context } from '@temporalio/activity';
-import { rm } from 'node:fs/promises';
-import { extractTarGz } from '../archive/extract';
+import { rm, stat } from 'node:fs/promises';
+import { extractTarGzWithDigests } from '../archive/extract';
 import { verifyChecksums } from '../archive/verify';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
+import { readUnpackedRecord, writeUnpackedRecord, type UnpackedRecord } from './unpacked-record';
 
 export function createExtractActivity(deps: ActivityDeps) {
   return {
     async extractArchive(input: { barcode: string }): Promise<{ files: number; bytes: number; verified: number }> {
       return classified(async () => {
-        // Heartbeat through this activity's own context: stream callbacks may run in another's.
         const activity = Context.current();
         const paths = bookPaths(deps.config.processingDir, input.barcode);
-        // A retry starts from a clean folder: extraction never overwrites what is already there.
-        await rm(paths.extracted, { recursive: true, force: true });
-        const { files, bytes } = await extractTarGz(paths.decrypted, paths.extracted, deps.config.limits, {
-          onProgress: (done) => activity.heartbeat({ bytes: done }),
-        });
-        const checks = await verifyChecksums(paths.extracted);
+        let record = (await exists(paths.extracted)) ? await readUnpackedRecord(paths.unpacked) : undefined;
+        if (!record) {
+          await rm(paths.extracted, { recursive: true, force: true });
+          const result = await extractTarGzWithDigests(paths.decrypted, paths.extracted, deps.config.limits, {
+            onProgress: (done) => activity.heartbeat({ bytes: done }),
+          });
+          record = { files: result.files, bytes: result.bytes, md5: Object.fromEntries(result.md5) } satisfies UnpackedRecord;
+          await writeUnpackedRecord(paths.unpacked, record);
+        }
+        const checks = await verifyChecksums(paths.extracted, { knownMd5: new Map(Object.entries(record.md5)) });
         await deps.board.move(input.barcode, '05_extracted', {
-          status: checks.hadChecksumFile ? `extracted; ${checks.verified} checksums verified` : 'extracted; archive had no checksum.md5',
-          extractedFiles: files,
-          extractedBytes: bytes,
+          status: checks.hadChecksumFile ? `unpacked; ${checks.verified} checksums verified` : 'unpacked; archive had no checksum.md5',
+          extractedFiles: record.files,
+          extractedBytes: record.bytes,
         });
-        return { files, bytes, verified: checks.verified };
+        return { files: record.files, bytes: record.bytes, verified: checks.verified };
       });
     },
   };
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
 }

@@ -160,3 +160,28 @@ test('a book that cannot be decrypted is parked in failed with the reason, and a
   expect(await board.locate(barcode)).toBe('07_stored');
   expect((await board.get(barcode))?.lastError).toBeUndefined();
 });
+
+test('damaged archives are parked with the reason: a checksum mismatch names the file, a non-gzip archive is refused', async () => {
+  const client = await temporalClient();
+  const [mismatch, notGzip] = [sim.barcodes[21], sim.barcodes[22]];
+  sim.setFaults({ checksumMismatch: { barcodes: [mismatch] }, notGzip: { barcodes: [notGzip] } });
+  const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
+  await startBatch(client, env.config, [mismatch, notGzip], { batchId: 'damaged', settings });
+  const board = await Board.open(env.config.pipelineDir);
+  await waitUntil(async () => (await board.locate(mismatch)) === 'failed' && (await board.locate(notGzip)) === 'failed', 60_000, 'both parked');
+
+  const m = (await board.get(mismatch))!.lastError!;
+  expect(m.stage).toBe('05_extracted');
+  expect(m.type).toBe('ChecksumMismatchError');
+  expect(m.message).toContain('00000001.txt');
+
+  const g = (await board.get(notGzip))!.lastError!;
+  expect(g.stage).toBe('04_decrypted');
+  expect(g.type).toBe('CorruptArchiveError');
+  // Nothing of a refused book is left in storage or half-unpacked on disk.
+  expect(await storage.head(`raw/${notGzip}/${notGzip}.tar.gz`)).toBeNull();
+  const { existsSync } = await import('node:fs');
+  const { bookPaths } = await import('../../src/activities/deps');
+  expect(existsSync(bookPaths(env.config.processingDir, notGzip).extracted)).toBe(false);
+  sim.setFaults({ checksumMismatch: undefined, notGzip: undefined });
+});

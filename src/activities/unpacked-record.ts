@@ -1,0 +1,29 @@
+/**
+ * The record stage 04 leaves for stage 05: decrypting and unpacking happen in one streaming pass
+ * (the archive is read once, on both cores), and the MD5 of every file is taken on the way, so
+ * stage 05 verifies checksum.md5 without reading the files again.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+
+export interface UnpackedRecord {
+  files: number;
+  bytes: number;
+  /** Relative POSIX path -> hex MD5, for every file entry. */
+  md5: Record<string, string>;
+}
+
+export async function writeUnpackedRecord(path: string, record: UnpackedRecord): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, JSON.stringify(record));
+  await rename(tmp, path);
+}
+
+/** The record, or undefined when there is none (e.g. a retry after the folder was cleared). */
+export async function readUnpackedRecord(path: string): Promise<UnpackedRecord | undefined> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as UnpackedRecord;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof SyntaxError) return undefined;
+    throw err;
+  }
+}
