@@ -155,3 +155,34 @@ describe('a package evicted from the converted pool before download', () => {
     expect(status.reRequests).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe('the shared GRIN rate limit', () => {
+  const BOOKS = 12;
+  const RATE = 3;
+  let sim: RunningSimulator;
+  let env: TestEnv;
+  let workers: RunningWorkers;
+
+  beforeAll(async () => {
+    sim = await startSimulator({ books: BOOKS, seed: 14, initialState: 'all-new', conversionDelaySeconds: 1, pages: { min: 1, max: 1 }, pageImageBytes: 4096 });
+    env = testEnv(sim, 'rate', { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: RATE }, concurrency: { grinActivities: 16 } });
+    workers = await startWorkers(env.config);
+  });
+  afterAll(async () => {
+    await workers?.stop();
+    await sim?.close();
+    env?.cleanup();
+  });
+
+  test('GRIN activities start no faster than the Temporal task-queue rate limit allows', async () => {
+    const client = await temporalClient();
+    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'rate', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    expect(await handle.result()).toMatchObject({ stored: BOOKS });
+    // Each book's request is one `_process` call from a rate-limited GRIN activity; with 16 slots
+    // free they would all go out at once, but the server hands out RATE activities per second.
+    const requests = sim.requestLog.filter((r) => r.path.endsWith('/_process')).map((r) => r.time);
+    expect(requests).toHaveLength(BOOKS);
+    const spanSeconds = (requests[requests.length - 1] - requests[0]) / 1000;
+    expect(spanSeconds).toBeGreaterThanOrEqual(BOOKS / RATE - 2); // allows one burst of up to RATE at the start
+  });
+});
