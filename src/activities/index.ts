@@ -9,6 +9,7 @@ import type { ActivityDeps } from './deps';
 import { createBoardActivities } from './board-ops';
 import { createRequestConversionActivity } from './request-conversion';
 import { createWaitForConversionActivity } from './wait-for-conversion';
+import { createCheckArchiveActivity } from './check-archive';
 import { createDownloadActivity, type DownloadOptions } from './download';
 import { createDecryptActivity } from './decrypt';
 import { createExtractActivity } from './extract';
@@ -24,7 +25,7 @@ export function createBoardActivityGroup(deps: ActivityDeps) {
 }
 
 export function createGrinActivities(deps: ActivityDeps) {
-  return { ...createRequestConversionActivity(deps), ...createWaitForConversionActivity(deps) };
+  return { ...createRequestConversionActivity(deps), ...createWaitForConversionActivity(deps), ...createCheckArchiveActivity(deps) };
 }
 
 export function createFileHostActivities(deps: ActivityDeps) {

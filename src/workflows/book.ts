@@ -134,14 +134,19 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
             status.grinFilename = filename;
             next = '03_downloaded';
             break;
-          case '03_downloaded':
-            setStage('02_converted', 'choosing a host for the file stages');
+          case '03_downloaded': {
+            const archive = filename ?? `${barcode}.tar.gz.gpg`;
+            // A rate-limited HEAD admits the download, and finds an evicted package before a host is claimed.
+            setStage('02_converted', 'checking the archive at GRIN');
+            const head = await runStage(() => grin.checkArchive({ barcode, filename: archive }));
+            status.activity = 'choosing a host for the file stages';
             fileQueue = await runStage(() => hosts.claimFileHost());
             status.fileQueue = fileQueue;
             status.activity = 'downloading';
-            await runStage(() => filesOn(fileQueue!).downloadArchive({ barcode, filename: filename ?? `${barcode}.tar.gz.gpg` }));
+            await runStage(() => filesOn(fileQueue!).downloadArchive({ barcode, filename: archive, expectEtag: head.etag }));
             next = '04_decrypted';
             break;
+          }
           case '04_decrypted':
             setStage('03_downloaded', 'decrypting');
             await runStage(() => filesOn(fileQueue!).decryptArchive({ barcode }));
