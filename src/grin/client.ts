@@ -529,7 +529,13 @@ export class GrinClient implements GrinApi {
             },
           });
           consumed = true;
-          await pipeline(res.body, counter, file);
+          try {
+            await pipeline(res.body, counter, file);
+          } catch (err) {
+            // Let writes already handed to the file land before anyone (a retry) touches it again.
+            if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
+            throw err;
+          }
           const size = await fileSize(destPath);
           if (total !== undefined && size !== total) {
             if (size > total) await fs.truncate(destPath, 0);
