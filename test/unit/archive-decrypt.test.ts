@@ -110,7 +110,9 @@ describe('decryptFile', () => {
     const out = join(dir, 'damaged.out');
     const err = await decryptFile(file, out, PASSPHRASE).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DecryptError);
-    expect((err as Error).message).toMatch(/integrity check failed/);
+    // Where the flipped bytes land decides which check trips first: the MDC at the end, or gpg's
+    // compression layer inside (random salt and session key move the packet boundaries).
+    expect((err as Error).message).toMatch(/integrity check failed|damaged or incomplete/);
     expect(existsSync(out)).toBe(false);
   });
 
