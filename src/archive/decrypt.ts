@@ -9,6 +9,9 @@
  * deleted. Messages without any integrity protection (SED packets) are refused, as gpg 2.2+ does.
  * AEAD messages (SEIPD v2) are authenticated chunk by chunk by openpgp.js itself.
  *
+ * Camellia, which openpgp.js lacks, is decrypted by node-seipd.ts with node:crypto (SKESK v4 + SEIPD
+ * v1, what gpg writes); openpgp.js then only parses the plaintext packets (compression, literal data).
+ *
  * Threads: by default the decryption (cipher, MDC hash, openpgp.js's copies) runs in a worker thread
  * (decrypt-thread.ts) so that it and whatever consumes the plaintext (gunzip, untar, hashing, file
  * writes) use two cores, as `gpg --decrypt | tar -xz` does. `thread: 'main'` keeps it in this thread.
@@ -16,18 +19,23 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, pipeline as streamPipeline, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ReadableStream as WebReadableStream, TextDecoderStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { decryptFileInWorker, openDecryptedStreamInWorker, workerAvailable } from './decrypt-thread';
 import { ArchiveLimitError, DecryptError } from './errors';
+import { NodeSeipdUnsupported, packetBodyExtractor, seipdV1Decryptor, sessionKeyFromSkesk, type NodeSessionKey } from './node-seipd';
 import {
   CIPHER_NAMES,
+  NODE_CFB,
+  NODE_ONLY_CIPHERS,
   OPENPGPJS_CIPHERS,
   PgpFormatProblem,
   inspectPgpFile,
+  quickCheckCiphertext,
   quickCheckSessionKey,
+  type BinaryPgpInspection,
   type PgpInspection,
 } from './pgp-inspect';
 
@@ -90,8 +98,30 @@ function describeFailure(label: string, err: unknown, quick: QuickCheck): Error 
   );
 }
 
+type PacketView = BinaryPgpInspection & { head?: Buffer };
+
+/** The packets before the encrypted data, de-armoured if need be (undefined if unknown). */
+function packetView(info: PgpInspection): PacketView | undefined {
+  return info.kind === 'binary' ? info : info.dearmored;
+}
+
+/** True when the message needs node-seipd.ts: a passphrase packet for a cipher openpgp.js lacks. */
+function needsNodeCipher(view: PacketView | undefined): boolean {
+  return (
+    view !== undefined &&
+    view.symKeys.some((k) => k.version === 4 && k.cipherAlgo !== undefined && NODE_ONLY_CIPHERS.has(k.cipherAlgo))
+  );
+}
+
 /** Refuses, before any work, messages we know openpgp.js (or our integrity policy) will not take. */
 function checkDecryptable(label: string, info: PgpInspection): void {
+  const view = packetView(info);
+  if (view && needsNodeCipher(view) && (view.dataTag !== 18 || view.dataVersion !== 1)) {
+    throw new DecryptError(
+      `Could not decrypt ${label}: Camellia is supported only in gpg's usual format (SEIPD v1 with MDC); ` +
+        'this file uses another one. Decrypt it with gpg instead.',
+    );
+  }
   if (info.kind === 'armored') return;
   if (info.symKeys.length === 0) {
     throw new DecryptError(
@@ -106,12 +136,14 @@ function checkDecryptable(label: string, info: PgpInspection): void {
         'which cannot tell a damaged or altered file from a good one; gpg 2.2 and later refuse it too.',
     );
   }
+  if (needsNodeCipher(view)) return;
   for (const k of info.symKeys) {
     if (k.version === 4 && !k.hasEncryptedSessionKey && k.cipherAlgo !== undefined && !OPENPGPJS_CIPHERS.has(k.cipherAlgo)) {
       const name = CIPHER_NAMES[k.cipherAlgo] ?? `cipher #${k.cipherAlgo}`;
       throw new DecryptError(
-        `Could not decrypt ${label}: it is encrypted with ${name}, which openpgp.js cannot decrypt ` +
-          '(supported: AES128/192/256, 3DES, CAST5, Blowfish, Twofish). Decrypt it with gpg instead.',
+        `Could not decrypt ${label}: it is encrypted with ${name}, which is not supported ` +
+          '(openpgp.js lacks it and Node\'s OpenSSL 3 does not provide it; supported: AES128/192/256, 3DES, CAST5, ' +
+          'Blowfish, Twofish, Camellia128/192/256). Decrypt it with gpg instead.',
       );
     }
   }
@@ -187,28 +219,17 @@ export async function openDecryptedStreamInThread(
   let quick: QuickCheck = 'not-needed';
   let plain: Readable;
   try {
-    const web = Readable.toWeb(counted) as unknown as WebReadableStream<Uint8Array>;
-    const message =
-      info.kind === 'armored'
-        ? await openpgp.readMessage({ armoredMessage: web.pipeThrough(new TextDecoderStream()), config })
-        : await openpgp.readMessage({ binaryMessage: web, config });
-
-    let sessionKeys: openpgp.DecryptedSessionKey[];
-    try {
-      sessionKeys = await openpgp.decryptSessionKeys({ message, passwords: [passphrase], config });
-    } catch {
-      throw wrongPassphrase(label);
+    const view = packetView(info);
+    const session =
+      view && needsNodeCipher(view)
+        ? await pickNodeSessionKey(label, src, view, passphrase)
+        : await nodeSessionInsideEsk(src, view, passphrase);
+    if (view && session) {
+      quick = 'passed';
+      plain = await openNodeSeipd(counted, info.kind === 'armored', view.dataPacketOffset, session, config);
+    } else {
+      plain = await openWithOpenpgp(label, src, info, counted, passphrase, config, (q) => (quick = q));
     }
-    if (info.kind === 'binary' && info.dataTag === 18 && info.dataVersion === 1) {
-      ({ sessionKeys, quick } = await pickByQuickCheck(label, src, info.ciphertextOffset, sessionKeys));
-    } else if (info.kind === 'armored') {
-      quick = 'unavailable';
-    }
-
-    // A null algorithm (SEIPD v2 keys) is what openpgp.js itself passes on; its type says otherwise.
-    const keys = sessionKeys as openpgp.SessionKey[];
-    const result = await openpgp.decrypt({ message, sessionKeys: keys, format: 'binary', config });
-    plain = Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
   } catch (err) {
     stopInput();
     throw describeFailure(label, err, quick);
@@ -236,6 +257,132 @@ export async function openDecryptedStreamInThread(
   });
   plain.pipe(guard);
   return { stream: guard, bytes: () => bytesOut };
+}
+
+type OpenpgpConfig = Partial<openpgp.Config>;
+
+/** The openpgp.js route: it parses the message, decrypts the session key and the data. */
+async function openWithOpenpgp(
+  label: string,
+  src: string,
+  info: PgpInspection,
+  input: Readable,
+  passphrase: string,
+  config: OpenpgpConfig,
+  setQuick: (quick: QuickCheck) => void,
+): Promise<Readable> {
+  const web = Readable.toWeb(input) as unknown as WebReadableStream<Uint8Array>;
+  const message =
+    info.kind === 'armored'
+      ? await openpgp.readMessage({ armoredMessage: web.pipeThrough(new TextDecoderStream()), config })
+      : await openpgp.readMessage({ binaryMessage: web, config });
+
+  let sessionKeys: openpgp.DecryptedSessionKey[];
+  try {
+    sessionKeys = await openpgp.decryptSessionKeys({ message, passwords: [passphrase], config });
+  } catch {
+    throw wrongPassphrase(label);
+  }
+  if (info.kind === 'binary' && info.dataTag === 18 && info.dataVersion === 1) {
+    let quick: QuickCheck;
+    ({ sessionKeys, quick } = await pickByQuickCheck(label, src, info.ciphertextOffset, sessionKeys));
+    setQuick(quick);
+  } else if (info.kind === 'armored') {
+    setQuick('unavailable');
+  }
+
+  // A null algorithm (SEIPD v2 keys) is what openpgp.js itself passes on; its type says otherwise.
+  const keys = sessionKeys as openpgp.SessionKey[];
+  const result = await openpgp.decrypt({ message, sessionKeys: keys, format: 'binary', config });
+  return Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
+}
+
+/**
+ * The node:crypto route (node-seipd.ts) for ciphers openpgp.js lacks: we decrypt the SEIPD packet
+ * and check its MDC; openpgp.js reads the plaintext packets (decompression, literal data). `verify`
+ * without keys is openpgp.js's way to read an unencrypted message to its end, so errors of our
+ * stream (a bad MDC at the very end) reach the data stream it returns.
+ */
+async function openNodeSeipd(
+  input: Readable,
+  armored: boolean,
+  dataPacketOffset: number,
+  session: NodeSessionKey,
+  config: OpenpgpConfig,
+): Promise<Readable> {
+  let packets = input;
+  if (armored) {
+    const text = (Readable.toWeb(input) as unknown as WebReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream());
+    // openpgp.js's types name only a string; its readMessage passes streams to unarmor too.
+    const { data } = await openpgp.unarmor(text as unknown as string, config as openpgp.Config);
+    packets = Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
+  }
+  const decryptor = seipdV1Decryptor(session);
+  streamPipeline(packets, packetBodyExtractor(dataPacketOffset), decryptor, () => undefined);
+  const web = Readable.toWeb(decryptor) as unknown as WebReadableStream<Uint8Array>;
+  const message = await openpgp.readMessage({ binaryMessage: web, config });
+  const result = await openpgp.verify({ message, verificationKeys: [], format: 'binary', config });
+  return Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
+}
+
+/**
+ * The session key of the first passphrase packet that passes gpg's quick check with node:crypto;
+ * `unsupported` says why no packet could be tried at all.
+ */
+async function findNodeSessionKey(
+  src: string,
+  info: PacketView,
+  passphrase: string,
+): Promise<{ session?: NodeSessionKey; unsupported?: string }> {
+  let unsupported: string | undefined;
+  let tried = false;
+  for (const packet of info.symKeys) {
+    let session: NodeSessionKey;
+    try {
+      session = sessionKeyFromSkesk(passphrase, packet);
+    } catch (err) {
+      if (!(err instanceof NodeSeipdUnsupported)) throw err;
+      unsupported = err.message;
+      continue;
+    }
+    tried = true;
+    // A wrong passphrase on an encrypted session key gives a random cipher id and key length.
+    const cfb = NODE_CFB[session.cipherAlgo];
+    if (!cfb || (cfb.keySize !== undefined && cfb.keySize !== session.key.length)) continue;
+    const passed = info.head
+      ? quickCheckCiphertext(info.head.subarray(info.ciphertextOffset), session.cipherAlgo, session.key)
+      : await quickCheckSessionKey(src, info.ciphertextOffset, session.cipherAlgo, session.key);
+    if (passed) return { session };
+  }
+  return tried ? {} : { unsupported };
+}
+
+/** Like findNodeSessionKey, but a failure is the operator's DecryptError. */
+async function pickNodeSessionKey(
+  label: string,
+  src: string,
+  info: PacketView,
+  passphrase: string,
+): Promise<NodeSessionKey> {
+  const { session, unsupported } = await findNodeSessionKey(src, info, passphrase);
+  if (session) return session;
+  if (unsupported !== undefined) throw new DecryptError(`Could not decrypt ${label}: ${unsupported}. Decrypt it with gpg instead.`);
+  throw wrongPassphrase(label);
+}
+
+/**
+ * A passphrase packet protected by an AES key can carry a Camellia session key (gpg -c -e
+ * --cipher-algo CAMELLIA256 writes that): only decrypting it tells, so look before choosing the route.
+ */
+async function nodeSessionInsideEsk(
+  src: string,
+  info: PacketView | undefined,
+  passphrase: string,
+): Promise<NodeSessionKey | undefined> {
+  if (!info || info.dataTag !== 18 || info.dataVersion !== 1) return undefined;
+  if (!info.symKeys.some((k) => k.version === 4 && k.encryptedSessionKey)) return undefined;
+  const { session } = await findNodeSessionKey(src, info, passphrase);
+  return session && NODE_ONLY_CIPHERS.has(session.cipherAlgo) ? session : undefined;
 }
 
 /** Keeps the session key that passes gpg's quick check; none passing means a wrong passphrase. */

@@ -2,7 +2,8 @@
  * A look at the first OpenPGP packets of an encrypted file, before openpgp.js decrypts it, so that
  * failures can be worded precisely: not OpenPGP at all, encrypted to a key instead of a passphrase,
  * no integrity protection, a cipher openpgp.js lacks, or a wrong passphrase (gpg's "quick check").
- * Only packet headers and the first cipher block are read; nothing here decrypts the archive.
+ * Only packet headers and the first cipher block are read (de-armoured first for an ASCII-armoured
+ * file); nothing here decrypts the archive.
  */
 import { createDecipheriv, getCiphers } from 'node:crypto';
 import { open } from 'node:fs/promises';
@@ -28,15 +29,31 @@ export const CIPHER_NAMES: Record<number, string> = {
 /** Ciphers openpgp.js v6 can decrypt (it has no IDEA and no Camellia). */
 export const OPENPGPJS_CIPHERS = new Set([2, 3, 4, 7, 8, 9, 10]);
 
-/** OpenSSL names for a CFB quick check; block size in bytes. */
-const NODE_CFB: Record<number, { name: string; blockSize: number }> = {
+/** Ciphers that only node:crypto decrypts here (see node-seipd.ts); IDEA is in neither. */
+export const NODE_ONLY_CIPHERS = new Set([11, 12, 13]);
+
+/** OpenSSL names of OpenPGP ciphers in CFB mode; block and key size in bytes. */
+export const NODE_CFB: Record<number, { name: string; blockSize: number; keySize?: number }> = {
   2: { name: 'des-ede3-cfb', blockSize: 8 },
   3: { name: 'cast5-cfb', blockSize: 8 },
   4: { name: 'bf-cfb', blockSize: 8 },
   7: { name: 'aes-128-cfb', blockSize: 16 },
   8: { name: 'aes-192-cfb', blockSize: 16 },
   9: { name: 'aes-256-cfb', blockSize: 16 },
+  11: { name: 'camellia-128-cfb', blockSize: 16, keySize: 16 },
+  12: { name: 'camellia-192-cfb', blockSize: 16, keySize: 24 },
+  13: { name: 'camellia-256-cfb', blockSize: 16, keySize: 32 },
 };
+
+/** A v4 string-to-key specifier (RFC 9580 §3.7.1): how the passphrase becomes a key. */
+export interface S2KSpec {
+  /** 0 simple, 1 salted, 3 iterated and salted, 4 Argon2. */
+  type: number;
+  hashAlgo: number;
+  salt?: Buffer;
+  /** Bytes to hash for type 3 (already decoded from its one-byte form). */
+  count?: number;
+}
 
 export interface SymKeyPacketInfo {
   version: number;
@@ -44,21 +61,36 @@ export interface SymKeyPacketInfo {
   cipherAlgo?: number;
   /** True when a v4 packet holds an encrypted session key (then the data cipher is inside it). */
   hasEncryptedSessionKey: boolean;
+  /** For v4 packets with a known S2K type. */
+  s2k?: S2KSpec;
+  /** For v4 packets: the encrypted session key, when there is one. */
+  encryptedSessionKey?: Buffer;
 }
 
 export type PgpInspection =
-  | { kind: 'armored' }
   | {
-      kind: 'binary';
-      symKeys: SymKeyPacketInfo[];
-      publicKeyPackets: number;
-      /** The encrypted data packet: 18 = SEIPD (integrity protected), 9 = SED (none), 20 = AEAD (LibrePGP). */
-      dataTag: number;
-      /** SEIPD version (1 = CFB + MDC, 2 = AEAD); 0 for other packets. */
-      dataVersion: number;
-      /** File offset of the first ciphertext byte of a SEIPD v1 packet (after its version byte). */
-      ciphertextOffset: number;
-    };
+      kind: 'armored';
+      /**
+       * The packets at the start of the de-armoured data, when the head of the file decodes to an
+       * encrypted message (offsets count de-armoured bytes); `head` holds those first bytes.
+       */
+      dearmored?: BinaryPgpInspection & { head: Buffer };
+    }
+  | BinaryPgpInspection;
+
+export interface BinaryPgpInspection {
+  kind: 'binary';
+  symKeys: SymKeyPacketInfo[];
+  publicKeyPackets: number;
+  /** The encrypted data packet: 18 = SEIPD (integrity protected), 9 = SED (none), 20 = AEAD (LibrePGP). */
+  dataTag: number;
+  /** SEIPD version (1 = CFB + MDC, 2 = AEAD); 0 for other packets. */
+  dataVersion: number;
+  /** File offset of the first ciphertext byte of a SEIPD v1 packet (after its version byte). */
+  ciphertextOffset: number;
+  /** File offset of the encrypted data packet's header. */
+  dataPacketOffset: number;
+}
 
 /** Why a file is not something we can decrypt; the caller words it for the operator. */
 export class PgpFormatProblem extends Error {}
@@ -121,14 +153,30 @@ function s2kLength(body: Buffer, at: number): number | null {
   }
 }
 
+function parseS2K(body: Buffer, at: number, length: number): S2KSpec | undefined {
+  if (body.length < at + length) return undefined;
+  const type = body[at];
+  const hashAlgo = body[at + 1];
+  if (type === 0) return { type, hashAlgo };
+  if (type === 1) return { type, hashAlgo, salt: Buffer.from(body.subarray(at + 2, at + 10)) };
+  if (type === 3) {
+    const c = body[at + 10];
+    return { type, hashAlgo, salt: Buffer.from(body.subarray(at + 2, at + 10)), count: (16 + (c & 15)) << ((c >> 4) + 6) };
+  }
+  return { type, hashAlgo }; // Argon2: only its type matters to us (refused by the node route)
+}
+
 function parseSymKeyPacket(body: Buffer): SymKeyPacketInfo {
   const version = body[0];
   if (version !== 4) return { version, hasEncryptedSessionKey: true };
   const s2k = s2kLength(body, 2);
+  const hasEncryptedSessionKey = s2k !== null && body.length > 2 + s2k;
   return {
     version,
     cipherAlgo: body[1],
-    hasEncryptedSessionKey: s2k !== null && body.length > 2 + s2k,
+    hasEncryptedSessionKey,
+    ...(s2k !== null ? { s2k: parseS2K(body, 2, s2k) } : {}),
+    ...(hasEncryptedSessionKey ? { encryptedSessionKey: Buffer.from(body.subarray(2 + (s2k ?? 0))) } : {}),
   };
 }
 
@@ -146,11 +194,42 @@ export async function inspectPgpFile(file: string): Promise<PgpInspection> {
     await handle.close();
   }
   if (buf.length === 0) throw new PgpFormatProblem('the file is empty');
-  if (/^\s*-----BEGIN PGP MESSAGE-----/.test(buf.subarray(0, 200).toString('latin1'))) return { kind: 'armored' };
+  if (/^\s*-----BEGIN PGP MESSAGE-----/.test(buf.subarray(0, 200).toString('latin1'))) {
+    const head = dearmorHead(buf.toString('latin1'));
+    try {
+      return { kind: 'armored', dearmored: { ...inspectPackets(head), head } };
+    } catch (err) {
+      if (err instanceof PgpFormatProblem) return { kind: 'armored' }; // openpgp.js will say what is wrong
+      throw err;
+    }
+  }
   if (buf[0] === 0x1f && buf[1] === 0x8b) {
     throw new PgpFormatProblem('it is a gzip file, not an OpenPGP message (already decrypted?)');
   }
+  return inspectPackets(buf);
+}
 
+/**
+ * Decodes the complete base64 lines at the start of an ASCII-armoured message (after the armour
+ * headers' blank line), stopping at the checksum, the end line or the last, possibly cut, line.
+ */
+function dearmorHead(text: string): Buffer {
+  const lines = text.split(/\r?\n/);
+  lines.pop(); // may be cut by the 64 KiB read
+  let i = lines.findIndex((l) => l.startsWith('-----BEGIN PGP MESSAGE-----')) + 1;
+  while (i < lines.length && lines[i].trim() !== '') i++; // armour headers
+  const body: string[] = [];
+  for (i++; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line.startsWith('=') || line.startsWith('-----')) break;
+    body.push(line);
+  }
+  const b64 = body.join('');
+  return Buffer.from(b64.slice(0, b64.length - (b64.length % 4)), 'base64');
+}
+
+/** Walks the packets in `buf` up to the encrypted data packet. */
+function inspectPackets(buf: Buffer): BinaryPgpInspection {
   const symKeys: SymKeyPacketInfo[] = [];
   let publicKeyPackets = 0;
   let pos = 0;
@@ -161,7 +240,15 @@ export async function inspectPgpFile(file: string): Promise<PgpInspection> {
     const { tag } = header;
     if (tag === TAG.seipd || tag === TAG.sed || tag === TAG.aead) {
       const dataVersion = tag === TAG.seipd ? buf[bodyStart] : 0;
-      return { kind: 'binary', symKeys, publicKeyPackets, dataTag: tag, dataVersion, ciphertextOffset: bodyStart + 1 };
+      return {
+        kind: 'binary',
+        symKeys,
+        publicKeyPackets,
+        dataTag: tag,
+        dataVersion,
+        ciphertextOffset: bodyStart + 1,
+        dataPacketOffset: pos,
+      };
     }
     if (header.partial || header.bodyLength === null) {
       throw new PgpFormatProblem(`unexpected packet (tag ${tag}) before the encrypted data`);
@@ -198,10 +285,18 @@ export async function quickCheckSessionKey(
   } finally {
     await handle.close();
   }
+  return quickCheckCiphertext(ciphertext, cipherAlgo, sessionKey);
+}
+
+/** quickCheckSessionKey on the first ciphertext bytes already in memory (de-armoured data). */
+export function quickCheckCiphertext(ciphertext: Buffer, cipherAlgo: number, sessionKey: Uint8Array): boolean | null {
+  const cfb = NODE_CFB[cipherAlgo];
+  if (!cfb || !getCiphers().includes(cfb.name)) return null;
+  if (ciphertext.length < cfb.blockSize + 2) return false;
   let plain: Buffer;
   try {
     const decipher = createDecipheriv(cfb.name, sessionKey, Buffer.alloc(cfb.blockSize));
-    plain = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
+    plain = Buffer.concat([decipher.update(ciphertext.subarray(0, cfb.blockSize + 2)), decipher.final()]);
   } catch {
     return null; // OpenSSL build without this legacy cipher at run time
   }
