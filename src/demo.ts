@@ -152,7 +152,9 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     log(`batch: ${summary.started} started, ${summary.alreadyKnown} already known, ${summary.stored} stored, ${summary.failed} parked, ${summary.cancelled} cancelled`);
     log(`Temporal Web UI: ${uiUrl}  (the dev server stops with the demo; run it again to look around)`);
     if (stored !== barcodes.length) {
-      log(`${barcodes.length - stored} of ${barcodes.length} books did not reach 07_stored; see: grin-pipeline board --bucket failed`);
+      log(`${barcodes.length - stored} of ${barcodes.length} books did not reach 07_stored:`);
+      for (const t of (await board.list('failed')).tokens) log(`  ${t.barcode} [${t.lastError?.stage}] ${t.lastError?.message}`);
+      log(`(their tokens, with the reasons, are in ${join(config.pipelineDir, 'failed')})`);
       return 1;
     }
     log(`all ${stored} books are in 07_stored.`);
@@ -171,7 +173,11 @@ function main(argv: string[]): void {
       return n;
     }, 20)
     .option('--data <dir>', 'where the demo keeps its state (Temporal db, board, storage)', '.demo')
-    .option('--port <n>', 'Temporal frontend port (Web UI on port+1000)', (v) => Number(v), 7233)
+    .option('--port <n>', 'Temporal frontend port (Web UI on port+1000)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 64535) throw new InvalidArgumentError('--port must be a TCP port number (1-64535).');
+      return n;
+    }, 7233)
     .parse(argv);
   runDemo(program.opts<DemoOptions>())
     .then((code) => process.exit(code))
