@@ -215,10 +215,12 @@ export function buildProgram(): Command {
     .argument('<archive>', 'a BARCODE.tar.gz.gpg file')
     .requiredOption('--passphrase-file <file>', 'file holding the GPG passphrase')
     .requiredOption('--out <dir>', 'output folder (created; must be empty)')
-    .action(async (archive: string, opts: { passphraseFile: string; out: string }) => {
+    .option('--barcode <barcode>', 'name outputs after this barcode (default: from the file name, e.g. PRNC_32101….tar.gz.gpg)')
+    .action(async (archive: string, opts: { passphraseFile: string; out: string; barcode?: string }) => {
       const { unpackArchive } = await import('./archive/unpack');
       const passphrase = readSecret({ file: opts.passphraseFile }, 'GPG passphrase');
-      const summary = await unpackArchive({ archive, passphrase, outDir: opts.out });
+      const barcode = opts.barcode === undefined ? undefined : validateBarcode(opts.barcode);
+      const summary = await unpackArchive({ archive, passphrase, outDir: opts.out, barcode });
       process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
     });
 

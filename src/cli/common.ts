@@ -82,9 +82,17 @@ export class UsageError extends Error {
   }
 }
 
+/** Bad input from the user: message only, exit code 2. */
+const INPUT_ERRORS = ['ConfigError', 'UsageError', 'SecretError', 'InvalidBarcodeError'];
+/** A problem with the thing worked on (an archive, GRIN's answer): message only, exit code 1. */
+const DATA_ERRORS = ['DecryptError', 'UnsafeArchiveError', 'ArchiveLimitError', 'CorruptArchiveError', 'ChecksumMismatchError', 'NoOcrTextError'];
+
 export function reportAndExit(err: unknown): never {
-  const e = err as { exitCode?: number; message?: string; stack?: string; name?: string };
-  const expected = e?.exitCode !== undefined || ['ConfigError', 'UsageError', 'SecretError', 'InvalidBarcodeError'].includes(e?.name ?? '');
+  const e = err as { exitCode?: number; message?: string; stack?: string; name?: string; endpoint?: string };
+  const name = e?.name ?? '';
+  const input = INPUT_ERRORS.includes(name);
+  // GRIN client errors carry the endpoint; their message already says what failed and why.
+  const expected = e?.exitCode !== undefined || input || DATA_ERRORS.includes(name) || typeof e?.endpoint === 'string';
   process.stderr.write(`error: ${expected ? e.message : (e?.stack ?? String(err))}\n`);
-  process.exit(e?.exitCode ?? (expected ? 2 : 1));
+  process.exit(e?.exitCode ?? (input ? 2 : 1));
 }
