@@ -27,6 +27,7 @@ interface DemoOptions {
   sample: number;
   data: string;
   port: number;
+  stay?: boolean;
 }
 
 function countFiles(dir: string, suffix: string): number {
@@ -150,7 +151,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     log(`board (${config.pipelineDir}): ${formatCounts(counts)}`);
     log(`storage (${storage}): ${countFiles(storage, '.tar.gz')} archives, ${countFiles(storage, '_ocr.jsonl.gz')} OCR files, ${countFiles(storage, '_marc.json')} MARC files`);
     log(`batch: ${summary.started} started, ${summary.alreadyKnown} already known, ${summary.stored} stored, ${summary.failed} parked, ${summary.cancelled} cancelled`);
-    log(`Temporal Web UI: ${uiUrl}  (the dev server stops with the demo; run it again to look around)`);
+    log(opts.stay ? `Temporal Web UI: ${uiUrl}` : `Temporal Web UI: ${uiUrl}  (the dev server stops with the demo; add --stay to keep it up)`);
     if (stored !== barcodes.length) {
       log(`${barcodes.length - stored} of ${barcodes.length} books did not reach 07_stored:`);
       for (const t of (await board.list('failed')).tokens) log(`  ${t.barcode} [${t.lastError?.stage}] ${t.lastError?.message}`);
@@ -158,6 +159,10 @@ async function runDemo(opts: DemoOptions): Promise<number> {
       return 1;
     }
     log(`all ${stored} books are in 07_stored.`);
+    if (opts.stay) {
+      log('--stay: the Temporal server, simulator and worker keep running; Ctrl-C stops them.');
+      await new Promise<never>(() => undefined); // until the signal handler exits the process
+    }
     return 0;
   } finally {
     await stopAll();
@@ -172,6 +177,7 @@ function main(argv: string[]): void {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--sample must be a whole number of at least 1.');
       return n;
     }, 20)
+    .option('--stay', 'keep everything running after the batch (to look around in the Web UI) until Ctrl-C')
     .option('--data <dir>', 'where the demo keeps its state (Temporal db, board, storage)', '.demo')
     .option('--port <n>', 'Temporal frontend port (Web UI on port+1000)', (v) => {
       const n = Number(v);
