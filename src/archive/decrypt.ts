@@ -9,8 +9,9 @@
  * deleted. Messages without any integrity protection (SED packets) are refused, as gpg 2.2+ does.
  * AEAD messages (SEIPD v2) are authenticated chunk by chunk by openpgp.js itself.
  *
- * Camellia, which openpgp.js lacks, is decrypted by node-seipd.ts with node:crypto (SKESK v4 + SEIPD
- * v1, what gpg writes); openpgp.js then only parses the plaintext packets (compression, literal data).
+ * Camellia and IDEA, which openpgp.js lacks, are decrypted by node-seipd.ts (SKESK v4 + SEIPD v1, what
+ * gpg writes; Camellia with node:crypto, IDEA with idea.ts); openpgp.js then only parses the plaintext
+ * packets (compression, literal data).
  *
  * Threads: by default the decryption (cipher, MDC hash, openpgp.js's copies) runs in a worker thread
  * (decrypt-thread.ts) so that it and whatever consumes the plaintext (gunzip, untar, hashing, file
@@ -118,7 +119,7 @@ function checkDecryptable(label: string, info: PgpInspection): void {
   const view = packetView(info);
   if (view && needsNodeCipher(view) && (view.dataTag !== 18 || view.dataVersion !== 1)) {
     throw new DecryptError(
-      `Could not decrypt ${label}: Camellia is supported only in gpg's usual format (SEIPD v1 with MDC); ` +
+      `Could not decrypt ${label}: Camellia and IDEA are supported only in gpg's usual format (SEIPD v1 with MDC); ` +
         'this file uses another one. Decrypt it with gpg instead.',
     );
   }
@@ -142,8 +143,8 @@ function checkDecryptable(label: string, info: PgpInspection): void {
       const name = CIPHER_NAMES[k.cipherAlgo] ?? `cipher #${k.cipherAlgo}`;
       throw new DecryptError(
         `Could not decrypt ${label}: it is encrypted with ${name}, which is not supported ` +
-          '(openpgp.js lacks it and Node\'s OpenSSL 3 does not provide it; supported: AES128/192/256, 3DES, CAST5, ' +
-          'Blowfish, Twofish, Camellia128/192/256). Decrypt it with gpg instead.',
+          '(supported: AES128/192/256, 3DES, CAST5, Blowfish, Twofish, Camellia128/192/256, IDEA). ' +
+          'Decrypt it with gpg instead.',
       );
     }
   }
@@ -298,7 +299,7 @@ async function openWithOpenpgp(
 }
 
 /**
- * The node:crypto route (node-seipd.ts) for ciphers openpgp.js lacks: we decrypt the SEIPD packet
+ * The node-seipd.ts route for ciphers openpgp.js lacks: we decrypt the SEIPD packet
  * and check its MDC; openpgp.js reads the plaintext packets (decompression, literal data). `verify`
  * without keys is openpgp.js's way to read an unencrypted message to its end, so errors of our
  * stream (a bad MDC at the very end) reach the data stream it returns.
@@ -326,7 +327,7 @@ async function openNodeSeipd(
 }
 
 /**
- * The session key of the first passphrase packet that passes gpg's quick check with node:crypto;
+ * The session key of the first passphrase packet that passes gpg's quick check (node-seipd.ts route);
  * `unsupported` says why no packet could be tried at all.
  */
 async function findNodeSessionKey(
@@ -371,7 +372,7 @@ async function pickNodeSessionKey(
 }
 
 /**
- * A passphrase packet protected by an AES key can carry a Camellia session key (gpg -c -e
+ * A passphrase packet protected by an AES key can carry a Camellia or IDEA session key (gpg -c -e
  * --cipher-algo CAMELLIA256 writes that): only decrypting it tells, so look before choosing the route.
  */
 async function nodeSessionInsideEsk(

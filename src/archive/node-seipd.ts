@@ -1,16 +1,18 @@
 /**
- * Decryption of gpg's common symmetric format (SKESK v4 + SEIPD v1) with node:crypto, for ciphers
- * openpgp.js v6 lacks (Camellia). Only the encryption layer is done here: the result is the
- * plaintext OpenPGP packet stream (compressed / literal data), which decrypt.ts hands to openpgp.js.
+ * Decryption of gpg's common symmetric format (SKESK v4 + SEIPD v1) for ciphers openpgp.js v6 lacks:
+ * Camellia with node:crypto, IDEA with idea.ts (see cfb.ts). Only the encryption layer is done here:
+ * the result is the plaintext OpenPGP packet stream (compressed / literal data), which decrypt.ts
+ * hands to openpgp.js.
  *
  * SEIPD v1 (RFC 9580 §5.13.1): the packet body is a version byte, then CFB with a zero IV over
  * [random prefix of one block][its last two bytes again][packets][0xD3 0x14][SHA-1 of all before it].
  * The MDC can only be checked at the end, so the plaintext is untrusted until the stream ends cleanly
  * (the same policy decrypt.ts applies to openpgp.js's streams).
  */
-import { createDecipheriv, createHash, getCiphers, type Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { NODE_CFB, type S2KSpec, type SymKeyPacketInfo } from './pgp-inspect';
+import { NODE_CFB, cfbAvailable, createCfbDecipher } from './cfb';
+import type { S2KSpec, SymKeyPacketInfo } from './pgp-inspect';
 
 /** OpenPGP hash ids (RFC 9580 §9.5) → node:crypto names. */
 const HASHES: Record<number, string> = {
@@ -34,10 +36,9 @@ export interface NodeSessionKey {
 /** Why a SKESK packet cannot be used here; decrypt.ts words it for the operator. */
 export class NodeSeipdUnsupported extends Error {}
 
-/** True when node:crypto (as built here) has the cipher in CFB mode. */
+/** True when the cipher is available in CFB mode here (node:crypto as built, or idea.ts). */
 export function nodeHasCipher(cipherAlgo: number): boolean {
-  const cfb = NODE_CFB[cipherAlgo];
-  return cfb !== undefined && getCiphers().includes(cfb.name);
+  return cfbAvailable(cipherAlgo);
 }
 
 function keySize(cipherAlgo: number): number {
@@ -90,8 +91,7 @@ export function sessionKeyFromSkesk(passphrase: string, packet: SymKeyPacketInfo
   const kek = deriveS2KKey(passphrase, packet.s2k, keySize(packet.cipherAlgo));
   if (!packet.encryptedSessionKey) return { cipherAlgo: packet.cipherAlgo, key: kek };
   if (!nodeHasCipher(packet.cipherAlgo)) throw new NodeSeipdUnsupported(`cipher #${packet.cipherAlgo} is not available in node:crypto`);
-  const cfb = NODE_CFB[packet.cipherAlgo];
-  const decipher = createDecipheriv(cfb.name, kek, Buffer.alloc(cfb.blockSize));
+  const decipher = createCfbDecipher(packet.cipherAlgo, kek);
   const plain = Buffer.concat([decipher.update(packet.encryptedSessionKey), decipher.final()]);
   return { cipherAlgo: plain[0], key: plain.subarray(1) };
 }
@@ -185,7 +185,7 @@ const MDC_LENGTH = 22; // 0xD3 0x14 + SHA-1
  */
 export function seipdV1Decryptor(session: NodeSessionKey): Transform {
   const cfb = NODE_CFB[session.cipherAlgo];
-  const decipher = createDecipheriv(cfb.name, session.key, Buffer.alloc(cfb.blockSize));
+  const decipher = createCfbDecipher(session.cipherAlgo, session.key);
   const mdc: Hash = createHash('sha1');
   let versionSeen = false;
   let prefixLeft = cfb.blockSize + 2;

@@ -5,8 +5,8 @@
  * Only packet headers and the first cipher block are read (de-armoured first for an ASCII-armoured
  * file); nothing here decrypts the archive.
  */
-import { createDecipheriv, getCiphers } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { NODE_CFB, cfbAvailable, createCfbDecipher } from './cfb';
 
 /** RFC 9580 packet tags used here. */
 const TAG = { pkesk: 1, skesk: 3, sed: 9, marker: 10, seipd: 18, aead: 20 } as const;
@@ -29,21 +29,10 @@ export const CIPHER_NAMES: Record<number, string> = {
 /** Ciphers openpgp.js v6 can decrypt (it has no IDEA and no Camellia). */
 export const OPENPGPJS_CIPHERS = new Set([2, 3, 4, 7, 8, 9, 10]);
 
-/** Ciphers that only node:crypto decrypts here (see node-seipd.ts); IDEA is in neither. */
-export const NODE_ONLY_CIPHERS = new Set([11, 12, 13]);
+/** Ciphers that node-seipd.ts decrypts (Camellia with node:crypto, IDEA with idea.ts). */
+export const NODE_ONLY_CIPHERS = new Set([1, 11, 12, 13]);
 
-/** OpenSSL names of OpenPGP ciphers in CFB mode; block and key size in bytes. */
-export const NODE_CFB: Record<number, { name: string; blockSize: number; keySize?: number }> = {
-  2: { name: 'des-ede3-cfb', blockSize: 8 },
-  3: { name: 'cast5-cfb', blockSize: 8 },
-  4: { name: 'bf-cfb', blockSize: 8 },
-  7: { name: 'aes-128-cfb', blockSize: 16 },
-  8: { name: 'aes-192-cfb', blockSize: 16 },
-  9: { name: 'aes-256-cfb', blockSize: 16 },
-  11: { name: 'camellia-128-cfb', blockSize: 16, keySize: 16 },
-  12: { name: 'camellia-192-cfb', blockSize: 16, keySize: 24 },
-  13: { name: 'camellia-256-cfb', blockSize: 16, keySize: 32 },
-};
+export { NODE_CFB } from './cfb';
 
 /** A v4 string-to-key specifier (RFC 9580 §3.7.1): how the passphrase becomes a key. */
 export interface S2KSpec {
@@ -274,9 +263,8 @@ export async function quickCheckSessionKey(
   cipherAlgo: number,
   sessionKey: Uint8Array,
 ): Promise<boolean | null> {
-  const cfb = NODE_CFB[cipherAlgo];
-  if (!cfb || !getCiphers().includes(cfb.name)) return null;
-  const n = cfb.blockSize + 2;
+  if (!cfbAvailable(cipherAlgo)) return null;
+  const n = NODE_CFB[cipherAlgo].blockSize + 2;
   const handle = await open(file, 'r');
   const ciphertext = Buffer.alloc(n);
   try {
@@ -290,12 +278,12 @@ export async function quickCheckSessionKey(
 
 /** quickCheckSessionKey on the first ciphertext bytes already in memory (de-armoured data). */
 export function quickCheckCiphertext(ciphertext: Buffer, cipherAlgo: number, sessionKey: Uint8Array): boolean | null {
+  if (!cfbAvailable(cipherAlgo)) return null;
   const cfb = NODE_CFB[cipherAlgo];
-  if (!cfb || !getCiphers().includes(cfb.name)) return null;
   if (ciphertext.length < cfb.blockSize + 2) return false;
   let plain: Buffer;
   try {
-    const decipher = createDecipheriv(cfb.name, sessionKey, Buffer.alloc(cfb.blockSize));
+    const decipher = createCfbDecipher(cipherAlgo, sessionKey);
     plain = Buffer.concat([decipher.update(ciphertext.subarray(0, cfb.blockSize + 2)), decipher.final()]);
   } catch {
     return null; // OpenSSL build without this legacy cipher at run time

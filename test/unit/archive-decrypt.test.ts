@@ -162,11 +162,69 @@ describe('decryptFile', () => {
     await expect(decryptFile(file, join(dir, 'n.out'), PASSPHRASE)).rejects.toThrow(/without integrity protection/);
   });
 
-  it('names the IDEA cipher, which neither openpgp.js nor Node\'s OpenSSL 3 provides', async () => {
-    const file = gpgFile('unsupported-IDEA.gpg', 'random.bin', ['--cipher-algo', 'IDEA']);
+  it('names a cipher id it does not know, and lists the supported ones', async () => {
+    // gpg writes no such file: patch the cipher byte of an AES file's passphrase packet (version 4).
+    const bytes = readFileSync(gpgFile('unknown-cipher.gpg', 'random.bin', ['--cipher-algo', 'AES128']));
+    expect([bytes[0], bytes[2], bytes[3]]).toEqual([0x8c, 4, 7]); // old-format SKESK, v4, AES128
+    bytes[3] = 6;
+    const file = join(dir, 'unknown-cipher-6.gpg');
+    writeFileSync(file, bytes);
     await expect(decryptFile(file, join(dir, 'u.out'), PASSPHRASE)).rejects.toThrow(
-      /encrypted with IDEA, which is not supported \(openpgp.js lacks it and Node's OpenSSL 3 does not provide it/,
+      /encrypted with cipher #6, which is not supported \(supported: .*Camellia128\/192\/256, IDEA\)/,
     );
+  });
+
+  describe('IDEA (decrypted with idea.ts: neither openpgp.js nor Node\'s OpenSSL 3 has it)', () => {
+    it.each([
+      ['none', 'random.bin'],
+      ['zlib', 'text.txt'],
+    ] as const)('decrypts gpg --cipher-algo IDEA --compress-algo %s, in the worker and the calling thread', async (compress, input) => {
+      const file = gpgFile(`idea-${compress}.gpg`, input, ['--cipher-algo', 'IDEA', '--compress-algo', compress]);
+      const expected = input === 'random.bin' ? random : text;
+      expect((await decryptTo(file)).equals(expected)).toBe(true);
+      const out = join(dir, `idea-${compress}-main.out`);
+      const { bytes } = await decryptFile(file, out, PASSPHRASE, { thread: 'main' });
+      expect(bytes).toBe(expected.length);
+      expect(readFileSync(out).equals(expected)).toBe(true);
+    });
+
+    it.each(['worker', 'main'] as const)('names a wrong passphrase as for other ciphers (%s thread)', async (thread) => {
+      const file = gpgFile('idea-wrong.gpg', 'random.bin', ['--cipher-algo', 'IDEA']);
+      const out = join(dir, 'idea-wrong.out');
+      const err = await decryptFile(file, out, 'not the passphrase', { thread }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DecryptError);
+      expect((err as Error).message).toMatch(/: the GPG passphrase is wrong \(or the archive was encrypted for another library\)/);
+      expect(existsSync(out)).toBe(false);
+    });
+
+    it.each(['none', 'zlib'])('refuses a flipped byte (compression %s) and deletes the output', async (compress) => {
+      const source = compress === 'none' ? 'random.bin' : 'text.txt';
+      const file = gpgFile(`idea-damaged-${compress}.gpg`, source, ['--cipher-algo', 'IDEA', '--compress-algo', compress]);
+      const bytes = readFileSync(file);
+      bytes[Math.floor(bytes.length / 2)] ^= 0x01;
+      writeFileSync(file, bytes);
+      const out = join(dir, 'idea-damaged.out');
+      const err = await decryptFile(file, out, PASSPHRASE).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(DecryptError);
+      expect((err as Error).message).toMatch(compress === 'none' ? /integrity check failed/ : /integrity check failed|damaged or incomplete/);
+      expect(existsSync(out)).toBe(false);
+    });
+
+    it('decrypts ASCII armour', async () => {
+      const file = gpgFile('idea-armored.asc', 'text.txt', ['--cipher-algo', 'IDEA', '--armor']);
+      expect((await decryptTo(file)).equals(text)).toBe(true);
+    });
+
+    it('goes through unpackArchive (streamed decrypt + extract, worker thread)', async () => {
+      const tarGz = join(dir, 'idea-book.tar.gz');
+      writeFileSync(tarGz, await makeTarGz(bookEntries('IDEA001', ['one', 'two'])));
+      const archive = join(dir, 'IDEA001.tar.gz.gpg');
+      gpgEncrypt(tarGz, archive, ['--cipher-algo', 'IDEA']);
+      const summary = await unpackArchive({ archive, passphrase: PASSPHRASE, outDir: join(dir, 'idea-unpacked') });
+      expect(summary).toMatchObject({ barcode: 'IDEA001', checksum: { verified: 7, hadChecksumFile: true }, pageCount: 2 });
+      expect(readFileSync(summary.decryptedPath).equals(readFileSync(tarGz))).toBe(true);
+      expect(readFileSync(join(summary.extractedDir, '00000002.txt'), 'utf8')).toBe('two');
+    });
   });
 
   describe('Camellia (decrypted with node:crypto, which openpgp.js lacks)', () => {
