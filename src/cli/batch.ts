@@ -96,6 +96,7 @@ export async function selectBarcodes(config: PipelineConfig, sel: BatchSelection
 export interface StartBatchOptions {
   batchId: string;
   window?: number;
+  startsPerRun?: number;
   force?: boolean;
   settings: BookSettings;
 }
@@ -121,6 +122,7 @@ export async function startBatch(client: Client, config: PipelineConfig, barcode
         window: opts.window ?? config.concurrency.batchWindow,
         force: opts.force,
         settings: opts.settings,
+        startsPerRun: opts.startsPerRun,
       },
     ],
     // Starting a batch that is already running attaches to it; a finished one may run again, and

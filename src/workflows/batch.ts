@@ -33,7 +33,7 @@ const { readBatchBarcodes } = proxyActivities<BoardActivities>({
 });
 
 /** Starts per run before continuing as new keeps each run's history far below Temporal's limits. */
-const STARTS_PER_RUN = 1000;
+const DEFAULT_STARTS_PER_RUN = 1000;
 const PAGE = 500;
 
 export interface BatchSummary {
@@ -82,7 +82,7 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
       });
       startsThisRun += page.length;
       state.offset += page.length;
-      if (startsThisRun >= STARTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
+      if (startsThisRun >= (input.startsPerRun ?? DEFAULT_STARTS_PER_RUN) || workflowInfo().continueAsNewSuggested) {
         await continueAsNew<typeof batchWorkflow>({ ...input, total, state: snapshot() });
       }
     }

@@ -72,6 +72,8 @@ export interface BatchInput {
   window: number;
   force?: boolean;
   settings: BookSettings;
+  /** Book starts per workflow run before continuing as new (default 1,000; tests use small values). */
+  startsPerRun?: number;
   /** Carried across continue-as-new. */
   state?: BatchState;
 }

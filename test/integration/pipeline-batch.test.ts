@@ -1,0 +1,56 @@
+/**
+ * A batch larger than one workflow run: the batch workflow keeps a small window of books in flight
+ * and continues as new every few starts; its counts survive each continue-as-new and every book is
+ * stored exactly once.
+ */
+import { Board } from '../../src/buckets/board';
+import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startBatch } from '../../src/cli/batch';
+import { bookSettingsFrom } from '../../src/cli/common';
+import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { waitUntil } from '../support/wait';
+
+jest.setTimeout(180_000);
+
+const BOOKS = 30;
+let sim: RunningSimulator;
+let env: TestEnv;
+let workers: RunningWorkers;
+
+beforeAll(async () => {
+  sim = await startSimulator({ books: BOOKS, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
+  env = testEnv(sim, 'batch', { grin: { pollIntervalSeconds: 1 } });
+  workers = await startWorkers(env.config);
+});
+afterAll(async () => {
+  await workers?.stop();
+  await sim?.close();
+  env?.cleanup();
+});
+
+test('a window of 5 and a continue-as-new every 7 starts still stores all 30 books once', async () => {
+  const client = await temporalClient();
+  const handle = await startBatch(client, env.config, sim.barcodes, {
+    batchId: 'many-runs',
+    window: 5,
+    startsPerRun: 7,
+    settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+  });
+  const summary = await handle.result();
+  expect(summary).toEqual({ batchId: 'many-runs', total: BOOKS, started: BOOKS, alreadyKnown: 0, stored: BOOKS, failed: 0, cancelled: 0 });
+
+  const board = await Board.open(env.config.pipelineDir);
+  expect((await board.counts())['07_stored']).toBe(BOOKS);
+  // Each book was downloaded once: no book was started twice across runs.
+  const gets = sim.requestLog.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg') && r.status === 200);
+  expect(new Set(gets.map((r) => r.path)).size).toBe(BOOKS);
+  expect(gets).toHaveLength(BOOKS);
+
+  // The batch really ran as several runs (30 starts / 7 per run).
+  let runs = 0;
+  await waitUntil(async () => {
+    runs = await client.workflow.count(`WorkflowId = "${handle.workflowId}"`).then((c) => c.count);
+    return runs >= 5;
+  }, 15_000, 'visibility shows the continued runs').catch(() => undefined);
+  expect(runs).toBeGreaterThanOrEqual(5);
+});
