@@ -8,14 +8,15 @@
  *
  *   npm run build && node dist/bench/pipeline-bench.js --books 200 --pages 10 --page-kib 256
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
-import { loadConfig } from '../src/config/load';
+import { deepMerge, loadConfig } from '../src/config/load';
+import { simulatedPipelineOverrides } from '../src/devtools/simulated-pipeline';
 import { startTemporalDevServer } from '../src/devtools/servers';
 import { startSimulator } from '../src/simulator';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
@@ -45,18 +46,13 @@ async function main(): Promise<void> {
     pageImageBytes: opts.pageKib * 1024,
     dataDir: join(dir, 'sim'),
   });
-  writeFileSync(join(dir, 'pass'), sim.passphrase);
-  writeFileSync(join(dir, 'token'), 'sim-token');
   const config = loadConfig({
     env: {},
-    overrides: {
+    overrides: deepMerge(simulatedPipelineOverrides(sim, dir, 'sim-token'), {
       temporal: { address: temporal.address },
-      grin: { baseUrl: sim.baseUrl, directory: sim.directory, accessToken: { file: join(dir, 'token') }, gpgPassphrase: { file: join(dir, 'pass') }, pollIntervalSeconds: 1, rateLimitPerSecond: 200 },
-      pipelineDir: join(dir, 'pipeline'),
-      processingDir: join(dir, 'processing'),
-      storage: { kind: 'local', path: join(dir, 'storage') },
+      grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 200 },
       concurrency: { fileActivities: opts.fileActivities, grinActivities: 16, batchWindow: opts.books },
-    },
+    }) as object,
   });
   installQuietRuntime('ERROR');
   const workers = await createPipelineWorkers(config, { hostId: 'bench' });

@@ -5,11 +5,12 @@
  * of N books with progress shown, and leaves every book in 07_stored with its files in .demo/storage.
  * Ctrl-C stops everything cleanly; running it again continues where it stopped.
  */
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { Board } from './buckets/board';
-import { loadConfig } from './config/load';
+import { deepMerge, loadConfig } from './config/load';
+import { simulatedPipelineOverrides } from './devtools/simulated-pipeline';
 import { startTemporalDevServer, temporalReady, type RunningServer } from './devtools/servers';
 import { startSimulator, type RunningSimulator } from './simulator';
 import { bookSettingsFrom, connectClient, reportAndExit } from './cli/common';
@@ -101,27 +102,12 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     log(`GRIN simulator at ${sim.baseUrl}/${DEMO_DIRECTORY}`);
 
     // Secrets go in files, as they would in production; only their paths are in the config.
-    const secrets = join(data, 'secrets');
-    mkdirSync(secrets, { recursive: true, mode: 0o700 });
-    writeFileSync(join(secrets, 'gpg-passphrase.txt'), DEMO_PASSPHRASE, { mode: 0o600 });
-    writeFileSync(join(secrets, 'grin-token.txt'), DEMO_TOKEN, { mode: 0o600 });
     const config = loadConfig({
-      file: undefined,
       env: {},
-      overrides: {
+      overrides: deepMerge(simulatedPipelineOverrides(sim, data, DEMO_TOKEN), {
         temporal: { address },
-        grin: {
-          baseUrl: sim.baseUrl,
-          directory: DEMO_DIRECTORY,
-          accessToken: { file: join(secrets, 'grin-token.txt') },
-          gpgPassphrase: { file: join(secrets, 'gpg-passphrase.txt') },
-          pollIntervalSeconds: 2,
-          rateLimitPerSecond: 20,
-        },
-        pipelineDir: join(data, 'pipeline'),
-        processingDir: join(data, 'processing'),
-        storage: { kind: 'local', path: join(data, 'storage') },
-      },
+        grin: { pollIntervalSeconds: 2, rateLimitPerSecond: 20 },
+      }) as object,
     });
 
     // 3. A worker in this process.

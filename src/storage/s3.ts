@@ -27,7 +27,10 @@ import {
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
+import type { StorageConfig } from '../config/types';
 import { assertSafeKey, normalizeMetadata } from './layout';
+
+type S3StorageConfig = Extract<StorageConfig, { kind: 's3' }>;
 import { MAX_PARTS, MIN_PART_SIZE, MULTIPART_THRESHOLD, choosePartSize, partCount } from './part-size';
 
 export interface S3Credentials {
@@ -36,15 +39,9 @@ export interface S3Credentials {
   sessionToken?: string;
 }
 
-export interface S3StorageOptions {
-  bucket: string;
-  /** Key prefix, e.g. a run name; a '/' is added between prefix and key when missing. */
-  prefix: string;
-  region: string;
-  /** For S3-compatible servers, e.g. `http://127.0.0.1:9000`. */
-  endpoint?: string;
-  forcePathStyle: boolean;
-  checksums: 'when_supported' | 'when_required';
+/** The config's S3 settings (see `S3StorageConfig`), with credentials already read from their sources. */
+export interface S3StorageOptions
+  extends Pick<S3StorageConfig, 'bucket' | 'prefix' | 'region' | 'endpoint' | 'forcePathStyle' | 'checksums'> {
   /** Explicit credentials; without them the SDK's default provider chain is used. */
   credentials?: S3Credentials;
   /** Parts uploaded at once per multipart upload. */

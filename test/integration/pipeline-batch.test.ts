@@ -4,31 +4,18 @@
  * stored exactly once.
  */
 import { Board } from '../../src/buckets/board';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(180_000);
 
 const BOOKS = 30;
-let sim: RunningSimulator;
-let env: TestEnv;
-let workers: RunningWorkers;
-
-beforeAll(async () => {
-  sim = await startSimulator({ books: BOOKS, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
-  env = testEnv(sim, 'batch', { grin: { pollIntervalSeconds: 1 } });
-  workers = await startWorkers(env.config);
-});
-afterAll(async () => {
-  await workers?.stop();
-  await sim?.close();
-  env?.cleanup();
-});
+const p = useSimulatedPipeline('batch', { books: BOOKS, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1 } });
 
 test('a window of 5 and a continue-as-new every 7 starts still stores all 30 books once', async () => {
+  const { sim, env } = p;
   const client = await temporalClient();
   const handle = await startBatch(client, env.config, sim.barcodes, {
     batchId: 'many-runs',

@@ -138,11 +138,11 @@ test(`${BOOKS} books go from 00_available to 07_stored with their files in S3`, 
 
 test('a book that cannot be decrypted is parked in failed with the reason, and a retry after the fix stores it', async () => {
   const { writeFileSync } = await import('node:fs');
-  const { join } = await import('node:path');
   const client = await temporalClient();
   const barcode = sim.barcodes[20];
   // The operator's passphrase file is wrong.
-  writeFileSync(join(env.dir, 'passphrase.txt'), 'not the passphrase');
+  const passphraseFile = env.config.grin.gpgPassphrase.file!;
+  writeFileSync(passphraseFile, 'not the passphrase');
   const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
   await startBatch(client, env.config, [barcode], { batchId: 'park', settings });
   const board = await Board.open(env.config.pipelineDir);
@@ -154,7 +154,7 @@ test('a book that cannot be decrypted is parked in failed with the reason, and a
   expect(parked?.lastError?.message).not.toContain('not the passphrase');
   expect((await book.query(statusQuery)).state).toBe('parked');
 
-  writeFileSync(join(env.dir, 'passphrase.txt'), sim.passphrase);
+  writeFileSync(passphraseFile, sim.passphrase);
   await book.signal(retrySignal);
   expect(await book.result()).toBe('stored');
   expect(await board.locate(barcode)).toBe('07_stored');

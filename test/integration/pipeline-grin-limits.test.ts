@@ -4,11 +4,10 @@
  * conversion queue cap (HTTP 429) delays books without failing any.
  */
 import { Board } from '../../src/buckets/board';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(300_000);
@@ -17,22 +16,10 @@ jest.setTimeout(300_000);
 describe('200 books waiting for conversion at once', () => {
   const BOOKS = 200;
   const POLL_SECONDS = 1;
-  let sim: RunningSimulator;
-  let env: TestEnv;
-  let workers: RunningWorkers;
-
-  beforeAll(async () => {
-    sim = await startSimulator({ books: BOOKS, seed: 11, initialState: 'all-new', conversionDelaySeconds: 12, pages: { min: 1, max: 1 }, pageImageBytes: 4096 });
-    env = testEnv(sim, 'wait200', { grin: { pollIntervalSeconds: POLL_SECONDS, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
-    workers = await startWorkers(env.config);
-  });
-  afterAll(async () => {
-    await workers?.stop();
-    await sim?.close();
-    env?.cleanup();
-  });
+  const p = useSimulatedPipeline('wait200', { books: BOOKS, seed: 11, initialState: 'all-new', conversionDelaySeconds: 12, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: POLL_SECONDS, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
 
   test('one _converted fetch per poll interval, few history events per waiting book, all stored', async () => {
+    const { sim, env } = p;
     const client = await temporalClient();
     const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: POLL_SECONDS });
     const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'wait200', window: BOOKS, settings });
@@ -75,22 +62,10 @@ describe('200 books waiting for conversion at once', () => {
 describe('a conversion queue cap of 20 with 100 books', () => {
   const BOOKS = 100;
   const CAP = 20;
-  let sim: RunningSimulator;
-  let env: TestEnv;
-  let workers: RunningWorkers;
-
-  beforeAll(async () => {
-    sim = await startSimulator({ books: BOOKS, seed: 12, initialState: 'all-new', queueCap: CAP, conversionDelaySeconds: 2, pages: { min: 1, max: 1 }, pageImageBytes: 4096 });
-    env = testEnv(sim, 'cap20', { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
-    workers = await startWorkers(env.config);
-  });
-  afterAll(async () => {
-    await workers?.stop();
-    await sim?.close();
-    env?.cleanup();
-  });
+  const p = useSimulatedPipeline('cap20', { books: BOOKS, seed: 12, initialState: 'all-new', queueCap: CAP, conversionDelaySeconds: 2, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
 
   test('every book is stored and GRIN never holds more than 20 of our requests', async () => {
+    const { sim, env } = p;
     const client = await temporalClient();
     const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 1 });
     const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'cap20', window: BOOKS, settings });
@@ -106,13 +81,10 @@ describe('a conversion queue cap of 20 with 100 books', () => {
 });
 
 describe('a package evicted from the converted pool before download', () => {
-  let sim: RunningSimulator;
-  let env: TestEnv;
-  let workers: RunningWorkers;
   const [A, X] = ['EVICTED0001', 'OTHERBOOK01'];
-
-  beforeAll(async () => {
-    sim = await startSimulator({
+  const p = useSimulatedPipeline(
+    'evict',
+    {
       barcodes: [A, X],
       seed: 13,
       initialStates: { [A]: 'CONVERTED', [X]: 'NEW' },
@@ -122,17 +94,12 @@ describe('a package evicted from the converted pool before download', () => {
       pageImageBytes: 4096,
       // GRIN throttles A's download at first, so the package can be evicted before we get it.
       faults: { rateLimitArchive: { barcodes: [A] } },
-    });
-    env = testEnv(sim, 'evict', { grin: { pollIntervalSeconds: 1 } });
-    workers = await startWorkers(env.config);
-  });
-  afterAll(async () => {
-    await workers?.stop();
-    await sim?.close();
-    env?.cleanup();
-  });
+    },
+    { grin: { pollIntervalSeconds: 1 } },
+  );
 
   test('is requested again and the book is still stored', async () => {
+    const { sim, env } = p;
     const client = await temporalClient();
     const handle = await startBatch(client, env.config, [A], { batchId: 'evict', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
     const archivePath = `/libraries/${sim.directory}/${A}.tar.gz.gpg`;
@@ -159,22 +126,10 @@ describe('a package evicted from the converted pool before download', () => {
 describe('the shared GRIN rate limit', () => {
   const BOOKS = 12;
   const RATE = 3;
-  let sim: RunningSimulator;
-  let env: TestEnv;
-  let workers: RunningWorkers;
-
-  beforeAll(async () => {
-    sim = await startSimulator({ books: BOOKS, seed: 14, initialState: 'all-new', conversionDelaySeconds: 1, pages: { min: 1, max: 1 }, pageImageBytes: 4096 });
-    env = testEnv(sim, 'rate', { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: RATE }, concurrency: { grinActivities: 16 } });
-    workers = await startWorkers(env.config);
-  });
-  afterAll(async () => {
-    await workers?.stop();
-    await sim?.close();
-    env?.cleanup();
-  });
+  const p = useSimulatedPipeline('rate', { books: BOOKS, seed: 14, initialState: 'all-new', conversionDelaySeconds: 1, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: RATE }, concurrency: { grinActivities: 16 } });
 
   test('GRIN activities start no faster than the Temporal task-queue rate limit allows', async () => {
+    const { sim, env } = p;
     const client = await temporalClient();
     const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'rate', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
     expect(await handle.result()).toMatchObject({ stored: BOOKS });

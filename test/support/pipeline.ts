@@ -3,14 +3,15 @@
  * pointing at the simulator and at local or S3 storage, a workflow bundle built once per test file,
  * and in-process workers.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
-import { loadConfig } from '../../src/config/load';
+import { deepMerge, loadConfig } from '../../src/config/load';
+import { simulatedPipelineOverrides } from '../../src/devtools/simulated-pipeline';
 import type { PipelineConfig } from '../../src/config/types';
-import type { RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator';
 import { createPipelineWorkers, installQuietRuntime, type PipelineWorkerOptions, type PipelineWorkers } from '../../src/worker';
 
 export function temporalAddress(): string {
@@ -43,42 +44,19 @@ export interface TestEnv {
 /** A fresh pipeline (own task queues, board, processing and storage folders) against `sim`. */
 export function testEnv(sim: RunningSimulator, name: string, overrides: Record<string, unknown> = {}): TestEnv {
   const dir = mkdtempSync(join(tmpdir(), `grin-${name}-`));
-  writeFileSync(join(dir, 'passphrase.txt'), sim.passphrase);
-  writeFileSync(join(dir, 'token.txt'), 'sim-token');
   const unique = `${name}-${Date.now().toString(36)}`;
-  const base = {
+  const base = deepMerge(simulatedPipelineOverrides(sim, dir, 'sim-token'), {
     temporal: {
       address: temporalAddress(),
       workflowTaskQueue: `wf-${unique}`,
       grinTaskQueue: `grin-${unique}`,
       fileTaskQueuePrefix: `files-${unique}`,
     },
-    grin: {
-      baseUrl: sim.baseUrl,
-      directory: sim.directory,
-      accessToken: { file: join(dir, 'token.txt') },
-      gpgPassphrase: { file: join(dir, 'passphrase.txt') },
-      pollIntervalSeconds: 1,
-      rateLimitPerSecond: 50,
-    },
-    pipelineDir: join(dir, 'pipeline'),
-    processingDir: join(dir, 'processing'),
-    storage: { kind: 'local', path: join(dir, 'storage') },
+    grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 50 },
     concurrency: { fileActivities: 4, grinActivities: 8 },
-  };
-  // A storage section in the overrides replaces the local default whole (kinds have different keys).
-  const merged = deepMerge(overrides.storage ? { ...base, storage: undefined } : base, overrides);
-  const config = loadConfig({ env: {}, overrides: merged });
+  });
+  const config = loadConfig({ env: {}, overrides: deepMerge(base, overrides) as object });
   return { dir, config, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>) : v;
-  }
-  return out;
 }
 
 export interface RunningWorkers extends PipelineWorkers {
@@ -101,4 +79,29 @@ export async function startWorkers(config: PipelineConfig, opts: PipelineWorkerO
 export async function temporalClient(): Promise<Client> {
   const connection = await Connection.connect({ address: temporalAddress() });
   return new Client({ connection });
+}
+
+export interface SimulatedPipeline {
+  sim: RunningSimulator;
+  env: TestEnv;
+  workers: RunningWorkers;
+}
+
+/**
+ * Registers beforeAll/afterAll that start a simulator, a fresh pipeline against it and in-process
+ * workers, and stop them all afterwards. Read the fields inside tests (they are set in beforeAll).
+ */
+export function useSimulatedPipeline(name: string, simOptions: SimulatorOptions, overrides: Record<string, unknown> = {}): SimulatedPipeline {
+  const ctx = {} as SimulatedPipeline;
+  beforeAll(async () => {
+    ctx.sim = await startSimulator(simOptions);
+    ctx.env = testEnv(ctx.sim, name, overrides);
+    ctx.workers = await startWorkers(ctx.env.config);
+  });
+  afterAll(async () => {
+    await ctx.workers?.stop();
+    await ctx.sim?.close();
+    ctx.env?.cleanup();
+  });
+  return ctx;
 }
