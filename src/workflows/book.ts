@@ -8,7 +8,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
-  getExternalWorkflowHandle,
   isCancellation,
   log,
   proxyActivities,
@@ -20,16 +19,15 @@ import {
 import type { BoardActivities, FileActivities, FileHostActivities, GrinActivities } from '../activities';
 import { STAGE_BUCKETS, type StageBucket } from '../buckets/token';
 import {
-  bookSettledSignal,
   cancelSignal,
   retrySignal,
   statusQuery,
   type BookInput,
   type BookOutcome,
-  type BookSettled,
   type BookStatus,
 } from './contracts';
 import { GrinStage } from './search-attributes';
+import { tellBatch } from './batch-notify';
 
 /** Times a book may go back to GRIN because its package left the converted pool before download. */
 const MAX_RE_REQUESTS = 5;
@@ -226,16 +224,6 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     await board.unparkBook({ barcode, backTo });
     status.state = 'running';
     setStage(backTo, 'retrying');
-  }
-}
-
-async function tellBatch(input: BookInput, settled: BookSettled): Promise<void> {
-  if (!input.batchWorkflowId) return;
-  try {
-    await getExternalWorkflowHandle(input.batchWorkflowId).signal(bookSettledSignal, settled);
-  } catch (err) {
-    // The batch may have finished or been cancelled; the book's own state is what matters.
-    log.info('could not tell the batch that a book settled', { batch: input.batchWorkflowId, error: String(err) });
   }
 }
 
