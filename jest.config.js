@@ -6,5 +6,7 @@ module.exports = {
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
-  testTimeout: 60_000,
+  // Generous: on a busy machine a test may take many times longer than on an idle one. Tests wait
+  // for conditions; this only bounds a test that hangs.
+  testTimeout: 300_000,
 };

@@ -25,7 +25,8 @@ import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';
 import { buildActivityDeps } from '../../src/worker';
 import { s3Endpoint, testEnv, type TestEnv } from '../support/pipeline';
 
-jest.setTimeout(60_000);
+// Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
+jest.setTimeout(300_000);
 
 const MiB = 1024 * 1024;
 /** The GRIN client reports progress (and so the activity heartbeats) every 1 MiB. */
@@ -94,7 +95,7 @@ async function placeToken(deps: ActivityDeps, barcode: string, bucket: Bucket, p
   await deps.board.move(barcode, bucket, { directory: deps.config.grin.directory, processingDir: deps.config.processingDir, ...patch });
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 15_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
@@ -192,7 +193,8 @@ describe('download', () => {
     expect(run.error).toBeUndefined();
     const size = (await sim.archive(J))!.size;
     // One beat per MiB received, each reporting the bytes already on disk (never more), then the total.
-    const beats = run.beats.map((b) => (b as { bytes: number }).bytes);
+    // (The keep-alive beat every 10 s repeats the last one; on a busy machine it may come in between.)
+    const beats = run.beats.map((b) => (b as { bytes: number }).bytes).filter((bytes, i, all) => i === 0 || bytes !== all[i - 1]);
     expect(beats).toHaveLength(Math.floor(size / MiB) + 1);
     beats.slice(0, -1).forEach((bytes, i) => {
       expect(bytes).toBeLessThanOrEqual((i + 1) * MiB);
@@ -643,13 +645,15 @@ describe('upload to S3 and clean-up', () => {
     utimesSync(join(processed, 'OLDBOOK1_extracted'), longAgo, longAgo);
 
     const { cleanupBook } = createFileActivities({ ...deps, config: { ...deps.config, retentionDays: 7 } });
+    const cleanedFrom = Date.now();
     const run = await attempt(cleanupBook, { barcode });
     expect(run.error).toBeUndefined();
     for (const p of Object.values(paths)) expect(existsSync(p)).toBe(false);
     expect(readdirSync(processed).sort()).toEqual(
       [`${barcode}.tar.gz`, `${barcode}.tar.gz.gpg`, `${barcode}_derivatives`, `${barcode}_extracted`].sort(),
     );
-    expect(statSync(join(processed, `${barcode}.tar.gz`)).mtimeMs).toBeGreaterThan(Date.now() - 60_000);
+    // Touched by the clean-up (1 s of slack for the file system's coarser clock).
+    expect(statSync(join(processed, `${barcode}.tar.gz`)).mtimeMs).toBeGreaterThanOrEqual(cleanedFrom - 1_000);
     expect(await deps.board.get(barcode)).toMatchObject({ bucket: '07_stored', status: 'stored; local copy kept 7 days' });
   });
 

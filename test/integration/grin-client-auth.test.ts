@@ -15,7 +15,8 @@ describe('GrinClient auth against the simulator', () => {
   let clientSecretFile: string;
 
   beforeEach(async () => {
-    sim = await startSimulator({ books: 3, tokenLifetimeSeconds: 2, forbiddenTokens: ['not-on-acl'] });
+    // Tokens live a minute: long enough that none expires by itself while a busy machine runs a test.
+    sim = await startSimulator({ books: 3, tokenLifetimeSeconds: 60, forbiddenTokens: ['not-on-acl'] });
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grin-client-auth-'));
     const oauth = sim.oauthClients[0]!;
     clientSecretFile = path.join(dir, 'client_secret.json');
@@ -34,14 +35,15 @@ describe('GrinClient auth against the simulator', () => {
   }
 
   it('gets a token from the simulator /token, refreshes it proactively before expiry, and stores it (0600)', async () => {
-    const client = await oauthClient(1_500);
+    // Refresh once the token is a second old (59 s before its 60 s expiry).
+    const client = await oauthClient(59_000);
     try {
       await client.listConverted();
       expect(sim.stats().tokensIssued).toBe(1);
       const first = JSON.parse(fs.readFileSync(credsFile, 'utf8'));
       expect(first.access_token).toBeTruthy();
       expect(fs.statSync(credsFile).mode & 0o777).toBe(0o600);
-      await new Promise((r) => setTimeout(r, 600)); // within 1.5 s of the 2 s expiry
+      await new Promise((r) => setTimeout(r, 1_100)); // now within 59 s of the expiry
       await client.listConverted();
       expect(sim.stats().tokensIssued).toBe(2);
       expect(JSON.parse(fs.readFileSync(credsFile, 'utf8')).access_token).not.toBe(first.access_token);

@@ -103,7 +103,8 @@ describe('GrinClient network edge cases', () => {
       if (n === 1) res.write('B1\n'); // then silence
       else res.end('B1\nB2\n');
     });
-    const client = makeClient(srv.base, { timeouts: { connectMs: 1_000, requestMs: 200 } });
+    // A second of silence: short for the test, long beyond any pause a busy machine puts in a live answer.
+    const client = makeClient(srv.base, { timeouts: { connectMs: 5_000, requestMs: 1_000 } });
     try {
       expect(await client.listInProcess()).toEqual(['B1', 'B2']);
       expect(srv.seen).toHaveLength(2);

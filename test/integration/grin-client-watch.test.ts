@@ -11,19 +11,23 @@ describe('ConversionWatch against the simulator', () => {
     const client = clientFor(sim);
     try {
       await client.requestConversion(barcodes);
-      const watch = new ConversionWatch(client, { intervalMs: 1_500 });
+      // The watch's own clock, moved by the test: whatever the machine's speed, the checks below
+      // fall inside the interval, then after it.
+      let now = 1_000_000;
+      const watch = new ConversionWatch(client, { intervalMs: 1_500, now: () => now });
       const first = await Promise.all(barcodes.map((b) => watch.check(b)));
       expect(first.every((s) => s.state === 'waiting')).toBe(true);
       expect(logged(sim, '_converted')).toHaveLength(1);
       expect(logged(sim, '_failed')).toHaveLength(1);
 
       sim.advance(60);
+      now += 1_499;
       // Still inside the interval: the cached view is served, GRIN is not asked.
       const cached = await Promise.all(barcodes.map((b) => watch.check(b)));
       expect(cached.every((s) => s.state === 'waiting')).toBe(true);
       expect(logged(sim, '_converted')).toHaveLength(1);
 
-      await new Promise((r) => setTimeout(r, 1_550));
+      now += 1;
       const later = await Promise.all(barcodes.map((b) => watch.check(b)));
       expect(logged(sim, '_converted')).toHaveLength(2);
       expect(logged(sim, '_failed')).toHaveLength(2);

@@ -9,7 +9,8 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
-jest.setTimeout(180_000);
+// Generous: a busy machine may take many times longer than an idle one; the test waits for events.
+jest.setTimeout(600_000);
 
 const BOOKS = 30;
 const p = useSimulatedPipeline('batch', { books: BOOKS, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1 } });
@@ -34,10 +35,12 @@ test('a window of 5 and a continue-as-new every 7 starts still stores all 30 boo
   expect(gets).toHaveLength(BOOKS);
 
   // The batch really ran as several runs (30 starts / 7 per run).
+  // (Visibility catches up with the runs in its own time, slower on a busy machine.)
   let runs = 0;
   await waitUntil(async () => {
     runs = await client.workflow.count(`WorkflowId = "${handle.workflowId}"`).then((c) => c.count);
     return runs >= 5;
-  }, 15_000, 'visibility shows the continued runs').catch(() => undefined);
-  expect(runs).toBeGreaterThanOrEqual(5);
+  }, 300_000, 'visibility shows the continued runs').catch((err: Error) => {
+    throw new Error(`${err.message}; runs seen: ${runs}`);
+  });
 });

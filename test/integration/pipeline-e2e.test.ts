@@ -16,7 +16,8 @@ import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/co
 import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
-jest.setTimeout(180_000);
+// Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
+jest.setTimeout(600_000);
 
 const BOOKS = 10;
 let sim: RunningSimulator;
@@ -147,7 +148,7 @@ test('a book that cannot be decrypted is parked in failed with the reason, and a
   await startBatch(client, env.config, [barcode], { batchId: 'park', settings });
   const board = await Board.open(env.config.pipelineDir);
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
-  await waitUntil(async () => (await board.locate(barcode)) === 'failed', 60_000);
+  await waitUntil(async () => (await board.locate(barcode)) === 'failed', 300_000, 'book parked');
   const parked = await board.get(barcode);
   expect(parked?.lastError?.stage).toBe('04_decrypted');
   expect(parked?.lastError?.message).toMatch(/passphrase/i);
@@ -168,7 +169,7 @@ test('damaged archives are parked with the reason: a checksum mismatch names the
   const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
   await startBatch(client, env.config, [mismatch, notGzip], { batchId: 'damaged', settings });
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => (await board.locate(mismatch)) === 'failed' && (await board.locate(notGzip)) === 'failed', 60_000, 'both parked');
+  await waitUntil(async () => (await board.locate(mismatch)) === 'failed' && (await board.locate(notGzip)) === 'failed', 300_000, 'both parked');
 
   const m = (await board.get(mismatch))!.lastError!;
   expect(m.stage).toBe('05_extracted');

@@ -162,7 +162,7 @@ describe('OAuth token sources', () => {
       const output = new PassThrough();
       let printed = '';
       output.on('data', (c) => (printed += String(c)));
-      const done = runAuthSetup({ clientSecretFile: clientFile, credentialsFile: credsFile, tokenUri: tokenServer.url, mode: 'loopback', output, timeoutMs: 10_000 });
+      const done = runAuthSetup({ clientSecretFile: clientFile, credentialsFile: credsFile, tokenUri: tokenServer.url, mode: 'loopback', output, timeoutMs: 120_000 });
       while (!printed.includes('https://')) await new Promise((r) => setTimeout(r, 10));
       const consent = new URL(printed.match(/https:\/\/\S+/)![0]);
       const redirect = consent.searchParams.get('redirect_uri')!;
