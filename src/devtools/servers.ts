@@ -40,17 +40,37 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   });
 }
 
+/** Generous: on a busy machine a server may take many times longer to start than on an idle one. */
+const START_TIMEOUT_MS = 180_000;
+
+class ExitedWhileStarting extends Error {}
+
 async function waitFor(what: string, check: () => Promise<boolean>, child: ChildProcess, timeoutMs: number, logFile?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      throw new Error(`${what} exited with code ${child.exitCode} while starting${logFile ? `; see ${logFile}` : ''}`);
+      throw new ExitedWhileStarting(`${what} exited with code ${child.exitCode} while starting${logFile ? `; see ${logFile}` : ''}`);
     }
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 200));
   }
   child.kill('SIGKILL');
   throw new Error(`${what} did not answer within ${timeoutMs / 1000}s${logFile ? `; see ${logFile}` : ''}`);
+}
+
+/**
+ * Starts a server on `port`, or else on a free port picked here. Another process may take a picked
+ * port before the server binds it (the server then exits while starting): pick another and try again.
+ */
+async function onPort<T>(port: number | undefined, start: (port: number) => Promise<T>): Promise<T> {
+  if (port !== undefined) return start(port);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start(await freePort());
+    } catch (err) {
+      if (!(err instanceof ExitedWhileStarting) || attempt === 3) throw err;
+    }
+  }
 }
 
 function stopper(child: ChildProcess): () => Promise<void> {
@@ -85,7 +105,10 @@ export interface TemporalServerOptions extends ToolOptions {
 /** `temporal server start-dev` with the pipeline's search attributes registered. */
 export async function startTemporalDevServer(opts: TemporalServerOptions = {}): Promise<RunningServer & { uiUrl?: string }> {
   const cli = ensureTemporalCli(opts);
-  const port = opts.port ?? (await freePort());
+  return onPort(opts.port, (port) => startTemporalOn(cli, port, opts));
+}
+
+async function startTemporalOn(cli: string, port: number, opts: TemporalServerOptions): Promise<RunningServer & { uiUrl?: string }> {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
@@ -103,7 +126,7 @@ export async function startTemporalDevServer(opts: TemporalServerOptions = {}): 
   const out = outputTo(opts.logFile);
   const child = spawn(cli, args, { stdio: ['ignore', out, out], detached: false });
   const address = `127.0.0.1:${port}`;
-  await waitFor('Temporal dev server', () => temporalReady(address, opts.namespace ?? 'default'), child, 60_000, opts.logFile);
+  await waitFor('Temporal dev server', () => temporalReady(address, opts.namespace ?? 'default'), child, START_TIMEOUT_MS, opts.logFile);
   return { address, pid: child.pid!, uiUrl, stop: stopper(child) };
 }
 
@@ -133,9 +156,10 @@ export interface S3ServerOptions extends ToolOptions {
 /** moto's S3-compatible server; any access key is accepted. */
 export async function startS3Server(opts: S3ServerOptions = {}): Promise<RunningServer> {
   const bin = ensureMotoServer(opts);
-  const port = opts.port ?? (await freePort());
-  const out = outputTo(opts.logFile);
-  const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', out, out] });
-  await waitFor('S3 server (moto)', () => portOpen(port), child, 60_000, opts.logFile);
-  return { address: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) };
+  return onPort(opts.port, async (port) => {
+    const out = outputTo(opts.logFile);
+    const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', out, out] });
+    await waitFor('S3 server (moto)', () => portOpen(port), child, START_TIMEOUT_MS, opts.logFile);
+    return { address: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) };
+  });
 }
