@@ -74,14 +74,20 @@ describe('200 books waiting for conversion at once', () => {
 describe('a conversion queue cap of 20 with 100 books', () => {
   const BOOKS = 100;
   const CAP = 20;
-  const p = useSimulatedPipeline('cap20', { books: BOOKS, seed: 12, initialState: 'all-new', queueCap: CAP, conversionDelaySeconds: 2, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
+  // GRIN converts only when the test moves its clock, so the queue fills up first however fast or
+  // slow this machine starts the books.
+  const CONVERSION_SECONDS = 3600;
+  const p = useSimulatedPipeline('cap20', { books: BOOKS, seed: 12, initialState: 'all-new', queueCap: CAP, conversionDelaySeconds: CONVERSION_SECONDS, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
 
   test('every book is stored and GRIN never holds more than 20 of our requests', async () => {
     const { sim, env } = p;
     const client = await temporalClient();
     const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 1 });
     const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'cap20', window: BOOKS, settings });
-    const summary = await handle.result();
+    await waitUntil(async () => sim.stats().queueFullRefusals > 0, 600_000, 'the queue cap reached');
+    // From now on GRIN converts whatever is queued, once a second, until every book is through.
+    const converting = setInterval(() => sim.advance(CONVERSION_SECONDS), 1_000);
+    const summary = await handle.result().finally(() => clearInterval(converting));
     const board = await Board.open(env.config.pipelineDir);
     expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);
     expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
