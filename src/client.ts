@@ -14,9 +14,9 @@ import { readSecret } from './config/secrets';
 import type { PipelineConfig } from './config/types';
 import { createTokenSource } from './grin/auth';
 import { GrinClient } from './grin/client';
-import { batchWorkflowId, bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
+import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
-import { defaultBatchId, selectBarcodes, startBatch } from './cli/batch';
+import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
 import { followBatch, formatCounts } from './cli/progress';
 
 const positiveInt = (name: string) => (value: string) => {
@@ -90,23 +90,32 @@ export function buildProgram(): Command {
     .option('--sample <n>', "the first N books of GRIN's _all_books list (cached in pipelineDir/cache)", positiveInt('--sample'))
     .option('--barcodes-file <file>', "one barcode per line ('-' reads standard input; '#' comments allowed)")
     .option('--refresh-all-books', 're-fetch the cached _all_books list first')
-    .option('--batch-id <id>', 'name of this batch (same name = same batch)', defaultBatchId())
+    .option('--batch-id <id>', 'name of this batch (same name = same batch); default: derived from the selection, so the same command re-attaches')
     .option('--window <n>', 'books in flight at once (default: concurrency.batchWindow)', positiveInt('--window'))
     .option('--force', 'upload again even where storage already holds the same archive')
     .option('--wait', 'stay and show progress until every book is stored or parked')
-    .action(async (barcodes: string[], opts: { sample?: number; barcodesFile?: string; refreshAllBooks?: boolean; batchId: string; window?: number; force?: boolean; wait?: boolean }) => {
+    .action(async (barcodes: string[], opts: { sample?: number; barcodesFile?: string; refreshAllBooks?: boolean; batchId?: string; window?: number; force?: boolean; wait?: boolean }) => {
+      // A bad id is refused before anything is read or started.
+      if (opts.batchId !== undefined) validateBatchId(opts.batchId);
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
       const list = await selectBarcodes(config, { sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => grinClientFrom(config), log);
+      const batchId = opts.batchId ?? defaultBatchId(config.grin.directory, list);
       const client = await connectClient(config);
-      const handle = await startBatch(client, config, list, { batchId: opts.batchId, window: opts.window, force: opts.force, settings: bookSettingsFrom(config) });
-      log(`batch ${opts.batchId}: ${list.length} books, workflow ${handle.workflowId}`);
+      const standing = await batchStanding(client, config, batchId);
+      const handle = await startBatch(client, config, list, { batchId, window: opts.window, force: opts.force, settings: bookSettingsFrom(config) });
+      const how = { new: 'started', ended: 'started again (its last run did not finish)', running: 'already running: attached', finished: 'already finished: not run again' }[standing];
+      log(`batch ${batchId}: ${list.length} books, workflow ${handle.workflowId}, ${how}`);
       if (!opts.wait) {
-        log(`follow it with: grin-pipeline board   (or the Temporal Web UI, filter GrinBatch="${opts.batchId}")`);
+        log(`follow it with: grin-pipeline batch-status ${batchId}   (or the Temporal Web UI, filter GrinBatch="${batchId}")`);
         return;
       }
       const summary = await followBatch(handle, await Board.open(config.pipelineDir), list.length);
-      log(`done: ${summary.stored} stored, ${summary.failed} parked in failed, ${summary.cancelled} cancelled, ${summary.alreadyKnown} already known`);
+      log(
+        `done: ${summary.total} books: ${summary.started} started, ${summary.alreadyKnown} already known; ` +
+          `${summary.stored} stored, ${summary.failed} parked in failed, ${summary.cancelled} cancelled`,
+      );
+      if (standing === 'finished') log(`(as counted when the batch finished; \`grin-pipeline batch-status ${batchId}\` shows where its books are now)`);
       if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = 3;
     });
 
@@ -245,17 +254,16 @@ export function buildProgram(): Command {
 
   program
     .command('batch-status')
-    .description('Progress of a batch workflow.')
+    .description("How a batch stands: where its books are now (from Temporal, so retries after the batch count), and the batch's own progress.")
     .argument('<batch-id>')
-    .action(async (batchId: string) => {
+    .option('--json', 'machine-readable output')
+    .action(async (batchId: string, opts: { json?: boolean }) => {
+      validateBatchId(batchId);
       const config = configFrom(globals());
       const client = await connectClient(config);
-      const { batchProgressQuery } = await import('./workflows/contracts');
-      const p = await client.workflow.getHandle(batchWorkflowId(config.grin.directory, batchId)).query(batchProgressQuery);
-      process.stdout.write(
-        `batch ${p.batchId}: ${p.offset}/${p.total} started or skipped, ${p.inFlight.length} in flight (window ${p.window}), ` +
-          `${p.stored} stored, ${p.failed} parked, ${p.cancelled} cancelled, ${p.alreadyKnown} already known\n`,
-      );
+      const { batchStatus, formatBatchStatus } = await import('./cli/batch-status');
+      const status = await batchStatus(client, config, batchId);
+      process.stdout.write((opts.json ? JSON.stringify(status, null, 2) : formatBatchStatus(status)) + '\n');
     });
 
   program

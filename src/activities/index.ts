@@ -1,12 +1,13 @@
 /**
  * All activities, grouped by the task queue they run on. Workflows import these types only.
- *  - board: bookkeeping on the workflow task queue
+ *  - board: bookkeeping on the workflow task queue (with the batch's messages to and about its books)
  *  - grin: GRIN calls on the shared, server-side rate-limited GRIN queue
  *  - fileHost: claimFileHost on the shared file queue
  *  - files: the file stages on this host's own queue
  */
 import type { ActivityDeps } from './deps';
 import { createBoardActivities } from './board-ops';
+import { createBatchActivities } from './batch';
 import { createRequestConversionActivity } from './request-conversion';
 import { createWaitForConversionActivity } from './wait-for-conversion';
 import { createCheckArchiveActivity } from './check-archive';
@@ -21,7 +22,7 @@ import { createHostActivity } from './host';
 export type { ActivityDeps } from './deps';
 
 export function createBoardActivityGroup(deps: ActivityDeps) {
-  return createBoardActivities(deps);
+  return { ...createBoardActivities(deps), ...createBatchActivities() };
 }
 
 export function createGrinActivities(deps: ActivityDeps) {

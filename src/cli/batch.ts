@@ -1,14 +1,18 @@
 /**
  * `start-batch`: choose the books (a sample of GRIN's `_all_books`, a barcode file, or barcodes on
  * the command line), write the list where the workers can read it, and start the batch workflow.
- * Re-running never starts a second workflow for a book that is running or stored.
+ * The same selection gets the same default batch id, so running the same command again re-attaches
+ * to the batch (running or finished) instead of starting a second one; and re-running never starts
+ * a second workflow for a book that is running or stored.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { writeFileAtomic } from '../common/atomic-file';
 import { parseBarcodeList } from '../buckets/barcode';
 import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
@@ -97,47 +101,100 @@ export interface StartBatchOptions {
   batchId: string;
   window?: number;
   startsPerRun?: number;
+  /** How often the batch checks on its books in Temporal (default in the workflow: 5 minutes). */
+  reconcileIntervalSeconds?: number;
   force?: boolean;
   settings: BookSettings;
 }
 
-export async function startBatch(client: Client, config: PipelineConfig, barcodes: string[], opts: StartBatchOptions): Promise<WorkflowHandle<typeof batchWorkflow>> {
-  if (!/^[A-Za-z0-9_.-]{1,80}$/.test(opts.batchId)) throw new UsageError(`--batch-id ${JSON.stringify(opts.batchId)}: use 1-80 letters, digits, '.', '_' or '-'`);
-  await ensureSearchAttributes(client, config.temporal.namespace);
-  const dir = join(config.pipelineDir, 'batches');
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, `${opts.batchId}.txt`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, barcodes.join('\n') + '\n');
-  await rename(tmp, file);
-  return client.workflow.start(batchWorkflow, {
-    workflowId: batchWorkflowId(config.grin.directory, opts.batchId),
-    taskQueue: config.temporal.workflowTaskQueue,
-    args: [
-      {
-        batchId: opts.batchId,
-        directory: config.grin.directory,
-        barcodesFile: file,
-        total: barcodes.length,
-        window: opts.window ?? config.concurrency.batchWindow,
-        force: opts.force,
-        settings: opts.settings,
-        startsPerRun: opts.startsPerRun,
-      },
-    ],
-    // Starting a batch that is already running attaches to it; a finished one may run again, and
-    // its books that are already stored or running are skipped by their own id reuse policy.
-    workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
-    workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
-    typedSearchAttributes: [
-      { key: GrinDirectory, value: config.grin.directory },
-      { key: GrinBatch, value: opts.batchId },
-    ],
-  });
+const BATCH_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
+
+/** A batch id names a file under pipelineDir/batches and a workflow id: no paths, no surprises. */
+export function validateBatchId(id: string): string {
+  if (!BATCH_ID.test(id) || id.includes('..')) {
+    throw new UsageError(
+      `--batch-id ${JSON.stringify(id)}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..' (e.g. first-10k).`,
+    );
+  }
+  return id;
 }
 
-export function defaultBatchId(now = new Date()): string {
-  return `batch-${now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-')}`;
+/**
+ * The default batch id: the same books in the same order give the same id, so the same command run
+ * twice re-attaches to its batch. E.g. `batch-30-3f2a9c0d1e` for 30 books.
+ */
+export function defaultBatchId(directory: string, barcodes: string[]): string {
+  const hash = createHash('sha256').update(`${directory}\n${barcodes.join('\n')}\n`).digest('hex');
+  return `batch-${barcodes.length}-${hash.slice(0, 10)}`;
+}
+
+/** Where the batch's list lives for the workers; one id, one list (an id is never reused for other books). */
+async function writeBatchList(config: PipelineConfig, batchId: string, barcodes: string[]): Promise<string> {
+  const dir = join(config.pipelineDir, 'batches');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${batchId}.txt`);
+  const text = barcodes.join('\n') + '\n';
+  if (existsSync(file)) {
+    if ((await readFile(file, 'utf8')) === text) return file;
+    throw new UsageError(
+      `Batch "${batchId}" already exists with a different list of books (${file}). ` +
+        'Choose another --batch-id, or leave it out to get one derived from the selection ' +
+        '(or delete that file if the old batch is gone from Temporal).',
+    );
+  }
+  await writeFileAtomic(file, text);
+  return file;
+}
+
+/**
+ * Starts the batch, or attaches to it: a running batch of this id is attached to, and a finished
+ * one is not run again (its handle gives its result). A failed or terminated batch starts anew.
+ */
+export async function startBatch(client: Client, config: PipelineConfig, barcodes: string[], opts: StartBatchOptions): Promise<WorkflowHandle<typeof batchWorkflow>> {
+  validateBatchId(opts.batchId);
+  await ensureSearchAttributes(client, config.temporal.namespace);
+  const file = await writeBatchList(config, opts.batchId, barcodes);
+  const workflowId = batchWorkflowId(config.grin.directory, opts.batchId);
+  try {
+    return await client.workflow.start(batchWorkflow, {
+      workflowId,
+      taskQueue: config.temporal.workflowTaskQueue,
+      args: [
+        {
+          batchId: opts.batchId,
+          directory: config.grin.directory,
+          barcodesFile: file,
+          total: barcodes.length,
+          window: opts.window ?? config.concurrency.batchWindow,
+          force: opts.force,
+          settings: opts.settings,
+          startsPerRun: opts.startsPerRun,
+          reconcileIntervalSeconds: opts.reconcileIntervalSeconds,
+        },
+      ],
+      workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      typedSearchAttributes: [
+        { key: GrinDirectory, value: config.grin.directory },
+        { key: GrinBatch, value: opts.batchId },
+      ],
+    });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    return client.workflow.getHandle<typeof batchWorkflow>(workflowId);
+  }
+}
+
+/** What running `start-batch` for this id will do: start it, join it while it runs, or show how it ended. */
+export async function batchStanding(client: Client, config: PipelineConfig, batchId: string): Promise<'new' | 'running' | 'finished' | 'ended'> {
+  try {
+    const { status } = await client.workflow.getHandle(batchWorkflowId(config.grin.directory, batchId)).describe();
+    if (status.name === 'RUNNING') return 'running';
+    return status.name === 'COMPLETED' ? 'finished' : 'ended';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'new';
+    throw err;
+  }
 }
 
 export type { BatchSummary };

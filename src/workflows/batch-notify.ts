@@ -1,16 +1,45 @@
 /**
  * How a book tells the batch that started it that it settled (stored, parked or cancelled).
  * Deterministic workflow code, called from the book workflow.
+ *
+ * The news goes through the `notifyBatch` activity rather than a workflow-to-workflow signal: a
+ * book may settle long after its batch finished (a parked book retried next week), and a signal
+ * to a closed workflow is a red "Signal External Workflow Execution Failed" event in the book's
+ * history. The activity answers "batch not running" instead. Books whose history predates this
+ * (no `NOTIFY_BATCH_BY_ACTIVITY` marker) keep signalling directly, so their histories replay.
+ * Nothing here can fail the book: if the news is lost, the batch's periodic reconcile finds it.
  */
-import { getExternalWorkflowHandle, log } from '@temporalio/workflow';
+import { getExternalWorkflowHandle, log, patched, proxyActivities } from '@temporalio/workflow';
+import type { BoardActivities } from '../activities';
 import { bookSettledSignal, type BookInput, type BookSettled } from './contracts';
 
+export const NOTIFY_BATCH_BY_ACTIVITY = 'notify-batch-by-activity';
+
+const { notifyBatch } = proxyActivities<BoardActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 20 },
+});
+
 export async function tellBatch(input: BookInput, settled: BookSettled): Promise<void> {
-  if (!input.batchWorkflowId) return;
+  const batch = input.batchWorkflowId;
+  if (!batch) return;
+  if (!patched(NOTIFY_BATCH_BY_ACTIVITY)) {
+    await signalDirectly(batch, settled);
+    return;
+  }
   try {
-    await getExternalWorkflowHandle(input.batchWorkflowId).signal(bookSettledSignal, settled);
+    const notice = await notifyBatch({ batchWorkflowId: batch, settled });
+    if (notice === 'batch-not-running') log.info('the batch that started this book has finished; nothing to tell it', { batch });
   } catch (err) {
-    // The batch may have finished or been cancelled; the book's own state is what matters.
-    log.info('could not tell the batch that a book settled', { batch: input.batchWorkflowId, error: String(err) });
+    log.warn('could not tell the batch that a book settled; its reconcile will find out', { batch, error: String(err) });
+  }
+}
+
+/** The original way, kept for books whose histories already contain it. */
+async function signalDirectly(batch: string, settled: BookSettled): Promise<void> {
+  try {
+    await getExternalWorkflowHandle(batch).signal(bookSettledSignal, settled);
+  } catch (err) {
+    log.info('could not tell the batch that a book settled', { batch, error: String(err) });
   }
 }

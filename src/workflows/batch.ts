@@ -1,15 +1,26 @@
 /**
- * A batch of any size as one workflow: keeps a sliding window of book workflows in flight, starting
- * a new one whenever a book settles (stored, parked in `failed`, or cancelled), and continues as new
- * before its history grows large. Book workflows are started idempotently: a book whose workflow is
- * running or already finished is never started twice.
+ * A batch of any size as one workflow: keeps a window of book workflows in flight, starting the next
+ * book as soon as one settles (stored, parked in `failed`, or cancelled), and continues as new before
+ * its history grows large. Book workflows are started idempotently: a book whose workflow is running
+ * or already finished is never started twice.
+ *
+ * The batch always ends with exact counts (the rules are in `BatchTracker`):
+ *  - a book takes its window slot when its start is sent, so news that beats the start is kept;
+ *  - before continuing as new it lets every start resolve and every handler finish, and carries all
+ *    it knows into the next run in the same workflow task (a signal that arrives meanwhile makes
+ *    Temporal reject that task, and the retried task sees the signal first);
+ *  - every `reconcileIntervalSeconds` it asks Temporal what its in-flight and parked books are
+ *    doing, so a lost signal delays the batch but cannot hang it.
  */
 import {
+  allHandlersFinished,
   condition,
   continueAsNew,
+  log,
   ParentClosePolicy,
   proxyActivities,
   setHandler,
+  sleep,
   startChild,
   workflowInfo,
   WorkflowIdReusePolicy,
@@ -17,113 +28,114 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { BoardActivities } from '../activities';
 import { bookWorkflow } from './book';
-import {
-  batchProgressQuery,
-  bookSettledSignal,
-  bookWorkflowId,
-  type BatchInput,
-  type BatchProgress,
-  type BatchState,
-} from './contracts';
+import { BatchTracker } from './batch-tracker';
+import { batchProgressQuery, bookSettledSignal, bookWorkflowId, type BatchInput, type BatchProgress, type BatchSummary } from './contracts';
 import { GrinBarcode, GrinBatch, GrinDirectory, GrinStage } from './search-attributes';
+
+export type { BatchSummary } from './contracts';
 
 const { readBatchBarcodes } = proxyActivities<BoardActivities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 10 },
 });
+const { settledBooks } = proxyActivities<BoardActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
 
 /** Starts per run before continuing as new keeps each run's history far below Temporal's limits. */
 const DEFAULT_STARTS_PER_RUN = 1000;
+const DEFAULT_RECONCILE_SECONDS = 300;
+/** Barcodes read from the list at once. */
 const PAGE = 500;
 
-export interface BatchSummary {
-  batchId: string;
-  total: number;
-  started: number;
-  alreadyKnown: number;
-  stored: number;
-  failed: number;
-  cancelled: number;
-}
-
 export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
-  const state: BatchState = input.state ?? { offset: 0, inFlight: [], started: 0, alreadyKnown: 0, stored: 0, failed: 0, cancelled: 0 };
-  const inFlight = new Set(state.inFlight);
+  const books = new BatchTracker(input.state);
+  const startsPerRun = input.startsPerRun ?? DEFAULT_STARTS_PER_RUN;
+  const self = workflowInfo().workflowId;
   let total = input.total;
   let startsThisRun = 0;
-  const self = workflowInfo().workflowId;
+  /** Barcodes read from the list and not started yet: list positions `books.offset` onwards. */
+  let next: string[] = [];
+  let startFailure: unknown;
 
-  setHandler(bookSettledSignal, ({ barcode, outcome }) => {
-    // Only books this batch is waiting for count; a book retried later may signal again.
-    if (!inFlight.delete(barcode)) return;
-    state[outcome]++;
-  });
-  setHandler(batchProgressQuery, (): BatchProgress => ({ ...snapshot(), batchId: input.batchId, total, window: input.window }));
+  setHandler(bookSettledSignal, (settled) => books.settled(settled));
+  setHandler(batchProgressQuery, (): BatchProgress => ({ ...books.view(), batchId: input.batchId, total, window: input.window }));
 
-  const snapshot = (): BatchState => ({ ...state, inFlight: [...inFlight] });
-  const moreToStart = () => state.offset < total;
+  const moreToStart = () => books.offset < total;
+  const finished = () => !moreToStart() && books.occupied === 0;
+  // Continue as new when this run started its share (and more remain), or when Temporal says so.
+  const timeToContinue = () => (startsThisRun >= startsPerRun && moreToStart()) || workflowInfo().continueAsNewSuggested;
+  const canStart = () => moreToStart() && books.occupied < input.window && !timeToContinue();
+
+  void reconcileEvery(input.reconcileIntervalSeconds ?? DEFAULT_RECONCILE_SECONDS);
 
   for (;;) {
-    while (moreToStart() && inFlight.size < input.window) {
-      const page = await readBatchBarcodes({ file: input.barcodesFile, offset: state.offset, limit: Math.min(PAGE, input.window - inFlight.size) });
-      if (page.length === 0) {
-        total = state.offset; // the list was shorter than announced
-        break;
-      }
-      // A page of starts goes out in one workflow task instead of one round trip per book.
-      const started = await Promise.all(page.map(startBook));
-      page.forEach((barcode, i) => {
-        if (started[i]) {
-          inFlight.add(barcode);
-          state.started++;
-        } else {
-          state.alreadyKnown++;
-        }
-      });
-      startsThisRun += page.length;
-      state.offset += page.length;
-      if (startsThisRun >= (input.startsPerRun ?? DEFAULT_STARTS_PER_RUN) || workflowInfo().continueAsNewSuggested) {
-        await continueAsNew<typeof batchWorkflow>({ ...input, total, state: snapshot() });
-      }
+    if (startFailure !== undefined) throw startFailure;
+    if (finished()) break;
+    if (timeToContinue()) {
+      await condition(() => (books.startsResolved && allHandlersFinished()) || startFailure !== undefined);
+      if (startFailure !== undefined) throw startFailure;
+      if (finished()) break;
+      // No await between the snapshot and the command: nothing can change the state in between.
+      await continueAsNew<typeof batchWorkflow>({ ...input, total, state: books.snapshot() });
     }
-    if (!moreToStart() && inFlight.size === 0) break;
-    await condition(() => (moreToStart() && inFlight.size < input.window) || (!moreToStart() && inFlight.size === 0) || workflowInfo().continueAsNewSuggested);
-    if (workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof batchWorkflow>({ ...input, total, state: snapshot() });
+    if (canStart()) {
+      if (next.length === 0) {
+        next = await readBatchBarcodes({ file: input.barcodesFile, offset: books.offset, limit: Math.min(PAGE, startsPerRun - startsThisRun, total - books.offset) });
+        if (next.length === 0) total = books.offset; // the list was shorter than announced
+        continue;
+      }
+      // Fill every free slot now: these starts go out together in this workflow task.
+      while (canStart() && next.length > 0) startBook(next.shift()!);
+      continue;
     }
+    await condition(() => canStart() || finished() || timeToContinue() || startFailure !== undefined);
   }
-  return {
-    batchId: input.batchId,
-    total,
-    started: state.started,
-    alreadyKnown: state.alreadyKnown,
-    stored: state.stored,
-    failed: state.failed,
-    cancelled: state.cancelled,
-  };
+  await condition(allHandlersFinished);
+  return { batchId: input.batchId, total, ...books.counts };
 
-  async function startBook(barcode: string): Promise<boolean> {
-    try {
-      const handle = await startChild(bookWorkflow, {
-        workflowId: bookWorkflowId(input.directory, barcode),
-        args: [{ barcode, directory: input.directory, batchId: input.batchId, batchWorkflowId: self, force: input.force, settings: input.settings }],
-        // Books outlive the batch run that started them (continue-as-new, or the batch being cancelled).
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        // A book that finished (stored or cancelled) is never started again; a failed/terminated run may be.
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-        typedSearchAttributes: [
-          { key: GrinBarcode, value: barcode },
-          { key: GrinDirectory, value: input.directory },
-          { key: GrinBatch, value: input.batchId },
-          { key: GrinStage, value: '00_available' },
-        ],
-      });
-      // Results arrive by signal (they must survive continue-as-new); keep the promise handled.
-      handle.result().catch(() => undefined);
-      return true;
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) return false;
-      throw err;
+  function startBook(barcode: string): void {
+    books.startSent(barcode);
+    startsThisRun++;
+    startChild(bookWorkflow, {
+      workflowId: bookWorkflowId(input.directory, barcode),
+      args: [{ barcode, directory: input.directory, batchId: input.batchId, batchWorkflowId: self, force: input.force, settings: input.settings }],
+      // Books outlive the batch run that started them (continue-as-new, or the batch being cancelled).
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      // A book that finished (stored or cancelled) is never started again; a failed/terminated run may be.
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      typedSearchAttributes: [
+        { key: GrinBarcode, value: barcode },
+        { key: GrinDirectory, value: input.directory },
+        { key: GrinBatch, value: input.batchId },
+        { key: GrinStage, value: '00_available' },
+      ],
+    }).then(
+      (handle) => {
+        // Outcomes arrive by signal or reconcile (they must survive continue-as-new); keep this promise handled.
+        handle.result().catch(() => undefined);
+        books.startResolved(barcode, true);
+      },
+      (err: unknown) => {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) books.startResolved(barcode, false);
+        else startFailure ??= err;
+      },
+    );
+  }
+
+  /** Runs for the life of this run; asks Temporal about the books the batch still waits to hear from. */
+  async function reconcileEvery(seconds: number): Promise<void> {
+    for (;;) {
+      await sleep(seconds * 1000);
+      const watched = books.watched();
+      if (watched.length === 0) continue;
+      try {
+        for (const settled of await settledBooks({ directory: input.directory, barcodes: watched })) books.settled(settled);
+      } catch (err) {
+        log.warn('could not ask Temporal how the batch\'s books stand; trying again at the next interval', { error: String(err) });
+      }
     }
   }
 }

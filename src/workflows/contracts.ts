@@ -59,6 +59,7 @@ export const statusQuery = defineQuery<BookStatus>('status');
 
 export interface BookSettled {
   barcode: string;
+  /** `failed`: parked in the failed bucket (or its workflow ended without storing it). */
   outcome: 'stored' | 'failed' | 'cancelled';
 }
 
@@ -74,13 +75,22 @@ export interface BatchInput {
   settings: BookSettings;
   /** Book starts per workflow run before continuing as new (default 1,000; tests use small values). */
   startsPerRun?: number;
+  /**
+   * How often the batch asks Temporal what its in-flight and parked books are really doing, so a
+   * lost `bookSettled` signal delays the batch by at most this long (default 300; tests use 1-2).
+   */
+  reconcileIntervalSeconds?: number;
   /** Carried across continue-as-new. */
   state?: BatchState;
 }
 
 export interface BatchState {
+  /** Index in the barcode list of the next book to start. */
   offset: number;
+  /** Started and not settled yet. */
   inFlight: string[];
+  /** Settled as parked (counted in `failed`); a later store or cancel moves the count. */
+  parked?: string[];
   started: number;
   /** Books whose workflow already existed (running or finished): never started twice. */
   alreadyKnown: number;
@@ -91,8 +101,21 @@ export interface BatchState {
 
 export type BatchProgress = BatchState & { batchId: string; total: number; window: number };
 
+export interface BatchSummary {
+  batchId: string;
+  total: number;
+  started: number;
+  alreadyKnown: number;
+  stored: number;
+  failed: number;
+  cancelled: number;
+}
+
 export const bookSettledSignal = defineSignal<[BookSettled]>('bookSettled');
 export const batchProgressQuery = defineQuery<BatchProgress>('progress');
+
+/** What the batch-notify activity did: a finished batch is not an error for the book. */
+export type BatchNotice = 'delivered' | 'batch-not-running';
 
 export function bookWorkflowId(directory: string, barcode: string): string {
   return `grin/${directory}/${barcode}`;
