@@ -212,7 +212,8 @@ test('a book parked in a batch and stored by a retry after the batch finished: b
   expect(events.filter((e) => e.eventType === EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED)).toEqual([]);
   expect(events.filter((e) => e.eventType === EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED)).toEqual([]);
   const notices = events
-    .filter((e) => e.activityTaskCompletedEventAttributes?.result?.payloads?.length)
-    .map((e) => JSON.parse(Buffer.from(e.activityTaskCompletedEventAttributes!.result!.payloads![0].data!).toString('utf8')) as unknown);
+    .map((e) => e.activityTaskCompletedEventAttributes?.result?.payloads?.[0]?.data)
+    .filter((data): data is Uint8Array => !!data?.length)
+    .map((data) => JSON.parse(Buffer.from(data).toString('utf8')) as unknown);
   expect(notices).toContain('batch-not-running');
 });
