@@ -11,7 +11,7 @@ import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
-jest.setTimeout(1_200_000);
+jest.setTimeout(1_800_000);
 
 describe('200 books waiting for conversion at once', () => {
   const BOOKS = 200;
@@ -35,7 +35,7 @@ describe('200 books waiting for conversion at once', () => {
     await waitUntil(async () => {
       counts = await board.counts();
       return counts['01_requested'] === BOOKS;
-    }, 600_000, 'all books requested').catch((err: Error) => {
+    }, 900_000, 'all books requested').catch((err: Error) => {
       throw new Error(`${err.message}; board: ${JSON.stringify(counts)}`);
     });
 
@@ -47,7 +47,7 @@ describe('200 books waiting for conversion at once', () => {
     await waitUntil(async () => {
       waiting = await describeAll();
       return Math.min(...polls()) >= POLLS;
-    }, 600_000, `every book polled ${POLLS} times`).catch((err: Error) => {
+    }, 900_000, `every book polled ${POLLS} times`).catch((err: Error) => {
       throw new Error(`${err.message}; fewest polls: ${Math.min(...polls())}`);
     });
     expect(Math.max(...waiting.map((d) => d.historyLength))).toBeLessThan(100);
