@@ -194,7 +194,7 @@ test('a book parked in a batch and stored by a retry after the batch finished: b
   await waitUntil(async () => {
     const s = await batchStatus(client, env.config, 'retry-later');
     return s.state === 'finished' && s.books.failed === 1 && s.books['07_stored'] === 1;
-  }, 60_000, 'batch-status shows one stored and one parked');
+  }, 300_000, 'batch-status shows one stored and one parked');
 
   // After the batch has finished, the operator fixes the passphrase and retries the book.
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, stuck));
@@ -203,7 +203,7 @@ test('a book parked in a batch and stored by a retry after the batch finished: b
   await waitUntil(async () => {
     const s = await batchStatus(client, env.config, 'retry-later');
     return s.books['07_stored'] === 2 && s.books.failed === 0;
-  }, 60_000, 'batch-status shows both books stored');
+  }, 300_000, 'batch-status shows both books stored');
   // What the batch counted when it ended is still reported as such.
   expect((await batchStatus(client, env.config, 'retry-later')).summary).toEqual(summary);
 
