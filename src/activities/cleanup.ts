@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
 import { killPoint } from './kill-points';
-import { exists } from './stage-state';
+import { exists, removeTempFiles } from './stage-state';
 
 export function createCleanupActivity(deps: ActivityDeps) {
   return {
@@ -43,6 +43,7 @@ export function createCleanupActivity(deps: ActivityDeps) {
         } else {
           for (const p of paths) await rm(p, { recursive: true, force: true });
         }
+        await removeTempFiles(processingDir, input.barcode);
         killPoint('cleanup:after-files-removed', input.barcode);
         if (token.bucket !== '07_stored') {
           await deps.board.move(input.barcode, '07_stored', {

@@ -8,7 +8,8 @@
  * Run again after a crash at any point, it:
  *  - before the record exists: clears the partial outputs (record first) and decrypts again;
  *  - after the record, whether or not the token moved or the input was removed: keeps the outputs,
- *    moves the token if it has not moved, removes the encrypted copy if it is still there;
+ *    moves the token if it has not moved, removes the encrypted copy if it is still there (once the
+ *    token moved, the decrypted archive alone is enough: stage 05 unpacks it again if need be);
  *  - with no record and no encrypted copy (removed by hand): fails with LocalCopyMissingError, which
  *    sends the book back to be downloaded again.
  */
@@ -29,7 +30,11 @@ export function createDecryptActivity(deps: ActivityDeps) {
         // Heartbeat through this activity's own context: stream callbacks may run in another's.
         const activity = Context.current();
         const paths = bookPaths(deps.config.processingDir, barcode);
-        const done = (await readUnpackedRecord(paths.unpacked)) && (await exists(paths.extracted)) && (await exists(paths.decrypted));
+        const token = await deps.board.get(barcode);
+        const unpacked = !!(await readUnpackedRecord(paths.unpacked)) && (await exists(paths.extracted));
+        // Done when the record says the outputs are complete, or when the token moved on (then the
+        // decrypted archive is complete; unpacked files lost since are unpacked again by stage 05).
+        const done = (await exists(paths.decrypted)) && (unpacked || reached(token, '04_decrypted'));
         if (!done) {
           // Start clean, the record first: unpacking never overwrites what is already there.
           await rm(paths.unpacked, { force: true });
@@ -43,7 +48,7 @@ export function createDecryptActivity(deps: ActivityDeps) {
           killPoint('decrypt:after-record', barcode);
         }
         const decryptedBytes = (await stat(paths.decrypted)).size;
-        if (!reached(await deps.board.get(barcode), '04_decrypted')) {
+        if (!reached(token, '04_decrypted')) {
           await deps.board.move(barcode, '04_decrypted', { status: 'decrypted (and unpacked in the same pass)', decryptedBytes });
         }
         killPoint('decrypt:after-token-move', barcode);

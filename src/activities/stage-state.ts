@@ -2,7 +2,9 @@
  * What the file stages look at to recognise work already done when they run again after a crash:
  * whether local files exist, and how far the book's token has got on the board.
  */
-import { stat } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TEMP_NAME } from '../common/atomic-file';
 import { STAGE_BUCKETS, type BookToken, type StageBucket } from '../buckets/token';
 import { PipelineError } from '../common/errors';
 
@@ -47,4 +49,11 @@ export class LocalCopyMissingError extends PipelineError {
 
 export async function requireLocalFile(barcode: string, path: string, what: string): Promise<void> {
   if (!(await exists(path))) throw new LocalCopyMissingError(barcode, path, what);
+}
+
+/** Removes temp files a crash left beside the book's files (e.g. of its unpacked record). */
+export async function removeTempFiles(dir: string, barcode: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const mine = names.filter((name) => name.startsWith(`.${barcode}_`) && TEMP_NAME.test(name));
+  await Promise.all(mine.map((name) => rm(join(dir, name), { force: true })));
 }
