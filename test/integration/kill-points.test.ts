@@ -3,8 +3,8 @@
  * process (test/support/file-host-worker.ts) that kills itself with SIGKILL right after a chosen side
  * effect (GRIN_PIPELINE_KILL_AT, one kill point per book, each firing once). No catch, finally or
  * exit handler runs, exactly as after `kill -9`. The process is restarted after every death; Temporal
- * notices the lost attempts by their heartbeat timeout and runs them again. Books in flight beside
- * the one a point is aimed at die too, at whatever instruction they were: extra crash points.
+ * notices the lost attempt by its heartbeat timeout and runs it again. The worker runs one file
+ * activity at a time, so each kill lands exactly where it is aimed (no book dies elsewhere by chance).
  *
  * Then every book must be in 07_stored (one token each), every object in S3 with the right content,
  * no archive uploaded over an identical stored one, no multipart upload left open, no local file left.
@@ -65,7 +65,8 @@ beforeAll(async () => {
       accessKeyId: { env: 'GRIN_TEST_S3_ACCESS_KEY' },
       secretAccessKey: { env: 'GRIN_TEST_S3_SECRET_KEY' },
     },
-    concurrency: { fileActivities: 6 },
+    // One file activity at a time on the killed worker: each kill interrupts exactly the activity it is aimed at.
+    concurrency: { fileActivities: 1 },
   });
   storage = createStorage(env.config.storage) as S3Storage;
   await storage.createBucketIfMissing();
