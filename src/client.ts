@@ -11,9 +11,7 @@ import { validateBarcode } from './buckets/barcode';
 import { BUCKETS, isBucket, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
 import { readSecret } from './config/secrets';
-import type { PipelineConfig } from './config/types';
-import { createTokenSource } from './grin/auth';
-import { GrinClient } from './grin/client';
+import { grinClientFrom } from './runtime';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
 import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
@@ -24,15 +22,6 @@ const positiveInt = (name: string) => (value: string) => {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1.`);
   return n;
 };
-
-export async function grinClientFrom(config: PipelineConfig): Promise<GrinClient> {
-  return new GrinClient({
-    baseUrl: config.grin.baseUrl,
-    directory: config.grin.directory,
-    tokens: await createTokenSource(config.grin),
-    timeouts: { connectMs: config.grin.timeouts.connectSeconds * 1000, requestMs: config.grin.timeouts.requestSeconds * 1000 },
-  });
-}
 
 interface PendingActivity {
   type: string;

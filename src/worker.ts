@@ -10,15 +10,11 @@
 import { hostname } from 'node:os';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkflowBundle } from '@temporalio/worker';
 import { Command } from 'commander';
-import { Board } from './buckets/board';
 import { loadConfig } from './config/load';
-import { readSecret } from './config/secrets';
 import type { PipelineConfig } from './config/types';
-import { createTokenSource } from './grin/auth';
-import { GrinClient } from './grin/client';
 import { ConversionWatch } from './grin/listing-cache';
 import type { GrinApi } from './grin/types';
-import { createStorage } from './storage';
+import { buildRuntime } from './runtime';
 import type { BookStorage } from './storage/types';
 import {
   createBoardActivityGroup,
@@ -72,27 +68,9 @@ export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' =
 }
 
 export async function buildActivityDeps(config: PipelineConfig, hostQueue: string, overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage'> = {}): Promise<ActivityDeps> {
-  const board = await Board.open(config.pipelineDir);
-  const grin =
-    overrides.grin ??
-    new GrinClient({
-      baseUrl: config.grin.baseUrl,
-      directory: config.grin.directory,
-      tokens: await createTokenSource(config.grin),
-      timeouts: { connectMs: config.grin.timeouts.connectSeconds * 1000, requestMs: config.grin.timeouts.requestSeconds * 1000 },
-    });
-  const watch = new ConversionWatch(grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
-  const storage = overrides.storage ?? createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts });
-  return {
-    config,
-    board,
-    grin,
-    watch,
-    storage,
-    // Read at each use, so an operator who fixes a wrong passphrase file can just `retry` parked books.
-    passphrase: () => readSecret(config.grin.gpgPassphrase, 'GPG passphrase'),
-    hostQueue,
-  };
+  const runtime = await buildRuntime(config, overrides);
+  const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
+  return { config, ...runtime, watch, hostQueue };
 }
 
 export async function createPipelineWorkers(config: PipelineConfig, opts: PipelineWorkerOptions = {}): Promise<PipelineWorkers> {

@@ -2,6 +2,12 @@
  * Bookkeeping activities on the board that belong to no single stage: registering a book, parking it
  * in `failed`, taking it back out on `retry`, cancelling it, and reading a batch's barcode list.
  * They run on the workflow task queue (the board folder is shared by all hosts).
+ *
+ * Run again after a crash (each does at most one token write, atomically, plus file removals):
+ * registerBook finds the token it created or moved and only refreshes it; parkBook finds the book
+ * already parked for the same reason and leaves it (the attempt count is not counted twice);
+ * unparkBook and cancelBook move to the bucket the token is already in, which only rewrites it, and
+ * cancelBook removes what is left of the local files; readBatchBarcodes only reads.
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -43,6 +49,8 @@ export function createBoardActivities(deps: ActivityDeps) {
     async parkBook(input: { barcode: string; stage: StageBucket; message: string; type?: string }): Promise<void> {
       await classified(async () => {
         const current = await board.get(input.barcode);
+        const already = current?.bucket === 'failed' && current.lastError?.stage === input.stage && current.lastError.message === input.message;
+        if (already) return;
         await board.move(input.barcode, 'failed', {
           status: `parked: ${input.stage} failed`,
           attempts: (current?.attempts ?? 0) + 1,
@@ -64,6 +72,8 @@ export function createBoardActivities(deps: ActivityDeps) {
       await classified(async () => {
         await board.move(input.barcode, 'cancelled', { status: input.reason ?? 'cancelled by operator' });
         const paths = bookPaths(deps.config.processingDir, input.barcode);
+        // The unpacked record first: it is what marks the other files complete.
+        await rm(paths.unpacked, { force: true });
         await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
       });
     },

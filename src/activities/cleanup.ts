@@ -3,11 +3,19 @@
  * folder (deleted, or moved to `<processing>/processed` when a retention period is set), and the token
  * moves to `07_stored`. Old files in `processed` are purged here too, so no extra sweeper is needed.
  * Nothing is removed unless the token records the upload.
+ *
+ * The files go before the token moves (07_stored promises a clean processing folder; a token moved
+ * first could strand files no later run looks for). Run again after a crash at any point, it: removes
+ * (or moves) whatever is still there, never a copy already kept in `processed`, and moves the token
+ * if it has not moved. A new workflow run that finds the token in 06_processed with the upload
+ * recorded and the files gone is handled by the upload stage, which confirms the stored objects.
  */
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
+import { killPoint } from './kill-points';
+import { exists, removeTempFiles } from './stage-state';
 
 export function createCleanupActivity(deps: ActivityDeps) {
   return {
@@ -16,30 +24,33 @@ export function createCleanupActivity(deps: ActivityDeps) {
         const { processingDir, retentionDays } = deps.config;
         const token = await deps.board.get(input.barcode);
         if (!token?.stored?.archive) throw new CleanupRefusedError(input.barcode, token ? token.bucket : undefined);
-        const paths = Object.values(bookPaths(processingDir, input.barcode));
+        // The unpacked record first: without it, nothing counts the other files as complete.
+        const { unpacked, ...rest } = bookPaths(processingDir, input.barcode);
+        const paths = [unpacked, ...Object.values(rest)];
         if (retentionDays > 0) {
           const keep = join(processingDir, 'processed');
           await mkdir(keep, { recursive: true });
           for (const p of paths) {
+            // Already moved by an earlier attempt: keep that copy (removing the target first would lose it).
+            if (!(await exists(p))) continue;
             const target = join(keep, basename(p));
             await rm(target, { recursive: true, force: true });
-            const moved = await rename(p, target).then(
-              () => true,
-              (err: NodeJS.ErrnoException) => {
-                if (err.code !== 'ENOENT') throw err;
-                return false;
-              },
-            );
+            await rename(p, target);
             // Retention counts from now, not from when the file was written (a download may be days old).
-            if (moved) await utimes(target, new Date(), new Date());
+            await utimes(target, new Date(), new Date());
           }
           await purgeOlderThan(keep, retentionDays);
         } else {
-          await Promise.all(paths.map((p) => rm(p, { recursive: true, force: true })));
+          for (const p of paths) await rm(p, { recursive: true, force: true });
         }
-        await deps.board.move(input.barcode, '07_stored', {
-          status: retentionDays > 0 ? `stored; local copy kept ${retentionDays} days` : 'stored; local files removed',
-        });
+        await removeTempFiles(processingDir, input.barcode);
+        killPoint('cleanup:after-files-removed', input.barcode);
+        if (token.bucket !== '07_stored') {
+          await deps.board.move(input.barcode, '07_stored', {
+            status: retentionDays > 0 ? `stored; local copy kept ${retentionDays} days` : 'stored; local files removed',
+          });
+        }
+        killPoint('cleanup:after-token-move', input.barcode);
       });
     },
   };

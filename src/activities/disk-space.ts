@@ -1,8 +1,11 @@
 /**
- * Free-space guard for the processing disk: downloads wait (heartbeating, status visible in the token)
- * while the disk is fuller than the configured threshold, instead of failing or filling it.
+ * Free-space guard for the processing disk. A download never waits for space while holding a file
+ * slot: over the threshold it fails its attempt with a transient DiskFullError (keeping any partial
+ * file), so the slot goes to the stages that free space (decrypt removes the encrypted copy, clean-up
+ * the rest), and Temporal tries the download again later; the next attempt resumes with Range.
  */
 import { statfs } from 'node:fs/promises';
+import { PipelineError } from '../common/errors';
 
 export async function diskUsage(path: string): Promise<number> {
   const s = await statfs(path);
@@ -10,22 +13,28 @@ export async function diskUsage(path: string): Promise<number> {
   return 1 - s.bavail / s.blocks;
 }
 
-/** Resolves once usage is at or below `threshold`; calls `onWait` on every check while above it. */
-export async function waitForDiskSpace(opts: {
-  path: string;
-  threshold: number;
-  pollMs?: number;
-  usage?: (path: string) => Promise<number>;
-  onWait: (usage: number) => Promise<void> | void;
-  sleep: (ms: number) => Promise<void>;
-}): Promise<boolean> {
-  const usage = opts.usage ?? diskUsage;
-  let waited = false;
-  for (;;) {
-    const used = await usage(opts.path);
-    if (used <= opts.threshold) return waited;
-    waited = true;
-    await opts.onWait(used);
-    await opts.sleep(opts.pollMs ?? 30_000);
+const percent = (fraction: number, digits: number) => `${(fraction * 100).toFixed(digits)}%`;
+
+export class DiskFullError extends PipelineError {
+  constructor(
+    readonly dir: string,
+    readonly usage: number,
+    readonly threshold: number,
+    retryAfterSeconds: number,
+  ) {
+    super(
+      `The processing disk (${dir}) is ${percent(usage, 1)} full, over the ${percent(threshold, 0)} threshold: ` +
+        `the download waits (trying again every ${retryAfterSeconds} s) until other books free space or an operator does.`,
+      {
+        retryable: true,
+        waitingFor: `disk space on ${dir} (usage ${percent(usage, 1)} over threshold ${percent(threshold, 0)})`,
+        retryAfterSeconds,
+      },
+    );
+  }
+
+  /** What the token's status says while the book waits. */
+  get status(): string {
+    return `waiting for disk space: processing disk ${percent(this.usage, 1)} full (limit ${percent(this.threshold, 0)}); next try in ${this.retryAfterSeconds} s`;
   }
 }

@@ -1,16 +1,30 @@
 /**
  * Stage 03: stream the encrypted archive from GRIN to `<processing>/<barcode>.tar.gz.gpg.part`,
- * heartbeating the byte offset and ETag. A retry after a crash finds the partial file and continues it
- * with a Range request (the GRIN client starts over only if GRIN's ETag changed). Liveness comes from
- * heartbeats, not a total-time cap, so a large archive on a slow link is never cut off.
+ * heartbeating the byte offset and ETag, rename it to `.tar.gz.gpg` when complete, then move the token
+ * to 03_downloaded. Liveness comes from heartbeats, not a total-time cap, so a large archive on a slow
+ * link is never cut off. The disk is checked before and during the transfer: over the threshold the
+ * attempt fails (transient DiskFullError) keeping its partial file, and frees its file slot.
+ *
+ * Run again after a crash at any point, it:
+ *  - mid-transfer: continues the partial file with a Range request (If-Range: the ETag from the
+ *    heartbeat, else the one the token recorded), or starts over if GRIN's package changed;
+ *  - after the rename, before the token moved: takes the finished file back as partial, and the Range
+ *    request confirms it (416: nothing left to send) without fetching it again;
+ *  - after the token moved: finds the token in 03_downloaded with the file of the recorded size and
+ *    returns at once.
+ * `fresh: true` (a download again after an integrity failure) first discards every local file of
+ * the book, so nothing of the doubted copy is kept or trusted.
  */
 import { Context } from '@temporalio/activity';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
-import { diskUsage, waitForDiskSpace } from './disk-space';
+import { DiskFullError, diskUsage } from './disk-space';
+import { killPoint } from './kill-points';
+import { fileSize } from './stage-state';
 
 const DISK_CHECK_BYTES = 64 * 1024 * 1024;
+const DISK_RETRY_SECONDS = 30;
 
 export interface DownloadResultInfo {
   path: string;
@@ -22,124 +36,131 @@ export interface DownloadResultInfo {
 interface DownloadHeartbeat {
   bytes: number;
   etag?: string;
-  waitingForDisk?: number;
 }
 
 export interface DownloadOptions {
-  /** How often the disk is re-checked while waiting for space (tests shorten it). */
-  diskPollMs?: number;
+  /** Seconds before a download refused for lack of disk space is tried again (default 30; tests shorten it). */
+  diskRetrySeconds?: number;
   diskUsage?: (path: string) => Promise<number>;
   /** Bytes between disk checks during a transfer (default 64 MiB; tests shorten it). */
   diskCheckBytes?: number;
 }
 
+export interface DownloadInput {
+  barcode: string;
+  filename: string;
+  expectEtag?: string;
+  /** Discard every local file of the book first (the copy on disk is in doubt). */
+  fresh?: boolean;
+}
+
 export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions = {}) {
   return {
-    async downloadArchive(input: { barcode: string; filename: string; expectEtag?: string }): Promise<DownloadResultInfo> {
+    async downloadArchive(input: DownloadInput): Promise<DownloadResultInfo> {
       return classified(async () => {
+        const { barcode } = input;
         const { processingDir, limits } = deps.config;
         await mkdir(processingDir, { recursive: true });
-        const paths = bookPaths(processingDir, input.barcode);
+        const paths = bookPaths(processingDir, barcode);
         // Captured here because progress callbacks run in the HTTP connection's async context, which
         // for a pooled keep-alive socket is the activity that opened it: the global `heartbeat()`
         // would report this download's progress for that other (maybe finished) activity.
         const activity = Context.current();
         const heartbeat = (details: DownloadHeartbeat) => activity.heartbeat(details);
         const previous = activity.info.heartbeatDetails as DownloadHeartbeat | undefined;
-        // An earlier attempt of this activity died between finishing the file and recording it: let
-        // the Range request below confirm the finished file (416: nothing left to send) instead of
-        // fetching it again. Only then: a file left by an older run is downloaded afresh.
-        if (previous && (await fileSize(paths.partial)) === undefined && (await fileSize(paths.encrypted)) !== undefined) {
-          await rename(paths.encrypted, paths.partial);
+
+        if (input.fresh && !previous) {
+          // The record first: it is what tells later stages that the unpacked files are complete.
+          await rm(paths.unpacked, { force: true });
+          await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
         }
-        // Without heartbeat details (a new workflow run, e.g. an operator's retry of a parked book),
-        // the token still names the ETag the partial file was started with; If-Range makes GRIN send
-        // the whole archive again if that is no longer current.
-        const recordedEtag = (await fileSize(paths.partial)) ? (await deps.board.get(input.barcode))?.grinEtag : undefined;
+        const token = await deps.board.get(barcode);
+        const onDisk = await fileSize(paths.encrypted);
+        if (
+          token?.bucket === '03_downloaded' &&
+          token.grinEtag &&
+          onDisk !== undefined &&
+          onDisk === token.encryptedBytes &&
+          (!input.expectEtag || input.expectEtag === token.grinEtag)
+        ) {
+          return { path: paths.encrypted, etag: token.grinEtag, bytes: onDisk, resumed: false };
+        }
+        // Whatever was made from an earlier copy of the archive is out of date once this one arrives
+        // (the record first: it is what tells later stages that the unpacked files are complete).
+        await rm(paths.unpacked, { force: true });
+        await Promise.all([paths.decrypted, paths.extracted, paths.derivatives].map((p) => rm(p, { recursive: true, force: true })));
+        // A finished file whose token did not move: the Range request below confirms it.
+        if (onDisk !== undefined && (await fileSize(paths.partial)) === undefined) await rename(paths.encrypted, paths.partial);
+        // Without heartbeat details (a new workflow run), the token still names the ETag the partial
+        // file was started with; If-Range makes GRIN send the whole archive again if that is no longer current.
+        const recordedEtag = (await fileSize(paths.partial)) ? token?.grinEtag : undefined;
         let lastBeat: DownloadHeartbeat = { bytes: previous?.bytes ?? 0, etag: previous?.etag ?? input.expectEtag ?? recordedEtag };
         let recordedOnBoard = recordedEtag;
 
         const usage = opts.diskUsage ?? diskUsage;
         const diskCheckBytes = opts.diskCheckBytes ?? DISK_CHECK_BYTES;
-        const waitForSpace = () =>
-          waitForDiskSpace({
-            path: processingDir,
-            threshold: limits.diskUsageThreshold,
-            pollMs: opts.diskPollMs,
-            usage,
-            sleep: (ms) => activity.sleep(ms),
-            onWait: async (used) => {
-              heartbeat({ ...lastBeat, waitingForDisk: used });
-              await deps.board.update(input.barcode, {
-                status: `waiting for disk space: processing disk ${(used * 100).toFixed(1)}% full (limit ${(limits.diskUsageThreshold * 100).toFixed(0)}%)`,
-              });
-            },
-          });
+        const diskFull = (used: number) => new DiskFullError(processingDir, used, limits.diskUsageThreshold, opts.diskRetrySeconds ?? DISK_RETRY_SECONDS);
+        const refuse = async (err: DiskFullError): Promise<never> => {
+          await deps.board.update(barcode, { status: err.status });
+          throw err;
+        };
+
+        const used = await usage(processingDir);
+        if (used > limits.diskUsageThreshold) await refuse(diskFull(used));
+        if (token?.status?.startsWith('waiting for disk space')) await deps.board.update(barcode, { status: 'downloading' });
 
         // Heartbeat on a timer too, not only per MiB received: a slow but live link must not look dead.
         const beatTimer = setInterval(() => heartbeat(lastBeat), 10_000);
+        // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops and keeps its
+        // partial file, and the attempt fails so that a later one continues it with a Range request.
+        const stopForDisk = new AbortController();
+        let fullAt: number | undefined;
+        let etagWrite: Promise<unknown> = Promise.resolve();
+        let result;
         try {
-          return await transfer();
+          let checkedAt = lastBeat.bytes;
+          result = await deps.grin.downloadArchive(input.filename, paths.partial, {
+            expectEtag: lastBeat.etag,
+            signal: AbortSignal.any([activity.cancellationSignal, stopForDisk.signal]),
+            onProgress: (p) => {
+              lastBeat = { bytes: p.bytes, etag: p.etag };
+              heartbeat(lastBeat);
+              if (p.etag !== recordedOnBoard) {
+                recordedOnBoard = p.etag;
+                etagWrite = deps.board.update(barcode, { grinEtag: p.etag }).catch(() => undefined);
+              }
+              if (p.bytes > 0) killPoint('download:after-partial', barcode);
+              if (p.bytes - checkedAt >= diskCheckBytes) {
+                checkedAt = p.bytes;
+                void usage(processingDir).then(
+                  (now) => {
+                    if (now > limits.diskUsageThreshold) {
+                      fullAt = now;
+                      stopForDisk.abort();
+                    }
+                  },
+                  () => undefined,
+                );
+              }
+            },
+          });
+        } catch (err) {
+          if (fullAt !== undefined && !activity.cancellationSignal.aborted) await refuse(diskFull(fullAt));
+          throw err;
         } finally {
           clearInterval(beatTimer);
+          await etagWrite;
         }
-
-        async function transfer(): Promise<DownloadResultInfo> {
-          let result;
-          for (;;) {
-            if (await waitForSpace()) await deps.board.update(input.barcode, { status: 'downloading' });
-            // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops, keeps its
-            // partial file, waits for space and continues with a Range request.
-            const diskFull = new AbortController();
-            const signal = AbortSignal.any([activity.cancellationSignal, diskFull.signal]);
-            let checkedAt = lastBeat.bytes;
-            let etagWrite: Promise<unknown> = Promise.resolve();
-            try {
-              result = await deps.grin.downloadArchive(input.filename, paths.partial, {
-                expectEtag: lastBeat.etag,
-                signal,
-                onProgress: (p) => {
-                  lastBeat = { bytes: p.bytes, etag: p.etag };
-                  heartbeat(lastBeat);
-                  if (p.etag !== recordedOnBoard) {
-                    recordedOnBoard = p.etag;
-                    etagWrite = deps.board.update(input.barcode, { grinEtag: p.etag }).catch(() => undefined);
-                  }
-                  if (p.bytes - checkedAt >= diskCheckBytes) {
-                    checkedAt = p.bytes;
-                    void usage(processingDir).then(
-                      (used) => used > limits.diskUsageThreshold && diskFull.abort(),
-                      () => undefined,
-                    );
-                  }
-                },
-              });
-              break;
-            } catch (err) {
-              if (!diskFull.signal.aborted || activity.cancellationSignal.aborted) throw err;
-            } finally {
-              await etagWrite;
-            }
-          }
-          await rename(paths.partial, paths.encrypted);
-          await deps.board.move(input.barcode, '03_downloaded', {
-            status: result.resumed ? 'downloaded (resumed)' : 'downloaded',
-            grinEtag: result.etag,
-            encryptedBytes: result.size,
-          });
-          return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
-        }
+        await rename(paths.partial, paths.encrypted);
+        killPoint('download:after-rename', barcode);
+        await deps.board.move(barcode, '03_downloaded', {
+          status: result.resumed ? 'downloaded (resumed)' : 'downloaded',
+          grinEtag: result.etag,
+          encryptedBytes: result.size,
+        });
+        killPoint('download:after-token-move', barcode);
+        return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
       });
     },
   };
-}
-
-/** Size of a file, or undefined when there is none. */
-async function fileSize(path: string): Promise<number | undefined> {
-  try {
-    return (await stat(path)).size;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }

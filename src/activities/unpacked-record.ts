@@ -2,8 +2,13 @@
  * The record stage 04 leaves for stage 05: decrypting and unpacking happen in one streaming pass
  * (the archive is read once, on both cores), and the MD5 of every file is taken on the way, so
  * stage 05 verifies checksum.md5 without reading the files again.
+ *
+ * The record is also the marker that the unpacked folder (and the decrypted archive) are complete:
+ * it is written last, atomically, and removed first by anything that rewrites them. A re-run that
+ * finds it skips the unpacking; one that does not starts the unpacking over.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../common/atomic-file';
 
 export interface UnpackedRecord {
   files: number;
@@ -13,9 +18,7 @@ export interface UnpackedRecord {
 }
 
 export async function writeUnpackedRecord(path: string, record: UnpackedRecord): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(record));
-  await rename(tmp, path);
+  await writeFileAtomic(path, JSON.stringify(record));
 }
 
 /** The record, or undefined when there is none (e.g. a retry after the folder was cleared). */

@@ -1,9 +1,17 @@
 /**
- * Stage 07, first half: upload the decrypted archive and the derivatives, then verify them.
- * Idempotent: an archive already stored with the same GRIN ETag (and size) is not uploaded again
- * (unless forced). Multipart progress is heartbeated so a retry continues the same upload; an upload
- * that is being given up (an error retrying cannot fix, an operator's cancel, the last attempt) is
- * aborted so the server does not keep its parts.
+ * Stage 07, first half: upload the decrypted archive and the derivatives, verify them, record the
+ * keys in the token (`stored`, the token stays in 06_processed) and store a copy of the token beside
+ * them. Nothing local is removed here (that is the clean-up's job, after this reports).
+ * An archive already stored with the same GRIN ETag (and size) is not uploaded again (unless forced).
+ * Multipart progress is heartbeated so a retry continues the same upload; an upload that is being
+ * given up (an error retrying cannot fix, an operator's cancel, the last attempt) is aborted so the
+ * server does not keep its parts.
+ *
+ * Run again after a crash at any point, it: continues an interrupted multipart upload from its
+ * heartbeated checkpoint; skips the archive once it is stored with this ETag and size (so it is never
+ * sent twice); puts the small derivatives and the token copy again (same content). If the clean-up
+ * already removed the local files (a crash before it moved the token), it checks what the token
+ * records against storage and reports the book as uploaded.
  */
 import { Context } from '@temporalio/activity';
 import { stat } from 'node:fs/promises';
@@ -12,6 +20,9 @@ import { storageKey } from '../storage/layout';
 import type { BookStorage, UploadCheckpoint } from '../storage/types';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified, isPermanent } from './failures';
+import { killPoint } from './kill-points';
+import { exists, LocalCopyMissingError, requireLocalFile } from './stage-state';
+import type { BookToken } from '../buckets/token';
 
 export interface UploadResult {
   keys: Record<string, string>;
@@ -45,6 +56,12 @@ export function createUploadActivity(deps: ActivityDeps) {
           marc: storageKey(layout, 'marc', barcode),
           token: storageKey(layout, 'token', barcode),
         };
+        if (token.stored?.archive && !(await exists(paths.decrypted))) {
+          // The clean-up ran (it removes the local files before it moves the token to 07_stored).
+          await confirmStored(storage, barcode, token, keys, paths.decrypted);
+          return { keys: { ...keys }, archiveSkipped: true };
+        }
+        await requireLocalFile(barcode, paths.decrypted, 'decrypted archive');
         const acquiredAt = token.stages['03_downloaded'] ?? new Date().toISOString();
         const metadata = {
           barcode,
@@ -74,6 +91,7 @@ export function createUploadActivity(deps: ActivityDeps) {
               onCheckpoint: (checkpoint) => {
                 latest = checkpoint;
                 activity.heartbeat({ checkpoint } satisfies UploadHeartbeat);
+                killPoint('upload:after-part', barcode);
               },
               signal: activity.cancellationSignal,
             });
@@ -82,6 +100,7 @@ export function createUploadActivity(deps: ActivityDeps) {
             throw err;
           }
         }
+        killPoint('upload:after-archive', barcode);
         activity.heartbeat({ archiveStored: token.grinEtag } satisfies UploadHeartbeat);
 
         await storage.putFile(join(paths.derivatives, `${barcode}_ocr.jsonl.gz`), keys.ocr, {
@@ -92,16 +111,34 @@ export function createUploadActivity(deps: ActivityDeps) {
           metadata: { barcode },
           contentType: 'application/json',
         });
+        killPoint('upload:after-derivatives', barcode);
         const stored = { ...keys };
         const uploaded = await board.update(barcode, {
           status: archiveSkipped ? 'uploaded; archive was already stored with this ETag' : 'uploaded and verified',
           stored,
         });
+        killPoint('upload:after-token-update', barcode);
         await storage.putBytes(JSON.stringify(uploaded, null, 2), keys.token, { metadata: { barcode }, contentType: 'application/json' });
+        killPoint('upload:after-token-object', barcode);
         return { keys: stored, archiveSkipped };
       });
     },
   };
+}
+
+/**
+ * The book's local files are gone but its token records an upload: true only if storage holds every
+ * object, the archive with this ETag (and the decrypted size the token recorded). Otherwise the book
+ * needs downloading again.
+ */
+async function confirmStored(storage: BookStorage, barcode: string, token: BookToken, keys: Record<string, string>, localPath: string): Promise<void> {
+  const archive = await storage.head(keys.archive);
+  const archiveOk =
+    !!archive &&
+    archive.metadata.grin_etag === (token.grinEtag ?? '') &&
+    (token.decryptedBytes === undefined || archive.size === token.decryptedBytes);
+  const others = await Promise.all([keys.ocr, keys.marc, keys.token].map((key) => storage.head(key)));
+  if (!archiveOk || others.some((o) => !o)) throw new LocalCopyMissingError(barcode, localPath, 'decrypted archive');
 }
 
 /**

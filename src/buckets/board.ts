@@ -8,10 +8,9 @@
  * Operations on one barcode are serialized within this process. Several processes moving the same
  * book at once is not supported (Temporal runs a book's activities one at a time).
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
+import { TEMP_NAME, writeFileAtomic } from '../common/atomic-file';
 import { validateBarcode } from './barcode';
 import { BUCKETS, isBucket, STAGE_BUCKETS, type BookToken, type Bucket } from './token';
 
@@ -54,8 +53,8 @@ export class TokenFileError extends Error {
 }
 
 const TOKEN_FILE = /^([A-Za-z0-9_-]{3,50})\.json$/;
-/** Matches the temp names `writeTokenCopy` makes: `.<barcode>.json.<pid>.<random>.tmp`. */
-const TEMP_FILE = /^\.[A-Za-z0-9_-]{3,50}\.json\.\d+\.[0-9a-f]+\.tmp$/;
+/** Temp files of token writes in progress (or abandoned by a crash): `.<barcode>.json.<pid>.<random>.tmp`. */
+const TEMP_FILE = TEMP_NAME;
 const DIRECTORY_PATTERN = /^[A-Za-z0-9_-]+$/;
 /** Temp files younger than this may belong to a move in progress. */
 const DEFAULT_TEMP_MAX_AGE_MS = 60_000;
@@ -252,23 +251,7 @@ export class Board {
    * tools; normal code uses move/update.
    */
   async writeTokenCopy(token: BookToken): Promise<void> {
-    const finalPath = this.tokenPath(token.bucket, token.barcode);
-    const dir = path.dirname(finalPath);
-    const tempPath = path.join(dir, `.${token.barcode}.json.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-    try {
-      const handle = await fs.open(tempPath, 'wx');
-      try {
-        await handle.writeFile(`${JSON.stringify(token, null, 2)}\n`, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(tempPath, finalPath);
-    } catch (error) {
-      await fs.rm(tempPath, { force: true }).catch(() => undefined);
-      throw error;
-    }
-    await syncDirectory(dir);
+    await writeFileAtomic(this.tokenPath(token.bucket, token.barcode), `${JSON.stringify(token, null, 2)}\n`);
   }
 
   /** Tokens of a bucket, sorted by barcode, plus any strays or unreadable files found there. */
@@ -535,18 +518,5 @@ async function removeIfOlderThan(file: string, maxAgeMs: number): Promise<boolea
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return false; // its move just finished
     throw error;
-  }
-}
-
-/** Makes a rename durable; some platforms cannot fsync a folder, which is then best effort. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await fs.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Not supported here (e.g. Windows): the rename itself is still atomic.
-  } finally {
-    await handle?.close();
   }
 }

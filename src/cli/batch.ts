@@ -6,8 +6,8 @@
  * a second workflow for a book that is running or stored.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
@@ -35,15 +35,10 @@ export async function cachedAllBooks(config: PipelineConfig, grin: GrinApi, refr
   if (!refresh && existsSync(file)) return file;
   await mkdir(dir, { recursive: true });
   log(`fetching GRIN's _all_books list for ${config.grin.directory} (cached in ${file})`);
-  const tmp = `${file}.${process.pid}.tmp`;
-  const out = createWriteStream(tmp);
-  let count = 0;
-  for await (const barcode of grin.listAllBarcodes()) {
-    if (!out.write(`${barcode}\n`)) await new Promise<void>((r) => out.once('drain', () => r()));
-    count++;
-  }
-  await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
-  await rename(tmp, file);
+  const lines: string[] = [];
+  for await (const barcode of grin.listAllBarcodes()) lines.push(`${barcode}\n`);
+  const count = lines.length;
+  await writeFileAtomic(file, lines.join(''));
   log(`${count} barcodes in _all_books`);
   return file;
 }

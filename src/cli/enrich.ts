@@ -3,8 +3,9 @@
  * `<out>/<barcode>.grin.json`, fields keyed by GRIN's own header names. Barcodes GRIN does not know
  * are written too (`found: false`), so a re-run can tell "looked up, nothing there" from "not done".
  */
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomic-file';
 import { enrichBarcodes, type EnrichSummary } from '../grin/enrich';
 import type { GrinApi } from '../grin/types';
 
@@ -28,9 +29,7 @@ export async function writeEnrichment(
   return enrichBarcodes(grin, barcodes, async (barcode, fields) => {
     const record: EnrichRecord = { barcode, directory, fetchedAt: new Date().toISOString(), found: fields !== null, fields };
     const file = join(outDir, `${barcode}.grin.json`);
-    const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify(record, null, 2) + '\n');
-    await rename(tmp, file);
+    await writeFileAtomic(file, JSON.stringify(record, null, 2) + '\n', { noSync: true });
     onProgress(++done);
   });
 }

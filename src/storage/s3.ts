@@ -12,6 +12,7 @@ import { stat } from 'node:fs/promises';
 import { Readable, Transform, pipeline } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
@@ -327,6 +328,7 @@ export class S3Storage implements BookStorage {
     });
     // Report the upload id before any part, so even a crash during part 1 can be resumed or aborted.
     opts.onCheckpoint?.(checkpoint());
+    await this.abortOtherUploads(fullKey, state.uploadId);
 
     try {
       await this.uploadMissingParts(localPath, fullKey, size, state, opts.signal, () => opts.onCheckpoint?.(checkpoint()));
@@ -356,6 +358,21 @@ export class S3Storage implements BookStorage {
       }
       throw err;
     }
+  }
+
+  /**
+   * Only one upload of a key is ever wanted: any other one still open was left by an attempt that
+   * died before its checkpoint reached Temporal, and nobody will resume it. Best effort (the bucket's
+   * lifecycle rule for incomplete uploads is the backstop).
+   */
+  private async abortOtherUploads(fullKey: string, keep: string): Promise<void> {
+    const out = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: fullKey })).catch(() => undefined);
+    const others = (out?.Uploads ?? []).filter((u) => u.Key === fullKey && u.UploadId && u.UploadId !== keep);
+    await Promise.all(
+      others.map((u) =>
+        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: u.UploadId })).catch(() => undefined),
+      ),
+    );
   }
 
   private async startMultipart(

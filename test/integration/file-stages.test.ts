@@ -95,14 +95,6 @@ async function placeToken(deps: ActivityDeps, barcode: string, bucket: Bucket, p
   await deps.board.move(barcode, bucket, { directory: deps.config.grin.directory, processingDir: deps.config.processingDir, ...patch });
 }
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function lastHeartbeat(run: Run<unknown>): unknown {
   expect(run.beats.length).toBeGreaterThan(0);
   return run.beats[run.beats.length - 1];
@@ -225,58 +217,55 @@ describe('download', () => {
     expect(await md5OfFile(bookPaths(env.config.processingDir, B).encrypted)).toBe(archive.etag);
   });
 
-  test('waits while the disk is too full, showing it in the token and the heartbeats, then downloads', async () => {
+  test('with the disk too full the attempt fails at once as transient (holding no file slot), says so in the token, and a later one downloads', async () => {
     let full = true;
-    let checks = 0;
-    const diskUsage = async () => {
-      checks++;
-      return full ? 0.95 : 0.5;
-    };
-    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskPollMs: 50 });
-    const running = attempt(downloadArchive, { barcode: C, filename: sim.book(C).filename });
+    const diskUsage = async () => (full ? 0.95 : 0.5);
+    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1 });
+    const input = { barcode: C, filename: sim.book(C).filename };
 
-    await until('the token says the download waits for disk space', async () => /waiting for disk space/.test((await deps.board.get(C))?.status ?? ''));
+    const refused = await attempt(downloadArchive, input);
+    expect(refused.error).toBeInstanceOf(ApplicationFailure);
+    expect(refused.error).toMatchObject({ type: 'DiskFullError', nonRetryable: false });
+    expect((refused.error as Error).message).toMatch(/95\.0% full, over the 90% threshold/);
     const waiting = await deps.board.get(C);
-    expect(waiting?.status).toMatch(/waiting for disk space: processing disk 95\.0% full \(limit 90%\)/);
+    expect(waiting?.status).toMatch(/^waiting for disk space: processing disk 95\.0% full \(limit 90%\); next try in 1 s$/);
     expect(waiting?.bucket).toBe('02_converted');
-    await until('the disk was checked again', () => checks >= 3);
-    expect(archiveGets(sim, C)).toHaveLength(0); // nothing fetched while waiting
-    full = false;
+    expect(archiveGets(sim, C)).toHaveLength(0); // nothing fetched while the disk is full
 
-    const run = await running;
+    full = false;
+    const run = await attempt(downloadArchive, input, { info: { attempt: 2 } });
     expect(run.error).toBeUndefined();
-    expect(run.beats.some((b) => (b as { waitingForDisk?: number }).waitingForDisk === 0.95)).toBe(true);
     const archive = (await sim.archive(C))!;
-    expect(await deps.board.get(C)).toMatchObject({ bucket: '03_downloaded', grinEtag: archive.etag, encryptedBytes: archive.size });
+    expect(await deps.board.get(C)).toMatchObject({ bucket: '03_downloaded', grinEtag: archive.etag, encryptedBytes: archive.size, status: 'downloaded' });
     expect(archiveGets(sim, C)).toHaveLength(1);
   });
 
-  test('when the disk fills up mid-download the transfer stops, waits, and continues with a Range request', async () => {
+  test('when the disk fills up mid-download the transfer stops, keeps its partial file and fails; the next attempt continues with a Range request', async () => {
     const archive = (await sim.archive(D))!;
     sim.setFaults({ slowBody: { barcodes: [D], times: 1 }, slowBodyBytesPerSecond: 3 * MiB });
-    // 1st check (before the transfer): room; 2nd (after 1 MiB) and 3rd (while waiting): full; then room again.
-    const answers = [0.5, 0.95, 0.95];
-    const seen: number[] = [];
-    const diskUsage = async () => {
-      const used = answers.shift() ?? 0.5;
-      seen.push(used);
-      return used;
-    };
-    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskPollMs: 50, diskCheckBytes: MiB });
-    const run = await attempt(downloadArchive, { barcode: D, filename: sim.book(D).filename });
-    expect(run.error).toBeUndefined();
-    expect(seen.slice(0, 4)).toEqual([0.5, 0.95, 0.95, 0.5]);
-    expect(run.beats.some((b) => (b as { waitingForDisk?: number }).waitingForDisk === 0.95)).toBe(true);
+    // 1st check (before the transfer): room; 2nd (after 1 MiB): full; then room again.
+    const answers = [0.5, 0.95];
+    const diskUsage = async () => answers.shift() ?? 0.5;
+    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1, diskCheckBytes: MiB });
+    const input = { barcode: D, filename: sim.book(D).filename };
+    const first = await attempt(downloadArchive, input);
+    expect(first.error).toMatchObject({ type: 'DiskFullError', nonRetryable: false });
+    const paths = bookPaths(env.config.processingDir, D);
+    const kept = fileSize(paths.partial);
+    expect(kept).toBeGreaterThanOrEqual(MiB);
+    expect(kept).toBeLessThan(archive.size);
+    expect(await deps.board.get(D)).toMatchObject({ bucket: '02_converted', grinEtag: archive.etag, status: expect.stringMatching(/^waiting for disk space/) });
 
+    const second = await attempt(downloadArchive, input, { info: { attempt: 2, heartbeatDetails: lastHeartbeat(first) } });
+    expect(second.error).toBeUndefined();
     const gets = archiveGets(sim, D);
     expect(gets).toHaveLength(2);
     expect(gets[0].aborted).toBe(true);
-    expect(gets[1].range).toMatch(/^bytes=\d+-$/);
-    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(gets[1].range!)![1]);
+    const resumedFrom = Number(/^bytes=(\d+)-$/.exec(gets[1].range ?? '')?.[1]);
     expect(resumedFrom).toBeGreaterThanOrEqual(MiB);
     expect(gets[1]).toMatchObject({ status: 206, bytesSent: archive.size - resumedFrom });
     expect(gets[0].bytesSent + gets[1].bytesSent - archive.size).toBeLessThanOrEqual(HEARTBEAT_BYTES);
-    expect(await md5OfFile(bookPaths(env.config.processingDir, D).encrypted)).toBe(archive.etag);
+    expect(await md5OfFile(paths.encrypted)).toBe(archive.etag);
     expect(await deps.board.get(D)).toMatchObject({ bucket: '03_downloaded', grinEtag: archive.etag, encryptedBytes: archive.size, status: 'downloaded (resumed)' });
   });
   test('a new workflow run (no heartbeat details) continues a partial file with the ETag recorded in the token', async () => {
@@ -316,13 +305,24 @@ describe('download', () => {
     expect(await md5OfFile(bookPaths(env.config.processingDir, H).encrypted)).toBe(archive.etag);
     expect((await deps.board.get(H))?.bucket).toBe('03_downloaded');
 
-    // A file left by an older run (no heartbeat details) is not trusted: it is fetched again.
+    // A new workflow run (no heartbeat details) confirms it the same way, with the ETag the token recorded.
     await deps.board.move(H, '02_converted', { status: 'downloading' });
-    const fresh = await attempt(downloadArchive, input);
+    const newRun = await attempt(downloadArchive, input);
+    expect(newRun.error).toBeUndefined();
+    expect(archiveGets(sim, H)[2]).toMatchObject({ range: `bytes=${archive.size}-`, status: 416, bytesSent: 0 });
+
+    // Once the token moved, a re-run finds the stage done and asks GRIN nothing.
+    const again = await attempt(downloadArchive, input, { info: { attempt: 2, heartbeatDetails: details } });
+    expect(again.result).toMatchObject({ etag: archive.etag, bytes: archive.size });
+    expect(archiveGets(sim, H)).toHaveLength(3);
+
+    // `fresh` (a download again after an integrity failure) trusts nothing on disk: fetched again.
+    const fresh = await attempt(downloadArchive, { ...input, fresh: true });
     expect(fresh.error).toBeUndefined();
-    const refetch = archiveGets(sim, H)[2];
+    const refetch = archiveGets(sim, H)[3];
     expect(refetch.range).toBeUndefined();
     expect(refetch).toMatchObject({ status: 200, bytesSent: archive.size });
+    expect((await deps.board.get(H))?.bucket).toBe('03_downloaded');
   });
 });
 

@@ -121,7 +121,7 @@ test('concurrent operations on one barcode are serialized and leave one copy', a
 test('counts, list and listBarcodes per bucket; temp files are not counted', async () => {
   for (const barcode of ['CCC333', 'AAA111', 'BBB222']) await board.create({ barcode, directory: 'PRNC' });
   await board.move('BBB222', '07_stored');
-  fs.writeFileSync(path.join(root, '00_available', '.DDD444.json.123.abcdef.tmp'), '{');
+  fs.writeFileSync(path.join(root, '00_available', '.DDD444.json.123.abcdef012345.tmp'), '{');
 
   const expected = Object.fromEntries(BUCKETS.map((bucket) => [bucket, 0])) as Record<Bucket, number>;
   expected['00_available'] = 2;

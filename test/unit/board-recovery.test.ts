@@ -107,8 +107,8 @@ test('an unreadable duplicate is renamed aside (kept for an operator), the reada
 
 test('leftover temp files: old ones are removed by reconcile, fresh ones (a move in progress) are kept', async () => {
   const dir = path.join(root, '03_downloaded');
-  const old = '.AAA111.json.4242.0a1b2c.tmp';
-  const fresh = '.BBB222.json.4242.3d4e5f.tmp';
+  const old = '.AAA111.json.4242.0a1b2c3d4e5f.tmp';
+  const fresh = '.BBB222.json.4242.3d4e5f6a7b8c.tmp';
   fs.writeFileSync(path.join(dir, old), '{"partial":');
   fs.writeFileSync(path.join(dir, fresh), '{"partial":');
   const twoMinutesAgo = new Date(Date.now() - 120_000);

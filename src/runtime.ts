@@ -1,0 +1,58 @@
+/**
+ * The one place that turns a config into the live parts both the worker and the CLI use: the board,
+ * the GRIN client, the storage and the passphrase accessor. Each part is built only when asked for,
+ * so a CLI command that only reads the board never needs GRIN credentials or S3 keys.
+ */
+import { Board } from './buckets/board';
+import { readSecret } from './config/secrets';
+import type { PipelineConfig } from './config/types';
+import { createTokenSource } from './grin/auth';
+import { GrinClient } from './grin/client';
+import type { GrinApi } from './grin/types';
+import { createStorage } from './storage';
+import type { BookStorage } from './storage/types';
+
+export interface Runtime {
+  board: Board;
+  grin: GrinApi;
+  storage: BookStorage;
+  /** The GPG passphrase, read at each use (an operator who fixes the file can just `retry`); never logged. */
+  passphrase: () => string;
+}
+
+export interface RuntimeOptions {
+  /** Replace the GRIN client (tests, the demo). */
+  grin?: GrinApi;
+  /** Replace the storage (tests). */
+  storage?: BookStorage;
+}
+
+export async function buildRuntime(config: PipelineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+  return {
+    board: await openBoard(config),
+    grin: opts.grin ?? (await grinClientFrom(config)),
+    storage: opts.storage ?? storageFrom(config),
+    passphrase: passphraseFrom(config),
+  };
+}
+
+export function openBoard(config: PipelineConfig): Promise<Board> {
+  return Board.open(config.pipelineDir);
+}
+
+export async function grinClientFrom(config: PipelineConfig): Promise<GrinClient> {
+  return new GrinClient({
+    baseUrl: config.grin.baseUrl,
+    directory: config.grin.directory,
+    tokens: await createTokenSource(config.grin),
+    timeouts: { connectMs: config.grin.timeouts.connectSeconds * 1000, requestMs: config.grin.timeouts.requestSeconds * 1000 },
+  });
+}
+
+export function storageFrom(config: PipelineConfig): BookStorage {
+  return createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts });
+}
+
+export function passphraseFrom(config: PipelineConfig): () => string {
+  return () => readSecret(config.grin.gpgPassphrase, 'GPG passphrase');
+}

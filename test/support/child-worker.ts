@@ -1,0 +1,86 @@
+/**
+ * Runs test/support/file-host-worker.ts as a real child process (so it can die by SIGKILL, exactly
+ * like a worker killed on a real host) and restarts it whenever it dies, until stopped.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { PipelineConfig } from '../../src/config/types';
+
+/** A require hook compiling .ts with swc (as jest does), written where the child can load it. */
+const TS_HOOK = `
+const { readFileSync } = require('node:fs');
+const { transformSync } = require('@swc/core');
+require.extensions['.ts'] = function (module, filename) {
+  const { code } = transformSync(readFileSync(filename, 'utf8'), {
+    filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline',
+  });
+  module._compile(code, filename);
+};
+`;
+
+export interface SupervisedWorker {
+  /** Times the worker process died other than by `stop()`. */
+  deaths(): number;
+  /** Stops the current process (SIGTERM: graceful) and does not restart it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the file-host worker for `hostId` and restarts it after every death. `beforeRestart` runs
+ * while no worker is alive (a test may change files then, as if an operator had).
+ */
+export function superviseFileHostWorker(opts: {
+  config: PipelineConfig;
+  hostId: string;
+  dir: string;
+  env?: Record<string, string>;
+  beforeRestart?: () => Promise<void> | void;
+}): SupervisedWorker {
+  const root = resolve(__dirname, '../..');
+  const hook = join(opts.dir, 'ts-hook.cjs');
+  writeFileSync(hook, TS_HOOK.replace("require('@swc/core')", `require(${JSON.stringify(require.resolve('@swc/core'))})`));
+  const configFile = join(opts.dir, 'worker-config.json');
+  writeFileSync(configFile, JSON.stringify(opts.config));
+  let stopping = false;
+  let died = 0;
+  let current: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+
+  const start = () => {
+    const child = spawn(process.execPath, ['-r', hook, join(root, 'test/support/file-host-worker.ts'), configFile, opts.hostId], {
+      cwd: root,
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    current = child;
+    exited = new Promise<void>((done) => {
+      child.once('exit', () => {
+        if (stopping) return done();
+        died++;
+        void (async () => {
+          await opts.beforeRestart?.();
+          if (!stopping) start();
+          done();
+        })();
+      });
+    });
+  };
+  start();
+
+  return {
+    deaths: () => died,
+    async stop() {
+      stopping = true;
+      for (;;) {
+        const waiting = exited;
+        const child = current;
+        child?.kill('SIGTERM');
+        const hard = setTimeout(() => child?.kill('SIGKILL'), 15_000);
+        await waiting;
+        clearTimeout(hard);
+        if (waiting === exited) return;
+      }
+    },
+  };
+}

@@ -1,0 +1,72 @@
+/**
+ * A real worker process for one host's file stages, for tests that kill it (`kill -9`, or the
+ * GRIN_PIPELINE_KILL_AT switch): `node -r test/support/ts-register.js test/support/file-host-worker.ts
+ * <config.json> <host-id>`. Prints `ready` once polling. With KILL_TEST_UPLOAD_LOG set, every archive
+ * upload it starts is logged (JSON lines) with whether storage already held that very archive, so a
+ * test can prove nothing is uploaded twice.
+ */
+import { appendFileSync, readFileSync, statSync } from 'node:fs';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import { createFileActivities } from '../../src/activities';
+import type { PipelineConfig } from '../../src/config/types';
+import { storageFrom } from '../../src/runtime';
+import type { BookStorage } from '../../src/storage/types';
+import { buildActivityDeps, hostQueueName, installQuietRuntime } from '../../src/worker';
+
+export interface UploadLogLine {
+  key: string;
+  resumed: boolean;
+  /** Storage already held an object with this GRIN ETag and size when the upload started. */
+  alreadyStored: boolean;
+}
+
+function recordingUploads(storage: BookStorage, logFile: string): BookStorage {
+  return {
+    location: storage.location,
+    head: (key) => storage.head(key),
+    putBytes: (data, key, opts) => storage.putBytes(data, key, opts),
+    getBytes: (key) => storage.getBytes(key),
+    abortUpload: (cp) => storage.abortUpload(cp),
+    async putFile(path, key, opts = {}) {
+      if (opts.metadata?.grin_etag !== undefined) {
+        const existing = await storage.head(key);
+        const line: UploadLogLine = {
+          key,
+          resumed: !!opts.resumeFrom,
+          alreadyStored: !!existing && existing.metadata.grin_etag === opts.metadata.grin_etag && existing.size === statSync(path).size,
+        };
+        appendFileSync(logFile, `${JSON.stringify(line)}\n`);
+      }
+      return storage.putFile(path, key, opts);
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const [configFile, hostId] = process.argv.slice(2);
+  const config = JSON.parse(readFileSync(configFile, 'utf8')) as PipelineConfig;
+  installQuietRuntime('ERROR');
+  const hostQueue = hostQueueName(config, hostId);
+  const logFile = process.env.KILL_TEST_UPLOAD_LOG;
+  const storage = logFile ? recordingUploads(storageFrom(config), logFile) : undefined;
+  const deps = await buildActivityDeps(config, hostQueue, { storage });
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: hostQueue,
+    // The test machine's real disk usage is not what these tests are about.
+    activities: createFileActivities(deps, { download: { diskUsage: async () => 0.1 } }),
+    maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
+  });
+  process.once('SIGTERM', () => worker.shutdown());
+  const running = worker.run();
+  process.stdout.write('ready\n');
+  await running;
+  await connection.close();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`file-host-worker: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
