@@ -14,6 +14,8 @@ import { readSecret } from './config/secrets';
 import type { PipelineConfig } from './config/types';
 import { createTokenSource } from './grin/auth';
 import { GrinClient } from './grin/client';
+import { CLI_RETRY } from './grin/http';
+import type { FailureDetails } from './common/errors';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
 import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
@@ -31,6 +33,8 @@ export async function grinClientFrom(config: PipelineConfig): Promise<GrinClient
     directory: config.grin.directory,
     tokens: await createTokenSource(config.grin),
     timeouts: { connectMs: config.grin.timeouts.connectSeconds * 1000, requestMs: config.grin.timeouts.requestSeconds * 1000 },
+    // No Temporal around CLI commands: the client's own retries are their one retry layer.
+    retry: CLI_RETRY,
   });
 }
 
@@ -39,21 +43,40 @@ interface PendingActivity {
   attempt: number;
   heartbeat?: unknown;
   lastFailure?: string;
+  /** What the book waits for, when its last failure is a fault that hits every book (FailureDetails). */
+  waitingFor?: string;
+}
+
+type RawPayloads = { payloads?: { data?: Uint8Array | null }[] | null } | null;
+
+/** The first payload of a list, decoded as JSON (the default data converter's encoding), or undefined. */
+function firstJson(list: RawPayloads | undefined): unknown {
+  const data = list?.payloads?.[0]?.data;
+  try {
+    return data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the book's workflow is waiting on right now (e.g. a download and its byte count, or disk space). */
 function pendingActivities(raw: {
-  pendingActivities?: { activityType?: { name?: string | null } | null; attempt?: number | null; heartbeatDetails?: { payloads?: { data?: Uint8Array | null }[] | null } | null; lastFailure?: { message?: string | null } | null }[] | null;
+  pendingActivities?: {
+    activityType?: { name?: string | null } | null;
+    attempt?: number | null;
+    heartbeatDetails?: RawPayloads;
+    lastFailure?: { message?: string | null; applicationFailureInfo?: { details?: RawPayloads } | null } | null;
+  }[] | null;
 }): PendingActivity[] {
   return (raw.pendingActivities ?? []).map((a) => {
-    const data = a.heartbeatDetails?.payloads?.[0]?.data;
-    let heartbeat: unknown;
-    try {
-      heartbeat = data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
-    } catch {
-      heartbeat = undefined;
-    }
-    return { type: a.activityType?.name ?? '?', attempt: a.attempt ?? 1, heartbeat, lastFailure: a.lastFailure?.message ?? undefined };
+    const details = firstJson(a.lastFailure?.applicationFailureInfo?.details) as FailureDetails | undefined;
+    return {
+      type: a.activityType?.name ?? '?',
+      attempt: a.attempt ?? 1,
+      heartbeat: firstJson(a.heartbeatDetails),
+      lastFailure: a.lastFailure?.message ?? undefined,
+      waitingFor: typeof details?.waitingFor === 'string' ? details.waitingFor : undefined,
+    };
   });
 }
 
@@ -181,6 +204,7 @@ export function buildProgram(): Command {
         process.stdout.write(
           `activity    ${p.type}, attempt ${p.attempt}` +
             (p.heartbeat !== undefined ? `, last heartbeat ${JSON.stringify(p.heartbeat)}` : '') +
+            (p.waitingFor ? `\n            waiting for ${p.waitingFor}` : '') +
             (p.lastFailure ? `\n            last failure: ${p.lastFailure}` : '') +
             '\n',
         );

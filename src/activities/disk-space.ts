@@ -3,6 +3,7 @@
  * while the disk is fuller than the configured threshold, instead of failing or filling it.
  */
 import { statfs } from 'node:fs/promises';
+import { PipelineError } from '../common/errors';
 
 export async function diskUsage(path: string): Promise<number> {
   const s = await statfs(path);
@@ -27,5 +28,18 @@ export async function waitForDiskSpace(opts: {
     waited = true;
     await opts.onWait(used);
     await opts.sleep(opts.pollMs ?? 30_000);
+  }
+}
+
+/**
+ * The processing disk is fuller than the threshold: transient (books wait for space, never park), and
+ * a fault every download on this host shares. For a stage that gives its slot back while it waits.
+ */
+export class DiskFullError extends PipelineError {
+  constructor(dir: string, used: number, threshold: number) {
+    super(`the processing disk (${dir}) is ${(used * 100).toFixed(1)}% full, above the limit of ${(threshold * 100).toFixed(0)}%`, {
+      retryable: true,
+      waitingFor: `free space on the processing disk (at most ${(threshold * 100).toFixed(0)}% used; limits.diskUsageThreshold)`,
+    });
   }
 }
