@@ -27,6 +27,12 @@ export const WAITING_FOR_CREDENTIALS = 'GRIN to accept our credentials (check gr
 
 export interface GrinErrorOptions {
   retryable: boolean;
+  /**
+   * Whether the client's own retry loop (used only outside Temporal, by the CLI) may try again at
+   * once. Default: `retryable`. False for faults only an operator or Google can end (credentials,
+   * ACL): a command should say so now rather than after minutes of backoff.
+   */
+  retryInCall?: boolean;
   waitingFor?: string;
   benign?: boolean;
   retryAfterSeconds?: number;
@@ -38,9 +44,11 @@ export class GrinHttpError extends PipelineError {
   readonly endpoint: string;
   readonly barcode?: string;
   readonly status?: number;
+  readonly retryInCall: boolean;
 
   constructor(ctx: GrinErrorContext, detail: string, opts: GrinErrorOptions) {
     super(`${describe(ctx)}: ${detail}`, opts);
+    this.retryInCall = opts.retryInCall ?? opts.retryable;
     this.endpoint = ctx.endpoint;
     this.barcode = ctx.barcode;
     this.status = ctx.status;
@@ -59,7 +67,7 @@ export class GrinHttpError extends PipelineError {
  */
 export class GrinAuthError extends GrinHttpError {
   constructor(ctx: GrinErrorContext, detail: string, cause?: unknown) {
-    super(ctx, detail, { retryable: true, waitingFor: WAITING_FOR_CREDENTIALS, cause });
+    super(ctx, detail, { retryable: true, retryInCall: false, waitingFor: WAITING_FOR_CREDENTIALS, cause });
   }
 }
 
@@ -73,7 +81,7 @@ export class GrinPermissionError extends GrinHttpError {
       ctx,
       'GRIN denied access. The Google account may not be allowed on this library directory yet ' +
         '(check the directory name, which is case-sensitive; ACL changes at Google can take up to 12 hours).',
-      { retryable: true, waitingFor: 'GRIN to allow our Google account on this library directory (grin.directory)' },
+      { retryable: true, retryInCall: false, waitingFor: 'GRIN to allow our Google account on this library directory (grin.directory)' },
     );
   }
 }
@@ -169,8 +177,12 @@ const TRANSIENT_CODES = new Set([
   'ECONNABORTED',
 ]);
 
-/** True for errors worth another attempt: our own retryable errors and network-level failures. */
+/**
+ * True for errors worth another try within a call (the CLI's retry loop, resuming a download):
+ * our own errors that say so, and network-level failures.
+ */
 export function isTransientError(err: unknown): boolean {
+  if (err instanceof GrinHttpError) return err.retryInCall;
   if (err instanceof PipelineError) return err.retryable;
   // Not `instanceof Error`: errors from Node internals may come from another realm (e.g. under jest).
   if (typeof err !== 'object' || err === null) return false;
