@@ -38,7 +38,7 @@ export async function grinClientFrom(config: PipelineConfig): Promise<GrinClient
   });
 }
 
-interface PendingActivity {
+export interface PendingActivity {
   type: string;
   attempt: number;
   heartbeat?: unknown;
@@ -60,7 +60,7 @@ function firstJson(list: RawPayloads | undefined): unknown {
 }
 
 /** What the book's workflow is waiting on right now (e.g. a download and its byte count, or disk space). */
-function pendingActivities(raw: {
+export function pendingActivities(raw: {
   pendingActivities?: {
     activityType?: { name?: string | null } | null;
     attempt?: number | null;
