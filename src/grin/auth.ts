@@ -21,6 +21,8 @@ export interface AccessTokenSource {
 }
 
 export const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
+/** A refreshed token is used at least this long before the next proactive refresh. */
+const MIN_TOKEN_USE_MS = 1_000;
 
 /** A fixed token; `refresh()` re-reads it through the loader, when given (a rotated token file). */
 export class StaticTokenSource implements AccessTokenSource {
@@ -128,7 +130,7 @@ export class OAuthTokenSource implements AccessTokenSource {
   private readonly credentialsFile?: string;
   private readonly refreshToken: string;
   private readonly refreshBeforeExpiryMs: number;
-  /** Lifetime of the last token issued, to refresh a short-lived token at half-life, not at every call. */
+  /** Lifetime of the last token issued: a token is used for at least MIN_TOKEN_USE_MS of it. */
   private lifetimeMs?: number;
   private refreshing?: Promise<string>;
   private persisted?: string;
@@ -194,10 +196,14 @@ export class OAuthTokenSource implements AccessTokenSource {
     return refreshing;
   }
 
-  /** True when the token should be replaced now: near its expiry, or half-way through a short life. */
+  /**
+   * True when the token should be replaced now: within `refreshBeforeExpiryMs` of its expiry, but
+   * never before it has been used for MIN_TOKEN_USE_MS (a margin as long as the token's life would
+   * otherwise refresh it at every call).
+   */
   private expiresSoon(expiry: number | null | undefined): boolean {
     if (!expiry) return false; // unknown: use it until GRIN refuses it
-    const margin = Math.min(this.refreshBeforeExpiryMs, (this.lifetimeMs ?? Infinity) / 2);
+    const margin = Math.min(this.refreshBeforeExpiryMs, (this.lifetimeMs ?? Infinity) - MIN_TOKEN_USE_MS);
     return expiry - Date.now() <= margin;
   }
 

@@ -84,15 +84,15 @@ describe('GrinClient auth against the simulator', () => {
   });
 
   it('20 concurrent callers share one token refresh: exactly one POST /token each time', async () => {
-    const tokens = await OAuthTokenSource.fromFiles({ clientSecretFile, credentialsFile: credsFile, tokenUri: sim.tokenUri, refreshBeforeExpiryMs: 500 });
+    const tokens = await OAuthTokenSource.fromFiles({ clientSecretFile, credentialsFile: credsFile, tokenUri: sim.tokenUri, refreshBeforeExpiryMs: 59_000 });
     const client = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens });
     const tokenPosts = () => sim.requestLog.filter((e) => e.path === '/token' && e.method === 'POST').length;
     try {
       // No token yet: twenty first calls at once.
       await Promise.all(Array.from({ length: 20 }, () => client.checkAccess()));
       expect(tokenPosts()).toBe(1);
-      // The token expires (2 s life): twenty calls find it expiring at once.
-      await new Promise((r) => setTimeout(r, 2_100));
+      // The token comes within 59 s of its expiry (60 s life): twenty calls find it expiring at once.
+      await new Promise((r) => setTimeout(r, 1_100));
       await Promise.all(Array.from({ length: 20 }, () => client.checkAccess()));
       expect(tokenPosts()).toBe(2);
       // GRIN refuses it before we expect (its clock moved): twenty login redirects, one refresh.
