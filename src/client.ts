@@ -11,6 +11,9 @@ import { validateBarcode } from './buckets/barcode';
 import { BUCKETS, isBucket, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
 import { readSecret } from './config/secrets';
+import type { PipelineConfig } from './config/types';
+import { CLI_RETRY } from './grin/http';
+import type { FailureDetails } from './common/errors';
 import { grinClientFrom } from './runtime';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
@@ -23,26 +26,48 @@ const positiveInt = (name: string) => (value: string) => {
   return n;
 };
 
-interface PendingActivity {
+/** No Temporal around CLI commands: the GRIN client's own retries are their one retry layer. */
+const cliGrinClient = (config: PipelineConfig) => grinClientFrom(config, { retry: CLI_RETRY });
+
+export interface PendingActivity {
   type: string;
   attempt: number;
   heartbeat?: unknown;
   lastFailure?: string;
+  /** What the book waits for, when its last failure is a fault that hits every book (FailureDetails). */
+  waitingFor?: string;
+}
+
+type RawPayloads = { payloads?: { data?: Uint8Array | null }[] | null } | null;
+
+/** The first payload of a list, decoded as JSON (the default data converter's encoding), or undefined. */
+function firstJson(list: RawPayloads | undefined): unknown {
+  const data = list?.payloads?.[0]?.data;
+  try {
+    return data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What the book's workflow is waiting on right now (e.g. a download and its byte count, or disk space). */
-function pendingActivities(raw: {
-  pendingActivities?: { activityType?: { name?: string | null } | null; attempt?: number | null; heartbeatDetails?: { payloads?: { data?: Uint8Array | null }[] | null } | null; lastFailure?: { message?: string | null } | null }[] | null;
+export function pendingActivities(raw: {
+  pendingActivities?: {
+    activityType?: { name?: string | null } | null;
+    attempt?: number | null;
+    heartbeatDetails?: RawPayloads;
+    lastFailure?: { message?: string | null; applicationFailureInfo?: { details?: RawPayloads } | null } | null;
+  }[] | null;
 }): PendingActivity[] {
   return (raw.pendingActivities ?? []).map((a) => {
-    const data = a.heartbeatDetails?.payloads?.[0]?.data;
-    let heartbeat: unknown;
-    try {
-      heartbeat = data ? JSON.parse(Buffer.from(data).toString('utf8')) : undefined;
-    } catch {
-      heartbeat = undefined;
-    }
-    return { type: a.activityType?.name ?? '?', attempt: a.attempt ?? 1, heartbeat, lastFailure: a.lastFailure?.message ?? undefined };
+    const details = firstJson(a.lastFailure?.applicationFailureInfo?.details) as FailureDetails | undefined;
+    return {
+      type: a.activityType?.name ?? '?',
+      attempt: a.attempt ?? 1,
+      heartbeat: firstJson(a.heartbeatDetails),
+      lastFailure: a.lastFailure?.message ?? undefined,
+      waitingFor: typeof details?.waitingFor === 'string' ? details.waitingFor : undefined,
+    };
   });
 }
 
@@ -88,7 +113,7 @@ export function buildProgram(): Command {
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
-      const list = await selectBarcodes(config, { sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => grinClientFrom(config), log);
+      const list = await selectBarcodes(config, { sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => cliGrinClient(config), log);
       const batchId = opts.batchId ?? defaultBatchId(config.grin.directory, list);
       const client = await connectClient(config);
       const standing = await batchStanding(client, config, batchId);
@@ -170,6 +195,7 @@ export function buildProgram(): Command {
         process.stdout.write(
           `activity    ${p.type}, attempt ${p.attempt}` +
             (p.heartbeat !== undefined ? `, last heartbeat ${JSON.stringify(p.heartbeat)}` : '') +
+            (p.waitingFor ? `\n            waiting for ${p.waitingFor}` : '') +
             (p.lastFailure ? `\n            last failure: ${p.lastFailure}` : '') +
             '\n',
         );
@@ -271,11 +297,11 @@ export function buildProgram(): Command {
         barcodes = (await Promise.all(BUCKETS.map((b) => board.listBarcodes(b)))).flat();
         if (barcodes.length === 0) throw new UsageError(`The board at ${config.pipelineDir} is empty.`);
       } else {
-        barcodes = await selectBarcodes(config, { barcodesFile: opts.barcodesFile, barcodes: args }, () => grinClientFrom(config), log);
+        barcodes = await selectBarcodes(config, { barcodesFile: opts.barcodesFile, barcodes: args }, () => cliGrinClient(config), log);
       }
       const out = opts.out ?? join(config.pipelineDir, 'metadata');
       const { writeEnrichment } = await import('./cli/enrich');
-      const summary = await writeEnrichment(await grinClientFrom(config), config.grin.directory, barcodes, out, (done) => {
+      const summary = await writeEnrichment(await cliGrinClient(config), config.grin.directory, barcodes, out, (done) => {
         if (done % 1000 === 0) log(`${done}/${barcodes.length} looked up`);
       });
       log(`${summary.found} found, ${summary.missing} unknown to GRIN; written to ${out}`);

@@ -8,6 +8,7 @@ import { readSecret } from './config/secrets';
 import type { PipelineConfig } from './config/types';
 import { createTokenSource } from './grin/auth';
 import { GrinClient } from './grin/client';
+import type { RetryPolicy } from './grin/http';
 import type { GrinApi } from './grin/types';
 import { createStorage } from './storage';
 import type { BookStorage } from './storage/types';
@@ -40,8 +41,10 @@ export function openBoard(config: PipelineConfig): Promise<Board> {
   return Board.open(config.pipelineDir);
 }
 
-export async function grinClientFrom(config: PipelineConfig): Promise<GrinClient> {
+/** `retry`: the client's own retries, for callers without Temporal around them (the CLI); none by default. */
+export async function grinClientFrom(config: PipelineConfig, opts: { retry?: RetryPolicy } = {}): Promise<GrinClient> {
   return new GrinClient({
+    retry: opts.retry,
     baseUrl: config.grin.baseUrl,
     directory: config.grin.directory,
     tokens: await createTokenSource(config.grin),

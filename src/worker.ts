@@ -9,6 +9,7 @@
  */
 import { hostname } from 'node:os';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkflowBundle } from '@temporalio/worker';
+import { ApplicationFailure } from '@temporalio/common';
 import { Command } from 'commander';
 import { loadConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
@@ -24,6 +25,7 @@ import {
   type ActivityDeps,
 } from './activities';
 import type { DownloadOptions } from './activities/download';
+import { failureDetails } from './activities/failures';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -52,12 +54,20 @@ export function sharedFileQueueName(config: PipelineConfig): string {
   return config.temporal.fileTaskQueuePrefix;
 }
 
-/** Quiet by design: a book waiting for GRIN fails its poll activity on every attempt, which is normal. */
+/** The SDK's notice for our activity-only workers: expected, and said on every start. */
+const ACTIVITY_ONLY_WORKER_NOTICE = 'No workflows registered, not polling for workflow tasks';
+
+/**
+ * One line per log entry. Expected failures (not converted yet, queue full) are BENIGN, which the
+ * SDK logs at DEBUG. Failures of a fault that hits every book (they carry `waitingFor`) are left to
+ * the per-process fault reporter (activities/waiting.ts), which says it once per interval, not once
+ * per book.
+ */
 export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
-  const expected = /NotConvertedYet|QueueFull|No workflows registered/;
   const logger = new DefaultLogger(level, (entry: LogEntry) => {
-    const text = `${entry.message} ${JSON.stringify(entry.meta ?? {}, (_k, v) => (typeof v === 'bigint' ? String(v) : v))}`;
-    if (expected.test(text)) return;
+    if (entry.message === ACTIVITY_ONLY_WORKER_NOTICE) return;
+    const error = entry.meta?.error;
+    if (error instanceof ApplicationFailure && failureDetails(error).waitingFor) return;
     process.stderr.write(`[worker] ${entry.level} ${entry.message}${entry.meta?.activityType ? ` (${String(entry.meta.activityType)})` : ''}${entry.meta?.workflowId ? ` ${String(entry.meta.workflowId)}` : ''}\n`);
   });
   try {

@@ -13,6 +13,7 @@
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bookPaths, type ActivityDeps } from './deps';
+import { PipelineError } from '../common/errors';
 import { classified } from './failures';
 import { killPoint } from './kill-points';
 import { exists, removeTempFiles } from './stage-state';
@@ -57,14 +58,13 @@ export function createCleanupActivity(deps: ActivityDeps) {
 }
 
 /** The token does not say the book was uploaded: its local files may be the only copy. */
-export class CleanupRefusedError extends Error {
-  readonly retryable = false;
+export class CleanupRefusedError extends PipelineError {
   constructor(barcode: string, bucket: string | undefined) {
     super(
       `Refusing to remove the local files of ${barcode}: its token (${bucket ? `in ${bucket}` : 'not on the board'}) records no stored upload, ` +
         'so they may be the only copy. Run the upload stage first (retry the book).',
+      { retryable: false },
     );
-    this.name = 'CleanupRefusedError';
   }
 }
 

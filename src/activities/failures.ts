@@ -1,44 +1,58 @@
 /**
- * Turns errors from the pipeline's modules into Temporal failures with a stable `type`, deciding
- * which ones retrying cannot fix. Those park the book in `failed` at once instead of burning retries.
+ * The one place errors become Temporal failures. A PipelineError already says what it is (see
+ * src/common/errors.ts); this turns it into an ApplicationFailure whose `type` is the error's class
+ * name, `nonRetryable` when retrying cannot fix it (the book parks), category BENIGN for expected
+ * outcomes (quiet in the worker's log), `nextRetryDelay` when the error asks for one, and
+ * FailureDetails (redownload, waitingFor) for the workflow and `grin-pipeline status`.
+ * Anything else (a Node or library error we did not wrap) is taken as transient: Temporal retries
+ * it with backoff, which is what a crash, a vanished file server or a network fault needs.
  */
 import { Context } from '@temporalio/activity';
-import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, ApplicationFailureCategory, CancelledFailure } from '@temporalio/common';
+import { PipelineError, type FailureDetails } from '../common/errors';
 
-/** Error types that retrying the same activity cannot fix. */
-const PERMANENT = new Set([
-  'DecryptError',
-  'UnsafeArchiveError',
-  'ArchiveLimitError',
-  'CorruptArchiveError',
-  'ChecksumMismatchError',
-  'NoOcrTextError',
-  'InvalidBarcodeError',
-  'ConfigError',
-  'SecretError',
-  'GrinAuthError',
-  'GrinPermissionError',
-  'ArchiveNotFoundError',
-]);
-
+/** True when retrying cannot fix `err` (the book parks): only a PipelineError can say so. */
 export function isPermanent(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const flagged = (err as { retryable?: unknown }).retryable;
-  if (flagged === false) return true;
-  if (flagged === true) return false;
-  return PERMANENT.has(err.name);
+  if (err instanceof ApplicationFailure) return err.nonRetryable === true;
+  return err instanceof PipelineError && !err.retryable;
 }
 
-/** Re-throw `err` as an ApplicationFailure whose type is the error's class name. */
-export function asFailure(err: unknown): never {
-  if (err instanceof ApplicationFailure || err instanceof CancelledFailure || activityCancelled()) throw err;
+/** The ApplicationFailure that reports `err` to Temporal (see the module comment). */
+export function toFailure(err: unknown): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  if (err instanceof PipelineError) {
+    const details: FailureDetails = {
+      ...(err.redownload ? { redownload: true } : {}),
+      ...(err.waitingFor ? { waitingFor: err.waitingFor } : {}),
+    };
+    return ApplicationFailure.create({
+      type: err.name,
+      message: err.message,
+      nonRetryable: !err.retryable,
+      category: err.benign ? ApplicationFailureCategory.BENIGN : undefined,
+      nextRetryDelay: err.retryAfterSeconds !== undefined ? err.retryAfterSeconds * 1000 : undefined,
+      details: [details],
+    });
+  }
   const e = err instanceof Error ? err : new Error(String(err));
-  throw ApplicationFailure.create({
-    message: e.message,
+  return ApplicationFailure.create({
     type: e.name && e.name !== 'Error' ? e.name : 'ActivityError',
-    nonRetryable: isPermanent(e),
+    message: e.message,
+    nonRetryable: false,
     cause: e,
   });
+}
+
+/** What an ApplicationFailure's details say (empty when it carries none of ours). */
+export function failureDetails(failure: ApplicationFailure): FailureDetails {
+  const first = failure.details?.[0];
+  return typeof first === 'object' && first !== null ? (first as FailureDetails) : {};
+}
+
+/** Re-throw `err` as an ApplicationFailure; a cancelled activity stays cancelled. */
+export function asFailure(err: unknown): never {
+  if (err instanceof CancelledFailure || activityCancelled()) throw err;
+  throw toFailure(err);
 }
 
 /** Runs an activity body, converting whatever it throws. */

@@ -18,6 +18,7 @@ import { createProcessActivity } from './process';
 import { createUploadActivity } from './upload';
 import { createCleanupActivity } from './cleanup';
 import { createHostActivity } from './host';
+import { reportingWaits } from './waiting';
 
 export type { ActivityDeps } from './deps';
 
@@ -25,8 +26,13 @@ export function createBoardActivityGroup(deps: ActivityDeps) {
   return { ...createBoardActivities(deps), ...createBatchActivities() };
 }
 
+// GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log.
 export function createGrinActivities(deps: ActivityDeps) {
-  return { ...createRequestConversionActivity(deps), ...createWaitForConversionActivity(deps), ...createCheckArchiveActivity(deps) };
+  return reportingWaits(deps.board, {
+    ...createRequestConversionActivity(deps),
+    ...createWaitForConversionActivity(deps),
+    ...createCheckArchiveActivity(deps),
+  });
 }
 
 export function createFileHostActivities(deps: ActivityDeps) {
@@ -34,14 +40,14 @@ export function createFileHostActivities(deps: ActivityDeps) {
 }
 
 export function createFileActivities(deps: ActivityDeps, opts: { download?: DownloadOptions } = {}) {
-  return {
+  return reportingWaits(deps.board, {
     ...createDownloadActivity(deps, opts.download),
     ...createDecryptActivity(deps),
     ...createExtractActivity(deps),
     ...createProcessActivity(deps),
     ...createUploadActivity(deps),
     ...createCleanupActivity(deps),
-  };
+  });
 }
 
 export type BoardActivities = ReturnType<typeof createBoardActivityGroup>;

@@ -2,7 +2,7 @@
  * Stage 01: ask GRIN to convert the book (`_process`). Runs on the GRIN task queue, whose
  * server-side rate limit keeps every worker together under GRIN's request budget.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { GrinRefusedError, QueueFullError } from '../grin/errors';
 import type { ConversionOutcome } from '../grin/types';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
@@ -19,14 +19,11 @@ export function createRequestConversionActivity(deps: ActivityDeps) {
         try {
           outcomes = await deps.grin.requestConversion([input.barcode]);
         } catch (err) {
-          if (err instanceof Error && err.name === 'QueueFullError') {
-            // GRIN's 50,000-book queue is full: not the book's fault. Try again later, never park.
+          if (err instanceof QueueFullError) {
+            // GRIN's 50,000-book queue is full: not the book's fault (benign). Ask again later, never park.
             await deps.board.update(input.barcode, { status: 'waiting: GRIN conversion queue is full' });
-            throw ApplicationFailure.create({
-              message: `GRIN's conversion queue is full; asking again for ${input.barcode} in ${input.queueFullRetrySeconds}s`,
-              type: 'QueueFull',
-              nextRetryDelay: `${input.queueFullRetrySeconds}s`,
-            });
+            const seconds = Math.max(input.queueFullRetrySeconds, err.retryAfterSeconds ?? 0);
+            throw new QueueFullError(err.context, err.partial, err.notSubmitted, seconds);
           }
           throw err;
         }
@@ -39,11 +36,7 @@ export function createRequestConversionActivity(deps: ActivityDeps) {
             await deps.board.move(input.barcode, '01_requested', { status: describe(outcome), stages: { '01_requested': new Date().toISOString() } });
             return { outcome: outcome.kind };
           default:
-            throw ApplicationFailure.nonRetryable(
-              `GRIN refused to convert ${input.barcode}: "${outcome.text}"` +
-                (outcome.kind === 'not_allowed' ? ' (Google does not release this volume for download)' : ''),
-              `GrinRefused_${outcome.kind}`,
-            );
+            throw new GrinRefusedError({ endpoint: `GET /${deps.config.grin.directory}/_process`, barcode: input.barcode }, outcome);
         }
       });
     },

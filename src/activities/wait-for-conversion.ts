@@ -4,9 +4,33 @@
  * books wait) and, if it is not there yet, fails retryably: Temporal's activity retry is the poll loop,
  * so waiting for days adds no events to the workflow's history.
  */
-import { ApplicationFailure } from '@temporalio/common';
+import { PipelineError } from '../common/errors';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
+
+/** Not converted yet: the normal answer while a book waits, so benign; ask again in a poll interval. */
+export class NotConvertedYet extends PipelineError {
+  constructor(barcode: string, pollIntervalSeconds: number) {
+    super(`${barcode} is not converted yet`, { retryable: true, benign: true, retryAfterSeconds: pollIntervalSeconds });
+  }
+}
+
+/** GRIN lists the book in `_failed`: its conversion failed, and asking again will not change that. */
+export class GrinConversionFailed extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
+/**
+ * In neither listing long after the request: GRIN dropped it, or the package left the pool unseen.
+ * Not retryable here; the book workflow requests the conversion again.
+ */
+export class ConversionRequestLost extends PipelineError {
+  constructor(barcode: string) {
+    super(`${barcode} is neither converted nor in GRIN's conversion queue; requesting it again`, { retryable: false });
+  }
+}
 
 export interface ConvertedResult {
   filename: string;
@@ -23,12 +47,11 @@ export function createWaitForConversionActivity(deps: ActivityDeps) {
         }
         if (seen.state === 'failed') {
           const e = seen.entry;
-          throw ApplicationFailure.nonRetryable(
+          throw new GrinConversionFailed(
             `GRIN could not convert ${input.barcode}` +
               (e.info ? `: ${e.info}` : '') +
               (e.detailedInfo ? ` (${e.detailedInfo})` : '') +
               (e.failedDate ? ` on ${e.failedDate}` : ''),
-            'GrinConversionFailed',
           );
         }
         if (seen.inProcess === false) {
@@ -37,17 +60,10 @@ export function createWaitForConversionActivity(deps: ActivityDeps) {
           const token = await deps.board.get(input.barcode);
           const requestedAt = Date.parse(token?.stages['01_requested'] ?? '');
           if (Number.isFinite(requestedAt) && seen.seenAt > requestedAt + input.pollIntervalSeconds * 1000) {
-            throw ApplicationFailure.nonRetryable(
-              `${input.barcode} is neither converted nor in GRIN's conversion queue; requesting it again`,
-              'ConversionRequestLost',
-            );
+            throw new ConversionRequestLost(input.barcode);
           }
         }
-        throw ApplicationFailure.create({
-          message: `${input.barcode} is not converted yet`,
-          type: 'NotConvertedYet',
-          nextRetryDelay: `${input.pollIntervalSeconds}s`,
-        });
+        throw new NotConvertedYet(input.barcode, input.pollIntervalSeconds);
       });
     },
   };

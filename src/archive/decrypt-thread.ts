@@ -41,6 +41,8 @@ export interface SerializedError {
   name: string;
   message: string;
   code?: string;
+  /** PipelineError's flag, for a DecryptError about damaged data. */
+  redownload?: boolean;
 }
 
 export type ToWorker =
@@ -184,7 +186,7 @@ class DecryptThread {
 
 /** Errors cross the thread boundary as plain data; ours become our classes again. */
 function revive(e: SerializedError): Error {
-  if (e.name === 'DecryptError') return new DecryptError(e.message);
+  if (e.name === 'DecryptError') return new DecryptError(e.message, { damaged: e.redownload === true });
   if (e.name === 'ArchiveLimitError') return new ArchiveLimitError(e.message);
   const err = new Error(e.message) as Error & { code?: string };
   if (e.name !== 'Error') err.name = e.name;

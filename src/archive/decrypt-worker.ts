@@ -39,11 +39,12 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 function serialize(err: unknown): SerializedError {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; message?: unknown; code?: unknown };
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; message?: unknown; code?: unknown; redownload?: unknown };
   return {
     name: typeof e.name === 'string' ? e.name : 'Error',
     message: typeof e.message === 'string' ? e.message : String(err),
     ...(typeof e.code === 'string' ? { code: e.code } : {}),
+    ...(e.redownload === true ? { redownload: true } : {}),
   };
 }
 

@@ -83,19 +83,19 @@ function describeFailure(label: string, err: unknown, quick: QuickCheck): Error 
     // Without gpg's quick check a wrong key and damaged data fail the same way: say both.
     return new DecryptError(
       `Could not decrypt ${label}: either the GPG passphrase is wrong or the file is damaged (${detail}).`,
-      { cause: err },
+      { cause: err, damaged: true },
     );
   }
   if (/Modification detected|tag mismatch|authenticat|integrity/i.test(detail)) {
     return new DecryptError(
       `Could not decrypt ${label}: the integrity check failed, so the file is damaged or was altered. ` +
         'Download it again.',
-      { cause: err },
+      { cause: err, damaged: true },
     );
   }
   return new DecryptError(
     `Could not decrypt ${label}: the file is damaged or incomplete (${detail}). Download it again.`,
-    { cause: err },
+    { cause: err, damaged: true },
   );
 }
 

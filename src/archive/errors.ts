@@ -1,67 +1,61 @@
 /**
- * Errors of the archive stages. None of them is worth retrying: the same bytes and the same passphrase
- * give the same result, so the book is parked in `failed` for an operator (hence `retryable = false`).
- * Messages never contain the passphrase.
+ * Errors of the archive stages. None of them is worth retrying as it is: the same bytes and the same
+ * passphrase give the same result, so the book is parked in `failed` for an operator. Those a
+ * damaged transfer could explain (integrity failures) ask for one fresh download first
+ * (`redownload`, see PipelineError). Messages never contain the passphrase.
  */
+import { PipelineError } from '../common/errors';
 
-/** Wrong passphrase, failed integrity check, or data that is not (or no longer) an OpenPGP message. */
-export class DecryptError extends Error {
-  readonly retryable = false;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DecryptError';
+/**
+ * Wrong passphrase, failed integrity check, or data that is not (or no longer) an OpenPGP message.
+ * `damaged`: the bytes may have been hurt in transit (MDC failure, truncated data), so a fresh
+ * download may fix it; a wrong passphrase or an unsupported format is not.
+ */
+export class DecryptError extends PipelineError {
+  constructor(message: string, options?: { cause?: unknown; damaged?: boolean }) {
+    super(message, { retryable: false, redownload: options?.damaged ?? false, cause: options?.cause });
   }
 }
 
 /** A tar entry that could write outside the book's folder or create something other than a file or folder. */
-export class UnsafeArchiveError extends Error {
-  readonly retryable = false;
+export class UnsafeArchiveError extends PipelineError {
   /** The entry's name as written in the archive. */
   readonly entry: string;
   constructor(entry: string, message: string) {
-    super(message);
-    this.name = 'UnsafeArchiveError';
+    super(message, { retryable: false });
     this.entry = entry;
   }
 }
 
 /** The archive unpacks to more bytes or more entries than the configured limits (decompression bomb). */
-export class ArchiveLimitError extends Error {
-  readonly retryable = false;
+export class ArchiveLimitError extends PipelineError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ArchiveLimitError';
+    super(message, { retryable: false });
   }
 }
 
-/** Not gzip, a truncated tar, or a tar header that does not parse. */
-export class CorruptArchiveError extends Error {
-  readonly retryable = false;
+/** Not gzip, a truncated tar, or a tar header that does not parse: a damaged transfer may explain it. */
+export class CorruptArchiveError extends PipelineError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'CorruptArchiveError';
+    super(message, { retryable: false, redownload: true, cause: options?.cause });
   }
 }
 
 /** Files whose MD5 differs from `checksum.md5`, or that it lists but the archive lacks. */
-export class ChecksumMismatchError extends Error {
-  readonly retryable = false;
+export class ChecksumMismatchError extends PipelineError {
   readonly mismatched: string[];
   readonly missing: string[];
   constructor(message: string, mismatched: string[], missing: string[]) {
-    super(message);
-    this.name = 'ChecksumMismatchError';
+    super(message, { retryable: false, redownload: true });
     this.mismatched = mismatched;
     this.missing = missing;
   }
 }
 
 /** The archive holds no page text at all (no `NNNNNNNN.txt`). */
-export class NoOcrTextError extends Error {
-  readonly retryable = false;
+export class NoOcrTextError extends PipelineError {
   constructor(message: string) {
-    super(message);
-    this.name = 'NoOcrTextError';
+    super(message, { retryable: false });
   }
 }
 

@@ -2,14 +2,16 @@
  * Barcodes become file names and URL parts, so each one is checked against a strict rule before it
  * touches either: 3 to 50 characters of A-Z, a-z, 0-9, `_` and `-` (no dots, slashes or spaces).
  */
+import { PipelineError } from '../common/errors';
 
 export const BARCODE_RULE = '3 to 50 characters, each a letter, digit, "_" or "-"';
 const BARCODE_PATTERN = /^[A-Za-z0-9_-]{3,50}$/;
 
-export class InvalidBarcodeError extends Error {
+/** Bad input: permanent, and exit code 2 in the CLI. */
+export class InvalidBarcodeError extends PipelineError {
+  readonly exitCode = 2;
   constructor(readonly value: string) {
-    super(`Invalid barcode ${quoteForMessage(value)}: a barcode must be ${BARCODE_RULE}.`);
-    this.name = 'InvalidBarcodeError';
+    super(`Invalid barcode ${quoteForMessage(value)}: a barcode must be ${BARCODE_RULE}.`, { retryable: false });
   }
 }
 

@@ -8,6 +8,7 @@
  * Operations on one barcode are serialized within this process. Several processes moving the same
  * book at once is not supported (Temporal runs a book's activities one at a time).
  */
+import { PipelineError } from '../common/errors';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TEMP_NAME, writeFileAtomic } from '../common/atomic-file';
@@ -35,20 +36,20 @@ export type TokenInit = Partial<Omit<BookToken, 'bucket' | 'stages' | 'updatedAt
   directory: string;
 };
 
-export class BookNotOnBoardError extends Error {
+/** The book has no token in any bucket: an operator must look (retrying does not bring it back). */
+export class BookNotOnBoardError extends PipelineError {
   constructor(readonly barcode: string) {
-    super(`Book ${barcode} is not on the board (no ${barcode}.json in any bucket).`);
-    this.name = 'BookNotOnBoardError';
+    super(`Book ${barcode} is not on the board (no ${barcode}.json in any bucket).`, { retryable: false });
   }
 }
 
-export class TokenFileError extends Error {
+/** A token that does not parse or breaks the board's rules: permanent until an operator fixes it. */
+export class TokenFileError extends PipelineError {
   constructor(
     readonly file: string,
     reason: string,
   ) {
-    super(`Token file ${file} cannot be used: ${reason}. Inspect it, then fix or remove it.`);
-    this.name = 'TokenFileError';
+    super(`Token file ${file} cannot be used: ${reason}. Inspect it, then fix or remove it.`, { retryable: false });
   }
 }
 

@@ -2,6 +2,7 @@
  * Shared plumbing for the CLI commands: config loading, the Temporal client, the book settings the
  * workflows get, and turning errors into a message plus an exit code (2 = bad input or config).
  */
+import { PipelineError } from '../common/errors';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
@@ -72,27 +73,22 @@ export function bookSettingsFrom(config: PipelineConfig, overrides: Partial<Book
 }
 
 /** An error the user can fix: printed without a stack trace. */
-export class UsageError extends Error {
+export class UsageError extends PipelineError {
   constructor(
     message: string,
     readonly exitCode = 2,
   ) {
-    super(message);
-    this.name = 'UsageError';
+    super(message, { retryable: false });
   }
 }
 
-/** Bad input from the user: message only, exit code 2. */
-const INPUT_ERRORS = ['ConfigError', 'UsageError', 'SecretError', 'InvalidBarcodeError'];
-/** A problem with the thing worked on (an archive, GRIN's answer): message only, exit code 1. */
-const DATA_ERRORS = ['DecryptError', 'UnsafeArchiveError', 'ArchiveLimitError', 'CorruptArchiveError', 'ChecksumMismatchError', 'NoOcrTextError'];
-
+/**
+ * Our own errors (PipelineError) already say what failed and what to do: message only, exit code
+ * 2 for bad input (they carry `exitCode`), else 1. Anything else is a bug: the stack helps.
+ */
 export function reportAndExit(err: unknown): never {
-  const e = err as { exitCode?: number; message?: string; stack?: string; name?: string; endpoint?: string };
-  const name = e?.name ?? '';
-  const input = INPUT_ERRORS.includes(name);
-  // GRIN client errors carry the endpoint; their message already says what failed and why.
-  const expected = e?.exitCode !== undefined || input || DATA_ERRORS.includes(name) || typeof e?.endpoint === 'string';
+  const e = err as { exitCode?: number; message?: string; stack?: string };
+  const expected = err instanceof PipelineError || e?.exitCode !== undefined;
   process.stderr.write(`error: ${expected ? e.message : (e?.stack ?? String(err))}\n`);
-  process.exit(e?.exitCode ?? (input ? 2 : 1));
+  process.exit(e?.exitCode ?? 1);
 }

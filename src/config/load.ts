@@ -6,6 +6,7 @@
  * Precedence, lowest first: built-in defaults < config file < TEMPORAL_ADDRESS/TEMPORAL_NAMESPACE
  * < `overrides` (command-line flags).
  */
+import { PipelineError } from '../common/errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,7 +25,8 @@ export interface ConfigIssue {
   message: string;
 }
 
-export class ConfigError extends Error {
+/** A setting the operator must fix before anything can run: permanent (and exit code 2 in the CLI). */
+export class ConfigError extends PipelineError {
   /** Process exit code for a configuration the operator must fix. */
   readonly exitCode = 2;
   constructor(
@@ -32,8 +34,7 @@ export class ConfigError extends Error {
     readonly file: string | undefined,
     header?: string,
   ) {
-    super(formatConfigError(issues, file, header));
-    this.name = 'ConfigError';
+    super(formatConfigError(issues, file, header), { retryable: false });
   }
 }
 

@@ -4,14 +4,18 @@
  * any part of the secret.
  */
 import * as fs from 'node:fs';
+import { PipelineError } from '../common/errors';
 import type { SecretRef } from './types';
 
-export class SecretError extends Error {
+/**
+ * A secret that cannot be read. Inside the pipeline it hits every book at once and an operator's fix
+ * (the file, the variable) is read at the next attempt, so it is transient: books wait, they do not park.
+ */
+export class SecretError extends PipelineError {
   /** Same exit code as a configuration error: the operator has to fix a setting. */
   readonly exitCode = 2;
-  constructor(message: string) {
-    super(message);
-    this.name = 'SecretError';
+  constructor(message: string, what = 'secret') {
+    super(message, { retryable: true, waitingFor: `the ${what} to be readable (fix its file or environment variable)` });
   }
 }
 
@@ -33,6 +37,7 @@ export function readSecret(ref: SecretRef, what: string, env: NodeJS.ProcessEnv 
   if (hasFile === hasEnv) {
     throw new SecretError(
       `The ${what} setting must name exactly one source: {file: <path>} or {env: <VARIABLE>}.`,
+      what,
     );
   }
   return hasFile ? readSecretFile(ref.file as string, what) : readSecretEnv(ref.env as string, what, env);
@@ -54,10 +59,11 @@ function readSecretFile(file: string, what: string): string {
             : `error ${code ?? 'unknown'}`;
     throw new SecretError(
       `Cannot read the ${what} from file ${file}: ${reason}. Create the file (chmod 600) or change the setting to point at it.`,
+      what,
     );
   }
   const secret = text.replace(/[\r\n]+$/, '');
-  if (secret === '') throw new SecretError(`The ${what} file ${file} is empty.`);
+  if (secret === '') throw new SecretError(`The ${what} file ${file} is empty.`, what);
   return secret;
 }
 
@@ -66,9 +72,10 @@ function readSecretEnv(name: string, what: string, env: NodeJS.ProcessEnv): stri
   if (value === undefined) {
     throw new SecretError(
       `The ${what} is expected in environment variable ${name}, which is not set. Set it, or use {file: <path>} instead.`,
+      what,
     );
   }
-  if (value === '') throw new SecretError(`Environment variable ${name} (the ${what}) is empty.`);
+  if (value === '') throw new SecretError(`Environment variable ${name} (the ${what}) is empty.`, what);
   return value;
 }
 

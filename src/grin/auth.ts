@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { OAuth2Client, type Credentials } from 'google-auth-library';
 import type { GrinConfig } from '../config/types';
 import { readSecret } from '../config/secrets';
+import { writeFileAtomic } from '../common/atomic-file';
 
 export interface AccessTokenSource {
   /** A token believed valid now (refreshing first when it is about to expire). */
@@ -20,6 +21,8 @@ export interface AccessTokenSource {
 }
 
 export const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
+/** A refreshed token is used at least this long before the next proactive refresh. */
+const MIN_TOKEN_USE_MS = 1_000;
 
 /** A fixed token; `refresh()` re-reads it through the loader, when given (a rotated token file). */
 export class StaticTokenSource implements AccessTokenSource {
@@ -99,13 +102,10 @@ async function readJsonFile<T>(file: string, what: string): Promise<T> {
   }
 }
 
-/** Writes the credentials atomically (temp file + rename) with mode 0600. */
+/** Writes the credentials atomically (unique temp file + rename) with mode 0600. */
 export async function writeCredentialsFile(file: string, creds: StoredCredentials): Promise<void> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
-  await fs.writeFile(tmp, JSON.stringify(creds, null, 2) + '\n', { mode: 0o600 });
-  await fs.chmod(tmp, 0o600);
-  await fs.rename(tmp, file);
+  await writeFileAtomic(file, JSON.stringify(creds, null, 2) + '\n', { mode: 0o600 });
 }
 
 export interface OAuthTokenSourceOptions {
@@ -119,12 +119,19 @@ export interface OAuthTokenSourceOptions {
   refreshBeforeExpiryMs?: number;
 }
 
-/** Google OAuth2 (refresh-token grant) through google-auth-library. */
+/**
+ * Google OAuth2 (refresh-token grant) through google-auth-library. Refresh is single-flight: however
+ * many callers find the token expiring (or refused) at once, one request goes to the token endpoint
+ * and all of them get its answer.
+ */
 export class OAuthTokenSource implements AccessTokenSource {
   readonly oauth: OAuth2Client;
   readonly tokenUri: string;
   private readonly credentialsFile?: string;
   private readonly refreshToken: string;
+  private readonly refreshBeforeExpiryMs: number;
+  /** Lifetime of the last token issued: a token is used for at least MIN_TOKEN_USE_MS of it. */
+  private lifetimeMs?: number;
   private refreshing?: Promise<string>;
   private persisted?: string;
 
@@ -132,14 +139,13 @@ export class OAuthTokenSource implements AccessTokenSource {
     this.tokenUri = opts.tokenUri ?? opts.credentials.token_uri ?? opts.client.tokenUri ?? GOOGLE_TOKEN_URI;
     this.credentialsFile = opts.credentialsFile;
     this.refreshToken = opts.credentials.refresh_token;
+    this.refreshBeforeExpiryMs = opts.refreshBeforeExpiryMs ?? 60_000;
     this.oauth = new OAuth2Client({
       clientId: opts.client.clientId,
       clientSecret: opts.client.clientSecret,
       endpoints: { oauth2TokenUrl: this.tokenUri },
       // Node's own fetch: gaxios would otherwise load node-fetch through a dynamic ESM import.
       transporterOptions: { fetchImplementation: fetch },
-      // At least 1 ms: google-auth-library treats 0 as "use its 5-minute default".
-      eagerRefreshThresholdMillis: Math.max(1, opts.refreshBeforeExpiryMs ?? 60_000),
     });
     this.oauth.setCredentials({
       refresh_token: opts.credentials.refresh_token,
@@ -165,28 +171,40 @@ export class OAuthTokenSource implements AccessTokenSource {
 
   async getAccessToken(): Promise<string> {
     if (this.refreshing) return this.refreshing;
-    // OAuth2Client refreshes by itself when the token expires within the threshold.
-    const { token } = await this.oauth.getAccessToken();
-    if (!token) throw new Error('the OAuth token endpoint returned no access token');
-    await this.persist();
-    return token;
+    const { access_token: token, expiry_date: expiry } = this.oauth.credentials;
+    if (token && !this.expiresSoon(expiry)) return token;
+    return this.refresh();
   }
 
   refresh(rejected?: string): Promise<string> {
     if (this.refreshing) return this.refreshing;
     const current = this.oauth.credentials.access_token;
     if (rejected !== undefined && current && current !== rejected) return Promise.resolve(current);
-    this.refreshing = (async () => {
+    const refreshing = (async () => {
       try {
+        const requestedAt = Date.now();
         const { credentials } = await this.oauth.refreshAccessToken();
         if (!credentials.access_token) throw new Error('the OAuth token endpoint returned no access token');
+        if (credentials.expiry_date) this.lifetimeMs = credentials.expiry_date - requestedAt;
         await this.persist();
         return credentials.access_token;
       } finally {
         this.refreshing = undefined;
       }
     })();
-    return this.refreshing;
+    this.refreshing = refreshing;
+    return refreshing;
+  }
+
+  /**
+   * True when the token should be replaced now: within `refreshBeforeExpiryMs` of its expiry, but
+   * never before it has been used for MIN_TOKEN_USE_MS (a margin as long as the token's life would
+   * otherwise refresh it at every call).
+   */
+  private expiresSoon(expiry: number | null | undefined): boolean {
+    if (!expiry) return false; // unknown: use it until GRIN refuses it
+    const margin = Math.min(this.refreshBeforeExpiryMs, (this.lifetimeMs ?? Infinity) - MIN_TOKEN_USE_MS);
+    return expiry - Date.now() <= margin;
   }
 
   /** Writes the credentials back when the access token changed since the last write. */

@@ -1,8 +1,10 @@
 /**
  * The GRIN client (PROTOCOL.md §2–4): listings in text and HTML form, `_process`, HEAD/GET of
  * archives with resumable downloads, and `_barcode_search`. Every call uses the configured base URL,
- * carries the bearer token (http.ts), retries transient failures with backoff, and fails with an
- * error naming endpoint, barcode and status. A listing that fails throws; it never looks empty.
+ * carries the bearer token (http.ts) and fails with an error naming endpoint, barcode and status. By
+ * default each call is one attempt (Temporal's retry policy is the pipeline's only retry layer);
+ * a download that made progress resumes with Range inside that attempt; the CLI passes a `retry`
+ * policy. A listing that fails throws; it never looks empty.
  */
 import { promises as fs, createWriteStream } from 'node:fs';
 import * as path from 'node:path';
@@ -19,7 +21,7 @@ import {
   type GrinErrorContext,
 } from './errors';
 import {
-  DEFAULT_RETRY,
+  NO_RETRY,
   DEFAULT_TIMEOUTS,
   GrinHttp,
   backoffDelay,
@@ -67,6 +69,8 @@ export const DEFAULT_BASE_URL = 'https://books.google.com/libraries';
 export const MAX_SEARCH_URL_LENGTH = 7_500;
 const PROGRESS_STEP_BYTES = 1024 * 1024;
 const MAX_HTML_PAGES = 100_000;
+/** Immediate Range resumes within one download call, each after new bytes arrived. */
+const MAX_RESUMES_PER_CALL = 20;
 
 export type ListingFormat = 'text' | 'text-all' | 'html';
 
@@ -77,6 +81,7 @@ export interface GrinClientOptions {
   directory: string;
   tokens: AccessTokenSource;
   timeouts?: Partial<HttpTimeouts>;
+  /** Attempts per call (default one: inside activities Temporal retries). */
   retry?: Partial<RetryPolicy>;
   /** Barcodes per `_process` request (default 100). */
   processBatchSize?: number;
@@ -117,7 +122,7 @@ export class GrinClient implements GrinApi {
     this.baseUrl = (opts.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     new URL(this.baseUrl); // fail early on a malformed base URL
     this.directory = opts.directory;
-    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.retry = { ...NO_RETRY, ...opts.retry };
     this.http = new GrinHttp(this.baseUrl, opts.tokens, { ...DEFAULT_TIMEOUTS, ...opts.timeouts });
     this.processBatchSize = opts.processBatchSize ?? 100;
     this.listingSlots = new Semaphore(opts.listingConcurrency ?? 2);
@@ -218,7 +223,7 @@ export class GrinClient implements GrinApi {
           finished = true;
           return;
         } catch (err) {
-          if (!isTransientError(err) || attempt >= this.retry.attempts) throw finalError(err, ctx, attempt);
+          if (!isTransientError(err) || attempt >= this.retry.attempts) throw finalError(err, ctx);
           const delay = backoffDelay(this.retry, attempt);
           this.logger?.warn(`${ctx.endpoint}: ${(err as Error).message}; retrying in ${delay} ms (${delivered} lines already read)`);
           await sleep(delay);
@@ -467,92 +472,117 @@ export class GrinClient implements GrinApi {
     let knownEtag = opts.expectEtag ? stripEtag(opts.expectEtag) : undefined;
     await fs.mkdir(path.dirname(destPath), { recursive: true });
 
-    return withRetry(
-      this.retry,
-      ctx,
-      async () => {
-        const onDisk = await fileSize(destPath);
-        const headers: Record<string, string> = {};
-        const ranged = onDisk > 0 && knownEtag !== undefined;
-        if (ranged) {
-          headers.range = `bytes=${onDisk}-`;
-          headers['if-range'] = `"${knownEtag}"`;
+    return this.resuming(ctx, destPath, () => knownEtag !== undefined, opts.signal, async () => {
+      const onDisk = await fileSize(destPath);
+      const headers: Record<string, string> = {};
+      const ranged = onDisk > 0 && knownEtag !== undefined;
+      if (ranged) {
+        headers.range = `bytes=${onDisk}-`;
+        headers['if-range'] = `"${knownEtag}"`;
+      }
+      const res = await this.http.send({ method: 'GET', url, ctx, headers, signal: opts.signal });
+      let consumed = false;
+      try {
+        const status = res.statusCode;
+        if (status === 404) throw new ArchiveNotFoundError({ ...ctx, status }, filename);
+        const etag = stripEtag(headerValue(res.headers, 'etag'));
+        if (status === 416 && ranged) {
+          // Our range starts at the end: the file may already be complete.
+          const total = parseContentRange(headerValue(res.headers, 'content-range'))?.total;
+          if (total === onDisk && (!etag || etag === knownEtag)) {
+            return { etag: knownEtag!, size: onDisk, resumed: true };
+          }
+          await fs.truncate(destPath, 0);
+          throw new GrinHttpError({ ...ctx, status }, 'the partial file does not fit the archive; starting over', { retryable: true });
         }
-        const res = await this.http.send({ method: 'GET', url, ctx, headers, signal: opts.signal });
-        let consumed = false;
+        if (status !== 200 && status !== 206) throw statusError(ctx, status);
+        if (!etag) throw new GrinHttpError({ ...ctx, status }, 'no ETag header in the answer', { retryable: true });
+
+        let start = 0;
+        let total: number | undefined;
+        if (status === 206) {
+          const range = parseContentRange(headerValue(res.headers, 'content-range'));
+          if (!ranged || !range || range.start !== onDisk || etag !== knownEtag) {
+            await fs.truncate(destPath, 0).catch(() => undefined);
+            throw new GrinHttpError({ ...ctx, status }, 'unexpected partial answer; starting over', { retryable: true });
+          }
+          start = range.start;
+          total = range.total ?? lengthHeader(res) ?? undefined;
+          if (range.total === undefined && total !== undefined) total += start;
+        } else {
+          total = lengthHeader(res);
+        }
+        knownEtag = etag;
+
+        let bytes = start;
+        let lastReported = start;
+        const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w' });
+        // Progress reports what is on disk, not what arrived: a resume after a crash starts from the
+        // file's size, so a heartbeat must never claim bytes still sitting in a write buffer.
+        const report = () => {
+          lastReported = bytes;
+          opts.onProgress?.({ bytes: start + file.bytesWritten, etag });
+        };
+        const counter = new Transform({
+          transform(chunk: Buffer, _enc, cb) {
+            bytes += chunk.length;
+            if (bytes - lastReported >= PROGRESS_STEP_BYTES) report();
+            cb(null, chunk);
+          },
+        });
+        consumed = true;
         try {
-          const status = res.statusCode;
-          if (status === 404) throw new ArchiveNotFoundError({ ...ctx, status }, filename);
-          const etag = stripEtag(headerValue(res.headers, 'etag'));
-          if (status === 416 && ranged) {
-            // Our range starts at the end: the file may already be complete.
-            const total = parseContentRange(headerValue(res.headers, 'content-range'))?.total;
-            if (total === onDisk && (!etag || etag === knownEtag)) {
-              return { etag: knownEtag!, size: onDisk, resumed: true };
-            }
-            await fs.truncate(destPath, 0);
-            throw new GrinHttpError({ ...ctx, status }, 'the partial file does not fit the archive; starting over', { retryable: true });
-          }
-          if (status !== 200 && status !== 206) throw statusError(ctx, status);
-          if (!etag) throw new GrinHttpError({ ...ctx, status }, 'no ETag header in the answer', { retryable: true });
-
-          let start = 0;
-          let total: number | undefined;
-          if (status === 206) {
-            const range = parseContentRange(headerValue(res.headers, 'content-range'));
-            if (!ranged || !range || range.start !== onDisk || etag !== knownEtag) {
-              await fs.truncate(destPath, 0).catch(() => undefined);
-              throw new GrinHttpError({ ...ctx, status }, 'unexpected partial answer; starting over', { retryable: true });
-            }
-            start = range.start;
-            total = range.total ?? lengthHeader(res) ?? undefined;
-            if (range.total === undefined && total !== undefined) total += start;
-          } else {
-            total = lengthHeader(res);
-          }
-          knownEtag = etag;
-
-          let bytes = start;
-          let lastReported = start;
-          const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w' });
-          // Progress reports what is on disk, not what arrived: a resume after a crash starts from the
-          // file's size, so a heartbeat must never claim bytes still sitting in a write buffer.
-          const report = () => {
-            lastReported = bytes;
-            opts.onProgress?.({ bytes: start + file.bytesWritten, etag });
-          };
-          const counter = new Transform({
-            transform(chunk: Buffer, _enc, cb) {
-              bytes += chunk.length;
-              if (bytes - lastReported >= PROGRESS_STEP_BYTES) report();
-              cb(null, chunk);
-            },
-          });
-          consumed = true;
-          try {
-            await pipeline(res.body, counter, file);
-          } catch (err) {
-            // Let writes already handed to the file land before anyone (a retry) touches it again.
-            if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
-            throw err;
-          }
-          const size = await fileSize(destPath);
-          if (total !== undefined && size !== total) {
-            if (size > total) await fs.truncate(destPath, 0);
-            throw new GrinHttpError({ ...ctx, status }, `body cut short: ${size} of ${total} bytes on disk`, { retryable: true });
-          }
-          if (lastReported !== bytes) opts.onProgress?.({ bytes: size, etag });
-          return { etag, size, resumed: status === 206 };
-        } finally {
-          if (!consumed) await res.body.dump().catch(() => undefined);
+          await pipeline(res.body, counter, file);
+        } catch (err) {
+          // Let writes already handed to the file land before anyone (a retry) touches it again.
+          if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
+          throw err;
         }
-      },
-      { signal: opts.signal, onRetry: (err, attempt, delay) => this.warnRetry(ctx, err, attempt, delay) },
-    );
+        const size = await fileSize(destPath);
+        if (total !== undefined && size !== total) {
+          if (size > total) await fs.truncate(destPath, 0);
+          throw new GrinHttpError({ ...ctx, status }, `body cut short: ${size} of ${total} bytes on disk`, { retryable: true });
+        }
+        if (lastReported !== bytes) opts.onProgress?.({ bytes: size, etag });
+        return { etag, size, resumed: status === 206 };
+      } finally {
+        if (!consumed) await res.body.dump().catch(() => undefined);
+      }
+    });
   }
 
-  private warnRetry(ctx: GrinErrorContext, err: unknown, attempt: number, delay: number): void {
-    this.logger?.warn(`${ctx.endpoint}: attempt ${attempt} failed (${(err as Error).message}); retrying in ${delay} ms`);
+  /**
+   * Runs a download try until it succeeds. A transient failure after new bytes reached the disk
+   * (a cut or stalled body) resumes at once with Range: that is the transfer going on, not a retry,
+   * and the one request it costs was admitted already. Any other failure ends the call (or, with a
+   * `retry` policy, is tried again after a backoff), leaving what is on disk for the next attempt.
+   */
+  private async resuming<T>(
+    ctx: GrinErrorContext,
+    destPath: string,
+    canResume: () => boolean,
+    signal: AbortSignal | undefined,
+    once: () => Promise<T>,
+  ): Promise<T> {
+    let resumes = 0;
+    for (let attempt = 1; ; ) {
+      const before = await fileSize(destPath);
+      try {
+        return await once();
+      } catch (err) {
+        if (signal?.aborted || !isTransientError(err)) throw finalError(err, ctx);
+        const progressed = canResume() && (await fileSize(destPath)) > before;
+        if (progressed && resumes < MAX_RESUMES_PER_CALL) {
+          resumes++;
+          this.logger?.warn(`${ctx.endpoint}: ${(err as Error).message}; resuming from the bytes on disk`);
+          continue;
+        }
+        if (++attempt > this.retry.attempts) throw finalError(err, ctx);
+        const delay = backoffDelay(this.retry, attempt - 1);
+        this.logger?.warn(`${ctx.endpoint}: attempt ${attempt - 1} failed (${(err as Error).message}); retrying in ${delay} ms`);
+        await sleep(delay, signal);
+      }
+    }
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 /**
  * Errors the GRIN client throws. Every one names the endpoint (method + path, never the query with
  * barcodes lists or tokens), the barcode when there is one, and the HTTP status when there was one,
- * and says whether trying again later can help (`retryable`).
+ * and decides here, once, whether trying again later can help (`retryable`, see PipelineError).
  */
+import { PipelineError } from '../common/errors';
+import type { ConversionOutcome } from './types';
 
 export interface GrinErrorContext {
   /** e.g. `GET /PRNC/_converted` or `HEAD /PRNC/32101….tar.gz.gpg`. */
@@ -18,44 +20,76 @@ function describe(ctx: GrinErrorContext): string {
   return parts.join(', ');
 }
 
+/** What a book waits for while GRIN itself is failing (5xx, 429, network): every book sees it at once. */
+export const WAITING_FOR_GRIN = 'GRIN to answer again (server errors, throttling or network trouble)';
+/** What a book waits for while GRIN refuses our token: only an operator (or Google) can fix it. */
+export const WAITING_FOR_CREDENTIALS = 'GRIN to accept our credentials (check grin.credentialsFile / re-run auth setup)';
+
+export interface GrinErrorOptions {
+  retryable: boolean;
+  /**
+   * Whether the client's own retry loop (used only outside Temporal, by the CLI) may try again at
+   * once. Default: `retryable`. False for faults only an operator or Google can end (credentials,
+   * ACL): a command should say so now rather than after minutes of backoff.
+   */
+  retryInCall?: boolean;
+  waitingFor?: string;
+  benign?: boolean;
+  retryAfterSeconds?: number;
+  cause?: unknown;
+}
+
 /** Base class: anything the GRIN client gave up on. */
-export class GrinHttpError extends Error {
+export class GrinHttpError extends PipelineError {
   readonly endpoint: string;
   readonly barcode?: string;
   readonly status?: number;
-  /** True when the same call may succeed later (server error, network, truncated body, ...). */
-  readonly retryable: boolean;
+  readonly retryInCall: boolean;
 
-  constructor(ctx: GrinErrorContext, detail: string, opts: { retryable: boolean; cause?: unknown }) {
-    super(`${describe(ctx)}: ${detail}`, opts.cause === undefined ? undefined : { cause: opts.cause });
-    this.name = new.target.name;
+  constructor(ctx: GrinErrorContext, detail: string, opts: GrinErrorOptions) {
+    super(`${describe(ctx)}: ${detail}`, opts);
+    this.retryInCall = opts.retryInCall ?? opts.retryable;
     this.endpoint = ctx.endpoint;
     this.barcode = ctx.barcode;
     this.status = ctx.status;
-    this.retryable = opts.retryable;
+  }
+
+  /** The context this error was made with, to build a related error. */
+  get context(): GrinErrorContext {
+    return { endpoint: this.endpoint, barcode: this.barcode, status: this.status };
   }
 }
 
-/** The token was refused (login redirect or 401) even after a refresh, or could not be refreshed. */
+/**
+ * The token was refused (login redirect or 401) even after a refresh, or could not be refreshed
+ * (the token endpoint said `invalid_grant`, or could not be reached). Transient: it hits every book
+ * at once, so books wait, loudly, until the credentials work again; they never park for it.
+ */
 export class GrinAuthError extends GrinHttpError {
   constructor(ctx: GrinErrorContext, detail: string, cause?: unknown) {
-    super(ctx, detail, { retryable: false, cause });
+    super(ctx, detail, { retryable: true, retryInCall: false, waitingFor: WAITING_FOR_CREDENTIALS, cause });
   }
 }
 
-/** HTTP 403: the account is known but not allowed on this directory (yet). */
+/**
+ * HTTP 403: the account is known but not allowed on this directory (yet). Account-wide, not the
+ * book's fault, and Google's ACL changes take hours: books wait for it rather than park.
+ */
 export class GrinPermissionError extends GrinHttpError {
   constructor(ctx: GrinErrorContext) {
     super(
       ctx,
       'GRIN denied access. The Google account may not be allowed on this library directory yet ' +
         '(check the directory name, which is case-sensitive; ACL changes at Google can take up to 12 hours).',
-      { retryable: false },
+      { retryable: true, retryInCall: false, waitingFor: 'GRIN to allow our Google account on this library directory (grin.directory)' },
     );
   }
 }
 
-/** HTTP 404 on an archive: it is not in the converted pool (never converted, or evicted). */
+/**
+ * HTTP 404 on an archive: it is not in the converted pool (never converted, or evicted). Retrying
+ * the download cannot bring it back; the book workflow requests the conversion again.
+ */
 export class ArchiveNotFoundError extends GrinHttpError {
   readonly filename: string;
   constructor(ctx: GrinErrorContext, filename: string) {
@@ -65,26 +99,27 @@ export class ArchiveNotFoundError extends GrinHttpError {
 }
 
 /**
- * HTTP 429 on `_process`: the conversion queue is full. The caller should back off and try later;
- * the client does not retry it. `partial` holds outcomes of batches sent before the refusal.
+ * HTTP 429 on `_process`: the conversion queue is full. Expected (GRIN holds 50,000 requests), so
+ * benign: the caller asks again after `retryAfterSeconds`. `partial` holds outcomes of batches sent
+ * before the refusal.
  */
 export class QueueFullError extends GrinHttpError {
-  readonly partial: ReadonlyMap<string, import('./types').ConversionOutcome>;
+  readonly partial: ReadonlyMap<string, ConversionOutcome>;
   /** Barcodes that were not submitted because of the refusal. */
   readonly notSubmitted: readonly string[];
-  readonly retryAfterSeconds?: number;
   constructor(
     ctx: GrinErrorContext,
-    partial: ReadonlyMap<string, import('./types').ConversionOutcome>,
+    partial: ReadonlyMap<string, ConversionOutcome>,
     notSubmitted: readonly string[],
     retryAfterSeconds?: number,
   ) {
     super(ctx, `the conversion queue is full; ${notSubmitted.length} barcode(s) not submitted, try again later`, {
       retryable: true,
+      benign: true,
+      retryAfterSeconds,
     });
     this.partial = partial;
     this.notSubmitted = notSubmitted;
-    this.retryAfterSeconds = retryAfterSeconds;
   }
 }
 
@@ -92,6 +127,35 @@ export class QueueFullError extends GrinHttpError {
 export class GrinFormatError extends GrinHttpError {
   constructor(ctx: GrinErrorContext, detail: string, retryable = false) {
     super(ctx, detail, { retryable });
+  }
+}
+
+/**
+ * A shared listing (`_converted`, `_failed`, `_in_process`) could not be read, whatever the reason.
+ * Every book waiting for conversion depends on it, so it is always transient: they all ask again.
+ */
+export class GrinListingError extends GrinHttpError {
+  constructor(ctx: GrinErrorContext, cause: unknown) {
+    const why = typeof (cause as { message?: unknown })?.message === 'string' ? (cause as Error).message : String(cause);
+    super(ctx, `the listing could not be read (${why})`, {
+      retryable: true,
+      waitingFor: (cause as { waitingFor?: string })?.waitingFor ?? `GRIN's ${ctx.endpoint} listing to be readable again`,
+      cause,
+    });
+  }
+}
+
+/** GRIN answered `_process` for the book with a refusal (not allowed, unknown barcode, ...): permanent. */
+export class GrinRefusedError extends GrinHttpError {
+  readonly outcome: string;
+  constructor(ctx: GrinErrorContext, outcome: Extract<ConversionOutcome, { text: string }>) {
+    super(
+      ctx,
+      `GRIN refused to convert the book: "${outcome.text}"` +
+        (outcome.kind === 'not_allowed' ? ' (Google does not release this volume for download)' : ''),
+      { retryable: false },
+    );
+    this.outcome = outcome.kind;
   }
 }
 
@@ -113,9 +177,13 @@ const TRANSIENT_CODES = new Set([
   'ECONNABORTED',
 ]);
 
-/** True for errors worth another attempt: our own retryable errors and network-level failures. */
+/**
+ * True for errors worth another try within a call (the CLI's retry loop, resuming a download):
+ * our own errors that say so, and network-level failures.
+ */
 export function isTransientError(err: unknown): boolean {
-  if (err instanceof GrinHttpError) return err.retryable;
+  if (err instanceof GrinHttpError) return err.retryInCall;
+  if (err instanceof PipelineError) return err.retryable;
   // Not `instanceof Error`: errors from Node internals may come from another realm (e.g. under jest).
   if (typeof err !== 'object' || err === null) return false;
   if ((err as { name?: unknown }).name === 'AbortError') return false;
@@ -123,4 +191,18 @@ export function isTransientError(err: unknown): boolean {
   if (typeof code !== 'string') return false;
   if (code === 'UND_ERR_ABORTED') return false;
   return TRANSIENT_CODES.has(code);
+}
+
+/**
+ * The error to give up with: a PipelineError as it is; a network-level one wrapped so it names the
+ * endpoint (transient: GRIN or the way to it is down); anything else (a bug, an abort) unchanged.
+ */
+export function asGrinError(err: unknown, ctx: GrinErrorContext): unknown {
+  if (err instanceof PipelineError || !isTransientError(err)) return err;
+  const e = err as { code?: string; name?: string; message?: string };
+  return new GrinHttpError(ctx, `network error: ${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`, {
+    retryable: true,
+    waitingFor: WAITING_FOR_GRIN,
+    cause: err,
+  });
 }

@@ -1,11 +1,13 @@
 /**
  * One HTTP exchange with GRIN over undici: bearer token on every request, redirects followed by hand
  * (a redirect to Google's login page, or a 401, means the token was refused: refresh once and try
- * again), 403 turned into a permission error. Plus the retry loop the client wraps calls in.
+ * again), 403 turned into a permission error. Plus an optional retry loop for callers outside
+ * Temporal (the CLI); inside activities the client makes one attempt and Temporal's retry policy is
+ * the only retry layer (it respects the shared GRIN rate limit and the activity's timeout).
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AccessTokenSource } from './auth';
-import { GrinAuthError, GrinHttpError, GrinPermissionError, isTransientError, type GrinErrorContext } from './errors';
+import { WAITING_FOR_GRIN, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
 
 export interface HttpTimeouts {
   /** TCP/TLS connect timeout. */
@@ -22,7 +24,10 @@ export interface RetryPolicy {
 }
 
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectMs: 10_000, requestMs: 60_000 };
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+/** One attempt: in the pipeline, Temporal retries (see the book workflow's activity retry policies). */
+export const NO_RETRY: RetryPolicy = { attempts: 1, baseDelayMs: 1_000, maxDelayMs: 60_000 };
+/** For one-off commands that run outside Temporal (CLI listings, enrichment). */
+export const CLI_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 60_000 };
 const MAX_REDIRECTS = 5;
 
 export interface GrinRequest {
@@ -89,7 +94,7 @@ export class GrinHttp {
         if (refreshed) {
           throw new GrinAuthError(
             { ...req.ctx, status },
-            'the access token was refused even after a refresh; run `grin-pipeline auth setup` again or check the credentials',
+            'the access token was refused even after a refresh; check the credentials or run `grin-pipeline auth setup` again',
           );
         }
         const rejected = token;
@@ -119,7 +124,8 @@ export class GrinHttp {
       return await get();
     } catch (err) {
       if (err instanceof GrinHttpError) throw err;
-      if (isTransientError(err)) throw err;
+      if (isTransientError(err)) throw asGrinError(err, ctx);
+      // Revoked or invalid grant, unreadable credentials, unreachable token endpoint: all transient.
       throw new GrinAuthError(ctx, `could not get an access token: ${(err as Error).message}`, err);
     }
   }
@@ -159,10 +165,13 @@ export function checkLength(res: GrinResponse, bytes: number, ctx: GrinErrorCont
   }
 }
 
-/** Turns a non-success status into an error: 5xx, 429 and 408 retryable, others not. */
+/** Turns a non-success status into an error: 5xx, 429 and 408 transient (GRIN is struggling), others not. */
 export function statusError(ctx: GrinErrorContext, status: number, detail?: string): GrinHttpError {
   const retryable = status >= 500 || status === 429 || status === 408;
-  return new GrinHttpError({ ...ctx, status }, detail ?? `unexpected HTTP status ${status}`, { retryable });
+  return new GrinHttpError({ ...ctx, status }, detail ?? `unexpected HTTP status ${status}`, {
+    retryable,
+    waitingFor: retryable ? WAITING_FOR_GRIN : undefined,
+  });
 }
 
 export interface RetryHooks {
@@ -196,7 +205,7 @@ export async function withRetry<T>(
     } catch (err) {
       if (hooks.signal?.aborted) throw err;
       const transient = isTransientError(err) && (hooks.shouldRetry?.(err) ?? true);
-      if (!transient || attempt >= policy.attempts) throw finalError(err, ctx, attempt, transient);
+      if (!transient || attempt >= policy.attempts) throw finalError(err, ctx);
       const delay = backoffDelay(policy, attempt);
       hooks.onRetry?.(err, attempt, delay);
       await sleep(delay, hooks.signal);
@@ -205,11 +214,8 @@ export async function withRetry<T>(
 }
 
 /** The error to give up with: ours as it is; a network-level one wrapped so it names the endpoint. */
-export function finalError(err: unknown, ctx: GrinErrorContext, attempts: number, transient = isTransientError(err)): unknown {
-  if (err instanceof GrinHttpError || !transient) return err;
-  const e = err as { code?: string; name?: string; message?: string };
-  const msg = `${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`;
-  return new GrinHttpError(ctx, `network error after ${attempts} attempt(s): ${msg}`, { retryable: true, cause: err });
+export function finalError(err: unknown, ctx: GrinErrorContext): unknown {
+  return asGrinError(err, ctx);
 }
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -2,7 +2,10 @@
  * ConversionWatch: one cached view of `_converted` and `_failed` per process, shared by every book
  * waiting for conversion. However many callers ask, GRIN is asked at most once per interval, and
  * concurrent callers share one fetch (issue 3: one `_converted` fetch per poll interval per worker).
+ * A failed fetch fails every waiting caller with a transient GrinListingError, whatever went wrong:
+ * the books are not at fault, so they all ask again and none parks.
  */
+import { GrinListingError } from './errors';
 import type { FailedEntry, GrinApi } from './types';
 
 export type WatchState =
@@ -93,10 +96,14 @@ export class ConversionWatch {
     const queueReadAt = this.now();
     // The queue is read before the converted list: a book leaving the queue between the two reads
     // then shows up as converted, never as "in neither list".
-    const inProcess = this.opts.trackInProcess && this.client.listInProcess ? new Set(await this.client.listInProcess()) : undefined;
+    const listInProcess = this.client.listInProcess?.bind(this.client);
+    const inProcess = this.opts.trackInProcess && listInProcess ? new Set(await listing('_in_process', listInProcess)) : undefined;
     // The interval is counted from the `_converted` request, so those requests are never closer together.
     const fetchedAt = this.now();
-    const [converted, failed] = await Promise.all([this.client.listConverted(), this.client.listFailed()]);
+    const [converted, failed] = await Promise.all([
+      listing('_converted', () => this.client.listConverted()),
+      listing('_failed', () => this.client.listFailed()),
+    ]);
     return {
       converted: new Map(converted.map((e) => [e.barcode, e.filename])),
       failed: new Map(failed.map((e) => [e.barcode, e])),
@@ -104,5 +111,14 @@ export class ConversionWatch {
       seenAt: queueReadAt,
       fetchedAt,
     };
+  }
+}
+
+/** Runs one listing fetch; any failure becomes a (transient) GrinListingError naming the listing. */
+async function listing<T>(resource: string, fetch: () => Promise<T>): Promise<T> {
+  try {
+    return await fetch();
+  } catch (err) {
+    throw err instanceof GrinListingError ? err : new GrinListingError({ endpoint: `GET ${resource}` }, err);
   }
 }

@@ -26,6 +26,7 @@ export const FAULT_SWITCHES = [
   'transient404', // HEAD/GET archive: 404 although the package is in the pool
   'loginRedirect', // any GRIN request: 302 to the Google login page although the token is good
   'requestUnavailable', // HTML listings: GRIN's "Your request is unavailable" page
+  'revokedGrant', // POST /token: 400 invalid_grant; while the switch is on, GRIN refuses tokens the endpoint issued
   // Decided once per generated archive (barcode, conversion):
   'badPassphrase', // encrypted with another passphrase
   'corruptArchive', // bytes flipped in the encrypted file

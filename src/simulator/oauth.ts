@@ -51,6 +51,11 @@ export class TokenAuthority {
     return grant.forbidden ? 'forbidden' : 'ok';
   }
 
+  /** True for a token this endpoint issued (and has not forgotten), valid or not. */
+  isIssued(token: string | undefined): boolean {
+    return token !== undefined && this.issued.has(token);
+  }
+
   /** Access tokens issued so far. */
   get tokensIssued(): number {
     return this.issuedCount;

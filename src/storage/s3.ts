@@ -27,6 +27,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
+import { PipelineError } from '../common/errors';
 import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
 import type { StorageConfig } from '../config/types';
 import { assertSafeKey, normalizeMetadata } from './layout';
@@ -51,8 +52,35 @@ export interface S3StorageOptions
   transferAttempts?: number;
 }
 
-/** An S3 failure that names the operation, bucket, key and S3 error code (never credentials). */
-export class S3StorageError extends Error {
+/**
+ * Faults of the whole bucket rather than of one upload: it is missing, or our credentials or
+ * region are refused. Every book would hit them, and only an operator can fix them, so books wait
+ * for them (transient, loudly) instead of parking; an upload is not retried within its attempt.
+ */
+const BUCKET_FAULT_CODES = new Set([
+  'NoSuchBucket',
+  'AccessDenied',
+  'AllAccessDisabled',
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'InvalidToken',
+  'AccountProblem',
+  'PermanentRedirect',
+  'AuthorizationHeaderMalformed',
+]);
+
+/** Local errors (reading the file to upload, an abort) that say nothing about the S3 server. */
+const LOCAL_CODES = new Set(['ENOENT', 'EACCES', 'EISDIR', 'EMFILE', 'AbortError']);
+
+/**
+ * An S3 failure that names the operation, bucket, key and S3 error code (never credentials).
+ * Transient (`retryable`) for network trouble, throttling, 5xx and bucket faults; permanent for
+ * other refusals of this request (a 4xx that will repeat).
+ */
+export class S3StorageError extends PipelineError {
+  /** The bucket itself is missing or refuses us: retried by Temporal, never within an attempt. */
+  readonly bucketFault: boolean;
+
   constructor(
     message: string,
     readonly operation: string,
@@ -60,10 +88,20 @@ export class S3StorageError extends Error {
     readonly key: string | undefined,
     readonly code: string,
     readonly httpStatus: number | undefined,
-    readonly retryable: boolean,
+    retryable: boolean,
   ) {
-    super(message);
-    this.name = 'S3StorageError';
+    const bucketFault = BUCKET_FAULT_CODES.has(code) || httpStatus === 403 || httpStatus === 301;
+    const unreachable =
+      !bucketFault && retryable && (httpStatus === undefined ? !LOCAL_CODES.has(code) : httpStatus >= 500 || httpStatus === 429 || httpStatus === 408);
+    super(message, {
+      retryable: retryable || bucketFault,
+      waitingFor: bucketFault
+        ? `the storage bucket s3://${bucket} to exist and accept our credentials (check storage.bucket, region and the S3 keys)`
+        : unreachable
+          ? `S3 storage (s3://${bucket}) to answer again`
+          : undefined,
+    });
+    this.bucketFault = bucketFault;
   }
 }
 
@@ -552,7 +590,7 @@ export class S3Storage implements BookStorage {
         return await attempt();
       } catch (err) {
         const wrapped = this.wrap(operation, fullKey, err);
-        if (signal?.aborted || !wrapped.retryable || n >= this.transferAttempts) throw wrapped;
+        if (signal?.aborted || !wrapped.retryable || wrapped.bucketFault || n >= this.transferAttempts) throw wrapped;
         await sleep(Math.min(20_000, 500 * 2 ** (n - 1)) * (0.5 + Math.random()), signal);
       }
     }

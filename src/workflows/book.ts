@@ -65,7 +65,8 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       scheduleToStartTimeout: `${settings.hostPickupTimeoutSeconds}s`,
       startToCloseTimeout: '7 days',
       heartbeatTimeout: `${settings.heartbeatTimeoutSeconds}s`,
-      retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes', maximumAttempts: settings.fileStageAttempts },
+      // No attempt limit: only permanent errors (nonRetryable) park a book; transient ones wait.
+      retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes' },
     });
 
   const status: BookStatus = {

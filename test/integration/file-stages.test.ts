@@ -20,7 +20,7 @@ import type { Bucket } from '../../src/buckets/token';
 import type { BookToken } from '../../src/buckets/token';
 import { startSimulator, type RunningSimulator } from '../../src/simulator';
 import { createStorage } from '../../src/storage';
-import type { S3Storage } from '../../src/storage/s3';
+import { S3StorageError, type S3Storage } from '../../src/storage/s3';
 import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';
 import { buildActivityDeps } from '../../src/worker';
 import { s3Endpoint, testEnv, type TestEnv } from '../support/pipeline';
@@ -609,7 +609,7 @@ describe('upload to S3 and clean-up', () => {
           onCheckpoint: (cp) => {
             opts.onCheckpoint?.(cp);
             if (cp.parts.length >= 1) {
-              throw Object.assign(new Error('the server refuses further parts (AccessDenied)'), { name: 'AccessDenied', retryable: false });
+              throw new S3StorageError('the server refuses further parts (InvalidArgument)', 'UploadPart', 'b', undefined, 'InvalidArgument', 400, false);
             }
           },
         }),
@@ -617,7 +617,7 @@ describe('upload to S3 and clean-up', () => {
     const { uploadBook } = createFileActivities({ ...deps, storage: refusing });
     const run = await attempt(uploadBook, { barcode });
     expect(run.error).toBeInstanceOf(ApplicationFailure);
-    expect(run.error).toMatchObject({ type: 'AccessDenied', nonRetryable: true });
+    expect(run.error).toMatchObject({ type: 'S3StorageError', nonRetryable: true });
     expect(await pendingUploads(archiveKey(barcode))).toEqual([]);
   });
 

@@ -83,6 +83,46 @@ describe('GrinClient auth against the simulator', () => {
     }
   });
 
+  it('20 concurrent callers share one token refresh: exactly one POST /token each time', async () => {
+    const tokens = await OAuthTokenSource.fromFiles({ clientSecretFile, credentialsFile: credsFile, tokenUri: sim.tokenUri, refreshBeforeExpiryMs: 59_000 });
+    const client = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens });
+    const tokenPosts = () => sim.requestLog.filter((e) => e.path === '/token' && e.method === 'POST').length;
+    try {
+      // No token yet: twenty first calls at once.
+      await Promise.all(Array.from({ length: 20 }, () => client.checkAccess()));
+      expect(tokenPosts()).toBe(1);
+      // The token comes within 59 s of its expiry (60 s life): twenty calls find it expiring at once.
+      await new Promise((r) => setTimeout(r, 1_100));
+      await Promise.all(Array.from({ length: 20 }, () => client.checkAccess()));
+      expect(tokenPosts()).toBe(2);
+      // GRIN refuses it before we expect (its clock moved): twenty login redirects, one refresh.
+      sim.advance(3_600);
+      await Promise.all(Array.from({ length: 20 }, () => client.checkAccess()));
+      expect(tokenPosts()).toBe(3);
+      expect(fs.statSync(credsFile).mode & 0o777).toBe(0o600);
+      expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('revoked credentials (invalid_grant) are a transient GrinAuthError that names what to fix', async () => {
+    const client = await oauthClient(0);
+    try {
+      sim.setFaults({ revokedGrant: {} });
+      const err = (await client.listConverted().catch((e: unknown) => e)) as GrinAuthError;
+      expect(err).toBeInstanceOf(GrinAuthError);
+      expect(err.retryable).toBe(true);
+      expect(err.waitingFor).toMatch(/credentials/);
+      expect(err.message).toMatch(/access token/);
+      expect(err.message).not.toContain(sim.oauthClients[0]!.refreshToken);
+      sim.setFaults({ revokedGrant: undefined });
+      await expect(client.listConverted()).resolves.toBeDefined();
+    } finally {
+      await client.close();
+    }
+  });
+
   it('a static token GRIN refuses is a GrinAuthError (no secret in the message)', async () => {
     const client = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('wrong-token'), retry: FAST_RETRY });
     try {

@@ -280,11 +280,11 @@ test('an error that will only repeat gives the multipart upload up (aborted on t
   const key = 'raw/DENIED1/DENIED1.tar.gz';
   const storage = makeStorage({ partsInFlight: 1 });
   let partsSeen = 0;
-  // The server refusing the third part, as a bucket policy change would.
+  // The server refusing the third part for good (a 4xx about this request, not the bucket).
   storage.transferClient.middlewareStack.add(
     (next, context) => async (args) => {
       if (context.commandName === 'UploadPartCommand' && ++partsSeen === 3) {
-        throw Object.assign(new Error('Access Denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } });
+        throw Object.assign(new Error('Invalid Argument'), { name: 'InvalidArgument', $metadata: { httpStatusCode: 400 } });
       }
       return next(args);
     },
@@ -296,7 +296,7 @@ test('an error that will only repeat gives the multipart upload up (aborted on t
     .catch((e: unknown) => e);
   expect(error).toBeInstanceOf(S3StorageError);
   expect((error as S3StorageError).retryable).toBe(false);
-  expect((error as Error).message).toMatch(/UploadPart 3 failed for s3:\/\/.*DENIED1\.tar\.gz: AccessDenied \(HTTP 403\)/);
+  expect((error as Error).message).toMatch(/UploadPart 3 failed for s3:\/\/.*DENIED1\.tar\.gz: InvalidArgument \(HTTP 400\)/);
   expect(uploadId).not.toBe('');
   expect(await pendingUploads(storage, key)).toEqual([]);
 });
@@ -321,7 +321,9 @@ test('errors name bucket, key and S3 code, and never the secret', async () => {
   expect(message).toContain('s3://grin-no-such-bucket-here/run1/meta/E1/E1.json');
   expect(message).toContain('NoSuchBucket');
   expect(message).not.toContain('test-secret-value');
-  expect((error as S3StorageError).retryable).toBe(false);
+  // A missing bucket hits every book: they wait for an operator (transient), they do not park.
+  expect((error as S3StorageError).retryable).toBe(true);
+  expect((error as S3StorageError).waitingFor).toMatch(/bucket s3:\/\/grin-no-such-bucket-here to exist/);
 });
 
 test('createStorage builds S3 storage from config, reading the keys from the named secrets', async () => {

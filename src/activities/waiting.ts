@@ -1,0 +1,102 @@
+/**
+ * Faults that hit every book at once (GRIN refusing our credentials, S3 down, the bucket missing, a
+ * shared listing failing) make books wait, and say so. When an activity fails with a transient
+ * failure that names what it waits for (FailureDetails.waitingFor), the book's token status reads
+ * "waiting for <what> since <time> (attempt N): <message>" (best effort, once per attempt), and the
+ * worker logs the fault loudly, but once per interval per kind of error, not once per book.
+ */
+import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Board } from '../buckets/board';
+import { failureDetails } from './failures';
+
+/** Rate-limits warnings about book-wide faults: one line per error type per interval, with a count. */
+export class FaultReporter {
+  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  private readonly intervalMs: number;
+  private readonly warn: (message: string) => void;
+  private readonly now: () => number;
+
+  constructor(opts: { intervalMs?: number; warn?: (message: string) => void; now?: () => number } = {}) {
+    this.intervalMs = opts.intervalMs ?? 60_000;
+    this.warn = opts.warn ?? defaultWarn;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Logs the fault unless one of the same `kind` was logged less than an interval ago. */
+  report(kind: string, waitingFor: string, message: string): void {
+    const now = this.now();
+    const seen = this.last.get(kind);
+    if (seen && now - seen.at < this.intervalMs) {
+      seen.suppressed++;
+      return;
+    }
+    const more = seen?.suppressed ? ` (${seen.suppressed} more failure(s) of this kind since the last report)` : '';
+    this.last.set(kind, { at: now, suppressed: 0 });
+    this.warn(`books are waiting for ${waitingFor}: ${kind}: ${message}${more}`);
+  }
+}
+
+function defaultWarn(message: string): void {
+  try {
+    log.warn(message);
+  } catch {
+    process.stderr.write(`WARN ${message}\n`); // outside an activity (unit use)
+  }
+}
+
+/** One per worker process: every activity of every book reports here. */
+export const processFaultReporter = new FaultReporter();
+
+/** An activity of one book: its input names the barcode. */
+type BookActivity = (input: { barcode: string }) => Promise<unknown>;
+/** Activities whose inputs all name a barcode (and may carry more). */
+type BookActivities<T> = { [K in keyof T]: T[K] extends (input: infer I) => Promise<unknown> ? (I extends { barcode: string } ? T[K] : never) : never };
+
+/**
+ * Wraps activities (each taking `{ barcode }`) so that their book-wide faults show on the token and
+ * in the log. The activities themselves are unchanged: what they throw is rethrown as it was.
+ */
+export function reportingWaits<T extends BookActivities<T>>(
+  board: Pick<Board, 'update'>,
+  activities: T,
+  reporter: FaultReporter = processFaultReporter,
+): T {
+  // When each book started waiting (per process: a new worker starts the clock again).
+  const waitingSince = new Map<string, { waitingFor: string; since: Date }>();
+  const wrapped: Record<string, BookActivity> = {};
+  for (const [name, activity] of Object.entries(activities as Record<string, BookActivity>)) {
+    wrapped[name] = async (input) => {
+      try {
+        const result = await activity(input);
+        waitingSince.delete(input.barcode);
+        return result;
+      } catch (err) {
+        await noteFailure(input.barcode, err);
+        throw err;
+      }
+    };
+  }
+  return wrapped as unknown as T;
+
+  async function noteFailure(barcode: string, err: unknown): Promise<void> {
+    if (!(err instanceof ApplicationFailure)) return; // cancelled, or not ours
+    const { waitingFor } = failureDetails(err);
+    if (err.nonRetryable || !waitingFor) {
+      // The wait is over but the stage still fails: replace the stale "waiting for" status.
+      if (waitingSince.delete(barcode) && !err.nonRetryable) await updateStatus(barcode, err.message);
+      return;
+    }
+    const streak = waitingSince.get(barcode);
+    const since = streak?.waitingFor === waitingFor ? streak.since : new Date();
+    waitingSince.set(barcode, { waitingFor, since });
+    reporter.report(err.type ?? 'Error', waitingFor, err.message);
+    const attempt = Context.current().info.attempt;
+    await updateStatus(barcode, `waiting for ${waitingFor} since ${since.toISOString()} (attempt ${attempt}): ${err.message}`);
+  }
+
+  async function updateStatus(barcode: string, status: string): Promise<void> {
+    // Best effort: the board may be the thing that is down, and the failure must still be reported.
+    await board.update(barcode, { status }).catch(() => undefined);
+  }
+}

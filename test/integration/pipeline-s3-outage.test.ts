@@ -1,0 +1,97 @@
+/**
+ * S3 unreachable for longer than the old attempt budget (5 attempts, about 75 s): books uploading
+ * at the time wait, say so, and are stored once S3 is back, none parked. A TCP proxy in front of
+ * the real moto server refuses connections for ~100 s, with S3's data kept.
+ */
+import { Board } from '../../src/buckets/board';
+import { startBatch } from '../../src/cli/batch';
+import { bookSettingsFrom } from '../../src/cli/common';
+import { pendingActivities } from '../../src/client';
+import { startTcpProxy, type TcpProxy } from '../../src/devtools/tcp-proxy';
+import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { createStorage } from '../../src/storage';
+import type { BookStorage } from '../../src/storage/types';
+import { bookWorkflowId } from '../../src/workflows/contracts';
+import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { waitUntil } from '../support/wait';
+
+jest.setTimeout(420_000);
+
+const BOOKS = 6;
+const OUTAGE_MS = 100_000;
+let sim: RunningSimulator;
+let env: TestEnv;
+let proxy: TcpProxy;
+let storage: BookStorage;
+let workers: RunningWorkers;
+
+beforeAll(async () => {
+  sim = await startSimulator({ books: BOOKS, seed: 31, initialState: 'all-available', pages: { min: 1, max: 2 }, pageImageBytes: 8 * 1024 });
+  const moto = new URL(s3Endpoint());
+  proxy = await startTcpProxy({ host: moto.hostname, port: Number(moto.port) });
+  process.env.GRIN_TEST_S3_ACCESS_KEY = 'test-access-key';
+  process.env.GRIN_TEST_S3_SECRET_KEY = 'test-secret-key';
+  env = testEnv(sim, 's3outage', {
+    storage: {
+      kind: 's3',
+      bucket: `books-outage-${Date.now()}`,
+      region: 'us-east-1',
+      endpoint: proxy.url,
+      forcePathStyle: true,
+      accessKeyId: { env: 'GRIN_TEST_S3_ACCESS_KEY' },
+      secretAccessKey: { env: 'GRIN_TEST_S3_SECRET_KEY' },
+    },
+  });
+  storage = createStorage(env.config.storage);
+  await (storage as unknown as { createBucketIfMissing(): Promise<void> }).createBucketIfMissing();
+  workers = await startWorkers(env.config);
+});
+
+afterAll(async () => {
+  await workers?.stop();
+  await proxy?.close();
+  await sim?.close();
+  env?.cleanup();
+});
+
+test('books wait for S3 through a 100 s outage, say so, and are all stored afterwards', async () => {
+  const client = await temporalClient();
+  const board = await Board.open(env.config.pipelineDir);
+  const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 's3outage', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+
+  // S3 goes away as the first book is ready to upload.
+  await waitUntil(async () => ((await board.counts())['06_processed'] ?? 0) > 0, 120_000, 'a book ready to upload');
+  proxy.down();
+  const downAt = Date.now();
+
+  const waitingForS3 = async () => {
+    const tokens = await Promise.all(sim.barcodes.map((b) => board.get(b)));
+    return tokens.filter((t) => t?.bucket === '06_processed' && /^waiting for S3 storage .* since .*\(attempt \d+\)/.test(t.status ?? ''));
+  };
+  await waitUntil(async () => (await waitingForS3()).length > 0, 60_000, 'a book saying it waits for S3');
+  const waiter = (await waitingForS3())[0]!;
+  const pending = pendingActivities((await client.workflow.getHandle(bookWorkflowId(sim.directory, waiter.barcode)).describe()).raw);
+  expect(pending.find((a) => a.type === 'uploadBook')?.waitingFor).toMatch(/S3 storage/);
+
+  // Longer than the old budget of 5 attempts: nobody parks.
+  await new Promise((r) => setTimeout(r, Math.max(0, downAt + OUTAGE_MS - Date.now())));
+  const waitingAtEnd = (await waitingForS3()).length;
+  const storedDuringOutage = (await board.counts())['07_stored'];
+  expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);
+  proxy.up();
+
+  const summary = await handle.result();
+  expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);
+  expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
+  expect(waitingAtEnd).toBeGreaterThan(0);
+  expect(storedDuringOutage).toBeLessThan(BOOKS);
+  for (const barcode of sim.barcodes) {
+    const token = await board.get(barcode);
+    expect(token?.bucket).toBe('07_stored');
+    const archive = await storage.head(`raw/${barcode}/${barcode}.tar.gz`);
+    expect(archive?.metadata.grin_etag).toBe(sim.book(barcode).etag);
+    expect(archive?.size).toBe(token?.decryptedBytes);
+    expect(await storage.head(`full/${barcode}/${barcode}_ocr.jsonl.gz`)).toBeTruthy();
+    expect(await storage.head(`meta/${barcode}/${barcode}_marc.json`)).toBeTruthy();
+  }
+});

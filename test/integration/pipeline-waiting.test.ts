@@ -1,0 +1,121 @@
+/**
+ * Faults that hit every book make books wait, never park, and say what they wait for; the books go
+ * on by themselves when the fault clears. Real Temporal, the simulator over HTTP, in-process workers.
+ */
+import * as fs from 'node:fs';
+import { join } from 'node:path';
+import { Board } from '../../src/buckets/board';
+import { startBatch } from '../../src/cli/batch';
+import { bookSettingsFrom } from '../../src/cli/common';
+import { pendingActivities } from '../../src/client';
+import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { bookWorkflowId } from '../../src/workflows/contracts';
+import { startWorkers, temporalClient, testEnv, useSimulatedPipeline, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { waitUntil } from '../support/wait';
+
+jest.setTimeout(300_000);
+
+const SMALL_BOOKS = { pages: { min: 1, max: 1 }, pageImageBytes: 4096 };
+
+async function parkedReasons(board: Board): Promise<string[]> {
+  return (await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`);
+}
+
+describe('two login redirects in a row', () => {
+  const p = useSimulatedPipeline('redirect2', { books: 2, seed: 21, initialState: 'all-available', ...SMALL_BOOKS, faults: { loginRedirect: { times: 2 } } });
+
+  test('the book is still stored, not parked', async () => {
+    const { sim, env } = p;
+    const client = await temporalClient();
+    const handle = await startBatch(client, env.config, sim.barcodes.slice(0, 1), { batchId: 'redirect2', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const summary = await handle.result();
+    const board = await Board.open(env.config.pipelineDir);
+    expect(await parkedReasons(board)).toEqual([]);
+    expect(summary).toMatchObject({ stored: 1, failed: 0 });
+    // Both redirects were served: one refresh did not help, the activity's next attempt did.
+    expect(sim.requestLog.filter((r) => r.fault === 'loginRedirect')).toHaveLength(2);
+  });
+});
+
+describe('a failed shared listing with 50 books waiting', () => {
+  const BOOKS = 50;
+  // `_failed` is read as HTML; "Your request is unavailable" on its first page fails the whole listing.
+  const p = useSimulatedPipeline(
+    'listing50',
+    { books: BOOKS, seed: 22, initialState: 'all-new', conversionDelaySeconds: 1, ...SMALL_BOOKS, faults: { requestUnavailable: {} } },
+    { grin: { pollIntervalSeconds: 2, rateLimitPerSecond: 200 }, concurrency: { fileActivities: 8, grinActivities: 16 } },
+  );
+
+  test('parks no book; every book says what it waits for, and all are stored once the listing works', async () => {
+    const { sim, env } = p;
+    const client = await temporalClient();
+    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'listing50', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 2 }) });
+    const board = await Board.open(env.config.pipelineDir);
+
+    const waiting = async () => {
+      const { tokens } = await board.list('01_requested');
+      return tokens.filter((t) => /^waiting for GRIN's .*_failed listing/.test(t.status ?? '')).length;
+    };
+    await waitUntil(async () => (await waiting()) === BOOKS, 120_000, 'all 50 books waiting for the listing');
+    // The listing kept failing for every one of them, again and again, and none parked.
+    await waitUntil(async () => sim.requestLog.filter((r) => r.fault === 'requestUnavailable').length >= 3, 60_000, 'listing failed 3 times');
+    expect(await parkedReasons(board)).toEqual([]);
+    expect((await board.counts())['01_requested']).toBe(BOOKS);
+    // `grin-pipeline status` reads this: the pending activity's last failure names the wait.
+    const pending = pendingActivities((await client.workflow.getHandle(bookWorkflowId(sim.directory, sim.barcodes[0])).describe()).raw);
+    expect(pending[0]).toMatchObject({ type: 'waitForConversion' });
+    expect(pending[0].waitingFor).toMatch(/_failed listing/);
+
+    sim.setFaults({ requestUnavailable: undefined });
+    const summary = await handle.result();
+    expect(await parkedReasons(board)).toEqual([]);
+    expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
+    expect((await board.counts())['07_stored']).toBe(BOOKS);
+  });
+});
+
+describe('revoked GRIN credentials (invalid_grant)', () => {
+  const BOOKS = 3;
+  let sim: RunningSimulator;
+  let env: TestEnv;
+  let workers: RunningWorkers;
+
+  beforeAll(async () => {
+    sim = await startSimulator({ books: BOOKS, seed: 23, initialState: 'all-available', ...SMALL_BOOKS, faults: { revokedGrant: {} } });
+    env = testEnv(sim, 'revoked');
+    // OAuth through the simulator's token endpoint instead of the fixed test token.
+    const oauth = sim.oauthClients[0]!;
+    const secrets = join(env.dir, 'secrets');
+    const clientSecretFile = join(secrets, 'client_secret.json');
+    const credentialsFile = join(secrets, 'credentials.json');
+    fs.writeFileSync(clientSecretFile, JSON.stringify({ installed: { client_id: oauth.clientId, client_secret: oauth.clientSecret } }));
+    fs.writeFileSync(credentialsFile, JSON.stringify({ refresh_token: oauth.refreshToken }), { mode: 0o600 });
+    const grin = env.config.grin as { accessToken?: unknown; credentialsFile?: string; clientSecretFile?: string; tokenUri: string };
+    delete grin.accessToken;
+    Object.assign(grin, { credentialsFile, clientSecretFile, tokenUri: sim.tokenUri });
+    workers = await startWorkers(env.config);
+  });
+  afterAll(async () => {
+    await workers?.stop();
+    await sim?.close();
+    env?.cleanup();
+  });
+
+  test('books wait, naming the credentials, and go on by themselves when the credentials work again', async () => {
+    const client = await temporalClient();
+    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'revoked', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const board = await Board.open(env.config.pipelineDir);
+    const waitingForCredentials = async () =>
+      (await Promise.all(sim.barcodes.map((b) => board.get(b)))).filter((t) => /^waiting for GRIN to accept our credentials .*\(attempt [2-9]\d*\)/.test(t?.status ?? ''))
+        .length;
+    // A second attempt has failed too for every book: they wait, and none parked.
+    await waitUntil(async () => (await waitingForCredentials()) === BOOKS, 120_000, 'books waiting for credentials (attempt 2)');
+    expect(await parkedReasons(board)).toEqual([]);
+    expect(sim.requestLog.filter((r) => r.path === '/token' && r.status === 400).length).toBeGreaterThanOrEqual(2);
+
+    sim.setFaults({ revokedGrant: undefined }); // the operator re-ran `auth setup`
+    const summary = await handle.result();
+    expect(await parkedReasons(board)).toEqual([]);
+    expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
+  });
+});
