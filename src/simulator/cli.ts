@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { startSimulator, validateFaultConfig, type SimulatorOptions } from './index';
+import { FAULT_SWITCHES, startSimulator, validateFaultConfig, type SimulatorOptions } from './index';
 import { DEFAULT_OAUTH_CLIENT } from './options';
 import type { OAuthClientConfig } from './oauth';
 import type { BookState } from './inventory';
@@ -99,10 +99,11 @@ export function simulatorCommand(): Command {
     .addOption(new Option('--all-books-layout <layout>', '_all_books?format=text&mode=all columns: pul7 or gt9').choices(['pul7', 'gt9']).default('pul7'))
     .option(
       '--faults <json|@file>',
-      'fault injection, e.g. {"serverError":0.05,"transient404":{"barcodes":["B"],"times":1},"slowBody":0.1,"slowBodyBytesPerSecond":100000}; switches: serverError, rateLimitArchive, slowBody, truncateBody, missingEtag, transient404, loginRedirect, requestUnavailable, badPassphrase, corruptArchive, checksumMismatch, notGzip, truncatedTar, noMarc, missingListedFile, missingPageText; settings: serverErrorStatus, slowBodyBytesPerSecond, truncateBodyFraction',
+      `fault injection, e.g. {"serverError":0.05,"transient404":{"barcodes":["B"],"times":1},"slowBody":0.1,"slowBodyBytesPerSecond":100000}; switches: ${FAULT_SWITCHES.join(', ')}; settings: serverErrorStatus, slowBodyBytesPerSecond, truncateBodyFraction`,
       faults,
     )
     .option('--archive-concurrency <n>', 'archives generated at once', integer('--archive-concurrency', 1), 2)
+    .option('--control', 'serve the control endpoint /_simulator/ (POST faults at run time, GET books/<barcode>, GET stats); see src/simulator/control.ts', false)
     .option('--log-requests', 'print one line per request', false);
 }
 
@@ -150,6 +151,7 @@ export function parseSimulatorArgs(args: string[], command = simulatorCommand())
       allBooksTextLayout: o.allBooksLayout as SimulatorOptions['allBooksTextLayout'],
       faults: o.faults as SimulatorOptions['faults'],
       archiveConcurrency: o.archiveConcurrency as number,
+      control: o.control as boolean,
     },
   };
 }

@@ -59,6 +59,8 @@ export interface SimulatorOptions {
   archiveConcurrency?: number;
   /** Entries kept in the request log (default 200,000). */
   requestLogLimit?: number;
+  /** Serve the control endpoint `/_simulator/...` (run-time fault switches, book views, stats); default off. */
+  control?: boolean;
   port?: number;
   host?: string;
 }
@@ -108,6 +110,7 @@ export function resolveOptions(opts: SimulatorOptions = {}): ResolvedOptions {
     faults: opts.faults ?? {},
     archiveConcurrency: opts.archiveConcurrency ?? 2,
     requestLogLimit: opts.requestLogLimit ?? 200_000,
+    control: opts.control ?? false,
     port: opts.port ?? 0,
     host: opts.host ?? '127.0.0.1',
   };
