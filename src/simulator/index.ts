@@ -136,6 +136,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     initialState: opts.initialState,
     initialStates: opts.initialStates,
     pages: opts.pages,
+    bookPages: opts.bookPages,
     now: clock.now(),
     conversionDelaySeconds: opts.conversionDelaySeconds,
   });

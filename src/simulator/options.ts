@@ -26,6 +26,8 @@ export interface SimulatorOptions {
   /** Lifetime of issued access tokens in wall seconds (real time plus `advance()`), default 3600. */
   tokenLifetimeSeconds?: number;
   pages?: { min: number; max: number };
+  /** Page counts of particular barcodes, overriding `pages`. */
+  bookPages?: Record<string, number>;
   pageImageBytes?: number;
   /** 'all-available' (default): NEW, PREVIOUSLY_DOWNLOADED or CONVERTED; 'mixed': PROTOCOL §1.1's distribution; 'all-new'. */
   initialState?: InitialStateMix;
@@ -90,6 +92,7 @@ export function resolveOptions(opts: SimulatorOptions = {}): ResolvedOptions {
     oauthClients: opts.oauthClients ?? [DEFAULT_OAUTH_CLIENT],
     tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? 3600,
     pages: opts.pages ?? { min: 8, max: 24 },
+    bookPages: opts.bookPages ?? {},
     pageImageBytes: opts.pageImageBytes ?? 96 * 1024,
     initialState: opts.initialState ?? 'all-available',
     initialStates: opts.initialStates ?? {},
