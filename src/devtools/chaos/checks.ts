@@ -155,7 +155,8 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   const objectProblems: string[] = [];
   let objectsOk = 0;
   const metadataSeen: { key: string; metadata: Record<string, string> }[] = [];
-  for (const barcode of plan.good) {
+  const storedGood = plan.good.filter((b) => !notStored.includes(b));
+  for (const barcode of storedGood) {
     const archiveKey = storageKey(ctx.layout, 'archive', barcode);
     for (const kind of ['ocr', 'marc', 'token'] as const) {
       const key = storageKey(ctx.layout, kind, barcode);
@@ -183,7 +184,7 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     const owner = plan.barcodes.find((b) => (['archive', 'ocr', 'marc', 'token'] as const).some((k) => storageKey(ctx.layout, k, b) === key));
     if (!owner) objectProblems.push(`object ${key} belongs to no book of the batch (or not to the layout)`);
   }
-  add(check('every object present with the right size and checksum', `${objectsOk}/${plan.good.length} archives byte-identical, ${keys.size} objects`, objectProblems));
+  add(check('every object present with the right size and checksum', `${objectsOk}/${storedGood.length} stored books' archives byte-identical, ${keys.size} objects`, objectProblems));
 
   // 5. Each archive uploaded once: after it is stored, the ETag match skips any further upload.
   const motoLog = await readFile(ctx.motoLog, 'utf8').catch(() => '');
@@ -191,7 +192,7 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   const uploadProblems: string[] = [];
   let once = 0;
   let reconverted = 0;
-  for (const barcode of plan.good) {
+  for (const barcode of storedGood) {
     const key = storageKey(ctx.layout, 'archive', barcode);
     const n = completed.get(key) ?? 0;
     // Each GRIN conversion is a new package with a new ETag, which rightly replaces the stored one.
@@ -205,8 +206,8 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   }
   const restarts = [...multipartStarts].filter(([, n]) => n > 1).map(([k, n]) => `${k}: ${n} multipart uploads started`);
   const multipartKeys = multipartStarts.size;
-  if (completed.size === 0 && plan.good.length > 0) uploadProblems.unshift(`no uploads found in moto's request log ${ctx.motoLog}: cannot count them`);
-  add(check('each archive uploaded once (no second full upload)', `${once}/${plan.good.length} once per package (${reconverted} re-converted by GRIN, uploaded again); ${multipartKeys} multipart; ${restarts.length} restarted multipart${restarts.length ? ` (${restarts.join('; ')})` : ''}`, uploadProblems));
+  if (completed.size === 0 && storedGood.length > 0) uploadProblems.unshift(`no uploads found in moto's request log ${ctx.motoLog}: cannot count them`);
+  add(check('each archive uploaded once (no second full upload)', `${once}/${storedGood.length} once per package (${reconverted} re-converted by GRIN, uploaded again); ${multipartKeys} multipart; ${restarts.length} restarted multipart${restarts.length ? ` (${restarts.join('; ')})` : ''}`, uploadProblems));
 
   // 6. The batch completed with the right counts.
   const s = ctx.batch.summary;
@@ -226,7 +227,8 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   for (const dir of ctx.processingDirs) {
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const owner = /^([A-Za-z0-9_-]{3,50}?)(\.tar\.gz(\.gpg)?(\.part)?|_extracted|_unpacked\.json|_derivatives)$/.exec(name)?.[1];
-      if (name.endsWith('.part') || name.endsWith('.tmp')) leftovers.push(`${dir}/${name}: partial file`);
+      // A parked book keeps its files (a partial download too) for its retry; temp files never stay.
+      if (name.endsWith('.tmp')) leftovers.push(`${dir}/${name}: temporary file`);
       else if (!owner) leftovers.push(`${dir}/${name}: not a book file`);
       else if (!parked.has(owner)) leftovers.push(`${dir}/${name}: file of ${owner}, which is ${where(owner)}`);
     }

@@ -23,7 +23,7 @@ export function stageOfActivity(type: string): FileStage | undefined {
 
 /** Buckets a book sits in while the given stage runs (the token moves when the stage ends). */
 const BUCKETS_BEFORE: Record<FileStage, Bucket[]> = {
-  download: ['02_converted', '01_requested'],
+  download: ['02_converted'],
   decrypt: ['03_downloaded'],
   extract: ['04_decrypted', '03_downloaded'],
   process: ['05_extracted'],

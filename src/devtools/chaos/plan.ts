@@ -67,7 +67,7 @@ export function chaosPlan(books: number, seed: number): ChaosPlan {
   const byKind = (kind: BadKind) => [...bad].filter(([, k]) => k === kind).map(([b]) => b);
   const faults: FaultConfig = {
     // Request faults: about a quarter of GRIN's answers misbehave.
-    serverError: 0.06,
+    serverError: 0.08,
     serverErrorStatus: 503,
     rateLimitArchive: 0.04,
     truncateBody: 0.05,
@@ -76,8 +76,8 @@ export function chaosPlan(books: number, seed: number): ChaosPlan {
     slowBodyBytesPerSecond: 384 * 1024,
     missingEtag: 0.04,
     transient404: 0.04,
-    loginRedirect: 0.05,
-    requestUnavailable: 0.2, // HTML listings only
+    loginRedirect: 0.06,
+    requestUnavailable: 0.25, // HTML listings only
     // Content damage, once per package of the chosen books.
     badPassphrase: byKind('badPassphrase'),
     corruptArchive: byKind('corruptArchive'),

@@ -19,7 +19,7 @@ import { loadConfig } from '../../config/load';
 import { startS3Server } from '../servers';
 import { startTcpProxy, type TcpProxy } from '../tcp-proxy';
 import type { batchWorkflow, BatchSummary } from '../../workflows/batch';
-import { bookWorkflowId } from '../../workflows/contracts';
+import { batchProgressQuery, bookWorkflowId } from '../../workflows/contracts';
 import type { SimulatorControlStats } from '../../simulator';
 import { runChecks, type ChaosCheck } from './checks';
 import { FILE_STAGES, formatCounts, runningFileActivities, settledCount, type FileStage, type RunningActivity } from './observe';
@@ -52,6 +52,8 @@ export interface ChaosReport {
 }
 
 const BUCKET = 'chaos';
+/** How long the batch may take to notice that its last book settled. */
+const BATCH_GRACE_MS = 120_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secret = (bytes = 24) => randomBytes(bytes).toString('base64url');
 
@@ -174,8 +176,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     await a.start();
     await b.start();
 
+    // Not closed at the end: a batch that never completed leaves `result()` retrying on this
+    // connection, and closing under it throws from a gRPC timer. The process exits instead.
     const connection = await Connection.connect({ address: t.address });
-    stops.unshift(() => connection.close());
     const client = new Client({ connection });
     const board = await Board.open(pipelineDir);
     const handle: WorkflowHandle<typeof batchWorkflow> = await startBatch(client, config, plan.barcodes, {
@@ -325,10 +328,21 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         (err: unknown) => log(`!! ${fault.name} could not be injected: ${err instanceof Error ? err.message : String(err)}`),
       );
     }
+    // Every book settled but the batch still running is a hang, not slowness: report it after a grace period.
+    let allSettledAt: number | undefined;
     while (!batch.done && Date.now() < deadline) {
+      const now = await settledCount(board);
+      if (now.settled < plan.barcodes.length) allSettledAt = undefined;
+      else allSettledAt ??= Date.now();
+      if (allSettledAt !== undefined && Date.now() - allSettledAt > BATCH_GRACE_MS) {
+        const progress = await handle.query(batchProgressQuery).catch((err: unknown) => `(progress query failed: ${String(err)})`);
+        batch.error = `every book settled ${BATCH_GRACE_MS / 1000} s ago, but the batch workflow is still running; its progress: ${JSON.stringify(progress)}`;
+        log(`!! ${batch.error}`);
+        break;
+      }
       if (Date.now() - lastProgress > 20_000) {
         lastProgress = Date.now();
-        log(`board: ${formatCounts((await settledCount(board)).counts)}`);
+        log(`board: ${formatCounts(now.counts)}`);
       }
       await sleep(1000);
     }
@@ -337,7 +351,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     p.up();
     rmSync(diskUsageFile, { force: true });
     await s.setFaults({ revokedCredentials: null }).catch(() => undefined);
-    if (!batch.done) {
+    if (!batch.done && !batch.error) {
       batch.error = `not settled within the deadline of ${opts.deadlineMinutes} min`;
       log(`!! the batch did not complete within ${opts.deadlineMinutes} min; books that did not settle:`);
       for (const barcode of plan.barcodes) {
@@ -353,7 +367,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         }
         log(`   ${barcode}: ${token ? `${token.bucket}${token.status ? ` (${token.status})` : ''}` : 'no token'}; ${live}`);
       }
-    } else {
+    } else if (batch.done) {
       await result;
       log(`batch ${batch.summary ? `completed: ${JSON.stringify(batch.summary)}` : `failed: ${batch.error}`}`);
     }
