@@ -42,6 +42,7 @@ const DEFECT_FAULTS: [FaultName, BookDefect][] = [
   ['noMarc', 'no-marc'],
   ['missingListedFile', 'missing-listed-file'],
   ['missingPageText', 'missing-page-text'],
+  ['hostileArchive', 'hostile-path'],
 ];
 
 async function md5OfFile(path: string): Promise<string> {

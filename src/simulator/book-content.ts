@@ -27,7 +27,8 @@ export type BookDefect =
   | 'no-marc' // the METS file has no MARC record
   | 'not-gzip' // the "tar.gz" is an uncompressed tar (still encrypted)
   | 'truncated-tar' // valid gzip of a tar that stops in the middle of a page image
-  | 'missing-page-text'; // one page's .txt is absent (and not listed in checksum.md5)
+  | 'missing-page-text' // one page's .txt is absent (and not listed in checksum.md5)
+  | 'hostile-path'; // a first entry named `../<barcode>-escape.txt`: unpacking it would write outside the book's folder
 
 export interface BookContentOptions {
   directory: string; // library directory, e.g. 'TEST' (file name of METS is `<directory>_<barcode>.xml`)
@@ -349,8 +350,18 @@ function writeEntry(pack: Pack, header: { name: string; size: number; mtime: Dat
   });
 }
 
+/** Name of the entry the 'hostile-path' defect puts first: a path that climbs out of the extraction folder. */
+export function hostileEntryName(barcode: string): string {
+  return `../${barcode}-escape.txt`;
+}
+
 async function produceTar(opts: BookContentOptions, pack: Pack, mtime: Date): Promise<number> {
   const written: WrittenFile[] = [];
+  if (opts.defect === 'hostile-path') {
+    // Not listed in checksum.md5: a safe extractor refuses the archive before it gets that far.
+    const payload = Buffer.from(`written outside the book's folder by ${opts.barcode}\n`, 'utf8');
+    await writeEntry(pack, { name: hostileEntryName(opts.barcode), size: payload.length, mtime }, [payload], createHash('md5'));
+  }
   for (const entry of pageEntries(opts)) {
     const md5 = createHash('md5');
     await writeEntry(pack, { name: entry.name, size: entry.size, mtime }, entry.chunks(), md5);

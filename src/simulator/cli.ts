@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { startSimulator, validateFaultConfig, type SimulatorOptions } from './index';
+import { FAULT_SWITCHES, startSimulator, validateFaultConfig, type SimulatorOptions } from './index';
 import { DEFAULT_OAUTH_CLIENT } from './options';
 import type { OAuthClientConfig } from './oauth';
 import type { BookState } from './inventory';
@@ -58,6 +58,14 @@ function initialStates(text: string): Record<string, BookState> {
   }
 }
 
+function bookPages(text: string): Record<string, number> {
+  try {
+    return JSON.parse(inlineOrFile(text)) as Record<string, number>;
+  } catch (error) {
+    throw new InvalidArgumentError(`--book-pages needs a JSON object {"BARCODE": PAGES}: ${(error as Error).message}`);
+  }
+}
+
 function faults(text: string): SimulatorOptions['faults'] {
   try {
     return validateFaultConfig(JSON.parse(inlineOrFile(text)));
@@ -81,6 +89,7 @@ export function simulatorCommand(): Command {
     .option('--oauth-client <id:secret:refresh>', `client of the /token endpoint (repeatable; default ${DEFAULT_OAUTH_CLIENT.clientId}:${DEFAULT_OAUTH_CLIENT.clientSecret}:${DEFAULT_OAUTH_CLIENT.refreshToken})`, oauthClient)
     .option('--token-lifetime <seconds>', 'lifetime of issued access tokens (wall seconds)', decimal('--token-lifetime', 0.001), 3600)
     .addOption(new Option('--pages <n|min-max>', 'pages per book').argParser(pageRange).default({ min: 8, max: 24 }, '8-24'))
+    .option('--book-pages <json|@file>', 'page counts of particular barcodes, e.g. {"39999000000001":400}', bookPages)
     .option('--page-image-bytes <n>', 'size of each page image (jp2)', integer('--page-image-bytes', 1), 96 * 1024)
     .addOption(new Option('--initial-state <mix>', 'starting states: all-available (NEW, PREVIOUSLY_DOWNLOADED, CONVERTED), mixed (real distribution), all-new').choices(['all-available', 'mixed', 'all-new']).default('all-available'))
     .option('--initial-states <json|@file>', 'starting states of particular barcodes, e.g. {"39999000000001":"CHECKED_IN"}', initialStates)
@@ -99,10 +108,11 @@ export function simulatorCommand(): Command {
     .addOption(new Option('--all-books-layout <layout>', '_all_books?format=text&mode=all columns: pul7 or gt9').choices(['pul7', 'gt9']).default('pul7'))
     .option(
       '--faults <json|@file>',
-      'fault injection, e.g. {"serverError":0.05,"transient404":{"barcodes":["B"],"times":1},"slowBody":0.1,"slowBodyBytesPerSecond":100000}; switches: serverError, rateLimitArchive, slowBody, truncateBody, missingEtag, transient404, loginRedirect, requestUnavailable, badPassphrase, corruptArchive, checksumMismatch, notGzip, truncatedTar, noMarc, missingListedFile, missingPageText; settings: serverErrorStatus, slowBodyBytesPerSecond, truncateBodyFraction',
+      `fault injection, e.g. {"serverError":0.05,"transient404":{"barcodes":["B"],"times":1},"slowBody":0.1,"slowBodyBytesPerSecond":100000}; switches: ${FAULT_SWITCHES.join(', ')}; settings: serverErrorStatus, slowBodyBytesPerSecond, truncateBodyFraction`,
       faults,
     )
     .option('--archive-concurrency <n>', 'archives generated at once', integer('--archive-concurrency', 1), 2)
+    .option('--control', 'serve the control endpoint /_simulator/ (POST faults at run time, GET books/<barcode>, GET stats); see src/simulator/control.ts', false)
     .option('--log-requests', 'print one line per request', false);
 }
 
@@ -132,6 +142,7 @@ export function parseSimulatorArgs(args: string[], command = simulatorCommand())
       oauthClients: o.oauthClient as OAuthClientConfig[] | undefined,
       tokenLifetimeSeconds: o.tokenLifetime as number,
       pages: o.pages as { min: number; max: number },
+      bookPages: o.bookPages as Record<string, number> | undefined,
       pageImageBytes: o.pageImageBytes as number,
       initialState: o.initialState as SimulatorOptions['initialState'],
       initialStates: o.initialStates as Record<string, BookState> | undefined,
@@ -150,6 +161,7 @@ export function parseSimulatorArgs(args: string[], command = simulatorCommand())
       allBooksTextLayout: o.allBooksLayout as SimulatorOptions['allBooksTextLayout'],
       faults: o.faults as SimulatorOptions['faults'],
       archiveConcurrency: o.archiveConcurrency as number,
+      control: o.control as boolean,
     },
   };
 }

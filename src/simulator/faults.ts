@@ -26,7 +26,9 @@ export const FAULT_SWITCHES = [
   'transient404', // HEAD/GET archive: 404 although the package is in the pool
   'loginRedirect', // any GRIN request: 302 to the Google login page although the token is good
   'requestUnavailable', // HTML listings: GRIN's "Your request is unavailable" page
-  'revokedGrant', // POST /token: 400 invalid_grant; while the switch is on, GRIN refuses tokens the endpoint issued
+  // While on: the token endpoint answers 400 invalid_grant (the refresh token was revoked) and access
+  // tokens it issued earlier are refused (login redirect); static bearer tokens keep working.
+  'revokedCredentials',
   // Decided once per generated archive (barcode, conversion):
   'badPassphrase', // encrypted with another passphrase
   'corruptArchive', // bytes flipped in the encrypted file
@@ -36,6 +38,7 @@ export const FAULT_SWITCHES = [
   'noMarc',
   'missingListedFile',
   'missingPageText',
+  'hostileArchive', // a tar whose first entry is `../<barcode>-escape.txt`
 ] as const;
 
 export type FaultName = (typeof FAULT_SWITCHES)[number];

@@ -15,6 +15,7 @@ import { TokenAuthority, type OAuthClientConfig } from './oauth';
 import { resolveOptions, type SimulatorOptions } from './options';
 import { RequestLog, type RequestLogEntry } from './request-log';
 import { createRequestHandler } from './server';
+import { CONTROL_PREFIX, createControlHandler } from './control';
 import { Library, type LibraryStats } from './state';
 
 export type { SimulatorOptions } from './options';
@@ -24,6 +25,7 @@ export type { RequestLogEntry } from './request-log';
 export type { BookState } from './inventory';
 export type { OAuthClientConfig } from './oauth';
 export type { ArchiveInfo } from './archives';
+export type { SimulatorControlStats } from './control';
 export type { LibraryStats } from './state';
 export { PROCESS_STATUS } from './state';
 
@@ -134,6 +136,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     initialState: opts.initialState,
     initialStates: opts.initialStates,
     pages: opts.pages,
+    bookPages: opts.bookPages,
     now: clock.now(),
     conversionDelaySeconds: opts.conversionDelaySeconds,
   });
@@ -153,9 +156,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   );
   const tokens = new TokenAuthority(opts.accessTokens, opts.forbiddenTokens, opts.oauthClients, opts.tokenLifetimeSeconds, () => clock.wallNow());
   const log = new RequestLog(opts.requestLogLimit);
-  const server = createServer(
-    { keepAliveTimeout: 30_000 },
-    createRequestHandler({ directory: opts.directory, forbiddenDirectories: opts.forbiddenDirectories, style, library, archives, faults, tokens, clock, log }),
+  const grin = createRequestHandler({ directory: opts.directory, forbiddenDirectories: opts.forbiddenDirectories, style, library, archives, faults, tokens, clock, log });
+  let control: ReturnType<typeof createControlHandler> | undefined; // set below, once the simulator's API exists
+  const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) =>
+    control && req.url?.startsWith(CONTROL_PREFIX) ? control(req, res) : grin(req, res),
   );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -169,7 +173,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
   const ctx = { library, archives, style };
   let closed = false;
 
-  return {
+  const running: RunningSimulator = {
     baseUrl: `${origin}/libraries`,
     tokenUri: `${origin}/token`,
     directory: opts.directory,
@@ -211,4 +215,6 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
       if (ownsDataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+  if (opts.control) control = createControlHandler(running);
+  return running;
 }

@@ -83,6 +83,8 @@ export interface InventoryOptions {
   /** Per-barcode starting states that override the mix. */
   initialStates: Record<string, BookState>;
   pages: { min: number; max: number };
+  /** Page counts of particular barcodes, overriding the drawn ones (e.g. a few books large enough for multipart uploads). */
+  bookPages?: Record<string, number>;
   /** Simulated "now" when the library is created, epoch ms. */
   now: number;
   conversionDelaySeconds: number;
@@ -153,10 +155,11 @@ function makeBook(barcode: string, state: BookState, opts: InventoryOptions): Si
   const analyzedDate = processedDate + randomInt(random, 1, 10) * HOUR;
   const ocrdDate = analyzedDate + randomInt(random, 1, 2000) * DAY;
   const metadata = metadataFor(random, checkInDate);
+  const drawnPages = randomInt(random, opts.pages.min, opts.pages.max); // drawn always, so overrides leave other books as they were
   const book: SimBook = {
     barcode,
     title: bookTitle(opts.seed, barcode),
-    pages: randomInt(random, opts.pages.min, opts.pages.max),
+    pages: opts.bookPages?.[barcode] ?? drawnPages,
     googleBooksId: googleBooksId(random),
     state,
     stateBeforeConversion: 'NEW',
@@ -204,6 +207,10 @@ export function createInventory(opts: InventoryOptions): SimBook[] {
   for (const [barcode, state] of Object.entries(opts.initialStates)) {
     if (!taken.has(barcode)) throw new Error(`initialStates names barcode "${barcode}", which is not in the library`);
     if (!(BOOK_STATES as readonly string[]).includes(state)) throw new Error(`initialStates["${barcode}"]: unknown state "${state}"; use one of ${BOOK_STATES.join(', ')}`);
+  }
+  for (const [barcode, pages] of Object.entries(opts.bookPages ?? {})) {
+    if (!taken.has(barcode)) throw new Error(`bookPages names barcode "${barcode}", which is not in the library`);
+    if (!Number.isInteger(pages) || pages < 1) throw new Error(`bookPages["${barcode}"] must be a positive whole number of pages, got ${String(pages)}`);
   }
   const stateRandom = seededRandom(deriveSeed(opts.seed, 'states'));
   return all.map((barcode) => {

@@ -21,6 +21,7 @@ export interface TokenResponse {
   body: Record<string, string | number>;
 }
 
+const ISSUED_PREFIX = 'sim-at-';
 const SCOPES = 'openid https://www.googleapis.com/auth/userinfo.email https://www.googleapis.com/auth/userinfo.profile';
 
 export class TokenAuthority {
@@ -51,9 +52,14 @@ export class TokenAuthority {
     return grant.forbidden ? 'forbidden' : 'ok';
   }
 
-  /** True for a token this endpoint issued (and has not forgotten), valid or not. */
+  /** True for an access token this endpoint issued (not a static one), expired or not. */
   isIssued(token: string | undefined): boolean {
-    return token !== undefined && this.issued.has(token);
+    return token !== undefined && token.startsWith(ISSUED_PREFIX);
+  }
+
+  /** The answer to any refresh while the grant is revoked (Google's code and wording). */
+  static revoked(): TokenResponse {
+    return { status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } };
   }
 
   /** Access tokens issued so far. */
@@ -85,10 +91,8 @@ export class TokenAuthority {
     if (!client || client.clientSecret !== clientSecret) {
       return { status: 401, body: { error: 'invalid_client', error_description: 'The OAuth client was not found or its secret is wrong.' } };
     }
-    if (form.get('refresh_token') !== client.refreshToken) {
-      return { status: 400, body: { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' } };
-    }
-    const accessToken = `sim-at-${randomBytes(18).toString('base64url')}`;
+    if (form.get('refresh_token') !== client.refreshToken) return TokenAuthority.revoked();
+    const accessToken = `${ISSUED_PREFIX}${randomBytes(18).toString('base64url')}`;
     this.issued.set(accessToken, { expiresAt: this.wallNow() + this.lifetimeSeconds * 1000, forbidden: client.forbidden ?? false });
     this.issuedCount += 1;
     this.forgetExpired();

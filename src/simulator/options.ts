@@ -26,6 +26,8 @@ export interface SimulatorOptions {
   /** Lifetime of issued access tokens in wall seconds (real time plus `advance()`), default 3600. */
   tokenLifetimeSeconds?: number;
   pages?: { min: number; max: number };
+  /** Page counts of particular barcodes, overriding `pages`. */
+  bookPages?: Record<string, number>;
   pageImageBytes?: number;
   /** 'all-available' (default): NEW, PREVIOUSLY_DOWNLOADED or CONVERTED; 'mixed': PROTOCOL §1.1's distribution; 'all-new'. */
   initialState?: InitialStateMix;
@@ -59,6 +61,8 @@ export interface SimulatorOptions {
   archiveConcurrency?: number;
   /** Entries kept in the request log (default 200,000). */
   requestLogLimit?: number;
+  /** Serve the control endpoint `/_simulator/...` (run-time fault switches, book views, stats); default off. */
+  control?: boolean;
   port?: number;
   host?: string;
 }
@@ -88,6 +92,7 @@ export function resolveOptions(opts: SimulatorOptions = {}): ResolvedOptions {
     oauthClients: opts.oauthClients ?? [DEFAULT_OAUTH_CLIENT],
     tokenLifetimeSeconds: opts.tokenLifetimeSeconds ?? 3600,
     pages: opts.pages ?? { min: 8, max: 24 },
+    bookPages: opts.bookPages ?? {},
     pageImageBytes: opts.pageImageBytes ?? 96 * 1024,
     initialState: opts.initialState ?? 'all-available',
     initialStates: opts.initialStates ?? {},
@@ -108,6 +113,7 @@ export function resolveOptions(opts: SimulatorOptions = {}): ResolvedOptions {
     faults: opts.faults ?? {},
     archiveConcurrency: opts.archiveConcurrency ?? 2,
     requestLogLimit: opts.requestLogLimit ?? 200_000,
+    control: opts.control ?? false,
     port: opts.port ?? 0,
     host: opts.host ?? '127.0.0.1',
   };

@@ -22,7 +22,7 @@ import {
   type ListingName,
   type ListingStyle,
 } from './listings';
-import type { TokenAuthority } from './oauth';
+import { TokenAuthority } from './oauth';
 import type { RequestLog, RequestLogEntry } from './request-log';
 import type { Library } from './state';
 
@@ -115,9 +115,9 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
 
     if (fault(call, 'loginRedirect', barcodes)) return loginRedirect(call);
     const token = bearerToken(req);
-    // Revoked credentials: Google refuses the access tokens issued for them too.
-    const revoked = ctx.faults.has('revokedGrant') && ctx.tokens.isIssued(token);
-    const verdict = revoked ? 'invalid' : ctx.tokens.check(token);
+    // A revoked grant takes the access tokens issued under it along (static tokens are not OAuth's).
+    if (ctx.tokens.isIssued(token) && fault(call, 'revokedCredentials')) return loginRedirect(call);
+    const verdict = ctx.tokens.check(token);
     if (verdict === 'invalid') return loginRedirect(call);
     if (verdict === 'forbidden' || directory !== ctx.directory || ctx.forbiddenDirectories.includes(directory)) return forbidden(call, directory);
     if (fault(call, 'serverError', barcodes)) {
@@ -215,11 +215,7 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
   async function tokenEndpoint(call: Call): Promise<void> {
     if (call.req.method !== 'POST') return sendText(call.res, 405, TEXT, 'the token endpoint takes POST\n', { Allow: 'POST' });
     const form = new URLSearchParams(await readBody(call.req, MAX_BODY_BYTES));
-    if (fault(call, 'revokedGrant')) {
-      const revoked = { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' };
-      return sendText(call.res, 400, 'application/json; charset=utf-8', JSON.stringify(revoked), { 'Cache-Control': 'no-store' });
-    }
-    const answer = ctx.tokens.exchange(form, call.req.headers.authorization);
+    const answer = fault(call, 'revokedCredentials') ? TokenAuthority.revoked() : ctx.tokens.exchange(form, call.req.headers.authorization);
     sendText(call.res, answer.status, 'application/json; charset=utf-8', JSON.stringify(answer.body), { 'Cache-Control': 'no-store' });
   }
 

@@ -109,14 +109,14 @@ describe('GrinClient auth against the simulator', () => {
   it('revoked credentials (invalid_grant) are a transient GrinAuthError that names what to fix', async () => {
     const client = await oauthClient(0);
     try {
-      sim.setFaults({ revokedGrant: {} });
+      sim.setFaults({ revokedCredentials: {} });
       const err = (await client.listConverted().catch((e: unknown) => e)) as GrinAuthError;
       expect(err).toBeInstanceOf(GrinAuthError);
       expect(err.retryable).toBe(true);
       expect(err.waitingFor).toMatch(/credentials/);
       expect(err.message).toMatch(/access token/);
       expect(err.message).not.toContain(sim.oauthClients[0]!.refreshToken);
-      sim.setFaults({ revokedGrant: undefined });
+      sim.setFaults({ revokedCredentials: undefined });
       await expect(client.listConverted()).resolves.toBeDefined();
     } finally {
       await client.close();

@@ -81,7 +81,7 @@ describe('revoked GRIN credentials (invalid_grant)', () => {
   let workers: RunningWorkers;
 
   beforeAll(async () => {
-    sim = await startSimulator({ books: BOOKS, seed: 23, initialState: 'all-available', ...SMALL_BOOKS, faults: { revokedGrant: {} } });
+    sim = await startSimulator({ books: BOOKS, seed: 23, initialState: 'all-available', ...SMALL_BOOKS, faults: { revokedCredentials: {} } });
     env = testEnv(sim, 'revoked');
     // OAuth through the simulator's token endpoint instead of the fixed test token.
     const oauth = sim.oauthClients[0]!;
@@ -113,7 +113,7 @@ describe('revoked GRIN credentials (invalid_grant)', () => {
     expect(await parkedReasons(board)).toEqual([]);
     expect(sim.requestLog.filter((r) => r.path === '/token' && r.status === 400).length).toBeGreaterThanOrEqual(2);
 
-    sim.setFaults({ revokedGrant: undefined }); // the operator re-ran `auth setup`
+    sim.setFaults({ revokedCredentials: undefined }); // the operator re-ran `auth setup`
     const summary = await handle.result();
     expect(await parkedReasons(board)).toEqual([]);
     expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });

@@ -127,3 +127,19 @@ describe('simulator archive names with a directory prefix', () => {
     }
   });
 });
+
+describe('simulator bookPages', () => {
+  it('gives the named books their page counts and leaves the others as the seed draws them', async () => {
+    const common = { barcodes: ['C0001', 'C0002'], initialStates: { C0001: 'CONVERTED' as const, C0002: 'CONVERTED' as const }, ...TINY, pages: { min: 2, max: 9 } };
+    const plain = await startSimulator(common);
+    const sized = await startSimulator({ ...common, bookPages: { C0002: 30 } });
+    try {
+      expect(sized.book('C0002').pages).toBe(30);
+      expect(sized.book('C0001').pages).toBe(plain.book('C0001').pages);
+      expect((await sized.archive('C0002'))!.size).toBeGreaterThan(30 * TINY.pageImageBytes);
+      await expect(startSimulator({ ...common, bookPages: { NOPE: 3 } })).rejects.toThrow(/bookPages names barcode "NOPE"/);
+    } finally {
+      await Promise.all([plain.close(), sized.close()]);
+    }
+  });
+});

@@ -4,7 +4,7 @@ import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { startSimulator, validateFaultConfig, type RunningSimulator } from '../../src/simulator';
 import { waitUntil } from '../support/wait';
-import { TINY, decrypt, download, grin, lines } from './simulator-helpers';
+import { TINY, call, decrypt, download, grin, lines } from './simulator-helpers';
 
 /** Log entries are appended when each response closes, which may come just after the client has its answer. */
 const waitForLog = (sim: RunningSimulator, entries: number) => waitUntil(async () => sim.requestLog.length >= entries, 60_000, `${entries} requests logged`);
@@ -126,6 +126,27 @@ describe('simulator request faults', () => {
     expect((await grin(sim, '_all_books?result_count=2')).text).not.toContain('Your request is unavailable');
   });
 
+  it('revokedCredentials: invalid_grant from the token endpoint and issued tokens refused while on; static tokens unaffected; off again at run time', async () => {
+    const { clientId, clientSecret, refreshToken } = sim.oauthClients[0];
+    const refresh = () =>
+      call(sim.tokenUri, {
+        method: 'POST',
+        token: null,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }).toString(),
+      });
+    const issued = JSON.parse((await refresh()).text) as { access_token: string };
+    sim.setFaults({ revokedCredentials: {} });
+    const refused = await refresh();
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.text)).toMatchObject({ error: 'invalid_grant' });
+    expect((await grin(sim, '_converted?format=text', { token: issued.access_token })).status).toBe(302);
+    expect((await grin(sim, '_converted?format=text')).status).toBe(200); // the static sim-token
+    sim.setFaults({ revokedCredentials: undefined });
+    expect((await refresh()).status).toBe(200);
+    expect((await grin(sim, '_converted?format=text', { token: issued.access_token })).status).toBe(200);
+  });
+
   it('decides rate-based faults with a seeded RNG: some requests, not all, and the same ones for the same seed', async () => {
     const pattern = async (s: RunningSimulator) => {
       s.setFaults({ serverError: 0.5 });
@@ -153,8 +174,8 @@ describe('simulator request faults', () => {
 });
 
 describe('simulator archive content faults', () => {
-  const CONTENT_FAULTS = ['checksumMismatch', 'notGzip', 'truncatedTar', 'noMarc', 'missingListedFile', 'missingPageText'] as const;
-  const barcodes = ['D0001', 'D0002', 'D0003', 'D0004', 'D0005', 'D0006', 'BAD01', 'COR01', 'GOOD1'];
+  const CONTENT_FAULTS = ['checksumMismatch', 'notGzip', 'truncatedTar', 'noMarc', 'missingListedFile', 'missingPageText', 'hostileArchive'] as const;
+  const barcodes = ['D0001', 'D0002', 'D0003', 'D0004', 'D0005', 'D0006', 'D0007', 'BAD01', 'COR01', 'GOOD1'];
   let sim: RunningSimulator;
   let baseline: RunningSimulator;
   beforeAll(async () => {
@@ -191,12 +212,48 @@ describe('simulator archive content faults', () => {
     const good = await plain(baseline, barcode);
     expect(damaged.equals(good)).toBe(false);
     expect((await sim.archive(barcode))!.faults).toEqual([name]);
+    if (name === 'hostileArchive') expect([...(await untar(damaged)).keys()][0]).toBe(`../${barcode}-escape.txt`);
     if (name === 'notGzip') expect(damaged.subarray(0, 2)).not.toEqual(Buffer.from([0x1f, 0x8b]));
     if (name === 'checksumMismatch') {
       const files = await untar(damaged);
       const listed = new Map(files.get('checksum.md5')!.toString('utf8').trim().split('\n').map((l) => [l.slice(34), l.slice(0, 32)]));
       const mismatched = [...listed].filter(([file, md5]) => files.has(file) && createHash('md5').update(files.get(file)!).digest('hex') !== md5);
       expect(mismatched.length).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('simulator control endpoint', () => {
+  let sim: RunningSimulator;
+  beforeAll(async () => {
+    sim = await startSimulator({ barcodes: ['C0001'], initialStates: { C0001: 'CONVERTED' }, control: true, ...TINY });
+  });
+  afterAll(() => sim.close());
+  const origin = () => sim.baseUrl.replace(/\/libraries$/, '');
+
+  it('switches faults at run time (null turns one off), shows a book and counts fault hits', async () => {
+    const on = await call(`${origin()}/_simulator/faults`, { method: 'POST', token: null, body: JSON.stringify({ serverError: {} }) });
+    expect(on.status).toBe(200);
+    expect((await grin(sim, '_converted?format=text')).status).toBe(500);
+    await call(`${origin()}/_simulator/faults`, { method: 'POST', token: null, body: JSON.stringify({ serverError: null }) });
+    expect((await grin(sim, '_converted?format=text')).status).toBe(200);
+    await waitForLog(sim, 2);
+    const stats = JSON.parse((await call(`${origin()}/_simulator/stats`, { token: null })).text) as { faultHits: Record<string, number>; grinRequests: number };
+    expect(stats.faultHits).toEqual({ serverError: 1 });
+    expect(stats.grinRequests).toBeGreaterThanOrEqual(2);
+    const book = JSON.parse((await call(`${origin()}/_simulator/books/C0001`, { token: null })).text) as { state: string; pages: number };
+    expect(book).toMatchObject({ state: 'CONVERTED', pages: 2 });
+  });
+
+  it('names a bad switch, and is absent unless asked for', async () => {
+    const bad = await call(`${origin()}/_simulator/faults`, { method: 'POST', token: null, body: JSON.stringify({ nope: 1 }) });
+    expect(bad.status).toBe(400);
+    expect(bad.text).toMatch(/unknown fault "nope"/);
+    const plain = await startSimulator({ barcodes: ['C0001'], ...TINY });
+    try {
+      expect((await call(`${plain.baseUrl.replace(/\/libraries$/, '')}/_simulator/stats`, { token: null })).status).toBe(404);
+    } finally {
+      await plain.close();
     }
   });
 });
