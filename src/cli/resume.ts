@@ -60,6 +60,7 @@ export async function resumeFromBoard(client: Client, config: PipelineConfig, bo
       ),
     );
   }
+  for (const list of Object.values(summary.started)) list.sort();
   return summary;
 }
 
