@@ -225,7 +225,7 @@ export function buildProgram(): Command {
             process.stdout.write(`${barcode}: ${name} sent\n`);
           } catch (err) {
             failures++;
-            const why = err instanceof WorkflowNotFoundError ? 'no running workflow (finished, or never started: use start-batch)' : err instanceof Error ? err.message : String(err);
+            const why = err instanceof WorkflowNotFoundError ? 'Temporal has no running workflow for this book (finished, never started, or lost); `grin-pipeline resume` starts unfinished books from the board' : err instanceof Error ? err.message : String(err);
             process.stderr.write(`${barcode}: ${why}\n`);
           }
         }

@@ -311,6 +311,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   async function parkedUntilRetry(at: number, message: string, type: string | undefined): Promise<void> {
     const stage = STAGE_BUCKETS[at + 1];
     status.state = 'parked';
+    status.bucket = 'failed';
     status.activity = `parked: ${message}`;
     status.lastError = { stage, message, type };
     upsertSearchAttributes([{ key: GrinStage, value: 'failed' }]);

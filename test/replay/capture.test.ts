@@ -59,6 +59,7 @@ maybe('capture replay fixtures', () => {
     await waitUntil(async () => (await board.locate(barcode)) === 'failed', 120_000, 'parked');
     writeFileSync(passphraseFile, sim.passphrase);
     const book = client.workflow.getHandle(bookId(barcode));
+    await waitUntil(async () => (await book.query(statusQuery).catch(() => undefined))?.state === 'parked', 60_000, 'workflow parked');
     await book.signal(retrySignal);
     expect(await book.result()).toBe('stored');
     await saveHistory(client, bookId(barcode), 'book-parked-retried-stored');
@@ -83,6 +84,7 @@ maybe('capture replay fixtures', () => {
     sim.setFaults({ transient404: { barcodes: [barcode], times: 1 } });
     await startBatch(client, env.config, [barcode], { batchId: 'capture-rerequest', settings: settings() });
     const book = client.workflow.getHandle(bookId(barcode));
+    await waitUntil(async () => !!(await book.describe().catch(() => undefined)), 60_000, 'book workflow started');
     expect(await book.result()).toBe('stored');
     expect((await book.query(statusQuery)).reRequests).toBe(1);
     await saveHistory(client, bookId(barcode), 'book-re-requested');

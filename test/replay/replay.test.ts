@@ -4,23 +4,23 @@
  * nondeterminism error. A change to src/workflows/** that would break books running today fails
  * here; put it behind `patched()` (see docs/workflow-changes.md).
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from '@temporalio/worker';
-import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { HISTORIES_DIR } from '../support/replay';
+import { HISTORIES_DIR, readHistory } from '../support/replay';
 import { workflowBundle } from '../support/pipeline';
 
 jest.setTimeout(120_000);
 
-const files = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json')).sort();
+/** Every fixture, in the current generation (top level) and in older ones kept in sub-folders. */
+const files = (readdirSync(HISTORIES_DIR, { recursive: true }) as string[]).filter((f) => f.endsWith('.json')).sort();
 
 test('there are recorded histories to replay', () => {
   expect(files.length).toBeGreaterThanOrEqual(6);
 });
 
 test.each(files)('%s replays against the current workflow code', async (file) => {
-  const history = historyFromJSON(JSON.parse(readFileSync(join(HISTORIES_DIR, file), 'utf8')));
+  const history = readHistory(join(HISTORIES_DIR, file));
   const results: { workflowId: string; error?: unknown }[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: file }, [{ workflowId: file, history }])) {
     results.push(result);
