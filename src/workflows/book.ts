@@ -12,6 +12,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
@@ -31,6 +32,9 @@ import { tellBatch } from './batch-notify';
 const MAX_RE_REQUESTS = 5;
 /** Times a book's file stages may move to another host (reset by `retry`). */
 const MAX_HOST_MOVES = 5;
+
+/** Patch ids (docs/workflow-changes.md): each names a behaviour change that old histories replay without. */
+const STAGE_UPSERT_ON_CHANGE = 'stage-upsert-on-change';
 
 /** The task queues activities run on, each with its own timeouts and retry policy (below). */
 type QueueKind = 'board' | 'grin' | 'grin-poll' | 'file-host' | 'files';
@@ -133,6 +137,9 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   const show = (bucket: Bucket, activity: string) => {
     status.bucket = bucket;
     status.activity = activity;
+    // The batch or `resume` set GrinStage when starting the book, and a retry shows the stage just
+    // before it runs: upsert only a change. Runs recorded before this patch upserted every time.
+    if (workflowInfo().typedSearchAttributes.get(GrinStage) === bucket && patched(STAGE_UPSERT_ON_CHANGE)) return;
     upsertSearchAttributes([{ key: GrinStage, value: bucket }]);
   };
   const runStage = async <T>(fn: () => Promise<T>): Promise<T> => {

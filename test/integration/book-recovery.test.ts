@@ -85,6 +85,15 @@ test('retry of a book parked after repeated 404s requests it again and stores it
   expect(processCalls(barcode).length).toBe(requestsBeforeRetry + 1);
   expect((await book.query(statusQuery)).reRequests).toBe(1);
   expect(await board.locate(barcode)).toBe('07_stored');
+  // New runs carry the `stage-upsert-on-change` patch (docs/workflow-changes.md): a marker, and no
+  // upsert of a GrinStage value the attribute already had.
+  const events = (await book.fetchHistory()).events ?? [];
+  expect(events.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toBe(true);
+  const upserted = events.flatMap((e) => {
+    const data = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.GrinStage?.data;
+    return data ? [JSON.parse(Buffer.from(data).toString('utf8')) as string[]] : [];
+  });
+  upserted.forEach((value, i) => expect(value).not.toEqual(i === 0 ? ['00_available'] : upserted[i - 1]));
   await saveHistory(client, book.workflowId, 'book-404-parked-retried-re-requested');
 });
 
@@ -94,6 +103,7 @@ test('an archive damaged in transfer is discarded and downloaded once more, then
   damageNextDownload.add(barcode);
   await startBatch(client, env.config, [barcode], { batchId: 'transient-corruption', settings: settings() });
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
+  await waitUntil(async () => !!(await book.describe().catch(() => undefined)), 60_000, 'book workflow started');
   expect(await book.result()).toBe('stored');
   expect(damageNextDownload.has(barcode)).toBe(false); // the damage did happen
   expect(archiveGets(barcode)).toHaveLength(2);
