@@ -91,9 +91,11 @@ test('retry of a book parked after repeated 404s requests it again and stores it
   expect(events.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toBe(true);
   const upserted = events.flatMap((e) => {
     const data = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.GrinStage?.data;
-    return data ? [JSON.parse(Buffer.from(data).toString('utf8')) as string[]] : [];
+    const value = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string | string[]) : undefined;
+    return value === undefined ? [] : [Array.isArray(value) ? value[0] : value];
   });
-  upserted.forEach((value, i) => expect(value).not.toEqual(i === 0 ? ['00_available'] : upserted[i - 1]));
+  expect(upserted.length).toBeGreaterThan(3);
+  upserted.forEach((value, i) => expect(value).not.toBe(i === 0 ? '00_available' : upserted[i - 1]));
   await saveHistory(client, book.workflowId, 'book-404-parked-retried-re-requested');
 });
 
