@@ -105,7 +105,10 @@ test('an archive damaged in transfer is discarded and downloaded once more, then
   damageNextDownload.add(barcode);
   await startBatch(client, env.config, [barcode], { batchId: 'transient-corruption', settings: settings() });
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
-  await waitUntil(async () => !!(await book.describe().catch(() => undefined)), 60_000, 'book workflow started');
+  const board = await Board.open(env.config.pipelineDir);
+  await waitUntil(async () => ['07_stored', 'failed'].includes((await board.locate(barcode)) ?? ''), 180_000, 'stored or parked');
+  // A parked book says why, so a failure here names the cause.
+  expect((await board.get(barcode))?.lastError?.message ?? 'not parked').toBe('not parked');
   expect(await book.result()).toBe('stored');
   expect(damageNextDownload.has(barcode)).toBe(false); // the damage did happen
   expect(archiveGets(barcode)).toHaveLength(2);
