@@ -25,7 +25,7 @@ import { startWorkers, testEnv, type RunningWorkers, type TestEnv } from '../sup
 import { waitUntil } from '../support/wait';
 import { saveHistory } from '../support/replay';
 
-jest.setTimeout(600_000);
+jest.setTimeout(1_500_000);
 
 const BOOKS = 8;
 let sim: RunningSimulator;
@@ -96,9 +96,11 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   await startBatch(await clientFor(config), config, barcodes, { batchId: 'before-loss', settings });
   await waitUntil(
     async () => (await board.locate(parkedBook)) === 'failed' && (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '06_processed'),
-    240_000,
+    600_000,
     'books parked or waiting at the upload',
-  );
+  ).catch(async (err: Error) => {
+    throw new Error(`${err.message}; board: ${JSON.stringify(await board.counts())}`);
+  });
   expect(archiveGets(barcodes).filter((r) => r.status === 200)).toHaveLength(BOOKS);
 
   // 2. Temporal loses everything; one book's local files are lost too.
@@ -117,7 +119,7 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   workers = await startWorkers(config); // real storage: uploads go through now
   const resumed = await resumeFromBoard(client, config, board, { settings });
   expect(Object.values(resumed.started).flat()).toHaveLength(BOOKS);
-  await waitUntil(async () => (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '07_stored'), 240_000, 'resumed books stored');
+  await waitUntil(async () => (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '07_stored'), 600_000, 'resumed books stored');
 
   const after = sim.requestLog.slice(seenBefore);
   const getsAfter = after.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg'));
@@ -126,7 +128,7 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   expect(after.filter((r) => r.path.endsWith('/_process'))).toEqual([]);
   // The parked book came back parked with its reason, waiting for retry.
   const parked = client.workflow.getHandle(bookWorkflowId(config.grin.directory, parkedBook));
-  await waitUntil(async () => (await parked.query(statusQuery).catch(() => undefined))?.state === 'parked', 60_000, 'parked book parked again');
+  await waitUntil(async () => (await parked.query(statusQuery).catch(() => undefined))?.state === 'parked', 180_000, 'parked book parked again');
   expect((await parked.query(statusQuery)).lastError?.stage).toBe('04_decrypted');
   expect(await board.locate(parkedBook)).toBe('failed');
   // A second resume finds nothing to do.
