@@ -19,6 +19,7 @@ import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
 import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
 import { followBatch, formatCounts } from './cli/progress';
+import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temporal';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -224,7 +225,7 @@ export function buildProgram(): Command {
             process.stdout.write(`${barcode}: ${name} sent\n`);
           } catch (err) {
             failures++;
-            const why = err instanceof WorkflowNotFoundError ? 'no running workflow (finished, or never started: use start-batch)' : err instanceof Error ? err.message : String(err);
+            const why = err instanceof WorkflowNotFoundError ? 'Temporal has no running workflow for this book (finished, never started, or lost); `grin-pipeline resume` starts unfinished books from the board' : err instanceof Error ? err.message : String(err);
             process.stderr.write(`${barcode}: ${why}\n`);
           }
         }
@@ -257,8 +258,12 @@ export function buildProgram(): Command {
 
   program
     .command('reconcile')
-    .description('Check the board: resolve copies left by a crash mid-move, remove stale temp files, report stray files.')
-    .action(async () => {
+    .description('Check the board: resolve copies left by a crash mid-move, remove stale temp files, report stray files.\n' +
+      'With --from-temporal: also rebuild or repair tokens from what Temporal knows (the board folder was lost or moved).')
+    .option('--from-temporal', "write missing tokens and move misplaced ones to the bucket Temporal's workflows say")
+    .option('--dry-run', 'with --from-temporal: only report what would change')
+    .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean }) => {
+      if (await reconcileFromTemporalCommand(globals, opts)) return;
       const config = configFrom(globals());
       const board = await Board.open(config.pipelineDir);
       const r = await board.reconcile();
@@ -266,6 +271,8 @@ export function buildProgram(): Command {
       for (const p of r.problems) process.stdout.write(`  ${p.bucket}/${p.file}: ${p.problem}\n`);
       process.stdout.write(formatCounts(await board.counts()) + '\n');
     });
+
+  addResumeCommand(program, globals);
 
   program
     .command('batch-status')

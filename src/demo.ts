@@ -139,9 +139,11 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     log(`batch: ${summary.started} started, ${summary.alreadyKnown} already known, ${summary.stored} stored, ${summary.failed} parked, ${summary.cancelled} cancelled`);
     log(opts.stay ? `Temporal Web UI: ${uiUrl}` : `Temporal Web UI: ${uiUrl}  (the dev server stops with the demo; add --stay to keep it up)`);
     if (stored !== barcodes.length) {
-      log(`${barcodes.length - stored} of ${barcodes.length} books did not reach 07_stored:`);
-      for (const t of (await board.list('failed')).tokens) log(`  ${t.barcode} [${t.lastError?.stage}] ${t.lastError?.message}`);
-      log(`(their tokens, with the reasons, are in ${join(config.pipelineDir, 'failed')})`);
+      // Say what the board holds, not what the batch workflow believed: the two can disagree.
+      const parked = (await board.list('failed')).tokens.filter((t) => barcodes.includes(t.barcode));
+      log(`the board has ${barcodes.length - stored} of ${barcodes.length} books outside 07_stored (${formatCounts(counts)})`);
+      for (const t of parked) log(`  ${t.barcode} [${t.lastError?.stage}] ${t.lastError?.message}`);
+      if (parked.length) log(`(${parked.length} parked, with the reasons, in ${join(config.pipelineDir, 'failed')})`);
       return 1;
     }
     log(`all ${stored} books are in 07_stored.`);

@@ -12,14 +12,19 @@
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { rm } from 'node:fs/promises';
-import type { Bucket, StageBucket } from '../buckets/token';
+import type { Bucket, StageBucket, TokenError } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
 
 export interface RegisterResult {
-  /** Where the token was when the workflow started (a re-run finds earlier progress here). */
+  /** Where the token was when the workflow started: a new run continues from here. */
   bucket: Bucket;
   created: boolean;
+  /** The host queue that ran the book's file stages, where its local files may still be. */
+  fileQueue?: string;
+  grinFilename?: string;
+  /** For a book parked by an earlier run: why, and in which stage. */
+  lastError?: Omit<TokenError, 'at'>;
 }
 
 export function createBoardActivities(deps: ActivityDeps) {
@@ -35,13 +40,21 @@ export function createBoardActivities(deps: ActivityDeps) {
           processingDir: deps.config.processingDir,
           storage: deps.storage.location,
         });
-        if (!created && (token.bucket === 'failed' || token.bucket === 'cancelled')) {
-          // A new workflow for a book parked or cancelled by an earlier run starts it over from the top.
+        if (!created && token.bucket === 'cancelled') {
+          // A new workflow for a book an operator cancelled (its local files are gone) starts it over.
           const moved = await board.move(input.barcode, '00_available', { workflowId: input.workflowId, status: 'restarted' });
           return { bucket: moved.bucket, created };
         }
+        // Anything else continues where the token is; a parked book stays parked until `retry`.
         if (!created) await board.update(input.barcode, { workflowId: input.workflowId, batchId: input.batchId ?? token.batchId });
-        return { bucket: token.bucket, created };
+        const { stage, message, type } = token.lastError ?? {};
+        return {
+          bucket: token.bucket,
+          created,
+          fileQueue: token.fileQueue,
+          grinFilename: token.grinFilename,
+          lastError: token.bucket === 'failed' && stage && message ? { stage, message, type } : undefined,
+        };
       });
     },
 
@@ -64,6 +77,16 @@ export function createBoardActivities(deps: ActivityDeps) {
       await classified(async () => {
         const current = await board.get(input.barcode);
         await board.move(input.barcode, input.backTo, { status: 'retrying', lastError: current?.lastError });
+      });
+    },
+
+    /**
+     * Moves the token back to an earlier bucket when the workflow must redo stages (a lost host, a
+     * fresh download after an integrity failure, local files gone), so the board shows where the book is.
+     */
+    async rewindBook(input: { barcode: string; to: StageBucket; status: string }): Promise<void> {
+      await classified(async () => {
+        await board.move(input.barcode, input.to, { status: input.status });
       });
     },
 

@@ -10,7 +10,9 @@ import type { ActivityDeps } from './deps';
 
 export function createHostActivity(deps: ActivityDeps) {
   return {
-    async claimFileHost(): Promise<string> {
+    /** Records the host on the token too, so a later workflow run knows where the files are. */
+    async claimFileHost(input?: { barcode: string }): Promise<string> {
+      if (input?.barcode) await deps.board.update(input.barcode, { fileQueue: deps.hostQueue });
       return deps.hostQueue;
     },
   };

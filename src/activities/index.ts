@@ -19,6 +19,7 @@ import { createUploadActivity } from './upload';
 import { createCleanupActivity } from './cleanup';
 import { createHostActivity } from './host';
 import { reportingWaits } from './waiting';
+import { createLocalFilesActivities } from './local-files';
 
 export type { ActivityDeps } from './deps';
 
@@ -47,6 +48,7 @@ export function createFileActivities(deps: ActivityDeps, opts: { download?: Down
     ...createProcessActivity(deps),
     ...createUploadActivity(deps),
     ...createCleanupActivity(deps),
+    ...createLocalFilesActivities(deps),
   });
 }
 

@@ -64,10 +64,10 @@ export function bookSettingsFrom(config: PipelineConfig, overrides: Partial<Book
     fileTaskQueue: config.temporal.fileTaskQueuePrefix,
     pollIntervalSeconds: config.grin.pollIntervalSeconds,
     queueFullRetrySeconds: Math.max(60, config.grin.pollIntervalSeconds * 2),
-    maxConversionWaitHours: 30 * 24,
-    fileStageAttempts: 5,
-    hostPickupTimeoutSeconds: 600,
-    heartbeatTimeoutSeconds: 120,
+    maxConversionWaitHours: config.timeouts.conversionWaitDays * 24,
+    fileStageMaxDays: config.timeouts.fileStageMaxDays,
+    hostPickupTimeoutSeconds: config.timeouts.hostPickupSeconds,
+    heartbeatTimeoutSeconds: config.timeouts.heartbeatSeconds,
     ...overrides,
   };
 }

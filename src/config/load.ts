@@ -359,7 +359,7 @@ function formatBytes(bytes: number): string {
 
 /** A one-screen summary for people: no secrets, only where each one is read from. */
 export function describeConfig(config: PipelineConfig): string {
-  const { temporal, grin, storage, limits, concurrency } = config;
+  const { temporal, grin, storage, limits, concurrency, timeouts } = config;
   const auth = grin.accessToken
     ? `fixed access token from ${describeSecretRef(grin.accessToken)}`
     : grin.credentialsFile
@@ -384,5 +384,7 @@ export function describeConfig(config: PipelineConfig): string {
     `Storage      ${storageLine}`,
     `Limits       ${formatBytes(limits.maxUnpackedBytes)} unpacked, ${limits.maxEntries} entries per archive, pause downloads above ${Math.round(limits.diskUsageThreshold * 100)}% disk use`,
     `Concurrency  ${concurrency.batchWindow} books in flight per batch, ${concurrency.grinActivities} GRIN / ${concurrency.fileActivities} file activities, ${concurrency.uploadParts} upload parts`,
+    `Timeouts     host presumed gone after ${timeouts.hostPickupSeconds} s without pickup or ${timeouts.heartbeatSeconds} s without heartbeat; ` +
+      `file stages retried ${timeouts.fileStageMaxDays > 0 ? `for up to ${timeouts.fileStageMaxDays} days` : 'without limit'}; conversion awaited ${timeouts.conversionWaitDays} days`,
   ].join('\n');
 }

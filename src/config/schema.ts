@@ -195,6 +195,18 @@ const ConcurrencySchema = z
   })
   .prefault({});
 
+const TimeoutsSchema = z
+  .strictObject({
+    hostPickupSeconds: positiveInt().default(600),
+    heartbeatSeconds: positiveInt().default(120),
+    fileStageMaxDays: z
+      .number({ error: 'expected a number of days, 0 or more (0 = no limit)' })
+      .nonnegative({ error: 'expected a number of days, 0 or more (0 = no limit)' })
+      .default(0),
+    conversionWaitDays: positiveNumber().default(30),
+  })
+  .prefault({});
+
 export const PipelineConfigSchema = z.strictObject(
   {
     temporal: TemporalSchema.prefault({}),
@@ -205,6 +217,7 @@ export const PipelineConfigSchema = z.strictObject(
     storage: StorageSchema,
     limits: LimitsSchema,
     concurrency: ConcurrencySchema,
+    timeouts: TimeoutsSchema,
   },
   { error: 'expected a mapping of settings (key: value lines)' },
 );

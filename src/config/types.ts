@@ -85,6 +85,21 @@ export interface ConcurrencyConfig {
   uploadParts: number;
 }
 
+/**
+ * How long the workflows wait before deciding something is lost or hopeless. Each book's workflow
+ * takes these when it starts (they are fixed per run; see docs/workflow-changes.md).
+ */
+export interface TimeoutsConfig {
+  /** A host that has not picked up a book's file stage in this long is presumed gone; the book moves. */
+  hostPickupSeconds: number;
+  /** A file stage that has not heartbeated in this long is presumed dead (its host crashed). */
+  heartbeatSeconds: number;
+  /** Park a book whose file stage keeps failing transiently for this many days; 0 = retry forever. */
+  fileStageMaxDays: number;
+  /** Park a book GRIN has not converted after this many days. */
+  conversionWaitDays: number;
+}
+
 export interface PipelineConfig {
   temporal: TemporalConfig;
   grin: GrinConfig;
@@ -97,4 +112,5 @@ export interface PipelineConfig {
   storage: StorageConfig;
   limits: LimitsConfig;
   concurrency: ConcurrencyConfig;
+  timeouts: TimeoutsConfig;
 }

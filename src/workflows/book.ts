@@ -1,7 +1,9 @@
 /**
- * One workflow per book, id `grin/<directory>/<barcode>`: request conversion, wait for it, then the
- * file stages on one host. A stage that fails for a reason retries cannot fix parks the book in
- * `failed` and waits for an operator's `retry` or `cancel` signal. Deterministic code only.
+ * One workflow per book, id `grin/<directory>/<barcode>`: a walk down a table of stages, each taking
+ * the book from one bucket to the next. A new run continues from the bucket its token is in (after
+ * a terminate, or Temporal losing its data); a stage that fails for a reason retrying cannot fix
+ * parks the book in `failed` until an operator's `retry` (which starts that stage over from what is
+ * true now) or `cancel`. Deterministic code only; see docs/workflow-changes.md before changing it.
  */
 import {
   ActivityFailure,
@@ -10,64 +12,102 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setHandler,
   TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
+  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { BoardActivities, FileActivities, FileHostActivities, GrinActivities } from '../activities';
-import { STAGE_BUCKETS, type StageBucket } from '../buckets/token';
-import {
-  cancelSignal,
-  retrySignal,
-  statusQuery,
-  type BookInput,
-  type BookOutcome,
-  type BookStatus,
-} from './contracts';
+import type { RegisterResult } from '../activities/board-ops';
+import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../buckets/token';
+import type { FailureDetails } from '../common/errors';
+import { cancelSignal, retrySignal, statusQuery, type BookInput, type BookOutcome, type BookSettings, type BookStatus } from './contracts';
 import { GrinStage } from './search-attributes';
 import { tellBatch } from './batch-notify';
 
-/** Times a book may go back to GRIN because its package left the converted pool before download. */
+/** Times a book may go back to GRIN because its package left the converted pool before download (reset by `retry`). */
 const MAX_RE_REQUESTS = 5;
+/** Times a book's file stages may move to another host (reset by `retry`). */
 const MAX_HOST_MOVES = 5;
 
-const board = proxyActivities<BoardActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1s', maximumInterval: '1 minute', maximumAttempts: 20 },
-});
+/** Patch ids (docs/workflow-changes.md): each names a behaviour change that old histories replay without. */
+const STAGE_UPSERT_ON_CHANGE = 'stage-upsert-on-change';
+
+/** The task queues activities run on, each with its own timeouts and retry policy (below). */
+type QueueKind = 'board' | 'grin' | 'grin-poll' | 'file-host' | 'files';
+
+interface Stage {
+  name: 'request' | 'convert' | 'download' | 'decrypt' | 'extract' | 'process' | 'store';
+  /** Where the book's activities run: `files` is the host queue holding the book's files. */
+  queue: QueueKind;
+  /** What `status` says while the stage runs. */
+  doing: string;
+}
+
+/**
+ * The stages in order: stage `i` runs while the book is in `STAGE_BUCKETS[i]` and, when it
+ * succeeds, its activity has moved the token to `STAGE_BUCKETS[i + 1]`.
+ */
+const STAGES: readonly Stage[] = [
+  { name: 'request', queue: 'grin', doing: 'asking GRIN to convert' }, // 00_available → 01_requested
+  { name: 'convert', queue: 'grin-poll', doing: 'waiting for GRIN to convert' }, // → 02_converted
+  { name: 'download', queue: 'files', doing: 'downloading' }, // → 03_downloaded (HEAD at GRIN and host claim first)
+  { name: 'decrypt', queue: 'files', doing: 'decrypting' }, // → 04_decrypted
+  { name: 'extract', queue: 'files', doing: 'extracting and verifying checksums' }, // → 05_extracted
+  { name: 'process', queue: 'files', doing: 'making OCR and MARC derivatives' }, // → 06_processed
+  { name: 'store', queue: 'files', doing: 'uploading and verifying' }, // → 07_stored (upload, then clean-up)
+];
+const STORED = STAGE_BUCKETS.indexOf('07_stored');
+const DOWNLOAD = STAGE_BUCKETS.indexOf('02_converted');
+const FIRST_LOCAL = STAGE_BUCKETS.indexOf('03_downloaded');
+
+/** Timeouts and retries per queue. Transient failures retry without an attempt limit. */
+function activityOptions(kind: QueueKind, settings: BookSettings): ActivityOptions {
+  switch (kind) {
+    case 'board':
+      return { startToCloseTimeout: '1 minute', retry: { initialInterval: '1s', maximumInterval: '1 minute' } };
+    case 'grin':
+      return {
+        taskQueue: settings.grinTaskQueue,
+        startToCloseTimeout: '2 minutes',
+        retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '30 minutes' },
+      };
+    case 'grin-poll':
+      // Retries are the poll loop: each attempt looks at the cached `_converted` listing once.
+      return {
+        taskQueue: settings.grinTaskQueue,
+        startToCloseTimeout: '2 minutes',
+        scheduleToCloseTimeout: `${settings.maxConversionWaitHours} hours`,
+        retry: { initialInterval: `${settings.pollIntervalSeconds}s`, backoffCoefficient: 1 },
+      };
+    case 'file-host':
+      return { taskQueue: settings.fileTaskQueue, startToCloseTimeout: '30 seconds', retry: { maximumInterval: '1 minute' } };
+    case 'files': {
+      const days = settings.fileStageMaxDays ?? 0;
+      return {
+        // A host that never picks the task up, or stops heartbeating, is presumed gone (isHostLost).
+        scheduleToStartTimeout: `${settings.hostPickupTimeoutSeconds}s`,
+        heartbeatTimeout: `${settings.heartbeatTimeoutSeconds}s`,
+        startToCloseTimeout: '7 days',
+        ...(days > 0 ? { scheduleToCloseTimeout: `${days} days` } : {}),
+        retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+      };
+    }
+  }
+}
 
 class Cancelled extends Error {}
 
 export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   const { barcode, directory, settings } = input;
-  const grin = proxyActivities<GrinActivities>({
-    taskQueue: settings.grinTaskQueue,
-    startToCloseTimeout: '2 minutes',
-    retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '30 minutes' },
-  });
-  const waiter = proxyActivities<GrinActivities>({
-    taskQueue: settings.grinTaskQueue,
-    startToCloseTimeout: '2 minutes',
-    scheduleToCloseTimeout: `${settings.maxConversionWaitHours} hours`,
-    // Retries are the poll loop: each attempt looks at the cached `_converted` listing once.
-    retry: { initialInterval: `${settings.pollIntervalSeconds}s`, backoffCoefficient: 1 },
-  });
-  const hosts = proxyActivities<FileHostActivities>({
-    taskQueue: settings.fileTaskQueue,
-    startToCloseTimeout: '30 seconds',
-    retry: { maximumInterval: '1 minute' },
-  });
-  const filesOn = (queue: string) =>
-    proxyActivities<FileActivities>({
-      taskQueue: queue,
-      scheduleToStartTimeout: `${settings.hostPickupTimeoutSeconds}s`,
-      startToCloseTimeout: '7 days',
-      heartbeatTimeout: `${settings.heartbeatTimeoutSeconds}s`,
-      // No attempt limit: only permanent errors (nonRetryable) park a book; transient ones wait.
-      retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes' },
-    });
+  const board = proxyActivities<BoardActivities>(activityOptions('board', settings));
+  const grin = proxyActivities<GrinActivities>(activityOptions('grin', settings));
+  const waiter = proxyActivities<GrinActivities>(activityOptions('grin-poll', settings));
+  const hosts = proxyActivities<FileHostActivities>(activityOptions('file-host', settings));
+  const filesOn = (queue: string) => proxyActivities<FileActivities>({ ...activityOptions('files', settings), taskQueue: queue });
 
   const status: BookStatus = {
     barcode,
@@ -80,6 +120,9 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   };
   let retryRequested = false;
   let cancelReason: string | undefined;
+  /** Set once an integrity failure sent the book back for a fresh download (reset by `retry`). */
+  let redownloaded = false;
+  let fileQueue: string | undefined;
   const stageScope = new CancellationScope();
   setHandler(statusQuery, () => status);
   setHandler(retrySignal, () => {
@@ -91,9 +134,12 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     if (status.state === 'running') stageScope.cancel();
   });
 
-  const setStage = (bucket: StageBucket, activity: string) => {
+  const show = (bucket: Bucket, activity: string) => {
     status.bucket = bucket;
     status.activity = activity;
+    // The batch or `resume` set GrinStage when starting the book, and a retry shows the stage just
+    // before it runs: upsert only a change. Runs recorded before this patch upserted every time.
+    if (workflowInfo().typedSearchAttributes.get(GrinStage) === bucket && patched(STAGE_UPSERT_ON_CHANGE)) return;
     upsertSearchAttributes([{ key: GrinStage, value: bucket }]);
   };
   const runStage = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -105,98 +151,72 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       throw err;
     }
   };
+  const files = () => filesOn(fileQueue!);
+
+  /** The body of each stage; when it returns, the token is in the next bucket. */
+  const run: Record<Stage['name'], () => Promise<void>> = {
+    request: async () => {
+      await grin.requestConversion({ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds });
+    },
+    convert: async () => {
+      status.grinFilename = (await waiter.waitForConversion({ barcode, pollIntervalSeconds: settings.pollIntervalSeconds })).filename;
+    },
+    download: async () => {
+      const archive = status.grinFilename ?? `${barcode}.tar.gz.gpg`;
+      // A rate-limited HEAD admits the download, and finds an evicted package before a host is claimed.
+      status.activity = 'checking the archive at GRIN';
+      const head = await grin.checkArchive({ barcode, filename: archive });
+      status.activity = 'choosing a host for the file stages';
+      fileQueue = await hosts.claimFileHost({ barcode });
+      status.fileQueue = fileQueue;
+      status.activity = 'downloading';
+      await files().downloadArchive({ barcode, filename: archive, expectEtag: head.etag });
+    },
+    decrypt: async () => {
+      await files().decryptArchive({ barcode });
+    },
+    extract: async () => {
+      await files().extractArchive({ barcode });
+    },
+    process: async () => {
+      await files().processBook({ barcode });
+    },
+    store: async () => {
+      await files().uploadBook({ barcode, force: input.force });
+      status.activity = 'cleaning up local files';
+      await files().cleanupBook({ barcode });
+    },
+  };
 
   const registered = await board.registerBook({ barcode, directory, workflowId: workflowInfo().workflowId, batchId: input.batchId });
+  fileQueue = registered.fileQueue;
+  status.fileQueue = fileQueue;
+  status.grinFilename = registered.grinFilename;
   if (registered.bucket === '07_stored' && !input.force) {
-    setStage('07_stored', 'already stored');
+    show('07_stored', 'already stored');
     status.state = 'stored';
     await tellBatch(input, { barcode, outcome: 'stored' });
     return 'stored';
   }
 
-  // The stage being worked on: the bucket the book goes to when it succeeds.
-  let next: StageBucket = '01_requested';
-  let filename: string | undefined;
-  let fileQueue: string | undefined;
   try {
-    for (;;) {
+    // Index into STAGE_BUCKETS of the bucket the book is in; STAGES[at] is the stage to run.
+    let at = await startingPoint(registered);
+    while (at < STORED) {
+      const stage = STAGES[at];
+      show(STAGE_BUCKETS[at], stage.doing);
       try {
-        switch (next) {
-          case '01_requested':
-            setStage('00_available', 'asking GRIN to convert');
-            await runStage(() => grin.requestConversion({ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds }));
-            next = '02_converted';
-            break;
-          case '02_converted':
-            setStage('01_requested', 'waiting for GRIN to convert');
-            filename = (await runStage(() => waiter.waitForConversion({ barcode, pollIntervalSeconds: settings.pollIntervalSeconds }))).filename;
-            status.grinFilename = filename;
-            next = '03_downloaded';
-            break;
-          case '03_downloaded': {
-            const archive = filename ?? `${barcode}.tar.gz.gpg`;
-            // A rate-limited HEAD admits the download, and finds an evicted package before a host is claimed.
-            setStage('02_converted', 'checking the archive at GRIN');
-            const head = await runStage(() => grin.checkArchive({ barcode, filename: archive }));
-            status.activity = 'choosing a host for the file stages';
-            fileQueue = await runStage(() => hosts.claimFileHost());
-            status.fileQueue = fileQueue;
-            status.activity = 'downloading';
-            await runStage(() => filesOn(fileQueue!).downloadArchive({ barcode, filename: archive, expectEtag: head.etag }));
-            next = '04_decrypted';
-            break;
-          }
-          case '04_decrypted':
-            setStage('03_downloaded', 'decrypting');
-            await runStage(() => filesOn(fileQueue!).decryptArchive({ barcode }));
-            next = '05_extracted';
-            break;
-          case '05_extracted':
-            setStage('04_decrypted', 'extracting and verifying checksums');
-            await runStage(() => filesOn(fileQueue!).extractArchive({ barcode }));
-            next = '06_processed';
-            break;
-          case '06_processed':
-            setStage('05_extracted', 'making OCR and MARC derivatives');
-            await runStage(() => filesOn(fileQueue!).processBook({ barcode }));
-            next = '07_stored';
-            break;
-          case '07_stored':
-            setStage('06_processed', 'uploading and verifying');
-            await runStage(() => filesOn(fileQueue!).uploadBook({ barcode, force: input.force }));
-            status.activity = 'cleaning up local files';
-            await runStage(() => filesOn(fileQueue!).cleanupBook({ barcode }));
-            setStage('07_stored', 'stored');
-            status.state = 'stored';
-            await tellBatch(input, { barcode, outcome: 'stored' });
-            return 'stored';
-          default:
-            throw new Error(`unexpected stage ${next}`);
-        }
+        await runStage(run[stage.name]);
+        at++;
       } catch (err) {
         if (err instanceof Cancelled) throw err;
-        const type = failureType(err);
-        // The package left GRIN's converted pool before we got it, or GRIN lost the request: ask again.
-        const lost = (next === '03_downloaded' && type === 'ArchiveNotFoundError') || (next === '02_converted' && type === 'ConversionRequestLost');
-        if (lost && status.reRequests < MAX_RE_REQUESTS) {
-          status.reRequests++;
-          log.info('GRIN no longer has the book converted or queued; requesting conversion again', { barcode, type });
-          next = '01_requested';
-          continue;
-        }
-        if (isHostLost(err) && next >= '03_downloaded' && status.hostMoves < MAX_HOST_MOVES) {
-          // The host holding this book's files stopped answering: start the file stages over elsewhere.
-          status.hostMoves++;
-          log.warn('file host did not pick up work; moving the book to another host', { barcode, fileQueue });
-          fileQueue = undefined;
-          next = '03_downloaded';
-          continue;
-        }
-        await park(next, err);
-        // After a retry of a file stage whose host is unknown, begin the file stages again.
-        if (next > '03_downloaded' && !fileQueue) next = '03_downloaded';
+        at = await recover(at, err);
       }
     }
+    show('07_stored', 'stored');
+    status.state = 'stored';
+    await tellBatch(input, { barcode, outcome: 'stored' });
+    return 'stored';
   } catch (err) {
     if (!(err instanceof Cancelled)) throw err;
     status.activity = 'cancelling';
@@ -208,23 +228,110 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     return 'cancelled';
   }
 
-  /** Park in `failed`, then wait for `retry` (returns) or `cancel` (throws Cancelled). */
-  async function park(stage: StageBucket, err: unknown): Promise<void> {
-    const message = failureMessage(err);
+  /** Where a new run starts: the token's bucket; a book parked by an earlier run stays parked. */
+  async function startingPoint(reg: RegisterResult): Promise<number> {
+    if (reg.bucket === 'failed') {
+      const failedStage = STAGE_BUCKETS.indexOf(reg.lastError?.stage ?? '01_requested') - 1;
+      await parkedUntilRetry(Math.max(failedStage, 0), reg.lastError?.message ?? 'parked by an earlier run', reg.lastError?.type);
+      return continueFrom(Math.max(failedStage, 0));
+    }
+    // `07_stored` here means a forced re-upload: download again (requesting only if GRIN dropped it).
+    const at = reg.bucket === '07_stored' ? DOWNLOAD : Math.max(STAGE_BUCKETS.indexOf(reg.bucket as StageBucket), 0);
+    return continueFrom(at);
+  }
+
+  /**
+   * Continue from bucket `at`, as things are now: stages past the download need the book's files on
+   * the host that made them. If that host is unknown or gone, or the files are, go back as little as
+   * possible (the download stage asks GRIN again only when its HEAD finds the package gone).
+   */
+  async function continueFrom(at: number): Promise<number> {
+    if (at < FIRST_LOCAL) return at;
+    let found: StageBucket = '02_converted';
+    if (fileQueue) {
+      status.activity = 'looking for the book\'s local files';
+      try {
+        found = (await runStage(() => files().findLocalProgress({ barcode, bucket: STAGE_BUCKETS[at] }))).bucket;
+      } catch (err) {
+        if (err instanceof Cancelled || !isHostLost(err)) throw err;
+        log.warn('the host holding the book\'s files does not answer; downloading again', { barcode, fileQueue });
+      }
+    }
+    const resumeAt = Math.min(STAGE_BUCKETS.indexOf(found), at);
+    if (resumeAt < at) {
+      await board.rewindBook({ barcode, to: STAGE_BUCKETS[resumeAt], status: `continuing from ${STAGE_BUCKETS[resumeAt]}: the files of later stages are not on ${fileQueue ?? 'any known host'}` });
+    }
+    if (resumeAt === DOWNLOAD) fileQueue = undefined;
+    return resumeAt;
+  }
+
+  /** Decides what a failed stage leads to; returns the stage to run next. */
+  async function recover(at: number, err: unknown): Promise<number> {
+    const stage = STAGES[at];
     const type = failureType(err);
+    // The package left GRIN's converted pool before we got it, or GRIN lost the request: ask again.
+    const lost = (stage.name === 'download' && type === 'ArchiveNotFoundError') || (stage.name === 'convert' && type === 'ConversionRequestLost');
+    if (lost && status.reRequests < MAX_RE_REQUESTS) {
+      status.reRequests++;
+      log.info('GRIN no longer has the book converted or queued; requesting conversion again', { barcode, type });
+      return 0;
+    }
+    if (stage.queue === 'files' && isHostLost(err) && status.hostMoves < MAX_HOST_MOVES) {
+      // The host holding this book's files stopped answering: start the file stages over elsewhere.
+      status.hostMoves++;
+      log.warn('file host did not pick up work; moving the book to another host', { barcode, fileQueue });
+      fileQueue = undefined;
+      if (at > DOWNLOAD) await board.rewindBook({ barcode, to: '02_converted', status: 'its file host is gone; downloading again on another host' });
+      return DOWNLOAD;
+    }
+    if (stage.queue === 'files' && at > DOWNLOAD && wantsRedownload(err)) {
+      if (!redownloaded) {
+        // A bad transfer can explain a damaged archive: discard the local copy and fetch a fresh one, once.
+        redownloaded = true;
+        log.warn('archive failed an integrity check; discarding the local copy and downloading again', { barcode, type });
+        await runStage(() => files().discardLocalFiles({ barcode })).catch((e: unknown) => {
+          if (e instanceof Cancelled || !isHostLost(e)) throw e;
+        });
+        await board.rewindBook({ barcode, to: '02_converted', status: `integrity check failed (${failureMessage(err)}); downloading a fresh copy` });
+        fileQueue = undefined;
+        return DOWNLOAD;
+      }
+      await parkAndWait(at, err, ' (the freshly downloaded copy failed the same way, so the archive itself is damaged)');
+    } else {
+      await parkAndWait(at, err);
+    }
+    return continueFrom(at);
+  }
+
+  /** Parks the book in `failed` with the reason, then waits for `retry` or `cancel`. */
+  async function parkAndWait(at: number, err: unknown, note = ''): Promise<void> {
+    const message = failureMessage(err) + note;
+    const type = failureType(err);
+    await board.parkBook({ barcode, stage: STAGE_BUCKETS[at + 1], message, type });
+    await parkedUntilRetry(at, message, type);
+  }
+
+  /**
+   * Waits in `failed` for an operator: `retry` returns (the token goes back to the stage's bucket,
+   * and the counters start over, since the operator has looked at the cause); `cancel` throws.
+   */
+  async function parkedUntilRetry(at: number, message: string, type: string | undefined): Promise<void> {
+    const stage = STAGE_BUCKETS[at + 1];
     status.state = 'parked';
+    status.bucket = 'failed';
     status.activity = `parked: ${message}`;
     status.lastError = { stage, message, type };
     upsertSearchAttributes([{ key: GrinStage, value: 'failed' }]);
-    await board.parkBook({ barcode, stage, message, type });
     await tellBatch(input, { barcode, outcome: 'failed' });
     retryRequested = false;
     await condition(() => retryRequested || cancelReason !== undefined);
     if (cancelReason) throw new Cancelled();
-    const backTo = STAGE_BUCKETS[STAGE_BUCKETS.indexOf(stage) - 1];
-    await board.unparkBook({ barcode, backTo });
+    await board.unparkBook({ barcode, backTo: STAGE_BUCKETS[at] });
     status.state = 'running';
-    setStage(backTo, 'retrying');
+    status.reRequests = 0;
+    status.hostMoves = 0;
+    redownloaded = false;
+    show(STAGE_BUCKETS[at], 'retrying');
   }
 }
 
@@ -242,9 +349,21 @@ function failureType(err: unknown): string | undefined {
 function failureMessage(err: unknown): string {
   const cause = rootCause(err);
   if (cause instanceof TimeoutFailure) {
+    if (cause.timeoutType === 'SCHEDULE_TO_CLOSE') {
+      const last = cause.cause instanceof Error ? `: ${cause.cause.message}` : '';
+      return `gave up retrying after the configured limit (timeouts.fileStageMaxDays / conversionWaitDays)${last}`;
+    }
     return `timed out (${cause.timeoutType}); the activity did not finish in time`;
   }
   return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** An integrity failure a bad transfer could explain (the error protocol's `redownload`). */
+function wantsRedownload(err: unknown): boolean {
+  const cause = rootCause(err);
+  if (!(cause instanceof ApplicationFailure)) return false;
+  const details = cause.details?.[0] as FailureDetails | undefined;
+  return details?.redownload === true;
 }
 
 function isHostLost(err: unknown): boolean {

@@ -5,7 +5,10 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { Bucket, StageBucket } from '../buckets/token';
 
-/** Tunables a book workflow needs; derived from the config by the client that starts it. */
+/**
+ * Tunables a book workflow needs; derived from the config by the client that starts it, and fixed
+ * for that workflow run (docs/workflow-changes.md says why and how an operator changes them).
+ */
 export interface BookSettings {
   grinTaskQueue: string;
   /** Shared file queue where a host is claimed for the book's file stages. */
@@ -15,8 +18,11 @@ export interface BookSettings {
   queueFullRetrySeconds: number;
   /** Park the book if GRIN has not converted it after this long. */
   maxConversionWaitHours: number;
-  /** Attempts per file stage before the book is parked. */
-  fileStageAttempts: number;
+  /**
+   * Park a book whose file stage keeps failing transiently for this many days; absent or 0: retry
+   * without limit (transient faults never park a book).
+   */
+  fileStageMaxDays?: number;
   /** A host that has not picked up a book's file stage in this long is presumed gone. */
   hostPickupTimeoutSeconds: number;
   /** Heartbeat timeout for long file stages (download, decrypt, extract, upload). */

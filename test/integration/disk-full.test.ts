@@ -50,7 +50,7 @@ afterAll(async () => {
   env?.cleanup();
 });
 
-const settings = () => bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2, fileStageAttempts: 1000 });
+const settings = () => bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2 });
 
 test('more downloads than file slots on a disk that downloads fill: downloaded books are decrypted and stored, the others wait their turn, none parks', async () => {
   const barcodes = sim.barcodes.slice(0, 6);

@@ -153,7 +153,7 @@ test('a worker killed right after each side effect of each file stage: every boo
 
   const client = await temporalClient();
   // A lost attempt is noticed by its heartbeat timeout: short here, so each kill costs seconds.
-  const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2, heartbeatTimeoutSeconds: 5, fileStageAttempts: 1000 });
+  const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2, heartbeatTimeoutSeconds: 5 });
   const handle = await startBatch(client, env.config, barcodes, { batchId: 'kill-points', window: barcodes.length, settings });
   const board = await Board.open(env.config.pipelineDir);
   await waitUntil(
