@@ -35,6 +35,8 @@ export interface CheckContext {
   processingDirs: string[];
   /** Processing folders of hosts killed for good: what they left is reported, not a failure (nobody can clean a dead disk). */
   deadHostDirs: string[];
+  /** Worker processes the run killed with SIGKILL: a board temp file named with one of these pids is a write they never finished. */
+  killedWorkerPids: number[];
   /** Folders the workers may not write to at all (their cwd and TMPDIR). */
   mustStayEmpty: string[];
   s3: S3Client;
@@ -61,15 +63,25 @@ async function md5OfStream(stream: Readable): Promise<{ md5: string; bytes: numb
   return { md5: hash.digest('hex'), bytes };
 }
 
-async function tokensOnBoard(pipelineDir: string): Promise<{ byBarcode: Map<string, { bucket: Bucket; token?: BookToken }[]>; strays: string[] }> {
+/** The pid in a board temp file's name (`.<barcode>.json.<pid>.<random>.tmp`, see src/common/atomic-file.ts). */
+const TEMP_PID = /^\.[A-Za-z0-9_-]{3,50}\.json\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+
+async function tokensOnBoard(
+  pipelineDir: string,
+  killedPids: readonly number[],
+): Promise<{ byBarcode: Map<string, { bucket: Bucket; token?: BookToken }[]>; strays: string[]; interrupted: string[] }> {
   const byBarcode = new Map<string, { bucket: Bucket; token?: BookToken }[]>();
   const strays: string[] = [];
+  const interrupted: string[] = [];
   for (const bucket of BUCKETS) {
     const entries = await readdir(join(pipelineDir, bucket)).catch(() => [] as string[]);
     for (const name of entries) {
       const match = /^([A-Za-z0-9_-]{3,50})\.json$/.exec(name);
       if (!match) {
-        strays.push(`${bucket}/${name}`);
+        // A temp file of a token write that a kill -9 cut short is not a token; `reconcile` removes it.
+        const pid = TEMP_PID.exec(name);
+        if (pid && killedPids.includes(Number(pid[1]))) interrupted.push(`${bucket}/${name}`);
+        else strays.push(`${bucket}/${name}`);
         continue;
       }
       const token = await readFile(join(pipelineDir, bucket, name), 'utf8').then(
@@ -79,7 +91,7 @@ async function tokensOnBoard(pipelineDir: string): Promise<{ byBarcode: Map<stri
       byBarcode.set(match[1], [...(byBarcode.get(match[1]) ?? []), { bucket, token }]);
     }
   }
-  return { byBarcode, strays };
+  return { byBarcode, strays, interrupted };
 }
 
 async function listKeys(s3: S3Client, bucket: string): Promise<Map<string, number>> {
@@ -119,7 +131,7 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     checks.push(c);
     log(`${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.figure}${c.problems.length ? `\n        ${c.problems.slice(0, 25).join('\n        ')}${c.problems.length > 25 ? `\n        ... and ${c.problems.length - 25} more` : ''}` : ''}`);
   };
-  const { byBarcode, strays } = await tokensOnBoard(ctx.pipelineDir);
+  const { byBarcode, strays, interrupted } = await tokensOnBoard(ctx.pipelineDir, ctx.killedWorkerPids);
   const where = (b: string) => {
     const copies = byBarcode.get(b) ?? [];
     if (copies.length === 0) return 'no token';
@@ -148,7 +160,16 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   for (const b of byBarcode.keys()) if (!plan.barcodes.includes(b)) tokenProblems.push(`${b}: a token for a book not in the batch`);
   for (const s of strays) tokenProblems.push(`stray file on the board: ${s}`);
   const single = plan.barcodes.filter((b) => (byBarcode.get(b) ?? []).length === 1).length;
-  add(check('exactly one token per book', `${single}/${plan.barcodes.length} books with one token, ${strays.length} stray files`, tokenProblems));
+  // Interrupted writes must be what `grin-pipeline reconcile` clears: run the board's own reconcile on them.
+  const swept = interrupted.length ? (await ctx.board.reconcile({ tempMaxAgeMs: 0 })).tempFilesRemoved : [];
+  for (const t of interrupted) if (!swept.includes(t)) tokenProblems.push(`temp file of a killed writer that reconcile did not remove: ${t}`);
+  add(
+    check(
+      'exactly one token per book',
+      `${single}/${plan.barcodes.length} books with one token, ${strays.length} stray files, ${interrupted.length} temp files of writes cut by kill -9 (removed by reconcile)`,
+      tokenProblems,
+    ),
+  );
 
   // 4. Objects present with the right size and checksum (against the simulator's own archive bytes).
   const keys = await listKeys(ctx.s3, ctx.bucket);

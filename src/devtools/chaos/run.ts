@@ -397,6 +397,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         pipelineDir,
         processingDirs: [processing.a],
         deadHostDirs: [processing.b],
+        // Every worker process that was kill -9ed (A's earlier lives, B): writes they left half done are theirs.
+        killedWorkerPids: [...a.pids.filter((pid) => pid !== a.pid), ...b.pids],
         mustStayEmpty: [workerTmp, workerCwd],
         s3,
         bucket: BUCKET,
