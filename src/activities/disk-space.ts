@@ -32,9 +32,4 @@ export class DiskFullError extends PipelineError {
       },
     );
   }
-
-  /** What the token's status says while the book waits. */
-  get status(): string {
-    return `waiting for disk space: processing disk ${percent(this.usage, 1)} full (limit ${percent(this.threshold, 0)}); next try in ${this.retryAfterSeconds} s`;
-  }
 }

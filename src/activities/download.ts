@@ -100,13 +100,10 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
         const usage = opts.diskUsage ?? diskUsage;
         const diskCheckBytes = opts.diskCheckBytes ?? DISK_CHECK_BYTES;
         const diskFull = (used: number) => new DiskFullError(processingDir, used, limits.diskUsageThreshold, opts.diskRetrySeconds ?? DISK_RETRY_SECONDS);
-        const refuse = async (err: DiskFullError): Promise<never> => {
-          await deps.board.update(barcode, { status: err.status });
-          throw err;
-        };
 
         const used = await usage(processingDir);
-        if (used > limits.diskUsageThreshold) await refuse(diskFull(used));
+        // The token says the book waits for disk space (activities/waiting.ts writes every such wait).
+        if (used > limits.diskUsageThreshold) throw diskFull(used);
         if (token?.status?.startsWith('waiting for disk space')) await deps.board.update(barcode, { status: 'downloading' });
 
         // Heartbeat on a timer too, not only per MiB received: a slow but live link must not look dead.
@@ -145,7 +142,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
             },
           });
         } catch (err) {
-          if (fullAt !== undefined && !activity.cancellationSignal.aborted) await refuse(diskFull(fullAt));
+          if (fullAt !== undefined && !activity.cancellationSignal.aborted) throw diskFull(fullAt);
           throw err;
         } finally {
           clearInterval(beatTimer);

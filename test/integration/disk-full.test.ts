@@ -70,7 +70,7 @@ test('while the disk is full the tokens say the books wait for disk space; they 
   const handle = await startBatch(client, env.config, barcodes, { batchId: 'disk-full', window: barcodes.length, settings: settings() });
   const board = await Board.open(env.config.pipelineDir);
   await waitUntil(
-    async () => (await Promise.all(barcodes.map((b) => board.get(b)))).every((t) => /^waiting for disk space: processing disk 95\.0% full/.test(t?.status ?? '')),
+    async () => (await Promise.all(barcodes.map((b) => board.get(b)))).every((t) => /^waiting for disk space on .* \(usage 95\.0% over threshold/.test(t?.status ?? '')),
     5 * 60_000,
     'every token says it waits for disk space',
   );
