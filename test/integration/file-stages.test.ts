@@ -15,6 +15,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createFileActivities, type ActivityDeps } from '../../src/activities';
 import { createDownloadActivity } from '../../src/activities/download';
+import { FaultReporter, reportingWaits } from '../../src/activities/waiting';
 import { bookPaths } from '../../src/activities/deps';
 import type { Bucket } from '../../src/buckets/token';
 import type { BookToken } from '../../src/buckets/token';
@@ -220,7 +221,8 @@ describe('download', () => {
   test('with the disk too full the attempt fails at once as transient (holding no file slot), says so in the token, and a later one downloads', async () => {
     let full = true;
     const diskUsage = async () => (full ? 0.95 : 0.5);
-    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1 });
+    // As the worker registers it: a wait's reason reaches the token through activities/waiting.ts.
+    const { downloadArchive } = reportingWaits(deps.board, createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1 }), new FaultReporter({ warn: () => undefined }));
     const input = { barcode: C, filename: sim.book(C).filename };
 
     const refused = await attempt(downloadArchive, input);
@@ -228,7 +230,7 @@ describe('download', () => {
     expect(refused.error).toMatchObject({ type: 'DiskFullError', nonRetryable: false });
     expect((refused.error as Error).message).toMatch(/95\.0% full, over the 90% threshold/);
     const waiting = await deps.board.get(C);
-    expect(waiting?.status).toMatch(/^waiting for disk space: processing disk 95\.0% full \(limit 90%\); next try in 1 s$/);
+    expect(waiting?.status).toMatch(/^waiting for disk space on .* \(usage 95\.0% over threshold 90%\) since .* \(attempt 1\): /);
     expect(waiting?.bucket).toBe('02_converted');
     expect(archiveGets(sim, C)).toHaveLength(0); // nothing fetched while the disk is full
 
@@ -246,7 +248,7 @@ describe('download', () => {
     // 1st check (before the transfer): room; 2nd (after 1 MiB): full; then room again.
     const answers = [0.5, 0.95];
     const diskUsage = async () => answers.shift() ?? 0.5;
-    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1, diskCheckBytes: MiB });
+    const { downloadArchive } = reportingWaits(deps.board, createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1, diskCheckBytes: MiB }), new FaultReporter({ warn: () => undefined }));
     const input = { barcode: D, filename: sim.book(D).filename };
     const first = await attempt(downloadArchive, input);
     expect(first.error).toMatchObject({ type: 'DiskFullError', nonRetryable: false });
