@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
 import { assertSafeKey, normalizeMetadata } from './layout';
+import { syncDirectory } from '../common/atomic-file';
 
 const SIDECAR_SUFFIX = '.meta.json';
 
@@ -116,7 +117,7 @@ export class LocalStorage implements BookStorage {
       await fsp.rm(temp, { force: true });
       throw err;
     }
-    await fsyncDir(path.dirname(file));
+    await syncDirectory(path.dirname(file));
     const stored = await this.head(key);
     if (!stored || stored.size !== expectedSize) {
       throw new Error(
@@ -153,19 +154,6 @@ async function fsyncFile(file: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
-  }
-}
-
-/** Makes the renames durable; some filesystems refuse to fsync a directory, which is harmless. */
-async function fsyncDir(dir: string): Promise<void> {
-  let handle: fsp.FileHandle | undefined;
-  try {
-    handle = await fsp.open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // best effort
-  } finally {
-    await handle?.close();
   }
 }
 
