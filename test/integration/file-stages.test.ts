@@ -24,7 +24,7 @@ import { createStorage } from '../../src/storage';
 import { S3StorageError, type S3Storage } from '../../src/storage/s3';
 import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';
 import { buildActivityDeps } from '../../src/worker';
-import { s3Endpoint, testEnv, type TestEnv } from '../support/pipeline';
+import { testEnv, type TestEnv, testS3Storage } from '../support/pipeline';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
 jest.setTimeout(300_000);
@@ -452,19 +452,8 @@ describe('upload to S3 and clean-up', () => {
 
   beforeAll(async () => {
     sim = await startSimulator({ barcodes: ['UNUSED01'] }); // the config needs a GRIN; uploads never call it
-    process.env.GRIN_TEST_S3_ACCESS_KEY = 'test-access-key';
-    process.env.GRIN_TEST_S3_SECRET_KEY = 'test-secret-key';
     env = testEnv(sim, 'file-up', {
-      storage: {
-        kind: 's3',
-        bucket: `books-files-${Date.now()}`,
-        prefix: 'lib/',
-        region: 'us-east-1',
-        endpoint: s3Endpoint(),
-        forcePathStyle: true,
-        accessKeyId: { env: 'GRIN_TEST_S3_ACCESS_KEY' },
-        secretAccessKey: { env: 'GRIN_TEST_S3_SECRET_KEY' },
-      },
+      storage: testS3Storage({ bucket: `books-files-${Date.now()}`, prefix: 'lib/' }),
       concurrency: { uploadParts: 2 },
     });
     storage = createStorage(env.config.storage, { partsInFlight: env.config.concurrency.uploadParts }) as S3Storage;

@@ -30,7 +30,7 @@ import { storageKey } from '../../src/storage/layout';
 import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import type { UploadLogLine } from '../support/file-host-worker';
-import { s3Endpoint, temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv } from '../support/pipeline';
+import { temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, testS3Storage } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(20 * 60_000);
@@ -52,19 +52,8 @@ const allPoints = Object.entries(KILL_POINTS).flatMap(([activity, points]) => po
 beforeAll(async () => {
   // Small archives (1-2 MiB: a download spans a few progress steps) and one over the 16 MiB multipart threshold.
   sim = await startSimulator({ books: 600, seed: 20261129, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 16, max: 290 }, pageImageBytes: PAGE_IMAGE_BYTES });
-  process.env.GRIN_TEST_S3_ACCESS_KEY = 'test-access-key';
-  process.env.GRIN_TEST_S3_SECRET_KEY = 'test-secret-key';
   env = testEnv(sim, 'kill', {
-    storage: {
-      kind: 's3',
-      bucket: `books-kill-${Date.now()}`,
-      prefix: 'lib/',
-      region: 'us-east-1',
-      endpoint: s3Endpoint(),
-      forcePathStyle: true,
-      accessKeyId: { env: 'GRIN_TEST_S3_ACCESS_KEY' },
-      secretAccessKey: { env: 'GRIN_TEST_S3_SECRET_KEY' },
-    },
+    storage: testS3Storage({ bucket: `books-kill-${Date.now()}`, prefix: 'lib/' }),
     // One file activity at a time on the killed worker: each kill interrupts exactly the activity it is aimed at.
     concurrency: { fileActivities: 1 },
   });

@@ -13,7 +13,7 @@ import type { BookStorage } from '../../src/storage/types';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/contracts';
-import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
@@ -44,19 +44,8 @@ async function tarEntries(gz: Buffer): Promise<string[]> {
 
 beforeAll(async () => {
   sim = await startSimulator({ books: 30, seed: 7, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 16 * 1024 });
-  process.env.GRIN_TEST_S3_ACCESS_KEY = 'test-access-key';
-  process.env.GRIN_TEST_S3_SECRET_KEY = 'test-secret-key';
   env = testEnv(sim, 'e2e', {
-    storage: {
-      kind: 's3',
-      bucket: `books-e2e-${Date.now()}`,
-      prefix: 'library/',
-      region: 'us-east-1',
-      endpoint: s3Endpoint(),
-      forcePathStyle: true,
-      accessKeyId: { env: 'GRIN_TEST_S3_ACCESS_KEY' },
-      secretAccessKey: { env: 'GRIN_TEST_S3_SECRET_KEY' },
-    },
+    storage: testS3Storage({ bucket: `books-e2e-${Date.now()}`, prefix: 'library/' }),
   });
   storage = createStorage(env.config.storage);
   await (storage as unknown as { createBucketIfMissing(): Promise<void> }).createBucketIfMissing();

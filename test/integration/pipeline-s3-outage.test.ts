@@ -12,7 +12,7 @@ import { startSimulator, type RunningSimulator } from '../../src/simulator';
 import { createStorage } from '../../src/storage';
 import type { BookStorage } from '../../src/storage/types';
 import { bookWorkflowId } from '../../src/workflows/contracts';
-import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(420_000);
@@ -29,18 +29,8 @@ beforeAll(async () => {
   sim = await startSimulator({ books: BOOKS, seed: 31, initialState: 'all-available', pages: { min: 1, max: 2 }, pageImageBytes: 8 * 1024 });
   const moto = new URL(s3Endpoint());
   proxy = await startTcpProxy({ host: moto.hostname, port: Number(moto.port) });
-  process.env.GRIN_TEST_S3_ACCESS_KEY = 'test-access-key';
-  process.env.GRIN_TEST_S3_SECRET_KEY = 'test-secret-key';
   env = testEnv(sim, 's3outage', {
-    storage: {
-      kind: 's3',
-      bucket: `books-outage-${Date.now()}`,
-      region: 'us-east-1',
-      endpoint: proxy.url,
-      forcePathStyle: true,
-      accessKeyId: { env: 'GRIN_TEST_S3_ACCESS_KEY' },
-      secretAccessKey: { env: 'GRIN_TEST_S3_SECRET_KEY' },
-    },
+    storage: testS3Storage({ bucket: `books-outage-${Date.now()}`, endpoint: proxy.url }),
   });
   storage = createStorage(env.config.storage);
   await (storage as unknown as { createBucketIfMissing(): Promise<void> }).createBucketIfMissing();

@@ -105,3 +105,19 @@ export function useSimulatedPipeline(name: string, simOptions: SimulatorOptions,
   });
   return ctx;
 }
+
+/** Storage settings for a test's own bucket on the S3 test server (or on `endpoint`, e.g. a proxy in front of it). */
+export function testS3Storage(opts: { bucket: string; prefix?: string; endpoint?: string }) {
+  process.env.GRIN_TEST_S3_ACCESS_KEY = 'test-access-key';
+  process.env.GRIN_TEST_S3_SECRET_KEY = 'test-secret-key';
+  return {
+    kind: 's3' as const,
+    bucket: opts.bucket,
+    ...(opts.prefix !== undefined ? { prefix: opts.prefix } : {}),
+    region: 'us-east-1',
+    endpoint: opts.endpoint ?? s3Endpoint(),
+    forcePathStyle: true,
+    accessKeyId: { env: 'GRIN_TEST_S3_ACCESS_KEY' },
+    secretAccessKey: { env: 'GRIN_TEST_S3_SECRET_KEY' },
+  };
+}
