@@ -32,18 +32,20 @@ async function main(): Promise<void> {
     .option('--s3-outage <seconds>', 'how long S3 refuses connections', whole('--s3-outage', 0), 180)
     .option('--disk-full <seconds>', 'how long the processing disk reads as over the threshold', whole('--disk-full', 0), 45)
     .option('--revoke <seconds>', 'how long GRIN answers invalid_grant to token refreshes', whole('--revoke', 0), 30)
+    .option('--retry-max <seconds>', 'longest wait between retries of a failing stage (default: the config defaults, 1800 s GRIN / 300 s files)', whole('--retry-max', 1))
     .option('--seed <n>', 'seed for the books, bad books and faults', whole('--seed', 0), 1)
     .option('--deadline <minutes>', 'give up waiting after this long and report what did not settle', whole('--deadline', 1), 40)
     .option('--data <dir>', 'where servers, board, logs go (default: a new temp folder)')
     .option('--keep', 'keep the data folder (logs, board, Temporal db) for inspection', false)
     .parse(process.argv)
-    .opts<{ books: number; kills: number; s3Outage: number; diskFull: number; revoke: number; seed: number; deadline: number; data?: string; keep: boolean }>();
+    .opts<{ books: number; kills: number; s3Outage: number; diskFull: number; revoke: number; retryMax?: number; seed: number; deadline: number; data?: string; keep: boolean }>();
   const report = await runChaos({
     books: opts.books,
     kills: opts.kills,
     s3OutageSeconds: opts.s3Outage,
     diskFullSeconds: opts.diskFull,
     revokeSeconds: opts.revoke,
+    retryMaxSeconds: opts.retryMax,
     seed: opts.seed,
     deadlineMinutes: opts.deadline,
     keep: opts.keep,

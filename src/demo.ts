@@ -137,6 +137,9 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     log(`board (${config.pipelineDir}): ${formatCounts(counts)}`);
     log(`storage (${storage}): ${countFiles(storage, '.tar.gz')} archives, ${countFiles(storage, '_ocr.jsonl.gz')} OCR files, ${countFiles(storage, '_marc.json')} MARC files`);
     log(`batch: ${summary.started} started, ${summary.alreadyKnown} already known, ${summary.stored} stored, ${summary.failed} parked, ${summary.cancelled} cancelled`);
+    // A run over books already stored (e.g. after deleting temporal.db) should fetch nothing again.
+    const archiveDownloads = sim.requestLog.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg') && r.status === 200).length;
+    log(`GRIN this run: ${sim.requestLog.length} requests, ${archiveDownloads} archive downloads`);
     log(opts.stay ? `Temporal Web UI: ${uiUrl}` : `Temporal Web UI: ${uiUrl}  (the dev server stops with the demo; add --stay to keep it up)`);
     if (stored !== barcodes.length) {
       // Say what the board holds, not what the batch workflow believed: the two can disagree.

@@ -96,7 +96,7 @@ export interface StartBatchOptions {
   batchId: string;
   window?: number;
   startsPerRun?: number;
-  /** How often the batch checks on its books in Temporal (default in the workflow: 5 minutes). */
+  /** How often the batch checks on its books in Temporal (default: the config's `timeouts.batchReconcileSeconds`). */
   reconcileIntervalSeconds?: number;
   force?: boolean;
   settings: BookSettings;
@@ -164,7 +164,7 @@ export async function startBatch(client: Client, config: PipelineConfig, barcode
           force: opts.force,
           settings: opts.settings,
           startsPerRun: opts.startsPerRun,
-          reconcileIntervalSeconds: opts.reconcileIntervalSeconds,
+          reconcileIntervalSeconds: opts.reconcileIntervalSeconds ?? config.timeouts.batchReconcileSeconds,
         },
       ],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,

@@ -68,6 +68,8 @@ export function bookSettingsFrom(config: PipelineConfig, overrides: Partial<Book
     fileStageMaxDays: config.timeouts.fileStageMaxDays,
     hostPickupTimeoutSeconds: config.timeouts.hostPickupSeconds,
     heartbeatTimeoutSeconds: config.timeouts.heartbeatSeconds,
+    grinRetryMaxSeconds: config.timeouts.grinRetryMaxSeconds,
+    fileRetryMaxSeconds: config.timeouts.fileRetryMaxSeconds,
     ...overrides,
   };
 }

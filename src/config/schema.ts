@@ -204,6 +204,9 @@ const TimeoutsSchema = z
       .nonnegative({ error: 'expected a number of days, 0 or more (0 = no limit)' })
       .default(0),
     conversionWaitDays: positiveNumber().default(30),
+    grinRetryMaxSeconds: positiveInt().default(1800),
+    fileRetryMaxSeconds: positiveInt().default(300),
+    batchReconcileSeconds: positiveInt().default(300),
   })
   .prefault({});
 

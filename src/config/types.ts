@@ -98,6 +98,12 @@ export interface TimeoutsConfig {
   fileStageMaxDays: number;
   /** Park a book GRIN has not converted after this many days. */
   conversionWaitDays: number;
+  /** Longest wait between two attempts of a GRIN call that keeps failing (backoff doubles up to this). */
+  grinRetryMaxSeconds: number;
+  /** Longest wait between two attempts of a file stage that keeps failing (S3 down, disk full, ...). */
+  fileRetryMaxSeconds: number;
+  /** How often a batch asks Temporal about books whose news it has not heard (a lost signal costs at most this). */
+  batchReconcileSeconds: number;
 }
 
 export interface PipelineConfig {

@@ -73,7 +73,7 @@ function activityOptions(kind: QueueKind, settings: BookSettings): ActivityOptio
       return {
         taskQueue: settings.grinTaskQueue,
         startToCloseTimeout: '2 minutes',
-        retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '30 minutes' },
+        retry: backoff(10, settings.grinRetryMaxSeconds ?? 30 * 60),
       };
     case 'grin-poll':
       // Retries are the poll loop: each attempt looks at the cached `_converted` listing once.
@@ -93,10 +93,15 @@ function activityOptions(kind: QueueKind, settings: BookSettings): ActivityOptio
         heartbeatTimeout: `${settings.heartbeatTimeoutSeconds}s`,
         startToCloseTimeout: '7 days',
         ...(days > 0 ? { scheduleToCloseTimeout: `${days} days` } : {}),
-        retry: { initialInterval: '5s', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+        retry: backoff(5, settings.fileRetryMaxSeconds ?? 5 * 60),
       };
     }
   }
+}
+
+/** Doubling waits between attempts, from `firstSeconds` up to `maxSeconds`. */
+function backoff(firstSeconds: number, maxSeconds: number): ActivityOptions['retry'] {
+  return { initialInterval: `${Math.min(firstSeconds, maxSeconds)}s`, backoffCoefficient: 2, maximumInterval: `${maxSeconds}s` };
 }
 
 class Cancelled extends Error {}

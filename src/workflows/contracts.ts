@@ -27,6 +27,10 @@ export interface BookSettings {
   hostPickupTimeoutSeconds: number;
   /** Heartbeat timeout for long file stages (download, decrypt, extract, upload). */
   heartbeatTimeoutSeconds: number;
+  /** Longest wait between attempts of a failing GRIN call; absent (older runs): 30 minutes. */
+  grinRetryMaxSeconds?: number;
+  /** Longest wait between attempts of a failing file stage; absent (older runs): 5 minutes. */
+  fileRetryMaxSeconds?: number;
 }
 
 export interface BookInput {

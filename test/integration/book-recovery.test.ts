@@ -12,9 +12,9 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { StaticTokenSource } from '../../src/grin/auth';
 import { GrinClient } from '../../src/grin/client';
 import type { GrinApi } from '../../src/grin/types';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { saveHistory } from '../support/replay';
 import { waitUntil } from '../support/wait';
 
@@ -51,7 +51,7 @@ function damagingGrin(real: GrinApi): GrinApi {
 }
 
 beforeAll(async () => {
-  sim = await startSimulator({ books: 6, seed: 77, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 32 * 1024 });
+  sim = await startTestSimulator('recovery', { books: 6, seed: 77, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 32 * 1024 });
   env = testEnv(sim, 'recovery', { grin: { pollIntervalSeconds: 1 } });
   const grin = damagingGrin(new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('sim-token') }));
   workers = await startWorkers(env.config, { grin });

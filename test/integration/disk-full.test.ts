@@ -8,8 +8,8 @@ import { readdirSync } from 'node:fs';
 import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import type { RunningSimulator } from '../../src/simulator';
+import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(15 * 60_000);
@@ -39,7 +39,7 @@ async function diskUsage(): Promise<number> {
 }
 
 beforeAll(async () => {
-  sim = await startSimulator({ books: 12, seed: 5, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 16 * 1024 });
+  sim = await startTestSimulator('diskfull', { books: 12, seed: 5, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 16 * 1024 });
   env = testEnv(sim, 'diskfull', { concurrency: { fileActivities: 2 } });
   workers = await startWorkers(env.config, { download: { diskUsage, diskRetrySeconds: 1 } });
 });

@@ -24,13 +24,13 @@ import { Board } from '../../src/buckets/board';
 import { BUCKETS } from '../../src/buckets/token';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { createStorage, type S3Storage } from '../../src/storage';
 import { storageKey } from '../../src/storage/layout';
 import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import type { UploadLogLine } from '../support/file-host-worker';
-import { temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, testS3Storage } from '../support/pipeline';
+import { temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(20 * 60_000);
@@ -51,7 +51,7 @@ const allPoints = Object.entries(KILL_POINTS).flatMap(([activity, points]) => po
 
 beforeAll(async () => {
   // Small archives (1-2 MiB: a download spans a few progress steps) and one over the 16 MiB multipart threshold.
-  sim = await startSimulator({ books: 600, seed: 20261129, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 16, max: 290 }, pageImageBytes: PAGE_IMAGE_BYTES });
+  sim = await startTestSimulator('kill', { books: 600, seed: 20261129, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 16, max: 290 }, pageImageBytes: PAGE_IMAGE_BYTES });
   env = testEnv(sim, 'kill', {
     storage: testS3Storage({ bucket: `books-kill-${Date.now()}`, prefix: 'lib/' }),
     // One file activity at a time on the killed worker: each kill interrupts exactly the activity it is aimed at.

@@ -18,9 +18,9 @@ import { Board } from '../../src/buckets/board';
 import { startBatch, type StartBatchOptions } from '../../src/cli/batch';
 import { batchStatus } from '../../src/cli/batch-status';
 import { bookSettingsFrom, UsageError } from '../../src/cli/common';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { batchWorkflowId, bookWorkflowId, retrySignal } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { LOST_NEWS } from '../support/lose-batch-news';
 import { waitUntil } from '../support/wait';
 
@@ -39,7 +39,7 @@ let board: Board;
 let unused: string[];
 
 beforeAll(async () => {
-  sim = await startSimulator({ books: 200, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
+  sim = await startTestSimulator('batch', { books: 200, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
   env = testEnv(sim, 'batch', { grin: { pollIntervalSeconds: 1 } });
   const bundle: WorkflowBundle = await bundleWorkflowCode({
     workflowsPath: require.resolve('../../src/workflows'),

@@ -7,13 +7,13 @@ import { gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { Board } from '../../src/buckets/board';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { createStorage } from '../../src/storage';
 import type { BookStorage } from '../../src/storage/types';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage } from '../support/pipeline';
+import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
@@ -43,7 +43,7 @@ async function tarEntries(gz: Buffer): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  sim = await startSimulator({ books: 30, seed: 7, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 16 * 1024 });
+  sim = await startTestSimulator('e2e', { books: 30, seed: 7, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 16 * 1024 });
   env = testEnv(sim, 'e2e', {
     storage: testS3Storage({ bucket: `books-e2e-${Date.now()}`, prefix: 'library/' }),
   });

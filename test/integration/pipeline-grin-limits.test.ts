@@ -13,8 +13,8 @@ import { waitUntil } from '../support/wait';
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
 jest.setTimeout(1_800_000);
 
-describe('200 books waiting for conversion at once', () => {
-  const BOOKS = 200;
+describe('100 books waiting for conversion at once', () => {
+  const BOOKS = 100;
   const POLL_SECONDS = 1;
   /** Polls every book must have made while waiting, before the checks below. */
   const POLLS = 3;
@@ -71,8 +71,8 @@ describe('200 books waiting for conversion at once', () => {
   });
 });
 
-describe('a conversion queue cap of 20 with 100 books', () => {
-  const BOOKS = 100;
+describe('a conversion queue cap of 20 with 60 books', () => {
+  const BOOKS = 60;
   const CAP = 20;
   // GRIN converts only when the test moves its clock, so the queue fills up first however fast or
   // slow this machine starts the books.

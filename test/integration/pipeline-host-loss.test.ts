@@ -5,11 +5,11 @@
 import { statSync } from 'node:fs';
 import { bookPaths } from '../../src/activities/deps';
 import { Board } from '../../src/buckets/board';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, type TestEnv } from '../support/pipeline';
+import { startWorkers, temporalClient, testEnv, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the test waits for events.
@@ -19,7 +19,7 @@ let sim: RunningSimulator;
 let env: TestEnv;
 
 beforeAll(async () => {
-  sim = await startSimulator({
+  sim = await startTestSimulator('hostloss', {
     books: 1,
     seed: 21,
     initialState: 'all-available',

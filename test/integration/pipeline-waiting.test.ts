@@ -8,14 +8,14 @@ import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { pendingActivities } from '../../src/client';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { bookWorkflowId } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, useSimulatedPipeline, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { startWorkers, temporalClient, testEnv, useSimulatedPipeline, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(300_000);
 
-const SMALL_BOOKS = { pages: { min: 1, max: 1 }, pageImageBytes: 4096 };
+const SMALL_BOOKS = { pages: { min: 1, max: 1 }, pageImageBytes: 4096, conversionDelaySeconds: 1 };
 
 async function parkedReasons(board: Board): Promise<string[]> {
   return (await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`);
@@ -42,7 +42,7 @@ describe('a failed shared listing with 50 books waiting', () => {
   // `_failed` is read as HTML; "Your request is unavailable" on its first page fails the whole listing.
   const p = useSimulatedPipeline(
     'listing50',
-    { books: BOOKS, seed: 22, initialState: 'all-new', conversionDelaySeconds: 1, ...SMALL_BOOKS, faults: { requestUnavailable: {} } },
+    { books: BOOKS, seed: 22, initialState: 'all-new', ...SMALL_BOOKS, faults: { requestUnavailable: {} } },
     { grin: { pollIntervalSeconds: 2, rateLimitPerSecond: 200 }, concurrency: { fileActivities: 8, grinActivities: 16 } },
   );
 
@@ -81,7 +81,7 @@ describe('revoked GRIN credentials (invalid_grant)', () => {
   let workers: RunningWorkers;
 
   beforeAll(async () => {
-    sim = await startSimulator({ books: BOOKS, seed: 23, initialState: 'all-available', ...SMALL_BOOKS, faults: { revokedCredentials: {} } });
+    sim = await startTestSimulator('revoked', { books: BOOKS, seed: 23, initialState: 'all-available', ...SMALL_BOOKS, faults: { revokedCredentials: {} } });
     env = testEnv(sim, 'revoked');
     // OAuth through the simulator's token endpoint instead of the fixed test token.
     const oauth = sim.oauthClients[0]!;

@@ -17,11 +17,11 @@ import { resumeFromBoard } from '../../src/cli/resume';
 import { reconcileFromTemporal } from '../../src/cli/reconcile-temporal';
 import type { PipelineConfig } from '../../src/config/types';
 import { freePort, startTemporalDevServer, type RunningServer } from '../../src/devtools/servers';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { createStorage } from '../../src/storage';
 import type { BookStorage } from '../../src/storage/types';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
-import { startWorkers, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { startWorkers, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 import { saveHistory } from '../support/replay';
 
@@ -57,7 +57,7 @@ function gatedStorage(config: PipelineConfig): { storage: BookStorage; open(): v
 }
 
 beforeAll(async () => {
-  sim = await startSimulator({
+  sim = await startTestSimulator('resume', {
     books: BOOKS,
     seed: 88,
     initialState: 'all-available',
@@ -66,7 +66,8 @@ beforeAll(async () => {
     pageImageBytes: 4096,
   });
   const port = await freePort();
-  env = testEnv(sim, 'resume', { temporal: { address: `127.0.0.1:${port}` } });
+  // A file slot for every book: the gated uploads hold theirs, and the other books must still reach the upload.
+  env = testEnv(sim, 'resume', { temporal: { address: `127.0.0.1:${port}` }, concurrency: { fileActivities: BOOKS + 2 } });
 });
 
 afterAll(async () => {

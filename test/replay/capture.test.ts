@@ -8,9 +8,9 @@ import { writeFileSync } from 'node:fs';
 import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../src/simulator';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { capturing, saveHistory } from '../support/replay';
 import { waitUntil } from '../support/wait';
 
@@ -23,7 +23,7 @@ maybe('capture replay fixtures', () => {
   let workers: RunningWorkers;
 
   beforeAll(async () => {
-    sim = await startSimulator({ books: 20, seed: 404, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 });
+    sim = await startTestSimulator('capture', { books: 20, seed: 404, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 });
     env = testEnv(sim, 'capture', { grin: { pollIntervalSeconds: 1 }, timeouts: { hostPickupSeconds: 3, heartbeatSeconds: 5 } });
     workers = await startWorkers(env.config, { hostId: 'host-a' });
   });

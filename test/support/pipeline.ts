@@ -54,6 +54,9 @@ export function testEnv(sim: RunningSimulator, name: string, overrides: Record<s
     },
     grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 50 },
     concurrency: { fileActivities: 4, grinActivities: 8 },
+    // Failing stages are tried again at most 5 s apart (not minutes): a test whose fault clears
+    // waits seconds, not a production backoff, for its books to go on.
+    timeouts: { grinRetryMaxSeconds: 5, fileRetryMaxSeconds: 5 },
   });
   const config = loadConfig({ env: {}, overrides: deepMerge(base, overrides) as object });
   return { dir, config, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
@@ -81,6 +84,22 @@ export async function temporalClient(): Promise<Client> {
   return new Client({ connection });
 }
 
+let directories = 0;
+/**
+ * A GRIN directory no other test uses. Book workflow ids are `grin/<directory>/<barcode>` on one
+ * Temporal server for the whole run, and the simulator's barcodes follow its seed: two test files
+ * on the default directory and the same seed would share (and skip) each other's books.
+ */
+export function uniqueDirectory(name: string): string {
+  directories += 1;
+  return `${name.replace(/[^A-Za-z0-9_-]/g, '')}-${Date.now().toString(36)}${directories}`;
+}
+
+/** A simulator on a directory of its own (see uniqueDirectory). */
+export function startTestSimulator(name: string, options: SimulatorOptions): Promise<RunningSimulator> {
+  return startSimulator({ directory: uniqueDirectory(name), ...options });
+}
+
 export interface SimulatedPipeline {
   sim: RunningSimulator;
   env: TestEnv;
@@ -94,7 +113,7 @@ export interface SimulatedPipeline {
 export function useSimulatedPipeline(name: string, simOptions: SimulatorOptions, overrides: Record<string, unknown> = {}): SimulatedPipeline {
   const ctx = {} as SimulatedPipeline;
   beforeAll(async () => {
-    ctx.sim = await startSimulator(simOptions);
+    ctx.sim = await startTestSimulator(name, simOptions);
     ctx.env = testEnv(ctx.sim, name, overrides);
     ctx.workers = await startWorkers(ctx.env.config);
   });

@@ -37,6 +37,8 @@ export interface ChaosOptions {
   deadlineMinutes: number;
   diskFullSeconds: number;
   revokeSeconds: number;
+  /** Longest wait between retries of a failing stage (the config's grin/fileRetryMaxSeconds); default: the config's defaults. */
+  retryMaxSeconds?: number;
   /** Where everything goes (default: a new temp folder). */
   root?: string;
   log: (line: string) => void;
@@ -159,6 +161,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         storage: { kind: 's3', bucket: BUCKET, region: 'us-east-1', endpoint: p.url, forcePathStyle: true, checksums: 'when_required', accessKeyId: { file: s3KeyFile }, secretAccessKey: { file: s3SecretFile } },
         limits: { diskUsageThreshold: 0.98 },
         concurrency: { batchWindow: Math.min(40, plan.barcodes.length), grinActivities: 8, fileActivities: 3, uploadParts: 4 },
+        ...(opts.retryMaxSeconds ? { timeouts: { grinRetryMaxSeconds: opts.retryMaxSeconds, fileRetryMaxSeconds: opts.retryMaxSeconds } } : {}),
       };
       const file = join(root, `config-${host}.json`);
       writeFileSync(file, JSON.stringify(config, null, 2));
