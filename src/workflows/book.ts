@@ -30,11 +30,18 @@ import { tellBatch } from './batch-notify';
 
 /** Times a book may go back to GRIN because its package left the converted pool before download (reset by `retry`). */
 const MAX_RE_REQUESTS = 5;
-/** Times a book's file stages may move to another host (reset by `retry`). */
+/**
+ * Host moves in a row without a pause. Past this, a lost host is still no reason to park (maybe no
+ * host is up right now): the book pauses, longer each time, before each further move (reset by `retry`).
+ */
 const MAX_HOST_MOVES = 5;
+/** Longest pause between two host moves once MAX_HOST_MOVES is passed. */
+const MAX_HOST_WAIT_SECONDS = 30 * 60;
 
 /** Patch ids (docs/workflow-changes.md): each names a behaviour change that old histories replay without. */
 const STAGE_UPSERT_ON_CHANGE = 'stage-upsert-on-change';
+/** A book whose file hosts keep vanishing waits for one instead of parking after MAX_HOST_MOVES. */
+const HOST_LOSS_NEVER_PARKS = 'host-loss-never-parks';
 
 /** The task queues activities run on, each with its own timeouts and retry policy (below). */
 type QueueKind = 'board' | 'grin' | 'grin-poll' | 'file-host' | 'files';
@@ -281,12 +288,22 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       log.info('GRIN no longer has the book converted or queued; requesting conversion again', { barcode, type });
       return 0;
     }
-    if (stage.queue === 'files' && isHostLost(err) && status.hostMoves < MAX_HOST_MOVES) {
+    if (stage.queue === 'files' && isHostLost(err) && (status.hostMoves < MAX_HOST_MOVES || patched(HOST_LOSS_NEVER_PARKS))) {
       // The host holding this book's files stopped answering: start the file stages over elsewhere.
+      // Losing hosts is never the book's fault: past MAX_HOST_MOVES it pauses before each move instead of parking.
       status.hostMoves++;
-      log.warn('file host did not pick up work; moving the book to another host', { barcode, fileQueue });
+      // The pause starts at the time a host is given to pick work up, and doubles.
+      const pauseSeconds = status.hostMoves > MAX_HOST_MOVES ? Math.min(settings.hostPickupTimeoutSeconds * 2 ** (status.hostMoves - MAX_HOST_MOVES - 1), MAX_HOST_WAIT_SECONDS) : 0;
+      log.warn('file host did not pick up work; moving the book to another host', { barcode, fileQueue, hostMoves: status.hostMoves, pauseSeconds });
       fileQueue = undefined;
-      if (at > DOWNLOAD) await board.rewindBook({ barcode, to: '02_converted', status: 'its file host is gone; downloading again on another host' });
+      const why = `its file host is gone (${status.hostMoves} hosts lost in a row)`;
+      if (pauseSeconds > 0) {
+        status.activity = `waiting ${pauseSeconds} s for a file host: ${why}`;
+        if (at > DOWNLOAD) await board.rewindBook({ barcode, to: '02_converted', status: `waiting for a file host since ${new Date(Date.now()).toISOString()}: ${why}` });
+        await condition(() => cancelReason !== undefined, pauseSeconds * 1000); // a cancel ends the pause
+      } else if (at > DOWNLOAD) {
+        await board.rewindBook({ barcode, to: '02_converted', status: `${why}; downloading again on another host` });
+      }
       return DOWNLOAD;
     }
     if (stage.queue === 'files' && at > DOWNLOAD && wantsRedownload(err)) {
