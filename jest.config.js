@@ -5,6 +5,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  testSequencer: '<rootDir>/test/support/sequencer.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // Generous: on a busy machine a test may take many times longer than on an idle one. Tests wait
   // for conditions; this only bounds a test that hangs.
