@@ -52,6 +52,15 @@ test('without a file the built-in defaults make a complete config, paths from th
   });
   expect(config.limits).toEqual({ maxUnpackedBytes: 20 * 1024 ** 3, maxEntries: 200_000, diskUsageThreshold: 0.9 });
   expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, uploadParts: 4 });
+  expect(config.timeouts).toEqual({
+    hostPickupSeconds: 600,
+    heartbeatSeconds: 120,
+    fileStageMaxDays: 0,
+    conversionWaitDays: 30,
+    grinRetryMaxSeconds: 1800,
+    fileRetryMaxSeconds: 300,
+    batchReconcileSeconds: 300,
+  });
 });
 
 test('config.example.yaml loads and equals the built-in defaults apart from the base folder', () => {
