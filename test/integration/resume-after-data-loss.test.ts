@@ -49,6 +49,8 @@ function gatedStorage(config: PipelineConfig): { storage: BookStorage; open(): v
   storage.putFile = async (path, key, opts) => {
     await new Promise<void>((resolve, reject) => {
       void gate.then(resolve);
+      // Cancelled before it got here (the worker shutting down): an 'abort' event will not come again.
+      if (opts?.signal?.aborted) reject(new Error('upload cancelled'));
       opts?.signal?.addEventListener('abort', () => reject(new Error('upload cancelled')), { once: true });
     });
     return real.putFile(path, key, opts);
