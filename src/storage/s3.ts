@@ -511,6 +511,7 @@ export class S3Storage implements BookStorage {
     const stop = new AbortController();
     const onOuterAbort = () => stop.abort(signal?.reason);
     signal?.addEventListener('abort', onOuterAbort, { once: true });
+    if (signal?.aborted) onOuterAbort(); // cancelled already: its 'abort' event will not come again
     let firstError: unknown;
     const limit = pLimit(this.partsInFlight);
     try {
@@ -695,5 +696,6 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     }
     signal?.addEventListener('abort', done, { once: true });
+    if (signal?.aborted) done();
   });
 }
