@@ -31,7 +31,7 @@ import { tellBatch } from './batch-notify';
 /** Times a book may go back to GRIN because its package left the converted pool before download (reset by `retry`). */
 const MAX_RE_REQUESTS = 5;
 /**
- * Host moves in a row without a pause. Past this, a lost host is still no reason to park (maybe no
+ * Host moves without a pause. Past this, a lost host is still no reason to park (maybe no
  * host is up right now): the book pauses, longer each time, before each further move (reset by `retry`).
  */
 const MAX_HOST_MOVES = 5;
@@ -296,13 +296,12 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       const pauseSeconds = status.hostMoves > MAX_HOST_MOVES ? Math.min(settings.hostPickupTimeoutSeconds * 2 ** (status.hostMoves - MAX_HOST_MOVES - 1), MAX_HOST_WAIT_SECONDS) : 0;
       log.warn('file host did not pick up work; moving the book to another host', { barcode, fileQueue, hostMoves: status.hostMoves, pauseSeconds });
       fileQueue = undefined;
-      const why = `its file host is gone (${status.hostMoves} hosts lost in a row)`;
-      if (pauseSeconds > 0) {
-        status.activity = `waiting ${pauseSeconds} s for a file host: ${why}`;
-        if (at > DOWNLOAD) await board.rewindBook({ barcode, to: '02_converted', status: `waiting for a file host since ${new Date(Date.now()).toISOString()}: ${why}` });
+      const why = `its file host is gone (${status.hostMoves} hosts lost so far)`;
+      const waiting = pauseSeconds > 0 ? `waiting ${pauseSeconds} s for a file host: ${why}` : undefined;
+      if (at > DOWNLOAD) await board.rewindBook({ barcode, to: '02_converted', status: waiting ?? `${why}; downloading again on another host` });
+      if (waiting) {
+        status.activity = waiting;
         await condition(() => cancelReason !== undefined, pauseSeconds * 1000); // a cancel ends the pause
-      } else if (at > DOWNLOAD) {
-        await board.rewindBook({ barcode, to: '02_converted', status: `${why}; downloading again on another host` });
       }
       return DOWNLOAD;
     }

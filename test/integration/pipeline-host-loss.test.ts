@@ -108,7 +108,7 @@ test('a book whose file hosts keep vanishing waits for a host instead of parking
     let status: BookStatus | undefined;
     await waitUntil(async () => {
       status = await book.query(statusQuery).catch(() => undefined); // undefined until the batch has started it
-      return status !== undefined && status.hostMoves >= 7 && /^waiting \d+ s for a file host: its file host is gone \(\d+ hosts lost in a row\)/.test(status.activity);
+      return status !== undefined && status.hostMoves >= 7 && /^waiting \d+ s for a file host: its file host is gone \(\d+ hosts lost so far\)/.test(status.activity);
     }, 300_000, 'a book pausing for a file host after 7 host losses');
     expect(status?.state).toBe('running');
     const board = await Board.open(config.pipelineDir);
