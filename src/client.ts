@@ -160,6 +160,11 @@ export function buildProgram(): Command {
       const total = Object.values(counts).reduce((a, b) => a + b, 0);
       for (const b of BUCKETS) process.stdout.write(`${b.padEnd(14)} ${String(counts[b]).padStart(8)}\n`);
       process.stdout.write(`${'total'.padEnd(14)} ${String(total).padStart(8)}\n`);
+      const { maxRequestedNotDownloaded, maxInGrinQueue } = config.grin.pacing;
+      process.stdout.write(
+        `at GRIN: ${counts['01_requested'] + counts['02_converted']} requested and not downloaded (cap ${maxRequestedNotDownloaded}), ` +
+          `${counts['01_requested']} not converted yet (cap ${maxInGrinQueue})\n`,
+      );
       process.stdout.write(`board: ${config.pipelineDir}\n`);
     });
 

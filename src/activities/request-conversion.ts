@@ -1,46 +1,51 @@
 /**
  * Stage 01: ask GRIN to convert the book (`_process`). Runs on the GRIN task queue, whose
- * server-side rate limit keeps every worker together under GRIN's request budget.
+ * server-side rate limit keeps every worker together under GRIN's request budget, and only when
+ * there is room at GRIN for one more of this library's books (grin-pacing.ts).
  */
 import { GrinRefusedError, QueueFullError } from '../grin/errors';
 import type { ConversionOutcome } from '../grin/types';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
+import { createGrinPacing } from './grin-pacing';
 
 export interface RequestConversionResult {
   outcome: ConversionOutcome['kind'];
 }
 
 export function createRequestConversionActivity(deps: ActivityDeps) {
+  const paced = createGrinPacing(deps.board, deps.config.grin.pacing);
   return {
     async requestConversion(input: { barcode: string; queueFullRetrySeconds: number }): Promise<RequestConversionResult> {
-      return classified(async () => {
-        let outcomes: Map<string, ConversionOutcome>;
-        try {
-          outcomes = await deps.grin.requestConversion([input.barcode]);
-        } catch (err) {
-          if (err instanceof QueueFullError) {
-            // GRIN's 50,000-book queue is full: not the book's fault (benign). Ask again later, never park.
-            await deps.board.update(input.barcode, { status: 'waiting: GRIN conversion queue is full' });
-            const seconds = Math.max(input.queueFullRetrySeconds, err.retryAfterSeconds ?? 0);
-            throw new QueueFullError(err.context, err.partial, err.notSubmitted, seconds);
-          }
-          throw err;
-        }
-        const outcome = outcomes.get(input.barcode) ?? { kind: 'unknown', text: 'GRIN did not answer for this barcode' };
-        switch (outcome.kind) {
-          case 'requested':
-          case 'already_converting':
-          case 'already_available':
-            // The request time is what a lost request is measured from, so it is renewed on every request.
-            await deps.board.move(input.barcode, '01_requested', { status: describe(outcome), stages: { '01_requested': new Date().toISOString() } });
-            return { outcome: outcome.kind };
-          default:
-            throw new GrinRefusedError({ endpoint: `GET /${deps.config.grin.directory}/_process`, barcode: input.barcode }, outcome);
-        }
-      });
+      return classified(() => paced(input.barcode, input.queueFullRetrySeconds, () => request(input)));
     },
   };
+
+  async function request(input: { barcode: string; queueFullRetrySeconds: number }): Promise<RequestConversionResult> {
+    let outcomes: Map<string, ConversionOutcome>;
+    try {
+      outcomes = await deps.grin.requestConversion([input.barcode]);
+    } catch (err) {
+      if (err instanceof QueueFullError) {
+        // GRIN's 50,000-book queue is full: not the book's fault (benign). Ask again later, never park.
+        await deps.board.update(input.barcode, { status: 'waiting: GRIN conversion queue is full' });
+        const seconds = Math.max(input.queueFullRetrySeconds, err.retryAfterSeconds ?? 0);
+        throw new QueueFullError(err.context, err.partial, err.notSubmitted, seconds);
+      }
+      throw err;
+    }
+    const outcome = outcomes.get(input.barcode) ?? { kind: 'unknown', text: 'GRIN did not answer for this barcode' };
+    switch (outcome.kind) {
+      case 'requested':
+      case 'already_converting':
+      case 'already_available':
+        // The request time is what a lost request is measured from, so it is renewed on every request.
+        await deps.board.move(input.barcode, '01_requested', { status: describe(outcome), stages: { '01_requested': new Date().toISOString() } });
+        return { outcome: outcome.kind };
+      default:
+        throw new GrinRefusedError({ endpoint: `GET /${deps.config.grin.directory}/_process`, barcode: input.barcode }, outcome);
+    }
+  }
 }
 
 function describe(outcome: ConversionOutcome): string {

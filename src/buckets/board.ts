@@ -290,8 +290,14 @@ export class Board {
 
   /** Number of tokens per bucket, from file names alone (temp files and strays not counted). */
   async counts(): Promise<Record<Bucket, number>> {
+    return this.countsOf(BUCKETS);
+  }
+
+  /** Like `counts`, reading only the given buckets' folders. */
+  async countsOf<B extends Bucket>(buckets: readonly B[]): Promise<Record<B, number>> {
     const totals = await Promise.all(
-      BUCKETS.map(async (bucket) => {
+      buckets.map(async (bucket) => {
+        assertBucket(bucket);
         let count = 0;
         for (const entry of await fs.readdir(this.bucketDir(bucket), { withFileTypes: true })) {
           if (entry.isFile() && TOKEN_FILE.test(entry.name)) count += 1;
@@ -299,7 +305,7 @@ export class Board {
         return [bucket, count] as const;
       }),
     );
-    return Object.fromEntries(totals) as Record<Bucket, number>;
+    return Object.fromEntries(totals) as Record<B, number>;
   }
 
   /**

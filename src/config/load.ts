@@ -379,6 +379,7 @@ export function describeConfig(config: PipelineConfig): string {
     `  auth       ${auth}`,
     `  passphrase GPG passphrase from ${describeSecretRef(grin.gpgPassphrase)}`,
     `  pace       ${grin.rateLimitPerSecond} requests/s, poll every ${grin.pollIntervalSeconds} s, timeouts ${grin.timeouts.requestSeconds} s request / ${grin.timeouts.connectSeconds} s connect`,
+    `  at GRIN    at most ${grin.pacing.maxRequestedNotDownloaded} books requested and not downloaded, ${grin.pacing.maxInGrinQueue} not converted yet`,
     `Board        ${config.pipelineDir}`,
     `Processing   ${config.processingDir} (keep finished books' files ${config.retentionDays} days)`,
     `Storage      ${storageLine}`,

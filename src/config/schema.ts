@@ -124,6 +124,17 @@ const GrinSchema = z.strictObject({
       connectSeconds: positiveNumber().default(10),
     })
     .prefault({}),
+  /**
+   * How many of this library's books may be at GRIN at once, across all batches: requested but not
+   * yet downloaded (GRIN keeps ~5,000 converted packages and evicts the oldest), and requested but
+   * not yet converted (GRIN's queue holds 50,000). A book over a cap waits before asking GRIN.
+   */
+  pacing: z
+    .strictObject({
+      maxRequestedNotDownloaded: positiveInt().default(5_000),
+      maxInGrinQueue: positiveInt().default(50_000),
+    })
+    .prefault({}),
 });
 
 function keyTemplate() {

@@ -41,6 +41,8 @@ export interface GrinConfig {
   /** How often waiting books look at `_converted`, in seconds. */
   pollIntervalSeconds: number;
   timeouts: { requestSeconds: number; connectSeconds: number };
+  /** Caps on this library's books at GRIN, across all batches (a book over a cap waits to be requested). */
+  pacing: { maxRequestedNotDownloaded: number; maxInGrinQueue: number };
 }
 
 export type StorageConfig =

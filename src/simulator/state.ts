@@ -42,6 +42,8 @@ export interface LibraryStats {
   conversionsCompleted: number;
   conversionsFailed: number;
   evictions: number;
+  /** Evictions of a package nobody had downloaded since it was converted: a conversion wasted. */
+  evictedBeforeDownload: number;
   downloads: number;
   queueFullRefusals: number;
 }
@@ -69,7 +71,7 @@ export class Library {
   private readonly completedPerDay = new Map<number, number>();
   private readonly failureRandom: Random;
   private lastTick = -Infinity;
-  private readonly counters = { queueHighWater: 0, conversionsCompleted: 0, conversionsFailed: 0, evictions: 0, downloads: 0, queueFullRefusals: 0 };
+  private readonly counters = { queueHighWater: 0, conversionsCompleted: 0, conversionsFailed: 0, evictions: 0, evictedBeforeDownload: 0, downloads: 0, queueFullRefusals: 0 };
 
   constructor(
     catalogue: SimBook[],
@@ -188,6 +190,7 @@ export class Library {
       book.inPool = false;
       if (book.state === 'CONVERTED') book.state = book.stateBeforeConversion;
       this.counters.evictions += 1;
+      if (book.downloadedDate === undefined || book.downloadedDate < (book.convertedDate ?? 0)) this.counters.evictedBeforeDownload += 1;
       this.events.packageGone?.(oldest, book.conversions);
     }
   }

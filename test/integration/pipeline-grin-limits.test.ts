@@ -163,3 +163,55 @@ describe('the shared GRIN rate limit', () => {
     expect(spanSeconds).toBeGreaterThanOrEqual((BOOKS - RATE) / RATE / 2);
   });
 });
+
+describe('pacing caps: 3 books in GRIN\'s queue, 5 requested and not downloaded, 24 books', () => {
+  const BOOKS = 24;
+  const QUEUE_CAP = 3;
+  const POOL_CAP = 5;
+  // GRIN keeps 6 packages: without pacing, 24 conversions before any download would evict 18 unread.
+  // GRIN converts only when the test moves its clock, and refuses downloads until the test allows them,
+  // so each cap is reached however fast or slow this machine is.
+  const CONVERSION_SECONDS = 3600;
+  const p = useSimulatedPipeline(
+    'pacing',
+    { books: BOOKS, seed: 14, initialState: 'all-new', poolCap: 6, conversionDelaySeconds: CONVERSION_SECONDS, pages: { min: 1, max: 1 }, pageImageBytes: 4096, faults: { rateLimitArchive: {} } },
+    { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500, pacing: { maxInGrinQueue: QUEUE_CAP, maxRequestedNotDownloaded: POOL_CAP } }, concurrency: { fileActivities: 8, grinActivities: 16 } },
+  );
+
+  test('GRIN never holds more than the caps, no package is evicted unread, every book is stored', async () => {
+    const { sim, env } = p;
+    const client = await temporalClient();
+    const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 1 });
+    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'pacing', window: BOOKS, settings });
+    const board = await Board.open(env.config.pipelineDir);
+    const waitingFor = async (what: string) => (await board.list('00_available')).tokens.some((t) => t.status?.startsWith(`waiting for ${what}`));
+
+    // The queue cap: 3 requested, the others wait for room in GRIN's queue.
+    await waitUntil(async () => (await board.counts())['01_requested'] === QUEUE_CAP && (await waitingFor("room in GRIN's conversion queue")), 600_000, 'the queue cap reached');
+    expect(sim.stats().queued).toBe(QUEUE_CAP);
+
+    // GRIN converts those 3; downloads are still refused, so 2 more may be requested, then none.
+    sim.advance(CONVERSION_SECONDS);
+    await waitUntil(async () => {
+      const c = await board.counts();
+      return c['02_converted'] === QUEUE_CAP && c['01_requested'] === POOL_CAP - QUEUE_CAP;
+    }, 600_000, '2 more requested');
+    sim.advance(CONVERSION_SECONDS);
+    await waitUntil(async () => (await board.counts())['02_converted'] === POOL_CAP && (await waitingFor("room in GRIN's converted pool")), 600_000, 'the pool cap reached');
+    expect((await board.counts())['01_requested']).toBe(0);
+    expect(sim.stats().pool).toBe(POOL_CAP);
+
+    // Downloads allowed, GRIN converts whatever is queued once a second: everything flows through.
+    sim.setFaults({ rateLimitArchive: undefined });
+    const converting = setInterval(() => sim.advance(CONVERSION_SECONDS), 1_000);
+    const summary = await handle.result().finally(() => clearInterval(converting));
+    expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);
+    expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
+    const stats = sim.stats();
+    expect(stats.queueHighWater).toBeLessThanOrEqual(QUEUE_CAP);
+    expect(stats.evictions).toBeGreaterThan(0); // GRIN's pool did turn over...
+    expect(stats.evictedBeforeDownload).toBe(0); // ...but only downloaded packages left it
+    const requests = sim.requestLog.filter((r) => r.path.endsWith('/_process')).length;
+    expect(requests).toBe(BOOKS); // no book had to be requested twice
+  });
+});

@@ -1,0 +1,188 @@
+/**
+ * What one book costs, each process measured on its own: N already-converted books through the
+ * real Temporal dev server (its own process), the GRIN simulator (its own process) and one
+ * in-process worker with local storage. Prints wall time and books/hour, CPU seconds per book of
+ * the worker and of the Temporal server, history events and actions per book, and peak RSS of each
+ * process, next to the figure measured for Harvard's grin-transfer on the same settings (stated
+ * below; grin-transfer is not a dependency, so its run is not repeated here). Asserts nothing.
+ *
+ *   npm run build && node dist/bench/pipeline-cost.js --books 100 --pages 10 --page-kib 256
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Command } from 'commander';
+import type { Client } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
+import { Board } from '../src/buckets/board';
+import { startBatch } from '../src/cli/batch';
+import { bookSettingsFrom, connectClient } from '../src/cli/common';
+import { deepMerge, loadConfig } from '../src/config/load';
+import { startSimulatorProcess } from '../src/devtools/chaos/processes';
+import { simulatedPipelineOverrides } from '../src/devtools/simulated-pipeline';
+import { startTemporalDevServer } from '../src/devtools/servers';
+import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
+import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
+
+const EventType = proto.api.enums.v1.EventType;
+
+/** grin-transfer's figure on these settings (100 books × 10 pages × 256 KiB, converted, limits lifted). */
+const GRIN_TRANSFER_REFERENCE =
+  "grin-transfer (Harvard, Python), same simulator settings, measured on this machine by an earlier session: 100 books in 9.7–10.4 s (≈ 34,500 books/hour), ≈ 6 s CPU in all incl. its gpg processes (≈ 60 ms a book)";
+
+interface ProcessSample {
+  cpuSeconds: number;
+  peakRssMiB: number;
+}
+
+/** CPU (user + system) and peak RSS of another process, from /proc (Linux). */
+function sampleProcess(pid: number): ProcessSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return { cpuSeconds: ticks / 100, peakRssMiB: hwm ? Number(hwm[1]) / 1024 : NaN };
+}
+
+function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+interface HistoryCost {
+  events: number;
+  actions: number;
+  byType: Map<string, number>;
+}
+
+/**
+ * Events of one execution, and its billable actions as Temporal Cloud counts them (approximately):
+ * a workflow start, each activity attempt, each timer, signal sent or received, search-attribute
+ * upsert, local activity marker and child start. Workflow tasks and completions are not actions.
+ */
+async function historyCost(client: Client, workflowId: string, runId?: string): Promise<HistoryCost> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  const byType = new Map<string, number>();
+  let actions = 0;
+  for (const event of history.events ?? []) {
+    const type = EventType[event.eventType ?? 0] ?? String(event.eventType);
+    byType.set(type, (byType.get(type) ?? 0) + 1);
+    switch (event.eventType) {
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+      case EventType.EVENT_TYPE_TIMER_STARTED:
+      case EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+      case EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
+      case EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+      case EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
+      case EventType.EVENT_TYPE_MARKER_RECORDED:
+      case EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED:
+        actions++;
+        break;
+      case EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        // One action per attempt: the scheduled event is the first, each retry shows in `attempt`.
+        actions += Math.max(event.activityTaskStartedEventAttributes?.attempt ?? 1, 1);
+        break;
+    }
+  }
+  return { events: history.events?.length ?? 0, actions, byType };
+}
+
+async function main(): Promise<void> {
+  const opts = new Command('pipeline-cost')
+    .description('Per-book cost of the pipeline, each process measured on its own (prints figures, asserts nothing).')
+    .option('--books <n>', 'books in the batch', Number, 100)
+    .option('--pages <n>', 'pages per book', Number, 10)
+    .option('--page-kib <n>', 'KiB per page image', Number, 256)
+    .option('--file-activities <n>', 'file stages in parallel on the worker', Number, 4)
+    .option('--window <n>', 'books in flight in the batch (default: all)', Number)
+    .option('--keep', 'keep the data folder', false)
+    .parse(process.argv)
+    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; keep: boolean }>();
+
+  const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-'));
+  const barcodes = Array.from({ length: opts.books }, (_, i) => `COST${String(i).padStart(8, '0')}`);
+  const [temporal, sim] = await Promise.all([
+    startTemporalDevServer({ headless: true }),
+    startSimulatorProcess({
+      barcodes,
+      seed: 99,
+      initialStates: Object.fromEntries(barcodes.map((b) => [b, 'CONVERTED'])),
+      poolCap: opts.books,
+      conversionDelaySeconds: 1,
+      conversionsPerDay: 10_000_000,
+      pages: { min: opts.pages, max: opts.pages },
+      pageImageBytes: opts.pageKib * 1024,
+      dataDir: join(dir, 'sim'),
+      logFile: join(dir, 'simulator.log'),
+      oauth: { clientId: 'cost-client', clientSecret: 'cost-secret', refreshToken: 'cost-refresh' },
+    }),
+  ]);
+  const simulator = { baseUrl: sim.baseUrl, directory: 'TEST', passphrase: 'simulator-passphrase' };
+  const config = loadConfig({
+    env: {},
+    overrides: deepMerge(simulatedPipelineOverrides(simulator, dir, 'sim-token'), {
+      temporal: { address: temporal.address },
+      grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 200 },
+      concurrency: { fileActivities: opts.fileActivities, grinActivities: 16, batchWindow: opts.window ?? opts.books },
+    }) as object,
+  });
+  installQuietRuntime('ERROR');
+  const workers = await createPipelineWorkers(config, { hostId: 'cost' });
+  const running = workers.run();
+  try {
+    // The simulator makes each package on first request: fetch each once so making them is not timed.
+    const pregen = Date.now();
+    for (const barcode of barcodes) {
+      const res = await fetch(`${sim.baseUrl}/TEST/${barcode}.tar.gz.gpg`, { headers: { authorization: 'Bearer sim-token' } });
+      if (!res.ok) throw new Error(`simulator could not make ${barcode}: HTTP ${res.status}`);
+      await res.arrayBuffer();
+    }
+    process.stderr.write(`(simulator packages ready in ${((Date.now() - pregen) / 1000).toFixed(1)} s)\n`);
+    const grinBefore = (await sim.control<{ grinRequests: number }>('stats')).grinRequests;
+
+    const client = await connectClient(config);
+    const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const started = Date.now();
+    const handle = await startBatch(client, config, barcodes, { batchId: 'cost', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
+    const summary = await handle.result();
+    const seconds = (Date.now() - started) / 1000;
+    const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const grinRequests = (await sim.control<{ grinRequests: number }>('stats')).grinRequests - grinBefore;
+    const counts = await (await Board.open(config.pipelineDir)).counts();
+
+    // History: every book's execution, and every run of the batch (it continues as new).
+    const books: HistoryCost[] = [];
+    for (const barcode of barcodes) books.push(await historyCost(client, bookWorkflowId('TEST', barcode)));
+    const batchRuns: HistoryCost[] = [];
+    for await (const run of client.workflow.list({ query: `WorkflowId = '${batchWorkflowId('TEST', 'cost')}'` })) {
+      batchRuns.push(await historyCost(client, run.workflowId, run.runId));
+    }
+    const sum = (xs: HistoryCost[], f: (h: HistoryCost) => number) => xs.reduce((n, h) => n + f(h), 0);
+    const n = opts.books;
+    const ms = (s: number) => ((s / n) * 1000).toFixed(0);
+    const byType = new Map<string, number>();
+    for (const h of books) for (const [t, c] of h.byType) byType.set(t, (byType.get(t) ?? 0) + c);
+
+    console.log(`books ${n} × ${opts.pages} pages × ${opts.pageKib} KiB, converted, limits lifted; file activities ${opts.fileActivities}, window ${opts.window ?? n}; node ${process.version}`);
+    console.log(`stored ${counts['07_stored']}, parked ${counts.failed} (batch: ${summary.stored} stored, ${summary.failed} failed)`);
+    console.log(`wall ${seconds.toFixed(1)} s → ${((counts['07_stored'] / seconds) * 3600).toFixed(0)} books/hour`);
+    console.log(`CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)`);
+    console.log(`history per book: ${(sum(books, (h) => h.events) / n).toFixed(1)} events, ${(sum(books, (h) => h.actions) / n).toFixed(1)} actions; batch: ${batchRuns.length} run(s), ${sum(batchRuns, (h) => h.events)} events (largest ${Math.max(...batchRuns.map((h) => h.events))}), ${(sum(batchRuns, (h) => h.actions) / n).toFixed(1)} actions per book`);
+    console.log(`book events by type (per book): ${[...byType].sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`).join(', ')}`);
+    console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)}`);
+    console.log(`peak RSS: worker process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, Temporal server ${after.server.peakRssMiB.toFixed(0)} MiB, simulator ${after.simulator.peakRssMiB.toFixed(0)} MiB`);
+    console.log(`reference: ${GRIN_TRANSFER_REFERENCE}`);
+  } finally {
+    workers.shutdown();
+    await running;
+    await Promise.all([sim.stop(), temporal.stop()]);
+    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+    else process.stderr.write(`(data kept in ${dir})\n`);
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
