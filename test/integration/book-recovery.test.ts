@@ -16,9 +16,9 @@ import type { RunningSimulator } from '../../src/simulator';
 import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { saveHistory } from '../support/replay';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
-jest.setTimeout(900_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 let sim: RunningSimulator;
 let env: TestEnv;
@@ -74,7 +74,7 @@ test('retry of a book parked after repeated 404s requests it again and stores it
   await startBatch(client, env.config, [barcode], { batchId: 'retry-404', settings: settings() });
   const board = await Board.open(env.config.pipelineDir);
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
-  await waitUntil(async () => (await board.locate(barcode)) === 'failed', 600_000, 'parked after re-requests');
+  await waitUntil(async () => (await board.locate(barcode)) === 'failed', PATIENCE_MS, 'parked after re-requests');
   expect((await board.get(barcode))?.lastError).toMatchObject({ stage: '03_downloaded', type: 'ArchiveNotFoundError' });
   expect((await book.query(statusQuery)).reRequests).toBe(5);
   const requestsBeforeRetry = processCalls(barcode).length;
@@ -106,7 +106,7 @@ test('an archive damaged in transfer is discarded and downloaded once more, then
   await startBatch(client, env.config, [barcode], { batchId: 'transient-corruption', settings: settings() });
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => ['07_stored', 'failed'].includes((await board.locate(barcode)) ?? ''), 400_000, 'stored or parked');
+  await waitUntil(async () => ['07_stored', 'failed'].includes((await board.locate(barcode)) ?? ''), PATIENCE_MS, 'stored or parked');
   // A parked book says why, so a failure here names the cause.
   expect((await board.get(barcode))?.lastError?.message ?? 'not parked').toBe('not parked');
   expect(await book.result()).toBe('stored');
@@ -121,7 +121,7 @@ test('an archive that arrives damaged twice is parked, saying the fresh copy fai
   sim.setFaults({ corruptArchive: { barcodes: [barcode] } });
   await startBatch(client, env.config, [barcode], { batchId: 'persistent-corruption', settings: settings() });
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => (await board.locate(barcode)) === 'failed', 400_000, 'parked');
+  await waitUntil(async () => (await board.locate(barcode)) === 'failed', PATIENCE_MS, 'parked');
   const lastError = (await board.get(barcode))!.lastError!;
   expect(lastError.message).toMatch(/fresh.*failed the same way/);
   expect(archiveGets(barcode)).toHaveLength(2);

@@ -8,6 +8,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PATIENCE_MS, TEST_PATIENCE_MS } from '../support/wait';
 
 const repo = join(__dirname, '..', '..');
 const build = join(repo, 'tmp', 'chaos-test-build');
@@ -33,11 +34,11 @@ describe('npm run chaos, short form', () => {
     rmSync(build, { recursive: true, force: true });
     mkdirSync(build, { recursive: true });
     expect(await run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', build])).toBe(0);
-  }, 5 * 60_000);
+  }, PATIENCE_MS);
   afterAll(() => rmSync(build, { recursive: true, force: true }));
 
   it('stores every good book once and intact, parks every bad one with its reason, leaves nothing behind and leaks no secret', async () => {
-    const args = ['--books', '20', '--kills', '3', '--s3-outage', '20', '--disk-full', '15', '--revoke', '15', '--retry-max', '5', '--seed', '7', '--deadline', '15'];
+    const args = ['--books', '20', '--kills', '3', '--s3-outage', '20', '--disk-full', '15', '--revoke', '15', '--retry-max', '5', '--seed', '7', '--deadline', '30'];
     const code = await run(process.execPath, [join(build, 'bench', 'chaos.js'), ...args], output);
     const text = readFileSync(output, 'utf8');
     const failures = text.split('\n').filter((line, i, all) => line.startsWith('FAIL') || (i > 0 && all[i - 1].startsWith('FAIL') && line.startsWith('        ')));
@@ -45,5 +46,5 @@ describe('npm run chaos, short form', () => {
     expect(failures).toEqual([]);
     expect(text.trim().split('\n').at(-1)).toMatch(/^chaos: (\d+)\/\1 checks passed/);
     expect(code).toBe(0);
-  }, 20 * 60_000);
+  }, TEST_PATIENCE_MS);
 });

@@ -10,9 +10,9 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import type { RunningSimulator } from '../../src/simulator';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
-jest.setTimeout(15 * 60_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 let sim: RunningSimulator;
 let env: TestEnv;
@@ -57,7 +57,7 @@ test('more downloads than file slots on a disk that downloads fill: downloaded b
   const client = await temporalClient();
   const handle = await startBatch(client, env.config, barcodes, { batchId: 'fills-disk', window: barcodes.length, settings: settings() });
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => (await board.counts())['07_stored'] === barcodes.length, 10 * 60_000, 'all six books stored');
+  await waitUntil(async () => (await board.counts())['07_stored'] === barcodes.length, PATIENCE_MS, 'all six books stored');
   expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
   // The disk did fill up: downloads were turned away while the two slots went to the stages freeing it.
   expect(refusals).toBeGreaterThan(0);
@@ -71,12 +71,12 @@ test('while the disk is full the tokens say the books wait for disk space; they 
   const board = await Board.open(env.config.pipelineDir);
   await waitUntil(
     async () => (await Promise.all(barcodes.map((b) => board.get(b)))).every((t) => /^waiting for disk space on .* \(usage 95\.0% over threshold/.test(t?.status ?? '')),
-    5 * 60_000,
+    PATIENCE_MS,
     'every token says it waits for disk space',
   );
   expect((await Promise.all(barcodes.map((b) => board.locate(b)))).every((bucket) => bucket === '02_converted')).toBe(true);
 
   fullAnyway = false;
-  await waitUntil(async () => (await Promise.all(barcodes.map((b) => board.locate(b)))).every((bucket) => bucket === '07_stored'), 10 * 60_000, 'all three stored');
+  await waitUntil(async () => (await Promise.all(barcodes.map((b) => board.locate(b)))).every((bucket) => bucket === '07_stored'), PATIENCE_MS, 'all three stored');
   expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
 });

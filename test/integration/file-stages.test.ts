@@ -16,6 +16,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { createFileActivities, type ActivityDeps } from '../../src/activities';
 import { createDownloadActivity } from '../../src/activities/download';
 import { FaultReporter, reportingWaits } from '../../src/activities/waiting';
+import { TEST_PATIENCE_MS } from '../support/wait';
 import { bookPaths } from '../../src/activities/deps';
 import type { Bucket } from '../../src/buckets/token';
 import type { BookToken } from '../../src/buckets/token';
@@ -27,7 +28,7 @@ import { buildActivityDeps } from '../../src/worker';
 import { testEnv, type TestEnv, testS3Storage } from '../support/pipeline';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
-jest.setTimeout(300_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 const MiB = 1024 * 1024;
 /** The GRIN client reports progress (and so the activity heartbeats) every 1 MiB. */

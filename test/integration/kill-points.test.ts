@@ -31,9 +31,9 @@ import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueN
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import type { UploadLogLine } from '../support/file-host-worker';
 import { temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
-jest.setTimeout(20 * 60_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 const MiB = 1024 * 1024;
 const PAGE_IMAGE_BYTES = 64 * 1024;
@@ -151,7 +151,7 @@ test('a worker killed right after each side effect of each file stage: every boo
       if (parked.length) throw new Error(`parked: ${parked.map((t) => `${t.barcode} (${t.lastError?.message})`).join('; ')}`);
       return (await board.counts())['07_stored'] === barcodes.length;
     },
-    15 * 60_000,
+    PATIENCE_MS,
     'every book in 07_stored',
   );
   expect(await handle.result()).toMatchObject({ total: barcodes.length, stored: barcodes.length, failed: 0 });

@@ -22,10 +22,10 @@ import type { RunningSimulator } from '../../src/simulator';
 import { batchWorkflowId, bookWorkflowId, retrySignal } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { LOST_NEWS } from '../support/lose-batch-news';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
-jest.setTimeout(600_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 const { EventType } = temporal.api.enums.v1;
@@ -194,7 +194,7 @@ test('a book parked in a batch and stored by a retry after the batch finished: b
   await waitUntil(async () => {
     const s = await batchStatus(client, env.config, 'retry-later');
     return s.state === 'finished' && s.books.failed === 1 && s.books['07_stored'] === 1;
-  }, 300_000, 'batch-status shows one stored and one parked');
+  }, PATIENCE_MS, 'batch-status shows one stored and one parked');
 
   // After the batch has finished, the operator fixes the passphrase and retries the book.
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, stuck));
@@ -203,7 +203,7 @@ test('a book parked in a batch and stored by a retry after the batch finished: b
   await waitUntil(async () => {
     const s = await batchStatus(client, env.config, 'retry-later');
     return s.books['07_stored'] === 2 && s.books.failed === 0;
-  }, 300_000, 'batch-status shows both books stored');
+  }, PATIENCE_MS, 'batch-status shows both books stored');
   // What the batch counted when it ended is still reported as such.
   expect((await batchStatus(client, env.config, 'retry-later')).summary).toEqual(summary);
 

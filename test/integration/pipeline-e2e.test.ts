@@ -14,10 +14,10 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
-jest.setTimeout(600_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 const BOOKS = 10;
 let sim: RunningSimulator;
@@ -137,7 +137,7 @@ test('a book that cannot be decrypted is parked in failed with the reason, and a
   await startBatch(client, env.config, [barcode], { batchId: 'park', settings });
   const board = await Board.open(env.config.pipelineDir);
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
-  await waitUntil(async () => (await board.locate(barcode)) === 'failed', 300_000, 'book parked');
+  await waitUntil(async () => (await board.locate(barcode)) === 'failed', PATIENCE_MS, 'book parked');
   const parked = await board.get(barcode);
   expect(parked?.lastError?.stage).toBe('04_decrypted');
   expect(parked?.lastError?.message).toMatch(/passphrase/i);
@@ -158,7 +158,7 @@ test('damaged archives are parked with the reason: a checksum mismatch names the
   const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
   await startBatch(client, env.config, [mismatch, notGzip], { batchId: 'damaged', settings });
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => (await board.locate(mismatch)) === 'failed' && (await board.locate(notGzip)) === 'failed', 300_000, 'both parked');
+  await waitUntil(async () => (await board.locate(mismatch)) === 'failed' && (await board.locate(notGzip)) === 'failed', PATIENCE_MS, 'both parked');
 
   const m = (await board.get(mismatch))!.lastError!;
   expect(m.stage).toBe('05_extracted');

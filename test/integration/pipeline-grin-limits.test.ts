@@ -8,10 +8,10 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
 import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
-jest.setTimeout(1_800_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 describe('100 books waiting for conversion at once', () => {
   const BOOKS = 100;
@@ -35,7 +35,7 @@ describe('100 books waiting for conversion at once', () => {
     await waitUntil(async () => {
       counts = await board.counts();
       return counts['01_requested'] === BOOKS;
-    }, 900_000, 'all books requested').catch((err: Error) => {
+    }, PATIENCE_MS, 'all books requested').catch((err: Error) => {
       throw new Error(`${err.message}; board: ${JSON.stringify(counts)}`);
     });
 
@@ -47,7 +47,7 @@ describe('100 books waiting for conversion at once', () => {
     await waitUntil(async () => {
       waiting = await describeAll();
       return Math.min(...polls()) >= POLLS;
-    }, 900_000, `every book polled ${POLLS} times`).catch((err: Error) => {
+    }, PATIENCE_MS, `every book polled ${POLLS} times`).catch((err: Error) => {
       throw new Error(`${err.message}; fewest polls: ${Math.min(...polls())}`);
     });
     expect(Math.max(...waiting.map((d) => d.historyLength))).toBeLessThan(100);
@@ -84,7 +84,7 @@ describe('a conversion queue cap of 20 with 60 books', () => {
     const client = await temporalClient();
     const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 1 });
     const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'cap20', window: BOOKS, settings });
-    await waitUntil(async () => sim.stats().queueFullRefusals > 0, 600_000, 'the queue cap reached');
+    await waitUntil(async () => sim.stats().queueFullRefusals > 0, PATIENCE_MS, 'the queue cap reached');
     // From now on GRIN converts whatever is queued, once a second, until every book is through.
     const converting = setInterval(() => sim.advance(CONVERSION_SECONDS), 1_000);
     const summary = await handle.result().finally(() => clearInterval(converting));
@@ -121,7 +121,7 @@ describe('a package evicted from the converted pool before download', () => {
     const client = await temporalClient();
     const handle = await startBatch(client, env.config, [A], { batchId: 'evict', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
     const archivePath = `/libraries/${sim.directory}/${A}.tar.gz.gpg`;
-    await waitUntil(async () => sim.requestLog.some((r) => r.path === archivePath && r.status === 429), 300_000, 'download attempted');
+    await waitUntil(async () => sim.requestLog.some((r) => r.path === archivePath && r.status === 429), PATIENCE_MS, 'download attempted');
 
     // Someone converts another book; the pool holds one package, so A's is evicted.
     const res = await fetch(`${sim.baseUrl}/${sim.directory}/_process?barcodes=${X}`, { headers: { authorization: 'Bearer sim-token' } });
@@ -187,7 +187,7 @@ describe('pacing caps: 3 books in GRIN\'s queue, 5 requested and not downloaded,
     const waitingFor = async (what: string) => (await board.list('00_available')).tokens.some((t) => t.status?.startsWith(`waiting for ${what}`));
 
     // The queue cap: 3 requested, the others wait for room in GRIN's queue.
-    await waitUntil(async () => (await board.counts())['01_requested'] === QUEUE_CAP && (await waitingFor("room in GRIN's conversion queue")), 600_000, 'the queue cap reached');
+    await waitUntil(async () => (await board.counts())['01_requested'] === QUEUE_CAP && (await waitingFor("room in GRIN's conversion queue")), PATIENCE_MS, 'the queue cap reached');
     expect(sim.stats().queued).toBe(QUEUE_CAP);
 
     // GRIN converts those 3; downloads are still refused, so 2 more may be requested, then none.
@@ -195,9 +195,9 @@ describe('pacing caps: 3 books in GRIN\'s queue, 5 requested and not downloaded,
     await waitUntil(async () => {
       const c = await board.counts();
       return c['02_converted'] === QUEUE_CAP && c['01_requested'] === POOL_CAP - QUEUE_CAP;
-    }, 600_000, '2 more requested');
+    }, PATIENCE_MS, '2 more requested');
     sim.advance(CONVERSION_SECONDS);
-    await waitUntil(async () => (await board.counts())['02_converted'] === POOL_CAP && (await waitingFor("room in GRIN's converted pool")), 600_000, 'the pool cap reached');
+    await waitUntil(async () => (await board.counts())['02_converted'] === POOL_CAP && (await waitingFor("room in GRIN's converted pool")), PATIENCE_MS, 'the pool cap reached');
     expect((await board.counts())['01_requested']).toBe(0);
     expect(sim.stats().pool).toBe(POOL_CAP);
 

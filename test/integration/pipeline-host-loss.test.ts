@@ -14,10 +14,10 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, statusQuery, type BookStatus } from '../../src/workflows/contracts';
 import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
 import { startWorkers, temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, startTestSimulator } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the test waits for events.
-jest.setTimeout(600_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 let sim: RunningSimulator;
 let env: TestEnv;
@@ -54,7 +54,7 @@ test('a book whose host stops mid-download finishes on another host', async () =
     // Host A has received part of the archive.
     const partial = bookPaths(env.config.processingDir, barcode).partial;
     const bytesOnDisk = () => statSync(partial, { throwIfNoEntry: false })?.size ?? 0;
-    await waitUntil(async () => bytesOnDisk() > 0, 300_000, 'host A downloading');
+    await waitUntil(async () => bytesOnDisk() > 0, PATIENCE_MS, 'host A downloading');
     expect((await book.query(statusQuery)).fileQueue).toBe(`${env.config.temporal.fileTaskQueuePrefix}-host-a`);
     expect((await Board.open(env.config.pipelineDir).then((b) => b.locate(barcode)))).toBe('02_converted');
 
@@ -109,7 +109,7 @@ test('a book whose file hosts keep vanishing waits for a host instead of parking
     await waitUntil(async () => {
       status = await book.query(statusQuery).catch(() => undefined); // undefined until the batch has started it
       return status !== undefined && status.hostMoves >= 7 && /^waiting \d+ s for a file host: its file host is gone \(\d+ hosts lost so far\)/.test(status.activity);
-    }, 300_000, 'a book pausing for a file host after 7 host losses');
+    }, PATIENCE_MS, 'a book pausing for a file host after 7 host losses');
     expect(status?.state).toBe('running');
     const board = await Board.open(config.pipelineDir);
     expect((await board.list('failed')).tokens).toEqual([]);

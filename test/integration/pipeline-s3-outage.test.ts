@@ -14,9 +14,9 @@ import { createStorage } from '../../src/storage';
 import type { BookStorage } from '../../src/storage/types';
 import { bookWorkflowId } from '../../src/workflows/contracts';
 import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
-jest.setTimeout(420_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 const BOOKS = 6;
 /** More upload attempts than the old budget of 5. */
@@ -60,13 +60,13 @@ test(`books wait for S3 through ${FAILED_ATTEMPTS} failed upload attempts, say s
       return t?.bucket === '06_processed' && attempt !== undefined && Number(attempt) >= minAttempt;
     });
   };
-  await waitUntil(async () => (await waitingForS3()).length > 0, 300_000, 'a book saying it waits for S3');
+  await waitUntil(async () => (await waitingForS3()).length > 0, PATIENCE_MS, 'a book saying it waits for S3');
   const waiter = (await waitingForS3())[0]!;
   const pending = pendingActivities((await client.workflow.getHandle(bookWorkflowId(sim.directory, waiter.barcode)).describe()).raw);
   expect(pending.find((a) => a.type === 'uploadBook')?.waitingFor).toMatch(/S3 storage/);
 
   // More failed attempts than the old budget of 5: nobody parks.
-  await waitUntil(async () => (await waitingForS3(FAILED_ATTEMPTS)).length > 0, 300_000, `a book's upload failed ${FAILED_ATTEMPTS} times`);
+  await waitUntil(async () => (await waitingForS3(FAILED_ATTEMPTS)).length > 0, PATIENCE_MS, `a book's upload failed ${FAILED_ATTEMPTS} times`);
   const waitingAtEnd = (await waitingForS3()).length;
   const storedDuringOutage = (await board.counts())['07_stored'] ?? 0;
   expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);

@@ -11,9 +11,9 @@ import { pendingActivities } from '../../src/client';
 import type { RunningSimulator } from '../../src/simulator';
 import { bookWorkflowId } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, useSimulatedPipeline, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
-jest.setTimeout(300_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 const SMALL_BOOKS = { pages: { min: 1, max: 1 }, pageImageBytes: 4096, conversionDelaySeconds: 1 };
 
@@ -56,9 +56,9 @@ describe('a failed shared listing with 50 books waiting', () => {
       const { tokens } = await board.list('01_requested');
       return tokens.filter((t) => /^waiting for GRIN's .*_failed listing/.test(t.status ?? '')).length;
     };
-    await waitUntil(async () => (await waiting()) === BOOKS, 120_000, 'all 50 books waiting for the listing');
+    await waitUntil(async () => (await waiting()) === BOOKS, PATIENCE_MS, 'all 50 books waiting for the listing');
     // The listing kept failing for every one of them, again and again, and none parked.
-    await waitUntil(async () => sim.requestLog.filter((r) => r.fault === 'requestUnavailable').length >= 3, 60_000, 'listing failed 3 times');
+    await waitUntil(async () => sim.requestLog.filter((r) => r.fault === 'requestUnavailable').length >= 3, PATIENCE_MS, 'listing failed 3 times');
     expect(await parkedReasons(board)).toEqual([]);
     expect((await board.counts())['01_requested']).toBe(BOOKS);
     // `grin-pipeline status` reads this: the pending activity's last failure names the wait.
@@ -109,7 +109,7 @@ describe('revoked GRIN credentials (invalid_grant)', () => {
       (await Promise.all(sim.barcodes.map((b) => board.get(b)))).filter((t) => /^waiting for GRIN to accept our credentials .*\(attempt [2-9]\d*\)/.test(t?.status ?? ''))
         .length;
     // A second attempt has failed too for every book: they wait, and none parked.
-    await waitUntil(async () => (await waitingForCredentials()) === BOOKS, 120_000, 'books waiting for credentials (attempt 2)');
+    await waitUntil(async () => (await waitingForCredentials()) === BOOKS, PATIENCE_MS, 'books waiting for credentials (attempt 2)');
     expect(await parkedReasons(board)).toEqual([]);
     expect(sim.requestLog.filter((r) => r.path === '/token' && r.status === 400).length).toBeGreaterThanOrEqual(2);
 

@@ -22,10 +22,10 @@ import { createStorage } from '../../src/storage';
 import type { BookStorage } from '../../src/storage/types';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
 import { startWorkers, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 import { saveHistory } from '../support/replay';
 
-jest.setTimeout(1_500_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 const BOOKS = 8;
 let sim: RunningSimulator;
@@ -99,7 +99,7 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   await startBatch(await clientFor(config), config, barcodes, { batchId: 'before-loss', settings });
   await waitUntil(
     async () => (await board.locate(parkedBook)) === 'failed' && (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '06_processed'),
-    600_000,
+    PATIENCE_MS,
     'books parked or waiting at the upload',
   ).catch(async (err: Error) => {
     throw new Error(`${err.message}; board: ${JSON.stringify(await board.counts())}`);
@@ -122,7 +122,7 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   workers = await startWorkers(config); // real storage: uploads go through now
   const resumed = await resumeFromBoard(client, config, board, { settings });
   expect(Object.values(resumed.started).flat()).toHaveLength(BOOKS);
-  await waitUntil(async () => (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '07_stored'), 600_000, 'resumed books stored');
+  await waitUntil(async () => (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '07_stored'), PATIENCE_MS, 'resumed books stored');
 
   const after = sim.requestLog.slice(seenBefore);
   const getsAfter = after.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg'));
@@ -131,7 +131,7 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   expect(after.filter((r) => r.path.endsWith('/_process'))).toEqual([]);
   // The parked book came back parked with its reason, waiting for retry.
   const parked = client.workflow.getHandle(bookWorkflowId(config.grin.directory, parkedBook));
-  await waitUntil(async () => (await parked.query(statusQuery).catch(() => undefined))?.state === 'parked', 180_000, 'parked book parked again');
+  await waitUntil(async () => (await parked.query(statusQuery).catch(() => undefined))?.state === 'parked', PATIENCE_MS, 'parked book parked again');
   expect((await parked.query(statusQuery)).lastError?.stage).toBe('04_decrypted');
   expect(await board.locate(parkedBook)).toBe('failed');
   // A second resume finds nothing to do.

@@ -1,7 +1,7 @@
 /** HEAD/GET of `<BARCODE>.tar.gz.gpg`: ETag, Content-Length, Range, the download state change, the request log. */
 import { createHash } from 'node:crypto';
 import { startSimulator, type RunningSimulator } from '../../src/simulator';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, waitUntil } from '../support/wait';
 import { TINY, decrypt, download, grin, htmlRows, lines } from './simulator-helpers';
 
 describe('simulator archives', () => {
@@ -96,7 +96,7 @@ describe('simulator archives', () => {
     const got = await download(sim, 'C0001.tar.gz.gpg', { range: 'bytes=5-' });
     await grin(sim, '_process?barcodes=N0001,C0002');
     // Entries are appended when each response closes, which may come just after the client has its answer.
-    await waitUntil(async () => sim.requestLog.length >= 4, 60_000, 'four requests logged');
+    await waitUntil(async () => sim.requestLog.length >= 4, PATIENCE_MS, 'four requests logged');
     const log = sim.requestLog;
     expect(log.map((e) => `${e.method} ${e.path} ${e.status}`)).toEqual([
       'GET /libraries/TEST/_converted 200',

@@ -2,7 +2,7 @@
 import { OAuth2Client } from 'google-auth-library';
 import { request } from 'undici';
 import { startSimulator, type RunningSimulator } from '../../src/simulator';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, waitUntil } from '../support/wait';
 import { TINY, call, grin } from './simulator-helpers';
 
 async function tokenRequest(sim: RunningSimulator, form: Record<string, string>, headers: Record<string, string> = {}) {
@@ -85,7 +85,7 @@ describe('simulator auth', () => {
       const token = String(answer.json.access_token);
       expect((await grin(quick, '_in_process?format=text', { token })).status).toBe(200);
       // Refused from some moment on, never before its lifetime has passed.
-      await waitUntil(async () => (await grin(quick, '_in_process?format=text', { token })).status === 302, 60_000, 'the token expired');
+      await waitUntil(async () => (await grin(quick, '_in_process?format=text', { token })).status === 302, PATIENCE_MS, 'the token expired');
       expect(Date.now() - askedAt).toBeGreaterThanOrEqual(LIFETIME_SECONDS * 1000);
     } finally {
       await quick.close();

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
 import { startSimulator, validateFaultConfig, type RunningSimulator } from '../../src/simulator';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, waitUntil } from '../support/wait';
 import { TINY, call, decrypt, download, grin, lines } from './simulator-helpers';
 
 /** Log entries are appended when each response closes, which may come just after the client has its answer. */
-const waitForLog = (sim: RunningSimulator, entries: number) => waitUntil(async () => sim.requestLog.length >= entries, 60_000, `${entries} requests logged`);
+const waitForLog = (sim: RunningSimulator, entries: number) => waitUntil(async () => sim.requestLog.length >= entries, PATIENCE_MS, `${entries} requests logged`);
 
 async function untar(tarGz: Buffer): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();

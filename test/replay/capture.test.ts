@@ -12,9 +12,9 @@ import type { RunningSimulator } from '../../src/simulator';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { capturing, saveHistory } from '../support/replay';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
-jest.setTimeout(900_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 const maybe = capturing() ? describe : describe.skip;
 
 maybe('capture replay fixtures', () => {
@@ -56,10 +56,10 @@ maybe('capture replay fixtures', () => {
     writeFileSync(passphraseFile, 'not the passphrase');
     await startBatch(client, env.config, [barcode], { batchId: 'capture-park', settings: settings() });
     const board = await Board.open(env.config.pipelineDir);
-    await waitUntil(async () => (await board.locate(barcode)) === 'failed', 400_000, 'parked');
+    await waitUntil(async () => (await board.locate(barcode)) === 'failed', PATIENCE_MS, 'parked');
     writeFileSync(passphraseFile, sim.passphrase);
     const book = client.workflow.getHandle(bookId(barcode));
-    await waitUntil(async () => (await book.query(statusQuery).catch(() => undefined))?.state === 'parked', 300_000, 'workflow parked');
+    await waitUntil(async () => (await book.query(statusQuery).catch(() => undefined))?.state === 'parked', PATIENCE_MS, 'workflow parked');
     await book.signal(retrySignal);
     expect(await book.result()).toBe('stored');
     await saveHistory(client, bookId(barcode), 'book-parked-retried-stored');
@@ -71,7 +71,7 @@ maybe('capture replay fixtures', () => {
     sim.setFaults({ notGzip: { barcodes: [barcode] } });
     await startBatch(client, env.config, [barcode], { batchId: 'capture-cancel', settings: settings() });
     const book = client.workflow.getHandle(bookId(barcode));
-    await waitUntil(async () => (await book.query(statusQuery).catch(() => undefined))?.state === 'parked', 400_000, 'parked');
+    await waitUntil(async () => (await book.query(statusQuery).catch(() => undefined))?.state === 'parked', PATIENCE_MS, 'parked');
     await book.signal(cancelSignal, 'withdrawn');
     expect(await book.result()).toBe('cancelled');
     await saveHistory(client, bookId(barcode), 'book-cancelled');
@@ -84,7 +84,7 @@ maybe('capture replay fixtures', () => {
     sim.setFaults({ transient404: { barcodes: [barcode], times: 1 } });
     await startBatch(client, env.config, [barcode], { batchId: 'capture-rerequest', settings: settings() });
     const book = client.workflow.getHandle(bookId(barcode));
-    await waitUntil(async () => !!(await book.describe().catch(() => undefined)), 300_000, 'book workflow started');
+    await waitUntil(async () => !!(await book.describe().catch(() => undefined)), PATIENCE_MS, 'book workflow started');
     expect(await book.result()).toBe('stored');
     expect((await book.query(statusQuery)).reRequests).toBe(1);
     await saveHistory(client, bookId(barcode), 'book-re-requested');
@@ -96,7 +96,7 @@ maybe('capture replay fixtures', () => {
     sim.setFaults({ slowBody: { barcodes: [barcode] }, slowBodyBytesPerSecond: 32 * 1024 });
     await startBatch(client, env.config, [barcode], { batchId: 'capture-hostmove', settings: settings() });
     const book = client.workflow.getHandle(bookId(barcode));
-    await waitUntil(async () => (await book.query(statusQuery).catch(() => undefined))?.activity === 'downloading', 300_000, 'downloading');
+    await waitUntil(async () => (await book.query(statusQuery).catch(() => undefined))?.activity === 'downloading', PATIENCE_MS, 'downloading');
     await new Promise((r) => setTimeout(r, 1500));
     await workers.stop();
     sim.setFaults({ slowBody: undefined, slowBodyBytesPerSecond: 1e9 });
