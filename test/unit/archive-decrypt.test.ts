@@ -222,7 +222,7 @@ describe('decryptFile', () => {
       gpgEncrypt(tarGz, archive, ['--cipher-algo', 'IDEA']);
       const summary = await unpackArchive({ archive, passphrase: PASSPHRASE, outDir: join(dir, 'idea-unpacked') });
       expect(summary).toMatchObject({ barcode: 'IDEA001', checksum: { verified: 7, hadChecksumFile: true }, pageCount: 2 });
-      expect(readFileSync(summary.decryptedPath).equals(readFileSync(tarGz))).toBe(true);
+      expect(readFileSync(summary.decryptedPath!).equals(readFileSync(tarGz))).toBe(true);
       expect(readFileSync(join(summary.extractedDir, '00000002.txt'), 'utf8')).toBe('two');
     });
   });
@@ -311,7 +311,7 @@ describe('decryptFile', () => {
       gpgEncrypt(tarGz, archive, ['--cipher-algo', 'CAMELLIA256']);
       const summary = await unpackArchive({ archive, passphrase: PASSPHRASE, outDir: join(dir, 'cam-unpacked') });
       expect(summary).toMatchObject({ barcode: 'CAM001', checksum: { verified: 7, hadChecksumFile: true }, pageCount: 2 });
-      expect(readFileSync(summary.decryptedPath).equals(readFileSync(tarGz))).toBe(true);
+      expect(readFileSync(summary.decryptedPath!).equals(readFileSync(tarGz))).toBe(true);
       expect(readFileSync(join(summary.extractedDir, '00000002.txt'), 'utf8')).toBe('two');
     });
 

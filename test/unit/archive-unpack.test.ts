@@ -28,7 +28,7 @@ describe('unpackArchive', () => {
       hasMarc: true,
       notes: [],
     });
-    expect(summary.decryptedBytes).toBe(readFileSync(summary.decryptedPath).length);
+    expect(summary.decryptedBytes).toBe(readFileSync(summary.decryptedPath!).length);
     expect(readFileSync(join(summary.extractedDir, '00000002.txt'), 'utf8')).toBe('two');
     expect(gunzipSync(readFileSync(summary.ocrPath)).toString()).toBe('"one"\n"two"\n');
     expect(JSON.parse(readFileSync(summary.marcPath, 'utf8'))).toMatchObject({ barcode: '32101012345678', hasMarc: true });
