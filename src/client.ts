@@ -10,7 +10,6 @@ import { Board } from './buckets/board';
 import { validateBarcode } from './buckets/barcode';
 import { BUCKETS, isBucket, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
-import { readSecret } from './config/secrets';
 import type { PipelineConfig } from './config/types';
 import { CLI_RETRY } from './grin/http';
 import type { FailureDetails } from './common/errors';
@@ -20,6 +19,7 @@ import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError,
 import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
 import { followBatch, formatCounts } from './cli/progress';
 import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temporal';
+import { addUnpackCommand } from './cli/unpack';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -239,20 +239,7 @@ export function buildProgram(): Command {
   signalCommand('retry', 'Re-run the stage a parked book failed in (after fixing the cause).');
   signalCommand('cancel', 'Give up on books: their tokens go to cancelled and local files are removed.');
 
-  program
-    .command('unpack')
-    .description('Decrypt, extract, verify and make derivatives of a local archive, outside Temporal (for checking an archive by hand).')
-    .argument('<archive>', 'a BARCODE.tar.gz.gpg file')
-    .requiredOption('--passphrase-file <file>', 'file holding the GPG passphrase')
-    .requiredOption('--out <dir>', 'output folder (created; must be empty)')
-    .option('--barcode <barcode>', 'name outputs after this barcode (default: from the file name, e.g. PRNC_32101….tar.gz.gpg)')
-    .action(async (archive: string, opts: { passphraseFile: string; out: string; barcode?: string }) => {
-      const { unpackArchive } = await import('./archive/unpack');
-      const passphrase = readSecret({ file: opts.passphraseFile }, 'GPG passphrase');
-      const barcode = opts.barcode === undefined ? undefined : validateBarcode(opts.barcode);
-      const summary = await unpackArchive({ archive, passphrase, outDir: opts.out, barcode });
-      process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
-    });
+  addUnpackCommand(program, globals);
 
   program
     .command('check-config')

@@ -16,6 +16,7 @@
 import { Context } from '@temporalio/activity';
 import { rm, stat } from 'node:fs/promises';
 import { decryptAndExtract } from '../archive/extract';
+import { partialPath } from '../archive/output-files';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
 import { killPoint } from './kill-points';
@@ -38,7 +39,9 @@ export function createDecryptActivity(deps: ActivityDeps) {
         if (!done) {
           // Start clean, the record first: unpacking never overwrites what is already there.
           await rm(paths.unpacked, { force: true });
-          await Promise.all([paths.decrypted, paths.extracted].map((p) => rm(p, { recursive: true, force: true })));
+          await Promise.all(
+            [paths.decrypted, partialPath(paths.decrypted), paths.extracted].map((p) => rm(p, { recursive: true, force: true })),
+          );
           await requireLocalFile(barcode, paths.encrypted, 'downloaded archive');
           const result = await decryptAndExtract(paths.encrypted, paths.decrypted, paths.extracted, deps.passphrase(), deps.config.limits, {
             onDecryptProgress: (bytes) => activity.heartbeat({ bytes }),

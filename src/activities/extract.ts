@@ -11,6 +11,8 @@
 import { Context } from '@temporalio/activity';
 import { rm } from 'node:fs/promises';
 import { extractTarGzWithDigests } from '../archive/extract';
+import { listNames } from '../archive/errors';
+import type { ChecksumResult } from '../archive/types';
 import { verifyChecksums } from '../archive/verify';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
@@ -20,7 +22,7 @@ import { readUnpackedRecord, writeUnpackedRecord, type UnpackedRecord } from './
 
 export function createExtractActivity(deps: ActivityDeps) {
   return {
-    async extractArchive(input: { barcode: string }): Promise<{ files: number; bytes: number; verified: number }> {
+    async extractArchive(input: { barcode: string }): Promise<{ files: number; bytes: number; verified: number; unlisted: number }> {
       return classified(async () => {
         const { barcode } = input;
         const activity = Context.current();
@@ -41,14 +43,23 @@ export function createExtractActivity(deps: ActivityDeps) {
         const checks = await verifyChecksums(paths.extracted, { knownMd5: new Map(Object.entries(record.md5)) });
         if (!reached(await deps.board.get(barcode), '05_extracted')) {
           await deps.board.move(barcode, '05_extracted', {
-            status: checks.hadChecksumFile ? `unpacked; ${checks.verified} checksums verified` : 'unpacked; archive had no checksum.md5',
+            status: extractedStatus(checks),
             extractedFiles: record.files,
             extractedBytes: record.bytes,
+            ...(checks.hadChecksumFile ? { checksumVerified: checks.verified, checksumUnlisted: checks.unlisted.length } : {}),
           });
         }
         killPoint('extract:after-token-move', barcode);
-        return { files: record.files, bytes: record.bytes, verified: checks.verified };
+        return { files: record.files, bytes: record.bytes, verified: checks.verified, unlisted: checks.unlisted.length };
       });
     },
   };
+}
+
+/** The token's status line: what was verified, and what could not be (files checksum.md5 does not list). */
+function extractedStatus(checks: ChecksumResult): string {
+  if (!checks.hadChecksumFile) return 'unpacked; archive had no checksum.md5';
+  const verified = `unpacked; ${checks.verified} checksums verified`;
+  if (checks.unlisted.length === 0) return verified;
+  return `${verified}; ${checks.unlisted.length} file(s) not listed in checksum.md5, not checked: ${listNames(checks.unlisted, 5)}`;
 }

@@ -9,9 +9,9 @@
  * deleted. Messages without any integrity protection (SED packets) are refused, as gpg 2.2+ does.
  * AEAD messages (SEIPD v2) are authenticated chunk by chunk by openpgp.js itself.
  *
- * Camellia and IDEA, which openpgp.js lacks, are decrypted by node-seipd.ts (SKESK v4 + SEIPD v1, what
- * gpg writes; Camellia with node:crypto, IDEA with idea.ts); openpgp.js then only parses the plaintext
- * packets (compression, literal data).
+ * Camellia and IDEA, which openpgp.js lacks, are refused by name with how to decrypt by hand (gpg -d,
+ * then `unpack --decrypted`): no cipher code of our own. A wrong passphrase is named as such for every
+ * cipher of SEIPD v1 through gpg's quick check (quick-check.ts), armoured files included.
  *
  * Threads: by default the decryption (cipher, MDC hash, openpgp.js's copies) runs in a worker thread
  * (decrypt-thread.ts) so that it and whatever consumes the plaintext (gunzip, untar, hashing, file
@@ -20,25 +20,23 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { Readable, Transform, pipeline as streamPipeline, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ReadableStream as WebReadableStream, TextDecoderStream } from 'node:stream/web';
 import * as openpgp from 'openpgp';
 import { decryptFileInWorker, openDecryptedStreamInWorker, workerAvailable } from './decrypt-thread';
 import { ArchiveLimitError, DecryptError } from './errors';
-import { NodeSeipdUnsupported, packetBodyExtractor, seipdV1Decryptor, sessionKeyFromSkesk, type NodeSessionKey } from './node-seipd';
 import {
   CIPHER_NAMES,
-  NODE_CFB,
-  NODE_ONLY_CIPHERS,
+  GPG_ONLY_CIPHERS,
   OPENPGPJS_CIPHERS,
   PgpFormatProblem,
+  firstCiphertext,
   inspectPgpFile,
-  quickCheckCiphertext,
-  quickCheckSessionKey,
   type BinaryPgpInspection,
   type PgpInspection,
 } from './pgp-inspect';
+import { quickCheck, quickCheckBytes } from './quick-check';
 
 export interface DecryptOptions {
   /** Called with the running count of encrypted bytes read from `src` (compare with its size). */
@@ -68,6 +66,17 @@ function wrongPassphrase(label: string): DecryptError {
   return new DecryptError(
     `Could not decrypt ${label}: the GPG passphrase is wrong (or the archive was encrypted for another library). ` +
       'Check the passphrase file configured for this library.',
+  );
+}
+
+/** A cipher openpgp.js lacks: say which, and how to decrypt the file by hand and carry on. */
+function gpgOnlyCipher(label: string, cipherAlgo: number): DecryptError {
+  const name = CIPHER_NAMES[cipherAlgo] ?? `cipher #${cipherAlgo}`;
+  const plain = label.replace(/\.(gpg|pgp|asc)$/i, '');
+  const decrypted = /\.(tar\.gz|tgz)$/i.test(plain) ? plain : `${plain}.tar.gz`;
+  return new DecryptError(
+    `Could not decrypt ${label}: it is encrypted with ${name}, which this program does not decrypt (openpgp.js lacks it). ` +
+      `Decrypt it by hand with \`gpg -d ${label} > ${decrypted}\`, then run \`grin-pipeline unpack --decrypted ${decrypted} --out DIR\`.`,
   );
 }
 
@@ -106,23 +115,11 @@ function packetView(info: PgpInspection): PacketView | undefined {
   return info.kind === 'binary' ? info : info.dearmored;
 }
 
-/** True when the message needs node-seipd.ts: a passphrase packet for a cipher openpgp.js lacks. */
-function needsNodeCipher(view: PacketView | undefined): boolean {
-  return (
-    view !== undefined &&
-    view.symKeys.some((k) => k.version === 4 && k.cipherAlgo !== undefined && NODE_ONLY_CIPHERS.has(k.cipherAlgo))
-  );
-}
-
 /** Refuses, before any work, messages we know openpgp.js (or our integrity policy) will not take. */
 function checkDecryptable(label: string, info: PgpInspection): void {
   const view = packetView(info);
-  if (view && needsNodeCipher(view) && (view.dataTag !== 18 || view.dataVersion !== 1)) {
-    throw new DecryptError(
-      `Could not decrypt ${label}: Camellia and IDEA are supported only in gpg's usual format (SEIPD v1 with MDC); ` +
-        'this file uses another one. Decrypt it with gpg instead.',
-    );
-  }
+  const gpgOnly = view?.symKeys.find((k) => k.version === 4 && k.cipherAlgo !== undefined && GPG_ONLY_CIPHERS.has(k.cipherAlgo));
+  if (gpgOnly) throw gpgOnlyCipher(label, gpgOnly.cipherAlgo!);
   if (info.kind === 'armored') return;
   if (info.symKeys.length === 0) {
     throw new DecryptError(
@@ -137,14 +134,12 @@ function checkDecryptable(label: string, info: PgpInspection): void {
         'which cannot tell a damaged or altered file from a good one; gpg 2.2 and later refuse it too.',
     );
   }
-  if (needsNodeCipher(view)) return;
   for (const k of info.symKeys) {
     if (k.version === 4 && !k.hasEncryptedSessionKey && k.cipherAlgo !== undefined && !OPENPGPJS_CIPHERS.has(k.cipherAlgo)) {
       const name = CIPHER_NAMES[k.cipherAlgo] ?? `cipher #${k.cipherAlgo}`;
       throw new DecryptError(
         `Could not decrypt ${label}: it is encrypted with ${name}, which is not supported ` +
-          '(supported: AES128/192/256, 3DES, CAST5, Blowfish, Twofish, Camellia128/192/256, IDEA). ' +
-          'Decrypt it with gpg instead.',
+          '(supported: AES128/192/256, 3DES, CAST5, Blowfish, Twofish). Decrypt it with gpg instead.',
       );
     }
   }
@@ -220,17 +215,7 @@ export async function openDecryptedStreamInThread(
   let quick: QuickCheck = 'not-needed';
   let plain: Readable;
   try {
-    const view = packetView(info);
-    const session =
-      view && needsNodeCipher(view)
-        ? await pickNodeSessionKey(label, src, view, passphrase)
-        : await nodeSessionInsideEsk(src, view, passphrase);
-    if (view && session) {
-      quick = 'passed';
-      plain = await openNodeSeipd(counted, info.kind === 'armored', view.dataPacketOffset, session, config);
-    } else {
-      plain = await openWithOpenpgp(label, src, info, counted, passphrase, config, (q) => (quick = q));
-    }
+    plain = await openWithOpenpgp(label, src, info, counted, passphrase, config, (q) => (quick = q));
   } catch (err) {
     stopInput();
     throw describeFailure(label, err, quick);
@@ -284,11 +269,17 @@ async function openWithOpenpgp(
   } catch {
     throw wrongPassphrase(label);
   }
-  if (info.kind === 'binary' && info.dataTag === 18 && info.dataVersion === 1) {
+  // A session key inside the passphrase packet may name a cipher openpgp.js lacks (gpg -c -e does that).
+  for (const key of sessionKeys) {
+    const id: number | undefined = key.algorithm === null ? undefined : openpgp.enums.symmetric[key.algorithm];
+    if (id !== undefined && GPG_ONLY_CIPHERS.has(id)) throw gpgOnlyCipher(label, id);
+  }
+  const view = packetView(info);
+  if (view && view.dataTag === 18 && view.dataVersion === 1) {
     let quick: QuickCheck;
-    ({ sessionKeys, quick } = await pickByQuickCheck(label, src, info.ciphertextOffset, sessionKeys));
+    ({ sessionKeys, quick } = await pickByQuickCheck(label, src, info, sessionKeys));
     setQuick(quick);
-  } else if (info.kind === 'armored') {
+  } else if (info.kind === 'armored' && !view) {
     setQuick('unavailable');
   }
 
@@ -298,105 +289,19 @@ async function openWithOpenpgp(
   return Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
 }
 
-/**
- * The node-seipd.ts route for ciphers openpgp.js lacks: we decrypt the SEIPD packet
- * and check its MDC; openpgp.js reads the plaintext packets (decompression, literal data). `verify`
- * without keys is openpgp.js's way to read an unencrypted message to its end, so errors of our
- * stream (a bad MDC at the very end) reach the data stream it returns.
- */
-async function openNodeSeipd(
-  input: Readable,
-  armored: boolean,
-  dataPacketOffset: number,
-  session: NodeSessionKey,
-  config: OpenpgpConfig,
-): Promise<Readable> {
-  let packets = input;
-  if (armored) {
-    const text = (Readable.toWeb(input) as unknown as WebReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream());
-    // openpgp.js's types name only a string; its readMessage passes streams to unarmor too.
-    const { data } = await openpgp.unarmor(text as unknown as string, config as openpgp.Config);
-    packets = Readable.fromWeb(data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
-  }
-  const decryptor = seipdV1Decryptor(session);
-  streamPipeline(packets, packetBodyExtractor(dataPacketOffset), decryptor, () => undefined);
-  const web = Readable.toWeb(decryptor) as unknown as WebReadableStream<Uint8Array>;
-  const message = await openpgp.readMessage({ binaryMessage: web, config });
-  const result = await openpgp.verify({ message, verificationKeys: [], format: 'binary', config });
-  return Readable.fromWeb(result.data as unknown as WebReadableStream<Uint8Array>, { highWaterMark: READ_CHUNK });
-}
-
-/**
- * The session key of the first passphrase packet that passes gpg's quick check (node-seipd.ts route);
- * `unsupported` says why no packet could be tried at all.
- */
-async function findNodeSessionKey(
-  src: string,
-  info: PacketView,
-  passphrase: string,
-): Promise<{ session?: NodeSessionKey; unsupported?: string }> {
-  let unsupported: string | undefined;
-  let tried = false;
-  for (const packet of info.symKeys) {
-    let session: NodeSessionKey;
-    try {
-      session = sessionKeyFromSkesk(passphrase, packet);
-    } catch (err) {
-      if (!(err instanceof NodeSeipdUnsupported)) throw err;
-      unsupported = err.message;
-      continue;
-    }
-    tried = true;
-    // A wrong passphrase on an encrypted session key gives a random cipher id and key length.
-    const cfb = NODE_CFB[session.cipherAlgo];
-    if (!cfb || (cfb.keySize !== undefined && cfb.keySize !== session.key.length)) continue;
-    const passed = info.head
-      ? quickCheckCiphertext(info.head.subarray(info.ciphertextOffset), session.cipherAlgo, session.key)
-      : await quickCheckSessionKey(src, info.ciphertextOffset, session.cipherAlgo, session.key);
-    if (passed) return { session };
-  }
-  return tried ? {} : { unsupported };
-}
-
-/** Like findNodeSessionKey, but a failure is the operator's DecryptError. */
-async function pickNodeSessionKey(
-  label: string,
-  src: string,
-  info: PacketView,
-  passphrase: string,
-): Promise<NodeSessionKey> {
-  const { session, unsupported } = await findNodeSessionKey(src, info, passphrase);
-  if (session) return session;
-  if (unsupported !== undefined) throw new DecryptError(`Could not decrypt ${label}: ${unsupported}. Decrypt it with gpg instead.`);
-  throw wrongPassphrase(label);
-}
-
-/**
- * A passphrase packet protected by an AES key can carry a Camellia or IDEA session key (gpg -c -e
- * --cipher-algo CAMELLIA256 writes that): only decrypting it tells, so look before choosing the route.
- */
-async function nodeSessionInsideEsk(
-  src: string,
-  info: PacketView | undefined,
-  passphrase: string,
-): Promise<NodeSessionKey | undefined> {
-  if (!info || info.dataTag !== 18 || info.dataVersion !== 1) return undefined;
-  if (!info.symKeys.some((k) => k.version === 4 && k.encryptedSessionKey)) return undefined;
-  const { session } = await findNodeSessionKey(src, info, passphrase);
-  return session && NODE_ONLY_CIPHERS.has(session.cipherAlgo) ? session : undefined;
-}
-
 /** Keeps the session key that passes gpg's quick check; none passing means a wrong passphrase. */
 async function pickByQuickCheck(
   label: string,
   src: string,
-  ciphertextOffset: number,
+  info: PgpInspection,
   candidates: openpgp.DecryptedSessionKey[],
 ): Promise<{ sessionKeys: openpgp.DecryptedSessionKey[]; quick: QuickCheck }> {
   let unavailable = false;
   for (const key of candidates) {
     const algo = key.algorithm === null ? undefined : openpgp.enums.symmetric[key.algorithm];
-    const ok = algo === undefined ? null : await quickCheckSessionKey(src, ciphertextOffset, algo, key.data);
+    const need = algo === undefined ? null : quickCheckBytes(algo);
+    const ciphertext = need === null ? null : await firstCiphertext(src, info, need);
+    const ok = algo === undefined || !ciphertext ? null : quickCheck(algo, key.data, ciphertext);
     if (ok === true) return { sessionKeys: [key], quick: 'passed' };
     if (ok === null) unavailable = true;
   }

@@ -5,13 +5,15 @@
  * error here (GT fails its text-extraction step instead): the OCR file is then an empty JSONL
  * (pageCount 0) and the result carries a note saying why; the MARC JSON says `hasMarc: false`.
  */
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { DerivativesResult, MarcRecord } from './types';
 import { NoOcrTextError } from './errors';
 import { extractMarc } from './marc';
 import { writeGzipAtomically, writeOcrJsonl } from './ocr';
+import { writeNewFileAtomically } from './output-files';
 
 /** What `<barcode>_marc.json` holds. */
 export interface MarcJson {
@@ -58,14 +60,10 @@ export async function makeDerivatives(
     notes.push(marcJson.note);
   }
   const marcPath = join(outDir, marcFileName(barcode));
-  const partial = `${marcPath}.part`;
-  try {
-    await writeFile(partial, JSON.stringify(marcJson, null, 2) + '\n');
-    await rename(partial, marcPath);
-  } catch (err) {
-    await rm(partial, { force: true });
-    throw err;
-  }
+  await writeNewFileAtomically(marcPath, async (out) => {
+    out.end(JSON.stringify(marcJson, null, 2) + '\n');
+    await finished(out);
+  });
 
   return { ocrPath, pageCount, marcPath, hasMarc: marc !== null, notes };
 }

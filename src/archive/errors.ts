@@ -34,6 +34,15 @@ export class ArchiveLimitError extends PipelineError {
   }
 }
 
+/** An output path is already taken (not empty, or a symbolic link): nothing is overwritten or followed. */
+export class OutputExistsError extends PipelineError {
+  /** For the CLI: this is bad input (exit code 2), not a bad archive. */
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
 /** Not gzip, a truncated tar, or a tar header that does not parse: a damaged transfer may explain it. */
 export class CorruptArchiveError extends PipelineError {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -3,15 +3,17 @@
  *
  * Every entry is checked before anything is written: only regular files and folders; no absolute
  * names, no `..`, no backslash or NUL, nothing that resolves outside the folder. Files are opened
- * with `wx` (never overwrite, never follow an existing link). Unpacked bytes (counted as written, not
- * as claimed by headers) and entries are bounded, so a decompression bomb stops early.
+ * with `wx` (never overwrite, never follow an existing link). Sparse files are refused too (GRIN
+ * sends none, and their data would be written as a raw sparse map). Unpacked bytes (counted as
+ * written, not as claimed by headers), entries, and the ratio of unpacked bytes to compressed bytes
+ * read so far are bounded, so a decompression bomb stops after tens of MB, not at maxUnpackedBytes.
  *
  * The destination must be absent or empty. On any failure the destination folder is removed
  * entirely, so a failed extraction never looks finished.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readdir, realpath, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -19,7 +21,8 @@ import { createGunzip } from 'node:zlib';
 import { extract as tarExtract } from 'tar-stream';
 import type { ExtractLimits, ExtractResult } from './types';
 import { openDecryptedStream, type DecryptOptions, type DecryptedStream } from './decrypt';
-import { ArchiveLimitError, CorruptArchiveError, DecryptError, UnsafeArchiveError } from './errors';
+import { ArchiveLimitError, CorruptArchiveError, DecryptError, OutputExistsError, UnsafeArchiveError } from './errors';
+import { PendingFile } from './output-files';
 import { normaliseMemberName, resolveInside } from './paths';
 
 export interface ExtractOptions {
@@ -31,6 +34,8 @@ export interface ExtractOptions {
    * `derivativeInputsOnly` is the selection the pipeline needs after extraction.
    */
   writeOnly?: (path: string) => boolean;
+  /** Aborting stops the extraction (the destination is removed, as on any failure). */
+  signal?: AbortSignal;
 }
 
 /** Page text, METS/MARC XML and checksum.md5: all that verification and derivatives read from disk. */
@@ -52,7 +57,13 @@ const CHUNK = 1024 * 1024;
 
 /** What we read of a tar entry (tar-stream's Source, typed loosely: its `type` may also be null). */
 interface TarEntry extends AsyncIterable<Uint8Array> {
-  header: { name: string; type: string | null; size: number };
+  header: { name: string; type: string | null; size: number; pax?: Record<string, string> | null };
+}
+
+/** A sparse file as GNU tar writes it in pax format: `GNU.sparse.*` records, `GNUSparseFile.N/` names. */
+function isPaxSparse(header: TarEntry['header']): boolean {
+  if (header.pax && Object.keys(header.pax).some((key) => key.startsWith('GNU.sparse.'))) return true;
+  return /(^|\/)GNUSparseFile\.\d+\//.test(header.name);
 }
 
 /** Extracts the `.tar.gz` at `src` into `destDir` (absent or empty). */
@@ -97,23 +108,24 @@ export async function decryptAndExtract(
 ): Promise<{ decryptedBytes: number } & ExtractResultWithDigests> {
   await prepareDestination(destDir); // fail on a non-empty folder before any decryption work
   let decrypted: DecryptedStream | undefined;
-  let out: WriteStream | undefined;
+  let out: PendingFile | undefined;
   try {
     decrypted = await openDecryptedStream(src, passphrase, {
       onProgress: opts.onDecryptProgress,
       maxBytes: compressedBound(limits.maxUnpackedBytes),
       thread: opts.decryptThread,
     });
-    out = createWriteStream(decryptedPath, { highWaterMark: CHUNK });
-    const result = await extractGzipTarStream([decrypted.stream, new TeeToFile(out)], destDir, limits, {
+    // Written as <decryptedPath>.part and renamed only once everything unpacked cleanly.
+    out = await PendingFile.create(decryptedPath, CHUNK);
+    const result = await extractGzipTarStream([decrypted.stream, new TeeToFile(out.stream)], destDir, limits, {
       ...opts,
       label: basename(src),
     });
+    await out.commit();
     return { decryptedBytes: decrypted.bytes(), ...result };
   } catch (err) {
     decrypted?.stream.destroy();
-    out?.destroy();
-    await rm(decryptedPath, { force: true });
+    await out?.discard();
     await rm(destDir, { recursive: true, force: true });
     throw err;
   }
@@ -141,11 +153,16 @@ class TeeToFile extends Transform {
   }
 }
 
+/** Creates `destDir` (or takes it empty); a symbolic link there is refused, never followed. */
 async function prepareDestination(destDir: string): Promise<string> {
+  const info = await lstat(destDir).catch(() => null);
+  if (info?.isSymbolicLink()) {
+    throw new OutputExistsError(`Cannot extract into ${destDir}: it is a symbolic link (refusing to follow it).`);
+  }
   await mkdir(destDir, { recursive: true, mode: 0o755 });
   const existing = await readdir(destDir);
   if (existing.length > 0) {
-    throw new Error(`Cannot extract into ${destDir}: the folder is not empty (remove it and retry).`);
+    throw new OutputExistsError(`Cannot extract into ${destDir}: the folder is not empty (remove it and retry).`);
   }
   return realpath(destDir);
 }
@@ -194,9 +211,11 @@ export async function extractGzipTarStream(
   const root = await prepareDestination(destDir);
   // allowUnknownFormat: v7 archives (no ustar magic), which GNU tar also reads.
   const untar = tarExtract({ allowUnknownFormat: true } as Parameters<typeof tarExtract>[0]);
-  const streams = [...stages, createGunzip({ chunkSize: 256 * 1024 }), untar as unknown as NodeJS.WritableStream];
-  const feeding = pipeline(streams);
-  const writer = new EntryWriter(root, limits, opts);
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  const streams = [...stages, gunzip, untar as unknown as NodeJS.WritableStream];
+  const feeding = pipeline(streams, ...(opts.signal ? [{ signal: opts.signal }] : []));
+  // bytesWritten: compressed bytes handed to zlib so far, what the expansion ratio is measured against.
+  const writer = new EntryWriter(root, limits, opts, () => gunzip.bytesWritten);
   const consuming = writer.consume(untar as unknown as AsyncIterable<TarEntry>).catch((err: unknown) => {
     untar.destroy(err as Error);
     throw err;
@@ -235,6 +254,7 @@ class EntryWriter {
     private readonly root: string,
     private readonly limits: ExtractLimits,
     private readonly opts: ExtractOptions & { label: string },
+    private readonly compressedRead: () => number,
   ) {
     this.madeDirs.add(root);
   }
@@ -295,6 +315,9 @@ class EntryWriter {
     if (header.type !== 'file' && header.type !== 'directory') {
       this.refuse(name, `is a ${header.type ?? 'special entry of unknown type'}; only regular files and folders are allowed`);
     }
+    if (isPaxSparse(header)) {
+      this.refuse(name, 'is a sparse file (GNU tar --sparse, pax format); GRIN archives hold none, so it is not unpacked');
+    }
     const normalised = normaliseMemberName(name);
     if ('problem' in normalised) this.refuse(name, normalised.problem);
     if (normalised.path === '') {
@@ -322,6 +345,10 @@ class EntryWriter {
   private count(chunk: Uint8Array): void {
     this.bytes += chunk.length;
     if (this.bytes > this.limits.maxUnpackedBytes) throw this.tooBig();
+    if (this.bytes > this.limits.expansionCheckAfterBytes) {
+      const compressed = Math.max(1, this.compressedRead());
+      if (this.bytes / compressed > this.limits.maxExpansionRatio) throw this.tooExpanded(compressed);
+    }
     this.opts.onProgress?.(this.bytes);
   }
 
@@ -369,6 +396,13 @@ class EntryWriter {
     }
     digest = hash.digest('hex');
     out.end();
+  }
+
+  private tooExpanded(compressed: number): ArchiveLimitError {
+    return new ArchiveLimitError(
+      `Refusing to unpack ${this.opts.label}: it is a decompression bomb: ${compressed} compressed bytes unpacked to more than ` +
+        `${this.bytes} (over ${this.limits.maxExpansionRatio} times as many; limit maxExpansionRatio). A real book unpacks to about its compressed size.`,
+    );
   }
 
   private tooBig(): ArchiveLimitError {

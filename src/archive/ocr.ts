@@ -4,12 +4,12 @@
  * UTF-8 are replaced with U+FFFD. Written to a temporary name and renamed, so a half-written file never
  * carries the final name.
  */
-import { createWriteStream } from 'node:fs';
-import { readFile, readdir, rename, rm } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
+import { writeNewFileAtomically } from './output-files';
 import { NoOcrTextError } from './errors';
 
 const PAGE_FILE = /^(\d{8})\.txt$/;
@@ -52,14 +52,7 @@ export async function writeOcrJsonl(dir: string, outPath: string): Promise<{ pag
   return { pageCount: lastPage };
 }
 
-/** gzip level 1 to `<outPath>.part`, then rename. */
+/** gzip level 1 to `<outPath>.part` (a new file, see output-files.ts), then rename. */
 export async function writeGzipAtomically(source: Readable, outPath: string): Promise<void> {
-  const partial = `${outPath}.part`;
-  try {
-    await pipeline(source, createGzip({ level: zlibConstants.Z_BEST_SPEED }), createWriteStream(partial));
-    await rename(partial, outPath);
-  } catch (err) {
-    await rm(partial, { force: true });
-    throw err;
-  }
+  await writeNewFileAtomically(outPath, (out) => pipeline(source, createGzip({ level: zlibConstants.Z_BEST_SPEED }), out));
 }

@@ -1,12 +1,11 @@
 /**
  * A look at the first OpenPGP packets of an encrypted file, before openpgp.js decrypts it, so that
  * failures can be worded precisely: not OpenPGP at all, encrypted to a key instead of a passphrase,
- * no integrity protection, a cipher openpgp.js lacks, or a wrong passphrase (gpg's "quick check").
- * Only packet headers and the first cipher block are read (de-armoured first for an ASCII-armoured
- * file); nothing here decrypts the archive.
+ * no integrity protection, a cipher openpgp.js lacks, and where the first ciphertext bytes are for
+ * gpg's quick check of the passphrase (quick-check.ts). Only packet headers and the first cipher
+ * block are read (de-armoured first for an ASCII-armoured file); nothing here decrypts.
  */
 import { open } from 'node:fs/promises';
-import { NODE_CFB, cfbAvailable, createCfbDecipher } from './cfb';
 
 /** RFC 9580 packet tags used here. */
 const TAG = { pkesk: 1, skesk: 3, sed: 9, marker: 10, seipd: 18, aead: 20 } as const;
@@ -29,20 +28,8 @@ export const CIPHER_NAMES: Record<number, string> = {
 /** Ciphers openpgp.js v6 can decrypt (it has no IDEA and no Camellia). */
 export const OPENPGPJS_CIPHERS = new Set([2, 3, 4, 7, 8, 9, 10]);
 
-/** Ciphers that node-seipd.ts decrypts (Camellia with node:crypto, IDEA with idea.ts). */
-export const NODE_ONLY_CIPHERS = new Set([1, 11, 12, 13]);
-
-export { NODE_CFB } from './cfb';
-
-/** A v4 string-to-key specifier (RFC 9580 §3.7.1): how the passphrase becomes a key. */
-export interface S2KSpec {
-  /** 0 simple, 1 salted, 3 iterated and salted, 4 Argon2. */
-  type: number;
-  hashAlgo: number;
-  salt?: Buffer;
-  /** Bytes to hash for type 3 (already decoded from its one-byte form). */
-  count?: number;
-}
+/** Ciphers gpg may use that openpgp.js lacks: refused by name, with how to decrypt by hand. */
+export const GPG_ONLY_CIPHERS = new Set([1, 11, 12, 13]);
 
 export interface SymKeyPacketInfo {
   version: number;
@@ -50,10 +37,6 @@ export interface SymKeyPacketInfo {
   cipherAlgo?: number;
   /** True when a v4 packet holds an encrypted session key (then the data cipher is inside it). */
   hasEncryptedSessionKey: boolean;
-  /** For v4 packets with a known S2K type. */
-  s2k?: S2KSpec;
-  /** For v4 packets: the encrypted session key, when there is one. */
-  encryptedSessionKey?: Buffer;
 }
 
 export type PgpInspection =
@@ -142,31 +125,12 @@ function s2kLength(body: Buffer, at: number): number | null {
   }
 }
 
-function parseS2K(body: Buffer, at: number, length: number): S2KSpec | undefined {
-  if (body.length < at + length) return undefined;
-  const type = body[at];
-  const hashAlgo = body[at + 1];
-  if (type === 0) return { type, hashAlgo };
-  if (type === 1) return { type, hashAlgo, salt: Buffer.from(body.subarray(at + 2, at + 10)) };
-  if (type === 3) {
-    const c = body[at + 10];
-    return { type, hashAlgo, salt: Buffer.from(body.subarray(at + 2, at + 10)), count: (16 + (c & 15)) << ((c >> 4) + 6) };
-  }
-  return { type, hashAlgo }; // Argon2: only its type matters to us (refused by the node route)
-}
-
 function parseSymKeyPacket(body: Buffer): SymKeyPacketInfo {
   const version = body[0];
   if (version !== 4) return { version, hasEncryptedSessionKey: true };
   const s2k = s2kLength(body, 2);
   const hasEncryptedSessionKey = s2k !== null && body.length > 2 + s2k;
-  return {
-    version,
-    cipherAlgo: body[1],
-    hasEncryptedSessionKey,
-    ...(s2k !== null ? { s2k: parseS2K(body, 2, s2k) } : {}),
-    ...(hasEncryptedSessionKey ? { encryptedSessionKey: Buffer.from(body.subarray(2 + (s2k ?? 0))) } : {}),
-  };
+  return { version, cipherAlgo: body[1], hasEncryptedSessionKey };
 }
 
 const HEAD_BYTES = 64 * 1024;
@@ -253,41 +217,20 @@ function inspectPackets(buf: Buffer): BinaryPgpInspection {
 }
 
 /**
- * gpg's quick check: in a SEIPD v1 packet the two bytes after the random prefix repeat its last two,
- * so a wrong key is detected from the first block (a false "right" has odds of 1 in 65536).
- * Returns null when Node's OpenSSL lacks the cipher (Twofish; legacy ciphers on some builds).
+ * The first `n` ciphertext bytes of a SEIPD v1 packet (for the quick check), from the de-armoured
+ * head of an armoured file or read from a binary one; fewer if the file is shorter.
  */
-export async function quickCheckSessionKey(
-  file: string,
-  ciphertextOffset: number,
-  cipherAlgo: number,
-  sessionKey: Uint8Array,
-): Promise<boolean | null> {
-  if (!cfbAvailable(cipherAlgo)) return null;
-  const n = NODE_CFB[cipherAlgo].blockSize + 2;
+export async function firstCiphertext(file: string, info: PgpInspection, n: number): Promise<Buffer | null> {
+  if (info.kind === 'armored') {
+    const view = info.dearmored;
+    return view ? view.head.subarray(view.ciphertextOffset, view.ciphertextOffset + n) : null;
+  }
   const handle = await open(file, 'r');
-  const ciphertext = Buffer.alloc(n);
   try {
-    const { bytesRead } = await handle.read(ciphertext, 0, n, ciphertextOffset);
-    if (bytesRead < n) return false;
+    const bytes = Buffer.alloc(n);
+    const { bytesRead } = await handle.read(bytes, 0, n, info.ciphertextOffset);
+    return bytes.subarray(0, bytesRead);
   } finally {
     await handle.close();
   }
-  return quickCheckCiphertext(ciphertext, cipherAlgo, sessionKey);
-}
-
-/** quickCheckSessionKey on the first ciphertext bytes already in memory (de-armoured data). */
-export function quickCheckCiphertext(ciphertext: Buffer, cipherAlgo: number, sessionKey: Uint8Array): boolean | null {
-  if (!cfbAvailable(cipherAlgo)) return null;
-  const cfb = NODE_CFB[cipherAlgo];
-  if (ciphertext.length < cfb.blockSize + 2) return false;
-  let plain: Buffer;
-  try {
-    const decipher = createCfbDecipher(cipherAlgo, sessionKey);
-    plain = Buffer.concat([decipher.update(ciphertext.subarray(0, cfb.blockSize + 2)), decipher.final()]);
-  } catch {
-    return null; // OpenSSL build without this legacy cipher at run time
-  }
-  const b = cfb.blockSize;
-  return plain[b] === plain[b - 2] && plain[b + 1] === plain[b - 1];
 }

@@ -1,8 +1,13 @@
 /** Results of the file stages that run on one book's local files. */
 
+/** Bounds on what one archive may unpack to (defaults and meaning: config `limits`, src/config/schema.ts). */
 export interface ExtractLimits {
   maxUnpackedBytes: number;
   maxEntries: number;
+  /** Unpacked bytes per compressed byte read so far (a decompression bomb far exceeds a real book's ~1). */
+  maxExpansionRatio: number;
+  /** The ratio is checked only beyond this many unpacked bytes. */
+  expansionCheckAfterBytes: number;
 }
 
 export interface ExtractResult {
@@ -15,6 +20,8 @@ export interface ChecksumResult {
   verified: number;
   /** False when the archive had no checksum.md5 (noted, not fatal). */
   hadChecksumFile: boolean;
+  /** Files in the archive that checksum.md5 does not list (so not checked), relative POSIX paths. */
+  unlisted: string[];
 }
 
 export interface MarcRecord {

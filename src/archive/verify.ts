@@ -81,10 +81,11 @@ async function md5OfFile(file: string): Promise<string> {
 /**
  * Checks every file listed in `checksum.md5` under `dir`. Throws ChecksumMismatchError naming the
  * files that differ or are missing; an archive without `checksum.md5` gives `hadChecksumFile: false`.
+ * Files present but not listed are returned in `unlisted` (their contents could not be checked).
  */
 export async function verifyChecksums(dir: string, opts: VerifyOptions = {}): Promise<ChecksumResult> {
   const listFile = await findChecksumFile(dir);
-  if (!listFile) return { verified: 0, hadChecksumFile: false };
+  if (!listFile) return { verified: 0, hadChecksumFile: false, unlisted: [] };
   const base = join(listFile, '..');
   const shownName = relative(dir, listFile);
   // Paths in knownMd5 are relative to `dir`; names in the list are relative to the list's folder.
@@ -92,6 +93,7 @@ export async function verifyChecksums(dir: string, opts: VerifyOptions = {}): Pr
 
   const mismatched: string[] = [];
   const missing: string[] = [];
+  const listed = new Set<string>([relative(dir, listFile).split('\\').join('/')]);
   let verified = 0;
   for (const { md5, name } of await readChecksumLines(listFile, shownName)) {
     const normalised = normaliseMemberName(name);
@@ -102,6 +104,7 @@ export async function verifyChecksums(dir: string, opts: VerifyOptions = {}): Pr
     const target = resolveInside(base, normalised.path);
     if (!target) throw new UnsafeArchiveError(name, `${shownName} lists "${name}", which is outside the book's folder.`);
     const key = prefix ? `${prefix}/${normalised.path}` : normalised.path;
+    listed.add(key);
 
     // A digest taken while unpacking counts even if the file was not kept on disk (writeOnly).
     let actual = opts.knownMd5?.get(key);
@@ -123,5 +126,14 @@ export async function verifyChecksums(dir: string, opts: VerifyOptions = {}): Pr
     if (missing.length > 0) parts.push(`${missing.length} listed file(s) are missing: ${listNames(missing)}`);
     throw new ChecksumMismatchError(`Checksum check failed in ${dir}: ${parts.join('; ')}.`, mismatched, missing);
   }
-  return { verified, hadChecksumFile: true };
+  // Files the list does not name were not checked: not an error (GRIN's lists are complete), but said.
+  const present = opts.knownMd5 ? [...opts.knownMd5.keys()] : await filesUnder(dir);
+  const unlisted = present.filter((path) => !listed.has(path)).sort();
+  return { verified, hadChecksumFile: true, unlisted };
+}
+
+/** Relative POSIX paths of the regular files under `dir`. */
+async function filesUnder(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries.filter((e) => e.isFile()).map((e) => relative(dir, join(e.parentPath, e.name)).split('\\').join('/'));
 }

@@ -67,6 +67,10 @@ export interface BookToken {
   decryptedBytes?: number;
   extractedFiles?: number;
   extractedBytes?: number;
+  /** Files verified against checksum.md5 (absent when the archive had none). */
+  checksumVerified?: number;
+  /** Files in the archive that checksum.md5 does not list, so not verified. */
+  checksumUnlisted?: number;
   pageCount?: number;
   hasMarc?: boolean;
   /** Storage keys written for this book, by artifact. */

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { PipelineConfig } from './types';
 
+const MIB = 1024 ** 2;
 const GIB = 1024 ** 3;
 
 export const DEFAULT_STORAGE_LAYOUT = {
@@ -189,6 +190,14 @@ const LimitsSchema = z
   .strictObject({
     maxUnpackedBytes: byteSize().default(20 * GIB),
     maxEntries: positiveInt().default(200_000),
+    // Decompression bombs: unpacked bytes per compressed byte read so far, checked as the archive
+    // streams once more than expansionCheckAfterBytes are unpacked (small text-only archives pass).
+    // A real book is mostly JPEG 2000 images, which gzip cannot shrink: its ratio is close to 1.
+    maxExpansionRatio: z
+      .number({ error: 'expected a number of at least 1, e.g. 50' })
+      .gte(1, { error: 'expected a number of at least 1, e.g. 50' })
+      .default(50),
+    expansionCheckAfterBytes: byteSize().default(64 * MIB),
     diskUsageThreshold: z
       .number({ error: 'expected a fraction in (0, 1], e.g. 0.9' })
       .gt(0, { error: 'expected a fraction in (0, 1], e.g. 0.9' })
@@ -196,6 +205,9 @@ const LimitsSchema = z
       .default(0.9),
   })
   .prefault({});
+
+/** The limits with every default: the one set used by the pipeline and by `unpack` alike. */
+export const DEFAULT_LIMITS: Readonly<z.output<typeof LimitsSchema>> = Object.freeze(LimitsSchema.parse({}));
 
 const ConcurrencySchema = z
   .strictObject({

@@ -74,6 +74,10 @@ export interface LimitsConfig {
   /** Refuse archives that unpack to more than this many bytes. */
   maxUnpackedBytes: number;
   maxEntries: number;
+  /** Refuse an archive once it unpacks to more than this many bytes per compressed byte read so far… */
+  maxExpansionRatio: number;
+  /** …checked only once more than this many bytes are unpacked (small, text-heavy archives pass). */
+  expansionCheckAfterBytes: number;
   /** Pause downloads while the processing disk is fuller than this fraction. */
   diskUsageThreshold: number;
 }

@@ -43,6 +43,7 @@ const DEFECT_FAULTS: [FaultName, BookDefect][] = [
   ['missingListedFile', 'missing-listed-file'],
   ['missingPageText', 'missing-page-text'],
   ['hostileArchive', 'hostile-path'],
+  ['decompressionBomb', 'decompression-bomb'],
 ];
 
 async function md5OfFile(path: string): Promise<string> {

@@ -18,6 +18,7 @@ import * as openpgp from 'openpgp';
 import { pack as tarPack, type Pack } from 'tar-stream';
 import type { MarcRecord } from '../archive/types';
 import { escapeXml, extractedMarc, inventRecord, inventTitle, marcRecordXml } from './marc-record';
+import { writeBombTarGz } from './bomb';
 import { SeededRandom, seededByteChunks } from './book-random';
 
 export type BookDefect =
@@ -28,7 +29,8 @@ export type BookDefect =
   | 'not-gzip' // the "tar.gz" is an uncompressed tar (still encrypted)
   | 'truncated-tar' // valid gzip of a tar that stops in the middle of a page image
   | 'missing-page-text' // one page's .txt is absent (and not listed in checksum.md5)
-  | 'hostile-path'; // a first entry named `../<barcode>-escape.txt`: unpacking it would write outside the book's folder
+  | 'hostile-path' // a first entry named `../<barcode>-escape.txt`: unpacking it would write outside the book's folder
+  | 'decompression-bomb'; // one "page image" of 4 GiB of zeros in a ~4 MB tar.gz (see bomb.ts)
 
 export interface BookContentOptions {
   directory: string; // library directory, e.g. 'TEST' (file name of METS is `<directory>_<barcode>.xml`)
@@ -307,6 +309,9 @@ function pageEntries(opts: BookContentOptions): PlannedEntry[] {
   return entries;
 }
 
+/** What the 'decompression-bomb' defect unpacks to: 4 GiB, from about 4 MB. */
+const BOMB_MEBIBYTES = 4096;
+
 /** Passes on the first `limit` bytes and swallows the rest (the 'truncated-tar' defect). */
 class ByteLimit extends Transform {
   private passed = 0;
@@ -425,6 +430,9 @@ async function writeAtomically<T>(outPath: string, write: (tempPath: string) => 
  */
 export async function writeBookTarGz(opts: BookContentOptions, outPath: string): Promise<{ bytes: number; files: number }> {
   validateOptions(opts);
+  if (opts.defect === 'decompression-bomb') {
+    return writeAtomically(outPath, async (tempPath) => ({ ...(await writeBombTarGz(tempPath, pageName(1, 'jp2'), BOMB_MEBIBYTES)), files: 1 }));
+  }
   // A fixed, per-book modification time keeps the tar headers (and so the bytes) reproducible.
   const mtime = new Date(Date.UTC(2015, 0, 1) + new SeededRandom(`${opts.seed}|${opts.barcode}|mtime`).int(0, 3000) * 86_400_000);
   return writeAtomically(outPath, async (tempPath) => {

@@ -39,6 +39,7 @@ export const FAULT_SWITCHES = [
   'missingListedFile',
   'missingPageText',
   'hostileArchive', // a tar whose first entry is `../<barcode>-escape.txt`
+  'decompressionBomb', // a ~4 MB tar.gz that unpacks to 4 GiB of zeros
 ] as const;
 
 export type FaultName = (typeof FAULT_SWITCHES)[number];

@@ -8,6 +8,7 @@ import { decryptFile, openDecryptedStream } from '../../src/archive/decrypt';
 import { BATCH_BYTES, WINDOW, decryptThreadStats } from '../../src/archive/decrypt-thread';
 import { ArchiveLimitError, DecryptError } from '../../src/archive/errors';
 import { decryptAndExtract } from '../../src/archive/extract';
+import { DEFAULT_EXTRACT_LIMITS } from '../../src/archive/unpack';
 import { PASSPHRASE, bookEntries, cleanupGpg, encryptWithOpenpgp, gpgEncrypt, makeTarGz, removeDir, tempDir } from './archive-fixtures';
 
 /** Decryption in the worker thread (the default): same bytes, same errors, same clean-up as in-thread. */
@@ -151,7 +152,7 @@ describe('decryption in a worker thread', () => {
     writeFileSync(file, enc);
     const tarGzOut = join(dir, 'B5.tar.gz');
     const dest = join(dir, 'B5');
-    const limits = { maxUnpackedBytes: 10_000_000, maxEntries: 100 };
+    const limits = { ...DEFAULT_EXTRACT_LIMITS, maxUnpackedBytes: 10_000_000, maxEntries: 100 };
     const err = await decryptAndExtract(file, tarGzOut, dest, PASSPHRASE, limits, { decryptThread: 'worker' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DecryptError);
     expect(existsSync(tarGzOut)).toBe(false);

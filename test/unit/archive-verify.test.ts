@@ -23,7 +23,7 @@ describe('verifyChecksums', () => {
       `MD5 (name with spaces.txt) = ${md5('spaces')}`,
       '',
     ]);
-    await expect(verifyChecksums(dir)).resolves.toEqual({ verified: 3, hadChecksumFile: true });
+    await expect(verifyChecksums(dir)).resolves.toEqual({ verified: 3, hadChecksumFile: true, unlisted: [] });
   });
 
   it('names mismatched and missing files', async () => {
@@ -43,18 +43,39 @@ describe('verifyChecksums', () => {
     await expect(verifyChecksums(dir, { knownMd5: new Map([['00000001.jp2', md5('image one')]]) })).resolves.toEqual({
       verified: 1,
       hadChecksumFile: true,
+      unlisted: [],
     });
   });
 
   it('without checksum.md5 reports hadChecksumFile false', async () => {
-    await expect(verifyChecksums(dir)).resolves.toEqual({ verified: 0, hadChecksumFile: false });
+    await expect(verifyChecksums(dir)).resolves.toEqual({ verified: 0, hadChecksumFile: false, unlisted: [] });
   });
 
   it('finds checksum.md5 in a single top folder and checks names relative to it', async () => {
     mkdirSync(join(dir, 'BOOK'));
     writeFileSync(join(dir, 'BOOK', 'a.txt'), 'a');
     writeFileSync(join(dir, 'BOOK', 'checksum.md5'), `${md5('a')}  a.txt\n`);
-    await expect(verifyChecksums(dir)).resolves.toEqual({ verified: 1, hadChecksumFile: true });
+    // The files beside BOOK/ are outside the list's folder: present but not checked.
+    await expect(verifyChecksums(dir)).resolves.toEqual({
+      verified: 1,
+      hadChecksumFile: true,
+      unlisted: ['00000001.jp2', '00000001.txt', 'name with spaces.txt'],
+    });
+  });
+
+  it('reports files the list does not name (on disk, or among the digests taken while unpacking)', async () => {
+    list([`${md5('image one')}  00000001.jp2`]);
+    await expect(verifyChecksums(dir)).resolves.toEqual({
+      verified: 1,
+      hadChecksumFile: true,
+      unlisted: ['00000001.txt', 'name with spaces.txt'],
+    });
+    const known = new Map([
+      ['00000001.jp2', md5('image one')],
+      ['00000002.jp2', md5('kept out of the folder by writeOnly')],
+      ['checksum.md5', md5('the list itself')],
+    ]);
+    await expect(verifyChecksums(dir, { knownMd5: known })).resolves.toMatchObject({ verified: 1, unlisted: ['00000002.jp2'] });
   });
 
   it.each(['../outside.txt', '/etc/passwd', 'a/../../x', 'sub\\..\\x'])('refuses the unsafe listed name %s', async (name) => {

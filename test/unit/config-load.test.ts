@@ -50,7 +50,13 @@ test('without a file the built-in defaults make a complete config, paths from th
       token: 'meta/{barcode}/{barcode}.token.json',
     },
   });
-  expect(config.limits).toEqual({ maxUnpackedBytes: 20 * 1024 ** 3, maxEntries: 200_000, diskUsageThreshold: 0.9 });
+  expect(config.limits).toEqual({
+    maxUnpackedBytes: 20 * 1024 ** 3,
+    maxEntries: 200_000,
+    maxExpansionRatio: 50,
+    expansionCheckAfterBytes: 64 * 1024 ** 2,
+    diskUsageThreshold: 0.9,
+  });
   expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, uploadParts: 4 });
   expect(config.timeouts).toEqual({
     hostPickupSeconds: 600,
