@@ -11,9 +11,9 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId } from '../../src/workflows/contracts';
 import type { RunningSimulator } from '../../src/simulator';
 import { startTestSimulator, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
-jest.setTimeout(600_000);
+jest.setTimeout(TEST_PATIENCE_MS);
 
 let sim: RunningSimulator;
 let env: TestEnv;
@@ -38,7 +38,7 @@ test('a decompression bomb is parked as a permanent failure after less than 100 
   const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
   const handle = await startBatch(client, env.config, [bomb, good], { batchId: 'bomb', settings });
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => (await board.locate(bomb)) === 'failed', 300_000, 'bomb parked').catch(async (err: unknown) => {
+  await waitUntil(async () => (await board.locate(bomb)) === 'failed', PATIENCE_MS, 'bomb parked').catch(async (err: unknown) => {
     const desc = await client.workflow.getHandle(bookWorkflowId(sim.directory, bomb)).describe().catch(() => undefined);
     throw new Error(`${String(err)}; token: ${JSON.stringify(await board.get(bomb))}; pending: ${JSON.stringify(desc?.raw.pendingActivities?.map((a) => [a.activityType?.name, a.attempt, a.lastFailure?.message]))}`);
   });
