@@ -44,6 +44,8 @@ export interface LibraryStats {
   evictions: number;
   /** Evictions of a package nobody had downloaded since it was converted: a conversion wasted. */
   evictedBeforeDownload: number;
+  /** Most books at once requested and not downloaded since (queued, or converted and not fetched). */
+  undownloadedHighWater: number;
   downloads: number;
   queueFullRefusals: number;
 }
@@ -71,7 +73,7 @@ export class Library {
   private readonly completedPerDay = new Map<number, number>();
   private readonly failureRandom: Random;
   private lastTick = -Infinity;
-  private readonly counters = { queueHighWater: 0, conversionsCompleted: 0, conversionsFailed: 0, evictions: 0, evictedBeforeDownload: 0, downloads: 0, queueFullRefusals: 0 };
+  private readonly counters = { queueHighWater: 0, conversionsCompleted: 0, conversionsFailed: 0, evictions: 0, evictedBeforeDownload: 0, undownloadedHighWater: 0, downloads: 0, queueFullRefusals: 0 };
 
   constructor(
     catalogue: SimBook[],
@@ -228,6 +230,13 @@ export class Library {
     this.failures.delete(book.barcode);
     this.queue.set(book.barcode, now + this.rules.conversionDelaySeconds * 1000);
     this.counters.queueHighWater = Math.max(this.counters.queueHighWater, this.queue.size);
+    // Only a new request can raise it (a conversion moves a book from queue to pool; a download lowers it).
+    let undownloaded = this.queue.size;
+    for (const barcode of this.pool.keys()) {
+      const b = this.books.get(barcode)!;
+      if (b.downloadedDate === undefined || b.downloadedDate < (b.convertedDate ?? 0)) undownloaded += 1;
+    }
+    this.counters.undownloadedHighWater = Math.max(this.counters.undownloadedHighWater, undownloaded);
   }
 
   /** A client received the whole package: the state column now says PREVIOUSLY_DOWNLOADED. */
