@@ -20,6 +20,7 @@ import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError,
 import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
 import { followBatch, formatCounts } from './cli/progress';
 import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temporal';
+import { addReportCommand } from './cli/report';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -273,6 +274,7 @@ export function buildProgram(): Command {
     });
 
   addResumeCommand(program, globals);
+  addReportCommand(program, globals);
 
   program
     .command('batch-status')
