@@ -8,9 +8,9 @@
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
 import { hostname } from 'node:os';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkflowBundle } from '@temporalio/worker';
-import { ApplicationFailure } from '@temporalio/common';
-import { Command } from 'commander';
+import { join } from 'node:path';
+import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
 import { ConversionWatch } from './grin/listing-cache';
@@ -25,7 +25,8 @@ import {
   type ActivityDeps,
 } from './activities';
 import type { DownloadOptions } from './activities/download';
-import { failureDetails } from './activities/failures';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
+import { contextualWarn, sdkLogger } from './logging/sdk';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -37,6 +38,8 @@ export interface PipelineWorkerOptions {
   grin?: GrinApi;
   storage?: BookStorage;
   download?: DownloadOptions;
+  /** Where warnings from outside Temporal's context go (the GRIN client's, outside an activity); default: from the config. */
+  logger?: Logger;
 }
 
 export interface PipelineWorkers {
@@ -54,31 +57,37 @@ export function sharedFileQueueName(config: PipelineConfig): string {
   return config.temporal.fileTaskQueuePrefix;
 }
 
-/** The SDK's notice for our activity-only workers: expected, and said on every start. */
-const ACTIVITY_ONLY_WORKER_NOTICE = 'No workflows registered, not polling for workflow tasks';
+/** The pipeline's logger as the config says (level, format, per-stage files under the board). */
+export function loggerFrom(config: PipelineConfig, level?: LogLevel): Logger {
+  return createLogger({
+    level: level ?? config.logging.level,
+    format: config.logging.format,
+    perStageDir: config.logging.perStageFiles ? join(config.pipelineDir, 'logs') : undefined,
+  });
+}
 
 /**
- * One line per log entry. Expected failures (not converted yet, queue full) are BENIGN, which the
- * SDK logs at DEBUG. Failures of a fault that hits every book (they carry `waitingFor`) are left to
- * the per-process fault reporter (activities/waiting.ts), which says it once per interval, not once
- * per book.
+ * Installs the SDK's Runtime once per process, with `logger` as its logger: every workflow's and
+ * activity's log entry keeps its metadata. False if a Runtime was already installed (a second
+ * worker set in the same process keeps the first).
  */
-export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
-  const logger = new DefaultLogger(level, (entry: LogEntry) => {
-    if (entry.message === ACTIVITY_ONLY_WORKER_NOTICE) return;
-    const error = entry.meta?.error;
-    if (error instanceof ApplicationFailure && failureDetails(error).waitingFor) return;
-    process.stderr.write(`[worker] ${entry.level} ${entry.message}${entry.meta?.activityType ? ` (${String(entry.meta.activityType)})` : ''}${entry.meta?.workflowId ? ` ${String(entry.meta.workflowId)}` : ''}\n`);
-  });
+export function installPipelineRuntime(opts: { logger: Logger }): boolean {
   try {
-    Runtime.install({ logger });
+    Runtime.install({ logger: sdkLogger(opts.logger) });
+    return true;
   } catch {
-    // Already installed (a second worker set in the same process): keep the first.
+    return false;
   }
 }
 
-export async function buildActivityDeps(config: PipelineConfig, hostQueue: string, overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage'> = {}): Promise<ActivityDeps> {
-  const runtime = await buildRuntime(config, overrides);
+/** The runtime for tests and the demo: only entries at `level` and above. */
+export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
+  installPipelineRuntime({ logger: createLogger({ level: level.toLowerCase() as LogLevel }) });
+}
+
+export async function buildActivityDeps(config: PipelineConfig, hostQueue: string, overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger'> = {}): Promise<ActivityDeps> {
+  const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
+  const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
   return { config, ...runtime, watch, hostQueue };
 }
@@ -142,17 +151,24 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   };
 }
 
+function parseLevel(value: string): LogLevel {
+  const level = value.toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new InvalidArgumentError('expected debug, info, warn or error.');
+  return level;
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command('grin-pipeline-worker')
     .description('Run the grin-pipeline Temporal workers on this host until interrupted (Ctrl-C stops cleanly).')
     .option('-c, --config <file>', 'pipeline config file (YAML); default: $GRIN_PIPELINE_CONFIG or embedded defaults')
     .option('--host-id <id>', "name of this host's file-stage queue", hostname())
-    .option('--log-level <level>', 'DEBUG, INFO, WARN or ERROR', 'WARN')
+    .option('--log-level <level>', 'debug, info, warn or error (default: logging.level in the config)', parseLevel)
     .parse(argv);
-  const opts = program.opts<{ config?: string; hostId: string; logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' }>();
+  const opts = program.opts<{ config?: string; hostId: string; logLevel?: LogLevel }>();
   const config = loadConfig({ file: opts.config });
-  installQuietRuntime(opts.logLevel);
-  const workers = await createPipelineWorkers(config, { hostId: opts.hostId });
+  const logger = loggerFrom(config, opts.logLevel);
+  installPipelineRuntime({ logger });
+  const workers = await createPipelineWorkers(config, { hostId: opts.hostId, logger });
   process.stderr.write(`grin-pipeline worker: Temporal ${config.temporal.address}, directory ${config.grin.directory}, file queue ${workers.hostQueue}\n`);
   const stop = () => workers.shutdown();
   process.once('SIGINT', stop);
