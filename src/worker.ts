@@ -27,6 +27,9 @@ import {
 import type { DownloadOptions } from './activities/download';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
+import { metricsInterceptor } from './metrics/activity-interceptor';
+import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
+import type { MetricsConfig } from './config/types';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -71,9 +74,27 @@ export function loggerFrom(config: PipelineConfig, level?: LogLevel): Logger {
  * activity's log entry keeps its metadata. False if a Runtime was already installed (a second
  * worker set in the same process keeps the first).
  */
-export function installPipelineRuntime(opts: { logger: Logger }): boolean {
+export function installPipelineRuntime(opts: { logger: Logger; metrics?: MetricsConfig }): boolean {
+  const port = opts.metrics?.port ?? 0;
   try {
-    Runtime.install({ logger: sdkLogger(opts.logger) });
+    Runtime.install({
+      logger: sdkLogger(opts.logger),
+      // Prometheus `/metrics`: the SDK's worker metrics and the pipeline's own (PipelineMetrics).
+      ...(port > 0
+        ? {
+            telemetryOptions: {
+              metrics: {
+                prometheus: {
+                  bindAddress: `${opts.metrics!.host}:${port}`,
+                  countersTotalSuffix: true,
+                  useSecondsForDurations: true,
+                  histogramBucketOverrides: { [STAGE_DURATION]: STAGE_DURATION_BUCKETS },
+                },
+              },
+            },
+          }
+        : {}),
+    });
     return true;
   } catch {
     return false;
@@ -85,9 +106,15 @@ export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' =
   installPipelineRuntime({ logger: createLogger({ level: level.toLowerCase() as LogLevel }) });
 }
 
-export async function buildActivityDeps(config: PipelineConfig, hostQueue: string, overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger'> = {}): Promise<ActivityDeps> {
+export async function buildActivityDeps(
+  config: PipelineConfig,
+  hostQueue: string,
+  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger'> & { metrics?: PipelineMetrics } = {},
+): Promise<ActivityDeps> {
   const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
-  const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger });
+  const metrics = overrides.metrics;
+  const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
+  const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
   return { config, ...runtime, watch, hostQueue };
 }
@@ -96,14 +123,18 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const hostQueue = hostQueueName(config, opts.hostId ?? hostname());
   const ownConnection = !opts.connection;
   const connection = opts.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
-  const deps = await buildActivityDeps(config, hostQueue, opts);
+  // The Runtime's meter: a no-op unless installPipelineRuntime turned metrics on.
+  const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
+  const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
   const namespace = config.temporal.namespace;
+  const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
   const workflowSource = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
 
   const workers = await Promise.all([
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
       activities: createBoardActivityGroup(deps),
@@ -111,6 +142,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: config.temporal.grinTaskQueue,
       activities: createGrinActivities(deps),
       maxConcurrentActivityTaskExecutions: config.concurrency.grinActivities,
@@ -120,6 +152,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps),
       // Take a new book only when this host has room for its file stages.
@@ -128,6 +161,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: hostQueue,
       activities: createFileActivities(deps, { download: opts.download }),
       maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
@@ -167,9 +201,10 @@ async function main(argv: string[]): Promise<void> {
   const opts = program.opts<{ config?: string; hostId: string; logLevel?: LogLevel }>();
   const config = loadConfig({ file: opts.config });
   const logger = loggerFrom(config, opts.logLevel);
-  installPipelineRuntime({ logger });
+  installPipelineRuntime({ logger, metrics: config.metrics });
   const workers = await createPipelineWorkers(config, { hostId: opts.hostId, logger });
-  process.stderr.write(`grin-pipeline worker: Temporal ${config.temporal.address}, directory ${config.grin.directory}, file queue ${workers.hostQueue}\n`);
+  const metricsUrl = config.metrics.port > 0 ? `, metrics http://${config.metrics.host}:${config.metrics.port}/metrics` : '';
+  process.stderr.write(`grin-pipeline worker: Temporal ${config.temporal.address}, directory ${config.grin.directory}, file queue ${workers.hostQueue}${metricsUrl}\n`);
   const stop = () => workers.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

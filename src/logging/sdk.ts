@@ -7,22 +7,9 @@
 import { log as activityLog } from '@temporalio/activity';
 import { ApplicationFailure, type LogLevel as SdkLevel, type LogMetadata } from '@temporalio/common';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
+import { ACTIVITY_STAGE } from '../activities/activity-stages';
 import { failureDetails } from '../activities/failures';
 import type { Logger, LogLevel } from './logger';
-
-/** Which stage each activity belongs to, for per-stage files and the `stage` field. */
-export const ACTIVITY_STAGE: Record<string, string> = {
-  requestConversion: 'request',
-  waitForConversion: 'convert',
-  checkArchive: 'download',
-  claimFileHost: 'download',
-  downloadArchive: 'download',
-  decryptArchive: 'decrypt',
-  extractArchive: 'extract',
-  processBook: 'process',
-  uploadBook: 'store',
-  cleanupBook: 'store',
-};
 
 /** Book workflow ids are `grin/<directory>/<barcode>` (contracts.ts bookWorkflowId). */
 const BOOK_WORKFLOW_ID = /^grin\/[^/]+\/([^/]+)$/;
