@@ -87,7 +87,8 @@ export function createUploadActivity(deps: ActivityDeps) {
         } else {
           let latest = resumeFrom;
           try {
-            sent += localSize;
+            // A resumed multipart upload sends only the parts the checkpoint does not hold.
+            sent += localSize - (resumeFrom?.parts.reduce((n, part) => n + part.size, 0) ?? 0);
             await storage.putFile(paths.decrypted, keys.archive, {
               metadata,
               contentType: 'application/gzip',

@@ -1,5 +1,5 @@
 /** The migration report: rows from tokens, the summary's counts, rates and ETA, and the CSV/JSON forms. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Board } from '../../src/buckets/board';
@@ -99,6 +99,27 @@ test('reportFromBoard reads every bucket of a real board', async () => {
     expect(report.summary.storedLastHour).toBe(1);
     expect(report.summary.parkedByReason).toEqual({ GrinRefusedError: 1 });
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('`grin-pipeline report --batch --format json --out` writes the batch\'s report and prints the summary', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'grin-report-cli-'));
+  const { buildProgram } = await import('../../src/client');
+  const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const board = await Board.open(join(dir, 'pipeline'));
+    await board.create({ barcode: 'BOOKC1', directory: 'PRNC', batchId: 'cli' });
+    await board.move('BOOKC1', '07_stored', { grinEtag: 'abc' });
+    await board.create({ barcode: 'BOOKC2', directory: 'PRNC', batchId: 'another' });
+    writeFileSync(join(dir, 'config.yaml'), `pipelineDir: ${join(dir, 'pipeline')}\n`);
+    const out = join(dir, 'report.json');
+    await buildProgram().parseAsync(['node', 'grin-pipeline', '-c', join(dir, 'config.yaml'), 'report', '--batch', 'cli', '--format', 'json', '--out', out]);
+    const report = JSON.parse(readFileSync(out, 'utf8'));
+    expect(report.rows.map((r: { barcode: string; grinEtag: string }) => [r.barcode, r.grinEtag])).toEqual([['BOOKC1', 'abc']]);
+    expect(stderr.mock.calls.map((c) => String(c[0])).join('')).toContain('1 book(s) in batch cli');
+  } finally {
+    stderr.mockRestore();
     rmSync(dir, { recursive: true, force: true });
   }
 });
