@@ -20,6 +20,8 @@ import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatc
 import { followBatch, formatCounts } from './cli/progress';
 import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temporal';
 import { addUnpackCommand } from './cli/unpack';
+import { addReportCommand } from './cli/report';
+import { createLogger } from './logging/logger';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -28,7 +30,8 @@ const positiveInt = (name: string) => (value: string) => {
 };
 
 /** No Temporal around CLI commands: the GRIN client's own retries are their one retry layer. */
-const cliGrinClient = (config: PipelineConfig) => grinClientFrom(config, { retry: CLI_RETRY });
+const cliGrinClient = (config: PipelineConfig) =>
+  grinClientFrom(config, { retry: CLI_RETRY, logger: createLogger({ level: config.logging.level, format: config.logging.format }).child({ component: 'grin' }) });
 
 export interface PendingActivity {
   type: string;
@@ -265,6 +268,7 @@ export function buildProgram(): Command {
     });
 
   addResumeCommand(program, globals);
+  addReportCommand(program, globals);
 
   program
     .command('batch-status')

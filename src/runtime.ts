@@ -26,12 +26,16 @@ export interface RuntimeOptions {
   grin?: GrinApi;
   /** Replace the storage (tests). */
   storage?: BookStorage;
+  /** Where the GRIN client's warnings go (retries, a listing stopped early); default: nowhere. */
+  grinLogger?: { warn(message: string): void };
+  /** Told each GRIN HTTP status by endpoint (metrics). */
+  onGrinResponse?: (endpoint: string, status: number | 'error') => void;
 }
 
 export async function buildRuntime(config: PipelineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
   return {
     board: await openBoard(config),
-    grin: opts.grin ?? (await grinClientFrom(config)),
+    grin: opts.grin ?? (await grinClientFrom(config, { logger: opts.grinLogger, onResponse: opts.onGrinResponse })),
     storage: opts.storage ?? storageFrom(config),
     passphrase: passphraseFrom(config),
   };
@@ -42,9 +46,14 @@ export function openBoard(config: PipelineConfig): Promise<Board> {
 }
 
 /** `retry`: the client's own retries, for callers without Temporal around them (the CLI); none by default. */
-export async function grinClientFrom(config: PipelineConfig, opts: { retry?: RetryPolicy } = {}): Promise<GrinClient> {
+export async function grinClientFrom(
+  config: PipelineConfig,
+  opts: { retry?: RetryPolicy; logger?: { warn(message: string): void }; onResponse?: (endpoint: string, status: number | 'error') => void } = {},
+): Promise<GrinClient> {
   return new GrinClient({
     retry: opts.retry,
+    logger: opts.logger,
+    onResponse: opts.onResponse,
     baseUrl: config.grin.baseUrl,
     directory: config.grin.directory,
     tokens: await createTokenSource(config.grin),

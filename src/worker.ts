@@ -8,9 +8,9 @@
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
 import { hostname } from 'node:os';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogEntry, type WorkflowBundle } from '@temporalio/worker';
-import { ApplicationFailure } from '@temporalio/common';
-import { Command } from 'commander';
+import { join } from 'node:path';
+import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
 import { ConversionWatch } from './grin/listing-cache';
@@ -25,7 +25,11 @@ import {
   type ActivityDeps,
 } from './activities';
 import type { DownloadOptions } from './activities/download';
-import { failureDetails } from './activities/failures';
+import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
+import { contextualWarn, sdkLogger } from './logging/sdk';
+import { metricsInterceptor } from './metrics/activity-interceptor';
+import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
+import type { MetricsConfig } from './config/types';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -37,6 +41,8 @@ export interface PipelineWorkerOptions {
   grin?: GrinApi;
   storage?: BookStorage;
   download?: DownloadOptions;
+  /** Where warnings from outside Temporal's context go (the GRIN client's, outside an activity); default: from the config. */
+  logger?: Logger;
 }
 
 export interface PipelineWorkers {
@@ -54,31 +60,61 @@ export function sharedFileQueueName(config: PipelineConfig): string {
   return config.temporal.fileTaskQueuePrefix;
 }
 
-/** The SDK's notice for our activity-only workers: expected, and said on every start. */
-const ACTIVITY_ONLY_WORKER_NOTICE = 'No workflows registered, not polling for workflow tasks';
+/** The pipeline's logger as the config says (level, format, per-stage files under the board). */
+export function loggerFrom(config: PipelineConfig, level?: LogLevel): Logger {
+  return createLogger({
+    level: level ?? config.logging.level,
+    format: config.logging.format,
+    perStageDir: config.logging.perStageFiles ? join(config.pipelineDir, 'logs') : undefined,
+  });
+}
 
 /**
- * One line per log entry. Expected failures (not converted yet, queue full) are BENIGN, which the
- * SDK logs at DEBUG. Failures of a fault that hits every book (they carry `waitingFor`) are left to
- * the per-process fault reporter (activities/waiting.ts), which says it once per interval, not once
- * per book.
+ * Installs the SDK's Runtime once per process, with `logger` as its logger: every workflow's and
+ * activity's log entry keeps its metadata. False if a Runtime was already installed (a second
+ * worker set in the same process keeps the first).
  */
-export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
-  const logger = new DefaultLogger(level, (entry: LogEntry) => {
-    if (entry.message === ACTIVITY_ONLY_WORKER_NOTICE) return;
-    const error = entry.meta?.error;
-    if (error instanceof ApplicationFailure && failureDetails(error).waitingFor) return;
-    process.stderr.write(`[worker] ${entry.level} ${entry.message}${entry.meta?.activityType ? ` (${String(entry.meta.activityType)})` : ''}${entry.meta?.workflowId ? ` ${String(entry.meta.workflowId)}` : ''}\n`);
-  });
+export function installPipelineRuntime(opts: { logger: Logger; metrics?: MetricsConfig }): boolean {
+  const port = opts.metrics?.port ?? 0;
   try {
-    Runtime.install({ logger });
+    Runtime.install({
+      logger: sdkLogger(opts.logger),
+      // Prometheus `/metrics`: the SDK's worker metrics and the pipeline's own (PipelineMetrics).
+      ...(port > 0
+        ? {
+            telemetryOptions: {
+              metrics: {
+                prometheus: {
+                  bindAddress: `${opts.metrics!.host}:${port}`,
+                  countersTotalSuffix: true,
+                  useSecondsForDurations: true,
+                  histogramBucketOverrides: { [STAGE_DURATION]: STAGE_DURATION_BUCKETS },
+                },
+              },
+            },
+          }
+        : {}),
+    });
+    return true;
   } catch {
-    // Already installed (a second worker set in the same process): keep the first.
+    return false;
   }
 }
 
-export async function buildActivityDeps(config: PipelineConfig, hostQueue: string, overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage'> = {}): Promise<ActivityDeps> {
-  const runtime = await buildRuntime(config, overrides);
+/** The runtime for tests and the demo: only entries at `level` and above. */
+export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' = 'WARN'): void {
+  installPipelineRuntime({ logger: createLogger({ level: level.toLowerCase() as LogLevel }) });
+}
+
+export async function buildActivityDeps(
+  config: PipelineConfig,
+  hostQueue: string,
+  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger'> & { metrics?: PipelineMetrics } = {},
+): Promise<ActivityDeps> {
+  const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
+  const metrics = overrides.metrics;
+  const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
+  const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
   return { config, ...runtime, watch, hostQueue };
 }
@@ -87,14 +123,18 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const hostQueue = hostQueueName(config, opts.hostId ?? hostname());
   const ownConnection = !opts.connection;
   const connection = opts.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
-  const deps = await buildActivityDeps(config, hostQueue, opts);
+  // The Runtime's meter: a no-op unless installPipelineRuntime turned metrics on.
+  const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
+  const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
   const namespace = config.temporal.namespace;
+  const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
   const workflowSource = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
 
   const workers = await Promise.all([
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
       activities: createBoardActivityGroup(deps),
@@ -102,6 +142,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: config.temporal.grinTaskQueue,
       activities: createGrinActivities(deps),
       maxConcurrentActivityTaskExecutions: config.concurrency.grinActivities,
@@ -111,6 +152,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps),
       // Take a new book only when this host has room for its file stages.
@@ -119,6 +161,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      interceptors,
       taskQueue: hostQueue,
       activities: createFileActivities(deps, { download: opts.download }),
       maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
@@ -142,18 +185,26 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   };
 }
 
+function parseLevel(value: string): LogLevel {
+  const level = value.toLowerCase() as LogLevel;
+  if (!LOG_LEVELS.includes(level)) throw new InvalidArgumentError('expected debug, info, warn or error.');
+  return level;
+}
+
 async function main(argv: string[]): Promise<void> {
   const program = new Command('grin-pipeline-worker')
     .description('Run the grin-pipeline Temporal workers on this host until interrupted (Ctrl-C stops cleanly).')
     .option('-c, --config <file>', 'pipeline config file (YAML); default: $GRIN_PIPELINE_CONFIG or embedded defaults')
     .option('--host-id <id>', "name of this host's file-stage queue", hostname())
-    .option('--log-level <level>', 'DEBUG, INFO, WARN or ERROR', 'WARN')
+    .option('--log-level <level>', 'debug, info, warn or error (default: logging.level in the config)', parseLevel)
     .parse(argv);
-  const opts = program.opts<{ config?: string; hostId: string; logLevel: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' }>();
+  const opts = program.opts<{ config?: string; hostId: string; logLevel?: LogLevel }>();
   const config = loadConfig({ file: opts.config });
-  installQuietRuntime(opts.logLevel);
-  const workers = await createPipelineWorkers(config, { hostId: opts.hostId });
-  process.stderr.write(`grin-pipeline worker: Temporal ${config.temporal.address}, directory ${config.grin.directory}, file queue ${workers.hostQueue}\n`);
+  const logger = loggerFrom(config, opts.logLevel);
+  installPipelineRuntime({ logger, metrics: config.metrics });
+  const workers = await createPipelineWorkers(config, { hostId: opts.hostId, logger });
+  const metricsUrl = config.metrics.port > 0 ? `, metrics http://${config.metrics.host}:${config.metrics.port}/metrics` : '';
+  process.stderr.write(`grin-pipeline worker: Temporal ${config.temporal.address}, directory ${config.grin.directory}, file queue ${workers.hostQueue}${metricsUrl}\n`);
   const stop = () => workers.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -8,6 +8,7 @@
 import type { ActivityDeps } from './deps';
 import { createBoardActivities } from './board-ops';
 import { createBatchActivities } from './batch';
+import { createReportActivities } from './report';
 import { createRequestConversionActivity } from './request-conversion';
 import { createWaitForConversionActivity } from './wait-for-conversion';
 import { createCheckArchiveActivity } from './check-archive';
@@ -24,7 +25,7 @@ import { createLocalFilesActivities } from './local-files';
 export type { ActivityDeps } from './deps';
 
 export function createBoardActivityGroup(deps: ActivityDeps) {
-  return { ...createBoardActivities(deps), ...createBatchActivities() };
+  return { ...createBoardActivities(deps), ...createBatchActivities(), ...createReportActivities(deps) };
 }
 
 // GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log.

@@ -6,9 +6,10 @@
  * the token has not moved (they come out the same), or, once the token is in 06_processed and both
  * files are there, returns what the token recorded.
  */
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeDerivatives, marcFileName, ocrFileName } from '../archive/derivatives';
+import type { TokenMarc } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
 import { killPoint } from './kill-points';
@@ -37,10 +38,30 @@ export function createProcessActivity(deps: ActivityDeps) {
           status: result.hasMarc ? 'derivatives made' : 'derivatives made; no MARC record in the archive',
           pageCount: result.pageCount,
           hasMarc: result.hasMarc,
+          ...(result.hasMarc ? { marc: await marcSummary(result.marcPath) } : {}),
         });
         killPoint('process:after-token-move', barcode);
         return { pageCount: result.pageCount, hasMarc: result.hasMarc };
       });
     },
   };
+}
+
+/** Title, author and date from the MARC JSON just written: a few short fields for reports and the Web UI. */
+async function marcSummary(marcPath: string): Promise<TokenMarc | undefined> {
+  try {
+    const { marc } = JSON.parse(await readFile(marcPath, 'utf8')) as { marc?: Record<string, unknown> | null };
+    if (!marc) return undefined;
+    const text = (v: unknown) => (typeof v === 'string' && v.trim() ? v.trim().slice(0, 300) : undefined);
+    const title = [text(marc.title), text(marc.titleRemainder)].filter(Boolean).join(' ');
+    const out: TokenMarc = {
+      title: title || undefined,
+      author: text(marc.personalAuthor) ?? text(marc.corporateAuthor) ?? text(marc.meetingAuthor),
+      date: text(marc.date1),
+    };
+    for (const key of Object.keys(out) as (keyof TokenMarc)[]) if (out[key] === undefined) delete out[key];
+    return out;
+  } catch {
+    return undefined; // the summary is a convenience; the full record is in storage
+  }
 }

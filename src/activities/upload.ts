@@ -28,6 +28,8 @@ export interface UploadResult {
   keys: Record<string, string>;
   /** True when the archive was already stored with this ETag and was not sent again. */
   archiveSkipped: boolean;
+  /** Bytes sent to storage by this run (metrics); absent from results of older workers. */
+  bytes?: number;
 }
 
 /** What the upload heartbeats: the multipart state, and once stored, the ETag of the stored archive. */
@@ -59,7 +61,7 @@ export function createUploadActivity(deps: ActivityDeps) {
         if (token.stored?.archive && !(await exists(paths.decrypted))) {
           // The clean-up ran (it removes the local files before it moves the token to 07_stored).
           await confirmStored(storage, barcode, token, keys, paths.decrypted);
-          return { keys: { ...keys }, archiveSkipped: true };
+          return { keys: { ...keys }, archiveSkipped: true, bytes: 0 };
         }
         await requireLocalFile(barcode, paths.decrypted, 'decrypted archive');
         const acquiredAt = token.stages['03_downloaded'] ?? new Date().toISOString();
@@ -73,6 +75,7 @@ export function createUploadActivity(deps: ActivityDeps) {
         const resumeFrom = previous?.checkpoint?.key === keys.archive ? previous.checkpoint : undefined;
 
         const localSize = (await stat(paths.decrypted)).size;
+        let sent = 0;
         const existing = await storage.head(keys.archive);
         const sameArchive =
           !!existing && !!token.grinEtag && existing.metadata.grin_etag === token.grinEtag && existing.size === localSize;
@@ -84,6 +87,8 @@ export function createUploadActivity(deps: ActivityDeps) {
         } else {
           let latest = resumeFrom;
           try {
+            // A resumed multipart upload sends only the parts the checkpoint does not hold.
+            sent += localSize - (resumeFrom?.parts.reduce((n, part) => n + part.size, 0) ?? 0);
             await storage.putFile(paths.decrypted, keys.archive, {
               metadata,
               contentType: 'application/gzip',
@@ -103,14 +108,14 @@ export function createUploadActivity(deps: ActivityDeps) {
         killPoint('upload:after-archive', barcode);
         activity.heartbeat({ archiveStored: token.grinEtag } satisfies UploadHeartbeat);
 
-        await storage.putFile(join(paths.derivatives, `${barcode}_ocr.jsonl.gz`), keys.ocr, {
+        sent += (await storage.putFile(join(paths.derivatives, `${barcode}_ocr.jsonl.gz`), keys.ocr, {
           metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
           contentType: 'application/gzip',
-        });
-        await storage.putFile(join(paths.derivatives, `${barcode}_marc.json`), keys.marc, {
+        })).size;
+        sent += (await storage.putFile(join(paths.derivatives, `${barcode}_marc.json`), keys.marc, {
           metadata: { barcode },
           contentType: 'application/json',
-        });
+        })).size;
         killPoint('upload:after-derivatives', barcode);
         const stored = { ...keys };
         const uploaded = await board.update(barcode, {
@@ -120,7 +125,7 @@ export function createUploadActivity(deps: ActivityDeps) {
         killPoint('upload:after-token-update', barcode);
         await storage.putBytes(JSON.stringify(uploaded, null, 2), keys.token, { metadata: { barcode }, contentType: 'application/json' });
         killPoint('upload:after-token-object', barcode);
-        return { keys: stored, archiveSkipped };
+        return { keys: stored, archiveSkipped, bytes: sent };
       });
     },
   };

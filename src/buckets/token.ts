@@ -38,6 +38,14 @@ export interface TokenError {
   at: string;
 }
 
+/** The MARC fields a report shows; the full record is in storage (`meta/<barcode>/<barcode>_marc.json`). */
+export interface TokenMarc {
+  title?: string;
+  author?: string;
+  /** 008 date 1 (usually the year of publication). */
+  date?: string;
+}
+
 /**
  * The token: one small JSON file `<barcode>.json` per book. It never holds secrets.
  * Fields other than barcode/directory/bucket are filled in as the book moves along.
@@ -73,6 +81,8 @@ export interface BookToken {
   checksumUnlisted?: number;
   pageCount?: number;
   hasMarc?: boolean;
+  /** A few MARC fields, for reports and the Web UI (absent in tokens written before they were kept). */
+  marc?: TokenMarc;
   /** Storage keys written for this book, by artifact. */
   stored?: Record<string, string>;
   attempts?: number;

@@ -18,6 +18,7 @@ import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
 import { batchWorkflow, type BatchSummary } from '../workflows/batch';
 import { batchWorkflowId, type BookSettings } from '../workflows/contracts';
+import { batchStaticDetails, batchSummary } from '../workflows/metadata';
 import { GrinBatch, GrinDirectory } from '../workflows/search-attributes';
 import { ensureSearchAttributes, UsageError } from './common';
 
@@ -169,6 +170,8 @@ export async function startBatch(client: Client, config: PipelineConfig, barcode
       ],
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      staticSummary: batchSummary(opts.batchId, config.grin.directory, barcodes.length),
+      staticDetails: batchStaticDetails(opts.batchId, config.grin.directory, barcodes.length, opts.window ?? config.concurrency.batchWindow),
       typedSearchAttributes: [
         { key: GrinDirectory, value: config.grin.directory },
         { key: GrinBatch, value: opts.batchId },

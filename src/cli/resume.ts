@@ -12,6 +12,7 @@ import { BUCKETS, type Bucket, type BookToken } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 import type { bookWorkflow } from '../workflows/book';
 import { bookWorkflowId, type BookSettings } from '../workflows/contracts';
+import { bookStaticDetails, bookSummary } from '../workflows/metadata';
 import { GrinBarcode, GrinBatch, GrinDirectory, GrinStage } from '../workflows/search-attributes';
 import { ensureSearchAttributes } from './common';
 
@@ -76,14 +77,17 @@ async function hasRunningWorkflow(client: Client, config: PipelineConfig, barcod
 
 /** Starts the book's workflow; false if one was started meanwhile. */
 async function startBook(client: Client, config: PipelineConfig, token: BookToken, settings: BookSettings): Promise<boolean> {
+  const input = { barcode: token.barcode, directory: config.grin.directory, batchId: token.batchId, settings };
   try {
     await client.workflow.start<typeof bookWorkflow>('bookWorkflow', {
       workflowId: bookWorkflowId(config.grin.directory, token.barcode),
       taskQueue: config.temporal.workflowTaskQueue,
-      args: [{ barcode: token.barcode, directory: config.grin.directory, batchId: token.batchId, settings }],
+      args: [input],
       // Any earlier run is closed (checked above): this run takes over from the board.
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.FAIL,
+      staticSummary: bookSummary(input, token.marc?.title),
+      staticDetails: bookStaticDetails(input),
       typedSearchAttributes: [
         { key: GrinBarcode, value: token.barcode },
         { key: GrinDirectory, value: config.grin.directory },

@@ -388,5 +388,7 @@ export function describeConfig(config: PipelineConfig): string {
     `Timeouts     host presumed gone after ${timeouts.hostPickupSeconds} s without pickup or ${timeouts.heartbeatSeconds} s without heartbeat; ` +
       `file stages retried ${timeouts.fileStageMaxDays > 0 ? `for up to ${timeouts.fileStageMaxDays} days` : 'without limit'}; conversion awaited ${timeouts.conversionWaitDays} days; ` +
       `retries back off to ${timeouts.grinRetryMaxSeconds} s (GRIN) / ${timeouts.fileRetryMaxSeconds} s (files); batches reconcile every ${timeouts.batchReconcileSeconds} s`,
+    `Logging      ${config.logging.level} and above, ${config.logging.format === 'auto' ? 'JSON lines unless on a terminal' : config.logging.format}${config.logging.perStageFiles ? `, per-stage files in ${config.pipelineDir}/logs` : ''}`,
+    `Metrics      ${config.metrics.port > 0 ? `Prometheus on ${config.metrics.host}:${config.metrics.port}/metrics` : 'off (metrics.port: 0)'}`,
   ].join('\n');
 }

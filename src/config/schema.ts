@@ -233,6 +233,26 @@ const TimeoutsSchema = z
   })
   .prefault({});
 
+const LoggingSchema = z
+  .strictObject({
+    level: z.enum(['debug', 'info', 'warn', 'error'], { error: 'expected "debug", "info", "warn" or "error"' }).default('info'),
+    format: z.enum(['auto', 'json', 'pretty'], { error: 'expected "auto", "json" or "pretty"' }).default('auto'),
+    perStageFiles: z.boolean({ error: 'expected true or false' }).default(false),
+  })
+  .prefault({});
+
+const MetricsSchema = z
+  .strictObject({
+    port: z
+      .number({ error: 'expected a TCP port (1-65535), or 0 for no metrics' })
+      .int({ error: 'expected a TCP port (1-65535), or 0 for no metrics' })
+      .min(0, { error: 'expected a TCP port (1-65535), or 0 for no metrics' })
+      .max(65535, { error: 'expected a TCP port (1-65535), or 0 for no metrics' })
+      .default(0),
+    host: nonEmptyString('an address to listen on, e.g. "0.0.0.0" or "127.0.0.1"').default('0.0.0.0'),
+  })
+  .prefault({});
+
 export const PipelineConfigSchema = z.strictObject(
   {
     temporal: TemporalSchema.prefault({}),
@@ -244,6 +264,8 @@ export const PipelineConfigSchema = z.strictObject(
     limits: LimitsSchema,
     concurrency: ConcurrencySchema,
     timeouts: TimeoutsSchema,
+    logging: LoggingSchema,
+    metrics: MetricsSchema,
   },
   { error: 'expected a mapping of settings (key: value lines)' },
 );

@@ -112,6 +112,21 @@ export interface TimeoutsConfig {
   batchReconcileSeconds: number;
 }
 
+export interface LoggingConfig {
+  /** Least severe entries written. Default: info. */
+  level: 'debug' | 'info' | 'warn' | 'error';
+  /** `auto`: JSON lines unless standard error is a terminal. */
+  format: 'auto' | 'json' | 'pretty';
+  /** Also write entries that name a stage to `<pipelineDir>/logs/<stage>.log`. Default: false. */
+  perStageFiles: boolean;
+}
+
+export interface MetricsConfig {
+  /** Prometheus endpoint port on each worker (`/metrics`); 0 (default): no metrics. */
+  port: number;
+  host: string;
+}
+
 export interface PipelineConfig {
   temporal: TemporalConfig;
   grin: GrinConfig;
@@ -125,4 +140,6 @@ export interface PipelineConfig {
   limits: LimitsConfig;
   concurrency: ConcurrencyConfig;
   timeouts: TimeoutsConfig;
+  logging: LoggingConfig;
+  metrics: MetricsConfig;
 }

@@ -97,6 +97,8 @@ export interface GrinClientOptions {
   maxSearchUrlLength?: number;
   /** Told about retries and early stops; nothing secret is passed. */
   logger?: { warn(message: string): void };
+  /** Told each HTTP answer's status (or `error` when none came), by endpoint (metrics). */
+  onResponse?: (endpoint: string, status: number | 'error') => void;
 }
 
 const BARCODE_RE = /^[A-Za-z0-9_-]{1,64}$/;
@@ -123,7 +125,7 @@ export class GrinClient implements GrinApi {
     new URL(this.baseUrl); // fail early on a malformed base URL
     this.directory = opts.directory;
     this.retry = { ...NO_RETRY, ...opts.retry };
-    this.http = new GrinHttp(this.baseUrl, opts.tokens, { ...DEFAULT_TIMEOUTS, ...opts.timeouts });
+    this.http = new GrinHttp(this.baseUrl, opts.tokens, { ...DEFAULT_TIMEOUTS, ...opts.timeouts }, opts.onResponse);
     this.processBatchSize = opts.processBatchSize ?? 100;
     this.listingSlots = new Semaphore(opts.listingConcurrency ?? 2);
     this.formats = { converted: 'text', failed: 'html', inProcess: 'text', ...opts.listingFormats };

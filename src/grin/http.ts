@@ -60,6 +60,7 @@ export class GrinHttp {
     baseUrl: string,
     private readonly tokens: AccessTokenSource,
     readonly timeouts: HttpTimeouts = DEFAULT_TIMEOUTS,
+    private readonly onResponse?: (endpoint: string, status: number | 'error') => void,
   ) {
     this.origin = new URL(baseUrl).origin;
     this.agent = new Agent({
@@ -85,8 +86,15 @@ export class GrinHttp {
       const headers: Record<string, string> = { ...req.headers };
       // The token only ever goes to GRIN's own origin.
       if (sameOrigin) headers.authorization = `Bearer ${token}`;
-      const res = await request(url, { dispatcher: this.agent, method: req.method, headers, signal: req.signal });
+      let res: GrinResponse;
+      try {
+        res = await request(url, { dispatcher: this.agent, method: req.method, headers, signal: req.signal });
+      } catch (err) {
+        this.onResponse?.(req.ctx.endpoint, 'error');
+        throw err;
+      }
       const status = res.statusCode;
+      this.onResponse?.(req.ctx.endpoint, status);
       const location = headerValue(res.headers, 'location');
       const loginRedirect = status >= 300 && status < 400 && isLoginRedirect(location);
       if (status === 401 || loginRedirect) {

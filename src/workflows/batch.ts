@@ -18,7 +18,9 @@ import {
   continueAsNew,
   log,
   ParentClosePolicy,
+  patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   sleep,
   startChild,
@@ -31,6 +33,7 @@ import { bookWorkflow } from './book';
 import { BatchTracker } from './batch-tracker';
 import { batchProgressQuery, bookSettledSignal, bookWorkflowId, type BatchInput, type BatchProgress, type BatchSummary } from './contracts';
 import { GrinBarcode, GrinBatch, GrinDirectory, GrinStage } from './search-attributes';
+import { batchCurrentDetails, bookStaticDetails, bookSummary, HANDLER_DESCRIPTIONS } from './metadata';
 
 export type { BatchSummary } from './contracts';
 
@@ -43,6 +46,15 @@ const { settledBooks } = proxyActivities<BoardActivities>({
   heartbeatTimeout: '1 minute',
   retry: { maximumAttempts: 5 },
 });
+
+const { writeBatchReport } = proxyActivities<BoardActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '5 minutes',
+  retry: { maximumAttempts: 5 },
+});
+
+/** Patch id (docs/workflow-changes.md): a finished batch writes its report to storage. */
+export const BATCH_REPORT = 'batch-report';
 
 /** Starts per run before continuing as new keeps each run's history far below Temporal's limits. */
 const DEFAULT_STARTS_PER_RUN = 1000;
@@ -60,8 +72,14 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
   let next: string[] = [];
   let startFailure: unknown;
 
-  setHandler(bookSettledSignal, (settled) => books.settled(settled));
-  setHandler(batchProgressQuery, (): BatchProgress => ({ ...books.view(), batchId: input.batchId, total, window: input.window }));
+  const progress = (): BatchProgress => ({ ...books.view(), batchId: input.batchId, total, window: input.window });
+  /** The Web UI's current details: the counts (no command, so replay is unaffected). */
+  const publish = () => setCurrentDetails(batchCurrentDetails(progress()));
+  setHandler(bookSettledSignal, (settled) => {
+    books.settled(settled);
+    publish();
+  }, { description: HANDLER_DESCRIPTIONS.bookSettled });
+  setHandler(batchProgressQuery, progress, { description: HANDLER_DESCRIPTIONS.progress });
 
   const moreToStart = () => books.offset < total;
   const finished = () => !moreToStart() && books.occupied === 0;
@@ -72,6 +90,7 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
   void reconcileEvery(input.reconcileIntervalSeconds ?? DEFAULT_RECONCILE_SECONDS);
 
   for (;;) {
+    publish();
     if (startFailure !== undefined) throw startFailure;
     if (finished()) break;
     if (timeToContinue()) {
@@ -94,14 +113,29 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
     await condition(() => canStart() || finished() || timeToContinue() || startFailure !== undefined);
   }
   await condition(allHandlersFinished);
+  publish();
+  // Batches recorded before the report existed finish without one, as they did.
+  if (patched(BATCH_REPORT)) {
+    try {
+      const { keys } = await writeBatchReport.executeWithOptions({ summary: `report of batch ${input.batchId} to storage` }, [{ batchId: input.batchId }]);
+      log.info('batch report written', { batchId: input.batchId, keys });
+    } catch (err) {
+      // The report is a convenience: `grin-pipeline report --batch` makes it again.
+      log.warn('could not write the batch report', { batchId: input.batchId, error: String(err) });
+    }
+  }
   return { batchId: input.batchId, total, ...books.counts };
 
   function startBook(barcode: string): void {
     books.startSent(barcode);
     startsThisRun++;
+    const args = { barcode, directory: input.directory, batchId: input.batchId, batchWorkflowId: self, force: input.force, settings: input.settings };
     startChild(bookWorkflow, {
       workflowId: bookWorkflowId(input.directory, barcode),
-      args: [{ barcode, directory: input.directory, batchId: input.batchId, batchWorkflowId: self, force: input.force, settings: input.settings }],
+      args: [args],
+      // What the Web UI's workflow list shows for the book (metadata only: replay does not compare it).
+      staticSummary: bookSummary(args),
+      staticDetails: bookStaticDetails(args),
       // Books outlive the batch run that started them (continue-as-new, or the batch being cancelled).
       parentClosePolicy: ParentClosePolicy.ABANDON,
       // A book that finished (stored or cancelled) is never started again; a failed/terminated run may be.
@@ -117,10 +151,12 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
         // Outcomes arrive by signal or reconcile (they must survive continue-as-new); keep this promise handled.
         handle.result().catch(() => undefined);
         books.startResolved(barcode, true);
+        publish();
       },
       (err: unknown) => {
         if (err instanceof WorkflowExecutionAlreadyStartedError) books.startResolved(barcode, false);
         else startFailure ??= err;
+        publish();
       },
     );
   }
@@ -133,6 +169,7 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
       if (watched.length === 0) continue;
       try {
         for (const settled of await settledBooks({ directory: input.directory, barcodes: watched })) books.settled(settled);
+        publish();
       } catch (err) {
         log.warn('could not ask Temporal how the batch\'s books stand; trying again at the next interval', { error: String(err) });
       }

@@ -14,6 +14,7 @@ import {
   log,
   patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   TimeoutFailure,
   upsertSearchAttributes,
@@ -26,6 +27,7 @@ import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../buckets/token';
 import type { FailureDetails } from '../common/errors';
 import { cancelSignal, retrySignal, statusQuery, type BookInput, type BookOutcome, type BookSettings, type BookStatus } from './contracts';
 import { GrinStage } from './search-attributes';
+import { bookCurrentDetails, HANDLER_DESCRIPTIONS } from './metadata';
 import { tellBatch } from './batch-notify';
 
 /** Times a book may go back to GRIN because its package left the converted pool before download (reset by `retry`). */
@@ -131,24 +133,32 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     hostMoves: 0,
   };
   let retryRequested = false;
+  let operatorRetries = 0;
   let cancelReason: string | undefined;
   /** Set once an integrity failure sent the book back for a fresh download (reset by `retry`). */
   let redownloaded = false;
   let fileQueue: string | undefined;
   const stageScope = new CancellationScope();
-  setHandler(statusQuery, () => status);
+  /** The Web UI's "current details": set at every change of `status` (it issues no command, so replay is unaffected). */
+  const publish = () => setCurrentDetails(bookCurrentDetails(status, operatorRetries));
+  const doing = (activity: string) => {
+    status.activity = activity;
+    publish();
+  };
+  setHandler(statusQuery, () => status, { description: HANDLER_DESCRIPTIONS.status });
   setHandler(retrySignal, () => {
     retryRequested = true;
-  });
+  }, { description: HANDLER_DESCRIPTIONS.retry });
   setHandler(cancelSignal, (reason?: string) => {
     cancelReason = reason || 'cancelled by operator';
     // Interrupt whatever stage is running (a book may wait days for GRIN).
     if (status.state === 'running') stageScope.cancel();
-  });
+  }, { description: HANDLER_DESCRIPTIONS.cancel });
+  publish();
 
   const show = (bucket: Bucket, activity: string) => {
     status.bucket = bucket;
-    status.activity = activity;
+    doing(activity);
     // The batch or `resume` set GrinStage when starting the book, and a retry shows the stage just
     // before it runs: upsert only a change. Runs recorded before this patch upserted every time.
     if (workflowInfo().typedSearchAttributes.get(GrinStage) === bucket && patched(STAGE_UPSERT_ON_CHANGE)) return;
@@ -164,39 +174,41 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     }
   };
   const files = () => filesOn(fileQueue!);
+  /** Per-call activity summary, shown on the activity's row in the Web UI's event history. */
+  const about = (what: string): ActivityOptions => ({ summary: `${barcode}: ${what}` });
 
   /** The body of each stage; when it returns, the token is in the next bucket. */
   const run: Record<Stage['name'], () => Promise<void>> = {
     request: async () => {
-      await grin.requestConversion({ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds });
+      await grin.requestConversion.executeWithOptions(about('ask GRIN to convert'), [{ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds }]);
     },
     convert: async () => {
-      status.grinFilename = (await waiter.waitForConversion({ barcode, pollIntervalSeconds: settings.pollIntervalSeconds })).filename;
+      status.grinFilename = (await waiter.waitForConversion.executeWithOptions(about('wait for GRIN to convert (each attempt is one look at the listing)'), [{ barcode, pollIntervalSeconds: settings.pollIntervalSeconds }])).filename;
     },
     download: async () => {
       const archive = status.grinFilename ?? `${barcode}.tar.gz.gpg`;
       // A rate-limited HEAD admits the download, and finds an evicted package before a host is claimed.
-      status.activity = 'checking the archive at GRIN';
-      const head = await grin.checkArchive({ barcode, filename: archive });
-      status.activity = 'choosing a host for the file stages';
-      fileQueue = await hosts.claimFileHost({ barcode });
+      doing('checking the archive at GRIN');
+      const head = await grin.checkArchive.executeWithOptions(about(`HEAD ${archive} at GRIN`), [{ barcode, filename: archive }]);
+      doing('choosing a host for the file stages');
+      fileQueue = await hosts.claimFileHost.executeWithOptions(about('claim a host for the file stages'), [{ barcode }]);
       status.fileQueue = fileQueue;
-      status.activity = 'downloading';
-      await files().downloadArchive({ barcode, filename: archive, expectEtag: head.etag });
+      doing('downloading');
+      await files().downloadArchive.executeWithOptions(about(`download ${archive}`), [{ barcode, filename: archive, expectEtag: head.etag }]);
     },
     decrypt: async () => {
-      await files().decryptArchive({ barcode });
+      await files().decryptArchive.executeWithOptions(about('decrypt'), [{ barcode }]);
     },
     extract: async () => {
-      await files().extractArchive({ barcode });
+      await files().extractArchive.executeWithOptions(about('extract and verify checksums'), [{ barcode }]);
     },
     process: async () => {
-      await files().processBook({ barcode });
+      await files().processBook.executeWithOptions(about('make OCR and MARC derivatives'), [{ barcode }]);
     },
     store: async () => {
-      await files().uploadBook({ barcode, force: input.force });
-      status.activity = 'cleaning up local files';
-      await files().cleanupBook({ barcode });
+      await files().uploadBook.executeWithOptions(about('upload and verify in storage'), [{ barcode, force: input.force }]);
+      doing('cleaning up local files');
+      await files().cleanupBook.executeWithOptions(about('remove local files'), [{ barcode }]);
     },
   };
 
@@ -205,8 +217,8 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   status.fileQueue = fileQueue;
   status.grinFilename = registered.grinFilename;
   if (registered.bucket === '07_stored' && !input.force) {
-    show('07_stored', 'already stored');
     status.state = 'stored';
+    show('07_stored', 'already stored');
     await tellBatch(input, { barcode, outcome: 'stored' });
     return 'stored';
   }
@@ -225,16 +237,16 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
         at = await recover(at, err);
       }
     }
-    show('07_stored', 'stored');
     status.state = 'stored';
+    show('07_stored', 'stored');
     await tellBatch(input, { barcode, outcome: 'stored' });
     return 'stored';
   } catch (err) {
     if (!(err instanceof Cancelled)) throw err;
-    status.activity = 'cancelling';
+    doing('cancelling');
     await board.cancelBook({ barcode, reason: cancelReason });
     status.state = 'cancelled';
-    status.activity = `cancelled: ${cancelReason}`;
+    doing(`cancelled: ${cancelReason}`);
     upsertSearchAttributes([{ key: GrinStage, value: 'cancelled' }]);
     await tellBatch(input, { barcode, outcome: 'cancelled' });
     return 'cancelled';
@@ -261,7 +273,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     if (at < FIRST_LOCAL) return at;
     let found: StageBucket = '02_converted';
     if (fileQueue) {
-      status.activity = 'looking for the book\'s local files';
+      doing('looking for the book\'s local files');
       try {
         found = (await runStage(() => files().findLocalProgress({ barcode, bucket: STAGE_BUCKETS[at] }))).bucket;
       } catch (err) {
@@ -300,7 +312,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       const waiting = pauseSeconds > 0 ? `waiting ${pauseSeconds} s for a file host: ${why}` : undefined;
       if (at > DOWNLOAD) await board.rewindBook({ barcode, to: '02_converted', status: waiting ?? `${why}; downloading again on another host` });
       if (waiting) {
-        status.activity = waiting;
+        doing(waiting);
         await condition(() => cancelReason !== undefined, pauseSeconds * 1000); // a cancel ends the pause
       }
       return DOWNLOAD;
@@ -328,7 +340,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   async function parkAndWait(at: number, err: unknown, note = ''): Promise<void> {
     const message = failureMessage(err) + note;
     const type = failureType(err);
-    await board.parkBook({ barcode, stage: STAGE_BUCKETS[at + 1], message, type });
+    await board.parkBook.executeWithOptions(about(`park in failed: ${type ?? 'error'}`), [{ barcode, stage: STAGE_BUCKETS[at + 1], message, type }]);
     await parkedUntilRetry(at, message, type);
   }
 
@@ -340,13 +352,14 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     const stage = STAGE_BUCKETS[at + 1];
     status.state = 'parked';
     status.bucket = 'failed';
-    status.activity = `parked: ${message}`;
     status.lastError = { stage, message, type };
+    doing(`parked: ${message}`);
     upsertSearchAttributes([{ key: GrinStage, value: 'failed' }]);
     await tellBatch(input, { barcode, outcome: 'failed' });
     retryRequested = false;
     await condition(() => retryRequested || cancelReason !== undefined);
     if (cancelReason) throw new Cancelled();
+    operatorRetries++;
     await board.unparkBook({ barcode, backTo: STAGE_BUCKETS[at] });
     status.state = 'running';
     status.reRequests = 0;

@@ -502,13 +502,17 @@ describe('upload to S3 and clean-up', () => {
     const before = archiveWrites(U).length;
     const second = await attempt(uploadBook, { barcode: U }, { info: { attempt: 2, heartbeatDetails: details } });
     expect(second.error).toBeUndefined();
-    expect(second.result).toEqual({ keys: expect.objectContaining({ archive: archiveKey(U) }), archiveSkipped: false });
+    expect(second.result).toEqual({ keys: expect.objectContaining({ archive: archiveKey(U) }), archiveSkipped: false, bytes: expect.any(Number) });
     const sent = archiveWrites(U).slice(before);
     expect(sent.filter((w) => w.startsWith('UploadPart '))).toHaveLength(PARTS - onServer);
     expect(sent.filter((w) => w.startsWith('CreateMultipartUpload '))).toHaveLength(0);
     const resumed = (second.beats[0] as { checkpoint: UploadCheckpoint }).checkpoint;
     expect(resumed.uploadId).toBe(uploadId);
     expect(resumed.parts).toHaveLength(onServer);
+    // The bytes it reports sent (metrics) are the missing parts plus the small derivatives, not the whole archive again.
+    const missing = BIG - resumed.parts.reduce((n, p) => n + p.size, 0);
+    expect(second.result!.bytes! - missing).toBeGreaterThan(0);
+    expect(second.result!.bytes! - missing).toBeLessThan(1024 * 1024);
 
     expect(await storedMd5(archiveKey(U))).toBe(md5);
     expect(await storage.head(archiveKey(U))).toEqual({

@@ -1,0 +1,32 @@
+/**
+ * `grin-pipeline report`: one row per book (from the board's tokens) and a summary, as CSV or JSON.
+ * Reads only the board: works while Temporal or storage is down.
+ */
+import { writeFile } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
+import { Board } from '../buckets/board';
+import { formatReport, reportFromBoard, summaryText, type ReportFormat } from '../report';
+import { validateBatchId } from './batch';
+import { configFrom, type GlobalOptions } from './common';
+
+export function addReportCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('report')
+    .description(
+      'A report of the migration from the board: one row per book (bucket, stage times, GRIN file and ETag, sizes, pages, ' +
+        'storage keys, MARC title/author/date, parked reason) and a summary (counts, bytes, books/hour, ETA, parked by reason) on stderr.',
+    )
+    .option('--batch <id>', 'only the books of this batch')
+    .addOption(new Option('--format <format>', 'csv (rows only) or json (summary and rows)').choices(['csv', 'json']).default('csv'))
+    .option('--out <file>', 'write here instead of standard output')
+    .action(async (opts: { batch?: string; format: ReportFormat; out?: string }) => {
+      if (opts.batch !== undefined) validateBatchId(opts.batch);
+      const config = configFrom(globals());
+      const board = await Board.open(config.pipelineDir);
+      const report = await reportFromBoard(board, { batchId: opts.batch });
+      const text = formatReport(report, opts.format);
+      if (opts.out) await writeFile(opts.out, text);
+      else process.stdout.write(text);
+      process.stderr.write(summaryText(report.summary) + '\n');
+    });
+}

@@ -1,0 +1,49 @@
+/**
+ * Records the pipeline's metrics around each activity (an SDK activity interceptor): books entering a
+ * bucket, books parked by reason, bytes downloaded and uploaded, and how long the book spent in the
+ * stage that just finished (from the token's arrival times, so waits and retries count).
+ */
+import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { ACTIVITY_ENTERS } from '../activities/activity-stages';
+import type { Board } from '../buckets/board';
+import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../buckets/token';
+import type { PipelineMetrics } from './pipeline-metrics';
+
+export function metricsInterceptor(metrics: PipelineMetrics, board: Pick<Board, 'get'>): ActivityInterceptorsFactory {
+  return (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        const result = await next(input);
+        try {
+          await record(metrics, board, ctx.info.activityType, input.args[0], result);
+        } catch {
+          // Metrics never fail an activity.
+        }
+        return result;
+      },
+    },
+  });
+}
+
+async function record(metrics: PipelineMetrics, board: Pick<Board, 'get'>, type: string, arg: unknown, result: unknown): Promise<void> {
+  const input = (arg ?? {}) as { barcode?: string; type?: string; backTo?: Bucket; to?: Bucket };
+  if (type === 'downloadArchive') metrics.bytes('downloaded', (result as { bytes?: number }).bytes ?? 0);
+  if (type === 'uploadBook') metrics.bytes('uploaded', (result as { bytes?: number }).bytes ?? 0);
+  if (type === 'parkBook') metrics.bookParked(input.type ?? 'unknown');
+  // A retry or a rewind puts the book back into an earlier bucket: it enters it again.
+  const back = type === 'unparkBook' ? input.backTo : type === 'rewindBook' ? input.to : undefined;
+  if (back) metrics.bookEntered(back);
+  const entered = ACTIVITY_ENTERS[type];
+  if (!entered) return;
+  metrics.bookEntered(entered);
+  // A stage finished: how long the book was in the bucket before (token arrival times).
+  const i = STAGE_BUCKETS.indexOf(entered as StageBucket);
+  if (i < 1 || !input.barcode) return;
+  const token = await board.get(input.barcode);
+  const from = token?.stages[STAGE_BUCKETS[i - 1]];
+  const to = token?.stages[entered];
+  if (from && to) metrics.stageDuration(STAGE_NAMES[i - 1], (Date.parse(to) - Date.parse(from)) / 1000);
+}
+
+/** Stage `i` takes a book from STAGE_BUCKETS[i] to STAGE_BUCKETS[i + 1] (as in the book workflow). */
+const STAGE_NAMES = ['request', 'convert', 'download', 'decrypt', 'extract', 'process', 'store'] as const;

@@ -1,0 +1,161 @@
+/**
+ * A migration report from the board's tokens alone: one row per book and a summary (counts per
+ * bucket, bytes, throughput over the last hour and day, an ETA at that rate, parked books by
+ * reason). Pure functions: the caller reads the tokens and says what time it is.
+ */
+import { BUCKETS, STAGE_BUCKETS, type BookToken, type Bucket } from '../buckets/token';
+
+export interface ReportRow {
+  barcode: string;
+  directory: string;
+  batchId?: string;
+  bucket: Bucket;
+  status?: string;
+  /** Arrival time (ISO) in each bucket the book has reached. */
+  stages: Partial<Record<Bucket, string>>;
+  grinFilename?: string;
+  grinEtag?: string;
+  encryptedBytes?: number;
+  decryptedBytes?: number;
+  extractedBytes?: number;
+  extractedFiles?: number;
+  pageCount?: number;
+  /** Storage keys written, by artifact. */
+  stored?: Record<string, string>;
+  storage?: string;
+  title?: string;
+  author?: string;
+  date?: string;
+  /** For a book in `failed`: why, and in which stage. */
+  parkedStage?: string;
+  parkedType?: string;
+  parkedReason?: string;
+  updatedAt: string;
+}
+
+export interface ReportSummary {
+  generatedAt: string;
+  batchId?: string;
+  books: number;
+  buckets: Record<Bucket, number>;
+  bytes: { encrypted: number; decrypted: number; extracted: number };
+  pages: number;
+  /** Books that reached 07_stored within the last hour / day. */
+  storedLastHour: number;
+  storedLastDay: number;
+  /** Books per hour at those rates. */
+  booksPerHourLastHour: number;
+  booksPerHourLastDay: number;
+  /** Books neither stored, parked nor cancelled: what the ETA is for. */
+  remaining: number;
+  /** When the remaining books would be stored at the last hour's rate (or the last day's if the hour saw none); absent when neither saw any. */
+  eta?: string;
+  etaBasis?: 'last hour' | 'last day';
+  /** Parked books grouped by error type (or the first words of the reason when untyped). */
+  parkedByReason: Record<string, number>;
+}
+
+export interface Report {
+  summary: ReportSummary;
+  rows: ReportRow[];
+}
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export function reportRow(t: BookToken): ReportRow {
+  const parked = t.bucket === 'failed' ? t.lastError : undefined;
+  return {
+    barcode: t.barcode,
+    directory: t.directory,
+    batchId: t.batchId,
+    bucket: t.bucket,
+    status: t.status,
+    stages: { ...t.stages },
+    grinFilename: t.grinFilename,
+    grinEtag: t.grinEtag,
+    encryptedBytes: t.encryptedBytes,
+    decryptedBytes: t.decryptedBytes,
+    extractedBytes: t.extractedBytes,
+    extractedFiles: t.extractedFiles,
+    pageCount: t.pageCount,
+    stored: t.stored ? { ...t.stored } : undefined,
+    storage: t.storage,
+    title: t.marc?.title,
+    author: t.marc?.author,
+    date: t.marc?.date,
+    parkedStage: parked?.stage,
+    parkedType: parked?.type,
+    parkedReason: parked?.message,
+    updatedAt: t.updatedAt,
+  };
+}
+
+/** Tokens (of one batch, when `batchId` is given) into rows sorted by barcode, plus the summary at `now`. */
+export function buildReport(tokens: BookToken[], now: Date, batchId?: string): Report {
+  const rows = tokens.filter((t) => batchId === undefined || t.batchId === batchId).map(reportRow);
+  rows.sort((a, b) => (a.barcode < b.barcode ? -1 : a.barcode > b.barcode ? 1 : 0));
+  return { summary: summarize(rows, now, batchId), rows };
+}
+
+export function summarize(rows: ReportRow[], now: Date, batchId?: string): ReportSummary {
+  const buckets = Object.fromEntries(BUCKETS.map((b) => [b, 0])) as Record<Bucket, number>;
+  const bytes = { encrypted: 0, decrypted: 0, extracted: 0 };
+  const parkedByReason: Record<string, number> = {};
+  let pages = 0;
+  let storedLastHour = 0;
+  let storedLastDay = 0;
+  for (const r of rows) {
+    buckets[r.bucket]++;
+    bytes.encrypted += r.encryptedBytes ?? 0;
+    bytes.decrypted += r.decryptedBytes ?? 0;
+    bytes.extracted += r.extractedBytes ?? 0;
+    pages += r.pageCount ?? 0;
+    const stored = r.bucket === '07_stored' ? Date.parse(r.stages['07_stored'] ?? '') : NaN;
+    if (!Number.isNaN(stored)) {
+      const age = now.getTime() - stored;
+      if (age <= HOUR_MS) storedLastHour++;
+      if (age <= DAY_MS) storedLastDay++;
+    }
+    if (r.bucket === 'failed') {
+      const reason = r.parkedType ?? reasonWords(r.parkedReason);
+      parkedByReason[reason] = (parkedByReason[reason] ?? 0) + 1;
+    }
+  }
+  const remaining = rows.length - buckets['07_stored'] - buckets.failed - buckets.cancelled;
+  const booksPerHourLastHour = storedLastHour;
+  const booksPerHourLastDay = round(storedLastDay / 24, 2);
+  // The ETA uses the unrounded rate.
+  const rate = storedLastHour > 0 ? storedLastHour : storedLastDay / 24;
+  const eta = remaining === 0 ? now.toISOString() : rate > 0 ? new Date(now.getTime() + (remaining / rate) * HOUR_MS).toISOString() : undefined;
+  return {
+    generatedAt: now.toISOString(),
+    ...(batchId !== undefined ? { batchId } : {}),
+    books: rows.length,
+    buckets,
+    bytes,
+    pages,
+    storedLastHour,
+    storedLastDay,
+    booksPerHourLastHour,
+    booksPerHourLastDay,
+    remaining,
+    ...(eta ? { eta } : {}),
+    ...(eta && remaining > 0 ? { etaBasis: booksPerHourLastHour > 0 ? ('last hour' as const) : ('last day' as const) } : {}),
+    parkedByReason,
+  };
+}
+
+/** An untyped reason, grouped by its first few words (numbers and names differ from book to book). */
+function reasonWords(message: string | undefined): string {
+  if (!message) return 'unknown';
+  return message.split(/[:;(]/)[0].trim().split(/\s+/).slice(0, 6).join(' ') || 'unknown';
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** Bucket order for display. */
+export const REPORT_BUCKETS: readonly Bucket[] = [...STAGE_BUCKETS, 'failed', 'cancelled'];

@@ -1,0 +1,69 @@
+/**
+ * A report as CSV (one row per book, for spreadsheets; the summary is a separate text) or as JSON
+ * (summary and rows together).
+ */
+import { STAGE_BUCKETS } from '../buckets/token';
+import { REPORT_BUCKETS, type Report, type ReportRow, type ReportSummary } from './build';
+
+export type ReportFormat = 'csv' | 'json';
+
+const TIME_COLUMNS = [...STAGE_BUCKETS.slice(1), 'failed', 'cancelled'] as const;
+
+const COLUMNS: [string, (r: ReportRow) => string | number | undefined][] = [
+  ['barcode', (r) => r.barcode],
+  ['directory', (r) => r.directory],
+  ['batch', (r) => r.batchId],
+  ['bucket', (r) => r.bucket],
+  ['status', (r) => r.status],
+  ...TIME_COLUMNS.map((b): [string, (r: ReportRow) => string | undefined] => [`at_${b}`, (r) => r.stages[b]]),
+  ['grin_filename', (r) => r.grinFilename],
+  ['grin_etag', (r) => r.grinEtag],
+  ['encrypted_bytes', (r) => r.encryptedBytes],
+  ['decrypted_bytes', (r) => r.decryptedBytes],
+  ['extracted_bytes', (r) => r.extractedBytes],
+  ['pages', (r) => r.pageCount],
+  ['storage', (r) => r.storage],
+  ['storage_keys', (r) => (r.stored ? Object.values(r.stored).join(' ') : undefined)],
+  ['title', (r) => r.title],
+  ['author', (r) => r.author],
+  ['date', (r) => r.date],
+  ['parked_stage', (r) => r.parkedStage],
+  ['parked_type', (r) => r.parkedType],
+  ['parked_reason', (r) => r.parkedReason],
+  ['updated_at', (r) => r.updatedAt],
+];
+
+/** RFC 4180: quote a field holding a comma, quote, or line break; double the quotes inside. */
+function csvField(value: string | number | undefined): string {
+  if (value === undefined) return '';
+  const s = String(value);
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function reportCsv(rows: ReportRow[]): string {
+  const lines = [COLUMNS.map(([name]) => name).join(',')];
+  for (const r of rows) lines.push(COLUMNS.map(([, get]) => csvField(get(r))).join(','));
+  return lines.join('\r\n') + '\r\n';
+}
+
+export function reportJson(report: Report): string {
+  return JSON.stringify(report, null, 2) + '\n';
+}
+
+export function formatReport(report: Report, format: ReportFormat): string {
+  return format === 'csv' ? reportCsv(report.rows) : reportJson(report);
+}
+
+/** The summary for a terminal. */
+export function summaryText(s: ReportSummary): string {
+  const buckets = REPORT_BUCKETS.map((b) => `${b} ${s.buckets[b]}`).join(', ');
+  const parked = Object.entries(s.parkedByReason).sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ');
+  return [
+    `${s.books} book(s)${s.batchId ? ` in batch ${s.batchId}` : ''} at ${s.generatedAt}`,
+    `buckets: ${buckets}`,
+    `bytes: ${s.bytes.encrypted} encrypted, ${s.bytes.decrypted} decrypted; ${s.pages} pages`,
+    `stored in the last hour ${s.storedLastHour} (${s.booksPerHourLastHour}/h), last day ${s.storedLastDay} (${s.booksPerHourLastDay}/h)`,
+    `remaining ${s.remaining}; ETA ${s.eta ? `${s.eta}${s.etaBasis ? ` (at the ${s.etaBasis}'s rate)` : ''}` : 'unknown (nothing stored in the last day)'}`,
+    parked ? `parked by reason: ${parked}` : 'parked: none',
+  ].join('\n');
+}
