@@ -504,11 +504,14 @@ describe('upload to S3 and clean-up', () => {
     expect(second.error).toBeUndefined();
     expect(second.result).toEqual({ keys: expect.objectContaining({ archive: archiveKey(U) }), archiveSkipped: false, bytes: expect.any(Number) });
     const sent = archiveWrites(U).slice(before);
-    expect(sent.filter((w) => w.startsWith('UploadPart '))).toHaveLength(PARTS - onServer);
-    expect(sent.filter((w) => w.startsWith('CreateMultipartUpload '))).toHaveLength(0);
     const resumed = (second.beats[0] as { checkpoint: UploadCheckpoint }).checkpoint;
     expect(resumed.uploadId).toBe(uploadId);
-    expect(resumed.parts).toHaveLength(onServer);
+    // A part whose request was cut off after its body was sent may still land on the server after
+    // the listing above: the retry finds at least those parts, and sends exactly the ones it lacks.
+    expect(resumed.parts.length).toBeGreaterThanOrEqual(onServer);
+    expect(resumed.parts.length).toBeLessThan(PARTS);
+    expect(sent.filter((w) => w.startsWith('UploadPart '))).toHaveLength(PARTS - resumed.parts.length);
+    expect(sent.filter((w) => w.startsWith('CreateMultipartUpload '))).toHaveLength(0);
     // The bytes it reports sent (metrics) are the missing parts plus the small derivatives, not the whole archive again.
     const missing = BIG - resumed.parts.reduce((n, p) => n + p.size, 0);
     expect(second.result!.bytes! - missing).toBeGreaterThan(0);
