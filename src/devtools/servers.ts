@@ -1,12 +1,13 @@
 /**
  * Starts the real servers the demo and the tests run against, as child processes on 127.0.0.1:
- * the Temporal CLI dev server and moto's S3-compatible server. Each waits until it answers.
+ * the Temporal CLI dev server, moto's S3-compatible server and `rclone serve s3` (a second S3
+ * dialect, stricter about uploads). Each waits until it answers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ensureMotoServer, ensureTemporalCli, type ToolOptions } from './tools';
+import { ensureMotoServer, ensureRclone, ensureTemporalCli, type ToolOptions } from './tools';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 export interface RunningServer {
@@ -160,6 +161,33 @@ export async function startS3Server(opts: S3ServerOptions = {}): Promise<Running
     const out = outputTo(opts.logFile);
     const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', out, out] });
     await waitFor('S3 server (moto)', () => portOpen(port), child, START_TIMEOUT_MS, opts.logFile);
+    return { address: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) };
+  });
+}
+
+export interface RcloneS3Options extends S3ServerOptions {
+  /** Folder whose subfolders are the buckets. */
+  dataDir: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/**
+ * `rclone serve s3` over a local folder: a real S3 server of another lineage than moto (it refuses
+ * streamed uploads without a Content-Length, as some S3-compatible services libraries run do).
+ * Unlike moto it checks the signature, so it takes one key pair.
+ */
+export async function startRcloneS3Server(opts: RcloneS3Options): Promise<RunningServer> {
+  const bin = ensureRclone(opts);
+  mkdirSync(opts.dataDir, { recursive: true });
+  return onPort(opts.port, async (port) => {
+    const out = outputTo(opts.logFile);
+    // The key pair goes through rclone's environment (its flags can all be set so), not argv, which
+    // `ps` shows. A list flag from the environment is read as CSV: the quotes keep the pair one item.
+    const env = { ...process.env, RCLONE_AUTH_KEY: `"${opts.accessKeyId},${opts.secretAccessKey}"`, RCLONE_CONFIG: '/dev/null' };
+    const args = ['serve', 's3', '--addr', `127.0.0.1:${port}`, '--force-path-style=true', '--etag-hash', 'MD5', opts.dataDir];
+    const child = spawn(bin, args, { stdio: ['ignore', out, out], env });
+    await waitFor('S3 server (rclone serve s3)', () => portOpen(port), child, START_TIMEOUT_MS, opts.logFile);
     return { address: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) };
   });
 }
