@@ -158,7 +158,9 @@ const S3StorageSchema = z
     forcePathStyle: z.boolean({ error: 'expected true or false' }).default(false),
     checksums: z
       .enum(['when_supported', 'when_required'], { error: 'expected "when_supported" or "when_required"' })
-      .default('when_supported'),
+      // when_required works on every S3 server we know of (AWS, MinIO, moto, rclone, R2); uploads
+      // are verified by MD5 either way (Content-MD5, part ETags), so nothing is lost by it.
+      .default('when_required'),
     accessKeyId: SecretRefSchema.optional(),
     secretAccessKey: SecretRefSchema.optional(),
     layout: StorageLayoutSchema,

@@ -52,7 +52,10 @@ export type StorageConfig =
       region: string;
       endpoint?: string;
       forcePathStyle: boolean;
-      /** `when_required` keeps older S3-compatible servers happy; `when_supported` is the SDK default. */
+      /**
+       * `when_required` (default) sends plain uploads with Content-Length and Content-MD5, which every
+       * S3-compatible server takes; `when_supported` adds the SDK's streamed CRC32 checksums (AWS, MinIO).
+       */
       checksums: 'when_supported' | 'when_required';
       /** Optional explicit credentials; otherwise the AWS SDK's usual sources. */
       accessKeyId?: SecretRef;
