@@ -298,9 +298,27 @@ export function buildProgram(): Command {
 
   program
     .command('check-config')
-    .description('Load and validate the config; print what it resolves to (secrets shown only by where they come from).')
-    .action(() => {
-      process.stdout.write(describeConfig(configFrom(globals())) + '\n');
+    .description('Load and validate the config, print what it resolves to (secrets shown only by where they come from), ' +
+      'and check that every secret the workers need can be read (exit 2 if not).\n' +
+      'With --connect: also talk to Temporal, GRIN and the storage once each (exit 1 if one fails).')
+    .option('--connect', 'connect to Temporal (describe the namespace), GRIN (one authenticated listing) and storage (put, read, delete a probe object)')
+    .option('--archive <file>', 'with --connect: try the passphrase on this encrypted archive (decrypts its first block only)')
+    .action(async (opts: { connect?: boolean; archive?: string }) => {
+      const config = configFrom(globals());
+      process.stdout.write(describeConfig(config) + '\n\n');
+      const { checkConnections, checkSecrets, formatCheckLine } = await import('./cli/check-config');
+      const secrets = await checkSecrets(config);
+      for (const line of secrets) process.stdout.write(formatCheckLine(line) + '\n');
+      if (opts.connect) {
+        const connections = await checkConnections(config, { archive: opts.archive });
+        for (const line of connections) process.stdout.write(formatCheckLine(line) + '\n');
+        if (connections.some((line) => line.outcome === 'failed')) process.exitCode = 1;
+      } else {
+        if (opts.archive !== undefined) throw new UsageError('--archive is used with --connect.');
+        process.stdout.write('(connections not tested; add --connect)\n');
+      }
+      // A setting to fix (2) outranks a service that did not answer (1).
+      if (secrets.some((line) => line.outcome === 'failed')) process.exitCode = 2;
     });
 
   program

@@ -16,6 +16,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -280,6 +281,14 @@ export class S3Storage implements BookStorage {
     }
     await this.putMultipart(localPath, key, size, metadata, opts);
     return this.verifyStored(key, { size });
+  }
+
+  /** Removes one object (check-config's probe; books are never deleted from storage). */
+  async delete(key: string): Promise<void> {
+    const fullKey = this.fullKey(key);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey })).catch((err: unknown) => {
+      throw this.wrap('DeleteObject', fullKey, err);
+    });
   }
 
   async abortUpload(checkpoint: UploadCheckpoint): Promise<void> {
