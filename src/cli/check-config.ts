@@ -1,6 +1,6 @@
 /**
  * `check-config`: is this config ready to run a migration? Offline, it reads every secret the
- * workers will need (the passphrase, GRIN credentials, S3 keys), so a missing file is found now and
+ * workers will need (the passphrase, GRIN credentials, Temporal TLS files and API key, S3 keys), so a missing file is found now and
  * not when the first book gets there. With `--connect` it also talks to each service once: Temporal
  * (connect, describe the namespace), GRIN (one authenticated listing), the storage (put, read back
  * and delete a probe object) and, given an archive, the passphrase (decrypt its first block).
@@ -14,6 +14,7 @@ import { createTokenSource } from '../grin/auth';
 import { grinClientFrom, storageFrom } from '../runtime';
 import { S3Storage } from '../storage/s3';
 import { LocalStorage } from '../storage/local';
+import { temporalConnectionOptions, tlsEnabled } from '../temporal-connection';
 import { connectClient } from './common';
 
 export interface CheckLine {
@@ -50,6 +51,15 @@ export async function checkSecrets(config: PipelineConfig): Promise<CheckLine[]>
       return config.grin.accessToken ? 'fixed access token readable' : 'OAuth client and credentials files readable';
     }),
   ];
+  if (tlsEnabled(config.temporal)) {
+    lines.push(
+      await check('Temporal TLS', async () => {
+        // Reads the CA, client certificate and key files and the API key, as connecting will.
+        temporalConnectionOptions(config.temporal);
+        return `TLS files${config.temporal.apiKey ? ' and API key' : ''} readable`;
+      }),
+    );
+  }
   const storage = config.storage;
   if (storage.kind === 's3' && storage.accessKeyId && storage.secretAccessKey) {
     const { accessKeyId, secretAccessKey } = storage;

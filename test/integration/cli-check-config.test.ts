@@ -97,7 +97,7 @@ test('no GRIN credentials: exit 2, one line saying what to set', async () => {
 test('--connect with a wrong Temporal address: exit 1, the Temporal line says so', async () => {
   const run = await runCli(['-c', configWith('bad-temporal', { temporal: { address: '127.0.0.1:1' } }), 'check-config', '--connect']);
   expect(run.exitCode).toBe(1);
-  expect(lineFor(run.stdout, 'Temporal')).toMatch(/^FAILED +Temporal +Cannot reach the Temporal server at 127\.0\.0\.1:1/);
+  expect(lineFor(run.stdout, 'Temporal')).toMatch(/^FAILED +Temporal +Cannot connect to Temporal at 127\.0\.0\.1:1 without TLS .*is the server up and temporal.address/);
   expect(lineFor(run.stdout, 'GRIN')).toMatch(/^ok /);
 });
 
