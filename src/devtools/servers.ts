@@ -149,6 +149,31 @@ export async function temporalReady(address: string, namespace = 'default'): Pro
   }
 }
 
+/**
+ * True when a Temporal Web UI answers on this port (its settings endpoint returns its JSON). It says
+ * a UI is there, not which Temporal server it shows.
+ */
+export async function temporalWebUiAt(port: number, host = '127.0.0.1'): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${host}:${port}/api/v1/settings`, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) return false;
+    const settings = (await response.json()) as { Auth?: unknown; Version?: unknown };
+    return typeof settings === 'object' && settings !== null && 'Auth' in settings && typeof settings.Version === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The Web UI address of a dev server this process did not start: the port given, else the dev
+ * server's default (frontend port + 1000), if a Temporal Web UI answers there; else undefined (the
+ * server may be headless or have its UI elsewhere, and guessing would print a dead link).
+ */
+export async function findWebUi(frontendPort: number, uiPort?: number): Promise<string | undefined> {
+  const port = uiPort ?? frontendPort + 1000;
+  return (await temporalWebUiAt(port)) ? `http://127.0.0.1:${port}` : undefined;
+}
+
 export interface S3ServerOptions extends ToolOptions {
   port?: number;
   logFile?: string;
