@@ -16,7 +16,8 @@ import type { FailureDetails } from './common/errors';
 import { grinClientFrom } from './runtime';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
-import { batchStanding, defaultBatchId, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
+import { batchStanding, defaultBatchId, readSelection, refuseInvalidLines, reportDuplicates, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
+import { formatPlanLine, planBatch, summarizePlan } from './cli/batch-plan';
 import { followBatch, formatCounts } from './cli/progress';
 import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temporal';
 import { addUnpackCommand } from './cli/unpack';
@@ -32,6 +33,32 @@ const positiveInt = (name: string) => (value: string) => {
 /** No Temporal around CLI commands: the GRIN client's own retries are their one retry layer. */
 const cliGrinClient = (config: PipelineConfig) =>
   grinClientFrom(config, { retry: CLI_RETRY, logger: createLogger({ level: config.logging.level, format: config.logging.format }).child({ component: 'grin' }) });
+
+interface StartBatchFlags {
+  sample?: number;
+  barcodesFile?: string;
+  refreshAllBooks?: boolean;
+  batchId?: string;
+  window?: number;
+  force?: boolean;
+  limit?: number;
+  dryRun?: boolean;
+  wait?: boolean;
+}
+
+/** What start-batch does with a batch id, by how that batch stands in Temporal. */
+const standingWords = {
+  new: 'started',
+  ended: 'started again (its last run did not finish)',
+  running: 'already running: attached',
+  finished: 'already finished: not run again',
+} as const;
+const dryRunStandingWords = {
+  new: 'new: would be started',
+  ended: 'its last run did not finish: would be started again',
+  running: 'already running: would be attached to',
+  finished: 'already finished: would not run again',
+} as const;
 
 export interface PendingActivity {
   type: string;
@@ -111,19 +138,39 @@ export function buildProgram(): Command {
     .option('--batch-id <id>', 'name of this batch (same name = same batch); default: derived from the selection, so the same command re-attaches')
     .option('--window <n>', 'books in flight at once (default: concurrency.batchWindow)', positiveInt('--window'))
     .option('--force', 'upload again even where storage already holds the same archive')
+    .option('--limit <n>', 'only the first N books of the selection (after invalid and repeated lines are set aside)', positiveInt('--limit'))
+    .option('--dry-run', 'print what would start and what would be skipped, and why (stored, running, invalid, repeated); start nothing')
     .option('--wait', 'stay and show progress until every book is stored or parked')
-    .action(async (barcodes: string[], opts: { sample?: number; barcodesFile?: string; refreshAllBooks?: boolean; batchId?: string; window?: number; force?: boolean; wait?: boolean }) => {
+    .action(async (barcodes: string[], opts: StartBatchFlags) => {
       // A bad id is refused before anything is read or started.
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
-      const list = await selectBarcodes(config, { sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => cliGrinClient(config), log);
+      const selection = await readSelection(config, { sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => cliGrinClient(config), log);
+      const list = opts.limit === undefined ? selection.barcodes : selection.barcodes.slice(0, opts.limit);
       const batchId = opts.batchId ?? defaultBatchId(config.grin.directory, list);
+      if (opts.dryRun) {
+        const client = await connectClient(config);
+        const standing = await batchStanding(client, config, batchId);
+        const plan = await planBatch(client, config, selection, { limit: opts.limit, batchFinished: standing === 'finished' });
+        for (const line of plan) process.stdout.write(`${formatPlanLine(line)}\n`);
+        log(`dry run, batch ${batchId} (${dryRunStandingWords[standing]}): ${summarizePlan(plan)}; nothing was started`);
+        if (selection.invalid.length > 0) {
+          log(`a real run refuses this list until its ${selection.invalid.length} invalid line(s) are fixed or removed`);
+          process.exitCode = 2;
+        }
+        return;
+      }
+      refuseInvalidLines(selection);
+      reportDuplicates(selection, log);
+      if (list.length === 0) throw new UsageError(`No barcodes in ${selection.source}.`);
+      if (list.length < selection.barcodes.length) {
+        log(`--limit ${opts.limit}: the first ${list.length} of ${selection.barcodes.length} books; the other ${selection.barcodes.length - list.length} are not in this batch`);
+      }
       const client = await connectClient(config);
       const standing = await batchStanding(client, config, batchId);
       const handle = await startBatch(client, config, list, { batchId, window: opts.window, force: opts.force, settings: bookSettingsFrom(config) });
-      const how = { new: 'started', ended: 'started again (its last run did not finish)', running: 'already running: attached', finished: 'already finished: not run again' }[standing];
-      log(`batch ${batchId}: ${list.length} books, workflow ${handle.workflowId}, ${how}`);
+      log(`batch ${batchId}: ${list.length} books, workflow ${handle.workflowId}, ${standingWords[standing]}`);
       if (!opts.wait) {
         log(`follow it with: grin-pipeline batch-status ${batchId}   (or the Temporal Web UI, filter GrinBatch="${batchId}")`);
         return;
@@ -246,9 +293,27 @@ export function buildProgram(): Command {
 
   program
     .command('check-config')
-    .description('Load and validate the config; print what it resolves to (secrets shown only by where they come from).')
-    .action(() => {
-      process.stdout.write(describeConfig(configFrom(globals())) + '\n');
+    .description('Load and validate the config, print what it resolves to (secrets shown only by where they come from), ' +
+      'and check that every secret the workers need can be read (exit 2 if not).\n' +
+      'With --connect: also talk to Temporal, GRIN and the storage once each (exit 1 if one fails).')
+    .option('--connect', 'connect to Temporal (describe the namespace), GRIN (one authenticated listing) and storage (put, read, delete a probe object)')
+    .option('--archive <file>', 'with --connect: try the passphrase on this encrypted archive (decrypts its first block only)')
+    .action(async (opts: { connect?: boolean; archive?: string }) => {
+      const config = configFrom(globals());
+      process.stdout.write(describeConfig(config) + '\n\n');
+      const { checkConnections, checkSecrets, formatCheckLine } = await import('./cli/check-config');
+      const secrets = await checkSecrets(config);
+      for (const line of secrets) process.stdout.write(formatCheckLine(line) + '\n');
+      if (opts.connect) {
+        const connections = await checkConnections(config, { archive: opts.archive });
+        for (const line of connections) process.stdout.write(formatCheckLine(line) + '\n');
+        if (connections.some((line) => line.outcome === 'failed')) process.exitCode = 1;
+      } else {
+        if (opts.archive !== undefined) throw new UsageError('--archive is used with --connect.');
+        process.stdout.write('(connections not tested; add --connect)\n');
+      }
+      // A setting to fix (2) outranks a service that did not answer (1).
+      if (secrets.some((line) => line.outcome === 'failed')) process.exitCode = 2;
     });
 
   program

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `npm run demo`: the whole pipeline on one machine with embedded defaults. Starts the Temporal dev
- * server (state in .demo/temporal.db, Web UI on :8233), the GRIN simulator and a worker, runs a batch
+ * server (state in .demo/temporal.db, Web UI on :8233 or --ui-port), the GRIN simulator and a worker, runs a batch
  * of N books with progress shown, and leaves every book in 07_stored with its files in .demo/storage.
  * Ctrl-C stops everything cleanly; running it again continues where it stopped.
  */
@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Board } from './buckets/board';
 import { deepMerge, loadConfig } from './config/load';
 import { simulatedPipelineOverrides } from './devtools/simulated-pipeline';
-import { startTemporalDevServer, temporalReady, type RunningServer } from './devtools/servers';
+import { findWebUi, startTemporalDevServer, temporalReady, type RunningServer } from './devtools/servers';
 import { startSimulator, type RunningSimulator } from './simulator';
 import { bookSettingsFrom, connectClient, reportAndExit } from './cli/common';
 import { selectBarcodes, startBatch } from './cli/batch';
@@ -28,6 +28,7 @@ interface DemoOptions {
   sample: number;
   data: string;
   port: number;
+  uiPort?: number;
   stay?: boolean;
 }
 
@@ -70,20 +71,29 @@ async function runDemo(opts: DemoOptions): Promise<number> {
   try {
     // 1. Temporal: reuse a dev server already on the port, else start one whose state lives in a file.
     const address = `127.0.0.1:${opts.port}`;
-    let uiUrl = `http://127.0.0.1:${opts.port + 1000}`;
+    let uiUrl: string | undefined;
+    let ownServer = false;
     if (await temporalReady(address)) {
       log(`using the Temporal server already running at ${address}`);
+      // Not ours: its Web UI is wherever it was started with; look rather than guess.
+      uiUrl = await findWebUi(opts.port, opts.uiPort);
     } else {
       log(`starting the Temporal dev server on ${address} (state in ${join(data, 'temporal.db')})`);
       const server: RunningServer & { uiUrl?: string } = await startTemporalDevServer({
         port: opts.port,
+        uiPort: opts.uiPort,
         dbFile: join(data, 'temporal.db'),
         logFile: join(data, 'temporal.log'),
         log,
       });
-      uiUrl = server.uiUrl ?? uiUrl;
+      uiUrl = server.uiUrl;
+      ownServer = true;
       stops.push(() => server.stop());
     }
+    const uiLine = (suffix = '') =>
+      uiUrl
+        ? `Temporal Web UI: ${uiUrl}${suffix}`
+        : `Temporal Web UI: not found for the server at ${address} (no UI answers on port ${opts.uiPort ?? opts.port + 1000}; give its port with --ui-port)`;
 
     // 2. The GRIN simulator, deterministic, so a second run serves the same books and archives.
     const sim: RunningSimulator = await startSimulator({
@@ -125,7 +135,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     const client = await connectClient(config);
     const handle = await startBatch(client, config, barcodes, { batchId: `demo-${opts.sample}`, settings: bookSettingsFrom(config, { queueFullRetrySeconds: 10 }) });
     log(`batch of ${barcodes.length} books started: ${handle.workflowId}`);
-    log(`Temporal Web UI: ${uiUrl}/namespaces/default/workflows`);
+    log(uiLine('/namespaces/default/workflows'));
     const board = await Board.open(config.pipelineDir);
     const summary = await followBatch(handle, board, barcodes.length);
 
@@ -140,7 +150,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     // A run over books already stored (e.g. after deleting temporal.db) should fetch nothing again.
     const archiveDownloads = sim.requestLog.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg') && r.status === 200).length;
     log(`GRIN this run: ${sim.requestLog.length} requests, ${archiveDownloads} archive downloads`);
-    log(opts.stay ? `Temporal Web UI: ${uiUrl}` : `Temporal Web UI: ${uiUrl}  (the dev server stops with the demo; add --stay to keep it up)`);
+    log(opts.stay || !ownServer || !uiUrl ? uiLine() : uiLine('  (the dev server stops with the demo; add --stay to keep it up)'));
     if (stored !== barcodes.length) {
       // Say what the board holds, not what the batch workflow believed: the two can disagree.
       const parked = (await board.list('failed')).tokens.filter((t) => barcodes.includes(t.barcode));
@@ -170,11 +180,16 @@ function main(argv: string[]): void {
     }, 20)
     .option('--stay', 'keep everything running after the batch (to look around in the Web UI) until Ctrl-C')
     .option('--data <dir>', 'where the demo keeps its state (Temporal db, board, storage)', '.demo')
-    .option('--port <n>', 'Temporal frontend port (Web UI on port+1000)', (v) => {
+    .option('--port <n>', 'Temporal frontend port', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 64535) throw new InvalidArgumentError('--port must be a TCP port number (1-64535).');
       return n;
     }, 7233)
+    .option('--ui-port <n>', 'Temporal Web UI port (default: --port + 1000); for a server already running, where its UI is', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('--ui-port must be a TCP port number (1-65535).');
+      return n;
+    })
     .parse(argv);
   runDemo(program.opts<DemoOptions>())
     .then((code) => process.exit(code))

@@ -16,6 +16,7 @@ import type { PipelineConfig } from './config/types';
 import { ConversionWatch } from './grin/listing-cache';
 import type { GrinApi } from './grin/types';
 import { buildRuntime } from './runtime';
+import { connectTemporalWorker } from './temporal-connection';
 import type { BookStorage } from './storage/types';
 import {
   createBoardActivityGroup,
@@ -122,7 +123,7 @@ export async function buildActivityDeps(
 export async function createPipelineWorkers(config: PipelineConfig, opts: PipelineWorkerOptions = {}): Promise<PipelineWorkers> {
   const hostQueue = hostQueueName(config, opts.hostId ?? hostname());
   const ownConnection = !opts.connection;
-  const connection = opts.connection ?? (await NativeConnection.connect({ address: config.temporal.address }));
+  const connection = opts.connection ?? (await connectTemporalWorker(config.temporal));
   // The Runtime's meter: a no-op unless installPipelineRuntime turned metrics on.
   const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
   const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });

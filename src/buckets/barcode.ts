@@ -42,9 +42,10 @@ export interface BarcodeListProblem {
 export interface BarcodeList {
   /** Valid barcodes in first-seen order, without duplicates. */
   barcodes: string[];
+  /** Lines that are not barcodes. */
   problems: BarcodeListProblem[];
-  /** How many repeated barcodes were dropped. */
-  duplicates: number;
+  /** Lines that repeat an earlier barcode (the first occurrence is kept; the reason names its line). */
+  duplicates: BarcodeListProblem[];
   /** Where the list came from (file name), for messages. */
   source: string;
 }
@@ -52,13 +53,15 @@ export interface BarcodeList {
 /**
  * Parses a list of barcodes, one per line: blank lines and `#` comments are skipped, a TSV line
  * contributes its first column (so GRIN's `mode=all` listings work as input), and a first line whose
- * first column is the header `Barcode` is skipped. Bad lines are reported, not fatal.
+ * first column is the header `Barcode` is skipped. Bad and repeated lines are reported, not fatal:
+ * the caller decides, but never loses sight of a line.
  */
 export function parseBarcodeList(text: string, source: string): BarcodeList {
   const barcodes: string[] = [];
   const problems: BarcodeListProblem[] = [];
-  const seen = new Set<string>();
-  let duplicates = 0;
+  /** Barcode -> the line it was first seen on. */
+  const seen = new Map<string, number>();
+  const duplicates: BarcodeListProblem[] = [];
   let sawData = false;
 
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
@@ -69,8 +72,8 @@ export function parseBarcodeList(text: string, source: string): BarcodeList {
     const isFirstData = !sawData;
     sawData = true;
     if (isFirstData && candidate.toLowerCase() === 'barcode') return;
+    const shown = trimmed.length > 80 ? `${trimmed.slice(0, 77)}...` : trimmed;
     if (!isValidBarcode(candidate)) {
-      const shown = trimmed.length > 80 ? `${trimmed.slice(0, 77)}...` : trimmed;
       problems.push({
         line: index + 1,
         text: shown,
@@ -78,17 +81,18 @@ export function parseBarcodeList(text: string, source: string): BarcodeList {
       });
       return;
     }
-    if (seen.has(candidate)) {
-      duplicates += 1;
+    const firstLine = seen.get(candidate);
+    if (firstLine !== undefined) {
+      duplicates.push({ line: index + 1, text: shown, reason: `${candidate} repeats line ${firstLine} (counted once)` });
       return;
     }
-    seen.add(candidate);
+    seen.set(candidate, index + 1);
     barcodes.push(candidate);
   });
   return { barcodes, problems, duplicates, source };
 }
 
-/** `file:line: reason` lines for showing a list's problems to a person. */
-export function formatBarcodeListProblems(list: Pick<BarcodeList, 'problems' | 'source'>): string[] {
-  return list.problems.map((problem) => `${list.source}:${problem.line}: ${problem.reason}`);
+/** `file:line: reason` lines for showing a list's problems (or its duplicates) to a person. */
+export function formatBarcodeListProblems(list: Pick<BarcodeList, 'problems' | 'source'>, which: BarcodeListProblem[] = list.problems): string[] {
+  return which.map((problem) => `${list.source}:${problem.line}: ${problem.reason}`);
 }

@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { writeFileAtomic } from '../common/atomic-file';
-import { parseBarcodeList } from '../buckets/barcode';
+import { formatBarcodeListProblems, parseBarcodeList, type BarcodeListProblem } from '../buckets/barcode';
 import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
 import { batchWorkflow, type BatchSummary } from '../workflows/batch';
@@ -55,8 +55,18 @@ async function firstLines(file: string, n: number): Promise<string[]> {
   return out;
 }
 
-/** Resolves the selection into a validated, de-duplicated barcode list. */
-export async function selectBarcodes(config: PipelineConfig, sel: BatchSelection, grin: () => GrinApi | Promise<GrinApi>, log: (s: string) => void): Promise<string[]> {
+/** The books a selection names, and every line that is not one of them (invalid or repeated). */
+export interface Selection {
+  /** Valid barcodes, first occurrence order, each once. */
+  barcodes: string[];
+  invalid: BarcodeListProblem[];
+  duplicates: BarcodeListProblem[];
+  /** Where the list came from, for messages ("batch.txt", "standard input", ...). */
+  source: string;
+}
+
+/** Reads the selection and reports each line's fate; bad lines are returned, not thrown (see `selectBarcodes`). */
+export async function readSelection(config: PipelineConfig, sel: BatchSelection, grin: () => GrinApi | Promise<GrinApi>, log: (s: string) => void): Promise<Selection> {
   const chosen = [sel.sample !== undefined, !!sel.barcodesFile, !!sel.barcodes?.length].filter(Boolean).length;
   if (chosen !== 1) throw new UsageError('Say which books: exactly one of --sample N, --barcodes-file FILE, or barcodes as arguments.');
   let text: string;
@@ -80,17 +90,43 @@ export async function selectBarcodes(config: PipelineConfig, sel: BatchSelection
     text = sel.barcodes!.join('\n');
     source = 'the command line';
   }
-  const { barcodes, problems } = parseBarcodeList(text, source);
-  if (problems.length) {
-    const shown = problems.slice(0, 10).map((p) => `  line ${p.line}: ${JSON.stringify(p.text)}: ${p.reason}`);
-    throw new UsageError(
-      `${problems.length} bad line(s) in ${source}; a barcode is 3-50 characters of letters, digits, '_' or '-':\n${shown.join('\n')}` +
-        (problems.length > 10 ? `\n  ... and ${problems.length - 10} more` : '') +
-        '\nFix or remove them and run the command again; nothing was started.',
-    );
-  }
-  if (barcodes.length === 0) throw new UsageError(`No barcodes in ${source}.`);
-  return barcodes;
+  const { barcodes, problems, duplicates } = parseBarcodeList(text, source);
+  return { barcodes, invalid: problems, duplicates, source };
+}
+
+/** Lines shown in full before the rest are only counted (a list of a million lines must stay readable). */
+const LINES_SHOWN = 20;
+
+function shownLines(selection: Selection, which: BarcodeListProblem[]): string[] {
+  const shown = formatBarcodeListProblems({ source: selection.source, problems: which.slice(0, LINES_SHOWN) }).map((line) => `  ${line}`);
+  if (which.length > LINES_SHOWN) shown.push(`  ... and ${which.length - LINES_SHOWN} more`);
+  return shown;
+}
+
+/** Refuses a list with lines that are not barcodes: a typo must not silently shrink a batch. */
+export function refuseInvalidLines(selection: Selection): void {
+  const { invalid, source } = selection;
+  if (invalid.length === 0) return;
+  throw new UsageError(
+    `${invalid.length} bad line(s) in ${source}; a barcode is 3-50 characters of letters, digits, '_' or '-':\n${shownLines(selection, invalid).join('\n')}` +
+      '\nFix or remove them and run the command again; nothing was started.',
+  );
+}
+
+/** Repeated barcodes are harmless (a book is started once) but said, line by line, so counts add up. */
+export function reportDuplicates(selection: Selection, log: (s: string) => void): void {
+  const { duplicates, source } = selection;
+  if (duplicates.length === 0) return;
+  log(`${duplicates.length} repeated barcode line(s) in ${source}, each book counted once:\n${shownLines(selection, duplicates).join('\n')}`);
+}
+
+/** Resolves the selection into a validated, de-duplicated barcode list; bad lines are refused, repeats reported. */
+export async function selectBarcodes(config: PipelineConfig, sel: BatchSelection, grin: () => GrinApi | Promise<GrinApi>, log: (s: string) => void): Promise<string[]> {
+  const selection = await readSelection(config, sel, grin, log);
+  refuseInvalidLines(selection);
+  reportDuplicates(selection, log);
+  if (selection.barcodes.length === 0) throw new UsageError(`No barcodes in ${selection.source}.`);
+  return selection.barcodes;
 }
 
 export interface StartBatchOptions {

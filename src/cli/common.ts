@@ -3,10 +3,11 @@
  * workflows get, and turning errors into a message plus an exit code (2 = bad input or config).
  */
 import { PipelineError } from '../common/errors';
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { loadConfig } from '../config/load';
+import { connectTemporal } from '../temporal-connection';
 import type { PipelineConfig } from '../config/types';
 import type { BookSettings } from '../workflows/contracts';
 
@@ -18,17 +19,9 @@ export function configFrom(opts: GlobalOptions, overrides?: object): PipelineCon
   return loadConfig({ file: opts.config, overrides });
 }
 
+/** A Temporal client for the configured namespace, over the connection `temporal.*` describes (TLS, API key). */
 export async function connectClient(config: PipelineConfig): Promise<Client> {
-  let connection: Connection;
-  try {
-    connection = await Connection.connect({ address: config.temporal.address, connectTimeout: 5000 });
-  } catch (err) {
-    throw new UsageError(
-      `Cannot reach the Temporal server at ${config.temporal.address} (${err instanceof Error ? err.message : String(err)}).\n` +
-        'Start one (`temporal server start-dev`, or `npm run demo` which starts everything), or set temporal.address in the config / TEMPORAL_ADDRESS.',
-      1,
-    );
-  }
+  const connection = await connectTemporal(config.temporal);
   return new Client({ connection, namespace: config.temporal.namespace });
 }
 

@@ -318,8 +318,23 @@ export function resolveConfigPaths(config: PipelineConfig, baseDir: string): Pip
           accessKeyId: resolveSecretRef(baseDir, config.storage.accessKeyId),
           secretAccessKey: resolveSecretRef(baseDir, config.storage.secretAccessKey),
         };
+  const tls = config.temporal.tls;
+  const temporal = {
+    ...config.temporal,
+    apiKey: resolveSecretRef(baseDir, config.temporal.apiKey),
+    tls:
+      typeof tls === 'object'
+        ? withoutUndefined({
+            ...tls,
+            serverCaFile: tls.serverCaFile && resolvePath(baseDir, tls.serverCaFile),
+            clientCertFile: tls.clientCertFile && resolvePath(baseDir, tls.clientCertFile),
+            clientKeyFile: tls.clientKeyFile && resolvePath(baseDir, tls.clientKeyFile),
+          })
+        : tls,
+  };
   return {
     ...config,
+    temporal: withoutUndefined(temporal),
     grin: withoutUndefined(grin),
     storage: withoutUndefined(storage),
     pipelineDir: resolvePath(baseDir, config.pipelineDir),
@@ -357,6 +372,20 @@ function formatBytes(bytes: number): string {
   return `${Number.isInteger(value) ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+function describeTemporalSecurity(temporal: PipelineConfig['temporal']): string {
+  const tls = temporal.tls;
+  const on = tls === true || typeof tls === 'object' || (tls === undefined && temporal.apiKey !== undefined);
+  if (!on) return 'plaintext (no TLS)';
+  const parts = typeof tls === 'object' ? tls : {};
+  const details = [
+    parts.serverCaFile ? `CA ${parts.serverCaFile}` : 'system CAs',
+    parts.clientCertFile ? `client certificate ${parts.clientCertFile} (key ${parts.clientKeyFile})` : undefined,
+    parts.serverName ? `server name ${parts.serverName}` : undefined,
+    temporal.apiKey ? `API key from ${describeSecretRef(temporal.apiKey)}` : undefined,
+  ].filter(Boolean);
+  return `TLS (${details.join(', ')})`;
+}
+
 /** A one-screen summary for people: no secrets, only where each one is read from. */
 export function describeConfig(config: PipelineConfig): string {
   const { temporal, grin, storage, limits, concurrency, timeouts } = config;
@@ -373,7 +402,7 @@ export function describeConfig(config: PipelineConfig): string {
         `${storage.forcePathStyle ? ', path-style' : ''}, checksums ${storage.checksums}, credentials ` +
         `${storage.accessKeyId ? `from ${describeSecretRef(storage.accessKeyId)} / ${describeSecretRef(storage.secretAccessKey)}` : 'from the usual AWS sources'})`;
   return [
-    `Temporal     ${temporal.address}, namespace ${temporal.namespace}`,
+    `Temporal     ${temporal.address}, namespace ${temporal.namespace}, ${describeTemporalSecurity(temporal)}`,
     `  queues     workflows ${temporal.workflowTaskQueue}, GRIN ${temporal.grinTaskQueue}, files ${temporal.fileTaskQueuePrefix}-<host>`,
     `GRIN         ${displayUrl(grin.baseUrl)}, directory ${grin.directory}`,
     `  auth       ${auth}`,

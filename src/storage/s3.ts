@@ -16,6 +16,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
@@ -89,19 +90,29 @@ export class S3StorageError extends PipelineError {
     readonly code: string,
     readonly httpStatus: number | undefined,
     retryable: boolean,
+    /** The config setting that makes this refusal go away, when one does (e.g. `storage.checksums: when_required`). */
+    readonly fixedBySetting?: string,
   ) {
     const bucketFault = BUCKET_FAULT_CODES.has(code) || httpStatus === 403 || httpStatus === 301;
     const unreachable =
       !bucketFault && retryable && (httpStatus === undefined ? !LOCAL_CODES.has(code) : httpStatus >= 500 || httpStatus === 429 || httpStatus === 408);
+    // A refusal a setting fixes hits every book alike: books wait for the operator, they do not park.
     super(message, {
-      retryable: retryable || bucketFault,
-      waitingFor: bucketFault
-        ? `the storage bucket s3://${bucket} to exist and accept our credentials (check storage.bucket, region and the S3 keys)`
-        : unreachable
-          ? `S3 storage (s3://${bucket}) to answer again`
-          : undefined,
+      retryable: retryable || bucketFault || fixedBySetting !== undefined,
+      waitingFor: fixedBySetting
+        ? `the setting ${fixedBySetting} in the workers' config (this S3 server refuses the current one); restart the workers after changing it`
+        : bucketFault
+          ? `the storage bucket s3://${bucket} to exist and accept our credentials (check storage.bucket, region and the S3 keys)`
+          : unreachable
+            ? `S3 storage (s3://${bucket}) to answer again`
+            : undefined,
     });
     this.bucketFault = bucketFault;
+  }
+
+  /** Retried by Temporal (a person may fix it), never again within one attempt (it would only repeat). */
+  get waitsForOperator(): boolean {
+    return this.bucketFault || this.fixedBySetting !== undefined;
   }
 }
 
@@ -270,6 +281,14 @@ export class S3Storage implements BookStorage {
     }
     await this.putMultipart(localPath, key, size, metadata, opts);
     return this.verifyStored(key, { size });
+  }
+
+  /** Removes one object (check-config's probe; books are never deleted from storage). */
+  async delete(key: string): Promise<void> {
+    const fullKey = this.fullKey(key);
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey })).catch((err: unknown) => {
+      throw this.wrap('DeleteObject', fullKey, err);
+    });
   }
 
   async abortUpload(checkpoint: UploadCheckpoint): Promise<void> {
@@ -591,7 +610,7 @@ export class S3Storage implements BookStorage {
         return await attempt();
       } catch (err) {
         const wrapped = this.wrap(operation, fullKey, err);
-        if (signal?.aborted || !wrapped.retryable || wrapped.bucketFault || n >= this.transferAttempts) throw wrapped;
+        if (signal?.aborted || !wrapped.retryable || wrapped.waitsForOperator || n >= this.transferAttempts) throw wrapped;
         await sleep(Math.min(20_000, 500 * 2 ** (n - 1)) * (0.5 + Math.random()), signal);
       }
     }
@@ -611,11 +630,29 @@ export class S3Storage implements BookStorage {
     let detail = err instanceof Error ? err.message : String(err);
     for (const secret of this.secrets) detail = detail.split(secret).join('[redacted]');
     const statusText = status === undefined ? '' : ` (HTTP ${status})`;
+    const fix = this.checksums === 'when_supported' && refusesStreamedChecksums(code, status, detail) ? CHECKSUMS_FIX : undefined;
+    const hint = fix ? `. This S3 server does not take the AWS SDK's streamed uploads with checksums: set ${fix} in the config` : '';
     return new S3StorageError(
-      `S3 ${operation} failed for ${where}: ${code}${statusText}${detail && detail !== code ? `: ${detail}` : ''}`,
-      operation, this.bucket, fullKey, code, status, retryable,
+      `S3 ${operation} failed for ${where}: ${code}${statusText}${detail && detail !== code ? `: ${detail}` : ''}${hint}`,
+      operation, this.bucket, fullKey, code, status, retryable, fix,
     );
   }
+}
+
+/** The setting that makes the SDK send plain uploads (Content-Length, Content-MD5) instead of streamed, checksummed ones. */
+const CHECKSUMS_FIX = 'storage.checksums: when_required';
+
+/**
+ * True for a refusal of the SDK's default upload form (chunked body with a trailing checksum, no
+ * Content-Length): `rclone serve s3` answers 411 MissingContentLength; other S3-compatible servers
+ * name the checksum headers or the streaming payload they do not implement.
+ */
+export function refusesStreamedChecksums(code: string, status: number | undefined, detail: string): boolean {
+  if (status === 411 || code === 'MissingContentLength') return true;
+  if (status === undefined || status < 400 || status >= 600) return false;
+  // A checksum that did not match is damage in transit (retried), not a form the server refuses.
+  if (code === 'BadDigest' || /Mismatch$/.test(code)) return false;
+  return /x-amz-checksum|x-amz-trailer|x-amz-sdk-checksum|aws-chunked|STREAMING-UNSIGNED-PAYLOAD-TRAILER/i.test(detail);
 }
 
 function classify(err: unknown): { code: string; status: number | undefined; retryable: boolean } {

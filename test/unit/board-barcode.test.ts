@@ -44,7 +44,8 @@ describe('parseBarcodeList', () => {
     const list = parseBarcodeList('# my batch\n\n  AAA111  \nBBB222\r\nAAA111\n   # indented comment\nCCC333\n', 'batch.txt');
     expect(list.barcodes).toEqual(['AAA111', 'BBB222', 'CCC333']);
     expect(list.problems).toEqual([]);
-    expect(list.duplicates).toBe(1);
+    expect(list.duplicates).toEqual([{ line: 5, text: 'AAA111', reason: 'AAA111 repeats line 3 (counted once)' }]);
+    expect(formatBarcodeListProblems(list, list.duplicates)).toEqual(['batch.txt:5: AAA111 repeats line 3 (counted once)']);
     expect(list.source).toBe('batch.txt');
   });
 
@@ -72,6 +73,6 @@ describe('parseBarcodeList', () => {
   });
 
   test('empty input gives an empty list', () => {
-    expect(parseBarcodeList('', 'empty')).toMatchObject({ barcodes: [], problems: [], duplicates: 0 });
+    expect(parseBarcodeList('', 'empty')).toMatchObject({ barcodes: [], problems: [], duplicates: [] });
   });
 });

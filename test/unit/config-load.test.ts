@@ -166,7 +166,7 @@ test('s3 secret files resolve against the file folder too', () => {
     prefix: '',
     region: 'us-east-1',
     forcePathStyle: false,
-    checksums: 'when_supported',
+    checksums: 'when_required',
     accessKeyId: { file: path.join(dir, 'keys/id') },
     secretAccessKey: { env: 'S3_SECRET' },
   });

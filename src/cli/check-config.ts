@@ -1,0 +1,146 @@
+/**
+ * `check-config`: is this config ready to run a migration? Offline, it reads every secret the
+ * workers will need (the passphrase, GRIN credentials, Temporal TLS files and API key, S3 keys), so a missing file is found now and
+ * not when the first book gets there. With `--connect` it also talks to each service once: Temporal
+ * (connect, describe the namespace), GRIN (one authenticated listing), the storage (put, read back
+ * and delete a probe object) and, given an archive, the passphrase (decrypt its first block).
+ * One line per part; no line ever holds a secret.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { readSecret } from '../config/secrets';
+import type { PipelineConfig } from '../config/types';
+import { createTokenSource } from '../grin/auth';
+import { grinClientFrom, storageFrom } from '../runtime';
+import { S3Storage } from '../storage/s3';
+import { LocalStorage } from '../storage/local';
+import { temporalConnectionOptions, tlsEnabled } from '../temporal-connection';
+import { connectClient } from './common';
+
+export interface CheckLine {
+  part: string;
+  outcome: 'ok' | 'failed' | 'not checked';
+  text: string;
+}
+
+/** Errors can carry several lines (a hint below the cause); a check line shows the first. */
+function firstLine(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0].trim();
+}
+
+async function check(part: string, run: () => Promise<string>): Promise<CheckLine> {
+  try {
+    return { part, outcome: 'ok', text: await run() };
+  } catch (err) {
+    return { part, outcome: 'failed', text: firstLine(err) };
+  }
+}
+
+/** Secrets the workers read: each must be readable now (exit code 2 when one is not). */
+export async function checkSecrets(config: PipelineConfig): Promise<CheckLine[]> {
+  const lines = [
+    await check('passphrase', async () => {
+      readSecret(config.grin.gpgPassphrase, 'GPG passphrase (grin.gpgPassphrase)');
+      return 'GPG passphrase readable (not yet tried on an archive)';
+    }),
+    await check('GRIN credentials', async () => {
+      // Reads the access token, or the OAuth client and credentials files, without calling Google.
+      const tokens = await createTokenSource(config.grin);
+      if (config.grin.accessToken) await tokens.getAccessToken();
+      return config.grin.accessToken ? 'fixed access token readable' : 'OAuth client and credentials files readable';
+    }),
+  ];
+  if (tlsEnabled(config.temporal)) {
+    lines.push(
+      await check('Temporal TLS', async () => {
+        // Reads the CA, client certificate and key files and the API key, as connecting will.
+        temporalConnectionOptions(config.temporal);
+        return `TLS files${config.temporal.apiKey ? ' and API key' : ''} readable`;
+      }),
+    );
+  }
+  const storage = config.storage;
+  if (storage.kind === 's3' && storage.accessKeyId && storage.secretAccessKey) {
+    const { accessKeyId, secretAccessKey } = storage;
+    lines.push(
+      await check('S3 keys', async () => {
+        readSecret(accessKeyId, 'S3 access key id (storage.accessKeyId)');
+        readSecret(secretAccessKey, 'S3 secret access key (storage.secretAccessKey)');
+        return 'access key id and secret readable';
+      }),
+    );
+  }
+  return lines;
+}
+
+/** A probe key no book can have (barcodes have no dots), unique per run so runs never collide. */
+function probeKey(): string {
+  return `_grin-pipeline-check/${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}.${Date.now()}.${randomBytes(4).toString('hex')}.probe`;
+}
+
+async function checkStorage(config: PipelineConfig): Promise<string> {
+  const storage = storageFrom(config);
+  const key = probeKey();
+  const body = `grin-pipeline check-config probe ${new Date().toISOString()}`;
+  await storage.putBytes(body, key);
+  const back = (await storage.getBytes(key)).toString('utf8');
+  if (storage instanceof S3Storage || storage instanceof LocalStorage) await storage.delete(key);
+  if (back !== body) throw new Error(`${storage.location}: the probe object read back differs from what was written`);
+  return `${storage.location}: probe object written, read back and deleted`;
+}
+
+async function checkTemporal(config: PipelineConfig): Promise<string> {
+  const client = await connectClient(config);
+  try {
+    const { namespaceInfo } = await client.workflowService.describeNamespace({ namespace: config.temporal.namespace });
+    return `${config.temporal.address}: connected, namespace ${namespaceInfo?.name ?? config.temporal.namespace} ${namespaceInfo?.state === 1 ? 'registered' : 'found'}`;
+  } catch (err) {
+    throw new Error(`${config.temporal.address}, namespace ${config.temporal.namespace}: ${firstLine(err)}`);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+async function checkGrin(config: PipelineConfig): Promise<string> {
+  // No retries: a check says at once what is wrong.
+  const grin = await grinClientFrom(config);
+  const inProcess = await grin.listInProcess();
+  return `${config.grin.baseUrl}, directory ${config.grin.directory}: authenticated listing answered (${inProcess.length} books in process)`;
+}
+
+async function checkPassphraseOn(config: PipelineConfig, archive: string): Promise<string> {
+  const { openDecryptedStream } = await import('../archive/decrypt');
+  const passphrase = readSecret(config.grin.gpgPassphrase, 'GPG passphrase (grin.gpgPassphrase)');
+  const decrypted = await openDecryptedStream(archive, passphrase, { thread: 'main' });
+  // The first chunk of plaintext is proof enough; the rest of the archive is not read.
+  await new Promise<void>((resolve, reject) => {
+    decrypted.stream.once('data', () => resolve());
+    decrypted.stream.once('end', () => resolve());
+    decrypted.stream.once('error', reject);
+  });
+  decrypted.stream.destroy();
+  return `the passphrase decrypts the first block of ${archive}`;
+}
+
+export interface ConnectOptions {
+  /** An encrypted archive (BARCODE.tar.gz.gpg) to try the passphrase on. */
+  archive?: string;
+}
+
+/** Each service once, in the order a book meets them. */
+export async function checkConnections(config: PipelineConfig, opts: ConnectOptions = {}): Promise<CheckLine[]> {
+  return [
+    await check('Temporal', () => checkTemporal(config)),
+    await check('GRIN', () => checkGrin(config)),
+    await check('storage', () => checkStorage(config)),
+    opts.archive === undefined
+      ? { part: 'decryption', outcome: 'not checked', text: 'passphrase not tried on an archive (give one with --archive FILE)' }
+      : await check('decryption', () => checkPassphraseOn(config, opts.archive!)),
+  ];
+}
+
+export function formatCheckLine(line: CheckLine): string {
+  const mark = { ok: 'ok', failed: 'FAILED', 'not checked': 'skipped' }[line.outcome];
+  return `${mark.padEnd(8)}${line.part.padEnd(18)}${line.text}`;
+}

@@ -1,0 +1,80 @@
+/**
+ * `start-batch` through the CLI against the real Temporal dev server and the simulator:
+ * `--dry-run` says for every line what would start and what is skipped and why (already stored,
+ * already running, beyond --limit, invalid, repeated) and starts nothing; `--limit` and repeated
+ * lines in a real run.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import { startBatch } from '../../src/cli/batch';
+import { bookSettingsFrom } from '../../src/cli/common';
+import { batchWorkflowId, bookWorkflowId } from '../../src/workflows/contracts';
+import { runCli, writeConfigFile } from '../support/cli';
+import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
+
+jest.setTimeout(600_000);
+
+const ctx = useSimulatedPipeline('cli-batch', { books: 6, seed: 12, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
+let client: Client;
+let configFile: string;
+let stored: string;
+let running: string;
+let fresh: string[];
+
+beforeAll(async () => {
+  client = await temporalClient();
+  configFile = writeConfigFile(ctx.env.dir, ctx.env.config);
+  [stored, running, ...fresh] = ctx.sim.barcodes;
+  const settings = bookSettingsFrom(ctx.env.config, { pollIntervalSeconds: 1 });
+  const batch = await startBatch(client, ctx.env.config, [stored], { batchId: 'stores-one', settings });
+  expect(await batch.result()).toMatchObject({ stored: 1 });
+  // A book whose workflow runs on a queue no worker polls: Temporal reports it running for ever.
+  await client.workflow.start('bookWorkflow', {
+    workflowId: bookWorkflowId(ctx.sim.directory, running),
+    taskQueue: `nobody-polls-${Date.now()}`,
+    args: [{ barcode: running, directory: ctx.sim.directory }],
+  });
+});
+
+afterAll(async () => {
+  await client?.workflow.getHandle(bookWorkflowId(ctx.sim.directory, running)).terminate('test over').catch(() => undefined);
+  await client?.connection.close();
+});
+
+test('--dry-run prints every line with what would happen and why, and starts nothing', async () => {
+  const file = join(ctx.env.dir, 'dry-run.txt');
+  writeFileSync(file, [stored, running, fresh[0], fresh[1], 'not a barcode', stored].join('\n') + '\n');
+  const run = await runCli(['-c', configFile, 'start-batch', '--barcodes-file', file, '--limit', '3', '--batch-id', 'dry', '--dry-run']);
+  const lines = run.stdout.trim().split('\n');
+  expect(lines).toEqual([
+    expect.stringMatching(new RegExp(`^skip +${stored} +already stored`)),
+    expect.stringMatching(new RegExp(`^skip +${running} +already running`)),
+    expect.stringMatching(new RegExp(`^start +${fresh[0]} +no workflow yet`)),
+    expect.stringMatching(new RegExp(`^skip +${fresh[1]} +beyond --limit 3`)),
+    expect.stringMatching(/^skip +line 5: "not a barcode" +"not a barcode" is not a barcode \(must be 3 to 50 characters/),
+    expect.stringMatching(new RegExp(`^skip +line 6: "${stored}" +${stored} repeats line 1`)),
+  ]);
+  expect(run.stderr).toContain('dry run, batch dry (new: would be started): 1 would start (1 new); 5 skipped (1 already stored, 1 already running, 1 over limit, 1 invalid, 1 duplicate)');
+  expect(run.stderr).toContain('nothing was started');
+  expect(run.stderr).toContain('a real run refuses this list until its 1 invalid line(s) are fixed');
+  expect(run.exitCode).toBe(2);
+  // Nothing started, nothing written.
+  await expect(client.workflow.getHandle(bookWorkflowId(ctx.sim.directory, fresh[0])).describe()).rejects.toThrow();
+  await expect(client.workflow.getHandle(batchWorkflowId(ctx.sim.directory, 'dry')).describe()).rejects.toThrow();
+  expect(existsSync(join(ctx.env.config.pipelineDir, 'batches', 'dry.txt'))).toBe(false);
+});
+
+test('a real run reports repeated lines, honours --limit, and says how many books it took', async () => {
+  const file = join(ctx.env.dir, 'real.txt');
+  writeFileSync(file, [fresh[2], fresh[2], fresh[3], fresh[2]].join('\n') + '\n');
+  const run = await runCli(['-c', configFile, 'start-batch', '--barcodes-file', file, '--limit', '1', '--batch-id', 'limited']);
+  expect(run.error).toBeUndefined();
+  expect(run.stderr).toContain(`${file}:2: ${fresh[2]} repeats line 1 (counted once)`);
+  expect(run.stderr).toContain(`${file}:4: ${fresh[2]} repeats line 1 (counted once)`);
+  expect(run.stderr).toContain('--limit 1: the first 1 of 2 books; the other 1 are not in this batch');
+  expect(run.stderr).toContain('batch limited: 1 books');
+  const summary = await client.workflow.getHandle(batchWorkflowId(ctx.sim.directory, 'limited')).result();
+  expect(summary).toMatchObject({ total: 1, started: 1, stored: 1 });
+  await expect(client.workflow.getHandle(bookWorkflowId(ctx.sim.directory, fresh[3])).describe()).rejects.toThrow();
+});
