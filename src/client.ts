@@ -35,6 +35,7 @@ const cliGrinClient = (config: PipelineConfig) =>
   grinClientFrom(config, { retry: CLI_RETRY, logger: createLogger({ level: config.logging.level, format: config.logging.format }).child({ component: 'grin' }) });
 
 interface StartBatchFlags {
+  queue?: string;
   sample?: number;
   barcodesFile?: string;
   refreshAllBooks?: boolean;
@@ -132,6 +133,7 @@ export function buildProgram(): Command {
     .command('start-batch')
     .description('Start (or re-attach to) a batch of books. Books already running or stored are not started again.')
     .argument('[barcodes...]', 'barcodes to process')
+    .option('--queue <name>', "books by where GRIN has them now: converted (ready to download, no conversion slot used), unconverted (in _all_books, neither converted nor in GRIN's queue), failed-at-grin (GRIN's conversion failed)")
     .option('--sample <n>', "the first N books of GRIN's _all_books list (cached in pipelineDir/cache)", positiveInt('--sample'))
     .option('--barcodes-file <file>', "one barcode per line ('-' reads standard input; '#' comments allowed)")
     .option('--refresh-all-books', 're-fetch the cached _all_books list first')
@@ -146,7 +148,7 @@ export function buildProgram(): Command {
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
-      const selection = await readSelection(config, { sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => cliGrinClient(config), log);
+      const selection = await readSelection(config, { queue: opts.queue, sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => cliGrinClient(config), log);
       const list = opts.limit === undefined ? selection.barcodes : selection.barcodes.slice(0, opts.limit);
       const batchId = opts.batchId ?? defaultBatchId(config.grin.directory, list);
       if (opts.dryRun) {

@@ -5,6 +5,7 @@
  * to the batch (running or finished) instead of starting a second one; and re-running never starts
  * a second workflow for a book that is running or stored.
  */
+import { barcodesInQueue, GRIN_QUEUES, isGrinQueue } from './grin-queues';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -23,6 +24,8 @@ import { GrinBatch, GrinDirectory } from '../workflows/search-attributes';
 import { ensureSearchAttributes, UsageError } from './common';
 
 export interface BatchSelection {
+  /** Books by where GRIN has them now (src/cli/grin-queues.ts). */
+  queue?: string;
   sample?: number;
   barcodesFile?: string;
   barcodes?: string[];
@@ -67,11 +70,17 @@ export interface Selection {
 
 /** Reads the selection and reports each line's fate; bad lines are returned, not thrown (see `selectBarcodes`). */
 export async function readSelection(config: PipelineConfig, sel: BatchSelection, grin: () => GrinApi | Promise<GrinApi>, log: (s: string) => void): Promise<Selection> {
-  const chosen = [sel.sample !== undefined, !!sel.barcodesFile, !!sel.barcodes?.length].filter(Boolean).length;
-  if (chosen !== 1) throw new UsageError('Say which books: exactly one of --sample N, --barcodes-file FILE, or barcodes as arguments.');
+  const chosen = [sel.queue !== undefined, sel.sample !== undefined, !!sel.barcodesFile, !!sel.barcodes?.length].filter(Boolean).length;
+  if (chosen !== 1) throw new UsageError('Say which books: exactly one of --queue NAME, --sample N, --barcodes-file FILE, or barcodes as arguments.');
   let text: string;
   let source: string;
-  if (sel.sample !== undefined) {
+  if (sel.queue !== undefined) {
+    if (!isGrinQueue(sel.queue)) throw new UsageError(`--queue ${sel.queue}: not a queue; use one of ${GRIN_QUEUES.join(', ')}`);
+    const picked = await barcodesInQueue(await grin(), sel.queue);
+    log(`--queue ${sel.queue}: ${picked.description}`);
+    text = picked.barcodes.join('\n');
+    source = `GRIN's ${sel.queue} queue`;
+  } else if (sel.sample !== undefined) {
     if (!Number.isInteger(sel.sample) || sel.sample < 1) throw new UsageError(`--sample must be a whole number of books, at least 1 (got ${sel.sample})`);
     const all = await cachedAllBooks(config, await grin(), sel.refreshAllBooks, log);
     text = (await firstLines(all, sel.sample)).join('\n');

@@ -78,3 +78,17 @@ test('a real run reports repeated lines, honours --limit, and says how many book
   expect(summary).toMatchObject({ total: 1, started: 1, stored: 1 });
   await expect(client.workflow.getHandle(bookWorkflowId(ctx.sim.directory, fresh[3])).describe()).rejects.toThrow();
 });
+
+test('--queue converted selects the books GRIN has converted now; an unknown queue is refused', async () => {
+  // Downloadable now: at least the book the first batch had GRIN convert and stored.
+  const converted = ctx.sim.barcodes.filter((b) => ctx.sim.book(b).inPool);
+  expect(converted).toContain(stored);
+  const run = await runCli(['-c', configFile, 'start-batch', '--queue', 'converted', '--batch-id', 'converted-only', '--dry-run']);
+  expect(run.stderr).toContain(`--queue converted: ${converted.length} book(s) GRIN has converted now (_converted)`);
+  const listed = run.stdout.trim().split('\n').map((line) => line.split(/ +/)[1]);
+  expect(listed.sort()).toEqual([...converted].sort());
+
+  const bad = await runCli(['-c', configFile, 'start-batch', '--queue', 'everything', '--dry-run']);
+  expect(bad.exitCode).toBe(2);
+  expect(bad.error?.message).toContain('--queue everything: not a queue; use one of converted, unconverted, failed-at-grin');
+});
