@@ -12,7 +12,7 @@
  * openpgp.js derive the key from the passphrase as before.
  */
 import { createDecipheriv, createHash, getHashes, type Hash } from 'node:crypto';
-import { GPG_ONLY_CIPHERS, type S2KSpec, type SymKeyPacketInfo } from './pgp-inspect';
+import type { S2KSpec, SymKeyPacketInfo } from './pgp-inspect';
 import { NODE_CFB } from './quick-check';
 
 /** RFC 9580 §9.5 hash ids → node:crypto names. */
@@ -28,6 +28,9 @@ const HASH_NAMES: Record<number, string> = {
 
 /** Key sizes in bytes of the ciphers openpgp.js can decrypt (RFC 9580 ids). */
 export const KEY_BYTES: Record<number, number> = { 2: 24, 3: 16, 4: 16, 7: 16, 8: 24, 9: 32, 10: 32 };
+
+/** Key sizes of the ciphers gpg has and openpgp.js lacks (IDEA, Camellia), refused by name later. */
+const GPG_ONLY_KEY_BYTES: Record<number, number> = { 1: 16, 11: 16, 12: 24, 13: 32 };
 
 /** Bytes of repeated salt+passphrase hashed per update. */
 const BLOCK_BYTES = 1024 * 1024;
@@ -99,9 +102,9 @@ export function sessionKeyFromPassphrase(packet: SymKeyPacketInfo, passphrase: s
   const decipher = createDecipheriv(cfb.name, kek, Buffer.alloc(cfb.blockSize));
   const plain = Buffer.concat([decipher.update(esk), decipher.final()]);
   const cipherAlgo = plain[0];
-  const size = KEY_BYTES[cipherAlgo];
   // An id openpgp.js lacks (IDEA, Camellia) is still handed back: the caller refuses it by name.
-  if (size === undefined && !GPG_ONLY_CIPHERS.has(cipherAlgo)) return 'wrong';
-  if (size !== undefined && plain.length - 1 !== size) return 'wrong';
+  const size = KEY_BYTES[cipherAlgo] ?? GPG_ONLY_KEY_BYTES[cipherAlgo];
+  // A wrong passphrase gives a random first octet: an unknown id, or a key of the wrong size.
+  if (size === undefined || plain.length - 1 !== size) return 'wrong';
   return { cipherAlgo, data: plain.subarray(1) };
 }
