@@ -11,7 +11,7 @@
  * Each measurement runs in its own child process so peak RSS is per process. Rounds alternate
  * between the variants and the median is reported, since the machine may be shared.
  *
- *   npx tsc -p tsconfig.build.json && node dist/bench/archive-bench.js [--rounds N] [--mb SIZE]
+ *   npx tsc -p tsconfig.build.json && node dist/bench/archive-bench.js [--rounds N] [--mb SIZE] [--only ours,gpgTar,fourOurs]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -179,12 +179,13 @@ async function measureGpgTar(archive: string, passFile: string, gnupgHome: strin
   }
 }
 
-function parseArgs(argv: string[]): { rounds: number; mb: number } {
+function parseArgs(argv: string[]): { rounds: number; mb: number; only: string[] | null } {
   const get = (name: string, fallback: number): number => {
     const i = argv.indexOf(name);
     return i >= 0 ? Number(argv[i + 1]) : fallback;
   };
-  return { rounds: get('--rounds', 3), mb: get('--mb', 300) };
+  const only = argv.indexOf('--only');
+  return { rounds: get('--rounds', 3), mb: get('--mb', 300), only: only >= 0 ? argv[only + 1].split(',') : null };
 }
 
 /** The variants, in the order each round runs them. */
@@ -207,11 +208,12 @@ async function main(): Promise<void> {
     await childOurs(process.argv[3], process.argv[4], JSON.parse(process.argv[5]) as ChildSpec);
     return;
   }
-  const { rounds, mb } = parseArgs(process.argv.slice(2));
+  const { rounds, mb, only } = parseArgs(process.argv.slice(2));
+  const names = (Object.keys(VARIANTS) as Variant[]).filter((n) => !only || only.includes(n));
+  if (!names.includes('gpgTar')) throw new Error('--only must include gpgTar (the reference of the ratios)');
   const { archive, passFile } = await ensureArchive(mb);
   const size = statSync(archive).size;
   const gnupgHome = mkdtempSync(join(tmpdir(), 'bench-gnupg-'));
-  const names = Object.keys(VARIANTS) as Variant[];
   const samples = Object.fromEntries(names.map((n) => [n, [] as Measurement[]])) as Record<Variant, Measurement[]>;
   const loads: number[] = [];
   try {

@@ -31,12 +31,26 @@ export const OPENPGPJS_CIPHERS = new Set([2, 3, 4, 7, 8, 9, 10]);
 /** Ciphers gpg may use that openpgp.js lacks: refused by name, with how to decrypt by hand. */
 export const GPG_ONLY_CIPHERS = new Set([1, 11, 12, 13]);
 
+/** A v4 string-to-key specifier of type 0 (simple), 1 (salted) or 3 (iterated and salted). */
+export interface S2KSpec {
+  type: 0 | 1 | 3;
+  hashAlgo: number;
+  /** 8 bytes, for types 1 and 3. */
+  salt?: Buffer;
+  /** Bytes to hash (decoded from the count octet), for type 3. */
+  count?: number;
+}
+
 export interface SymKeyPacketInfo {
   version: number;
   /** For v4 packets: the cipher of the data, unless the packet carries its own encrypted session key. */
   cipherAlgo?: number;
   /** True when a v4 packet holds an encrypted session key (then the data cipher is inside it). */
   hasEncryptedSessionKey: boolean;
+  /** For v4 packets with a simple, salted or iterated S2K (not argon2 or unknown types). */
+  s2k?: S2KSpec;
+  /** For v4 packets: the encrypted session key, when there is one. */
+  encryptedSessionKey?: Buffer;
 }
 
 export type PgpInspection =
@@ -125,12 +139,34 @@ function s2kLength(body: Buffer, at: number): number | null {
   }
 }
 
+/** Decodes the one-octet iteration count of an iterated S2K (RFC 9580 §3.7.1.3). */
+export function decodeS2KCount(c: number): number {
+  return (16 + (c & 15)) * 2 ** ((c >> 4) + 6);
+}
+
+/** The S2K at `at` when it is of a type node:crypto hashes can derive (0, 1, 3) and complete. */
+function parseS2K(body: Buffer, at: number, length: number | null): S2KSpec | undefined {
+  if (length === null || body.length < at + length) return undefined;
+  const type = body[at];
+  const hashAlgo = body[at + 1];
+  if (type === 0) return { type, hashAlgo };
+  if (type === 1) return { type, hashAlgo, salt: Buffer.from(body.subarray(at + 2, at + 10)) };
+  if (type === 3) return { type, hashAlgo, salt: Buffer.from(body.subarray(at + 2, at + 10)), count: decodeS2KCount(body[at + 10]) };
+  return undefined;
+}
+
 function parseSymKeyPacket(body: Buffer): SymKeyPacketInfo {
   const version = body[0];
   if (version !== 4) return { version, hasEncryptedSessionKey: true };
-  const s2k = s2kLength(body, 2);
-  const hasEncryptedSessionKey = s2k !== null && body.length > 2 + s2k;
-  return { version, cipherAlgo: body[1], hasEncryptedSessionKey };
+  const s2kLen = s2kLength(body, 2);
+  const hasEncryptedSessionKey = s2kLen !== null && body.length > 2 + s2kLen;
+  return {
+    version,
+    cipherAlgo: body[1],
+    hasEncryptedSessionKey,
+    s2k: parseS2K(body, 2, s2kLen),
+    ...(hasEncryptedSessionKey ? { encryptedSessionKey: Buffer.from(body.subarray(2 + s2kLen)) } : {}),
+  };
 }
 
 const HEAD_BYTES = 64 * 1024;

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** node:crypto CFB names of the OpenPGP ciphers Node's OpenSSL has by default (RFC 9580 ids). */
-const NODE_CFB: Record<number, { name: string; blockSize: number }> = {
+export const NODE_CFB: Record<number, { name: string; blockSize: number }> = {
   2: { name: 'des-ede3-cfb', blockSize: 8 },
   7: { name: 'aes-128-cfb', blockSize: 16 },
   8: { name: 'aes-192-cfb', blockSize: 16 },
