@@ -203,7 +203,9 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     const head = await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key }));
     metadataSeen.push({ key, metadata: head.Metadata ?? {} });
     const owner = plan.barcodes.find((b) => (['archive', 'ocr', 'marc', 'token'] as const).some((k) => storageKey(ctx.layout, k, b) === key));
-    if (!owner) objectProblems.push(`object ${key} belongs to no book of the batch (or not to the layout)`);
+    // A finished batch writes its report beside the books (src/report).
+    const batchReport = /(^|\/)meta\/reports\/batch-[^/]+$/.test(key);
+    if (!owner && !batchReport) objectProblems.push(`object ${key} belongs to no book of the batch (or not to the layout)`);
   }
   add(check('every object present with the right size and checksum', `${objectsOk}/${storedGood.length} stored books' archives byte-identical, ${keys.size} objects`, objectProblems));
 
