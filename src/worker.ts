@@ -29,6 +29,7 @@ import type { DownloadOptions } from './activities/download';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
+import { workerGroup } from './worker-group';
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
 
@@ -169,20 +170,19 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     }),
   ]);
 
+  const group = workerGroup(
+    workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
+  );
   return {
     hostQueue,
     async run() {
       try {
-        await Promise.all(workers.map((w) => w.run()));
+        await group.run();
       } finally {
         if (ownConnection) await connection.close();
       }
     },
-    shutdown() {
-      for (const w of workers) {
-        if (w.getState() === 'RUNNING') w.shutdown();
-      }
-    },
+    shutdown: () => group.shutdown(),
   };
 }
 

@@ -45,6 +45,8 @@ export function createDecryptActivity(deps: ActivityDeps) {
           await requireLocalFile(barcode, paths.encrypted, 'downloaded archive');
           const result = await decryptAndExtract(paths.encrypted, paths.decrypted, paths.extracted, deps.passphrase(), deps.config.limits, {
             onDecryptProgress: (bytes) => activity.heartbeat({ bytes }),
+            // Timed out or cancelled (Temporal says so in a heartbeat's answer): stop, free the slot.
+            signal: activity.cancellationSignal,
           });
           killPoint('decrypt:after-output', barcode);
           await writeUnpackedRecord(paths.unpacked, { files: result.files, bytes: result.bytes, md5: Object.fromEntries(result.md5) });

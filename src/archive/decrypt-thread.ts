@@ -36,6 +36,13 @@ export const READ_AHEAD = 4 * 1024 * 1024;
 export const READ_CHUNK_BYTES = 256 * 1024;
 const MAX_THREADS = 4;
 const IDLE_MS = 30_000;
+/**
+ * A job the thread has owed a message for this long (no ready, progress, data or end while it had
+ * work to do) means the thread is stuck: it is stopped and all its jobs fail, a transient error
+ * their activities retry on a fresh thread. Without this a stuck thread held its activities' slots
+ * for good, and every retry of the book joined it (the process has one thread on two cores).
+ */
+export const DEFAULT_STALL_MS = 120_000;
 
 export interface SerializedError {
   name: string;
@@ -57,7 +64,9 @@ export type ToWorker =
       dest?: string;
     }
   | { type: 'ack'; id: number; batches: number }
-  | { type: 'cancel'; id: number };
+  | { type: 'cancel'; id: number }
+  /** Fault injection for tests: block the thread's event loop for `ms` (a stuck thread). */
+  | { type: 'freeze'; ms: number };
 
 export type FromWorker =
   | { type: 'ready'; id: number }
@@ -109,6 +118,8 @@ export function workerAvailable(): boolean {
 
 /** The main thread's side of one job. */
 interface JobHandlers {
+  /** See DEFAULT_STALL_MS. */
+  stallMs: number;
   onReady(): void;
   onProgress(bytes: number): void;
   onData(chunk: Buffer): void;
@@ -118,8 +129,11 @@ interface JobHandlers {
 
 class DecryptThread {
   readonly jobs = new Map<number, JobHandlers>();
+  /** Since when each job has been waiting for the thread (absent: the thread is waiting for us). */
+  private readonly owedSince = new Map<number, number>();
   private readonly worker: Worker;
   private idleTimer: NodeJS.Timeout | null = null;
+  private watchdog: NodeJS.Timeout | null = null;
   private dead = false;
 
   constructor(private readonly onGone: (t: DecryptThread) => void) {
@@ -138,15 +152,46 @@ class DecryptThread {
     if (!this.dead) this.worker.postMessage(message);
   }
 
+  /** The job now waits for the thread (started, or its consumer asked for more). */
+  owe(id: number): void {
+    if (this.jobs.has(id) && !this.owedSince.has(id)) this.owedSince.set(id, Date.now());
+  }
+
+  /** The thread answered for the job: the clock starts again when the job next waits. */
+  private settle(id: number): void {
+    this.owedSince.delete(id);
+  }
+
   add(id: number, handlers: JobHandlers): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
     if (this.jobs.size === 0) this.worker.ref(); // a running decryption keeps the process alive
     this.jobs.set(id, handlers);
+    this.owe(id);
+    this.watchdog ??= setInterval(() => this.checkStalls(), Math.min(5_000, Math.max(50, handlers.stallMs / 4)));
+    this.watchdog.unref();
+  }
+
+  private checkStalls(): void {
+    const now = Date.now();
+    for (const [id, since] of this.owedSince) {
+      const job = this.jobs.get(id);
+      if (!job || now - since < job.stallMs) continue;
+      this.fail(new Error(`it made no progress for ${Math.round((now - since) / 1000)} s and was stopped; the work is retried on a new thread`));
+      void this.worker.terminate();
+      return;
+    }
+  }
+
+  private stopWatchdog(): void {
+    if (this.watchdog) clearInterval(this.watchdog);
+    this.watchdog = null;
   }
 
   remove(id: number): void {
+    this.owedSince.delete(id);
     if (!this.jobs.delete(id) || this.jobs.size > 0 || this.dead) return;
+    this.stopWatchdog();
     this.worker.unref();
     this.idleTimer = setTimeout(() => {
       this.dead = true;
@@ -161,10 +206,15 @@ class DecryptThread {
     if (!job) return;
     switch (m.type) {
       case 'ready':
+        this.settle(m.id);
         return job.onReady();
       case 'progress':
+        // Reading input is progress; the job still waits for output, so the clock restarts.
+        this.settle(m.id);
+        this.owe(m.id);
         return job.onProgress(m.bytes);
       case 'data':
+        this.settle(m.id);
         return job.onData(Buffer.from(m.buffer, 0, m.length));
       case 'end':
         return job.onEnd(m.bytes);
@@ -177,9 +227,11 @@ class DecryptThread {
   private fail(cause: Error): void {
     if (this.dead && this.jobs.size === 0) return;
     this.dead = true;
+    this.stopWatchdog();
     this.onGone(this);
     const jobs = [...this.jobs.values()];
     this.jobs.clear();
+    this.owedSince.clear();
     for (const job of jobs) job.onError(new Error(`The decryption thread stopped unexpectedly (${cause.message}).`, { cause }));
   }
 }
@@ -227,6 +279,7 @@ export async function decryptFileInWorker(src: string, dest: string, passphrase:
   try {
     return await new Promise<{ bytes: number }>((resolve, reject) => {
       thread.add(id, {
+        stallMs: opts.stallMs ?? DEFAULT_STALL_MS,
         onReady: () => undefined,
         onProgress: (bytes) => opts.onProgress?.(bytes),
         onData: () => undefined,
@@ -239,7 +292,8 @@ export async function decryptFileInWorker(src: string, dest: string, passphrase:
           reject(err);
         },
       });
-      thread.post({ type: 'start', id, src, passphrase, maxBytes: opts.maxBytes, progress: opts.onProgress !== undefined, dest });
+      // Progress always: it is also how the watchdog knows the thread is alive.
+      thread.post({ type: 'start', id, src, passphrase, maxBytes: opts.maxBytes, progress: true, dest });
     });
   } catch (err) {
     await rm(dest, { force: true }); // the thread removes it too, unless the thread itself died
@@ -263,7 +317,10 @@ export function openDecryptedStreamInWorker(src: string, passphrase: string, opt
   };
   const stream = new Readable({
     highWaterMark: BATCH_BYTES,
-    read: ack,
+    read() {
+      ack();
+      if (!ended) thread.owe(id); // the consumer wants more: now it is the thread's turn
+    },
     destroy(err, cb) {
       if (!ended) thread.post({ type: 'cancel', id });
       ended = true;
@@ -278,6 +335,7 @@ export function openDecryptedStreamInWorker(src: string, passphrase: string, opt
   return new Promise<DecryptedStream>((resolve, reject) => {
     let ready = false;
     thread.add(id, {
+      stallMs: opts.stallMs ?? DEFAULT_STALL_MS,
       onReady() {
         ready = true;
         resolve({ stream, bytes: () => bytesOut });
@@ -303,8 +361,13 @@ export function openDecryptedStreamInWorker(src: string, passphrase: string, opt
         }
       },
     });
-    thread.post({ type: 'start', id, src, passphrase, maxBytes: opts.maxBytes, progress: opts.onProgress !== undefined });
+    thread.post({ type: 'start', id, src, passphrase, maxBytes: opts.maxBytes, progress: true });
   });
+}
+
+/** Fault injection for tests: blocks every decryption thread's event loop for `ms`, as a stuck thread would be. */
+export function freezeDecryptThreadsForTesting(ms: number): void {
+  for (const t of pool) t.post({ type: 'freeze', ms });
 }
 
 /** What the pool is doing (for tests and diagnostics): threads running, jobs open, jobs ever started. */

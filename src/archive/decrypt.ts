@@ -57,6 +57,11 @@ export interface DecryptOptions {
    * in the calling thread. Results and errors are the same either way.
    */
   thread?: 'worker' | 'main';
+  /**
+   * 'worker' only: how long the thread may owe a job any sign of progress before it is taken as
+   * stuck, stopped, and the job fails (transient). Default DEFAULT_STALL_MS (decrypt-thread.ts).
+   */
+  stallMs?: number;
 }
 
 /** Large reads: fewer, bigger chunks through openpgp's stream machinery. */

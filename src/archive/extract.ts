@@ -104,7 +104,7 @@ export async function decryptAndExtract(
   destDir: string,
   passphrase: string,
   limits: ExtractLimits,
-  opts: ExtractOptions & { onDecryptProgress?: (bytes: number) => void; decryptThread?: DecryptOptions['thread'] } = {},
+  opts: ExtractOptions & { onDecryptProgress?: (bytes: number) => void; decryptThread?: DecryptOptions['thread']; decryptStallMs?: number } = {},
 ): Promise<{ decryptedBytes: number } & ExtractResultWithDigests> {
   await prepareDestination(destDir); // fail on a non-empty folder before any decryption work
   let decrypted: DecryptedStream | undefined;
@@ -114,6 +114,7 @@ export async function decryptAndExtract(
       onProgress: opts.onDecryptProgress,
       maxBytes: compressedBound(limits.maxUnpackedBytes),
       thread: opts.decryptThread,
+      stallMs: opts.decryptStallMs,
     });
     // Written as <decryptedPath>.part and renamed only once everything unpacked cleanly.
     out = await PendingFile.create(decryptedPath, CHUNK);

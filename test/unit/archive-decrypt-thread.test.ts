@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decryptFile, openDecryptedStream } from '../../src/archive/decrypt';
-import { BATCH_BYTES, WINDOW, decryptThreadStats } from '../../src/archive/decrypt-thread';
+import { BATCH_BYTES, WINDOW, decryptThreadStats, freezeDecryptThreadsForTesting } from '../../src/archive/decrypt-thread';
 import { ArchiveLimitError, DecryptError } from '../../src/archive/errors';
 import { decryptAndExtract } from '../../src/archive/extract';
 import { DEFAULT_EXTRACT_LIMITS } from '../../src/archive/unpack';
@@ -157,5 +157,37 @@ describe('decryption in a worker thread', () => {
     expect(err).toBeInstanceOf(DecryptError);
     expect(existsSync(tarGzOut)).toBe(false);
     expect(existsSync(dest)).toBe(false);
+  });
+
+  it('stops a stuck thread, fails its jobs (to be retried) and decrypts on a new thread afterwards', async () => {
+    // A book of many pages, so the job is still running when the thread is frozen.
+    const tarGz = await makeTarGz(bookEntries('B6', Array.from({ length: 40 }, () => randomBytes(150_000).toString('base64'))));
+    const file = join(dir, 'B6.tar.gz.gpg');
+    writeFileSync(file, await encryptWithOpenpgp(tarGz));
+    const limits = { ...DEFAULT_EXTRACT_LIMITS, maxUnpackedBytes: 100_000_000, maxEntries: 1000 };
+    const started = decryptThreadStats().jobsStarted;
+
+    const stuck = decryptAndExtract(file, join(dir, 'B6.tar.gz'), join(dir, 'B6'), PASSPHRASE, limits, { decryptThread: 'worker', decryptStallMs: 300 });
+    const stuckFile = decryptFile(bigFile, join(dir, 'stuck.out'), PASSPHRASE, { stallMs: 300 });
+    // Once both jobs are on the thread, block its event loop for far longer than the stall limit,
+    // as a wedged thread would.
+    while (decryptThreadStats().jobsStarted < started + 2) await new Promise((r) => setTimeout(r, 5));
+    freezeDecryptThreadsForTesting(20_000);
+    const errors = await Promise.all([stuck.catch((e: unknown) => e), stuckFile.catch((e: unknown) => e)]);
+    for (const err of errors) {
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/decryption thread stopped unexpectedly \(it made no progress for \d+ s/);
+      expect(err).not.toBeInstanceOf(DecryptError); // not the archive's fault: transient, the activity retries
+    }
+    expect(existsSync(join(dir, 'B6.tar.gz'))).toBe(false);
+    expect(existsSync(join(dir, 'B6'))).toBe(false);
+    expect(existsSync(join(dir, 'stuck.out'))).toBe(false);
+    expect(decryptThreadStats().activeJobs).toBe(0);
+    expect(decryptThreadStats().jobsStarted).toBe(started + 2);
+
+    // The frozen thread was dropped: the next job gets a new one and completes.
+    const again = await decryptAndExtract(file, join(dir, 'B6.tar.gz'), join(dir, 'B6'), PASSPHRASE, limits, { decryptThread: 'worker' });
+    expect(again.decryptedBytes).toBe(tarGz.length);
+    expect(readFileSync(join(dir, 'B6.tar.gz')).equals(tarGz)).toBe(true);
   });
 });
