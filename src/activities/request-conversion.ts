@@ -17,11 +17,11 @@ export function createRequestConversionActivity(deps: ActivityDeps) {
   const paced = createGrinPacing(deps.board, deps.config.grin.pacing);
   return {
     async requestConversion(input: { barcode: string; queueFullRetrySeconds: number }): Promise<RequestConversionResult> {
-      return classified(() => paced(input.barcode, input.queueFullRetrySeconds, () => request(input)));
+      return classified(() => paced(input.barcode, input.queueFullRetrySeconds, (requestSeq) => request(input, requestSeq)));
     },
   };
 
-  async function request(input: { barcode: string; queueFullRetrySeconds: number }): Promise<RequestConversionResult> {
+  async function request(input: { barcode: string; queueFullRetrySeconds: number }, requestSeq: number): Promise<RequestConversionResult> {
     let outcomes: Map<string, ConversionOutcome>;
     try {
       outcomes = await deps.grin.requestConversion([input.barcode]);
@@ -40,7 +40,13 @@ export function createRequestConversionActivity(deps: ActivityDeps) {
       case 'already_converting':
       case 'already_available':
         // The request time is what a lost request is measured from, so it is renewed on every request.
-        await deps.board.move(input.barcode, '01_requested', { status: describe(outcome), stages: { '01_requested': new Date().toISOString() } });
+        // The request number says how old the package is at GRIN: a conversion GRIN already had
+        // keeps the number of the request that started it.
+        await deps.board.move(input.barcode, '01_requested', {
+          status: describe(outcome),
+          requestSeq: outcome.kind === 'requested' ? requestSeq : ((await deps.board.get(input.barcode))?.requestSeq ?? requestSeq),
+          stages: { '01_requested': new Date().toISOString() },
+        });
         return { outcome: outcome.kind };
       default:
         throw new GrinRefusedError({ endpoint: `GET /${deps.config.grin.directory}/_process`, barcode: input.barcode }, outcome);

@@ -67,6 +67,12 @@ export interface BookToken {
   storage?: string;
   /** ISO timestamp of arrival in each bucket. */
   stages: Partial<Record<Bucket, string>>;
+  /**
+   * Order of this book's latest conversion request among all of the library's requests (see
+   * grin-pacing.ts): GRIN evicts the oldest packages, so how many were requested after this one
+   * tells how close its package is to being evicted.
+   */
+  requestSeq?: number;
   /** GRIN ETag of the encrypted archive (quotes stripped). */
   grinEtag?: string;
   /** Archive file name exactly as GRIN lists it (may carry a `<DIR>_` prefix). */
