@@ -154,6 +154,11 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           rateLimitPerSecond: 20,
           pollIntervalSeconds: 2,
           timeouts: { requestSeconds: 30, connectSeconds: 5 },
+          // As a library sets it: under GRIN's pool, with room for one request too many per host.
+          // GRIN's pool is smaller than the batch, so without this packages are evicted before
+          // download whenever downloads fall behind (on a busy machine, books then parked after
+          // five re-requests).
+          pacing: { maxRequestedNotDownloaded: Math.max(2, (plan.simulator.poolCap ?? 5_000) - 2) },
         },
         pipelineDir,
         processingDir: processing[host],
