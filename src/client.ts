@@ -23,6 +23,7 @@ import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temp
 import { addUnpackCommand } from './cli/unpack';
 import { addReportCommand } from './cli/report';
 import { createLogger } from './logging/logger';
+import { listingNote, workflowLine } from './cli/book-view';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -199,7 +200,7 @@ export function buildProgram(): Command {
         const { tokens, problems } = await board.list(opts.bucket);
         if (opts.json) process.stdout.write(JSON.stringify({ tokens, problems }, null, 2) + '\n');
         else {
-          for (const t of tokens) process.stdout.write(`${t.barcode}\t${t.updatedAt}\t${t.lastError?.message ?? t.status ?? ''}\n`);
+          for (const t of tokens) process.stdout.write(`${t.barcode}\t${t.updatedAt}\t${listingNote(t)}\n`);
           for (const p of problems) process.stderr.write(`warning: ${p.bucket}/${p.file}: ${p.problem}\n`);
         }
         return;
@@ -247,7 +248,7 @@ export function buildProgram(): Command {
       }
       if (!token && !live) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow.`, 1);
       if (token) printToken(token);
-      if (live) process.stdout.write(`workflow    ${live.state}: ${live.activity}${live.reRequests ? ` (re-requested ${live.reRequests}x)` : ''}\n`);
+      if (live) process.stdout.write(`workflow    ${workflowLine(live)}\n`);
       else process.stdout.write(`workflow    ${liveNote}\n`);
       for (const p of pending) {
         process.stdout.write(
