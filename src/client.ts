@@ -18,12 +18,14 @@ import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
 import { batchStanding, defaultBatchId, readSelection, refuseInvalidLines, reportDuplicates, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
 import { formatPlanLine, planBatch, summarizePlan } from './cli/batch-plan';
-import { followBatch, formatCounts } from './cli/progress';
-import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temporal';
+import { followBatch } from './cli/progress';
+import { addResumeCommand } from './cli/board-temporal';
+import { addReconcileCommand } from './cli/reconcile';
 import { addUnpackCommand } from './cli/unpack';
 import { addReportCommand } from './cli/report';
 import { createLogger } from './logging/logger';
 import { listingNote, workflowLine } from './cli/book-view';
+import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -127,7 +129,11 @@ export function buildProgram(): Command {
     .description('Copy a library\'s Google Books volumes out of GRIN into your storage, durably, on Temporal.\n' +
       'The board (one folder per stage under pipelineDir) shows where every book is.')
     .option('-c, --config <file>', 'pipeline config (YAML); default $GRIN_PIPELINE_CONFIG, else embedded defaults')
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    // Throw instead of exiting, so a usage error ends with exit code 2 (reportAndExit); set before
+    // the commands are added, which inherit it.
+    .exitOverride()
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`);
   const globals = () => program.opts<GlobalOptions>();
 
   program
@@ -143,7 +149,7 @@ export function buildProgram(): Command {
     .option('--force', 'upload again even where storage already holds the same archive')
     .option('--limit <n>', 'only the first N books of the selection (after invalid and repeated lines are set aside)', positiveInt('--limit'))
     .option('--dry-run', 'print what would start and what would be skipped, and why (stored, running, invalid, repeated); start nothing')
-    .option('--wait', 'stay and show progress until every book is stored or parked')
+    .option('--wait', 'stay and show progress until every book is stored or parked; exit code 3 if any ends parked in failed or cancelled')
     .action(async (barcodes: string[], opts: StartBatchFlags) => {
       // A bad id is refused before anything is read or started.
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
@@ -184,7 +190,7 @@ export function buildProgram(): Command {
           `${summary.stored} stored, ${summary.failed} parked in failed, ${summary.cancelled} cancelled`,
       );
       if (standing === 'finished') log(`(as counted when the batch finished; \`grin-pipeline batch-status ${batchId}\` shows where its books are now)`);
-      if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = 3;
+      if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = EXIT.parked;
     });
 
   program
@@ -233,6 +239,7 @@ export function buildProgram(): Command {
       const token = await board.get(barcode);
       let live: BookStatus | undefined;
       let liveNote: string | undefined;
+      let temporalAnswered = true;
       let pending: PendingActivity[] = [];
       try {
         const client = await connectClient(config);
@@ -240,13 +247,18 @@ export function buildProgram(): Command {
         live = await handle.query(statusQuery);
         pending = pendingActivities((await handle.describe()).raw);
       } catch (err) {
-        liveNote = err instanceof WorkflowNotFoundError ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
+        temporalAnswered = err instanceof WorkflowNotFoundError;
+        liveNote = temporalAnswered ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      if (!token && !live) {
+        // Unknown only if Temporal answered; otherwise the book may exist and we could not ask.
+        if (!temporalAnswered) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir}, and Temporal could not be asked (${liveNote}).`, EXIT.failed);
+        throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board).`);
       }
       if (opts.json) {
         process.stdout.write(JSON.stringify({ token, workflow: live ?? null, pendingActivities: pending, note: liveNote }, null, 2) + '\n');
         return;
       }
-      if (!token && !live) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow.`, 1);
       if (token) printToken(token);
       if (live) process.stdout.write(`workflow    ${workflowLine(live)}\n`);
       else process.stdout.write(`workflow    ${liveNote}\n`);
@@ -302,6 +314,7 @@ export function buildProgram(): Command {
     .option('--connect', 'connect to Temporal (describe the namespace), GRIN (one authenticated listing) and storage (put, read, delete a probe object)')
     .option('--archive <file>', 'with --connect: try the passphrase on this encrypted archive (decrypts its first block only)')
     .action(async (opts: { connect?: boolean; archive?: string }) => {
+      if (opts.archive !== undefined && !opts.connect) throw new UsageError('--archive is used with --connect.');
       const config = configFrom(globals());
       process.stdout.write(describeConfig(config) + '\n\n');
       const { checkConnections, checkSecrets, formatCheckLine } = await import('./cli/check-config');
@@ -312,29 +325,13 @@ export function buildProgram(): Command {
         for (const line of connections) process.stdout.write(formatCheckLine(line) + '\n');
         if (connections.some((line) => line.outcome === 'failed')) process.exitCode = 1;
       } else {
-        if (opts.archive !== undefined) throw new UsageError('--archive is used with --connect.');
         process.stdout.write('(connections not tested; add --connect)\n');
       }
       // A setting to fix (2) outranks a service that did not answer (1).
       if (secrets.some((line) => line.outcome === 'failed')) process.exitCode = 2;
     });
 
-  program
-    .command('reconcile')
-    .description('Check the board: resolve copies left by a crash mid-move, remove stale temp files, report stray files.\n' +
-      'With --from-temporal: also rebuild or repair tokens from what Temporal knows (the board folder was lost or moved).')
-    .option('--from-temporal', "write missing tokens and move misplaced ones to the bucket Temporal's workflows say")
-    .option('--dry-run', 'with --from-temporal: only report what would change')
-    .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean }) => {
-      if (await reconcileFromTemporalCommand(globals, opts)) return;
-      const config = configFrom(globals());
-      const board = await Board.open(config.pipelineDir);
-      const r = await board.reconcile();
-      process.stdout.write(`duplicates resolved: ${r.duplicatesResolved.length}, temp files removed: ${r.tempFilesRemoved.length}, problems: ${r.problems.length}\n`);
-      for (const p of r.problems) process.stdout.write(`  ${p.bucket}/${p.file}: ${p.problem}\n`);
-      process.stdout.write(formatCounts(await board.counts()) + '\n');
-    });
-
+  addReconcileCommand(program, globals);
   addResumeCommand(program, globals);
   addReportCommand(program, globals);
 
@@ -344,7 +341,7 @@ export function buildProgram(): Command {
     .argument('<batch-id>')
     .option('--json', 'machine-readable output')
     .action(async (batchId: string, opts: { json?: boolean }) => {
-      validateBatchId(batchId);
+      validateBatchId(batchId, 'batch id');
       const config = configFrom(globals());
       const client = await connectClient(config);
       const { batchStatus, formatBatchStatus } = await import('./cli/batch-status');
@@ -359,7 +356,9 @@ export function buildProgram(): Command {
     .option('--barcodes-file <file>', "one barcode per line ('-' reads standard input)")
     .option('--board', 'every book on the board')
     .option('--out <dir>', 'output folder (default: <pipelineDir>/metadata)')
-    .action(async (args: string[], opts: { barcodesFile?: string; board?: boolean; out?: string }) => {
+    .option('--json', 'machine-readable summary on stdout (docs/cli.md)')
+    .addHelpText('after', '\nExit code 2 if GRIN does not know one of the barcodes (each is named; the others are written).')
+    .action(async (args: string[], opts: { barcodesFile?: string; board?: boolean; out?: string; json?: boolean }) => {
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
       let barcodes: string[];
@@ -371,11 +370,17 @@ export function buildProgram(): Command {
         barcodes = await selectBarcodes(config, { barcodesFile: opts.barcodesFile, barcodes: args }, () => cliGrinClient(config), log);
       }
       const out = opts.out ?? join(config.pipelineDir, 'metadata');
-      const { writeEnrichment } = await import('./cli/enrich');
-      const summary = await writeEnrichment(await cliGrinClient(config), config.grin.directory, barcodes, out, (done) => {
+      const { unknownBarcodesLine, writeEnrichment } = await import('./cli/enrich');
+      const result = await writeEnrichment(await cliGrinClient(config), config.grin.directory, barcodes, out, (done) => {
         if (done % 1000 === 0) log(`${done}/${barcodes.length} looked up`);
       });
-      log(`${summary.found} found, ${summary.missing} unknown to GRIN; written to ${out}`);
+      if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      log(`${result.found} found, ${result.missing} unknown to GRIN; written to ${out}`);
+      if (result.unknown.length > 0) {
+        // The known ones are written; the unknown ones are bad input, named so they can be fixed.
+        log(`error: ${unknownBarcodesLine(result.unknown, out)}`);
+        process.exitCode = EXIT.badInput;
+      }
     });
 
   const auth = program.command('auth').description('GRIN credentials (Google OAuth).');

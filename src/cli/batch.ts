@@ -151,10 +151,10 @@ export interface StartBatchOptions {
 const BATCH_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
 
 /** A batch id names a file under pipelineDir/batches and a workflow id: no paths, no surprises. */
-export function validateBatchId(id: string): string {
+export function validateBatchId(id: string, what = '--batch-id'): string {
   if (!BATCH_ID.test(id) || id.includes('..')) {
     throw new UsageError(
-      `--batch-id ${JSON.stringify(id)}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..' (e.g. first-10k).`,
+      `${what} ${JSON.stringify(id)}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..' (e.g. first-10k).`,
     );
   }
   return id;
