@@ -48,6 +48,7 @@ interface StartBatchFlags {
   limit?: number;
   dryRun?: boolean;
   wait?: boolean;
+  json?: boolean;
 }
 
 /** What start-batch does with a batch id, by how that batch stands in Temporal. */
@@ -150,6 +151,7 @@ export function buildProgram(): Command {
     .option('--limit <n>', 'only the first N books of the selection (after invalid and repeated lines are set aside)', positiveInt('--limit'))
     .option('--dry-run', 'print what would start and what would be skipped, and why (stored, running, invalid, repeated); start nothing')
     .option('--wait', 'stay and show progress until every book is stored or parked; exit code 3 if any ends parked in failed or cancelled')
+    .option('--json', 'print the batch (with --dry-run: the plan; with --wait: also its summary) as JSON on stdout (docs/cli.md)')
     .action(async (barcodes: string[], opts: StartBatchFlags) => {
       // A bad id is refused before anything is read or started.
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
@@ -162,7 +164,8 @@ export function buildProgram(): Command {
         const client = await connectClient(config);
         const standing = await batchStanding(client, config, batchId);
         const plan = await planBatch(client, config, selection, { limit: opts.limit, batchFinished: standing === 'finished' });
-        for (const line of plan) process.stdout.write(`${formatPlanLine(line)}\n`);
+        if (opts.json) process.stdout.write(JSON.stringify({ dryRun: true, batchId, standing, plan }, null, 2) + '\n');
+        else for (const line of plan) process.stdout.write(`${formatPlanLine(line)}\n`);
         log(`dry run, batch ${batchId} (${dryRunStandingWords[standing]}): ${summarizePlan(plan)}; nothing was started`);
         if (selection.invalid.length > 0) {
           log(`a real run refuses this list until its ${selection.invalid.length} invalid line(s) are fixed or removed`);
@@ -180,7 +183,9 @@ export function buildProgram(): Command {
       const standing = await batchStanding(client, config, batchId);
       const handle = await startBatch(client, config, list, { batchId, window: opts.window, force: opts.force, settings: bookSettingsFrom(config) });
       log(`batch ${batchId}: ${list.length} books, workflow ${handle.workflowId}, ${standingWords[standing]}`);
+      const started = { dryRun: false, batchId, workflowId: handle.workflowId, books: list.length, standing };
       if (!opts.wait) {
+        if (opts.json) process.stdout.write(JSON.stringify(started, null, 2) + '\n');
         log(`follow it with: grin-pipeline batch-status ${batchId}   (or the Temporal Web UI, filter GrinBatch="${batchId}")`);
         return;
       }
@@ -189,6 +194,7 @@ export function buildProgram(): Command {
         `done: ${summary.total} books: ${summary.started} started, ${summary.alreadyKnown} already known; ` +
           `${summary.stored} stored, ${summary.failed} parked in failed, ${summary.cancelled} cancelled`,
       );
+      if (opts.json) process.stdout.write(JSON.stringify({ ...started, summary }, null, 2) + '\n');
       if (standing === 'finished') log(`(as counted when the batch finished; \`grin-pipeline batch-status ${batchId}\` shows where its books are now)`);
       if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = EXIT.parked;
     });
@@ -280,26 +286,30 @@ export function buildProgram(): Command {
       .argument('[barcodes...]')
       .option('--all-failed', 'every book in the failed bucket')
       .addOption(new Option('--reason <text>', 'recorded in the token').hideHelp(name === 'retry'))
-      .action(async (args: string[], opts: { allFailed?: boolean; reason?: string }) => {
+      .option('--json', 'one result per book as JSON on stdout (docs/cli.md)')
+      .addHelpText('after', '\nExit code 1 if the signal could not be sent to one of the books (each is named).')
+      .action(async (args: string[], opts: { allFailed?: boolean; reason?: string; json?: boolean }) => {
         const config = configFrom(globals());
         let barcodes = barcodesFrom(args);
         if (opts.allFailed) barcodes = [...barcodes, ...(await (await Board.open(config.pipelineDir)).listBarcodes('failed'))];
         if (barcodes.length === 0) throw new UsageError(`Name the books to ${name}, or use --all-failed.`);
         const client = await connectClient(config);
-        let failures = 0;
+        const results: { barcode: string; sent: boolean; error?: string }[] = [];
         for (const barcode of barcodes) {
           try {
             const handle = client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode));
             if (name === 'retry') await handle.signal(retrySignal);
             else await handle.signal(cancelSignal, opts.reason);
-            process.stdout.write(`${barcode}: ${name} sent\n`);
+            results.push({ barcode, sent: true });
+            if (!opts.json) process.stdout.write(`${barcode}: ${name} sent\n`);
           } catch (err) {
-            failures++;
             const why = err instanceof WorkflowNotFoundError ? 'Temporal has no running workflow for this book (finished, never started, or lost); `grin-pipeline resume` starts unfinished books from the board' : err instanceof Error ? err.message : String(err);
+            results.push({ barcode, sent: false, error: why });
             process.stderr.write(`${barcode}: ${why}\n`);
           }
         }
-        if (failures) process.exitCode = 1;
+        if (opts.json) process.stdout.write(JSON.stringify({ signal: name, results }, null, 2) + '\n');
+        if (results.some((r) => !r.sent)) process.exitCode = EXIT.failed;
       });
   signalCommand('retry', 'Re-run the stage a parked book failed in (after fixing the cause).');
   signalCommand('cancel', 'Give up on books: their tokens go to cancelled and local files are removed.');
@@ -313,22 +323,24 @@ export function buildProgram(): Command {
       'With --connect: also talk to Temporal, GRIN and the storage once each (exit 1 if one fails).')
     .option('--connect', 'connect to Temporal (describe the namespace), GRIN (one authenticated listing) and storage (put, read, delete a probe object)')
     .option('--archive <file>', 'with --connect: try the passphrase on this encrypted archive (decrypts its first block only)')
-    .action(async (opts: { connect?: boolean; archive?: string }) => {
+    .option('--json', 'the check lines as JSON on stdout, without the config description (docs/cli.md)')
+    .action(async (opts: { connect?: boolean; archive?: string; json?: boolean }) => {
       if (opts.archive !== undefined && !opts.connect) throw new UsageError('--archive is used with --connect.');
       const config = configFrom(globals());
-      process.stdout.write(describeConfig(config) + '\n\n');
+      const say = (text: string) => {
+        if (!opts.json) process.stdout.write(text + '\n');
+      };
+      say(describeConfig(config) + '\n');
       const { checkConnections, checkSecrets, formatCheckLine } = await import('./cli/check-config');
       const secrets = await checkSecrets(config);
-      for (const line of secrets) process.stdout.write(formatCheckLine(line) + '\n');
-      if (opts.connect) {
-        const connections = await checkConnections(config, { archive: opts.archive });
-        for (const line of connections) process.stdout.write(formatCheckLine(line) + '\n');
-        if (connections.some((line) => line.outcome === 'failed')) process.exitCode = 1;
-      } else {
-        process.stdout.write('(connections not tested; add --connect)\n');
-      }
+      for (const line of secrets) say(formatCheckLine(line));
+      const connections = opts.connect ? await checkConnections(config, { archive: opts.archive }) : [];
+      for (const line of connections) say(formatCheckLine(line));
+      if (!opts.connect) say('(connections not tested; add --connect)');
+      if (opts.json) process.stdout.write(JSON.stringify({ connectionsTested: !!opts.connect, checks: [...secrets, ...connections] }, null, 2) + '\n');
+      if (connections.some((line) => line.outcome === 'failed')) process.exitCode = EXIT.failed;
       // A setting to fix (2) outranks a service that did not answer (1).
-      if (secrets.some((line) => line.outcome === 'failed')) process.exitCode = 2;
+      if (secrets.some((line) => line.outcome === 'failed')) process.exitCode = EXIT.badInput;
     });
 
   addReconcileCommand(program, globals);

@@ -92,3 +92,46 @@ test('--queue converted selects the books GRIN has converted now; an unknown que
   expect(bad.exitCode).toBe(2);
   expect(bad.error?.message).toContain('--queue everything: not a queue; use one of converted, unconverted, failed-at-grin');
 });
+
+test('--json: start-batch (dry run, and --wait), batch-status, status and retry print one parseable document; unknown ids exit 2', async () => {
+  const dry = await runCli(['-c', configFile, 'start-batch', stored, fresh[0], '--batch-id', 'json-dry', '--dry-run', '--json']);
+  expect(dry.exitCode).toBe(0);
+  const plan = JSON.parse(dry.stdout) as { dryRun: boolean; batchId: string; standing: string; plan: { action: string; reason: string; barcode: string }[] };
+  expect(plan).toMatchObject({ dryRun: true, batchId: 'json-dry', standing: 'new' });
+  expect(plan.plan.map((l) => [l.barcode, l.action, l.reason])).toEqual([
+    [stored, 'skip', 'already stored'],
+    [fresh[0], 'start', 'new'],
+  ]);
+
+  const waited = await runCli(['-c', configFile, 'start-batch', fresh[0], '--batch-id', 'json-wait', '--wait', '--json']);
+  expect(waited.error).toBeUndefined();
+  expect(waited.exitCode).toBe(0);
+  expect(JSON.parse(waited.stdout)).toMatchObject({
+    dryRun: false,
+    batchId: 'json-wait',
+    workflowId: batchWorkflowId(ctx.sim.directory, 'json-wait'),
+    books: 1,
+    standing: 'new',
+    summary: { total: 1, stored: 1, failed: 0, cancelled: 0 },
+  });
+
+  const status = await runCli(['-c', configFile, 'batch-status', 'json-wait', '--json']);
+  expect(status.exitCode).toBe(0);
+  expect(JSON.parse(status.stdout)).toMatchObject({ batchId: 'json-wait', state: 'finished', summary: { stored: 1 } });
+
+  const book = await runCli(['-c', configFile, 'status', fresh[0], '--json']);
+  expect(book.exitCode).toBe(0);
+  expect(JSON.parse(book.stdout)).toMatchObject({ token: { barcode: fresh[0], bucket: '07_stored' }, pendingActivities: [] });
+
+  const noBatch = await runCli(['-c', configFile, 'batch-status', 'nosuch']);
+  expect(noBatch.exitCode).toBe(2);
+  expect(noBatch.error!.message).toMatch(/^No batch "nosuch" in directory .*: check the id/);
+
+  const noBook = await runCli(['-c', configFile, 'status', 'NOSUCH123']);
+  expect(noBook.exitCode).toBe(2);
+  expect(noBook.error!.message).toMatch(/^NOSUCH123 is not on the board at .* and has no workflow: check the barcode/);
+
+  const retry = await runCli(['-c', configFile, 'retry', 'NOSUCH123', '--json']);
+  expect(retry.exitCode).toBe(1);
+  expect(JSON.parse(retry.stdout)).toEqual({ signal: 'retry', results: [{ barcode: 'NOSUCH123', sent: false, error: expect.stringContaining('Temporal has no running workflow') }] });
+});

@@ -157,3 +157,28 @@ describe('board-only commands', () => {
     rmSync(join(pipelineDir, 'failed', 'notes.txt'));
   });
 });
+
+test('check-config --json: the check lines only; a secret that cannot be read exits 2, readable ones exit 0, no secret printed', async () => {
+  const missing = await cli('check-config', '--json');
+  expect(missing.exitCode).toBe(2);
+  const report = JSON.parse(missing.stdout) as { connectionsTested: boolean; checks: { part: string; outcome: string; text: string }[] };
+  expect(report.connectionsTested).toBe(false);
+  expect(report.checks.map((c) => [c.part, c.outcome])).toEqual([
+    ['passphrase', 'failed'],
+    ['GRIN credentials', 'failed'],
+  ]);
+
+  const passphrase = join(dir, 'passphrase.txt');
+  const token = join(dir, 'token.txt');
+  writeFileSync(passphrase, 'secret-passphrase-value\n', { mode: 0o600 });
+  writeFileSync(token, 'secret-token-value\n', { mode: 0o600 });
+  const good = writeConfigFile(
+    dir,
+    loadConfig({ env: {}, overrides: { pipelineDir, temporal: { address: '127.0.0.1:1' }, grin: { gpgPassphrase: { file: passphrase }, accessToken: { file: token } } } }),
+    'good.yaml',
+  );
+  const ok = await runCli(['-c', good, 'check-config', '--json']);
+  expect(ok.exitCode).toBe(0);
+  expect((JSON.parse(ok.stdout) as typeof report).checks.every((c) => c.outcome === 'ok')).toBe(true);
+  expect(ok.stdout + ok.stderr).not.toMatch(/secret-(passphrase|token)-value/);
+});
