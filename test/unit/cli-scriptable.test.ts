@@ -79,6 +79,9 @@ test('bad ids and missing inputs: exit 2, one line naming them', async () => {
   const file = await cli('start-batch', '--barcodes-file', join(dir, 'missing.txt'));
   expect(file.exitCode).toBe(2);
   expect(file.error!.message).toBe(`--barcodes-file ${join(dir, 'missing.txt')}: no such file`);
+  const folder = await cli('start-batch', '--barcodes-file', dir);
+  expect(folder.exitCode).toBe(2);
+  expect(folder.error!.message).toBe(`--barcodes-file ${dir}: not a file (give a file with one barcode per line)`);
 
   // Refused before the config is printed: nothing on stdout.
   const archive = await cli('check-config', '--archive', join(dir, 'a.gpg'));
