@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Board } from './buckets/board';
 import { validateBarcode } from './buckets/barcode';
-import { BUCKETS, isBucket, type BookToken } from './buckets/token';
+import { BUCKETS, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
 import { CLI_RETRY } from './grin/http';
@@ -21,10 +21,11 @@ import { formatPlanLine, planBatch, summarizePlan } from './cli/batch-plan';
 import { followBatch } from './cli/progress';
 import { addResumeCommand } from './cli/board-temporal';
 import { addReconcileCommand } from './cli/reconcile';
+import { addBoardCommand } from './cli/board';
 import { addUnpackCommand } from './cli/unpack';
 import { addReportCommand } from './cli/report';
 import { createLogger } from './logging/logger';
-import { listingNote, workflowLine } from './cli/book-view';
+import { workflowLine } from './cli/book-view';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 
 const positiveInt = (name: string) => (value: string) => {
@@ -199,39 +200,7 @@ export function buildProgram(): Command {
       if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = EXIT.parked;
     });
 
-  program
-    .command('board')
-    .description('Count the books in each bucket, or list one bucket.')
-    .option('--bucket <name>', `list the books in one bucket (${BUCKETS.join(', ')})`)
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { bucket?: string; json?: boolean }) => {
-      const config = configFrom(globals());
-      const board = await Board.open(config.pipelineDir);
-      if (opts.bucket) {
-        if (!isBucket(opts.bucket)) throw new UsageError(`--bucket ${opts.bucket}: not a bucket; use one of ${BUCKETS.join(', ')}`);
-        const { tokens, problems } = await board.list(opts.bucket);
-        if (opts.json) process.stdout.write(JSON.stringify({ tokens, problems }, null, 2) + '\n');
-        else {
-          for (const t of tokens) process.stdout.write(`${t.barcode}\t${t.updatedAt}\t${listingNote(t)}\n`);
-          for (const p of problems) process.stderr.write(`warning: ${p.bucket}/${p.file}: ${p.problem}\n`);
-        }
-        return;
-      }
-      const counts = await board.counts();
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(counts, null, 2) + '\n');
-        return;
-      }
-      const total = Object.values(counts).reduce((a, b) => a + b, 0);
-      for (const b of BUCKETS) process.stdout.write(`${b.padEnd(14)} ${String(counts[b]).padStart(8)}\n`);
-      process.stdout.write(`${'total'.padEnd(14)} ${String(total).padStart(8)}\n`);
-      const { maxRequestedNotDownloaded, maxInGrinQueue } = config.grin.pacing;
-      process.stdout.write(
-        `at GRIN: ${counts['01_requested'] + counts['02_converted']} requested and not downloaded (cap ${maxRequestedNotDownloaded}), ` +
-          `${counts['01_requested']} not converted yet (cap ${maxInGrinQueue})\n`,
-      );
-      process.stdout.write(`board: ${config.pipelineDir}\n`);
-    });
+  addBoardCommand(program, globals);
 
   program
     .command('status')
