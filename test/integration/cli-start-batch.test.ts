@@ -2,9 +2,9 @@
  * `start-batch` through the CLI against the real Temporal dev server and the simulator:
  * `--dry-run` says for every line what would start and what is skipped and why (already stored,
  * already running, beyond --limit, invalid, repeated) and starts nothing; `--limit` and repeated
- * lines in a real run.
+ * lines in a real run; --json on start-batch, batch-status, status, retry, reconcile --from-temporal and resume.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { startBatch } from '../../src/cli/batch';
@@ -134,4 +134,27 @@ test('--json: start-batch (dry run, and --wait), batch-status, status and retry 
   const retry = await runCli(['-c', configFile, 'retry', 'NOSUCH123', '--json']);
   expect(retry.exitCode).toBe(1);
   expect(JSON.parse(retry.stdout)).toEqual({ signal: 'retry', results: [{ barcode: 'NOSUCH123', sent: false, error: expect.stringContaining('Temporal has no running workflow') }] });
+});
+
+test('reconcile --from-temporal --dry-run --json and resume --dry-run --json: parseable, and nothing changed', async () => {
+  // A lost token: Temporal still knows the stored book.
+  const token = join(ctx.env.config.pipelineDir, '07_stored', `${stored}.json`);
+  const saved = readFileSync(token);
+  rmSync(token);
+  const reconcile = await runCli(['-c', configFile, 'reconcile', '--from-temporal', '--dry-run', '--json']);
+  const written = existsSync(token);
+  writeFileSync(token, saved);
+  expect(written).toBe(false); // a dry run
+  expect(reconcile.error).toBeUndefined();
+  const report = JSON.parse(reconcile.stdout) as { dryRun: boolean; problems: unknown[]; fromTemporal: { rebuilt: string[]; disagreements: string[]; agreed: number }; counts: Record<string, number> };
+  expect(report).toMatchObject({ dryRun: true, problems: [] });
+  expect(report.fromTemporal).toMatchObject({ rebuilt: [stored], disagreements: [] });
+  expect(report.fromTemporal.agreed).toBeGreaterThan(0);
+  expect(Object.keys(report.counts)).toHaveLength(10);
+  expect(reconcile.exitCode).toBe(0);
+  expect(reconcile.stderr).toContain(`${stored}: board: no token, Temporal: 07_stored`);
+
+  const resume = await runCli(['-c', configFile, 'resume', '--dry-run', '--json']);
+  expect(resume.exitCode).toBe(0);
+  expect(JSON.parse(resume.stdout)).toEqual({ dryRun: true, started: {}, running: 0, problems: [] });
 });
