@@ -256,7 +256,7 @@ export function buildProgram(): Command {
       .option('--all-failed', 'every book in the failed bucket')
       .addOption(new Option('--reason <text>', 'recorded in the token').hideHelp(name === 'retry'))
       .option('--json', 'one result per book as JSON on stdout (docs/cli.md)')
-      .addHelpText('after', '\nExit code 1 if the signal could not be sent to one of the books (each is named).')
+      .addHelpText('after', '\nExit code 2 if one of the books has no running workflow (unknown, finished or lost), else 1 if a signal could not be sent; each is named.')
       .action(async (args: string[], opts: { allFailed?: boolean; reason?: string; json?: boolean }) => {
         const config = configFrom(globals());
         let barcodes = barcodesFrom(args);
@@ -264,6 +264,7 @@ export function buildProgram(): Command {
         if (barcodes.length === 0) throw new UsageError(`Name the books to ${name}, or use --all-failed.`);
         const client = await connectClient(config);
         const results: { barcode: string; sent: boolean; error?: string }[] = [];
+        let unknown = false;
         for (const barcode of barcodes) {
           try {
             const handle = client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode));
@@ -272,13 +273,15 @@ export function buildProgram(): Command {
             results.push({ barcode, sent: true });
             if (!opts.json) process.stdout.write(`${barcode}: ${name} sent\n`);
           } catch (err) {
+            unknown ||= err instanceof WorkflowNotFoundError;
             const why = err instanceof WorkflowNotFoundError ? 'Temporal has no running workflow for this book (finished, never started, or lost); `grin-pipeline resume` starts unfinished books from the board' : err instanceof Error ? err.message : String(err);
             results.push({ barcode, sent: false, error: why });
             process.stderr.write(`${barcode}: ${why}\n`);
           }
         }
         if (opts.json) process.stdout.write(JSON.stringify({ signal: name, results }, null, 2) + '\n');
-        if (results.some((r) => !r.sent)) process.exitCode = EXIT.failed;
+        // A book with no workflow to signal is bad input (2), which outranks a failed send (1).
+        if (results.some((r) => !r.sent)) process.exitCode = unknown ? EXIT.badInput : EXIT.failed;
       });
   signalCommand('retry', 'Re-run the stage a parked book failed in (after fixing the cause).');
   signalCommand('cancel', 'Give up on books: their tokens go to cancelled and local files are removed.');

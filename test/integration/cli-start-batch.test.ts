@@ -132,7 +132,7 @@ test('--json: start-batch (dry run, and --wait), batch-status, status and retry 
   expect(noBook.error!.message).toMatch(/^NOSUCH123 is not on the board at .* and has no workflow: check the barcode/);
 
   const retry = await runCli(['-c', configFile, 'retry', 'NOSUCH123', '--json']);
-  expect(retry.exitCode).toBe(1);
+  expect(retry.exitCode).toBe(2);
   expect(JSON.parse(retry.stdout)).toEqual({ signal: 'retry', results: [{ barcode: 'NOSUCH123', sent: false, error: expect.stringContaining('Temporal has no running workflow') }] });
 });
 
