@@ -8,7 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { Board } from './buckets/board';
 import { validateBarcode } from './buckets/barcode';
-import { BUCKETS, isBucket, type BookToken } from './buckets/token';
+import { BUCKETS, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
 import { CLI_RETRY } from './grin/http';
@@ -18,11 +18,15 @@ import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
 import { batchStanding, defaultBatchId, readSelection, refuseInvalidLines, reportDuplicates, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
 import { formatPlanLine, planBatch, summarizePlan } from './cli/batch-plan';
-import { followBatch, formatCounts } from './cli/progress';
-import { addResumeCommand, reconcileFromTemporalCommand } from './cli/board-temporal';
+import { followBatch } from './cli/progress';
+import { addResumeCommand } from './cli/board-temporal';
+import { addReconcileCommand } from './cli/reconcile';
+import { addBoardCommand } from './cli/board';
 import { addUnpackCommand } from './cli/unpack';
 import { addReportCommand } from './cli/report';
 import { createLogger } from './logging/logger';
+import { workflowLine } from './cli/book-view';
+import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 
 const positiveInt = (name: string) => (value: string) => {
   const n = Number(value);
@@ -45,6 +49,7 @@ interface StartBatchFlags {
   limit?: number;
   dryRun?: boolean;
   wait?: boolean;
+  json?: boolean;
 }
 
 /** What start-batch does with a batch id, by how that batch stands in Temporal. */
@@ -126,7 +131,11 @@ export function buildProgram(): Command {
     .description('Copy a library\'s Google Books volumes out of GRIN into your storage, durably, on Temporal.\n' +
       'The board (one folder per stage under pipelineDir) shows where every book is.')
     .option('-c, --config <file>', 'pipeline config (YAML); default $GRIN_PIPELINE_CONFIG, else embedded defaults')
-    .showHelpAfterError('(add --help for usage)');
+    .showHelpAfterError('(add --help for usage)')
+    // Throw instead of exiting, so a usage error ends with exit code 2 (reportAndExit); set before
+    // the commands are added, which inherit it.
+    .exitOverride()
+    .addHelpText('after', `\n${EXIT_CODES_HELP}`);
   const globals = () => program.opts<GlobalOptions>();
 
   program
@@ -142,7 +151,8 @@ export function buildProgram(): Command {
     .option('--force', 'upload again even where storage already holds the same archive')
     .option('--limit <n>', 'only the first N books of the selection (after invalid and repeated lines are set aside)', positiveInt('--limit'))
     .option('--dry-run', 'print what would start and what would be skipped, and why (stored, running, invalid, repeated); start nothing')
-    .option('--wait', 'stay and show progress until every book is stored or parked')
+    .option('--wait', 'stay and show progress until every book is stored or parked; exit code 3 if any ends parked in failed or cancelled')
+    .option('--json', 'print the batch (with --dry-run: the plan; with --wait: also its summary) as JSON on stdout (docs/cli.md)')
     .action(async (barcodes: string[], opts: StartBatchFlags) => {
       // A bad id is refused before anything is read or started.
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
@@ -155,7 +165,8 @@ export function buildProgram(): Command {
         const client = await connectClient(config);
         const standing = await batchStanding(client, config, batchId);
         const plan = await planBatch(client, config, selection, { limit: opts.limit, batchFinished: standing === 'finished' });
-        for (const line of plan) process.stdout.write(`${formatPlanLine(line)}\n`);
+        if (opts.json) process.stdout.write(JSON.stringify({ dryRun: true, batchId, standing, plan }, null, 2) + '\n');
+        else for (const line of plan) process.stdout.write(`${formatPlanLine(line)}\n`);
         log(`dry run, batch ${batchId} (${dryRunStandingWords[standing]}): ${summarizePlan(plan)}; nothing was started`);
         if (selection.invalid.length > 0) {
           log(`a real run refuses this list until its ${selection.invalid.length} invalid line(s) are fixed or removed`);
@@ -173,7 +184,9 @@ export function buildProgram(): Command {
       const standing = await batchStanding(client, config, batchId);
       const handle = await startBatch(client, config, list, { batchId, window: opts.window, force: opts.force, settings: bookSettingsFrom(config) });
       log(`batch ${batchId}: ${list.length} books, workflow ${handle.workflowId}, ${standingWords[standing]}`);
+      const started = { dryRun: false, batchId, workflowId: handle.workflowId, books: list.length, standing };
       if (!opts.wait) {
+        if (opts.json) process.stdout.write(JSON.stringify(started, null, 2) + '\n');
         log(`follow it with: grin-pipeline batch-status ${batchId}   (or the Temporal Web UI, filter GrinBatch="${batchId}")`);
         return;
       }
@@ -182,43 +195,12 @@ export function buildProgram(): Command {
         `done: ${summary.total} books: ${summary.started} started, ${summary.alreadyKnown} already known; ` +
           `${summary.stored} stored, ${summary.failed} parked in failed, ${summary.cancelled} cancelled`,
       );
+      if (opts.json) process.stdout.write(JSON.stringify({ ...started, summary }, null, 2) + '\n');
       if (standing === 'finished') log(`(as counted when the batch finished; \`grin-pipeline batch-status ${batchId}\` shows where its books are now)`);
-      if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = 3;
+      if (summary.failed > 0 || summary.cancelled > 0) process.exitCode = EXIT.parked;
     });
 
-  program
-    .command('board')
-    .description('Count the books in each bucket, or list one bucket.')
-    .option('--bucket <name>', `list the books in one bucket (${BUCKETS.join(', ')})`)
-    .option('--json', 'machine-readable output')
-    .action(async (opts: { bucket?: string; json?: boolean }) => {
-      const config = configFrom(globals());
-      const board = await Board.open(config.pipelineDir);
-      if (opts.bucket) {
-        if (!isBucket(opts.bucket)) throw new UsageError(`--bucket ${opts.bucket}: not a bucket; use one of ${BUCKETS.join(', ')}`);
-        const { tokens, problems } = await board.list(opts.bucket);
-        if (opts.json) process.stdout.write(JSON.stringify({ tokens, problems }, null, 2) + '\n');
-        else {
-          for (const t of tokens) process.stdout.write(`${t.barcode}\t${t.updatedAt}\t${t.lastError?.message ?? t.status ?? ''}\n`);
-          for (const p of problems) process.stderr.write(`warning: ${p.bucket}/${p.file}: ${p.problem}\n`);
-        }
-        return;
-      }
-      const counts = await board.counts();
-      if (opts.json) {
-        process.stdout.write(JSON.stringify(counts, null, 2) + '\n');
-        return;
-      }
-      const total = Object.values(counts).reduce((a, b) => a + b, 0);
-      for (const b of BUCKETS) process.stdout.write(`${b.padEnd(14)} ${String(counts[b]).padStart(8)}\n`);
-      process.stdout.write(`${'total'.padEnd(14)} ${String(total).padStart(8)}\n`);
-      const { maxRequestedNotDownloaded, maxInGrinQueue } = config.grin.pacing;
-      process.stdout.write(
-        `at GRIN: ${counts['01_requested'] + counts['02_converted']} requested and not downloaded (cap ${maxRequestedNotDownloaded}), ` +
-          `${counts['01_requested']} not converted yet (cap ${maxInGrinQueue})\n`,
-      );
-      process.stdout.write(`board: ${config.pipelineDir}\n`);
-    });
+  addBoardCommand(program, globals);
 
   program
     .command('status')
@@ -232,6 +214,7 @@ export function buildProgram(): Command {
       const token = await board.get(barcode);
       let live: BookStatus | undefined;
       let liveNote: string | undefined;
+      let temporalAnswered = true;
       let pending: PendingActivity[] = [];
       try {
         const client = await connectClient(config);
@@ -239,15 +222,20 @@ export function buildProgram(): Command {
         live = await handle.query(statusQuery);
         pending = pendingActivities((await handle.describe()).raw);
       } catch (err) {
-        liveNote = err instanceof WorkflowNotFoundError ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
+        temporalAnswered = err instanceof WorkflowNotFoundError;
+        liveNote = temporalAnswered ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
+      }
+      if (!token && !live) {
+        // Unknown only if Temporal answered; otherwise the book may exist and we could not ask.
+        if (!temporalAnswered) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir}, and Temporal could not be asked (${liveNote}).`, EXIT.failed);
+        throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board).`);
       }
       if (opts.json) {
         process.stdout.write(JSON.stringify({ token, workflow: live ?? null, pendingActivities: pending, note: liveNote }, null, 2) + '\n');
         return;
       }
-      if (!token && !live) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow.`, 1);
       if (token) printToken(token);
-      if (live) process.stdout.write(`workflow    ${live.state}: ${live.activity}${live.reRequests ? ` (re-requested ${live.reRequests}x)` : ''}\n`);
+      if (live) process.stdout.write(`workflow    ${workflowLine(live)}\n`);
       else process.stdout.write(`workflow    ${liveNote}\n`);
       for (const p of pending) {
         process.stdout.write(
@@ -267,26 +255,33 @@ export function buildProgram(): Command {
       .argument('[barcodes...]')
       .option('--all-failed', 'every book in the failed bucket')
       .addOption(new Option('--reason <text>', 'recorded in the token').hideHelp(name === 'retry'))
-      .action(async (args: string[], opts: { allFailed?: boolean; reason?: string }) => {
+      .option('--json', 'one result per book as JSON on stdout (docs/cli.md)')
+      .addHelpText('after', '\nExit code 2 if one of the books has no running workflow (unknown, finished or lost), else 1 if a signal could not be sent; each is named.')
+      .action(async (args: string[], opts: { allFailed?: boolean; reason?: string; json?: boolean }) => {
         const config = configFrom(globals());
         let barcodes = barcodesFrom(args);
         if (opts.allFailed) barcodes = [...barcodes, ...(await (await Board.open(config.pipelineDir)).listBarcodes('failed'))];
         if (barcodes.length === 0) throw new UsageError(`Name the books to ${name}, or use --all-failed.`);
         const client = await connectClient(config);
-        let failures = 0;
+        const results: { barcode: string; sent: boolean; error?: string }[] = [];
+        let unknown = false;
         for (const barcode of barcodes) {
           try {
             const handle = client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode));
             if (name === 'retry') await handle.signal(retrySignal);
             else await handle.signal(cancelSignal, opts.reason);
-            process.stdout.write(`${barcode}: ${name} sent\n`);
+            results.push({ barcode, sent: true });
+            if (!opts.json) process.stdout.write(`${barcode}: ${name} sent\n`);
           } catch (err) {
-            failures++;
+            unknown ||= err instanceof WorkflowNotFoundError;
             const why = err instanceof WorkflowNotFoundError ? 'Temporal has no running workflow for this book (finished, never started, or lost); `grin-pipeline resume` starts unfinished books from the board' : err instanceof Error ? err.message : String(err);
+            results.push({ barcode, sent: false, error: why });
             process.stderr.write(`${barcode}: ${why}\n`);
           }
         }
-        if (failures) process.exitCode = 1;
+        if (opts.json) process.stdout.write(JSON.stringify({ signal: name, results }, null, 2) + '\n');
+        // A book with no workflow to signal is bad input (2), which outranks a failed send (1).
+        if (results.some((r) => !r.sent)) process.exitCode = unknown ? EXIT.badInput : EXIT.failed;
       });
   signalCommand('retry', 'Re-run the stage a parked book failed in (after fixing the cause).');
   signalCommand('cancel', 'Give up on books: their tokens go to cancelled and local files are removed.');
@@ -300,40 +295,27 @@ export function buildProgram(): Command {
       'With --connect: also talk to Temporal, GRIN and the storage once each (exit 1 if one fails).')
     .option('--connect', 'connect to Temporal (describe the namespace), GRIN (one authenticated listing) and storage (put, read, delete a probe object)')
     .option('--archive <file>', 'with --connect: try the passphrase on this encrypted archive (decrypts its first block only)')
-    .action(async (opts: { connect?: boolean; archive?: string }) => {
+    .option('--json', 'the check lines as JSON on stdout, without the config description (docs/cli.md)')
+    .action(async (opts: { connect?: boolean; archive?: string; json?: boolean }) => {
+      if (opts.archive !== undefined && !opts.connect) throw new UsageError('--archive is used with --connect.');
       const config = configFrom(globals());
-      process.stdout.write(describeConfig(config) + '\n\n');
+      const say = (text: string) => {
+        if (!opts.json) process.stdout.write(text + '\n');
+      };
+      say(describeConfig(config) + '\n');
       const { checkConnections, checkSecrets, formatCheckLine } = await import('./cli/check-config');
       const secrets = await checkSecrets(config);
-      for (const line of secrets) process.stdout.write(formatCheckLine(line) + '\n');
-      if (opts.connect) {
-        const connections = await checkConnections(config, { archive: opts.archive });
-        for (const line of connections) process.stdout.write(formatCheckLine(line) + '\n');
-        if (connections.some((line) => line.outcome === 'failed')) process.exitCode = 1;
-      } else {
-        if (opts.archive !== undefined) throw new UsageError('--archive is used with --connect.');
-        process.stdout.write('(connections not tested; add --connect)\n');
-      }
+      for (const line of secrets) say(formatCheckLine(line));
+      const connections = opts.connect ? await checkConnections(config, { archive: opts.archive }) : [];
+      for (const line of connections) say(formatCheckLine(line));
+      if (!opts.connect) say('(connections not tested; add --connect)');
+      if (opts.json) process.stdout.write(JSON.stringify({ connectionsTested: !!opts.connect, checks: [...secrets, ...connections] }, null, 2) + '\n');
+      if (connections.some((line) => line.outcome === 'failed')) process.exitCode = EXIT.failed;
       // A setting to fix (2) outranks a service that did not answer (1).
-      if (secrets.some((line) => line.outcome === 'failed')) process.exitCode = 2;
+      if (secrets.some((line) => line.outcome === 'failed')) process.exitCode = EXIT.badInput;
     });
 
-  program
-    .command('reconcile')
-    .description('Check the board: resolve copies left by a crash mid-move, remove stale temp files, report stray files.\n' +
-      'With --from-temporal: also rebuild or repair tokens from what Temporal knows (the board folder was lost or moved).')
-    .option('--from-temporal', "write missing tokens and move misplaced ones to the bucket Temporal's workflows say")
-    .option('--dry-run', 'with --from-temporal: only report what would change')
-    .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean }) => {
-      if (await reconcileFromTemporalCommand(globals, opts)) return;
-      const config = configFrom(globals());
-      const board = await Board.open(config.pipelineDir);
-      const r = await board.reconcile();
-      process.stdout.write(`duplicates resolved: ${r.duplicatesResolved.length}, temp files removed: ${r.tempFilesRemoved.length}, problems: ${r.problems.length}\n`);
-      for (const p of r.problems) process.stdout.write(`  ${p.bucket}/${p.file}: ${p.problem}\n`);
-      process.stdout.write(formatCounts(await board.counts()) + '\n');
-    });
-
+  addReconcileCommand(program, globals);
   addResumeCommand(program, globals);
   addReportCommand(program, globals);
 
@@ -343,7 +325,7 @@ export function buildProgram(): Command {
     .argument('<batch-id>')
     .option('--json', 'machine-readable output')
     .action(async (batchId: string, opts: { json?: boolean }) => {
-      validateBatchId(batchId);
+      validateBatchId(batchId, 'batch id');
       const config = configFrom(globals());
       const client = await connectClient(config);
       const { batchStatus, formatBatchStatus } = await import('./cli/batch-status');
@@ -358,7 +340,9 @@ export function buildProgram(): Command {
     .option('--barcodes-file <file>', "one barcode per line ('-' reads standard input)")
     .option('--board', 'every book on the board')
     .option('--out <dir>', 'output folder (default: <pipelineDir>/metadata)')
-    .action(async (args: string[], opts: { barcodesFile?: string; board?: boolean; out?: string }) => {
+    .option('--json', 'machine-readable summary on stdout (docs/cli.md)')
+    .addHelpText('after', '\nExit code 2 if GRIN does not know one of the barcodes (each is named; the others are written).')
+    .action(async (args: string[], opts: { barcodesFile?: string; board?: boolean; out?: string; json?: boolean }) => {
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
       let barcodes: string[];
@@ -370,11 +354,17 @@ export function buildProgram(): Command {
         barcodes = await selectBarcodes(config, { barcodesFile: opts.barcodesFile, barcodes: args }, () => cliGrinClient(config), log);
       }
       const out = opts.out ?? join(config.pipelineDir, 'metadata');
-      const { writeEnrichment } = await import('./cli/enrich');
-      const summary = await writeEnrichment(await cliGrinClient(config), config.grin.directory, barcodes, out, (done) => {
+      const { unknownBarcodesLine, writeEnrichment } = await import('./cli/enrich');
+      const result = await writeEnrichment(await cliGrinClient(config), config.grin.directory, barcodes, out, (done) => {
         if (done % 1000 === 0) log(`${done}/${barcodes.length} looked up`);
       });
-      log(`${summary.found} found, ${summary.missing} unknown to GRIN; written to ${out}`);
+      if (opts.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      log(`${result.found} found, ${result.missing} unknown to GRIN; written to ${out}`);
+      if (result.unknown.length > 0) {
+        // The known ones are written; the unknown ones are bad input, named so they can be fixed.
+        log(`error: ${unknownBarcodesLine(result.unknown, out)}`);
+        process.exitCode = EXIT.badInput;
+      }
     });
 
   const auth = program.command('auth').description('GRIN credentials (Google OAuth).');

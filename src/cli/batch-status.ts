@@ -27,14 +27,19 @@ export interface BatchStatus {
 }
 
 export async function batchStatus(client: Client, config: PipelineConfig, batchId: string): Promise<BatchStatus> {
-  validateBatchId(batchId);
+  validateBatchId(batchId, 'batch id');
   const workflowId = batchWorkflowId(config.grin.directory, batchId);
   const handle = client.workflow.getHandle(workflowId);
   let status: string;
   try {
     status = (await handle.describe()).status.name;
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new UsageError(`No batch "${batchId}" in directory ${config.grin.directory} on ${config.temporal.address}.`, 1);
+    if (err instanceof WorkflowNotFoundError) {
+      throw new UsageError(
+        `No batch "${batchId}" in directory ${config.grin.directory} on ${config.temporal.address}: check the id (start-batch prints it; ` +
+          `the Web UI lists batches with WorkflowType = "batchWorkflow") and that -c names the right config.`,
+      );
+    }
     throw err;
   }
   const report: BatchStatus = {

@@ -7,7 +7,7 @@
  */
 import { barcodesInQueue, GRIN_QUEUES, isGrinQueue } from './grin-queues';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -93,6 +93,8 @@ export async function readSelection(config: PipelineConfig, sel: BatchSelection,
       text = Buffer.concat(chunks).toString('utf8');
     } else {
       if (!existsSync(sel.barcodesFile)) throw new UsageError(`--barcodes-file ${sel.barcodesFile}: no such file`);
+      // Node's error for reading a folder does not name it: say it here.
+      if (!statSync(sel.barcodesFile).isFile()) throw new UsageError(`--barcodes-file ${sel.barcodesFile}: not a file (give a file with one barcode per line)`);
       text = await readFile(sel.barcodesFile, 'utf8');
     }
   } else {
@@ -151,10 +153,10 @@ export interface StartBatchOptions {
 const BATCH_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
 
 /** A batch id names a file under pipelineDir/batches and a workflow id: no paths, no surprises. */
-export function validateBatchId(id: string): string {
+export function validateBatchId(id: string, what = '--batch-id'): string {
   if (!BATCH_ID.test(id) || id.includes('..')) {
     throw new UsageError(
-      `--batch-id ${JSON.stringify(id)}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..' (e.g. first-10k).`,
+      `${what} ${JSON.stringify(id)}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..' (e.g. first-10k).`,
     );
   }
   return id;

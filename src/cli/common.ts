@@ -1,8 +1,10 @@
 /**
  * Shared plumbing for the CLI commands: config loading, the Temporal client, the book settings the
- * workflows get, and turning errors into a message plus an exit code (2 = bad input or config).
+ * workflows get, and turning errors into a message plus an exit code (EXIT in exit-codes.ts).
  */
+import { CommanderError } from 'commander';
 import { PipelineError } from '../common/errors';
+import { EXIT } from './exit-codes';
 import { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
@@ -77,13 +79,47 @@ export class UsageError extends PipelineError {
   }
 }
 
+/** Node's errors for a path the user gave that cannot be used: bad input, not a bug. */
+const FILE_ERROR_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EISDIR: 'it is a folder',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EEXIST: 'it already exists',
+  ENAMETOOLONG: 'the name is too long',
+};
+
+/** "cannot open /x/y.csv: no such file or folder; check the path" from Node's ENOENT error. */
+export function fileErrorMessage(err: NodeJS.ErrnoException): string {
+  const what = err.code ? (FILE_ERROR_WORDS[err.code] ?? err.code) : err.message;
+  return `cannot ${err.syscall ?? 'use'} ${err.path}: ${what}; check the path and its permissions`;
+}
+
 /**
- * Our own errors (PipelineError) already say what failed and what to do: message only, exit code
- * 2 for bad input (they carry `exitCode`), else 1. Anything else is a bug: the stack helps.
+ * The exit code an error ends the CLI with (see EXIT): its own `exitCode` (2 for bad input), 2 for
+ * commander's usage errors and for a file the user named that cannot be used, else 1.
+ */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  const e = err as { exitCode?: unknown; code?: unknown; path?: unknown };
+  if (typeof e?.exitCode === 'number') return e.exitCode;
+  if (typeof e?.code === 'string' && Object.hasOwn(FILE_ERROR_WORDS, e.code) && typeof e.path === 'string') return EXIT.badInput;
+  return EXIT.failed;
+}
+
+/**
+ * Our own errors (PipelineError) already say what failed and what to do, and Node's file errors name
+ * the file: the message only (a config error lists its issues one per line). Anything else is a
+ * bug: the stack helps. Commander has already printed its usage errors (and --help its text).
  */
 export function reportAndExit(err: unknown): never {
-  const e = err as { exitCode?: number; message?: string; stack?: string };
-  const expected = err instanceof PipelineError || e?.exitCode !== undefined;
-  process.stderr.write(`error: ${expected ? e.message : (e?.stack ?? String(err))}\n`);
-  process.exit(e?.exitCode ?? 1);
+  const code = exitCodeOf(err);
+  if (!(err instanceof CommanderError)) {
+    const e = err as { exitCode?: number; message?: string; stack?: string };
+    const expected = err instanceof PipelineError || e?.exitCode !== undefined;
+    const message = expected ? (e.message ?? String(err)) : code === EXIT.badInput ? fileErrorMessage(err as NodeJS.ErrnoException) : (e?.stack ?? String(err));
+    process.stderr.write(`error: ${message}\n`);
+  }
+  process.exit(code);
 }

@@ -18,13 +18,14 @@ export function addReportCommand(program: Command, globals: () => GlobalOptions)
     )
     .option('--batch <id>', 'only the books of this batch')
     .addOption(new Option('--format <format>', 'csv (rows only) or json (summary and rows)').choices(['csv', 'json']).default('csv'))
+    .option('--json', 'the same as --format json (docs/cli.md)')
     .option('--out <file>', 'write here instead of standard output')
-    .action(async (opts: { batch?: string; format: ReportFormat; out?: string }) => {
-      if (opts.batch !== undefined) validateBatchId(opts.batch);
+    .action(async (opts: { batch?: string; format: ReportFormat; json?: boolean; out?: string }) => {
+      if (opts.batch !== undefined) validateBatchId(opts.batch, '--batch');
       const config = configFrom(globals());
       const board = await Board.open(config.pipelineDir);
       const report = await reportFromBoard(board, { batchId: opts.batch });
-      const text = formatReport(report, opts.format);
+      const text = formatReport(report, opts.json ? 'json' : opts.format);
       if (opts.out) await writeFile(opts.out, text);
       else process.stdout.write(text);
       process.stderr.write(summaryText(report.summary) + '\n');

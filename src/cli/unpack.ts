@@ -63,9 +63,9 @@ export function addUnpackCommand(program: Command, globals: () => GlobalOptions)
       try {
         await runUnpack(archive, opts, globals());
       } catch (err) {
+        // One line and unpack's own exit code, printed by the CLI's reportAndExit like any command's.
         const { message, exitCode } = describeUnpackError(err);
-        process.stderr.write(`error: ${message}\n`);
-        process.exit(exitCode);
+        throw new UsageError(message, exitCode);
       }
     });
 }

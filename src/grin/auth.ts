@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { OAuth2Client, type Credentials } from 'google-auth-library';
 import type { GrinConfig } from '../config/types';
-import { readSecret } from '../config/secrets';
+import { readSecret, SecretError } from '../config/secrets';
 import { writeFileAtomic } from '../common/atomic-file';
 
 export interface AccessTokenSource {
@@ -236,7 +236,9 @@ export async function createTokenSource(grin: GrinConfig): Promise<AccessTokenSo
       tokenUri: grin.tokenUri,
     });
   }
-  throw new Error(
+  // A setting to fix (exit 2 in the CLI), not a bug: one line, no stack.
+  throw new SecretError(
     'GRIN credentials missing: set grin.credentialsFile and grin.clientSecretFile (run `grin-pipeline auth setup`), or grin.accessToken',
+    'GRIN credentials',
   );
 }

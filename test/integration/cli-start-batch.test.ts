@@ -2,9 +2,9 @@
  * `start-batch` through the CLI against the real Temporal dev server and the simulator:
  * `--dry-run` says for every line what would start and what is skipped and why (already stored,
  * already running, beyond --limit, invalid, repeated) and starts nothing; `--limit` and repeated
- * lines in a real run.
+ * lines in a real run; --json on start-batch, batch-status, status, retry, reconcile --from-temporal and resume.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { startBatch } from '../../src/cli/batch';
@@ -91,4 +91,70 @@ test('--queue converted selects the books GRIN has converted now; an unknown que
   const bad = await runCli(['-c', configFile, 'start-batch', '--queue', 'everything', '--dry-run']);
   expect(bad.exitCode).toBe(2);
   expect(bad.error?.message).toContain('--queue everything: not a queue; use one of converted, unconverted, failed-at-grin');
+});
+
+test('--json: start-batch (dry run, and --wait), batch-status, status and retry print one parseable document; unknown ids exit 2', async () => {
+  const dry = await runCli(['-c', configFile, 'start-batch', stored, fresh[0], '--batch-id', 'json-dry', '--dry-run', '--json']);
+  expect(dry.exitCode).toBe(0);
+  const plan = JSON.parse(dry.stdout) as { dryRun: boolean; batchId: string; standing: string; plan: { action: string; reason: string; barcode: string }[] };
+  expect(plan).toMatchObject({ dryRun: true, batchId: 'json-dry', standing: 'new' });
+  expect(plan.plan.map((l) => [l.barcode, l.action, l.reason])).toEqual([
+    [stored, 'skip', 'already stored'],
+    [fresh[0], 'start', 'new'],
+  ]);
+
+  const waited = await runCli(['-c', configFile, 'start-batch', fresh[0], '--batch-id', 'json-wait', '--wait', '--json']);
+  expect(waited.error).toBeUndefined();
+  expect(waited.exitCode).toBe(0);
+  expect(JSON.parse(waited.stdout)).toMatchObject({
+    dryRun: false,
+    batchId: 'json-wait',
+    workflowId: batchWorkflowId(ctx.sim.directory, 'json-wait'),
+    books: 1,
+    standing: 'new',
+    summary: { total: 1, stored: 1, failed: 0, cancelled: 0 },
+  });
+
+  const status = await runCli(['-c', configFile, 'batch-status', 'json-wait', '--json']);
+  expect(status.exitCode).toBe(0);
+  expect(JSON.parse(status.stdout)).toMatchObject({ batchId: 'json-wait', state: 'finished', summary: { stored: 1 } });
+
+  const book = await runCli(['-c', configFile, 'status', fresh[0], '--json']);
+  expect(book.exitCode).toBe(0);
+  expect(JSON.parse(book.stdout)).toMatchObject({ token: { barcode: fresh[0], bucket: '07_stored' }, pendingActivities: [] });
+
+  const noBatch = await runCli(['-c', configFile, 'batch-status', 'nosuch']);
+  expect(noBatch.exitCode).toBe(2);
+  expect(noBatch.error!.message).toMatch(/^No batch "nosuch" in directory .*: check the id/);
+
+  const noBook = await runCli(['-c', configFile, 'status', 'NOSUCH123']);
+  expect(noBook.exitCode).toBe(2);
+  expect(noBook.error!.message).toMatch(/^NOSUCH123 is not on the board at .* and has no workflow: check the barcode/);
+
+  const retry = await runCli(['-c', configFile, 'retry', 'NOSUCH123', '--json']);
+  expect(retry.exitCode).toBe(2);
+  expect(JSON.parse(retry.stdout)).toEqual({ signal: 'retry', results: [{ barcode: 'NOSUCH123', sent: false, error: expect.stringContaining('Temporal has no running workflow') }] });
+});
+
+test('reconcile --from-temporal --dry-run --json and resume --dry-run --json: parseable, and nothing changed', async () => {
+  // A lost token: Temporal still knows the stored book.
+  const token = join(ctx.env.config.pipelineDir, '07_stored', `${stored}.json`);
+  const saved = readFileSync(token);
+  rmSync(token);
+  const reconcile = await runCli(['-c', configFile, 'reconcile', '--from-temporal', '--dry-run', '--json']);
+  const written = existsSync(token);
+  writeFileSync(token, saved);
+  expect(written).toBe(false); // a dry run
+  expect(reconcile.error).toBeUndefined();
+  const report = JSON.parse(reconcile.stdout) as { dryRun: boolean; problems: unknown[]; fromTemporal: { rebuilt: string[]; disagreements: string[]; agreed: number }; counts: Record<string, number> };
+  expect(report).toMatchObject({ dryRun: true, problems: [] });
+  expect(report.fromTemporal).toMatchObject({ rebuilt: [stored], disagreements: [] });
+  expect(report.fromTemporal.agreed).toBeGreaterThan(0);
+  expect(Object.keys(report.counts)).toHaveLength(10);
+  expect(reconcile.exitCode).toBe(0);
+  expect(reconcile.stderr).toContain(`${stored}: board: no token, Temporal: 07_stored`);
+
+  const resume = await runCli(['-c', configFile, 'resume', '--dry-run', '--json']);
+  expect(resume.exitCode).toBe(0);
+  expect(JSON.parse(resume.stdout)).toEqual({ dryRun: true, started: {}, running: 0, problems: [] });
 });

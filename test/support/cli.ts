@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import YAML from 'yaml';
 import { buildProgram } from '../../src/client';
+import { exitCodeOf } from '../../src/cli/common';
 import type { PipelineConfig } from '../../src/config/types';
 
 export interface CliRun {
@@ -42,7 +43,7 @@ export async function runCli(args: string[]): Promise<CliRun> {
     return { stdout, stderr, exitCode: Number(process.exitCode ?? 0) };
   } catch (error) {
     const e = error as Error & { exitCode?: number };
-    return { stdout, stderr, exitCode: e.exitCode ?? 1, error: e };
+    return { stdout, stderr, exitCode: exitCodeOf(e), error: e };
   } finally {
     process.exitCode = savedExitCode;
     out.mockRestore();

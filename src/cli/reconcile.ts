@@ -1,0 +1,70 @@
+/**
+ * `grin-pipeline reconcile`: check the board (copies left by a crash mid-move, stale temp files,
+ * stray files), and with --from-temporal also bring it into line with Temporal. Exit code 1 when it
+ * reports problems it did not fix, so a script (or cron) notices that an operator must look.
+ */
+import type { Command } from 'commander';
+import { Board, type BoardProblem } from '../buckets/board';
+import type { Bucket } from '../buckets/token';
+import { configFrom, connectClient, type GlobalOptions } from './common';
+import { EXIT } from './exit-codes';
+import { formatCounts } from './progress';
+import { formatReconcileSummary, reconcileFromTemporal, type ReconcileFromTemporalSummary } from './reconcile-temporal';
+
+/** What `reconcile --json` prints (docs/cli.md). */
+export interface ReconcileReport {
+  dryRun: boolean;
+  /** Barcodes that were in more than one bucket; the newest copy was kept. */
+  duplicatesResolved: string[];
+  /** Abandoned temp files removed, as `<bucket>/<file>`. */
+  tempFilesRemoved: string[];
+  /** What the board check found and left for an operator (stray or unreadable files). */
+  problems: BoardProblem[];
+  /** With --from-temporal: what changed (or would) and what was left as the board says. */
+  fromTemporal?: ReconcileFromTemporalSummary;
+  /** Books per bucket afterwards. */
+  counts: Record<Bucket, number>;
+}
+
+export async function runReconcile(config: ReturnType<typeof configFrom>, opts: { fromTemporal?: boolean; dryRun?: boolean; log?: (line: string) => void }): Promise<ReconcileReport> {
+  const board = await Board.open(config.pipelineDir);
+  const checked = await board.reconcile();
+  let fromTemporal: ReconcileFromTemporalSummary | undefined;
+  if (opts.fromTemporal) {
+    const client = await connectClient(config);
+    fromTemporal = await reconcileFromTemporal(client, config, board, { dryRun: opts.dryRun, log: opts.log });
+  }
+  return { dryRun: !!opts.dryRun, ...checked, ...(fromTemporal ? { fromTemporal } : {}), counts: await board.counts() };
+}
+
+/** Problems reported and not fixed: stray files, and books where the board and Temporal disagree. */
+export function unfixedProblems(report: ReconcileReport): number {
+  return report.problems.length + (report.fromTemporal?.disagreements.length ?? 0);
+}
+
+export function formatReconcileReport(r: ReconcileReport): string {
+  const lines = [`duplicates resolved: ${r.duplicatesResolved.length}, temp files removed: ${r.tempFilesRemoved.length}, problems: ${r.problems.length}`];
+  for (const p of r.problems) lines.push(`  ${p.bucket}/${p.file}: ${p.problem}`);
+  if (r.fromTemporal) lines.push(formatReconcileSummary(r.fromTemporal, r.dryRun));
+  lines.push(formatCounts(r.counts));
+  return lines.join('\n');
+}
+
+export function addReconcileCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('reconcile')
+    .description(
+      'Check the board: resolve copies left by a crash mid-move, remove stale temp files, report stray files.\n' +
+        'With --from-temporal: also rebuild or repair tokens from what Temporal knows (the board folder was lost or moved).\n' +
+        'Exit code 1 if it reports problems it did not fix (stray files; books where board and Temporal disagree).',
+    )
+    .option('--from-temporal', "write missing tokens and move misplaced ones to the bucket Temporal's workflows say")
+    .option('--dry-run', 'with --from-temporal: only report what would change')
+    .option('--json', 'machine-readable output (docs/cli.md)')
+    .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const config = configFrom(globals());
+      const report = await runReconcile(config, { ...opts, log: (s) => process.stderr.write(`${s}\n`) });
+      process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatReconcileReport(report)) + '\n');
+      if (unfixedProblems(report) > 0) process.exitCode = EXIT.failed;
+    });
+}
