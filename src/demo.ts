@@ -2,7 +2,8 @@
 /**
  * `npm run demo`: the whole pipeline on one machine with embedded defaults. Starts the Temporal dev
  * server (state in .demo/temporal.db, Web UI on :8233 or --ui-port), the GRIN simulator and a worker, runs a batch
- * of N books with progress shown, and leaves every book in 07_stored with its files in .demo/storage.
+ * of N books with progress shown, and leaves every book in 07_stored with its files in .demo/storage
+ * (but for the books `--park N` damages at the simulated GRIN on purpose, which end parked in failed).
  * Ctrl-C stops everything cleanly; running it again continues where it stopped.
  */
 import { mkdirSync, readdirSync } from 'node:fs';
@@ -30,6 +31,7 @@ interface DemoOptions {
   port: number;
   uiPort?: number;
   stay?: boolean;
+  park: number;
 }
 
 function countFiles(dir: string, suffix: string): number {
@@ -132,6 +134,14 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     // 4. The batch: the first N books of GRIN's _all_books list.
     const grin = new GrinClient({ baseUrl: sim.baseUrl, directory: DEMO_DIRECTORY, tokens: new StaticTokenSource(DEMO_TOKEN) });
     const barcodes = await selectBarcodes(config, { sample: opts.sample }, () => grin, log);
+    // --park: the last N books' archives are damaged at GRIN, so they end parked in `failed` with a reason.
+    const damaged = opts.park > 0 ? barcodes.slice(-Math.min(opts.park, barcodes.length)) : [];
+    if (damaged.length) {
+      const mismatch = damaged.filter((_, i) => i % 2 === 0);
+      const notGzip = damaged.filter((_, i) => i % 2 === 1);
+      sim.setFaults({ checksumMismatch: { barcodes: mismatch }, ...(notGzip.length ? { notGzip: { barcodes: notGzip } } : {}) });
+      log(`--park: damaged archives at GRIN for ${damaged.join(', ')} (these books will be parked in failed)`);
+    }
     const client = await connectClient(config);
     const handle = await startBatch(client, config, barcodes, { batchId: `demo-${opts.sample}`, settings: bookSettingsFrom(config, { queueFullRetrySeconds: 10 }) });
     log(`batch of ${barcodes.length} books started: ${handle.workflowId}`);
@@ -151,20 +161,23 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     const archiveDownloads = sim.requestLog.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg') && r.status === 200).length;
     log(`GRIN this run: ${sim.requestLog.length} requests, ${archiveDownloads} archive downloads`);
     log(opts.stay || !ownServer || !uiUrl ? uiLine() : uiLine('  (the dev server stops with the demo; add --stay to keep it up)'));
+    let code = 0;
     if (stored !== barcodes.length) {
       // Say what the board holds, not what the batch workflow believed: the two can disagree.
       const parked = (await board.list('failed')).tokens.filter((t) => barcodes.includes(t.barcode));
       log(`the board has ${barcodes.length - stored} of ${barcodes.length} books outside 07_stored (${formatCounts(counts)})`);
       for (const t of parked) log(`  ${t.barcode} [${t.lastError?.stage}] ${t.lastError?.message}`);
       if (parked.length) log(`(${parked.length} parked, with the reasons, in ${join(config.pipelineDir, 'failed')})`);
-      return 1;
+      code = 1;
+    } else {
+      log(`all ${stored} books are in 07_stored.`);
     }
-    log(`all ${stored} books are in 07_stored.`);
     if (opts.stay) {
+      // Parked books too: they are what one most wants to look at in the Web UI.
       log('--stay: the Temporal server, simulator and worker keep running; Ctrl-C stops them.');
       await new Promise<never>(() => undefined); // until the signal handler exits the process
     }
-    return 0;
+    return code;
   } finally {
     await stopAll();
   }
@@ -179,6 +192,11 @@ function main(argv: string[]): void {
       return n;
     }, 20)
     .option('--stay', 'keep everything running after the batch (to look around in the Web UI) until Ctrl-C')
+    .option('--park <n>', 'damage the archives of the last n books at the simulated GRIN, so they end parked in failed (to see a parked book)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('--park must be a whole number (0 or more).');
+      return n;
+    }, 0)
     .option('--data <dir>', 'where the demo keeps its state (Temporal db, board, storage)', '.demo')
     .option('--port <n>', 'Temporal frontend port', (v) => {
       const n = Number(v);
