@@ -70,7 +70,9 @@ export function bookCurrentDetails(status: BookStatus, operatorRetries: number):
     lines.push(`**to do**: ${parkedAdvice(type, message)} — send the \`retry\` signal (or \`cancel\`).`);
     if (type) lines.push(`error type: ${type}`);
   } else {
-    lines.push(`**${status.state}** · ${stageLabel(status.bucket)}: ${oneLine(status.activity, 200)}`);
+    // The activity of a settled book already starts with its state ("cancelled: <reason>"): say it once.
+    const activity = status.activity.startsWith(`${status.state}: `) ? status.activity.slice(status.state.length + 2) : status.activity;
+    lines.push(`**${status.state}** · ${stageLabel(status.bucket)}: ${oneLine(activity, 200)}`);
     if (status.lastError) lines.push(`last error (retried by the operator): ${oneLine(status.lastError.message, 200)}`);
   }
   const counters = [
