@@ -167,12 +167,16 @@ describe('decryption in a worker thread', () => {
     const limits = { ...DEFAULT_EXTRACT_LIMITS, maxUnpackedBytes: 100_000_000, maxEntries: 1000 };
     const started = decryptThreadStats().jobsStarted;
 
+    // Each job's thread is frozen as soon as the job is handed to it: its event loop is blocked for
+    // far longer than the stall limit, as a wedged thread's would be, before the job can finish.
+    const handedOver = async (n: number) => {
+      while (decryptThreadStats().jobsStarted < started + n) await new Promise((r) => setImmediate(r));
+      freezeDecryptThreadsForTesting(20_000);
+    };
     const stuck = decryptAndExtract(file, join(dir, 'B6.tar.gz'), join(dir, 'B6'), PASSPHRASE, limits, { decryptThread: 'worker', decryptStallMs: 300 });
+    await handedOver(1);
     const stuckFile = decryptFile(bigFile, join(dir, 'stuck.out'), PASSPHRASE, { stallMs: 300 });
-    // Once both jobs are on the thread, block its event loop for far longer than the stall limit,
-    // as a wedged thread would.
-    while (decryptThreadStats().jobsStarted < started + 2) await new Promise((r) => setTimeout(r, 5));
-    freezeDecryptThreadsForTesting(20_000);
+    await handedOver(2);
     const errors = await Promise.all([stuck.catch((e: unknown) => e), stuckFile.catch((e: unknown) => e)]);
     for (const err of errors) {
       expect(err).toBeInstanceOf(Error);
