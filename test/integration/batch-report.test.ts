@@ -7,30 +7,20 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { createStorage } from '../../src/storage';
 import type { Report } from '../../src/report';
-import { startWorkers, temporalClient, testEnv, testS3Storage, startTestSimulator, type RunningWorkers, type TestEnv } from '../support/pipeline';
-import type { RunningSimulator } from '../../src/simulator';
+import { temporalClient, testS3Storage, useSimulatedPipeline } from '../support/pipeline';
 
 jest.setTimeout(600_000);
 
-let sim: RunningSimulator;
-let env: TestEnv;
-let workers: RunningWorkers;
 const bucket = `reports-${Date.now()}`;
+const p = useSimulatedPipeline('report', { books: 4, seed: 5, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 4 * 1024 }, { storage: testS3Storage({ bucket, prefix: 'lib/' }) });
 
+// Before any book is stored (the workers touch storage only to store one).
 beforeAll(async () => {
-  sim = await startTestSimulator('report', { books: 4, seed: 5, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 4 * 1024 });
-  env = testEnv(sim, 'report', { storage: testS3Storage({ bucket, prefix: 'lib/' }) });
-  await (createStorage(env.config.storage) as unknown as { createBucketIfMissing(): Promise<void> }).createBucketIfMissing();
-  workers = await startWorkers(env.config);
-});
-
-afterAll(async () => {
-  await workers?.stop();
-  await sim?.close();
-  env?.cleanup();
+  await (createStorage(p.env.config.storage) as unknown as { createBucketIfMissing(): Promise<void> }).createBucketIfMissing();
 });
 
 test('a finished batch writes its report to storage under meta/reports/', async () => {
+  const { sim, env } = p;
   const client = await temporalClient();
   const barcodes = sim.barcodes.slice(0, 3);
   sim.setFaults({ notGzip: { barcodes: [barcodes[2]] } });

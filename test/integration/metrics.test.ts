@@ -11,15 +11,11 @@ import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { createLogger } from '../../src/logging/logger';
-import type { RunningSimulator } from '../../src/simulator';
 import { installPipelineRuntime } from '../../src/worker';
-import { startWorkers, temporalClient, testEnv, startTestSimulator, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
 
 jest.setTimeout(600_000);
 
-let sim: RunningSimulator;
-let env: TestEnv;
-let workers: RunningWorkers;
 let port: number;
 const logLines: Record<string, unknown>[] = [];
 
@@ -43,16 +39,9 @@ beforeAll(async () => {
     },
   });
   expect(installPipelineRuntime({ logger: createLogger({ level: 'warn', format: 'json', stream }), metrics: { port, host: '127.0.0.1' } })).toBe(true);
-  sim = await startTestSimulator('metrics', { books: 4, seed: 9, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 });
-  env = testEnv(sim, 'metrics');
-  workers = await startWorkers(env.config);
 });
-
-afterAll(async () => {
-  await workers?.stop();
-  await sim?.close();
-  env?.cleanup();
-});
+// Registered after the hook above, so the workers start under that Runtime.
+const p = useSimulatedPipeline('metrics', { books: 4, seed: 9, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 });
 
 /** `name{labels} value` lines of the exposition format, as [name, labels, value]. */
 function samples(text: string): { name: string; labels: Record<string, string>; value: number }[] {
@@ -71,6 +60,7 @@ function total(all: ReturnType<typeof samples>, name: string, labels: Record<str
 }
 
 test('GET /metrics shows the SDK metrics and the pipeline counters of a small batch', async () => {
+  const { sim, env } = p;
   const client = await temporalClient();
   const [ok, cut, damaged] = sim.barcodes.slice(0, 3);
   // One download is cut half-way once (the client resumes it and warns); one archive is not gzip (parked).

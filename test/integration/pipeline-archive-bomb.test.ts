@@ -9,29 +9,15 @@ import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId } from '../../src/workflows/contracts';
-import type { RunningSimulator } from '../../src/simulator';
-import { startTestSimulator, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
 
-let sim: RunningSimulator;
-let env: TestEnv;
-let workers: RunningWorkers;
-
-beforeAll(async () => {
-  sim = await startTestSimulator('bomb', { books: 2, seed: 11, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 16 * 1024 });
-  env = testEnv(sim, 'bomb');
-  workers = await startWorkers(env.config);
-});
-
-afterAll(async () => {
-  await workers?.stop();
-  await sim?.close();
-  env?.cleanup();
-});
+const p = useSimulatedPipeline('bomb', { books: 2, seed: 11, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 16 * 1024 });
 
 test('a decompression bomb is parked as a permanent failure after less than 100 MB unpacked; a good book is stored', async () => {
+  const { sim, env } = p;
   const [bomb, good] = sim.barcodes;
   sim.setFaults({ decompressionBomb: { barcodes: [bomb] } });
   const client = await temporalClient();
