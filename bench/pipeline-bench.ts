@@ -15,11 +15,10 @@ import { Command } from 'commander';
 import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
-import { deepMerge, loadConfig } from '../src/config/load';
-import { simulatedPipelineOverrides } from '../src/devtools/simulated-pipeline';
 import { startTemporalDevServer } from '../src/devtools/servers';
 import { startSimulator } from '../src/simulator';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
+import { benchConfig, convertedBooks } from './bench-setup';
 
 async function main(): Promise<void> {
   const opts = new Command('pipeline-bench')
@@ -35,25 +34,8 @@ async function main(): Promise<void> {
   // Every package already converted and generated before the clock starts, so the timing is ours,
   // not the simulator's (it shares this process and these two cores).
   const barcodes = Array.from({ length: opts.books }, (_, i) => `BENCH${String(i).padStart(6, '0')}`);
-  const sim = await startSimulator({
-    barcodes,
-    seed: 99,
-    initialStates: Object.fromEntries(barcodes.map((b) => [b, 'CONVERTED'])),
-    poolCap: opts.books,
-    conversionDelaySeconds: 1,
-    conversionsPerDay: 10_000_000,
-    pages: { min: opts.pages, max: opts.pages },
-    pageImageBytes: opts.pageKib * 1024,
-    dataDir: join(dir, 'sim'),
-  });
-  const config = loadConfig({
-    env: {},
-    overrides: deepMerge(simulatedPipelineOverrides(sim, dir, 'sim-token'), {
-      temporal: { address: temporal.address },
-      grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 200 },
-      concurrency: { fileActivities: opts.fileActivities, grinActivities: 16, batchWindow: opts.books },
-    }) as object,
-  });
+  const sim = await startSimulator(convertedBooks(barcodes, { pages: opts.pages, pageKib: opts.pageKib, dataDir: join(dir, 'sim') }));
+  const config = benchConfig(sim, dir, { temporalAddress: temporal.address, fileActivities: opts.fileActivities, window: opts.books });
   installQuietRuntime('ERROR');
   const workers = await createPipelineWorkers(config, { hostId: 'bench' });
   const running = workers.run();

@@ -17,12 +17,11 @@ import { temporal as proto } from '@temporalio/proto';
 import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
-import { deepMerge, loadConfig } from '../src/config/load';
 import { startSimulatorProcess } from '../src/devtools/chaos/processes';
-import { simulatedPipelineOverrides } from '../src/devtools/simulated-pipeline';
 import { startTemporalDevServer } from '../src/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
+import { benchConfig, convertedBooks } from './bench-setup';
 
 const EventType = proto.api.enums.v1.EventType;
 
@@ -105,28 +104,13 @@ async function main(): Promise<void> {
   const [temporal, sim] = await Promise.all([
     startTemporalDevServer({ headless: true }),
     startSimulatorProcess({
-      barcodes,
-      seed: 99,
-      initialStates: Object.fromEntries(barcodes.map((b) => [b, 'CONVERTED'])),
-      poolCap: opts.books,
-      conversionDelaySeconds: 1,
-      conversionsPerDay: 10_000_000,
-      pages: { min: opts.pages, max: opts.pages },
-      pageImageBytes: opts.pageKib * 1024,
-      dataDir: join(dir, 'sim'),
+      ...convertedBooks(barcodes, { pages: opts.pages, pageKib: opts.pageKib, dataDir: join(dir, 'sim') }),
       logFile: join(dir, 'simulator.log'),
       oauth: { clientId: 'cost-client', clientSecret: 'cost-secret', refreshToken: 'cost-refresh' },
     }),
   ]);
   const simulator = { baseUrl: sim.baseUrl, directory: 'TEST', passphrase: 'simulator-passphrase' };
-  const config = loadConfig({
-    env: {},
-    overrides: deepMerge(simulatedPipelineOverrides(simulator, dir, 'sim-token'), {
-      temporal: { address: temporal.address },
-      grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 200 },
-      concurrency: { fileActivities: opts.fileActivities, grinActivities: 16, batchWindow: opts.window ?? opts.books },
-    }) as object,
-  });
+  const config = benchConfig(simulator, dir, { temporalAddress: temporal.address, fileActivities: opts.fileActivities, window: opts.window ?? opts.books });
   installQuietRuntime('ERROR');
   const workers = await createPipelineWorkers(config, { hostId: 'cost' });
   const running = workers.run();
