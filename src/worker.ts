@@ -3,7 +3,8 @@
  * The worker process: runs every Temporal worker the pipeline needs on this host.
  *  - workflows + board bookkeeping on the workflow task queue;
  *  - GRIN calls on the shared GRIN queue, rate-limited by the Temporal server across all workers;
- *  - `claimFileHost` on the shared file queue;
+ *  - on the shared file queue, what puts a book on this host: its download (`fetchArchive`), or
+ *    `claimFileHost` for books whose workflow predates the `lean-book` patch;
  *  - the file stages on this host's own queue, so one book's files stay on one disk.
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
@@ -156,9 +157,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       namespace,
       interceptors,
       taskQueue: sharedFileQueueName(config),
-      activities: createFileHostActivities(deps),
+      activities: createFileHostActivities(deps, { download: opts.download }),
       // Take a new book only when this host has room for its file stages.
       maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
+      // Downloads start here (fetchArchive): admitted at GRIN's pace, as the GRIN queue's calls are.
+      maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
     Worker.create({
       connection,

@@ -81,7 +81,7 @@ export function outcomeOf(d: Pick<WorkflowExecutionDescription, 'status' | 'type
   }
 }
 
-function isNotFound(err: unknown): boolean {
+export function isNotFound(err: unknown): boolean {
   // Over the worker's native connection the client may surface the gRPC status rather than the typed error.
   return err instanceof WorkflowNotFoundError || (err as { code?: unknown })?.code === 5;
 }

@@ -15,6 +15,7 @@ import { rm } from 'node:fs/promises';
 import type { Bucket, StageBucket, TokenError } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
+import { markConverted } from './wait-for-conversion';
 
 export interface RegisterResult {
   /** Where the token was when the workflow started: a new run continues from here. */
@@ -56,6 +57,11 @@ export function createBoardActivities(deps: ActivityDeps) {
           lastError: token.bucket === 'failed' && stage && message ? { stage, message, type } : undefined,
         };
       });
+    },
+
+    /** The conversion watcher said GRIN lists the package: 01_requested → 02_converted (lean books). */
+    async markConverted(input: { barcode: string; filename: string }): Promise<void> {
+      await classified(() => markConverted(deps, input.barcode, input.filename));
     },
 
     /** Parks the book in `failed` with the reason an operator will read. */

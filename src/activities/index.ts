@@ -2,7 +2,8 @@
  * All activities, grouped by the task queue they run on. Workflows import these types only.
  *  - board: bookkeeping on the workflow task queue (with the batch's messages to and about its books)
  *  - grin: GRIN calls on the shared, server-side rate-limited GRIN queue
- *  - fileHost: claimFileHost on the shared file queue
+ *  - fileHost: on the shared file queue, what puts a book on a host: claimFileHost, and fetchArchive
+ *    (claim and download in one)
  *  - files: the file stages on this host's own queue
  */
 import type { ActivityDeps } from './deps';
@@ -21,6 +22,8 @@ import { createCleanupActivity } from './cleanup';
 import { createHostActivity } from './host';
 import { reportingWaits } from './waiting';
 import { createLocalFilesActivities } from './local-files';
+import { createConversionWatchActivities } from './conversion-watch';
+import { createFetchActivity, createJoinedFileStages } from './joined-stages';
 
 export type { ActivityDeps } from './deps';
 
@@ -30,15 +33,23 @@ export function createBoardActivityGroup(deps: ActivityDeps) {
 
 // GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log.
 export function createGrinActivities(deps: ActivityDeps) {
-  return reportingWaits(deps.board, {
-    ...createRequestConversionActivity(deps),
-    ...createWaitForConversionActivity(deps),
-    ...createCheckArchiveActivity(deps),
-  });
+  return {
+    ...reportingWaits(deps.board, {
+      ...createRequestConversionActivity(deps),
+      ...createWaitForConversionActivity(deps),
+      ...createCheckArchiveActivity(deps),
+    }),
+    // The conversion watcher's look is for a whole directory, not one book.
+    ...createConversionWatchActivities(deps),
+  };
 }
 
-export function createFileHostActivities(deps: ActivityDeps) {
-  return createHostActivity(deps);
+
+export function createFileHostActivities(deps: ActivityDeps, opts: { download?: DownloadOptions } = {}) {
+  return {
+    ...createHostActivity(deps),
+    ...reportingWaits(deps.board, createFetchActivity(deps, opts.download)),
+  };
 }
 
 export function createFileActivities(deps: ActivityDeps, opts: { download?: DownloadOptions } = {}) {
@@ -50,6 +61,7 @@ export function createFileActivities(deps: ActivityDeps, opts: { download?: Down
     ...createUploadActivity(deps),
     ...createCleanupActivity(deps),
     ...createLocalFilesActivities(deps),
+    ...createJoinedFileStages(deps),
   });
 }
 

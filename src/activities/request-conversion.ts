@@ -8,20 +8,44 @@ import type { ConversionOutcome } from '../grin/types';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
 import { createGrinPacing } from './grin-pacing';
+import { ensureConversionWatcher } from './conversion-watch';
+import { lookForConversion, markConverted } from './wait-for-conversion';
 
 export interface RequestConversionResult {
   outcome: ConversionOutcome['kind'];
+  /** With `watch`: GRIN already lists the package as converted (its file name); the token is in 02_converted. */
+  converted?: string;
+}
+
+export interface RequestConversionInput {
+  barcode: string;
+  queueFullRetrySeconds: number;
+  /**
+   * The book waits for the conversion watcher (books from the `lean-book` patch on): make sure one
+   * runs, and if GRIN already has the package converted, move the token on to 02_converted now.
+   */
+  watch?: boolean;
 }
 
 export function createRequestConversionActivity(deps: ActivityDeps) {
   const paced = createGrinPacing(deps.board, deps.config.grin.pacing);
   return {
-    async requestConversion(input: { barcode: string; queueFullRetrySeconds: number }): Promise<RequestConversionResult> {
-      return classified(() => paced(input.barcode, input.queueFullRetrySeconds, (requestSeq) => request(input, requestSeq)));
+    async requestConversion(input: RequestConversionInput): Promise<RequestConversionResult> {
+      return classified(async () => {
+        const result = await paced(input.barcode, input.queueFullRetrySeconds, (requestSeq) => request(input, requestSeq));
+        if (!input.watch) return result;
+        await ensureConversionWatcher(deps);
+        // One look at the cached listing (the watcher's own, fetched at most once per poll interval);
+        // if it fails, the watcher finds the book (the request is never sent again for a listing).
+        const seen = await lookForConversion(deps, input.barcode, deps.config.grin.pollIntervalSeconds).catch(() => undefined);
+        if (seen?.state !== 'converted') return result;
+        await markConverted(deps, input.barcode, seen.filename);
+        return { ...result, converted: seen.filename };
+      });
     },
   };
 
-  async function request(input: { barcode: string; queueFullRetrySeconds: number }, requestSeq: number): Promise<RequestConversionResult> {
+  async function request(input: RequestConversionInput, requestSeq: number): Promise<RequestConversionResult> {
     let outcomes: Map<string, ConversionOutcome>;
     try {
       outcomes = await deps.grin.requestConversion([input.barcode]);

@@ -27,22 +27,24 @@ export function metricsInterceptor(metrics: PipelineMetrics, board: Pick<Board, 
 
 async function record(metrics: PipelineMetrics, board: Pick<Board, 'get'>, type: string, arg: unknown, result: unknown): Promise<void> {
   const input = (arg ?? {}) as { barcode?: string; type?: string; backTo?: Bucket; to?: Bucket };
-  if (type === 'downloadArchive') metrics.bytes('downloaded', (result as { bytes?: number }).bytes ?? 0);
-  if (type === 'uploadBook') metrics.bytes('uploaded', (result as { bytes?: number }).bytes ?? 0);
+  if (type === 'downloadArchive' || type === 'fetchArchive') metrics.bytes('downloaded', (result as { bytes?: number }).bytes ?? 0);
+  if (type === 'uploadBook' || type === 'storeBook') metrics.bytes('uploaded', (result as { bytes?: number }).bytes ?? 0);
   if (type === 'parkBook') metrics.bookParked(input.type ?? 'unknown');
   // A retry or a rewind puts the book back into an earlier bucket: it enters it again.
   const back = type === 'unparkBook' ? input.backTo : type === 'rewindBook' ? input.to : undefined;
   if (back) metrics.bookEntered(back);
-  const entered = ACTIVITY_ENTERS[type];
-  if (!entered) return;
-  metrics.bookEntered(entered);
-  // A stage finished: how long the book was in the bucket before (token arrival times).
-  const i = STAGE_BUCKETS.indexOf(entered as StageBucket);
-  if (i < 1 || !input.barcode) return;
+  // A request that found the package already converted moved the token on (lean books).
+  const entered = type === 'requestConversion' && (result as { converted?: string }).converted ? (['01_requested', '02_converted'] as const) : (ACTIVITY_ENTERS[type] ?? []);
+  for (const bucket of entered) metrics.bookEntered(bucket);
+  const stageEnds = entered.map((b) => STAGE_BUCKETS.indexOf(b as StageBucket)).filter((i) => i >= 1);
+  if (stageEnds.length === 0 || !input.barcode) return;
+  // Each stage finished: how long the book was in the bucket before (token arrival times).
   const token = await board.get(input.barcode);
-  const from = token?.stages[STAGE_BUCKETS[i - 1]];
-  const to = token?.stages[entered];
-  if (from && to) metrics.stageDuration(STAGE_NAMES[i - 1], (Date.parse(to) - Date.parse(from)) / 1000);
+  for (const i of stageEnds) {
+    const from = token?.stages[STAGE_BUCKETS[i - 1]];
+    const to = token?.stages[STAGE_BUCKETS[i]];
+    if (from && to) metrics.stageDuration(STAGE_NAMES[i - 1], (Date.parse(to) - Date.parse(from)) / 1000);
+  }
 }
 
 /** Stage `i` takes a book from STAGE_BUCKETS[i] to STAGE_BUCKETS[i + 1] (as in the book workflow). */

@@ -14,18 +14,20 @@ import {
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   TimeoutFailure,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
+  type LocalActivityOptions,
 } from '@temporalio/workflow';
 import type { BoardActivities, FileActivities, FileHostActivities, GrinActivities } from '../activities';
 import type { RegisterResult } from '../activities/board-ops';
 import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../buckets/token';
 import type { FailureDetails } from '../common/errors';
-import { cancelSignal, retrySignal, statusQuery, type BookInput, type BookOutcome, type BookSettings, type BookStatus } from './contracts';
+import { cancelSignal, conversionSeenSignal, retrySignal, statusQuery, type BookInput, type ConversionNotice, type BookOutcome, type BookSettings, type BookSettled, type BookStatus } from './contracts';
 import { GrinStage } from './search-attributes';
 import { bookCurrentDetails, HANDLER_DESCRIPTIONS } from './metadata';
 import { tellBatch } from './batch-notify';
@@ -44,9 +46,19 @@ const MAX_HOST_WAIT_SECONDS = 30 * 60;
 const STAGE_UPSERT_ON_CHANGE = 'stage-upsert-on-change';
 /** A book whose file hosts keep vanishing waits for one instead of parking after MAX_HOST_MOVES. */
 const HOST_LOSS_NEVER_PARKS = 'host-loss-never-parks';
+/**
+ * Fewer history events and round trips per book (issue on per-book cost): board bookkeeping and the
+ * batch notice as local activities; the host claim and the download as one activity on the shared
+ * file queue, without a HEAD first; extract and process as one activity, upload and clean-up as
+ * one; `GrinStage` upserted only when a book settles (stored, parked, cancelled) or leaves `failed`.
+ * Decided once, at the start: a book started before it keeps the old way to its end.
+ */
+const LEAN_BOOK = 'lean-book';
+/** The `GrinStage` values a lean book shows; between them, the stage is in its current details and on the board. */
+const SETTLED_STAGES: readonly string[] = ['07_stored', 'failed', 'cancelled'];
 
 /** The task queues activities run on, each with its own timeouts and retry policy (below). */
-type QueueKind = 'board' | 'grin' | 'grin-poll' | 'file-host' | 'files';
+type QueueKind = 'board' | 'grin' | 'grin-poll' | 'file-host' | 'fetch' | 'files';
 
 interface Stage {
   name: 'request' | 'convert' | 'download' | 'decrypt' | 'extract' | 'process' | 'store';
@@ -94,19 +106,29 @@ function activityOptions(kind: QueueKind, settings: BookSettings): ActivityOptio
       };
     case 'file-host':
       return { taskQueue: settings.fileTaskQueue, startToCloseTimeout: '30 seconds', retry: { maximumInterval: '1 minute' } };
-    case 'files': {
-      const days = settings.fileStageMaxDays ?? 0;
-      return {
-        // A host that never picks the task up, or stops heartbeating, is presumed gone (isHostLost).
-        scheduleToStartTimeout: `${settings.hostPickupTimeoutSeconds}s`,
-        heartbeatTimeout: `${settings.heartbeatTimeoutSeconds}s`,
-        startToCloseTimeout: '7 days',
-        ...(days > 0 ? { scheduleToCloseTimeout: `${days} days` } : {}),
-        retry: backoff(5, settings.fileRetryMaxSeconds ?? 5 * 60),
-      };
-    }
+    case 'fetch':
+      // The download, on the shared file queue: it waits there until some host has room (no
+      // schedule-to-start limit), and a host lost mid-download is retried on any host.
+      return { ...fileStageLimits(settings), taskQueue: settings.fileTaskQueue };
+    case 'files':
+      // A host that never picks the task up, or stops heartbeating, is presumed gone (isHostLost).
+      return { scheduleToStartTimeout: `${settings.hostPickupTimeoutSeconds}s`, ...fileStageLimits(settings) };
   }
 }
+
+/** Heartbeats, time limits and retries of a file stage. */
+function fileStageLimits(settings: BookSettings): ActivityOptions {
+  const days = settings.fileStageMaxDays ?? 0;
+  return {
+    heartbeatTimeout: `${settings.heartbeatTimeoutSeconds}s`,
+    startToCloseTimeout: '7 days',
+    ...(days > 0 ? { scheduleToCloseTimeout: `${days} days` } : {}),
+    retry: backoff(5, settings.fileRetryMaxSeconds ?? 5 * 60),
+  };
+}
+
+/** Board bookkeeping run by the workflow's own worker, recorded as one marker event each. */
+const LOCAL_BOARD_OPTIONS: LocalActivityOptions = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1s', maximumInterval: '1 minute' } };
 
 /** Doubling waits between attempts, from `firstSeconds` up to `maxSeconds`. */
 function backoff(firstSeconds: number, maxSeconds: number): ActivityOptions['retry'] {
@@ -117,7 +139,9 @@ class Cancelled extends Error {}
 
 export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   const { barcode, directory, settings } = input;
-  const board = proxyActivities<BoardActivities>(activityOptions('board', settings));
+  const lean = patched(LEAN_BOOK);
+  const board = lean ? proxyLocalActivities<BoardActivities>(LOCAL_BOARD_OPTIONS) : proxyActivities<BoardActivities>(activityOptions('board', settings));
+  const fetcher = proxyActivities<FileHostActivities>(activityOptions('fetch', settings));
   const grin = proxyActivities<GrinActivities>(activityOptions('grin', settings));
   const waiter = proxyActivities<GrinActivities>(activityOptions('grin-poll', settings));
   const hosts = proxyActivities<FileHostActivities>(activityOptions('file-host', settings));
@@ -138,6 +162,10 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   /** Set once an integrity failure sent the book back for a fresh download (reset by `retry`). */
   let redownloaded = false;
   let fileQueue: string | undefined;
+  /** What the conversion watcher last said (lean books wait for it; cleared before each request). */
+  let conversion: ConversionNotice | undefined;
+  /** A lean book waits for the watcher only right after its own request, which makes sure a watcher runs. */
+  let requested = false;
   const stageScope = new CancellationScope();
   /** The Web UI's "current details": set at every change of `status` (it issues no command, so replay is unaffected). */
   const publish = () => setCurrentDetails(bookCurrentDetails(status, operatorRetries));
@@ -154,6 +182,9 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     // Interrupt whatever stage is running (a book may wait days for GRIN).
     if (status.state === 'running') stageScope.cancel();
   }, { description: HANDLER_DESCRIPTIONS.cancel });
+  setHandler(conversionSeenSignal, (notice: ConversionNotice) => {
+    conversion = notice;
+  }, { description: HANDLER_DESCRIPTIONS.conversionSeen });
   publish();
 
   const show = (bucket: Bucket, activity: string) => {
@@ -161,9 +192,12 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     doing(activity);
     // The batch or `resume` set GrinStage when starting the book, and a retry shows the stage just
     // before it runs: upsert only a change. Runs recorded before this patch upserted every time.
-    if (workflowInfo().typedSearchAttributes.get(GrinStage) === bucket && patched(STAGE_UPSERT_ON_CHANGE)) return;
+    const shown = workflowInfo().typedSearchAttributes.get(GrinStage);
+    if (lean && shown !== bucket && !SETTLED_STAGES.includes(bucket) && !SETTLED_STAGES.includes(shown ?? '')) return;
+    if (shown === bucket && (lean || patched(STAGE_UPSERT_ON_CHANGE))) return;
     upsertSearchAttributes([{ key: GrinStage, value: bucket }]);
   };
+  const settle = (outcome: BookSettled['outcome']) => tellBatch(input, { barcode, outcome }, { local: lean });
   const runStage = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (cancelReason) throw new Cancelled();
     try {
@@ -177,16 +211,45 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   /** Per-call activity summary, shown on the activity's row in the Web UI's event history. */
   const about = (what: string): ActivityOptions => ({ summary: `${barcode}: ${what}` });
 
-  /** The body of each stage; when it returns, the token is in the next bucket. */
-  const run: Record<Stage['name'], () => Promise<void>> = {
+  /**
+   * The body of each stage; when it returns, the token is in the next bucket, or in the bucket whose
+   * index it returns (a lean book's extract stage processes too).
+   */
+  const run: Record<Stage['name'], () => Promise<number | void>> = {
     request: async () => {
-      await grin.requestConversion.executeWithOptions(about('ask GRIN to convert'), [{ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds }]);
+      conversion = undefined;
+      requested = true;
+      const asked = await grin.requestConversion.executeWithOptions(about('ask GRIN to convert'), [{ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds, ...(lean ? { watch: true } : {}) }]);
+      if (asked.converted) {
+        // GRIN already had it converted, and the request moved the token on to 02_converted.
+        status.grinFilename = asked.converted;
+        return DOWNLOAD;
+      }
     },
     convert: async () => {
+      if (lean) {
+        doing('waiting for GRIN to convert (the conversion watcher looks once per poll interval)');
+        await condition(() => conversion !== undefined);
+        const notice = conversion!;
+        conversion = undefined;
+        requested = false;
+        if (notice.state !== 'converted') {
+          throw ApplicationFailure.nonRetryable(notice.message, notice.state === 'lost' ? 'ConversionRequestLost' : 'GrinConversionFailed');
+        }
+        await board.markConverted({ barcode, filename: notice.filename });
+        status.grinFilename = notice.filename;
+        return;
+      }
       status.grinFilename = (await waiter.waitForConversion.executeWithOptions(about('wait for GRIN to convert (each attempt is one look at the listing)'), [{ barcode, pollIntervalSeconds: settings.pollIntervalSeconds }])).filename;
     },
     download: async () => {
       const archive = status.grinFilename ?? `${barcode}.tar.gz.gpg`;
+      if (lean) {
+        doing('waiting for a host with room, then downloading');
+        fileQueue = (await fetcher.fetchArchive.executeWithOptions(about(`download ${archive} on the first host with room`), [{ barcode, filename: archive }])).fileQueue;
+        status.fileQueue = fileQueue;
+        return;
+      }
       // A rate-limited HEAD admits the download, and finds an evicted package before a host is claimed.
       doing('checking the archive at GRIN');
       const head = await grin.checkArchive.executeWithOptions(about(`HEAD ${archive} at GRIN`), [{ barcode, filename: archive }]);
@@ -200,12 +263,20 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       await files().decryptArchive.executeWithOptions(about('decrypt'), [{ barcode }]);
     },
     extract: async () => {
+      if (lean) {
+        await files().extractAndProcess.executeWithOptions(about('extract, verify checksums, make OCR and MARC derivatives'), [{ barcode }]);
+        return STAGE_BUCKETS.indexOf('06_processed');
+      }
       await files().extractArchive.executeWithOptions(about('extract and verify checksums'), [{ barcode }]);
     },
     process: async () => {
       await files().processBook.executeWithOptions(about('make OCR and MARC derivatives'), [{ barcode }]);
     },
     store: async () => {
+      if (lean) {
+        await files().storeBook.executeWithOptions(about('upload, verify in storage, remove local files'), [{ barcode, force: input.force }]);
+        return;
+      }
       await files().uploadBook.executeWithOptions(about('upload and verify in storage'), [{ barcode, force: input.force }]);
       doing('cleaning up local files');
       await files().cleanupBook.executeWithOptions(about('remove local files'), [{ barcode }]);
@@ -219,7 +290,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   if (registered.bucket === '07_stored' && !input.force) {
     status.state = 'stored';
     show('07_stored', 'already stored');
-    await tellBatch(input, { barcode, outcome: 'stored' });
+    await settle('stored');
     return 'stored';
   }
 
@@ -227,11 +298,16 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     // Index into STAGE_BUCKETS of the bucket the book is in; STAGES[at] is the stage to run.
     let at = await startingPoint(registered);
     while (at < STORED) {
+      if (lean && STAGES[at].name === 'convert' && !requested) {
+        // A new run or a retry that starts at 01_requested asks again (GRIN answers that it is
+        // converting or converted): the request starts the watcher if none runs.
+        at = 0;
+      }
       const stage = STAGES[at];
       show(STAGE_BUCKETS[at], stage.doing);
       try {
-        await runStage(run[stage.name]);
-        at++;
+        const next = await runStage(run[stage.name]);
+        at = typeof next === 'number' ? next : at + 1;
       } catch (err) {
         if (err instanceof Cancelled) throw err;
         at = await recover(at, err);
@@ -239,7 +315,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     }
     status.state = 'stored';
     show('07_stored', 'stored');
-    await tellBatch(input, { barcode, outcome: 'stored' });
+    await settle('stored');
     return 'stored';
   } catch (err) {
     if (!(err instanceof Cancelled)) throw err;
@@ -248,7 +324,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     status.state = 'cancelled';
     doing(`cancelled: ${cancelReason}`);
     upsertSearchAttributes([{ key: GrinStage, value: 'cancelled' }]);
-    await tellBatch(input, { barcode, outcome: 'cancelled' });
+    await settle('cancelled');
     return 'cancelled';
   }
 
@@ -355,7 +431,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     status.lastError = { stage, message, type };
     doing(`parked: ${message}`);
     upsertSearchAttributes([{ key: GrinStage, value: 'failed' }]);
-    await tellBatch(input, { barcode, outcome: 'failed' });
+    await settle('failed');
     retryRequested = false;
     await condition(() => retryRequested || cancelReason !== undefined);
     if (cancelReason) throw new Cancelled();

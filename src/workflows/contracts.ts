@@ -134,3 +134,23 @@ export function bookWorkflowId(directory: string, barcode: string): string {
 export function batchWorkflowId(directory: string, batchId: string): string {
   return `grin-batch/${directory}/${batchId}`;
 }
+
+/**
+ * The conversion watcher (workflows/conversion-watch.ts): one per GRIN directory. It looks at GRIN's
+ * listings once per poll interval for every book in 01_requested and tells each book whose
+ * conversion ended (books from the `lean-book` patch on wait for this instead of polling).
+ */
+export type ConversionNotice = { state: 'converted'; filename: string } | { state: 'failed' | 'lost'; message: string };
+export const conversionSeenSignal = defineSignal<[ConversionNotice]>('conversionSeen');
+/** A book just asked GRIN to convert: the watcher must not finish before it has looked again. */
+export const booksWaitingSignal = defineSignal('booksWaiting');
+
+export interface ConversionWatchInput {
+  directory: string;
+  pollIntervalSeconds: number;
+  grinTaskQueue: string;
+}
+
+export function conversionWatchWorkflowId(directory: string): string {
+  return `grin-watch/${directory}`;
+}

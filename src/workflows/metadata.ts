@@ -12,6 +12,7 @@ export const HANDLER_DESCRIPTIONS = {
   retry: 'Parked book: re-run the stage it failed in, from what is true now (fix the cause first). No effect on a running book.',
   cancel: 'Stop the book for good (argument: a reason, recorded in its token); it moves to the cancelled bucket.',
   status: 'Where the book is: bucket, state, what it is doing, its last error.',
+  conversionSeen: 'Sent by the conversion watcher when GRIN lists the book as converted, failed or lost (internal).',
   bookSettled: 'Sent by a book workflow when it is stored, parked or cancelled (internal).',
   progress: 'The batch\'s counts: started, stored, failed (parked), cancelled, in flight.',
 } as const;

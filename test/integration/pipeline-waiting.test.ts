@@ -9,7 +9,7 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { pendingActivities } from '../../src/client';
 import type { RunningSimulator } from '../../src/simulator';
-import { bookWorkflowId } from '../../src/workflows/contracts';
+import { bookWorkflowId, conversionWatchWorkflowId } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, useSimulatedPipeline, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
@@ -61,9 +61,12 @@ describe('a failed shared listing with 50 books waiting', () => {
     await waitUntil(async () => sim.requestLog.filter((r) => r.fault === 'requestUnavailable').length >= 3, PATIENCE_MS, 'listing failed 3 times');
     expect(await parkedReasons(board)).toEqual([]);
     expect((await board.counts())['01_requested']).toBe(BOOKS);
-    // `grin-pipeline status` reads this: the pending activity's last failure names the wait.
-    const pending = pendingActivities((await client.workflow.getHandle(bookWorkflowId(sim.directory, sim.barcodes[0])).describe()).raw);
-    expect(pending[0]).toMatchObject({ type: 'waitForConversion' });
+    // Books wait for the conversion watcher's signal, not in an activity of their own; the watcher's
+    // pending look names the wait (the Web UI and `temporal workflow describe` show it).
+    const book = pendingActivities((await client.workflow.getHandle(bookWorkflowId(sim.directory, sim.barcodes[0])).describe()).raw);
+    expect(book).toEqual([]);
+    const pending = pendingActivities((await client.workflow.getHandle(conversionWatchWorkflowId(sim.directory)).describe()).raw);
+    expect(pending[0]).toMatchObject({ type: 'watchConversions' });
     expect(pending[0].waitingFor).toMatch(/_failed listing/);
 
     sim.setFaults({ requestUnavailable: undefined });

@@ -56,7 +56,7 @@ test('a stored book and its batch carry a summary, details, activity summaries a
     .filter((e) => e.activityTaskScheduledEventAttributes)
     .map((e) => e.userMetadata?.summary?.data)
     .map((d) => (d ? (JSON.parse(Buffer.from(d).toString('utf8')) as string) : undefined));
-  expect(summaries).toEqual(expect.arrayContaining([`${barcode}: decrypt`, `${barcode}: upload and verify in storage`]));
+  expect(summaries).toEqual(expect.arrayContaining([`${barcode}: decrypt`, `${barcode}: upload, verify in storage, remove local files`]));
 
   // No secret in anything the Web UI shows.
   const shown = JSON.stringify([summary, await described.staticDetails(), meta, batchMeta, summaries]);

@@ -1,0 +1,101 @@
+/**
+ * Waiting for GRIN to convert, for books from the `lean-book` patch on: instead of one poll per
+ * waiting book per interval (an activity attempt each, so a billed action each), one conversion
+ * watcher per GRIN directory (workflows/conversion-watch.ts) runs `watchConversions` once per poll
+ * interval. It looks up every book in 01_requested in this worker's cached listings (fetched once
+ * per interval however many books wait) and tells each book whose conversion ended, by signal.
+ *
+ * `requestConversion` makes sure a watcher runs (signal-with-start) whenever it puts a book in
+ * 01_requested, so the watcher may stop once nothing waits.
+ *
+ * Safe to run again: a book told twice takes the first notice (its workflow moves the token), and a
+ * book whose workflow is gone is skipped (a new run of it is told at the next look).
+ */
+import { Context, getClient } from '@temporalio/activity';
+import {
+  booksWaitingSignal,
+  conversionSeenSignal,
+  conversionWatchWorkflowId,
+  bookWorkflowId,
+  type ConversionNotice,
+  type ConversionWatchInput,
+} from '../workflows/contracts';
+import { isNotFound } from './batch';
+import type { ActivityDeps } from './deps';
+import { classified } from './failures';
+import { lookForConversion } from './wait-for-conversion';
+import { reportingWaits } from './waiting';
+
+/** Books told at once: thousands in seconds after a long outage, few enough to be polite to the server. */
+const SIGNALS_AT_ONCE = 16;
+
+export function createConversionWatchActivities(deps: ActivityDeps) {
+  // Each waiting book's token says what it waits for when a listing fails (as a polling book's did).
+  const waits = reportingWaits(deps.board, {
+    lookFor: (input: { barcode: string; pollIntervalSeconds: number }) => classified(() => lookForConversion(deps, input.barcode, input.pollIntervalSeconds)),
+    alsoWaiting: async (input: { barcode: string; failure: unknown }): Promise<never> => {
+      throw input.failure;
+    },
+  });
+  /** Books whose token says they wait for a failing listing, until a look succeeds again. */
+  const saidWaiting = new Set<string>();
+
+  return {
+    /** One look: tells the books whose conversion ended; answers how many still wait. */
+    async watchConversions(input: { directory: string; pollIntervalSeconds: number }): Promise<{ waiting: number; told: number }> {
+      return classified(async () => {
+        const barcodes = await deps.board.listBarcodes('01_requested');
+        const ended: { barcode: string; notice: ConversionNotice }[] = [];
+        for (const barcode of barcodes) {
+          let seen;
+          try {
+            seen = await waits.lookFor({ barcode, pollIntervalSeconds: input.pollIntervalSeconds });
+          } catch (err) {
+            // A listing failed: every waiting book waits for it, and this look is tried again.
+            for (const other of barcodes) {
+              saidWaiting.add(other);
+              if (other !== barcode) await waits.alsoWaiting({ barcode: other, failure: err }).catch(() => undefined);
+            }
+            throw err;
+          }
+          if (seen.state !== 'waiting') ended.push({ barcode, notice: seen });
+          else if (saidWaiting.delete(barcode)) await deps.board.update(barcode, { status: 'waiting for GRIN to convert' }).catch(() => undefined);
+        }
+        const client = getClient();
+        let told = 0;
+        for (let i = 0; i < ended.length; i += SIGNALS_AT_ONCE) {
+          await Promise.all(
+            ended.slice(i, i + SIGNALS_AT_ONCE).map(async ({ barcode, notice }) => {
+              try {
+                await client.workflow.getHandle(bookWorkflowId(input.directory, barcode)).signal(conversionSeenSignal, notice);
+                told++;
+              } catch (err) {
+                if (!isNotFound(err)) throw err;
+              }
+            }),
+          );
+          Context.current().heartbeat(i);
+        }
+        return { waiting: barcodes.length - ended.length, told };
+      });
+    },
+  };
+}
+
+/** Starts the directory's watcher if none runs, and keeps a running one from finishing before its next look. */
+export async function ensureConversionWatcher(deps: Pick<ActivityDeps, 'config'>): Promise<void> {
+  const { config } = deps;
+  const input: ConversionWatchInput = {
+    directory: config.grin.directory,
+    pollIntervalSeconds: config.grin.pollIntervalSeconds,
+    grinTaskQueue: config.temporal.grinTaskQueue,
+  };
+  await getClient().workflow.signalWithStart('conversionWatchWorkflow', {
+    workflowId: conversionWatchWorkflowId(input.directory),
+    taskQueue: config.temporal.workflowTaskQueue,
+    args: [input],
+    signal: booksWaitingSignal,
+    signalArgs: [],
+    staticSummary: `conversion watcher for GRIN directory ${input.directory}`,
+  });
+}

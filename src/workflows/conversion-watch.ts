@@ -1,0 +1,44 @@
+/**
+ * The conversion watcher of one GRIN directory, id `grin-watch/<directory>`: once per poll interval,
+ * one `watchConversions` look tells every book in 01_requested whose conversion ended (books from
+ * the `lean-book` patch on wait for that signal). Waiting books then cost the watcher's few actions
+ * per interval in all, instead of one activity attempt each.
+ *
+ * `requestConversion` signal-with-starts it every time it puts a book in 01_requested, so it may
+ * finish when two looks in a row found nothing waiting and no book arrived since the look began
+ * (a signal that comes in while it finishes makes Temporal run it on). It continues as new every
+ * LOOKS_PER_RUN looks to keep its history short. Deterministic code only.
+ */
+import { condition, continueAsNew, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { GrinActivities } from '../activities';
+import { booksWaitingSignal, type ConversionWatchInput } from './contracts';
+
+/** Looks per run before continuing as new: about 12 events each, so histories stay near 2,000 events. */
+const LOOKS_PER_RUN = 150;
+/** Looks in a row that found nothing waiting before the watcher finishes. */
+const IDLE_LOOKS_TO_FINISH = 2;
+
+export async function conversionWatchWorkflow(input: ConversionWatchInput): Promise<void> {
+  const { watchConversions } = proxyActivities<GrinActivities>({
+    taskQueue: input.grinTaskQueue,
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '2 minutes',
+    // GRIN or the board unreachable: try again, never give up (books wait for this watcher).
+    retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: `${Math.max(input.pollIntervalSeconds, 60)}s` },
+  });
+  let booksArrived = false;
+  setHandler(booksWaitingSignal, () => {
+    booksArrived = true;
+  });
+
+  let idleLooks = 0;
+  for (let look = 0; look < LOOKS_PER_RUN; look++) {
+    booksArrived = false;
+    const { waiting } = await watchConversions({ directory: input.directory, pollIntervalSeconds: input.pollIntervalSeconds });
+    idleLooks = waiting === 0 ? idleLooks + 1 : 0;
+    if (idleLooks >= IDLE_LOOKS_TO_FINISH && !booksArrived) return;
+    // Sleep a poll interval; a book that arrives while nothing waited is looked for at once.
+    await condition(() => booksArrived && waiting === 0, input.pollIntervalSeconds * 1000);
+  }
+  await continueAsNew<typeof conversionWatchWorkflow>(input);
+}
