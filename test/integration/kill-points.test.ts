@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:f
 import { join } from 'node:path';
 import { ListMultipartUploadsCommand } from '@aws-sdk/client-s3';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createBoardActivityGroup, createFileHostActivities, createGrinActivities } from '../../src/activities';
+import { createBoardActivityGroup, createGrinActivities } from '../../src/activities';
 import { bookPaths } from '../../src/activities/deps';
 import { KILL_POINTS, type KillPoint } from '../../src/activities/kill-points';
 import { openDecryptedStream } from '../../src/archive/decrypt';
@@ -27,7 +27,7 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import type { RunningSimulator } from '../../src/simulator';
 import { createStorage, type S3Storage } from '../../src/storage';
 import { storageKey } from '../../src/storage/layout';
-import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
+import { buildActivityDeps, hostQueueName, installQuietRuntime } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import type { UploadLogLine } from '../support/file-host-worker';
 import { temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
@@ -72,7 +72,7 @@ afterAll(async () => {
   env?.cleanup();
 });
 
-/** Workflows, board and GRIN activities here; `claimFileHost` answers with the child's queue. */
+/** Workflows, board and GRIN activities here; the child process takes the books (downloads) and runs their file stages. */
 async function startInProcessWorkers(): Promise<void> {
   const { config } = env;
   installQuietRuntime('ERROR');
@@ -82,7 +82,6 @@ async function startInProcessWorkers(): Promise<void> {
   const workers = await Promise.all([
     Worker.create({ connection, namespace, taskQueue: config.temporal.workflowTaskQueue, workflowBundle: await workflowBundle(), activities: createBoardActivityGroup(deps) }),
     Worker.create({ connection, namespace, taskQueue: config.temporal.grinTaskQueue, activities: createGrinActivities(deps) }),
-    Worker.create({ connection, namespace, taskQueue: sharedFileQueueName(config), activities: createFileHostActivities(deps) }),
   ]);
   inProcess = { workers, connection, running: Promise.all(workers.map((w) => w.run())) };
 }

@@ -64,7 +64,9 @@ describe('100 books waiting for conversion at once', () => {
     const histories = await Promise.all(
       sim.barcodes.slice(0, 20).map(async (b) => (await client.workflow.getHandle(bookWorkflowId(sim.directory, b)).describe()).historyLength),
     );
-    expect(Math.max(...histories)).toBeLessThanOrEqual(45);
+    // 45 events on a calm machine (npm run bench:cost counts them); a busy one may add a workflow task
+    // retried or held open for a slow local activity, but nowhere near the 88 of a polling book.
+    expect(Math.max(...histories)).toBeLessThan(60);
     // With nothing left waiting, the watcher finishes by itself (the next request starts another).
     const watcher = client.workflow.getHandle(conversionWatchWorkflowId(sim.directory));
     await waitUntil(async () => (await watcher.describe()).status.name === 'COMPLETED', PATIENCE_MS, 'the conversion watcher finished');

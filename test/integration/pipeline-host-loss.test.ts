@@ -46,8 +46,9 @@ test('a book whose host stops mid-download finishes on another host', async () =
   let hostAStopped = false;
   try {
     const client = await temporalClient();
-    // A host that stops is noticed when its retried download is not picked up within 10 s. The
-    // heartbeat timeout is only a backstop here, long enough for a busy machine's slow beats.
+    // The download host A was running when it stopped is retried on the shared file queue, where
+    // host B takes it; the heartbeat timeout (long enough for a busy machine's slow beats) is only a
+    // backstop for a host that dies without failing its activities.
     const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, hostPickupTimeoutSeconds: 10, heartbeatTimeoutSeconds: 60 });
     const batch = await startBatch(client, env.config, [barcode], { batchId: 'hostloss', settings });
     const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
@@ -55,7 +56,8 @@ test('a book whose host stops mid-download finishes on another host', async () =
     const partial = bookPaths(env.config.processingDir, barcode).partial;
     const bytesOnDisk = () => statSync(partial, { throwIfNoEntry: false })?.size ?? 0;
     await waitUntil(async () => bytesOnDisk() > 0, PATIENCE_MS, 'host A downloading');
-    expect((await book.query(statusQuery)).fileQueue).toBe(`${env.config.temporal.fileTaskQueuePrefix}-host-a`);
+    // The host that took the download recorded itself on the token.
+    expect((await (await Board.open(env.config.pipelineDir)).get(barcode))?.fileQueue).toBe(`${env.config.temporal.fileTaskQueuePrefix}-host-a`);
     expect((await Board.open(env.config.pipelineDir).then((b) => b.locate(barcode)))).toBe('02_converted');
 
     await hostA.stop(); // host A disappears
@@ -65,8 +67,9 @@ test('a book whose host stops mid-download finishes on another host', async () =
     const hostB = await startWorkers(env.config, { hostId: 'host-b' });
     try {
       expect(await batch.result()).toMatchObject({ stored: 1, failed: 0 });
+      // The download is taken from the shared file queue: the attempt host A lost is retried there,
+      // and host B takes it (no host move for the workflow to make).
       const status = await book.query(statusQuery);
-      expect(status.hostMoves).toBeGreaterThanOrEqual(1);
       expect(status.fileQueue).toBe(`${env.config.temporal.fileTaskQueuePrefix}-host-b`);
       const board = await Board.open(env.config.pipelineDir);
       expect(await board.locate(barcode)).toBe('07_stored');

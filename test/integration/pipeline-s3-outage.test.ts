@@ -63,7 +63,7 @@ test(`books wait for S3 through ${FAILED_ATTEMPTS} failed upload attempts, say s
   await waitUntil(async () => (await waitingForS3()).length > 0, PATIENCE_MS, 'a book saying it waits for S3');
   const waiter = (await waitingForS3())[0]!;
   const pending = pendingActivities((await client.workflow.getHandle(bookWorkflowId(sim.directory, waiter.barcode)).describe()).raw);
-  expect(pending.find((a) => a.type === 'uploadBook')?.waitingFor).toMatch(/S3 storage/);
+  expect(pending.find((a) => a.type === 'storeBook')?.waitingFor).toMatch(/S3 storage/);
 
   // More failed attempts than the old budget of 5: nobody parks.
   await waitUntil(async () => (await waitingForS3(FAILED_ATTEMPTS)).length > 0, PATIENCE_MS, `a book's upload failed ${FAILED_ATTEMPTS} times`);

@@ -1,5 +1,6 @@
 /**
- * A real worker process for one host's file stages, for tests that kill it (`kill -9`, or the
+ * A real worker process for one host's file stages (its own queue, and the shared file queue where
+ * a host takes a book by downloading it), for tests that kill it (`kill -9`, or the
  * GRIN_PIPELINE_KILL_AT switch): `node -r test/support/ts-register.js test/support/file-host-worker.ts
  * <config.json> <host-id>`. Prints `ready` once polling. With KILL_TEST_UPLOAD_LOG set, every archive
  * upload it starts is logged (JSON lines) with whether storage already held that very archive, so a
@@ -7,11 +8,11 @@
  */
 import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { NativeConnection, Worker } from '@temporalio/worker';
-import { createFileActivities } from '../../src/activities';
+import { createFileActivities, createFileHostActivities } from '../../src/activities';
 import type { PipelineConfig } from '../../src/config/types';
 import { storageFrom } from '../../src/runtime';
 import type { BookStorage } from '../../src/storage/types';
-import { buildActivityDeps, hostQueueName, installQuietRuntime } from '../../src/worker';
+import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
 
 export interface UploadLogLine {
   key: string;
@@ -51,16 +52,26 @@ async function main(): Promise<void> {
   const storage = logFile ? recordingUploads(storageFrom(config), logFile) : undefined;
   const deps = await buildActivityDeps(config, hostQueue, { storage });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
-  const worker = await Worker.create({
-    connection,
-    namespace: config.temporal.namespace,
-    taskQueue: hostQueue,
-    // The test machine's real disk usage is not what these tests are about.
-    activities: createFileActivities(deps, { download: { diskUsage: async () => 0.1 } }),
-    maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
-  });
-  process.once('SIGTERM', () => worker.shutdown());
-  const running = worker.run();
+  // The test machine's real disk usage is not what these tests are about.
+  const download = { diskUsage: async () => 0.1 };
+  const workers = await Promise.all([
+    Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: hostQueue,
+      activities: createFileActivities(deps, { download }),
+      maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
+    }),
+    Worker.create({
+      connection,
+      namespace: config.temporal.namespace,
+      taskQueue: sharedFileQueueName(config),
+      activities: createFileHostActivities(deps, { download }),
+      maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
+    }),
+  ]);
+  process.once('SIGTERM', () => workers.forEach((w) => w.shutdown()));
+  const running = Promise.all(workers.map((w) => w.run()));
   process.stdout.write('ready\n');
   await running;
   await connection.close();
