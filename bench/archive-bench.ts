@@ -9,9 +9,17 @@
  *   (b') `gpg --decrypt | tee B.tar.gz | tar -xz` (like (a), also keeps the decrypted archive),
  *   (c) four of ours at once in one process (peak RSS of that process), (c3) four of (a3) at once.
  * Each measurement runs in its own child process so peak RSS is per process. Rounds alternate
- * between the variants and the median is reported, since the machine may be shared.
+ * between the variants and the median (and the minimum) is reported, since the machine may be shared.
+ *
+ * What each run wrote is removed only at the end of the whole benchmark (--cleanup-each: after each
+ * run, as before): on an ext4 without a journal (this development machine's disk), creating a file
+ * skips every inode freed in the last 1–6 minutes (ext4's `recently_deleted`), so a run that follows
+ * the deletion of another run's ~1,200 files paid 1–3 s more system CPU, whichever tool it was.
  *
  *   npx tsc -p tsconfig.build.json && node dist/bench/archive-bench.js [--rounds N] [--mb SIZE] [--only ours,gpgTar,fourOurs]
+ *     [--archive FILE.gpg] (any archive encrypted with the bench passphrase, e.g. re-encrypted by gpg)
+ *     [--base DIST] (also run (a) from another build's dist/, e.g. the commit before a change: variant "base")
+ *     [--cleanup-each]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -19,6 +27,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decryptFile } from '../src/archive/decrypt';
 import { makeDerivatives } from '../src/archive/derivatives';
+import { tuneGcForStreamingProcess } from '../src/archive/gc-tuning';
 import { extractTarGz, extractTarGzWithDigests } from '../src/archive/extract';
 import { DEFAULT_EXTRACT_LIMITS, unpackArchive } from '../src/archive/unpack';
 import { verifyChecksums } from '../src/archive/verify';
@@ -33,6 +42,9 @@ interface Measurement {
   peakRssMiB: number;
   /** User + system CPU seconds of all processes involved (steadier than wall time on a busy machine). */
   cpuS: number;
+  /** The user and system parts of cpuS (undefined from a base build that did not report them). */
+  userS?: number;
+  sysS?: number;
   /** Our path only: milliseconds per step of the first copy. */
   steps?: Record<string, number>;
 }
@@ -58,6 +70,15 @@ function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.e
       else reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr}`));
     });
   });
+}
+
+/** The passphrase file for an archive given with --archive (made with the bench passphrase). */
+function writePassFile(): string {
+  const cache = join(tmpdir(), 'grin-archive-bench');
+  mkdirSync(cache, { recursive: true });
+  const passFile = join(cache, 'passphrase.txt');
+  writeFileSync(passFile, PASSPHRASE + '\n');
+  return passFile;
 }
 
 /** The cached archive: generated once per size, reused by later runs. */
@@ -93,6 +114,8 @@ interface ChildSpec {
   copies: number;
   keep: 'all' | 'derivative-inputs';
   thread: Thread;
+  /** 'default': V8's own GC settings; otherwise those `grin-pipeline unpack` sets (src/archive/gc-tuning.ts). */
+  gc?: 'default';
 }
 
 /** What the pipeline's stages 04–06 call, in order, on one book (src/activities/{decrypt,extract,process}.ts). */
@@ -119,6 +142,7 @@ async function twoStep(archive: string, outDir: string, barcode: string, thread:
 }
 
 async function childOurs(archive: string, workDir: string, spec: ChildSpec): Promise<void> {
+  if (spec.gc !== 'default') tuneGcForStreamingProcess();
   const started = Date.now();
   const steps = await Promise.all(
     Array.from({ length: spec.copies }, async (_, i) => {
@@ -133,6 +157,8 @@ async function childOurs(archive: string, workDir: string, spec: ChildSpec): Pro
     innerMs: Date.now() - started,
     maxRssKiB: usage.maxRSS,
     cpuS: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+    userS: usage.userCPUTime / 1e6,
+    sysS: usage.systemCPUTime / 1e6,
     steps: steps[0],
   };
   console.log(JSON.stringify(result));
@@ -140,24 +166,33 @@ async function childOurs(archive: string, workDir: string, spec: ChildSpec): Pro
 
 // ---- measurements -------------------------------------------------------------------------------
 
-async function measureOurs(archive: string, spec: ChildSpec): Promise<Measurement> {
-  const work = mkdtempSync(join(tmpdir(), 'bench-ours-'));
+/** Where each run writes; removed at once (--cleanup-each) or with everything at the end (see the top). */
+interface WorkDirs {
+  make(prefix: string): string;
+  done(dir: string): void;
+}
+
+/** `script`: this file, or another build's archive-bench.js (--base). */
+async function measureOurs(archive: string, spec: ChildSpec, work: WorkDirs, script = __filename): Promise<Measurement> {
+  const dir = work.make('bench-ours-');
   try {
-    const { stdout, wallMs } = await run(process.execPath, [__filename, '--child-ours', archive, work, JSON.stringify(spec)]);
-    const { maxRssKiB, cpuS, steps } = JSON.parse(stdout.trim().split('\n').pop()!) as {
+    const { stdout, wallMs } = await run(process.execPath, [script, '--child-ours', archive, dir, JSON.stringify(spec)]);
+    const { maxRssKiB, cpuS, userS, sysS, steps } = JSON.parse(stdout.trim().split('\n').pop()!) as {
       maxRssKiB: number;
       cpuS: number;
+      userS?: number;
+      sysS?: number;
       steps: Record<string, number>;
     };
-    return { wallMs, peakRssMiB: maxRssKiB / 1024, cpuS, steps };
+    return { wallMs, peakRssMiB: maxRssKiB / 1024, cpuS, userS, sysS, steps };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    work.done(dir);
   }
 }
 
 /** `gpg --decrypt | [tee B.tar.gz |] tar -xz`, each side under `/usr/bin/time -f %M` for its peak RSS. */
-async function measureGpgTar(archive: string, passFile: string, gnupgHome: string, keepTarGz: boolean): Promise<Measurement> {
-  const work = mkdtempSync(join(tmpdir(), 'bench-gpg-'));
+async function measureGpgTar(archive: string, passFile: string, gnupgHome: string, keepTarGz: boolean, dirs: WorkDirs): Promise<Measurement> {
+  const work = dirs.make('bench-gpg-');
   const out = join(work, 'x');
   mkdirSync(out);
   const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -166,31 +201,54 @@ async function measureGpgTar(archive: string, passFile: string, gnupgHome: strin
   const tar = `/usr/bin/time -f 'rss %M cpu %U %S' -o ${q(join(work, 'tar.rss'))} tar -xz -C ${q(out)}`;
   try {
     const { wallMs } = await run('/bin/sh', ['-c', `set -e; ${gpg}${tee} | ${tar}`], { ...process.env, GNUPGHOME: gnupgHome });
-    const stats = (f: string): { rss: number; cpu: number } => {
+    const stats = (f: string): { rss: number; user: number; sys: number } => {
       const m = /rss (\d+) cpu ([\d.]+) ([\d.]+)/.exec(readFileSync(join(work, f), 'utf8'))!;
-      return { rss: Number(m[1]), cpu: Number(m[2]) + Number(m[3]) };
+      return { rss: Number(m[1]), user: Number(m[2]), sys: Number(m[3]) };
     };
     const g = stats('gpg.rss');
     const t = stats('tar.rss');
     // tee is not counted; gzip's peak and CPU are inside tar's (time reports tar's waited-for children too).
-    return { wallMs, peakRssMiB: (g.rss + t.rss) / 1024, cpuS: g.cpu + t.cpu };
+    const userS = g.user + t.user;
+    const sysS = g.sys + t.sys;
+    return { wallMs, peakRssMiB: (g.rss + t.rss) / 1024, cpuS: userS + sysS, userS, sysS };
   } finally {
-    rmSync(work, { recursive: true, force: true });
+    dirs.done(work);
   }
 }
 
-function parseArgs(argv: string[]): { rounds: number; mb: number; only: string[] | null } {
-  const get = (name: string, fallback: number): number => {
+interface Args {
+  rounds: number;
+  mb: number;
+  only: string[] | null;
+  archive: string | null;
+  base: string | null;
+  cleanupEach: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const str = (name: string): string | null => {
     const i = argv.indexOf(name);
-    return i >= 0 ? Number(argv[i + 1]) : fallback;
+    return i >= 0 ? argv[i + 1] : null;
   };
-  const only = argv.indexOf('--only');
-  return { rounds: get('--rounds', 3), mb: get('--mb', 300), only: only >= 0 ? argv[only + 1].split(',') : null };
+  const num = (name: string, fallback: number): number => Number(str(name) ?? fallback);
+  return {
+    rounds: num('--rounds', 3),
+    mb: num('--mb', 300),
+    only: str('--only')?.split(',') ?? null,
+    archive: str('--archive'),
+    base: str('--base'),
+    cleanupEach: argv.includes('--cleanup-each'),
+  };
 }
 
 /** The variants, in the order each round runs them. */
 const VARIANTS = {
-  ours: { label: '(a) ours, one pass: decrypt (worker thread) + extract (all files), verify, derivatives', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker' } },
+  base: { label: '(a) as built in --base DIST (before the change)', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker' } },
+  ours: { label: '(a) ours, one pass: decrypt (worker thread) + extract (all files), verify, derivatives (with the GC setting of `grin-pipeline unpack`)', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker' } },
+  oursDefaultGc: {
+    label: "(a') as (a), with V8's default GC settings (incremental marking on; what (a) ran with before issue 10's CPU work)",
+    spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker', gc: 'default' },
+  },
   oursMain: { label: '(a1) same, decrypting in the main thread (before this change)', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'main' } },
   oursLean: { label: '(a2) as (a), storing only text/XML/checksum.md5 (every entry still checked and hashed)', spec: { path: 'fused', copies: 1, keep: 'derivative-inputs', thread: 'worker' } },
   twoStep: { label: "(a3) the activities' two steps: decryptFile to .tar.gz (worker thread), then extractTarGz, verifyChecksums, makeDerivatives", spec: { path: 'two-step', copies: 1, keep: 'all', thread: 'worker' } },
@@ -198,7 +256,11 @@ const VARIANTS = {
   twoStepDigests: { label: '(a3.2) as (a3), verifyChecksums given the digests from extractTarGzWithDigests (not yet used by the activity)', spec: { path: 'two-step-digests', copies: 1, keep: 'all', thread: 'worker' } },
   gpgTar: { label: '(b) gpg --decrypt \\| tar -xz', spec: null },
   gpgTeeTar: { label: "(b') gpg --decrypt \\| tee B.tar.gz \\| tar -xz (also keeps the .tar.gz, like ours)", spec: null },
-  fourOurs: { label: '(c) four of (a) at once, one process', spec: { path: 'fused', copies: 4, keep: 'all', thread: 'worker' } },
+  fourOurs: {
+    label: "(c) four of (a) at once, one process, with V8's default GC settings (as in the pipeline's worker process)",
+    spec: { path: 'fused', copies: 4, keep: 'all', thread: 'worker', gc: 'default' },
+  },
+  fourBase: { label: '(c) as built in --base DIST', spec: { path: 'fused', copies: 4, keep: 'all', thread: 'worker' } },
   fourTwoStep: { label: '(c3) four of (a3) at once, one process (as a worker host running four books)', spec: { path: 'two-step', copies: 4, keep: 'all', thread: 'worker' } },
 } satisfies Record<string, { label: string; spec: ChildSpec | null }>;
 type Variant = keyof typeof VARIANTS;
@@ -208,12 +270,22 @@ async function main(): Promise<void> {
     await childOurs(process.argv[3], process.argv[4], JSON.parse(process.argv[5]) as ChildSpec);
     return;
   }
-  const { rounds, mb, only } = parseArgs(process.argv.slice(2));
-  const names = (Object.keys(VARIANTS) as Variant[]).filter((n) => !only || only.includes(n));
+  const args = parseArgs(process.argv.slice(2));
+  const { rounds, only } = args;
+  const baseScript = args.base === null ? null : join(args.base, 'bench', 'archive-bench.js');
+  if (baseScript !== null && !existsSync(baseScript)) throw new Error(`--base: ${baseScript} is missing (give a build's dist/ folder)`);
+  const names = (Object.keys(VARIANTS) as Variant[]).filter((n) => (!only || only.includes(n)) && ((n !== 'base' && n !== 'fourBase') || baseScript !== null));
   if (!names.includes('gpgTar')) throw new Error('--only must include gpgTar (the reference of the ratios)');
-  const { archive, passFile } = await ensureArchive(mb);
+  const { archive, passFile } = args.archive === null ? await ensureArchive(args.mb) : { archive: args.archive, passFile: writePassFile() };
   const size = statSync(archive).size;
   const gnupgHome = mkdtempSync(join(tmpdir(), 'bench-gnupg-'));
+  const trash = mkdtempSync(join(tmpdir(), 'bench-work-'));
+  const work: WorkDirs = {
+    make: (prefix) => mkdtempSync(join(trash, prefix)),
+    done: (dir) => {
+      if (args.cleanupEach) rmSync(dir, { recursive: true, force: true });
+    },
+  };
   const samples = Object.fromEntries(names.map((n) => [n, [] as Measurement[]])) as Record<Variant, Measurement[]>;
   const loads: number[] = [];
   try {
@@ -224,7 +296,9 @@ async function main(): Promise<void> {
         process.stdout.write(` ${name}`);
         const spec = VARIANTS[name].spec;
         samples[name].push(
-          spec ? await measureOurs(archive, spec) : await measureGpgTar(archive, passFile, gnupgHome, name === 'gpgTeeTar'),
+          spec
+            ? await measureOurs(archive, spec, work, name === 'base' || name === 'fourBase' ? baseScript! : __filename)
+            : await measureGpgTar(archive, passFile, gnupgHome, name === 'gpgTeeTar', work),
         );
       }
       process.stdout.write('\n');
@@ -236,26 +310,49 @@ async function main(): Promise<void> {
       // no agent running
     }
     rmSync(gnupgHome, { recursive: true, force: true });
+    rmSync(trash, { recursive: true, force: true });
   }
 
-  const summary = Object.fromEntries(
-    names.map((k) => {
-      const v = samples[k];
-      return [k, { wallMs: median(v.map((m) => m.wallMs)), peakRssMiB: median(v.map((m) => m.peakRssMiB)), cpuS: median(v.map((m) => m.cpuS)) }];
-    }),
-  ) as Record<Variant, Measurement>;
+  const stat = (pick: (v: number[]) => number) =>
+    Object.fromEntries(
+      names.map((k) => {
+        const v = samples[k];
+        const parts = (f: (m: Measurement) => number | undefined): number => {
+          const xs = v.map(f).filter((x): x is number => x !== undefined);
+          return xs.length > 0 ? pick(xs) : NaN;
+        };
+        return [
+          k,
+          {
+            wallMs: pick(v.map((m) => m.wallMs)),
+            peakRssMiB: pick(v.map((m) => m.peakRssMiB)),
+            cpuS: pick(v.map((m) => m.cpuS)),
+            userS: parts((m) => m.userS),
+            sysS: parts((m) => m.sysS),
+          },
+        ];
+      }),
+    ) as Record<Variant, Measurement>;
+  const summary = stat(median);
+  const least = stat((v) => Math.min(...v));
   const ratio = (m: Measurement, base: Measurement): string =>
     `${(m.wallMs / base.wallMs).toFixed(2)} (CPU ${(m.cpuS / base.cpuS).toFixed(2)})`;
   const row = (name: Variant): string => {
     const m = summary[name];
-    const note = name === 'gpgTar' ? '1' : name.startsWith('four') ? 'target: peak RSS < 300 MiB' : ratio(m, summary.gpgTar);
-    return `| ${VARIANTS[name].label} | ${(m.wallMs / 1000).toFixed(2)} s | ${m.cpuS.toFixed(2)} s | ${m.peakRssMiB.toFixed(0)} MiB | ${note} |`;
+    const lo = least[name];
+    const note = name === 'gpgTar' ? '1' : name.startsWith('four') ? 'target: peak RSS < 300 MiB' : `${ratio(m, summary.gpgTar)}; min: ${ratio(lo, least.gpgTar)}`;
+    const split = Number.isNaN(m.userS!) ? '' : ` (${m.userS!.toFixed(2)} + ${m.sysS!.toFixed(2)})`;
+    return (
+      `| ${VARIANTS[name].label} | ${(m.wallMs / 1000).toFixed(2)} s (min ${(lo.wallMs / 1000).toFixed(2)}) | ` +
+      `${m.cpuS.toFixed(2)} s${split} (min ${lo.cpuS.toFixed(2)}) | ${m.peakRssMiB.toFixed(0)} MiB (max ${Math.max(...samples[name].map((x) => x.peakRssMiB)).toFixed(0)}) | ${note} |`
+    );
   };
   console.log(
-    `\nArchive: ${archive} (${(size / 1e6).toFixed(0)} MB), median of ${rounds} round(s), node ${process.version}, ` +
-      `1-min load average at round start: ${loads.map((l) => l.toFixed(1)).join(', ')}\n`,
+    `\nArchive: ${archive} (${(size / 1e6).toFixed(0)} MB), median (and min) of ${rounds} round(s), node ${process.version}, ` +
+      `1-min load average at round start: ${loads.map((l) => l.toFixed(1)).join(', ')}; ` +
+      `outputs removed ${args.cleanupEach ? 'after each run' : 'at the end'}\n`,
   );
-  console.log('| path | wall time | CPU (user+sys) | peak RSS | ratio to (b): wall (CPU) |');
+  console.log('| path | wall time | CPU: user + sys | peak RSS | ratio to (b): wall (CPU), medians; min: of the minima |');
   console.log('|---|---|---|---|---|');
   for (const name of names) console.log(row(name));
   console.log('\nsteps of our variants (ms, median):');

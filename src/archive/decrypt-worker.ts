@@ -83,14 +83,19 @@ interface Sink {
 
 /** To the main thread in batches, each waiting for a credit (the window). */
 function batchSender(id: number, job: Job): Sink {
-  let batch = new Uint8Array(BATCH_BYTES);
+  // Not zero-filled (every byte sent is written first); its own ArrayBuffer, so it can be transferred.
+  const newBatch = (): Uint8Array<ArrayBuffer> => {
+    const b = Buffer.allocUnsafeSlow(BATCH_BYTES);
+    return new Uint8Array(b.buffer as ArrayBuffer, b.byteOffset, b.length);
+  };
+  let batch = newBatch();
   let filled = 0;
   const send = async (): Promise<void> => {
     await waitForCredit(job);
     if (job.cancelled) return;
     job.credit--;
     post({ type: 'data', id, buffer: batch.buffer, length: filled }, [batch.buffer]);
-    batch = new Uint8Array(BATCH_BYTES);
+    batch = newBatch();
     filled = 0;
   };
   return {

@@ -24,8 +24,8 @@
  * (decrypt-thread.ts) so that it and whatever consumes the plaintext (gunzip, untar, hashing, file
  * writes) use two cores, as `gpg --decrypt | tar -xz` does. `thread: 'main'` keeps it in this thread.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -205,30 +205,16 @@ export async function openDecryptedStreamInThread(
     ...(opts.maxBytes !== undefined ? { maxDecompressedMessageSize: opts.maxBytes } : {}),
   };
 
-  let readBytes = 0;
-  const readChunk = control.readChunkBytes ?? READ_CHUNK;
-  const file = createReadStream(src, { highWaterMark: readChunk });
-  const counted = new Transform({
-    highWaterMark: readChunk,
-    transform(chunk: Buffer, _enc, cb) {
-      readBytes += chunk.length;
-      opts.onProgress?.(readBytes);
-      const wait = control.inputGate?.(readBytes);
-      if (wait) void wait.then(() => cb(null, chunk));
-      else cb(null, chunk);
-    },
+  const input = fileSource(src, control.readChunkBytes ?? READ_CHUNK, (readBytes) => {
+    opts.onProgress?.(readBytes);
+    return control.inputGate?.(readBytes);
   });
-  file.on('error', (e) => counted.destroy(e));
-  file.pipe(counted);
-  const stopInput = (): void => {
-    file.destroy();
-    counted.destroy();
-  };
+  const stopInput = (): void => input.stop();
 
   let quick: QuickCheck = 'not-needed';
   let plain: Readable;
   try {
-    plain = await openWithOpenpgp(label, src, info, counted, passphrase, config, (q) => (quick = q));
+    plain = await openWithOpenpgp(label, src, info, input.stream, passphrase, config, (q) => (quick = q));
   } catch (err) {
     stopInput();
     throw describeFailure(label, err, quick);
@@ -258,6 +244,74 @@ export async function openDecryptedStreamInThread(
   return { stream: guard, bytes: () => bytesOut };
 }
 
+/**
+ * `src` as the Web stream openpgp.js reads, straight from a file handle: each chunk is a fresh
+ * buffer of `chunkBytes` read into directly, handed over as is. (Readable.toWeb over a file stream
+ * copies every chunk once more, and its Node stream and counting transform cost per chunk.)
+ * `onRead` gets the running count of bytes read; a promise it returns holds back the next read.
+ * `stop()` ends reading: the file is closed and a pending or later pull ends the stream.
+ */
+function fileSource(
+  src: string,
+  chunkBytes: number,
+  onRead: (readBytes: number) => Promise<void> | undefined,
+): { stream: WebReadableStream<Uint8Array>; stop(): void } {
+  let handle: FileHandle | undefined;
+  let stopped = false;
+  let readBytes = 0;
+  const close = (): void => {
+    const h = handle;
+    handle = undefined;
+    void h?.close().catch(() => undefined);
+  };
+  const stream = new WebReadableStream<Uint8Array>(
+    {
+      async start() {
+        handle = await open(src, 'r');
+        if (stopped) close();
+      },
+      async pull(controller) {
+        if (stopped || !handle) {
+          controller.close();
+          return;
+        }
+        // Not zero-filled: only the bytes read are handed out.
+        const buffer = Buffer.allocUnsafeSlow(chunkBytes);
+        let bytesRead: number;
+        try {
+          ({ bytesRead } = await handle.read(buffer, 0, chunkBytes, null));
+        } catch (err) {
+          close();
+          if (stopped) return controller.close();
+          throw err;
+        }
+        if (bytesRead === 0 || stopped) {
+          close();
+          controller.close();
+          return;
+        }
+        readBytes += bytesRead;
+        const wait = onRead(readBytes);
+        if (wait) await wait;
+        if (stopped) return controller.close();
+        controller.enqueue(new Uint8Array(buffer.buffer, buffer.byteOffset, bytesRead));
+      },
+      cancel() {
+        stopped = true;
+        close();
+      },
+    },
+    { highWaterMark: 1 },
+  );
+  return {
+    stream,
+    stop() {
+      stopped = true;
+      close();
+    },
+  };
+}
+
 type OpenpgpConfig = Partial<openpgp.Config>;
 
 /** The openpgp.js route: it parses the message, decrypts the session key and the data. */
@@ -265,12 +319,11 @@ async function openWithOpenpgp(
   label: string,
   src: string,
   info: PgpInspection,
-  input: Readable,
+  web: WebReadableStream<Uint8Array>,
   passphrase: string,
   config: OpenpgpConfig,
   setQuick: (quick: QuickCheck) => void,
 ): Promise<Readable> {
-  const web = Readable.toWeb(input) as unknown as WebReadableStream<Uint8Array>;
   const message =
     info.kind === 'armored'
       ? await openpgp.readMessage({ armoredMessage: web.pipeThrough(new TextDecoderStream()), config })

@@ -10,6 +10,7 @@ import { PipelineError } from '../common/errors';
 import { parseByteSize } from '../config/schema';
 import { readSecret } from '../config/secrets';
 import type { ExtractLimits } from '../archive/types';
+import { tuneGcForStreamingProcess } from '../archive/gc-tuning';
 import { UnpackAborted, unpackArchive } from '../archive/unpack';
 import { configFrom, UsageError, type GlobalOptions } from './common';
 
@@ -97,6 +98,8 @@ async function runUnpack(archive: string, opts: UnpackCliOptions, globals: Globa
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // This process does nothing but this one archive: see gc-tuning.ts (~0.5 CPU s less per 300 MB).
+  tuneGcForStreamingProcess();
   try {
     const summary = await unpackArchive({ archive, passphrase, decrypted: opts.decrypted, outDir: opts.out, barcode, limits, signal: abort.signal });
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');

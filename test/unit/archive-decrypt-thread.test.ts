@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -142,6 +142,29 @@ describe('decryption in a worker thread', () => {
     // The thread is still usable afterwards.
     await decryptFile(bigFile, join(dir, 'after-cancel.out'), PASSPHRASE);
     expect(readFileSync(join(dir, 'after-cancel.out')).equals(big)).toBe(true);
+  });
+
+  it('in the calling thread, destroying the stream early stops reading the file and closes it', async () => {
+    // openpgp.js's integrity check reads a tee of the data as fast as it can: only stopping the
+    // file source ends the reading (a source that kept going would read all 12 MB, then close).
+    const fdsOfBigFile = (): number =>
+      readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === bigFile;
+        } catch {
+          return false; // closed meanwhile
+        }
+      }).length;
+    let read = 0;
+    const decrypted = await openDecryptedStream(bigFile, PASSPHRASE, { thread: 'main', onProgress: (n) => (read = n) });
+    await new Promise<void>((resolve) => decrypted.stream.once('readable', resolve));
+    expect(fdsOfBigFile()).toBe(1);
+    decrypted.stream.destroy();
+    // Closing is asynchronous: wait for it (bounded, so a source that never closes fails here).
+    for (let i = 0; i < 1500 && fdsOfBigFile() > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fdsOfBigFile()).toBe(0);
+    expect(read).toBeGreaterThan(0);
+    expect(read).toBeLessThan(statSync(bigFile).size / 2);
   });
 
   it('decryptAndExtract removes the .tar.gz and the folder when the thread reports damage', async () => {
