@@ -75,7 +75,7 @@ test(`books wait for S3 through ${FAILED_ATTEMPTS} failed upload attempts, say s
   const summary = await handle.result();
   // The wait between attempts is the config's `timeouts.fileRetryMaxSeconds` (5 s in tests), not the default 5 minutes.
   const history = await client.workflow.getHandle(bookWorkflowId(sim.directory, waiter.barcode)).fetchHistory();
-  const upload = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'uploadBook');
+  const upload = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'storeBook');
   expect(Number(upload?.activityTaskScheduledEventAttributes?.retryPolicy?.maximumInterval?.seconds)).toBe(env.config.timeouts.fileRetryMaxSeconds);
   expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);
   expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
