@@ -3,13 +3,14 @@
  * The worker process: runs every Temporal worker the pipeline needs on this host.
  *  - workflows + board bookkeeping on the workflow task queue;
  *  - GRIN calls on the shared GRIN queue, rate-limited by the Temporal server across all workers;
- *  - `claimFileHost` on the shared file queue;
+ *  - `claimFileHost` on the shared file queue, taken only while this host holds fewer than
+ *    `concurrency.booksOnHost` books (depth first: `admissionTuner`);
  *  - the file stages on this host's own queue, so one book's files stay on one disk.
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
@@ -26,6 +27,7 @@ import {
   type ActivityDeps,
 } from './activities';
 import type { DownloadOptions } from './activities/download';
+import { HostBooks } from './activities/host-books';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
@@ -118,7 +120,40 @@ export async function buildActivityDeps(
   const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
   const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
-  return { config, ...runtime, watch, hostQueue };
+  // Whatever a crash left on this host's disk still holds its place.
+  const hostBooks = await new HostBooks(config.concurrency.booksOnHost).seedFromDisk(config.processingDir);
+  return { config, ...runtime, watch, hostQueue, hostBooks };
+}
+
+/** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */
+const HOST_BOOKS_RECONCILE_MS = 60_000;
+
+/**
+ * Activity slots for the shared file queue: one is granted (and only then does the worker poll for
+ * a new book) while the books this host holds plus the slots already granted are fewer than the
+ * limit, so however many slots poll at once, the host never takes more books than that.
+ */
+export function admissionSlots(books: HostBooks): CustomSlotSupplier<ActivitySlotInfo> {
+  return {
+    type: 'custom',
+    reserveSlot: async (_ctx, abortSignal) => {
+      await books.reserve(abortSignal);
+      return {};
+    },
+    tryReserveSlot: () => (books.tryReserve() ? {} : null),
+    markSlotUsed: () => undefined,
+    releaseSlot: () => books.unreserve(),
+  };
+}
+
+/** The shared-file-queue worker's tuner: admission slots for activities; it runs no workflows. */
+export function admissionTuner(books: HostBooks): WorkerTuner {
+  return {
+    activityTaskSlotSupplier: admissionSlots(books),
+    workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 2 },
+    localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+    nexusTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+  };
 }
 
 export async function createPipelineWorkers(config: PipelineConfig, opts: PipelineWorkerOptions = {}): Promise<PipelineWorkers> {
@@ -157,8 +192,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       interceptors,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps),
-      // Take a new book only when this host has room for its file stages.
-      maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
+      // Take a new book only while this host holds fewer than booksOnHost (each slot may bring one).
+      tuner: admissionTuner(deps.hostBooks),
     }),
     Worker.create({
       connection,
@@ -170,6 +205,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     }),
   ]);
 
+  // Books that left without a clean-up here (parked, cancelled elsewhere, moved) give back their place.
+  const reconciling = setInterval(() => {
+    deps.hostBooks.reconcile((b) => deps.board.get(b), hostQueue, { graceMs: HOST_BOOKS_RECONCILE_MS }).catch(() => undefined);
+  }, HOST_BOOKS_RECONCILE_MS);
+  reconciling.unref();
   const group = workerGroup(
     workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
   );
@@ -179,6 +219,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       try {
         await group.run();
       } finally {
+        clearInterval(reconciling);
         if (ownConnection) await connection.close();
       }
     },
