@@ -47,6 +47,8 @@ export interface PipelineWorkerOptions {
   download?: DownloadOptions;
   /** Where warnings from outside Temporal's context go (the GRIN client's, outside an activity); default: from the config. */
   logger?: Logger;
+  /** How often the books this host holds are checked against their tokens (default 60 s; tests shorten it). */
+  hostBooksReconcileMs?: number;
 }
 
 export interface PipelineWorkers {
@@ -206,9 +208,14 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   ]);
 
   // Books that left without a clean-up here (parked, cancelled elsewhere, moved) give back their place.
+  const reconcileMs = opts.hostBooksReconcileMs ?? HOST_BOOKS_RECONCILE_MS;
+  let checking = false;
   const reconciling = setInterval(() => {
-    deps.hostBooks.reconcile((b) => deps.board.get(b), hostQueue, { graceMs: HOST_BOOKS_RECONCILE_MS }).catch(() => undefined);
-  }, HOST_BOOKS_RECONCILE_MS);
+    if (checking) return;
+    checking = true;
+    // A token that cannot be read now keeps its book held until the next look.
+    void deps.hostBooks.reconcile((b) => deps.board.get(b), hostQueue, { graceMs: reconcileMs }).catch(() => undefined).finally(() => (checking = false));
+  }, reconcileMs);
   reconciling.unref();
   const group = workerGroup(
     workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
