@@ -246,7 +246,7 @@ const ConcurrencySchema = z
     batchWindow: positiveInt().default(2000),
     grinActivities: positiveInt().default(4),
     fileActivities: positiveInt().default(4),
-    /** Default: fileActivities + 2 (measured: docs/benchmarks.md, issue 9 depth first). */
+    /** Default: fileActivities + 2 (why, and figures: docs/benchmarks.md, depth first). */
     booksOnHost: positiveInt().optional(),
     uploadParts: positiveInt().default(4),
   })
