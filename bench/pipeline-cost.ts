@@ -4,9 +4,12 @@
  * in-process worker with local storage. Prints wall time and books/hour, CPU seconds per book of
  * the worker and of the Temporal server, history events and actions per book, and peak RSS of each
  * process, next to the figure measured for Harvard's grin-transfer on the same settings (stated
- * below; grin-transfer is not a dependency, so its run is not repeated here). Asserts nothing.
+ * below; grin-transfer is not a dependency, so its run is not repeated here). Also the local disk's
+ * high-water (books and bytes under the processing folder, sampled) and the time to the first
+ * stored book, for depth first (issue 9). Asserts nothing.
  *
  *   npm run build && node dist/bench/pipeline-cost.js --books 100 --pages 10 --page-kib 256
+ *   node dist/bench/pipeline-cost.js --books 2000 --window 2000 --pages 2 --page-kib 64 [--books-on-host 6]
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,7 +24,7 @@ import { startSimulatorProcess } from '../src/devtools/chaos/processes';
 import { startTemporalDevServer } from '../src/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
-import { benchConfig, convertedBooks } from './bench-setup';
+import { benchConfig, convertedBooks, watchProcessingDir } from './bench-setup';
 
 const EventType = proto.api.enums.v1.EventType;
 
@@ -95,9 +98,12 @@ async function main(): Promise<void> {
     .option('--page-kib <n>', 'KiB per page image', Number, 256)
     .option('--file-activities <n>', 'file stages in parallel on the worker', Number, 4)
     .option('--window <n>', 'books in flight in the batch (default: all)', Number)
+    .option('--books-on-host <n>', 'concurrency.booksOnHost (default: the config default, fileActivities + 2)', Number)
+    .option('--sample-ms <n>', 'how often the processing folder is sampled', Number, 500)
+    .option('--no-history', 'skip reading every history afterwards (events and actions per book)')
     .option('--keep', 'keep the data folder', false)
     .parse(process.argv)
-    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; keep: boolean }>();
+    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; booksOnHost?: number; sampleMs: number; history: boolean; keep: boolean }>();
 
   const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-'));
   const barcodes = Array.from({ length: opts.books }, (_, i) => `COST${String(i).padStart(8, '0')}`);
@@ -110,7 +116,7 @@ async function main(): Promise<void> {
     }),
   ]);
   const simulator = { baseUrl: sim.baseUrl, directory: 'TEST', passphrase: 'simulator-passphrase' };
-  const config = benchConfig(simulator, dir, { temporalAddress: temporal.address, fileActivities: opts.fileActivities, window: opts.window ?? opts.books });
+  const config = benchConfig(simulator, dir, { temporalAddress: temporal.address, fileActivities: opts.fileActivities, window: opts.window ?? opts.books, booksOnHost: opts.booksOnHost });
   installQuietRuntime('ERROR');
   const workers = await createPipelineWorkers(config, { hostId: 'cost' });
   const running = workers.run();
@@ -127,19 +133,25 @@ async function main(): Promise<void> {
 
     const client = await connectClient(config);
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
     const started = Date.now();
     const handle = await startBatch(client, config, barcodes, { batchId: 'cost', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
     const summary = await handle.result();
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const diskPeak = await disk.stop();
     const grinRequests = (await sim.control<{ grinRequests: number }>('stats')).grinRequests - grinBefore;
-    const counts = await (await Board.open(config.pipelineDir)).counts();
+    const board = await Board.open(config.pipelineDir);
+    const counts = await board.counts();
+    // When books reached 07_stored, from their tokens (no polling during the run).
+    const storedAt = (await board.list('07_stored')).tokens.map((t) => Date.parse(t.stages['07_stored'] ?? '')).filter(Number.isFinite).sort((a, b) => a - b);
+    const storedAfter = (i: number) => (storedAt.length > i ? `${((storedAt[i] - started) / 1000).toFixed(1)} s` : 'n/a');
 
     // History: every book's execution, and every run of the batch (it continues as new).
     const books: HistoryCost[] = [];
-    for (const barcode of barcodes) books.push(await historyCost(client, bookWorkflowId('TEST', barcode)));
+    if (opts.history) for (const barcode of barcodes) books.push(await historyCost(client, bookWorkflowId('TEST', barcode)));
     const batchRuns: HistoryCost[] = [];
-    for await (const run of client.workflow.list({ query: `WorkflowId = '${batchWorkflowId('TEST', 'cost')}'` })) {
+    if (opts.history) for await (const run of client.workflow.list({ query: `WorkflowId = '${batchWorkflowId('TEST', 'cost')}'` })) {
       batchRuns.push(await historyCost(client, run.workflowId, run.runId));
     }
     const sum = (xs: HistoryCost[], f: (h: HistoryCost) => number) => xs.reduce((n, h) => n + f(h), 0);
@@ -148,12 +160,14 @@ async function main(): Promise<void> {
     const byType = new Map<string, number>();
     for (const h of books) for (const [t, c] of h.byType) byType.set(t, (byType.get(t) ?? 0) + c);
 
-    console.log(`books ${n} × ${opts.pages} pages × ${opts.pageKib} KiB, converted, limits lifted; file activities ${opts.fileActivities}, window ${opts.window ?? n}; node ${process.version}`);
+    console.log(`books ${n} × ${opts.pages} pages × ${opts.pageKib} KiB, converted, limits lifted; file activities ${opts.fileActivities}, window ${opts.window ?? n}, books on host ${(config.concurrency as { booksOnHost?: number }).booksOnHost ?? 'no limit (no such setting)'}; node ${process.version}`);
     console.log(`stored ${counts['07_stored']}, parked ${counts.failed} (batch: ${summary.stored} stored, ${summary.failed} failed)`);
     console.log(`wall ${seconds.toFixed(1)} s → ${((counts['07_stored'] / seconds) * 3600).toFixed(0)} books/hour`);
+    console.log(`first book stored after ${storedAfter(0)}, 10th after ${storedAfter(9)}, half after ${storedAfter(Math.floor(n / 2) - 1)} (from the batch's start)`);
+    console.log(`local disk high-water (processing folder, ${diskPeak.samples} samples every ≥ ${opts.sampleMs} ms): ${diskPeak.peakBooks} books, ${(diskPeak.peakBytes / 1024 ** 2).toFixed(1)} MiB`);
     console.log(`CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)`);
-    console.log(`history per book: ${(sum(books, (h) => h.events) / n).toFixed(1)} events, ${(sum(books, (h) => h.actions) / n).toFixed(1)} actions; batch: ${batchRuns.length} run(s), ${sum(batchRuns, (h) => h.events)} events (largest ${Math.max(...batchRuns.map((h) => h.events))}), ${(sum(batchRuns, (h) => h.actions) / n).toFixed(1)} actions per book`);
-    console.log(`book events by type (per book): ${[...byType].sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`).join(', ')}`);
+    if (opts.history) console.log(`history per book: ${(sum(books, (h) => h.events) / n).toFixed(1)} events, ${(sum(books, (h) => h.actions) / n).toFixed(1)} actions; batch: ${batchRuns.length} run(s), ${sum(batchRuns, (h) => h.events)} events (largest ${Math.max(...batchRuns.map((h) => h.events))}), ${(sum(batchRuns, (h) => h.actions) / n).toFixed(1)} actions per book`);
+    if (opts.history) console.log(`book events by type (per book): ${[...byType].sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`).join(', ')}`);
     console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)}`);
     console.log(`peak RSS: worker process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, Temporal server ${after.server.peakRssMiB.toFixed(0)} MiB, simulator ${after.simulator.peakRssMiB.toFixed(0)} MiB`);
     console.log(`reference: ${GRIN_TRANSFER_REFERENCE}`);

@@ -4,13 +4,14 @@
  *  - workflows + board bookkeeping on the workflow task queue;
  *  - GRIN calls on the shared GRIN queue, rate-limited by the Temporal server across all workers;
  *  - on the shared file queue, what puts a book on this host: its download (`fetchArchive`), or
- *    `claimFileHost` for books whose workflow predates the `lean-book` patch;
+ *    `claimFileHost` for books whose workflow predates the `lean-book` patch; taken only while this
+ *    host holds fewer than `concurrency.booksOnHost` books (depth first: `admissionTuner`);
  *  - the file stages on this host's own queue, so one book's files stay on one disk.
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
@@ -27,6 +28,7 @@ import {
   type ActivityDeps,
 } from './activities';
 import type { DownloadOptions } from './activities/download';
+import { HostBooks } from './activities/host-books';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
@@ -46,6 +48,8 @@ export interface PipelineWorkerOptions {
   download?: DownloadOptions;
   /** Where warnings from outside Temporal's context go (the GRIN client's, outside an activity); default: from the config. */
   logger?: Logger;
+  /** How often the books this host holds are checked against their tokens (default 60 s; tests shorten it). */
+  hostBooksReconcileMs?: number;
 }
 
 export interface PipelineWorkers {
@@ -119,7 +123,50 @@ export async function buildActivityDeps(
   const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
   const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
-  return { config, ...runtime, watch, hostQueue };
+  // Whatever a crash left on this host's disk still holds its place.
+  const hostBooks = await new HostBooks(config.concurrency.booksOnHost).seedFromDisk(config.processingDir);
+  return { config, ...runtime, watch, hostQueue, hostBooks };
+}
+
+/** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */
+const HOST_BOOKS_RECONCILE_MS = 60_000;
+
+/**
+ * Activity slots for the shared file queue: one is granted (and only then does the worker poll for
+ * a new book) while the books this host holds plus the slots already granted are fewer than the
+ * limit, so however many slots poll at once, the host never takes more books than that.
+ */
+export function admissionSlots(books: HostBooks): CustomSlotSupplier<ActivitySlotInfo> {
+  return {
+    type: 'custom',
+    reserveSlot: async (_ctx, abortSignal): Promise<AdmissionPermit> => {
+      await books.reserve(abortSignal);
+      return { handedOver: false };
+    },
+    tryReserveSlot: (): AdmissionPermit | null => (books.tryReserve() ? { handedOver: false } : null),
+    // A download's slot becomes its book's place: fetchArchive gives the slot back itself, right
+    // after admitting the book (so a downloading book is not counted twice, nor ever zero times).
+    markSlotUsed: (ctx) => {
+      if (ctx.slotInfo.activityType === 'fetchArchive') (ctx.permit as AdmissionPermit).handedOver = true;
+    },
+    releaseSlot: (ctx) => {
+      if (!(ctx.permit as AdmissionPermit).handedOver) books.unreserve();
+    },
+  };
+}
+
+interface AdmissionPermit {
+  handedOver: boolean;
+}
+
+/** The shared-file-queue worker's tuner: admission slots for activities; it runs no workflows. */
+export function admissionTuner(books: HostBooks): WorkerTuner {
+  return {
+    activityTaskSlotSupplier: admissionSlots(books),
+    workflowTaskSlotSupplier: { type: 'fixed-size', numSlots: 2 },
+    localActivityTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+    nexusTaskSlotSupplier: { type: 'fixed-size', numSlots: 1 },
+  };
 }
 
 export async function createPipelineWorkers(config: PipelineConfig, opts: PipelineWorkerOptions = {}): Promise<PipelineWorkers> {
@@ -158,8 +205,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       interceptors,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps, { download: opts.download }),
-      // Take a new book only when this host has room for its file stages.
-      maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
+      // Take a new book only while this host holds fewer than booksOnHost (each slot may bring one).
+      tuner: admissionTuner(deps.hostBooks),
       // Downloads start here (fetchArchive): admitted at GRIN's pace, as the GRIN queue's calls are.
       maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
@@ -173,6 +220,16 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     }),
   ]);
 
+  // Books that left without a clean-up here (parked, cancelled elsewhere, moved) give back their place.
+  const reconcileMs = opts.hostBooksReconcileMs ?? HOST_BOOKS_RECONCILE_MS;
+  let checking = false;
+  const reconciling = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    // A token that cannot be read now keeps its book held until the next look.
+    void deps.hostBooks.reconcile((b) => deps.board.get(b), hostQueue, { graceMs: reconcileMs }).catch(() => undefined).finally(() => (checking = false));
+  }, reconcileMs);
+  reconciling.unref();
   const group = workerGroup(
     workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
   );
@@ -182,6 +239,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       try {
         await group.run();
       } finally {
+        clearInterval(reconciling);
         if (ownConnection) await connection.close();
       }
     },

@@ -104,6 +104,7 @@ export function createBoardActivities(deps: ActivityDeps) {
         // The unpacked record first: it is what marks the other files complete.
         await rm(paths.unpacked, { force: true });
         await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
+        deps.hostBooks.release(input.barcode); // no-op on a host that did not hold it (its own reconcile lets go)
       });
     },
 

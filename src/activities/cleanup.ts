@@ -45,6 +45,7 @@ export function createCleanupActivity(deps: ActivityDeps) {
           for (const p of paths) await rm(p, { recursive: true, force: true });
         }
         await removeTempFiles(processingDir, input.barcode);
+        deps.hostBooks.release(input.barcode); // its files are gone for good: room for the next book
         killPoint('cleanup:after-files-removed', input.barcode);
         if (token.bucket !== '07_stored') {
           await deps.board.move(input.barcode, '07_stored', {

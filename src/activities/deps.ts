@@ -8,6 +8,7 @@ import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
 import type { ConversionWatch } from '../grin/listing-cache';
 import type { BookStorage } from '../storage/types';
+import type { HostBooks } from './host-books';
 
 export interface ActivityDeps {
   config: PipelineConfig;
@@ -20,6 +21,8 @@ export interface ActivityDeps {
   passphrase: () => string;
   /** This host's file-stage task queue. */
   hostQueue: string;
+  /** The books on this host, from admission to clean-up (admission waits for room: `src/worker.ts`). */
+  hostBooks: HostBooks;
 }
 
 /** Where one book's local files live while it is processed, all under the processing folder. */

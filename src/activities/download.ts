@@ -59,6 +59,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
     async downloadArchive(input: DownloadInput): Promise<DownloadResultInfo> {
       return classified(async () => {
         const { barcode } = input;
+        deps.hostBooks.admit(barcode); // a book downloading here is this host's (idempotent; after a restart too)
         const { processingDir, limits } = deps.config;
         await mkdir(processingDir, { recursive: true });
         const paths = bookPaths(processingDir, barcode);

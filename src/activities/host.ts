@@ -3,8 +3,12 @@
  * host's worker takes it answers with its own host queue; download, decrypt, extract, process,
  * upload and clean-up then all run there, on one disk.
  *
- * No side effects: run again after a crash, it answers again (maybe another host, which is then
- * the one the workflow uses).
+ * It runs only while this host has room for another book (the worker's slot supplier, see
+ * `HostBooks`), and counts the book as this host's until its clean-up.
+ *
+ * No side effects beyond the token's host and that count: run again after a crash, it answers again
+ * (maybe another host, which is then the one the workflow uses; the count here then lets the book go
+ * when its token names the other host, `HostBooks.reconcile`).
  */
 import type { ActivityDeps } from './deps';
 
@@ -13,6 +17,7 @@ export function createHostActivity(deps: ActivityDeps) {
     /** Records the host on the token too, so a later workflow run knows where the files are. */
     async claimFileHost(input?: { barcode: string }): Promise<string> {
       if (input?.barcode) await deps.board.update(input.barcode, { fileQueue: deps.hostQueue });
+      if (input?.barcode) deps.hostBooks.admit(input.barcode); // depth first: counts until clean-up (host-books.ts)
       return deps.hostQueue;
     },
   };

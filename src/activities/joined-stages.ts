@@ -26,7 +26,13 @@ export function createFetchActivity(deps: ActivityDeps, opts: DownloadOptions = 
   const { downloadArchive } = createDownloadActivity(deps, opts);
   return {
     async fetchArchive(input: { barcode: string; filename: string }): Promise<DownloadResultInfo & { fileQueue: string }> {
-      const fileQueue = await claimFileHost({ barcode: input.barcode });
+      let fileQueue: string;
+      try {
+        fileQueue = await claimFileHost({ barcode: input.barcode }); // admits the book on this host
+      } finally {
+        // The admission slot this task came in on is the book's place now (see admissionSlots in worker.ts).
+        deps.hostBooks.unreserve();
+      }
       const result = await downloadArchive({ barcode: input.barcode, filename: input.filename });
       return { ...result, fileQueue };
     },

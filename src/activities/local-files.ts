@@ -33,7 +33,10 @@ export function createLocalFilesActivities(deps: ActivityDeps) {
         for (let i = STAGE_BUCKETS.indexOf(input.bucket); i >= STAGE_BUCKETS.indexOf('03_downloaded'); i--) {
           const bucket = STAGE_BUCKETS[i];
           const needed = NEEDED[bucket]?.(paths, input.barcode) ?? [];
-          if (needed.length > 0 && (await Promise.all(needed.map((f) => present(f, expectSize[f])))).every(Boolean)) return { bucket };
+          if (needed.length > 0 && (await Promise.all(needed.map((f) => present(f, expectSize[f])))).every(Boolean)) {
+            deps.hostBooks.admit(input.barcode); // the book continues here with its files (e.g. retried after being parked)
+            return { bucket };
+          }
         }
         return { bucket: '02_converted' };
       });
@@ -44,6 +47,7 @@ export function createLocalFilesActivities(deps: ActivityDeps) {
       await classified(async () => {
         const paths = bookPaths(deps.config.processingDir, input.barcode);
         await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
+        deps.hostBooks.release(input.barcode); // its files are gone: room for the next book (admitted again when claimed)
       });
     },
   };

@@ -238,13 +238,19 @@ const LimitsSchema = z
 /** The limits with every default: the one set used by the pipeline and by `unpack` alike. */
 export const DEFAULT_LIMITS: Readonly<z.output<typeof LimitsSchema>> = Object.freeze(LimitsSchema.parse({}));
 
+/** Books a host holds beyond its file slots, so a slot freed by one book finds the next one's stage ready. */
+export const BOOKS_ON_HOST_OVER_FILE_ACTIVITIES = 2;
+
 const ConcurrencySchema = z
   .strictObject({
     batchWindow: positiveInt().default(2000),
     grinActivities: positiveInt().default(4),
     fileActivities: positiveInt().default(4),
+    /** Default: fileActivities + 2 (why, and figures: docs/benchmarks.md, depth first). */
+    booksOnHost: positiveInt().optional(),
     uploadParts: positiveInt().default(4),
   })
+  .transform((c) => ({ ...c, booksOnHost: c.booksOnHost ?? c.fileActivities + BOOKS_ON_HOST_OVER_FILE_ACTIVITIES }))
   .prefault({});
 
 const TimeoutsSchema = z

@@ -108,6 +108,11 @@ export interface ConcurrencyConfig {
   batchWindow: number;
   grinActivities: number;
   fileActivities: number;
+  /**
+   * Books a host holds at most, from taking one off the shared file queue to its clean-up: a host
+   * takes a new book only while it holds fewer, so its local disk holds at most this many books.
+   */
+  booksOnHost: number;
   /** Parallel parts per multipart upload. */
   uploadParts: number;
 }

@@ -57,7 +57,7 @@ test('without a file the built-in defaults make a complete config, paths from th
     expansionCheckAfterBytes: 64 * 1024 ** 2,
     diskUsageThreshold: 0.9,
   });
-  expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, uploadParts: 4 });
+  expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4 });
   expect(config.timeouts).toEqual({
     hostPickupSeconds: 600,
     heartbeatSeconds: 120,
@@ -119,7 +119,7 @@ test('file values replace defaults; nested mappings merge key by key; sizes may 
   expect(config.grin.directory).toBe('PRNC');
   expect(config.grin.timeouts).toEqual({ requestSeconds: 5, connectSeconds: 10 });
   expect(config.limits.maxUnpackedBytes).toBe(512 * 1024 ** 2);
-  expect(config.concurrency).toEqual({ batchWindow: 10, grinActivities: 4, fileActivities: 4, uploadParts: 4 });
+  expect(config.concurrency).toEqual({ batchWindow: 10, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4 });
   expect(config.retentionDays).toBe(0);
 });
 
@@ -170,6 +170,12 @@ test('s3 secret files resolve against the file folder too', () => {
     accessKeyId: { file: path.join(dir, 'keys/id') },
     secretAccessKey: { env: 'S3_SECRET' },
   });
+});
+
+test('concurrency.booksOnHost follows fileActivities unless set', () => {
+  expect(loadConfig({ env: {}, overrides: { concurrency: { fileActivities: 8 } } }).concurrency.booksOnHost).toBe(10);
+  expect(loadConfig({ env: {}, overrides: { concurrency: { fileActivities: 8, booksOnHost: 3 } } }).concurrency.booksOnHost).toBe(3);
+  expect(() => loadConfig({ env: {}, overrides: { concurrency: { booksOnHost: 0 } } })).toThrow(/concurrency\.booksOnHost/);
 });
 
 test('precedence: defaults < file < TEMPORAL_* environment < overrides', () => {

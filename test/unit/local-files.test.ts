@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { Board } from '../../src/buckets/board';
 import { bookPaths, type ActivityDeps } from '../../src/activities/deps';
 import { createLocalFilesActivities } from '../../src/activities/local-files';
+import { HostBooks } from '../../src/activities/host-books';
 
 const BARCODE = '32044099990001';
 let dir: string;
 let board: Board;
 let activities: ReturnType<typeof createLocalFilesActivities>;
 let paths: ReturnType<typeof bookPaths>;
+let hostBooks: HostBooks;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'local-files-'));
@@ -22,7 +24,8 @@ beforeEach(async () => {
   const processingDir = join(dir, 'processing');
   mkdirSync(processingDir);
   paths = bookPaths(processingDir, BARCODE);
-  activities = createLocalFilesActivities({ config: { processingDir }, board } as unknown as ActivityDeps);
+  hostBooks = new HostBooks(4);
+  activities = createLocalFilesActivities({ config: { processingDir }, board, hostBooks } as unknown as ActivityDeps);
   await board.move(BARCODE, '06_processed', { directory: 'TEST', encryptedBytes: 3, decryptedBytes: 5 });
   writeFileSync(paths.encrypted, 'abc');
   writeFileSync(paths.decrypted, '12345');
@@ -57,4 +60,14 @@ test('a decrypted archive of the wrong size does not count; the encrypted one st
 test('nothing usable left: download again', async () => {
   await activities.discardLocalFiles({ barcode: BARCODE });
   expect(await progress('05_extracted')).toBe('02_converted');
+});
+
+test('the host counts a book found continuing here, and lets it go when its files are discarded', async () => {
+  expect(await progress('06_processed')).toBe('06_processed');
+  expect(hostBooks.has(BARCODE)).toBe(true);
+  await activities.discardLocalFiles({ barcode: BARCODE });
+  expect(hostBooks.has(BARCODE)).toBe(false);
+  // Nothing left here: not counted (the workflow claims a host again).
+  expect(await progress('05_extracted')).toBe('02_converted');
+  expect(hostBooks.count).toBe(0);
 });
