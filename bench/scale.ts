@@ -250,6 +250,7 @@ async function main(): Promise<void> {
     // The board as an operator reads it: the counts, and every stored book's token listed.
     const boardCounts = timeCli(['-c', configFile, 'board']);
     const boardList = timeCli(['-c', configFile, 'board', '--bucket', '07_stored']);
+    const startup = timeCli(['--help']);
     const inProcess = Date.now();
     await board.counts();
     const countsMs = Date.now() - inProcess;
@@ -285,7 +286,7 @@ async function main(): Promise<void> {
     console.log(`books: ${(sum(books, (h) => h.events) / books.length).toFixed(1)} events per book (largest ${Math.max(...books.map((h) => h.events))}), ${(sum(books, (h) => h.actions) / books.length).toFixed(1)} actions per book incl. each poll while waiting (largest ${Math.max(...books.map((h) => h.actions))}); ${books.length} histories read`);
     console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)} (${fmt(grinRequests)}${grin.grinRequests >= 199_000 ? '; the simulator keeps 200,000 log entries: an undercount' : ''}); ${grin.tokenRequests} token requests`);
     console.log(`GRIN: ${grin.library.conversionsCompleted} conversions, ${grin.library.downloads} downloads, pool evictions ${grin.library.evictions}, evicted before download ${grin.library.evictedBeforeDownload}; most of ours requested and not downloaded at once ${grin.library.undownloadedHighWater}, queue high-water ${grin.library.queueHighWater}, 429 refusals ${grin.library.queueFullRefusals}`);
-    console.log(`board CLI: \`board\` ${boardCounts.seconds.toFixed(2)} s (exit ${boardCounts.status}), \`board --bucket 07_stored\` ${boardList.seconds.toFixed(2)} s for ${boardList.lines} tokens (exit ${boardList.status}); counts in process ${countsMs} ms`);
+    console.log(`board CLI: \`board\` ${boardCounts.seconds.toFixed(2)} s (exit ${boardCounts.status}), \`board --bucket 07_stored\` ${boardList.seconds.toFixed(2)} s for ${boardList.lines} tokens (exit ${boardList.status}); the CLI's start-up alone (\`--help\`) ${startup.seconds.toFixed(2)} s; counts in process ${countsMs} ms`);
     if (!opts.inMemory) console.log(`Temporal database (SQLite, dev server): ${(fileSize(dbFile) / 2 ** 20).toFixed(0)} MiB + WAL ${(fileSize(`${dbFile}-wal`) / 2 ** 20).toFixed(0)} MiB → ${((fileSize(dbFile) + fileSize(`${dbFile}-wal`)) / n / 1024).toFixed(1)} KiB per book`);
   } finally {
     clearInterval(watchWorker);
