@@ -32,19 +32,24 @@ const EventType = proto.api.enums.v1.EventType;
 const GRIN_TRANSFER_REFERENCE =
   "grin-transfer (Harvard, Python), same simulator settings, measured on this machine by an earlier session: 100 books in 9.7–10.4 s (≈ 34,500 books/hour), ≈ 6 s CPU in all incl. its gpg processes (≈ 60 ms a book)";
 
-interface ProcessSample {
+export interface ProcessSample {
   cpuSeconds: number;
   peakRssMiB: number;
+  rssMiB: number;
 }
 
-/** CPU (user + system) and peak RSS of another process, from /proc (Linux). */
-function sampleProcess(pid: number): ProcessSample {
+/** CPU (user + system), peak and current RSS of another process, from /proc (Linux). */
+export function sampleProcess(pid: number): ProcessSample {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime (fields 14 and 15 of stat)
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuSeconds: ticks / 100, peakRssMiB: hwm ? Number(hwm[1]) / 1024 : NaN };
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const mib = (field: string) => {
+    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+    return kb ? Number(kb[1]) / 1024 : NaN;
+  };
+  return { cpuSeconds: ticks / 100, peakRssMiB: mib('VmHWM'), rssMiB: mib('VmRSS') };
 }
 
 function ownCpuSeconds(): number {
@@ -52,7 +57,7 @@ function ownCpuSeconds(): number {
   return (user + system) / 1e6;
 }
 
-interface HistoryCost {
+export interface HistoryCost {
   events: number;
   actions: number;
   byType: Map<string, number>;
@@ -63,7 +68,7 @@ interface HistoryCost {
  * a workflow start, each activity attempt, each timer, signal sent or received, search-attribute
  * upsert, local activity marker and child start. Workflow tasks and completions are not actions.
  */
-async function historyCost(client: Client, workflowId: string, runId?: string): Promise<HistoryCost> {
+export async function historyCost(client: Client, workflowId: string, runId?: string): Promise<HistoryCost> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   const byType = new Map<string, number>();
   let actions = 0;
@@ -180,7 +185,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// bench/scale.ts imports the measuring functions above.
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -88,6 +88,8 @@ export async function startSimulatorProcess(opts: SimulatorOptions & { dataDir: 
     '--conversion-delay', String(opts.conversionDelaySeconds ?? 60),
     '--conversions-per-day', String(opts.conversionsPerDay ?? 5000),
     '--pool-cap', String(opts.poolCap ?? 5000),
+    '--queue-cap', String(opts.queueCap ?? 50_000),
+    '--clock-speed', String(opts.clockSpeed ?? 1),
     '--data-dir', opts.dataDir,
     '--faults', file('faults.json', opts.faults ?? {}),
     '--archive-concurrency', '2',
