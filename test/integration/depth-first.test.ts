@@ -108,7 +108,7 @@ describe('a host that restarts full', () => {
       const handle = await startBatch(client, config, [BOOK], { batchId: 'depthfull', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
       const book = client.workflow.getHandle(bookWorkflowId(sim.directory, BOOK));
       // (The batch starts the book's workflow: until it has, there is nothing to describe.)
-      const asksForHost = async () => (await book.describe()).raw.pendingActivities?.some((a) => a.activityType?.name === 'claimFileHost') ?? false;
+      const asksForHost = async () => (await book.describe()).raw.pendingActivities?.some((a) => a.activityType?.name === 'fetchArchive') ?? false;
       await waitUntil(() => asksForHost().catch(() => false), PATIENCE_MS, 'the book asking for a host');
       // The held book's token is checked again and again: it stays, so the new book waits.
       await new Promise((r) => setTimeout(r, 1500));
