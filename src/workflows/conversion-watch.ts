@@ -6,15 +6,18 @@
  *
  * `requestConversion` signal-with-starts it every time it puts a book in 01_requested, so it may
  * finish when two looks in a row found nothing waiting and no book arrived since the look began
- * (a signal that comes in while it finishes makes Temporal run it on). It continues as new every
- * LOOKS_PER_RUN looks to keep its history short. Deterministic code only.
+ * (a signal that comes in while it finishes makes Temporal run it on). It continues as new once
+ * its history reaches EVENTS_PER_RUN (the books' signals count too). Deterministic code only.
  */
-import { condition, continueAsNew, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { GrinActivities } from '../activities';
 import { booksWaitingSignal, type ConversionWatchInput } from './contracts';
 
-/** Looks per run before continuing as new: about 12 events each, so histories stay near 2,000 events. */
-const LOOKS_PER_RUN = 150;
+/**
+ * History length at which a run continues as new: each look costs about 12 events and each book's
+ * request signal about 4 (5,000 a day at GRIN's pace), so a run lasts a few hours at most.
+ */
+const EVENTS_PER_RUN = 2_000;
 /** Looks in a row that found nothing waiting before the watcher finishes. */
 const IDLE_LOOKS_TO_FINISH = 2;
 
@@ -32,7 +35,7 @@ export async function conversionWatchWorkflow(input: ConversionWatchInput): Prom
   });
 
   let idleLooks = 0;
-  for (let look = 0; look < LOOKS_PER_RUN; look++) {
+  while (workflowInfo().historyLength < EVENTS_PER_RUN && !workflowInfo().continueAsNewSuggested) {
     booksArrived = false;
     const { waiting } = await watchConversions({ directory: input.directory, pollIntervalSeconds: input.pollIntervalSeconds });
     idleLooks = waiting === 0 ? idleLooks + 1 : 0;
