@@ -533,13 +533,24 @@ export class GrinClient implements GrinApi {
           },
         });
         consumed = true;
+        // A body that fails (cut, stalled, aborted) ends the file normally instead of destroying it,
+        // so every byte that arrived is written and a resume starts after it.
+        let bodyError: unknown;
+        const upToTheFailure = async function* (body: AsyncIterable<Buffer>) {
+          try {
+            for await (const chunk of body) yield chunk;
+          } catch (err) {
+            bodyError = err;
+          }
+        };
         try {
-          await pipeline(res.body, counter, file);
+          await pipeline(upToTheFailure(res.body), counter, file);
         } catch (err) {
           // Let writes already handed to the file land before anyone (a retry) touches it again.
           if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
           throw err;
         }
+        if (bodyError !== undefined) throw bodyError;
         const size = await fileSize(destPath);
         if (total !== undefined && size !== total) {
           if (size > total) await fs.truncate(destPath, 0);

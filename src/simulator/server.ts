@@ -208,7 +208,10 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
       beforeLastChunk: end === info.size - 1 ? () => ctx.library.markDownloaded(barcode, ctx.clock.now()) : undefined,
     });
     if (outcome === 'stopped') {
-      req.socket.destroy(); // the declared Content-Length is never reached
+      // The declared Content-Length is never reached. The part sent leaves first: destroying at once
+      // would drop bytes still in the socket's buffer, and the client would see a cut at byte 0.
+      const socket = req.socket;
+      socket.end(() => socket.destroy());
     }
   }
 
