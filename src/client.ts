@@ -5,20 +5,17 @@
  */
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { WorkflowNotFoundError } from '@temporalio/client';
+// Modules that load Temporal's client, undici, the storage SDKs or openpgp are imported inside the
+// commands that use them (`await import`), so that `board` or `--help` starts quickly.
 import { Board } from './buckets/board';
 import { validateBarcode } from './buckets/barcode';
 import { BUCKETS, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
 import type { PipelineConfig } from './config/types';
-import { CLI_RETRY } from './grin/http';
 import type { FailureDetails } from './common/errors';
-import { grinClientFrom } from './runtime';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
 import { bookSettingsFrom, configFrom, connectClient, reportAndExit, UsageError, type GlobalOptions } from './cli/common';
-import { batchStanding, defaultBatchId, readSelection, refuseInvalidLines, reportDuplicates, selectBarcodes, startBatch, validateBatchId } from './cli/batch';
-import { formatPlanLine, planBatch, summarizePlan } from './cli/batch-plan';
-import { followBatch } from './cli/progress';
+import { defaultBatchId, validateBatchId } from './cli/batch-id';
 import { addResumeCommand } from './cli/board-temporal';
 import { addReconcileCommand } from './cli/reconcile';
 import { addBoardCommand } from './cli/board';
@@ -35,8 +32,10 @@ const positiveInt = (name: string) => (value: string) => {
 };
 
 /** No Temporal around CLI commands: the GRIN client's own retries are their one retry layer. */
-const cliGrinClient = (config: PipelineConfig) =>
-  grinClientFrom(config, { retry: CLI_RETRY, logger: createLogger({ level: config.logging.level, format: config.logging.format }).child({ component: 'grin' }) });
+async function cliGrinClient(config: PipelineConfig) {
+  const [{ grinClientFrom }, { CLI_RETRY }] = await Promise.all([import('./runtime'), import('./grin/http')]);
+  return grinClientFrom(config, { retry: CLI_RETRY, logger: createLogger({ level: config.logging.level, format: config.logging.format }).child({ component: 'grin' }) });
+}
 
 interface StartBatchFlags {
   queue?: string;
@@ -158,12 +157,14 @@ export function buildProgram(): Command {
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
+      const { batchStanding, readSelection, refuseInvalidLines, reportDuplicates, startBatch } = await import('./cli/batch');
       const selection = await readSelection(config, { queue: opts.queue, sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => cliGrinClient(config), log);
       const list = opts.limit === undefined ? selection.barcodes : selection.barcodes.slice(0, opts.limit);
       const batchId = opts.batchId ?? defaultBatchId(config.grin.directory, list);
       if (opts.dryRun) {
         const client = await connectClient(config);
         const standing = await batchStanding(client, config, batchId);
+        const { formatPlanLine, planBatch, summarizePlan } = await import('./cli/batch-plan');
         const plan = await planBatch(client, config, selection, { limit: opts.limit, batchFinished: standing === 'finished' });
         if (opts.json) process.stdout.write(JSON.stringify({ dryRun: true, batchId, standing, plan }, null, 2) + '\n');
         else for (const line of plan) process.stdout.write(`${formatPlanLine(line)}\n`);
@@ -190,6 +191,7 @@ export function buildProgram(): Command {
         log(`follow it with: grin-pipeline batch-status ${batchId}   (or the Temporal Web UI, filter GrinBatch="${batchId}")`);
         return;
       }
+      const { followBatch } = await import('./cli/progress');
       const summary = await followBatch(handle, await Board.open(config.pipelineDir), list.length);
       log(
         `done: ${summary.total} books: ${summary.started} started, ${summary.alreadyKnown} already known; ` +
@@ -216,6 +218,7 @@ export function buildProgram(): Command {
       let liveNote: string | undefined;
       let temporalAnswered = true;
       let pending: PendingActivity[] = [];
+      const { WorkflowNotFoundError } = await import('@temporalio/client');
       try {
         const client = await connectClient(config);
         const handle = client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode));
@@ -263,6 +266,7 @@ export function buildProgram(): Command {
         if (opts.allFailed) barcodes = [...barcodes, ...(await (await Board.open(config.pipelineDir)).listBarcodes('failed'))];
         if (barcodes.length === 0) throw new UsageError(`Name the books to ${name}, or use --all-failed.`);
         const client = await connectClient(config);
+        const { WorkflowNotFoundError } = await import('@temporalio/client');
         const results: { barcode: string; sent: boolean; error?: string }[] = [];
         let unknown = false;
         for (const barcode of barcodes) {
@@ -351,6 +355,7 @@ export function buildProgram(): Command {
         barcodes = (await Promise.all(BUCKETS.map((b) => board.listBarcodes(b)))).flat();
         if (barcodes.length === 0) throw new UsageError(`The board at ${config.pipelineDir} is empty.`);
       } else {
+        const { selectBarcodes } = await import('./cli/batch');
         barcodes = await selectBarcodes(config, { barcodesFile: opts.barcodesFile, barcodes: args }, () => cliGrinClient(config), log);
       }
       const out = opts.out ?? join(config.pipelineDir, 'metadata');

@@ -9,7 +9,7 @@ import { BUCKETS, type Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 import { batchProgressQuery, batchWorkflowId, type BatchProgress, type BatchSummary } from '../workflows/contracts';
 import { UsageError } from './common';
-import { validateBatchId } from './batch';
+import { validateBatchId } from './batch-id';
 
 export interface BatchStatus {
   batchId: string;

@@ -6,7 +6,6 @@
  * a second workflow for a book that is running or stored.
  */
 import { barcodesInQueue, GRIN_QUEUES, isGrinQueue } from './grin-queues';
-import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,6 +21,9 @@ import { batchWorkflowId, type BookSettings } from '../workflows/contracts';
 import { batchStaticDetails, batchSummary } from '../workflows/metadata';
 import { GrinBatch, GrinDirectory } from '../workflows/search-attributes';
 import { ensureSearchAttributes, UsageError } from './common';
+import { defaultBatchId, validateBatchId } from './batch-id';
+
+export { defaultBatchId, validateBatchId };
 
 export interface BatchSelection {
   /** Books by where GRIN has them now (src/cli/grin-queues.ts). */
@@ -148,27 +150,6 @@ export interface StartBatchOptions {
   reconcileIntervalSeconds?: number;
   force?: boolean;
   settings: BookSettings;
-}
-
-const BATCH_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/;
-
-/** A batch id names a file under pipelineDir/batches and a workflow id: no paths, no surprises. */
-export function validateBatchId(id: string, what = '--batch-id'): string {
-  if (!BATCH_ID.test(id) || id.includes('..')) {
-    throw new UsageError(
-      `${what} ${JSON.stringify(id)}: use 1-80 letters, digits, '.', '_' or '-', starting with a letter or digit, without '..' (e.g. first-10k).`,
-    );
-  }
-  return id;
-}
-
-/**
- * The default batch id: the same books in the same order give the same id, so the same command run
- * twice re-attaches to its batch. E.g. `batch-30-3f2a9c0d1e` for 30 books.
- */
-export function defaultBatchId(directory: string, barcodes: string[]): string {
-  const hash = createHash('sha256').update(`${directory}\n${barcodes.join('\n')}\n`).digest('hex');
-  return `batch-${barcodes.length}-${hash.slice(0, 10)}`;
 }
 
 /** Where the batch's list lives for the workers; one id, one list (an id is never reused for other books). */

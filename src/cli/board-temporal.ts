@@ -6,7 +6,6 @@ import type { Command } from 'commander';
 import { Board } from '../buckets/board';
 import { bookSettingsFrom, configFrom, connectClient, type GlobalOptions } from './common';
 import { EXIT } from './exit-codes';
-import { formatResumeSummary, resumeFromBoard } from './resume';
 
 export function addResumeCommand(program: Command, globals: () => GlobalOptions): void {
   program
@@ -24,6 +23,8 @@ export function addResumeCommand(program: Command, globals: () => GlobalOptions)
       const board = await Board.open(config.pipelineDir);
       const client = await connectClient(config);
       const log = (s: string) => process.stderr.write(`${s}\n`);
+      // Loaded when the command runs: it brings Temporal's client, not needed for the CLI's start-up.
+      const { formatResumeSummary, resumeFromBoard } = await import('./resume');
       const summary = await resumeFromBoard(client, config, board, { settings: bookSettingsFrom(config), dryRun: opts.dryRun, log });
       const text = opts.json ? JSON.stringify({ dryRun: !!opts.dryRun, ...summary }, null, 2) : formatResumeSummary(summary, opts.dryRun);
       process.stdout.write(text + '\n');

@@ -5,11 +5,11 @@
 import { CommanderError } from 'commander';
 import { PipelineError } from '../common/errors';
 import { EXIT } from './exit-codes';
-import { Client } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+// Temporal's client is loaded by the commands that talk to Temporal, not at start-up: it is most of
+// the CLI's start-up time, and `board`, `report` or `unpack` do not need it.
+import type { Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { loadConfig } from '../config/load';
-import { connectTemporal } from '../temporal-connection';
 import type { PipelineConfig } from '../config/types';
 import type { BookSettings } from '../workflows/contracts';
 
@@ -23,6 +23,7 @@ export function configFrom(opts: GlobalOptions, overrides?: object): PipelineCon
 
 /** A Temporal client for the configured namespace, over the connection `temporal.*` describes (TLS, API key). */
 export async function connectClient(config: PipelineConfig): Promise<Client> {
+  const [{ Client }, { connectTemporal }] = await Promise.all([import('@temporalio/client'), import('../temporal-connection')]);
   const connection = await connectTemporal(config.temporal);
   return new Client({ connection, namespace: config.temporal.namespace });
 }
@@ -37,6 +38,7 @@ export async function ensureSearchAttributes(client: Client, namespace: string):
   const { customAttributes } = await operator.listSearchAttributes({ namespace });
   const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !customAttributes?.[name]);
   if (missing.length === 0) return;
+  const { temporal } = await import('@temporalio/proto');
   try {
     await operator.addSearchAttributes({
       namespace,

@@ -6,7 +6,7 @@ import { writeFile } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { Board } from '../buckets/board';
 import { formatReport, reportFromBoard, summaryText, type ReportFormat } from '../report';
-import { validateBatchId } from './batch';
+import { validateBatchId } from './batch-id';
 import { configFrom, type GlobalOptions } from './common';
 
 export function addReportCommand(program: Command, globals: () => GlobalOptions): void {

@@ -10,8 +10,6 @@ import { PipelineError } from '../common/errors';
 import { parseByteSize } from '../config/schema';
 import { readSecret } from '../config/secrets';
 import type { ExtractLimits } from '../archive/types';
-import { tuneGcForStreamingProcess } from '../archive/gc-tuning';
-import { UnpackAborted, unpackArchive } from '../archive/unpack';
 import { configFrom, UsageError, type GlobalOptions } from './common';
 
 export const UNPACK_EXIT_CODES = `Exit codes:
@@ -96,6 +94,8 @@ async function runUnpack(archive: string, opts: UnpackCliOptions, globals: Globa
     process.stderr.write('Stopping: removing what this run has written…\n');
     abort.abort();
   };
+  // Loaded here, not at the CLI's start-up (openpgp and the archive code are only needed now).
+  const [{ tuneGcForStreamingProcess }, { UnpackAborted, unpackArchive }] = await Promise.all([import('../archive/gc-tuning'), import('../archive/unpack')]);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // This process does nothing but this one archive: see gc-tuning.ts (~0.5 CPU s less per 300 MB).
