@@ -26,7 +26,7 @@ export function convertedBooks(barcodes: string[], opts: { pages: number; pageKi
 }
 
 /** The pipeline's config against `sim` and the Temporal server at `temporalAddress`, data under `dir`. */
-export function benchConfig(sim: SimulatorEndpoint, dir: string, opts: { temporalAddress: string; fileActivities: number; window: number; booksOnHost?: number }): PipelineConfig {
+export function benchConfig(sim: SimulatorEndpoint, dir: string, opts: { temporalAddress: string; fileActivities: number; window: number; booksOnHost?: number; cachedWorkflows?: number }): PipelineConfig {
   return loadConfig({
     env: {},
     overrides: deepMerge(simulatedPipelineOverrides(sim, dir, 'sim-token'), {
@@ -37,6 +37,7 @@ export function benchConfig(sim: SimulatorEndpoint, dir: string, opts: { tempora
         grinActivities: 16,
         batchWindow: opts.window,
         ...(opts.booksOnHost !== undefined ? { booksOnHost: opts.booksOnHost } : {}),
+        ...(opts.cachedWorkflows !== undefined ? { cachedWorkflows: opts.cachedWorkflows } : {}),
       },
     }) as object,
   });

@@ -6,7 +6,9 @@
  * process, next to the figure measured for Harvard's grin-transfer on the same settings (stated
  * below; grin-transfer is not a dependency, so its run is not repeated here). Also the local disk's
  * high-water (books and bytes under the processing folder, sampled) and the time to the first
- * stored book, for depth first (issue 9). Asserts nothing.
+ * stored book, for depth first (issue 9); and where the server's time goes, by request and history
+ * task, from its own metrics (bench/server-time.ts). Asserts nothing. For the worker's top functions,
+ * run it under `node --cpu-prof --cpu-prof-dir DIR` and summarise with bench/profile-top.ts.
  *
  *   npm run build && node dist/bench/pipeline-cost.js --books 100 --pages 10 --page-kib 256
  *   node dist/bench/pipeline-cost.js --books 2000 --window 2000 --pages 2 --page-kib 64 [--books-on-host 6]
@@ -21,10 +23,11 @@ import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
 import { startSimulatorProcess } from '../src/devtools/chaos/processes';
-import { startTemporalDevServer } from '../src/devtools/servers';
+import { freePort, startTemporalDevServer } from '../src/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
 import { benchConfig, convertedBooks, watchProcessingDir } from './bench-setup';
+import { formatServerTime, scrapeServerTime } from './server-time';
 
 const EventType = proto.api.enums.v1.EventType;
 
@@ -104,16 +107,19 @@ async function main(): Promise<void> {
     .option('--file-activities <n>', 'file stages in parallel on the worker', Number, 4)
     .option('--window <n>', 'books in flight in the batch (default: all)', Number)
     .option('--books-on-host <n>', 'concurrency.booksOnHost (default: the config default, fileActivities + 2)', Number)
+    .option('--cached-workflows <n>', 'concurrency.cachedWorkflows (default: the config default)', Number)
     .option('--sample-ms <n>', 'how often the processing folder is sampled', Number, 500)
     .option('--no-history', 'skip reading every history afterwards (events and actions per book)')
     .option('--keep', 'keep the data folder', false)
     .parse(process.argv)
-    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; booksOnHost?: number; sampleMs: number; history: boolean; keep: boolean }>();
+    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; booksOnHost?: number; cachedWorkflows?: number; sampleMs: number; history: boolean; keep: boolean }>();
 
   const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-'));
   const barcodes = Array.from({ length: opts.books }, (_, i) => `COST${String(i).padStart(8, '0')}`);
+  const metricsPort = await freePort();
+  const metricsUrl = `http://127.0.0.1:${metricsPort}/metrics`;
   const [temporal, sim] = await Promise.all([
-    startTemporalDevServer({ headless: true }),
+    startTemporalDevServer({ headless: true, metricsPort }),
     startSimulatorProcess({
       ...convertedBooks(barcodes, { pages: opts.pages, pageKib: opts.pageKib, dataDir: join(dir, 'sim') }),
       logFile: join(dir, 'simulator.log'),
@@ -121,7 +127,7 @@ async function main(): Promise<void> {
     }),
   ]);
   const simulator = { baseUrl: sim.baseUrl, directory: 'TEST', passphrase: 'simulator-passphrase' };
-  const config = benchConfig(simulator, dir, { temporalAddress: temporal.address, fileActivities: opts.fileActivities, window: opts.window ?? opts.books, booksOnHost: opts.booksOnHost });
+  const config = benchConfig(simulator, dir, { temporalAddress: temporal.address, fileActivities: opts.fileActivities, window: opts.window ?? opts.books, booksOnHost: opts.booksOnHost, cachedWorkflows: opts.cachedWorkflows });
   installQuietRuntime('ERROR');
   const workers = await createPipelineWorkers(config, { hostId: 'cost' });
   const running = workers.run();
@@ -137,6 +143,7 @@ async function main(): Promise<void> {
     const grinBefore = (await sim.control<{ grinRequests: number }>('stats')).grinRequests;
 
     const client = await connectClient(config);
+    const serverTimeBefore = await scrapeServerTime(metricsUrl);
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
     const started = Date.now();
@@ -145,6 +152,7 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const diskPeak = await disk.stop();
+    const serverTimeAfter = await scrapeServerTime(metricsUrl);
     const grinRequests = (await sim.control<{ grinRequests: number }>('stats')).grinRequests - grinBefore;
     const board = await Board.open(config.pipelineDir);
     const counts = await board.counts();
@@ -165,7 +173,7 @@ async function main(): Promise<void> {
     const byType = new Map<string, number>();
     for (const h of books) for (const [t, c] of h.byType) byType.set(t, (byType.get(t) ?? 0) + c);
 
-    console.log(`books ${n} × ${opts.pages} pages × ${opts.pageKib} KiB, converted, limits lifted; file activities ${opts.fileActivities}, window ${opts.window ?? n}, books on host ${(config.concurrency as { booksOnHost?: number }).booksOnHost ?? 'no limit (no such setting)'}; node ${process.version}`);
+    console.log(`books ${n} × ${opts.pages} pages × ${opts.pageKib} KiB, converted, limits lifted; file activities ${opts.fileActivities}, window ${opts.window ?? n}, books on host ${config.concurrency.booksOnHost}, workflows cached ${config.concurrency.cachedWorkflows}; node ${process.version}`);
     console.log(`stored ${counts['07_stored']}, parked ${counts.failed} (batch: ${summary.stored} stored, ${summary.failed} failed)`);
     console.log(`wall ${seconds.toFixed(1)} s → ${((counts['07_stored'] / seconds) * 3600).toFixed(0)} books/hour`);
     console.log(`first book stored after ${storedAfter(0)}, 10th after ${storedAfter(9)}, half after ${storedAfter(Math.floor(n / 2) - 1)} (from the batch's start)`);
@@ -175,6 +183,7 @@ async function main(): Promise<void> {
     if (opts.history) console.log(`book events by type (per book): ${[...byType].sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`).join(', ')}`);
     console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)}`);
     console.log(`peak RSS: worker process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, Temporal server ${after.server.peakRssMiB.toFixed(0)} MiB, simulator ${after.simulator.peakRssMiB.toFixed(0)} MiB`);
+    for (const line of formatServerTime(serverTimeBefore, serverTimeAfter, n)) console.log(line);
     console.log(`reference: ${GRIN_TRANSFER_REFERENCE}`);
   } finally {
     workers.shutdown();

@@ -48,6 +48,7 @@ interface Options {
   pollSeconds: number;
   window?: number;
   fileActivities: number;
+  cachedWorkflows?: number;
   sampleSeconds: number;
   maxMinutes: number;
   inMemory: boolean;
@@ -152,6 +153,7 @@ async function main(): Promise<void> {
     .option('--poll-seconds <s>', "how often waiting books look at GRIN's converted list, in real seconds (the config's 300 s scaled to the fast clock would be a few seconds: each waiting book's poll is an activity attempt, and that many would swamp this machine)", Number, 15)
     .option('--window <n>', 'books in flight in the batch (default: the config default, concurrency.batchWindow)', Number)
     .option('--file-activities <n>', 'file stages in parallel on the worker', Number, 4)
+    .option('--cached-workflows <n>', 'concurrency.cachedWorkflows (default: the config default)', Number)
     .option('--sample-seconds <s>', 'seconds between samples of the board and the processes', Number, 60)
     .option('--max-minutes <m>', 'stop waiting after this long and report what was done', Number, 60)
     .option('--in-memory', "Temporal's state in memory instead of a SQLite file (faster; no database size)", false)
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
   const raw = deepMerge(simulatedPipelineOverrides(simulator, dir, 'sim-token'), {
     temporal: { address: temporal.address },
     grin: { pollIntervalSeconds: pollSeconds, rateLimitPerSecond: 200, pacing: { maxRequestedNotDownloaded } },
-    concurrency: { fileActivities: opts.fileActivities, grinActivities: 16, batchWindow: opts.window },
+    concurrency: { fileActivities: opts.fileActivities, grinActivities: 16, batchWindow: opts.window, cachedWorkflows: opts.cachedWorkflows },
   });
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(raw, null, 2));
@@ -266,7 +268,7 @@ async function main(): Promise<void> {
     const n = opts.books;
     const stored = last.stored;
 
-    console.log(`scale: ${n} books × 1 page × 4 KiB, NOT converted beforehand; GRIN ${opts.conversionsPerDay} conversions/day, pool ${opts.poolCap}, day = ${opts.dayMinutes} real min (clock ×${clockSpeed.toFixed(1)}); pacing maxRequestedNotDownloaded ${maxRequestedNotDownloaded}; poll ${pollSeconds} s; window ${config.concurrency.batchWindow}; file activities ${opts.fileActivities}; node ${process.version}`);
+    console.log(`scale: ${n} books × 1 page × 4 KiB, NOT converted beforehand; GRIN ${opts.conversionsPerDay} conversions/day, pool ${opts.poolCap}, day = ${opts.dayMinutes} real min (clock ×${clockSpeed.toFixed(1)}); pacing maxRequestedNotDownloaded ${maxRequestedNotDownloaded}; poll ${pollSeconds} s; window ${config.concurrency.batchWindow}; file activities ${opts.fileActivities}; workflows cached ${config.concurrency.cachedWorkflows}; node ${process.version}`);
     console.log(`date ${new Date().toISOString()}; load average at start ${load1.map((l) => l.toFixed(2)).join(' ')}, at end ${load2.map((l) => l.toFixed(2)).join(' ')}`);
     console.log(finished ? `batch: ${JSON.stringify((outcome as { summary: unknown }).summary)}` : `NOT FINISHED: ${(outcome as { error: string }).error}`);
     const workerLogText = readFileSync(workerLog, 'utf8');

@@ -188,6 +188,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
       activities: createBoardActivityGroup(deps),
+      // Bounds the worker's memory whatever the batch window (waiting books are evicted first).
+      maxCachedWorkflows: config.concurrency.cachedWorkflows,
     }),
     Worker.create({
       connection,

@@ -413,7 +413,7 @@ export function describeConfig(config: PipelineConfig): string {
     `Processing   ${config.processingDir} (keep finished books' files ${config.retentionDays} days)`,
     `Storage      ${storageLine}`,
     `Limits       ${formatBytes(limits.maxUnpackedBytes)} unpacked, ${limits.maxEntries} entries per archive, pause downloads above ${Math.round(limits.diskUsageThreshold * 100)}% disk use`,
-    `Concurrency  ${concurrency.batchWindow} books in flight per batch, ${concurrency.grinActivities} GRIN / ${concurrency.fileActivities} file activities, at most ${concurrency.booksOnHost} books on a host, ${concurrency.uploadParts} upload parts`,
+    `Concurrency  ${concurrency.batchWindow} books in flight per batch, ${concurrency.grinActivities} GRIN / ${concurrency.fileActivities} file activities, at most ${concurrency.booksOnHost} books on a host, ${concurrency.uploadParts} upload parts, ${concurrency.cachedWorkflows} workflows cached`,
     `Timeouts     host presumed gone after ${timeouts.hostPickupSeconds} s without pickup or ${timeouts.heartbeatSeconds} s without heartbeat; ` +
       `file stages retried ${timeouts.fileStageMaxDays > 0 ? `for up to ${timeouts.fileStageMaxDays} days` : 'without limit'}; conversion awaited ${timeouts.conversionWaitDays} days; ` +
       `retries back off to ${timeouts.grinRetryMaxSeconds} s (GRIN) / ${timeouts.fileRetryMaxSeconds} s (files); batches reconcile every ${timeouts.batchReconcileSeconds} s`,

@@ -241,6 +241,13 @@ export const DEFAULT_LIMITS: Readonly<z.output<typeof LimitsSchema>> = Object.fr
 /** Books a host holds beyond its file slots, so a slot freed by one book finds the next one's stage ready. */
 export const BOOKS_ON_HOST_OVER_FILE_ACTIVITIES = 2;
 
+/**
+ * Workflows a worker keeps in memory. The SDK's default is sized from the heap (~2,300 here), so a
+ * window of 2,000 books kept every waiting book resident and the worker passed 1 GB at 10,000 books;
+ * a waiting book evicted from the cache costs one replay of its short history when it wakes.
+ */
+export const DEFAULT_CACHED_WORKFLOWS = 500;
+
 const ConcurrencySchema = z
   .strictObject({
     batchWindow: positiveInt().default(2000),
@@ -249,6 +256,8 @@ const ConcurrencySchema = z
     /** Default: fileActivities + 2 (why, and figures: docs/benchmarks.md, depth first). */
     booksOnHost: positiveInt().optional(),
     uploadParts: positiveInt().default(4),
+    /** Book workflows kept in the worker's memory (the rest are replayed from history when they next act). */
+    cachedWorkflows: z.number().int().min(2).default(DEFAULT_CACHED_WORKFLOWS),
   })
   .transform((c) => ({ ...c, booksOnHost: c.booksOnHost ?? c.fileActivities + BOOKS_ON_HOST_OVER_FILE_ACTIVITIES }))
   .prefault({});

@@ -115,6 +115,8 @@ export interface ConcurrencyConfig {
   booksOnHost: number;
   /** Parallel parts per multipart upload. */
   uploadParts: number;
+  /** Workflows the worker keeps in memory; the others replay from history when they next act (memory vs CPU). */
+  cachedWorkflows: number;
 }
 
 /**

@@ -101,6 +101,8 @@ export interface TemporalServerOptions extends ToolOptions {
   headless?: boolean;
   logFile?: string;
   namespace?: string;
+  /** Serve the server's own Prometheus metrics on this port (benches read its time per request). */
+  metricsPort?: number;
 }
 
 /** `temporal server start-dev` with the pipeline's search attributes registered. */
@@ -113,6 +115,7 @@ async function startTemporalOn(cli: string, port: number, opts: TemporalServerOp
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
   for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
   if (opts.namespace && opts.namespace !== 'default') args.push('--namespace', opts.namespace);
+  if (opts.metricsPort !== undefined) args.push('--metrics-port', String(opts.metricsPort));
   if (opts.dbFile) {
     mkdirSync(dirname(opts.dbFile), { recursive: true });
     args.push('--db-filename', opts.dbFile);

@@ -57,7 +57,7 @@ test('without a file the built-in defaults make a complete config, paths from th
     expansionCheckAfterBytes: 64 * 1024 ** 2,
     diskUsageThreshold: 0.9,
   });
-  expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4 });
+  expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4, cachedWorkflows: 500 });
   expect(config.timeouts).toEqual({
     hostPickupSeconds: 600,
     heartbeatSeconds: 120,
@@ -119,7 +119,7 @@ test('file values replace defaults; nested mappings merge key by key; sizes may 
   expect(config.grin.directory).toBe('PRNC');
   expect(config.grin.timeouts).toEqual({ requestSeconds: 5, connectSeconds: 10 });
   expect(config.limits.maxUnpackedBytes).toBe(512 * 1024 ** 2);
-  expect(config.concurrency).toEqual({ batchWindow: 10, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4 });
+  expect(config.concurrency).toEqual({ batchWindow: 10, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4, cachedWorkflows: 500 });
   expect(config.retentionDays).toBe(0);
 });
 
