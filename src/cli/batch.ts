@@ -17,7 +17,7 @@ import { formatBarcodeListProblems, parseBarcodeList, type BarcodeListProblem } 
 import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
 import { batchWorkflow, type BatchSummary } from '../workflows/batch';
-import { batchWorkflowId, type BookSettings } from '../workflows/contracts';
+import { BATCH_STARTS_PER_RUN, BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchWorkflowId, type BookSettings } from '../workflows/contracts';
 import { batchStaticDetails, batchSummary } from '../workflows/metadata';
 import { GrinBatch, GrinDirectory } from '../workflows/search-attributes';
 import { ensureSearchAttributes, UsageError } from './common';
@@ -192,10 +192,11 @@ export async function startBatch(client: Client, config: PipelineConfig, barcode
           window: opts.window ?? config.concurrency.batchWindow,
           force: opts.force,
           settings: opts.settings,
-          startsPerRun: opts.startsPerRun,
+          startsPerRun: opts.startsPerRun ?? BATCH_STARTS_PER_RUN,
           reconcileIntervalSeconds: opts.reconcileIntervalSeconds ?? config.timeouts.batchReconcileSeconds,
         },
       ],
+      workflowTaskTimeout: BATCH_WORKFLOW_TASK_TIMEOUT_MS,
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
       staticSummary: batchSummary(opts.batchId, config.grin.directory, barcodes.length),

@@ -15,7 +15,7 @@
 import {
   allHandlersFinished,
   condition,
-  continueAsNew,
+  makeContinueAsNewFunc,
   log,
   ParentClosePolicy,
   patched,
@@ -31,7 +31,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { BoardActivities } from '../activities';
 import { bookWorkflow } from './book';
 import { BatchTracker } from './batch-tracker';
-import { batchProgressQuery, bookSettledSignal, bookWorkflowId, type BatchInput, type BatchProgress, type BatchSummary } from './contracts';
+import { BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchProgressQuery, bookSettledSignal, bookWorkflowId, type BatchInput, type BatchProgress, type BatchSummary } from './contracts';
 import { GrinBarcode, GrinBatch, GrinDirectory, GrinStage } from './search-attributes';
 import { batchCurrentDetails, bookStaticDetails, bookSummary, HANDLER_DESCRIPTIONS } from './metadata';
 
@@ -56,7 +56,7 @@ const { writeBatchReport } = proxyActivities<BoardActivities>({
 /** Patch id (docs/workflow-changes.md): a finished batch writes its report to storage. */
 export const BATCH_REPORT = 'batch-report';
 
-/** Starts per run before continuing as new keeps each run's history far below Temporal's limits. */
+/** Starts per run for batches whose input has none (started before BATCH_STARTS_PER_RUN); kept for their replay. */
 const DEFAULT_STARTS_PER_RUN = 1000;
 const DEFAULT_RECONCILE_SECONDS = 300;
 /** Barcodes read from the list at once. */
@@ -97,8 +97,10 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
       await condition(() => (books.startsResolved && allHandlersFinished()) || startFailure !== undefined);
       if (startFailure !== undefined) throw startFailure;
       if (finished()) break;
-      // No await between the snapshot and the command: nothing can change the state in between.
-      await continueAsNew<typeof batchWorkflow>({ ...input, total, state: books.snapshot() });
+      // No await between the snapshot and the command: nothing can change the state in between. The
+      // next run gets at least BATCH_WORKFLOW_TASK_TIMEOUT_MS (batches started with Temporal's 10 s too).
+      const workflowTaskTimeout = Math.max(workflowInfo().taskTimeoutMs, BATCH_WORKFLOW_TASK_TIMEOUT_MS);
+      await makeContinueAsNewFunc<typeof batchWorkflow>({ workflowTaskTimeout })({ ...input, total, state: books.snapshot() });
     }
     if (canStart()) {
       if (next.length === 0) {

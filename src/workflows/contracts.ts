@@ -73,6 +73,16 @@ export interface BookSettled {
   outcome: 'stored' | 'failed' | 'cancelled';
 }
 
+/**
+ * Starts per batch run for new batches. A run's history is about 6 events per start, and a batch
+ * signalled while it continues as new is evicted and replays its run (about 1 ms of CPU per event):
+ * at 1,000 starts that replay took 13-23 s on a busy 2-core host, longer than the task timeout, and
+ * a 10,000-book batch stopped starting books for minutes. 250 keeps the replay near a second.
+ */
+export const BATCH_STARTS_PER_RUN = 250;
+/** The batch's workflow task timeout (Temporal's default is 10 s): room for a replay of its run on a busy host. */
+export const BATCH_WORKFLOW_TASK_TIMEOUT_MS = 60_000;
+
 export interface BatchInput {
   batchId: string;
   directory: string;
@@ -83,7 +93,10 @@ export interface BatchInput {
   window: number;
   force?: boolean;
   settings: BookSettings;
-  /** Book starts per workflow run before continuing as new (default 1,000; tests use small values). */
+  /**
+   * Book starts per workflow run before continuing as new (`start-batch` sends BATCH_STARTS_PER_RUN;
+   * batches started before it existed have none and keep the workflow's old default, 1,000).
+   */
   startsPerRun?: number;
   /**
    * How often the batch asks Temporal what its in-flight and parked books are really doing, so a

@@ -19,7 +19,7 @@ import { startBatch, type StartBatchOptions } from '../../src/cli/batch';
 import { batchStatus } from '../../src/cli/batch-status';
 import { bookSettingsFrom, UsageError } from '../../src/cli/common';
 import type { RunningSimulator } from '../../src/simulator';
-import { batchWorkflowId, bookWorkflowId, retrySignal } from '../../src/workflows/contracts';
+import { BATCH_STARTS_PER_RUN, BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchWorkflowId, bookWorkflowId, retrySignal, type BatchInput } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { LOST_NEWS } from '../support/lose-batch-news';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
@@ -113,7 +113,11 @@ test('a window of 5 and a continue-as-new every 7 starts still stores all 30 boo
   expect(gets).toHaveLength(30);
   expect(new Set(gets.map((r) => r.path)).size).toBe(30);
   // The batch really ran as several runs (30 starts / 7 per run).
-  expect((await runHistories('many-runs', firstRunId(handle))).length).toBeGreaterThanOrEqual(5);
+  const runs = await runHistories('many-runs', firstRunId(handle));
+  expect(runs.length).toBeGreaterThanOrEqual(5);
+  // Every run has room to replay its history on a busy host (Temporal's default task timeout is 10 s).
+  const taskTimeouts = runs.map((events) => Number(events[0].workflowExecutionStartedEventAttributes?.workflowTaskTimeout?.seconds));
+  expect(taskTimeouts).toEqual(runs.map(() => BATCH_WORKFLOW_TASK_TIMEOUT_MS / 1000));
 });
 
 test('books that settle before their page of starts has resolved are counted, and the batch ends', async () => {
@@ -126,6 +130,9 @@ test('books that settle before their page of starts has resolved are counted, an
   // The race really happened: news of some books came in before every start of the page had
   // resolved (the batch used to drop exactly these, and never ended).
   const [events] = await runHistories('settle-early', firstRunId(handle));
+  // start-batch gave the batch its run size (the workflow's own default is for older batches).
+  const input = events[0].workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+  expect((JSON.parse(Buffer.from(input!).toString('utf8')) as BatchInput).startsPerRun).toBe(BATCH_STARTS_PER_RUN);
   let lastStart = -1;
   events.forEach((e, i) => {
     if (childStarted(e)) lastStart = i;
