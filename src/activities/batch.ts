@@ -8,24 +8,29 @@
  * no-op in the batch, and a describe changes nothing).
  */
 import { Context, getClient } from '@temporalio/activity';
-import { WorkflowNotFoundError, type WorkflowExecutionDescription } from '@temporalio/client';
-import { bookSettledSignal, bookWorkflowId, type BatchNotice, type BookSettled } from '../workflows/contracts';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import { booksSettledSignal, bookWorkflowId, type BatchNotice, type BookSettled } from '../workflows/contracts';
+import { BatchNoticeCoalescer, type CoalescerOptions } from './batch-notices';
 import { GrinStage } from '../workflows/search-attributes';
 
 /** Books described at once: enough to sweep a window of thousands in seconds, few enough to be polite. */
 const DESCRIBES_AT_ONCE = 16;
 
-export function createBatchActivities() {
+export function createBatchActivities(opts: { notices?: CoalescerOptions } = {}) {
+  const notices = new BatchNoticeCoalescer<Client>(async (client, batchWorkflowId, settled) => {
+    try {
+      // No run id: the signal goes to the batch's current run, whichever continue-as-new it is on.
+      await client.workflow.getHandle(batchWorkflowId).signal(booksSettledSignal, settled);
+      return 'delivered';
+    } catch (err) {
+      if (isNotFound(err)) return 'batch-not-running';
+      throw err;
+    }
+  }, opts.notices);
   return {
+    /** Resolves once the batch has the news, sent with other books' news to the same batch (batch-notices.ts). */
     async notifyBatch(input: { batchWorkflowId: string; settled: BookSettled }): Promise<BatchNotice> {
-      try {
-        // No run id: the signal goes to the batch's current run, whichever continue-as-new it is on.
-        await getClient().workflow.getHandle(input.batchWorkflowId).signal(bookSettledSignal, input.settled);
-        return 'delivered';
-      } catch (err) {
-        if (isNotFound(err)) return 'batch-not-running';
-        throw err;
-      }
+      return notices.tell(getClient(), input.batchWorkflowId, input.settled);
     },
 
     /** The books among `barcodes` that have settled, with how; books still at work are left out. */

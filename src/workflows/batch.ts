@@ -31,7 +31,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { BoardActivities } from '../activities';
 import { bookWorkflow } from './book';
 import { BatchTracker } from './batch-tracker';
-import { BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchProgressQuery, bookSettledSignal, bookWorkflowId, type BatchInput, type BatchProgress, type BatchSummary } from './contracts';
+import { BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchProgressQuery, bookSettledSignal, booksSettledSignal, bookWorkflowId, type BatchInput, type BatchProgress, type BatchSummary } from './contracts';
 import { GrinBarcode, GrinBatch, GrinDirectory, GrinStage } from './search-attributes';
 import { batchCurrentDetails, bookStaticDetails, bookSummary, HANDLER_DESCRIPTIONS } from './metadata';
 
@@ -79,6 +79,10 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
     books.settled(settled);
     publish();
   }, { description: HANDLER_DESCRIPTIONS.bookSettled });
+  setHandler(booksSettledSignal, (settled) => {
+    for (const one of settled) books.settled(one);
+    publish();
+  }, { description: HANDLER_DESCRIPTIONS.booksSettled });
   setHandler(batchProgressQuery, progress, { description: HANDLER_DESCRIPTIONS.progress });
 
   const moreToStart = () => books.offset < total;

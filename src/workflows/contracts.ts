@@ -135,6 +135,8 @@ export interface BatchSummary {
 }
 
 export const bookSettledSignal = defineSignal<[BookSettled]>('bookSettled');
+/** Several books' news in one signal (the worker groups the notices it sends to one batch). */
+export const booksSettledSignal = defineSignal<[BookSettled[]]>('booksSettled');
 export const batchProgressQuery = defineQuery<BatchProgress>('progress');
 
 /** What the batch-notify activity did: a finished batch is not an error for the book. */

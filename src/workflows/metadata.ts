@@ -14,6 +14,7 @@ export const HANDLER_DESCRIPTIONS = {
   status: 'Where the book is: bucket, state, what it is doing, its last error.',
   conversionSeen: 'Sent by the conversion watcher when GRIN lists the book as converted, failed or lost (internal).',
   bookSettled: 'Sent by a book workflow when it is stored, parked or cancelled (internal).',
+  booksSettled: 'Sent by a worker for several books that were stored, parked or cancelled (internal).',
   progress: 'The batch\'s counts: started, stored, failed (parked), cancelled, in flight.',
 } as const;
 
