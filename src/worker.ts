@@ -28,6 +28,7 @@ import {
   type ActivityDeps,
 } from './activities';
 import type { DownloadOptions } from './activities/download';
+import type { CoalescerOptions } from './activities/batch-notices';
 import { HostBooks } from './activities/host-books';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
@@ -50,6 +51,8 @@ export interface PipelineWorkerOptions {
   logger?: Logger;
   /** How often the books this host holds are checked against their tokens (default 60 s; tests shorten it). */
   hostBooksReconcileMs?: number;
+  /** How settle notices to a batch are grouped (default: within 1 s; tests that need each notice at once set 0). */
+  batchNotices?: CoalescerOptions;
 }
 
 export interface PipelineWorkers {
@@ -187,7 +190,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       interceptors,
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
-      activities: createBoardActivityGroup(deps),
+      activities: createBoardActivityGroup(deps, { notices: opts.batchNotices }),
       // Bounds the worker's memory whatever the batch window (waiting books are evicted first).
       maxCachedWorkflows: config.concurrency.cachedWorkflows,
     }),

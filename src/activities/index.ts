@@ -26,9 +26,11 @@ import { createConversionWatchActivities } from './conversion-watch';
 import { createFetchActivity, createJoinedFileStages } from './joined-stages';
 
 export type { ActivityDeps } from './deps';
+import type { CoalescerOptions } from './batch-notices';
 
-export function createBoardActivityGroup(deps: ActivityDeps) {
-  return { ...createBoardActivities(deps), ...createBatchActivities(), ...createReportActivities(deps) };
+/** `notices`: how settle notices to a batch are grouped (tests set a delay of 0 to send each at once). */
+export function createBoardActivityGroup(deps: ActivityDeps, opts: { notices?: CoalescerOptions } = {}) {
+  return { ...createBoardActivities(deps), ...createBatchActivities({ notices: opts.notices }), ...createReportActivities(deps) };
 }
 
 // GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log.

@@ -46,7 +46,9 @@ beforeAll(async () => {
     workflowInterceptorModules: [require.resolve('../support/lose-batch-news')],
     logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => process.stderr.write(`${m}\n`), log: () => undefined },
   });
-  workers = await startWorkers(env.config, { workflowBundle: bundle });
+  // Each settle notice goes out at once (no grouping), so news can beat a page of starts (the race
+  // one test below needs); grouping itself is tested in test/unit/batch-notices.test.ts.
+  workers = await startWorkers(env.config, { workflowBundle: bundle, batchNotices: { delayMs: 0 } });
   client = await temporalClient();
   board = await Board.open(env.config.pipelineDir);
   unused = [...sim.barcodes];
@@ -143,8 +145,6 @@ test('books that settle before their page of starts has resolved are counted, an
   expect(early.length).toBeGreaterThan(0);
   // Each book's news arrived exactly once.
   expect(events.flatMap(settledSignals).sort()).toEqual([...barcodes].sort());
-  // The worker sent the news of books settling together in few signals, not one per book.
-  expect(events.filter((e) => settledSignals(e).length > 0).length).toBeLessThan(barcodes.length / 4);
 
   // The same command again re-attaches to the finished batch: same result, no new run.
   const again = await batch('settle-early', barcodes, { window: 60 });
