@@ -520,10 +520,13 @@ export class GrinClient implements GrinApi {
         let lastReported = start;
         const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w' });
         // Progress reports what is on disk, not what arrived: a resume after a crash starts from the
-        // file's size, so a heartbeat must never claim bytes still sitting in a write buffer.
+        // file's size, so a heartbeat must never claim bytes still sitting in a write buffer. A report
+        // goes out once the disk is a step past the last one (the write buffer's lag varies).
         const report = () => {
-          lastReported = bytes;
-          opts.onProgress?.({ bytes: start + file.bytesWritten, etag });
+          const onDisk = start + file.bytesWritten;
+          if (onDisk - lastReported < PROGRESS_STEP_BYTES) return;
+          lastReported = onDisk;
+          opts.onProgress?.({ bytes: onDisk, etag });
         };
         const counter = new Transform({
           transform(chunk: Buffer, _enc, cb) {
@@ -556,7 +559,7 @@ export class GrinClient implements GrinApi {
           if (size > total) await fs.truncate(destPath, 0);
           throw new GrinHttpError({ ...ctx, status }, `body cut short: ${size} of ${total} bytes on disk`, { retryable: true });
         }
-        if (lastReported !== bytes) opts.onProgress?.({ bytes: size, etag });
+        if (lastReported !== size) opts.onProgress?.({ bytes: size, etag });
         return { etag, size, resumed: status === 206 };
       } finally {
         if (!consumed) await res.body.dump().catch(() => undefined);
