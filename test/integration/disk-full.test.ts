@@ -19,13 +19,21 @@ let env: TestEnv;
 let workers: RunningWorkers;
 /** Set by the test: the disk is full whatever is on it (an operator's other files, say). */
 let fullAnyway = false;
-/** An encrypted archive waiting for decryption fills the disk (a big book on a small disk). */
-const ARCHIVES_THAT_FILL_IT = 1;
+/** One downloaded book on the disk fills it (a big book on a small disk), until its clean-up. */
+const BOOKS_THAT_FILL_IT = 1;
 let refusals = 0;
 
-function encryptedOnDisk(): number {
+/**
+ * Books whose files are on the processing disk: downloaded and not cleaned up yet (archive,
+ * decrypted archive, unpacked files, derivatives). A download in progress (`.part`) does not count,
+ * so no download is refused for its own partial file.
+ */
+function booksOnDisk(): number {
   try {
-    return readdirSync(env.config.processingDir).filter((n) => n.endsWith('.tar.gz.gpg')).length;
+    const books = readdirSync(env.config.processingDir)
+      .map((n) => /^(.+?)(?:\.tar\.gz\.gpg|\.tar\.gz|_extracted|_unpacked\.json|_derivatives)$/.exec(n)?.[1])
+      .filter(Boolean);
+    return new Set(books).size;
   } catch {
     return 0;
   }
@@ -33,7 +41,7 @@ function encryptedOnDisk(): number {
 
 /** Usage as downloads see it; counts the times it says "full" (each one refuses a download attempt). */
 async function diskUsage(): Promise<number> {
-  const full = fullAnyway || encryptedOnDisk() >= ARCHIVES_THAT_FILL_IT;
+  const full = fullAnyway || booksOnDisk() >= BOOKS_THAT_FILL_IT;
   if (full) refusals++;
   return full ? 0.95 : 0.5;
 }
@@ -55,7 +63,12 @@ const settings = () => bookSettingsFrom(env.config, { pollIntervalSeconds: 1, qu
 test('more downloads than file slots on a disk that downloads fill: downloaded books are decrypted and stored, the others wait their turn, none parks', async () => {
   const barcodes = sim.barcodes.slice(0, 6);
   const client = await temporalClient();
+  // The first download attempts find the disk full whatever the timing (on a fast run every book
+  // can be downloaded and cleaned up before the next download starts); then the books on disk fill it.
+  fullAnyway = true;
   const handle = await startBatch(client, env.config, barcodes, { batchId: 'fills-disk', window: barcodes.length, settings: settings() });
+  await waitUntil(async () => refusals > 0, PATIENCE_MS, 'a download refused for disk space');
+  fullAnyway = false;
   const board = await Board.open(env.config.pipelineDir);
   await waitUntil(async () => (await board.counts())['07_stored'] === barcodes.length, PATIENCE_MS, 'all six books stored');
   expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
