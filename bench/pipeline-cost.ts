@@ -13,7 +13,7 @@
  *   npm run build && node dist/bench/pipeline-cost.js --books 100 --pages 10 --page-kib 256
  *   node dist/bench/pipeline-cost.js --books 2000 --window 2000 --pages 2 --page-kib 64 [--books-on-host 6]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -53,6 +53,41 @@ export function sampleProcess(pid: number): ProcessSample {
     return kb ? Number(kb[1]) / 1024 : NaN;
   };
   return { cpuSeconds: ticks / 100, peakRssMiB: mib('VmHWM'), rssMiB: mib('VmRSS') };
+}
+
+/** CPU seconds of each thread of this process, by thread id, with the thread's name (Linux). */
+export function threadCpu(): Map<number, { name: string; cpuSeconds: number }> {
+  const threads = new Map<number, { name: string; cpuSeconds: number }>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      threads.set(Number(tid), { name, cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // The thread ended while being read.
+    }
+  }
+  return threads;
+}
+
+/**
+ * Where the worker process's CPU went between two `threadCpu` readings: the main thread (activities,
+ * board, HTTP), Node's file-system thread pool, the SDK's Rust core, and each other thread that did
+ * at least 1 % of the work (the workflow thread, the decryption thread). Threads that ended between
+ * the readings are missing.
+ */
+export function formatThreadCpu(before: Map<number, { name: string; cpuSeconds: number }>, after: Map<number, { name: string; cpuSeconds: number }>, books: number): string {
+  const groups = new Map<string, number>();
+  let total = 0;
+  for (const [tid, { name, cpuSeconds }] of after) {
+    const used = cpuSeconds - (before.get(tid)?.cpuSeconds ?? 0);
+    total += used;
+    const group = tid === process.pid ? 'main thread' : name === 'node' ? `node thread ${tid}` : `${name} threads`;
+    groups.set(group, (groups.get(group) ?? 0) + used);
+  }
+  const shown = [...groups].filter(([, s]) => s >= total * 0.01).sort((a, b) => b[1] - a[1]);
+  return `worker CPU by thread (ms per book): ${shown.map(([g, s]) => `${g} ${((s / books) * 1000).toFixed(0)}`).join(', ')}`;
 }
 
 function ownCpuSeconds(): number {
@@ -144,6 +179,7 @@ async function main(): Promise<void> {
 
     const client = await connectClient(config);
     const serverTimeBefore = await scrapeServerTime(metricsUrl);
+    const threadsBefore = threadCpu();
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
     const started = Date.now();
@@ -151,6 +187,7 @@ async function main(): Promise<void> {
     const summary = await handle.result();
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const threadsAfter = threadCpu();
     const diskPeak = await disk.stop();
     const serverTimeAfter = await scrapeServerTime(metricsUrl);
     const grinRequests = (await sim.control<{ grinRequests: number }>('stats')).grinRequests - grinBefore;
@@ -179,6 +216,7 @@ async function main(): Promise<void> {
     console.log(`first book stored after ${storedAfter(0)}, 10th after ${storedAfter(9)}, half after ${storedAfter(Math.floor(n / 2) - 1)} (from the batch's start)`);
     console.log(`local disk high-water (processing folder, ${diskPeak.samples} samples every ≥ ${opts.sampleMs} ms): ${diskPeak.peakBooks} books, ${(diskPeak.peakBytes / 1024 ** 2).toFixed(1)} MiB`);
     console.log(`CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)`);
+    console.log(formatThreadCpu(threadsBefore, threadsAfter, n));
     if (opts.history) console.log(`history per book: ${(sum(books, (h) => h.events) / n).toFixed(1)} events, ${(sum(books, (h) => h.actions) / n).toFixed(1)} actions; batch: ${batchRuns.length} run(s), ${sum(batchRuns, (h) => h.events)} events (largest ${Math.max(...batchRuns.map((h) => h.events))}), ${(sum(batchRuns, (h) => h.actions) / n).toFixed(1)} actions per book`);
     if (opts.history) console.log(`book events by type (per book): ${[...byType].sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`).join(', ')}`);
     console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)}`);
