@@ -21,8 +21,8 @@ export interface RequestConversionInput {
   barcode: string;
   queueFullRetrySeconds: number;
   /**
-   * The book waits for the conversion watcher (books from the `lean-book` patch on): make sure one
-   * runs, and if GRIN already has the package converted, move the token on to 02_converted now.
+   * The book waits for the conversion watcher (books from the `lean-book` patch on): if GRIN already
+   * has the package converted, move the token on to 02_converted now; else make sure a watcher runs.
    */
   watch?: boolean;
 }
@@ -34,13 +34,17 @@ export function createRequestConversionActivity(deps: ActivityDeps) {
       return classified(async () => {
         const result = await paced(input.barcode, input.queueFullRetrySeconds, (requestSeq) => request(input, requestSeq));
         if (!input.watch) return result;
-        await ensureConversionWatcher(deps);
         // One look at the cached listing (the watcher's own, fetched at most once per poll interval);
         // if it fails, the watcher finds the book (the request is never sent again for a listing).
         const seen = await lookForConversion(deps, input.barcode, deps.config.grin.pollIntervalSeconds).catch(() => undefined);
-        if (seen?.state !== 'converted') return result;
-        await markConverted(deps, input.barcode, seen.filename);
-        return { ...result, converted: seen.filename };
+        if (seen?.state === 'converted') {
+          await markConverted(deps, input.barcode, seen.filename);
+          return { ...result, converted: seen.filename };
+        }
+        // Only a book that will wait needs the watcher: signalling it for every book costs the server
+        // a signal and the watcher a workflow task each.
+        await ensureConversionWatcher(deps);
+        return result;
       });
     },
   };
