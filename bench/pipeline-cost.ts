@@ -55,9 +55,12 @@ export function sampleProcess(pid: number): ProcessSample {
   return { cpuSeconds: ticks / 100, peakRssMiB: mib('VmHWM'), rssMiB: mib('VmRSS') };
 }
 
-/** CPU seconds of each thread of this process, by thread id, with the thread's name (Linux). */
-export function threadCpu(): Map<number, { name: string; cpuSeconds: number }> {
-  const threads = new Map<number, { name: string; cpuSeconds: number }>();
+/** CPU seconds of each thread of this process, by thread id, with the thread's name. */
+export type ThreadCpu = Map<number, { name: string; cpuSeconds: number }>;
+
+/** A `ThreadCpu` reading of this process now (Linux). */
+export function threadCpu(): ThreadCpu {
+  const threads: ThreadCpu = new Map();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
@@ -77,7 +80,7 @@ export function threadCpu(): Map<number, { name: string; cpuSeconds: number }> {
  * at least 1 % of the work (the workflow thread, the decryption thread). Threads that ended between
  * the readings are missing.
  */
-export function formatThreadCpu(before: Map<number, { name: string; cpuSeconds: number }>, after: Map<number, { name: string; cpuSeconds: number }>, books: number): string {
+export function formatThreadCpu(before: ThreadCpu, after: ThreadCpu, books: number): string {
   const groups = new Map<string, number>();
   let total = 0;
   for (const [tid, { name, cpuSeconds }] of after) {
@@ -90,7 +93,8 @@ export function formatThreadCpu(before: Map<number, { name: string; cpuSeconds: 
   return `worker CPU by thread (ms per book): ${shown.map(([g, s]) => `${g} ${((s / books) * 1000).toFixed(0)}`).join(', ')}`;
 }
 
-function ownCpuSeconds(): number {
+/** CPU seconds (user + system) this process has used, all its threads together. */
+export function ownCpuSeconds(): number {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
 }

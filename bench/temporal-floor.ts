@@ -16,7 +16,7 @@ import { DEFAULT_CACHED_WORKFLOWS } from '../src/config/schema';
 import { freePort, startTemporalDevServer } from '../src/devtools/servers';
 import { installQuietRuntime } from '../src/worker';
 import type { FloorActivities } from './floor-workflows';
-import { historyCost, sampleProcess } from './pipeline-cost';
+import { historyCost, ownCpuSeconds, sampleProcess } from './pipeline-cost';
 import { formatServerTime, scrapeServerTime } from './server-time';
 
 const QUEUES = { books: 'floor-books', grin: 'floor-grin', shared: 'floor-files', host: 'floor-host' };
@@ -35,11 +35,6 @@ function chainLengths(value: string): number[] {
 
 function rssMiB(): string {
   return (process.memoryUsage.rss() / 1024 ** 2).toFixed(0);
-}
-
-function ownCpuSeconds(): number {
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1e6;
 }
 
 async function main(): Promise<void> {

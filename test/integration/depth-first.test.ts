@@ -12,7 +12,8 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { bookPaths } from '../../src/activities/deps';
 import { barcodesOnDisk } from '../../src/activities/host-books';
 import type { RunningSimulator } from '../../src/simulator';
-import { bookWorkflowId } from '../../src/workflows/contracts';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { bookWorkflowId, conversionWatchWorkflowId } from '../../src/workflows/contracts';
 import { hostQueueName } from '../../src/worker';
 import { startTestSimulator, startWorkers, temporalClient, testEnv, useSimulatedPipeline, type TestEnv } from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
@@ -72,6 +73,10 @@ describe(`a window of ${BOOKS} converted books, booksOnHost ${BOOKS_ON_HOST}`, (
     const firstStored = tokens.map((t) => t.stages['07_stored']!).sort()[0];
     const downloadedBefore = tokens.filter((t) => t.stages['03_downloaded']! < firstStored).length;
     expect(downloadedBefore).toBeLessThanOrEqual(BOOKS_ON_HOST + 1);
+
+    // Every book was converted when it was requested, so none waited and no conversion watcher ran
+    // (signalling one for each book would cost the server a signal and the watcher a workflow task).
+    await expect(client.workflow.getHandle(conversionWatchWorkflowId(p.sim.directory)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 });
 
