@@ -5,7 +5,9 @@
  * outcomes (quiet in the worker's log), `nextRetryDelay` when the error asks for one, and
  * FailureDetails (redownload, waitingFor) for the workflow and `grin-pipeline status`.
  * Anything else (a Node or library error we did not wrap) is taken as transient: Temporal retries
- * it with backoff, which is what a crash, a vanished file server or a network fault needs.
+ * it with backoff, which is what a crash, a vanished file server or a network fault needs. It is
+ * not retried unseen: its message names it as unexpected, with its class and attempt number, and
+ * its details carry both (`unexpected`) for the token, the metrics and `grin-pipeline status`.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory, CancelledFailure } from '@temporalio/common';
@@ -34,13 +36,33 @@ export function toFailure(err: unknown): ApplicationFailure {
       details: [details],
     });
   }
-  const e = err instanceof Error ? err : new Error(String(err));
+  const e = err instanceof Error ? err : undefined;
+  const name = unexpectedName(err);
+  const attempt = currentAttempt();
+  const details: FailureDetails = { unexpected: { name, attempt } };
   return ApplicationFailure.create({
-    type: e.name && e.name !== 'Error' ? e.name : 'ActivityError',
-    message: e.message,
+    type: e?.name && e.name !== 'Error' ? e.name : 'ActivityError',
+    message: `unexpected ${name} (attempt ${attempt}, retried as transient): ${e ? e.message : String(err)}`,
     nonRetryable: false,
+    details: [details],
     cause: e,
   });
+}
+
+/** The class (and system error code, when there is one) of an error nothing classified, for operators. */
+export function unexpectedName(err: unknown): string {
+  if (!(err instanceof Error)) return typeof err;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code !== '' ? `${err.name} ${code}` : err.name;
+}
+
+/** The activity's attempt number (1 for the first); 1 outside an activity (unit use). */
+function currentAttempt(): number {
+  try {
+    return Context.current().info.attempt;
+  } catch {
+    return 1;
+  }
 }
 
 /** What an ApplicationFailure's details say (empty when it carries none of ours). */

@@ -23,6 +23,7 @@ import { classified, isPermanent } from './failures';
 import { killPoint } from './kill-points';
 import { exists, LocalCopyMissingError, requireLocalFile } from './stage-state';
 import type { BookToken } from '../buckets/token';
+import { BookNotOnBoardError } from '../buckets/board';
 
 export interface UploadResult {
   keys: Record<string, string>;
@@ -51,7 +52,7 @@ export function createUploadActivity(deps: ActivityDeps) {
         const layout = deps.config.storage.layout;
         const paths = bookPaths(deps.config.processingDir, barcode);
         const token = await board.get(barcode);
-        if (!token) throw new Error(`no token for ${barcode} on the board at ${deps.config.pipelineDir}`);
+        if (!token) throw new BookNotOnBoardError(barcode);
         const keys = {
           archive: storageKey(layout, 'archive', barcode),
           ocr: storageKey(layout, 'ocr', barcode),

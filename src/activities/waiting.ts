@@ -81,7 +81,13 @@ export function reportingWaits<T extends BookActivities<T>>(
 
   async function noteFailure(barcode: string, err: unknown): Promise<void> {
     if (!(err instanceof ApplicationFailure)) return; // cancelled, or not ours
-    const { waitingFor } = failureDetails(err);
+    const { waitingFor, unexpected } = failureDetails(err);
+    if (unexpected) {
+      // Nothing classified it: the token says so, with the attempt, until the stage moves on.
+      waitingSince.delete(barcode);
+      await updateStatus(barcode, err.message);
+      return;
+    }
     if (err.nonRetryable || !waitingFor) {
       // The wait is over but the stage still fails: replace the stale "waiting for" status.
       if (waitingSince.delete(barcode) && !err.nonRetryable) await updateStatus(barcode, err.message);

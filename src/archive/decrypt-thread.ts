@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import type { DecryptOptions, DecryptedStream } from './decrypt';
-import { ArchiveLimitError, DecryptError } from './errors';
+import { ArchiveLimitError, DecryptError, DecryptThreadError } from './errors';
 
 /** Plaintext bytes per message from the thread. */
 export const BATCH_BYTES = 1024 * 1024;
@@ -144,7 +144,7 @@ class DecryptThread {
         : new Worker(TS_BOOTSTRAP, { eval: true, workerData: { entry: s.file } });
     this.worker.on('message', (m: FromWorker) => this.dispatch(m));
     this.worker.on('error', (err) => this.fail(err));
-    this.worker.on('exit', (code) => this.fail(new Error(`it exited with code ${code}`)));
+    this.worker.on('exit', (code) => this.fail(new DecryptThreadError(`it exited with code ${code}`)));
     this.worker.unref();
   }
 
@@ -177,7 +177,7 @@ class DecryptThread {
     for (const [id, since] of this.owedSince) {
       const job = this.jobs.get(id);
       if (!job || now - since < job.stallMs) continue;
-      this.fail(new Error(`it made no progress for ${Math.round((now - since) / 1000)} s and was stopped; the work is retried on a new thread`));
+      this.fail(new DecryptThreadError(`it made no progress for ${Math.round((now - since) / 1000)} s and was stopped; the work is retried on a new thread`));
       void this.worker.terminate();
       return;
     }
@@ -232,7 +232,7 @@ class DecryptThread {
     const jobs = [...this.jobs.values()];
     this.jobs.clear();
     this.owedSince.clear();
-    for (const job of jobs) job.onError(new Error(`The decryption thread stopped unexpectedly (${cause.message}).`, { cause }));
+    for (const job of jobs) job.onError(new DecryptThreadError(`The decryption thread stopped unexpectedly (${cause.message}).`, { cause }));
   }
 }
 
@@ -240,10 +240,16 @@ class DecryptThread {
 function revive(e: SerializedError): Error {
   if (e.name === 'DecryptError') return new DecryptError(e.message, { damaged: e.redownload === true });
   if (e.name === 'ArchiveLimitError') return new ArchiveLimitError(e.message);
-  const err = new Error(e.message) as Error & { code?: string };
-  if (e.name !== 'Error') err.name = e.name;
-  if (e.code !== undefined) err.code = e.code;
-  return err;
+  // Anything else is no verdict on the archive (a full disk, a bug): transient, as such errors are outside the thread.
+  return new DecryptThreadError(e.name && e.name !== 'Error' ? `${e.name}: ${e.message}` : e.message, { code: e.code });
+}
+
+/** The thread's script is not installed: no archive is at fault, books wait for a complete install. */
+function threadMissing(): DecryptThreadError {
+  const file = join(__dirname, 'decrypt-worker.js');
+  return new DecryptThreadError(`Cannot start a decryption thread: ${file} is missing; rebuild or reinstall grin-pipeline (npm run build).`, {
+    waitingFor: `a complete install (${file})`,
+  });
 }
 
 const pool: DecryptThread[] = [];
@@ -273,7 +279,7 @@ function pickThread(): DecryptThread {
  * threads (no copies, no garbage in this thread). On failure `dest` is deleted, as decryptFile does.
  */
 export async function decryptFileInWorker(src: string, dest: string, passphrase: string, opts: DecryptOptions = {}): Promise<{ bytes: number }> {
-  if (!workerAvailable()) throw new Error(`Cannot start a decryption thread: ${join(__dirname, 'decrypt-worker.js')} is missing.`);
+  if (!workerAvailable()) throw threadMissing();
   const thread = pickThread();
   const id = nextId++;
   try {
@@ -303,7 +309,7 @@ export async function decryptFileInWorker(src: string, dest: string, passphrase:
 
 /** openDecryptedStream in a worker thread: same contract, same errors. */
 export function openDecryptedStreamInWorker(src: string, passphrase: string, opts: DecryptOptions = {}): Promise<DecryptedStream> {
-  if (!workerAvailable()) throw new Error(`Cannot start a decryption thread: ${join(__dirname, 'decrypt-worker.js')} is missing.`);
+  if (!workerAvailable()) throw threadMissing();
   const thread = pickThread();
   const id = nextId++;
   let bytesOut = 0;

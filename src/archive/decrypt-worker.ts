@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parentPort } from 'node:worker_threads';
 import { openDecryptedStreamInThread, type InputGate } from './decrypt';
+import { ArchiveUsageError } from './errors';
 import { BATCH_BYTES, READ_AHEAD, READ_CHUNK_BYTES, WINDOW, type FromWorker, type SerializedError, type ToWorker } from './decrypt-thread';
 
 interface Job {
@@ -31,7 +32,7 @@ interface Job {
 }
 
 const port = parentPort;
-if (!port) throw new Error('decrypt-worker.ts must be started as a worker thread (see decrypt-thread.ts).');
+if (!port) throw new ArchiveUsageError('decrypt-worker.ts must be started as a worker thread (see decrypt-thread.ts).');
 const jobs = new Map<number, Job>();
 
 function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {

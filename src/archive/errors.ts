@@ -73,3 +73,23 @@ export function listNames(names: string[], max = 10): string {
   const shown = names.slice(0, max).join(', ');
   return names.length > max ? `${shown} and ${names.length - max} more` : shown;
 }
+
+/** A caller broke this module's contract (an unsafe barcode, no passphrase): the same call fails every time. */
+export class ArchiveUsageError extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
+/**
+ * The decryption thread died, stalled, or cannot be started: nothing is wrong with the archive, so
+ * the stage is tried again on a new thread (with `waitingFor` when only a complete install helps).
+ * Also what an unexpected error from inside the thread comes back as, naming its original class.
+ */
+export class DecryptThreadError extends PipelineError {
+  readonly code?: string;
+  constructor(message: string, options: { cause?: unknown; code?: string; waitingFor?: string } = {}) {
+    super(message, { retryable: true, cause: options.cause, waitingFor: options.waitingFor });
+    if (options.code !== undefined) this.code = options.code;
+  }
+}

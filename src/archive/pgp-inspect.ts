@@ -6,6 +6,7 @@
  * block are read (de-armoured first for an ASCII-armoured file); nothing here decrypts.
  */
 import { open } from 'node:fs/promises';
+import { PipelineError } from '../common/errors';
 
 /** RFC 9580 packet tags used here. */
 const TAG = { pkesk: 1, skesk: 3, sed: 9, marker: 10, seipd: 18, aead: 20 } as const;
@@ -79,7 +80,11 @@ export interface BinaryPgpInspection {
 }
 
 /** Why a file is not something we can decrypt; the caller words it for the operator. */
-export class PgpFormatProblem extends Error {}
+export class PgpFormatProblem extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
 
 interface PacketHeader {
   tag: number;

@@ -15,7 +15,8 @@ import { basename, join, resolve } from 'node:path';
 import type { ChecksumResult, ExtractLimits } from './types';
 import { DEFAULT_LIMITS } from '../config/schema';
 import { assertSafeBarcode, makeDerivatives, marcFileName, ocrFileName } from './derivatives';
-import { OutputExistsError, listNames } from './errors';
+import { ArchiveUsageError, OutputExistsError, listNames } from './errors';
+import { PipelineError } from '../common/errors';
 import { decryptAndExtract, derivativeInputsOnly, extractTarGzWithDigests, type ExtractResultWithDigests } from './extract';
 import { verifyChecksums } from './verify';
 
@@ -47,9 +48,9 @@ export interface UnpackSummary {
 }
 
 /** Thrown when `signal` aborts the run (Ctrl-C in the CLI); what was written is removed first. */
-export class UnpackAborted extends Error {
+export class UnpackAborted extends PipelineError {
   constructor() {
-    super('Interrupted: everything this run had written was removed.');
+    super('Interrupted: everything this run had written was removed.', { retryable: false });
     this.name = 'UnpackAborted';
   }
 }
@@ -85,7 +86,7 @@ export interface UnpackOptions {
 export async function unpackArchive(opts: UnpackOptions): Promise<UnpackSummary> {
   const barcode = opts.barcode ?? barcodeFromArchiveName(opts.archive);
   assertSafeBarcode(barcode);
-  if (!opts.decrypted && opts.passphrase === undefined) throw new Error('unpackArchive: a passphrase is needed unless `decrypted` is set.');
+  if (!opts.decrypted && opts.passphrase === undefined) throw new ArchiveUsageError('unpackArchive: a passphrase is needed unless `decrypted` is set.');
   const limits: ExtractLimits = { ...DEFAULT_EXTRACT_LIMITS, ...opts.limits };
   const outDir = resolve(opts.outDir);
   const created = await claimOutputFolder(outDir);

@@ -4,6 +4,7 @@
  * decodes the predefined and numeric entities, keeps CDATA as text, and skips comments, processing
  * instructions and the DOCTYPE. It does not validate; input that cannot be tokenised throws XmlError.
  */
+import { PipelineError } from '../common/errors';
 
 export interface XmlElement {
   /** Namespace URI, or null when the element has no namespace. */
@@ -16,7 +17,11 @@ export interface XmlElement {
   text: string;
 }
 
-export class XmlError extends Error {}
+export class XmlError extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
 
 const PREDEFINED: Record<string, string> = { lt: '<', gt: '>', amp: '&', quot: '"', apos: "'" };
 

@@ -53,6 +53,13 @@ export class TokenFileError extends PipelineError {
   }
 }
 
+/** A token write the board refuses (a bad directory, a changed barcode): the same write is refused every time. */
+export class TokenValueError extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
 const TOKEN_FILE = /^([A-Za-z0-9_-]{3,50})\.json$/;
 /** Temp files of token writes in progress (or abandoned by a crash): `.<barcode>.json.<pid>.<random>.tmp`. */
 const TEMP_FILE = TEMP_NAME;
@@ -190,11 +197,8 @@ export class Board {
       const updatedAt = nextTimestamp(current?.token.updatedAt);
 
       if (!current) {
-        if (patch.directory === undefined) {
-          throw new Error(
-            `Cannot move ${barcode} to ${to}: it is not on the board, and placing it needs the library directory (patch.directory).`,
-          );
-        }
+        // Deleted while the book ran: the workflow, which knows the directory, rebuilds it (rebuildToken).
+        if (patch.directory === undefined) throw new BookNotOnBoardError(barcode);
         assertDirectory(patch.directory, barcode);
         const token: BookToken = {
           ...patch,
@@ -449,7 +453,7 @@ export class Board {
 
 function assertDirectory(directory: unknown, barcode: string): void {
   if (typeof directory !== 'string' || !DIRECTORY_PATTERN.test(directory)) {
-    throw new Error(
+    throw new TokenValueError(
       `Invalid library directory ${JSON.stringify(directory)} for ${barcode}: expected letters, digits, "_" or "-".`,
     );
   }
@@ -457,7 +461,7 @@ function assertDirectory(directory: unknown, barcode: string): void {
 
 function assertPatchBarcode(barcode: string, patch: Partial<BookToken>): void {
   if (patch.barcode !== undefined && patch.barcode !== barcode) {
-    throw new Error(`Cannot change the barcode of token ${barcode} to ${JSON.stringify(patch.barcode)}.`);
+    throw new TokenValueError(`Cannot change the barcode of token ${barcode} to ${JSON.stringify(patch.barcode)}.`);
   }
 }
 

@@ -44,4 +44,10 @@ export class PipelineError extends Error {
 export interface FailureDetails {
   redownload?: boolean;
   waitingFor?: string;
+  /**
+   * Set for an error that is not a PipelineError (nothing said whether retrying helps): its class
+   * name and the attempt that met it. It is retried as transient, and `status`, the token and the
+   * `grin_unexpected_errors` metric name it, so that it gets looked at rather than retried unseen.
+   */
+  unexpected?: { name: string; attempt: number };
 }

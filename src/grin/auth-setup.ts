@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import * as readline from 'node:readline';
 import type { AddressInfo } from 'node:net';
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
+import { GrinAuthSetupError } from './errors';
 import { GOOGLE_TOKEN_URI, readClientSecretFile, writeCredentialsFile, type StoredCredentials } from './auth';
 
 export const GRIN_SCOPES = [
@@ -55,16 +56,16 @@ export function buildConsentUrl(client: OAuth2Client, opts: { redirectUri: strin
  */
 export function extractCode(pasted: string, expectedState: string): string {
   const text = pasted.trim();
-  if (text === '') throw new Error('nothing was pasted; paste the address the browser ended on, or the code');
+  if (text === '') throw new GrinAuthSetupError('nothing was pasted; paste the address the browser ended on, or the code');
   if (!/^https?:\/\//i.test(text) && !text.includes('code=')) return text;
   const query = text.includes('?') ? text.slice(text.indexOf('?') + 1) : text;
   const params = new URLSearchParams(query.split('#')[0]);
   const error = params.get('error');
-  if (error) throw new Error(`Google refused the consent: ${error}`);
+  if (error) throw new GrinAuthSetupError(`Google refused the consent: ${error}`);
   const state = params.get('state');
-  if (state !== null && state !== expectedState) throw new Error('the pasted address belongs to another consent attempt (state mismatch); start again');
+  if (state !== null && state !== expectedState) throw new GrinAuthSetupError('the pasted address belongs to another consent attempt (state mismatch); start again');
   const code = params.get('code');
-  if (!code) throw new Error('the pasted address has no code= parameter');
+  if (!code) throw new GrinAuthSetupError('the pasted address has no code= parameter');
   return code;
 }
 
@@ -83,7 +84,7 @@ export async function runAuthSetup(opts: AuthSetupOptions): Promise<string> {
     },
   });
   const { codeVerifier, codeChallenge } = await client.generateCodeVerifierAsync();
-  if (!codeChallenge) throw new Error('could not create a PKCE challenge');
+  if (!codeChallenge) throw new GrinAuthSetupError('could not create a PKCE challenge');
   const state = randomBytes(16).toString('hex');
 
   let code: string;
@@ -104,7 +105,7 @@ export async function runAuthSetup(opts: AuthSetupOptions): Promise<string> {
 
   const { tokens } = await client.getToken({ code, codeVerifier, redirect_uri: redirectUri });
   if (!tokens.refresh_token) {
-    throw new Error(
+    throw new GrinAuthSetupError(
       'Google issued no refresh token. Remove this app from https://myaccount.google.com/permissions and run auth setup again.',
     );
   }
@@ -135,7 +136,7 @@ export async function startLoopbackReceiver(port: number, state: string, timeout
   const { port: actual } = server.address() as AddressInfo;
   const redirectUri = `http://127.0.0.1:${actual}/`;
   const code = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => finish(new Error(`no answer from the browser within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    const timer = setTimeout(() => finish(new GrinAuthSetupError(`no answer from the browser within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
     const finish = (err: Error | null, value?: string) => {
       clearTimeout(timer);
       server.close();
@@ -169,6 +170,6 @@ function readLine(input: NodeJS.ReadableStream): Promise<string> {
       resolve(line);
       rl.close();
     });
-    rl.once('close', () => reject(new Error('input ended before a code was pasted')));
+    rl.once('close', () => reject(new GrinAuthSetupError('input ended before a code was pasted')));
   });
 }

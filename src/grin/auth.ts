@@ -9,6 +9,7 @@ import { OAuth2Client, type Credentials } from 'google-auth-library';
 import type { GrinConfig } from '../config/types';
 import { readSecret, SecretError } from '../config/secrets';
 import { writeFileAtomic } from '../common/atomic-file';
+import { GrinCredentialsError } from './errors';
 
 export interface AccessTokenSource {
   /** A token believed valid now (refreshing first when it is about to expire). */
@@ -73,7 +74,7 @@ export async function readClientSecretFile(file: string): Promise<OAuthClientInf
   const json = await readJsonFile<ClientSecretFile>(file, 'OAuth client secret file');
   const c = json.installed ?? json.web;
   if (!c?.client_id || !c.client_secret) {
-    throw new Error(
+    throw new GrinCredentialsError(
       `OAuth client secret file ${file} has no installed.client_id/client_secret; download the "Desktop app" client JSON from the Google Cloud console`,
     );
   }
@@ -83,7 +84,7 @@ export async function readClientSecretFile(file: string): Promise<OAuthClientInf
 export async function readCredentialsFile(file: string): Promise<StoredCredentials> {
   const json = await readJsonFile<Partial<StoredCredentials>>(file, 'GRIN credentials file');
   if (!json.refresh_token) {
-    throw new Error(`GRIN credentials file ${file} has no refresh_token; run \`grin-pipeline auth setup\` to create it`);
+    throw new GrinCredentialsError(`GRIN credentials file ${file} has no refresh_token; run \`grin-pipeline auth setup\` to create it`);
   }
   return json as StoredCredentials;
 }
@@ -93,12 +94,12 @@ async function readJsonFile<T>(file: string, what: string): Promise<T> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    throw new Error(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new GrinCredentialsError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
   }
   try {
     return JSON.parse(text) as T;
   } catch {
-    throw new Error(`${what} ${file} is not valid JSON`);
+    throw new GrinCredentialsError(`${what} ${file} is not valid JSON`);
   }
 }
 
@@ -184,7 +185,7 @@ export class OAuthTokenSource implements AccessTokenSource {
       try {
         const requestedAt = Date.now();
         const { credentials } = await this.oauth.refreshAccessToken();
-        if (!credentials.access_token) throw new Error('the OAuth token endpoint returned no access token');
+        if (!credentials.access_token) throw new GrinCredentialsError('the OAuth token endpoint returned no access token');
         if (credentials.expiry_date) this.lifetimeMs = credentials.expiry_date - requestedAt;
         await this.persist();
         return credentials.access_token;

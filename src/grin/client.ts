@@ -16,6 +16,7 @@ import {
   ArchiveNotFoundError,
   GrinFormatError,
   GrinHttpError,
+  GrinUsageError,
   QueueFullError,
   isTransientError,
   type GrinErrorContext,
@@ -119,7 +120,7 @@ export class GrinClient implements GrinApi {
 
   constructor(opts: GrinClientOptions) {
     if (!DIRECTORY_RE.test(opts.directory)) {
-      throw new Error(`GRIN directory ${JSON.stringify(opts.directory)} is not valid: use letters, digits, '_' or '-' (case-sensitive)`);
+      throw new GrinUsageError(`GRIN directory ${JSON.stringify(opts.directory)} is not valid: use letters, digits, '_' or '-' (case-sensitive)`);
     }
     this.baseUrl = (opts.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     new URL(this.baseUrl); // fail early on a malformed base URL
@@ -432,7 +433,7 @@ export class GrinClient implements GrinApi {
 
   private archiveUrl(filename: string): string {
     if (!/^[^/\\?#]+$/.test(filename) || filename.startsWith('_') || filename === '.' || filename === '..') {
-      throw new Error(`archive file name ${JSON.stringify(filename)} is not valid: give the name as listed in _converted`);
+      throw new GrinUsageError(`archive file name ${JSON.stringify(filename)} is not valid: give the name as listed in _converted`);
     }
     return `${this.baseUrl}/${this.directory}/${encodeURIComponent(filename)}`;
   }
@@ -658,7 +659,7 @@ export class GrinClient implements GrinApi {
 
 function assertBarcode(barcode: string): void {
   if (!BARCODE_RE.test(barcode)) {
-    throw new Error(`barcode ${JSON.stringify(barcode)} is not valid: GRIN barcodes are 1–64 letters, digits, '_' or '-'`);
+    throw new GrinUsageError(`barcode ${JSON.stringify(barcode)} is not valid: GRIN barcodes are 1–64 letters, digits, '_' or '-'`);
   }
 }
 

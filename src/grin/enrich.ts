@@ -2,6 +2,7 @@
  * `_barcode_search` enrichment: packing barcodes into URLs of bounded length (PROTOCOL.md §2.9) and
  * driving a long barcode list through the client in chunks, reporting every barcode once.
  */
+import { GrinUsageError } from './errors';
 import type { GrinApi } from './types';
 
 /**
@@ -22,7 +23,7 @@ export function packBarcodesIntoUrls(prefix: string, barcodes: readonly string[]
     }
     const cost = current.length === 0 ? encoded : encoded + 3;
     if (prefix.length + cost > maxLength) {
-      throw new Error(`barcode ${JSON.stringify(barcode)} does not fit in a _barcode_search URL of at most ${maxLength} characters`);
+      throw new GrinUsageError(`barcode ${JSON.stringify(barcode)} does not fit in a _barcode_search URL of at most ${maxLength} characters`);
     }
     current.push(barcode);
     length += cost;

@@ -159,6 +159,45 @@ export class GrinRefusedError extends GrinHttpError {
   }
 }
 
+/** A call given bad input (an invalid directory, barcode or archive name): the same call fails every time. */
+export class GrinUsageError extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
+/**
+ * The GRIN credentials or OAuth client file cannot be used (unreadable, not JSON, a field missing,
+ * no access token issued). Like GrinAuthError it hits every book at once and only the operator can
+ * end it, so books wait for it (never within a call: a command says so now) rather than park.
+ */
+export class GrinCredentialsError extends PipelineError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { retryable: true, waitingFor: WAITING_FOR_CREDENTIALS, cause });
+  }
+}
+
+/** `auth setup` could not get a consent from the operator (nothing pasted, refused, timed out): run it again. */
+export class GrinAuthSetupError extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: false });
+  }
+}
+
+/** A `_process` answer that is not a Barcode/Status table; the client words it with the endpoint (GrinFormatError). */
+export class GrinAnswerError extends PipelineError {
+  constructor(message: string) {
+    super(message, { retryable: true });
+  }
+}
+
+/** A wait or request stopped by its abort signal (a cancelled activity, Ctrl-C): never retried within the call. */
+export class GrinAbortError extends PipelineError {
+  constructor() {
+    super('aborted', { retryable: true });
+  }
+}
+
 const TRANSIENT_CODES = new Set([
   'UND_ERR_SOCKET',
   'UND_ERR_CONNECT_TIMEOUT',
@@ -183,6 +222,7 @@ const TRANSIENT_CODES = new Set([
  */
 export function isTransientError(err: unknown): boolean {
   if (err instanceof GrinHttpError) return err.retryInCall;
+  if (err instanceof GrinAbortError || err instanceof GrinCredentialsError) return false;
   if (err instanceof PipelineError) return err.retryable;
   // Not `instanceof Error`: errors from Node internals may come from another realm (e.g. under jest).
   if (typeof err !== 'object' || err === null) return false;

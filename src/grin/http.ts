@@ -7,7 +7,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import type { AccessTokenSource } from './auth';
-import { WAITING_FOR_GRIN, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
+import { WAITING_FOR_GRIN, GrinAbortError, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
 
 export interface HttpTimeouts {
   /** TCP/TLS connect timeout. */
@@ -228,14 +228,14 @@ export function finalError(err: unknown, ctx: GrinErrorContext): unknown {
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    if (signal?.aborted) return reject(signal.reason instanceof Error ? signal.reason : new GrinAbortError());
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      reject(signal?.reason instanceof Error ? signal.reason : new GrinAbortError());
     };
     signal?.addEventListener('abort', onAbort, { once: true });
   });

@@ -2,6 +2,7 @@
  * `_process` answers: a `Barcode\tStatus` TSV. Each status string becomes an explicit outcome.
  * Unlike grin-transfer (PROTOCOL.md §11.1), "Already being converted" means "wait for it".
  */
+import { GrinAnswerError } from './errors';
 import type { ConversionOutcome } from './types';
 import { parseTsvWithHeader } from './parse-text';
 
@@ -32,14 +33,14 @@ export function parseProcessResponse(body: string): Map<string, ConversionOutcom
   const out = new Map<string, ConversionOutcome>();
   if (lines.length === 0) return out;
   if (lines[0]!.trimStart().startsWith('<')) {
-    throw new Error('expected a Barcode<TAB>Status table but got HTML');
+    throw new GrinAnswerError('expected a Barcode<TAB>Status table but got HTML');
   }
   const firstFields = lines[0]!.split('\t').map((f) => f.trim().toLowerCase());
   if (firstFields.includes('barcode')) {
     const table = parseTsvWithHeader(lines.join('\n'));
     const barcodeKey = table.header.find((h) => h.trim().toLowerCase() === 'barcode')!;
     const statusKey = table.header.find((h) => h.trim().toLowerCase() === 'status');
-    if (!statusKey) throw new Error(`no Status column in the header (${table.header.join(', ')})`);
+    if (!statusKey) throw new GrinAnswerError(`no Status column in the header (${table.header.join(', ')})`);
     for (const row of table.rows) {
       const barcode = (row[barcodeKey] ?? '').trim();
       if (barcode) out.set(barcode, mapConversionStatus(row[statusKey] ?? ''));
@@ -48,7 +49,7 @@ export function parseProcessResponse(body: string): Map<string, ConversionOutcom
   }
   for (const line of lines) {
     const fields = line.split('\t');
-    if (fields.length < 2) throw new Error(`expected Barcode<TAB>Status, got a line without a tab: ${JSON.stringify(line.slice(0, 80))}`);
+    if (fields.length < 2) throw new GrinAnswerError(`expected Barcode<TAB>Status, got a line without a tab: ${JSON.stringify(line.slice(0, 80))}`);
     out.set(fields[0]!.trim(), mapConversionStatus(fields[1]!));
   }
   return out;

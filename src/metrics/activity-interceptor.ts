@@ -3,7 +3,10 @@
  * bucket, books parked by reason, bytes downloaded and uploaded, and how long the book spent in the
  * stage that just finished (from the token's arrival times, so waits and retries count).
  */
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
+import { failureDetails, unexpectedName } from '../activities/failures';
+import { PipelineError } from '../common/errors';
 import { ACTIVITY_ENTERS } from '../activities/activity-stages';
 import type { Board } from '../buckets/board';
 import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../buckets/token';
@@ -13,7 +16,14 @@ export function metricsInterceptor(metrics: PipelineMetrics, board: Pick<Board, 
   return (ctx) => ({
     inbound: {
       async execute(input, next) {
-        const result = await next(input);
+        let result: unknown;
+        try {
+          result = await next(input);
+        } catch (err) {
+          const unexpected = unexpectedError(err, ctx.info.attempt);
+          if (unexpected) metrics.unexpectedError(ctx.info.activityType, unexpected.name, unexpected.attempt);
+          throw err;
+        }
         try {
           await record(metrics, board, ctx.info.activityType, input.args[0], result);
         } catch {
@@ -45,6 +55,13 @@ async function record(metrics: PipelineMetrics, board: Pick<Board, 'get'>, type:
     const to = token?.stages[STAGE_BUCKETS[i]];
     if (from && to) metrics.stageDuration(STAGE_NAMES[i - 1], (Date.parse(to) - Date.parse(from)) / 1000);
   }
+}
+
+/** What an activity failure says of an unclassified error (the activity converted it, or threw it raw). */
+function unexpectedError(err: unknown, attempt: number): { name: string; attempt: number } | undefined {
+  if (err instanceof ApplicationFailure) return failureDetails(err).unexpected;
+  if (err instanceof CancelledFailure || err instanceof PipelineError) return undefined;
+  return { name: unexpectedName(err), attempt };
 }
 
 /** Stage `i` takes a book from STAGE_BUCKETS[i] to STAGE_BUCKETS[i + 1] (as in the book workflow). */

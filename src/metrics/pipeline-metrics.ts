@@ -9,6 +9,8 @@ import type { Bucket } from '../buckets/token';
 /** Histogram buckets for stage durations (seconds): from a quick HEAD to a conversion that takes days. */
 export const STAGE_DURATION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600];
 export const STAGE_DURATION = 'grin_stage_duration_seconds';
+export const UNEXPECTED_ERRORS = 'grin_unexpected_errors';
+export const UNEXPECTED_ERROR_ATTEMPT = 'grin_unexpected_error_attempt';
 
 export class PipelineMetrics {
   private readonly entered: MetricCounter;
@@ -16,6 +18,8 @@ export class PipelineMetrics {
   private readonly bytesCounter: MetricCounter;
   private readonly stageSeconds: MetricHistogram;
   private readonly responses: MetricCounter;
+  private readonly unexpected: MetricCounter;
+  private readonly unexpectedAttempt: MetricHistogram;
 
   constructor(meter: MetricMeter) {
     this.entered = meter.createCounter('grin_books_entered', 'books', 'Books that entered each board bucket (tag bucket)');
@@ -23,6 +27,14 @@ export class PipelineMetrics {
     this.bytesCounter = meter.createCounter('grin_bytes', 'bytes', 'Bytes downloaded from GRIN and uploaded to storage (tag direction)');
     this.stageSeconds = meter.createHistogram(STAGE_DURATION, 'float', 's', 'Time a book spent in a stage, from entering its bucket to entering the next (tag stage)');
     this.responses = meter.createCounter('grin_http_responses', 'responses', 'GRIN HTTP responses by endpoint and status (status "error": no response)');
+    this.unexpected = meter.createCounter(UNEXPECTED_ERRORS, 'failures', 'Activity failures no error class decided (retried as transient), by activity and error class (tags activity, error)');
+    this.unexpectedAttempt = meter.createHistogram(UNEXPECTED_ERROR_ATTEMPT, 'int', 'attempts', 'The attempt number at which each unexpected error was met (tags activity, error)');
+  }
+
+  /** An activity failed with an error that is not a PipelineError, at attempt `attempt`. */
+  unexpectedError(activity: string, error: string, attempt: number): void {
+    this.unexpected.add(1, { activity, error });
+    this.unexpectedAttempt.record(attempt, { activity, error });
   }
 
   bookEntered(bucket: Bucket): void {

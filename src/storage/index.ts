@@ -4,6 +4,7 @@ import { readSecret } from '../config/secrets';
 import { LocalStorage } from './local';
 import { S3Storage, type S3Credentials } from './s3';
 import type { BookStorage } from './types';
+import { StorageConfigError } from './errors';
 
 export { LocalStorage } from './local';
 export { S3Storage, S3StorageError, isRetryableStorageError, type S3StorageOptions } from './s3';
@@ -38,7 +39,7 @@ function explicitCredentials(
   const { accessKeyId, secretAccessKey } = config;
   if (!accessKeyId && !secretAccessKey) return undefined;
   if (!accessKeyId || !secretAccessKey) {
-    throw new Error(
+    throw new StorageConfigError(
       `storage.${accessKeyId ? 'secretAccessKey' : 'accessKeyId'} is missing: set both S3 keys, or neither to use the AWS SDK's default credentials`,
     );
   }

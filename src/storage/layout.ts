@@ -4,6 +4,7 @@
  */
 import { validateBarcode } from '../buckets/barcode';
 import type { StorageLayout } from '../config/types';
+import { StorageConfigError, StorageRefusedError } from './errors';
 
 export type ArtifactKind = keyof StorageLayout;
 
@@ -12,7 +13,7 @@ export function storageKey(layout: StorageLayout, artifact: ArtifactKind, barcod
   validateBarcode(barcode);
   const template = layout[artifact];
   if (typeof template !== 'string' || template.length === 0) {
-    throw new Error(`Storage layout has no template for '${artifact}'; set storage.layout.${artifact} in the config`);
+    throw new StorageConfigError(`Storage layout has no template for '${artifact}'; set storage.layout.${artifact} in the config`);
   }
   const key = template.split('{barcode}').join(barcode);
   assertSafeKey(key, `storage.layout.${artifact}`);
@@ -41,7 +42,7 @@ export function assertSafeKey(key: string, origin = 'storage key'): void {
                 : key.length > 1024
                   ? 'it is longer than 1024 characters'
                   : null;
-  if (problem) throw new Error(`Refusing ${origin} ${JSON.stringify(key)}: ${problem}`);
+  if (problem) throw new StorageRefusedError(`Refusing ${origin} ${JSON.stringify(key)}: ${problem}`);
 }
 
 /**
@@ -54,11 +55,11 @@ export function normalizeMetadata(metadata: Record<string, string> | undefined):
   for (const [name, value] of Object.entries(metadata ?? {})) {
     const normal = name.toLowerCase().replace(/-/g, '_');
     if (!/^[a-z0-9_]+$/.test(normal)) {
-      throw new Error(`Refusing metadata name ${JSON.stringify(name)}: use only letters, digits, '_' and '-'`);
+      throw new StorageRefusedError(`Refusing metadata name ${JSON.stringify(name)}: use only letters, digits, '_' and '-'`);
     }
     // Header values must be printable ASCII, otherwise S3 stores them mangled (RFC 2047) or rejects them.
     if (typeof value !== 'string' || !/^[\x20-\x7e]*$/.test(value)) {
-      throw new Error(`Refusing metadata ${normal}=${JSON.stringify(value)}: values must be printable ASCII text`);
+      throw new StorageRefusedError(`Refusing metadata ${normal}=${JSON.stringify(value)}: values must be printable ASCII text`);
     }
     out[normal] = value;
   }

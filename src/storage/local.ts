@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
 import { assertSafeKey, normalizeMetadata } from './layout';
+import { StorageConfigError, StorageContentError, StorageRefusedError } from './errors';
 import { syncDirectory } from '../common/atomic-file';
 
 const SIDECAR_SUFFIX = '.meta.json';
@@ -24,7 +25,7 @@ export class LocalStorage implements BookStorage {
   readonly location: string;
 
   constructor(root: string) {
-    if (!root) throw new Error('Local storage needs a root folder (storage.path in the config)');
+    if (!root) throw new StorageConfigError('Local storage needs a root folder (storage.path in the config)');
     this.location = path.resolve(root);
   }
 
@@ -32,12 +33,12 @@ export class LocalStorage implements BookStorage {
   pathOf(key: string): string {
     assertSafeKey(key);
     if (key.endsWith(SIDECAR_SUFFIX)) {
-      throw new Error(`Refusing storage key ${JSON.stringify(key)}: names ending in ${SIDECAR_SUFFIX} hold metadata`);
+      throw new StorageRefusedError(`Refusing storage key ${JSON.stringify(key)}: names ending in ${SIDECAR_SUFFIX} hold metadata`);
     }
     const full = path.resolve(this.location, key);
     const rel = path.relative(this.location, full);
     if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
-      throw new Error(`Refusing storage key ${JSON.stringify(key)}: it points outside ${this.location}`);
+      throw new StorageRefusedError(`Refusing storage key ${JSON.stringify(key)}: it points outside ${this.location}`);
     }
     return full;
   }
@@ -54,7 +55,7 @@ export class LocalStorage implements BookStorage {
     let size: number;
     try {
       const st = await fsp.stat(file);
-      if (!st.isFile()) throw new Error(`Local storage: ${file} (key ${key}) is not a regular file`);
+      if (!st.isFile()) throw new StorageContentError(`Local storage: ${file} (key ${key}) is not a regular file`);
       size = st.size;
     } catch (err) {
       if (isNotFound(err)) return null;
@@ -85,7 +86,7 @@ export class LocalStorage implements BookStorage {
     try {
       return await fsp.readFile(file);
     } catch (err) {
-      if (isNotFound(err)) throw new Error(`Local storage: no object at key ${key} (${file})`);
+      if (isNotFound(err)) throw new StorageContentError(`Local storage: no object at key ${key} (${file})`);
       throw err;
     }
   }
@@ -127,7 +128,7 @@ export class LocalStorage implements BookStorage {
     await syncDirectory(path.dirname(file));
     const stored = await this.head(key);
     if (!stored || stored.size !== expectedSize) {
-      throw new Error(
+      throw new StorageContentError(
         `Local storage: ${file} (key ${key}) has ${stored?.size ?? 'no'} bytes after writing, expected ${expectedSize}`,
       );
     }
@@ -151,7 +152,7 @@ async function readSidecar(sidecarFile: string): Promise<Sidecar | null> {
     const parsed = JSON.parse(text) as Partial<Sidecar>;
     return { metadata: parsed.metadata ?? {}, contentType: parsed.contentType };
   } catch {
-    throw new Error(`Local storage: metadata file ${sidecarFile} is not valid JSON; delete it or re-upload the object`);
+    throw new StorageContentError(`Local storage: metadata file ${sidecarFile} is not valid JSON; delete it or re-upload the object`);
   }
 }
 

@@ -2,6 +2,7 @@
  * Multipart sizing. S3 allows at most 10,000 parts of 5 MiB to 5 GiB each (the last may be smaller)
  * and objects up to 5 TiB. We aim for 9,000 parts at most to keep a margin.
  */
+import { StorageRefusedError } from './errors';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -20,10 +21,10 @@ export const MULTIPART_THRESHOLD = 16 * MiB;
 /** Part size for a multipart upload of `fileSize` bytes: 8 MiB, or larger (whole MiB) for huge files. */
 export function choosePartSize(fileSize: number): number {
   if (!Number.isSafeInteger(fileSize) || fileSize < 0) {
-    throw new Error(`Cannot choose a part size for file size ${fileSize}: expected a whole number of bytes >= 0`);
+    throw new StorageRefusedError(`Cannot choose a part size for file size ${fileSize}: expected a whole number of bytes >= 0`);
   }
   if (fileSize > MAX_OBJECT_SIZE) {
-    throw new Error(`File of ${fileSize} bytes is larger than S3's 5 TiB object limit (${MAX_OBJECT_SIZE} bytes)`);
+    throw new StorageRefusedError(`File of ${fileSize} bytes is larger than S3's 5 TiB object limit (${MAX_OBJECT_SIZE} bytes)`);
   }
   const needed = Math.ceil(Math.ceil(fileSize / TARGET_MAX_PARTS) / MiB) * MiB;
   return Math.min(MAX_PART_SIZE, Math.max(DEFAULT_PART_SIZE, needed));

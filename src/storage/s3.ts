@@ -32,6 +32,7 @@ import { PipelineError } from '../common/errors';
 import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
 import type { StorageConfig } from '../config/types';
 import { assertSafeKey, normalizeMetadata } from './layout';
+import { StorageAnswerError, StorageConfigError, StorageRefusedError } from './errors';
 
 type S3StorageConfig = Extract<StorageConfig, { kind: 's3' }>;
 import { MAX_PARTS, MIN_PART_SIZE, MULTIPART_THRESHOLD, choosePartSize, partCount } from './part-size';
@@ -172,9 +173,9 @@ export class S3Storage implements BookStorage {
   private readonly secrets: string[];
 
   constructor(opts: S3StorageOptions) {
-    if (!opts.bucket) throw new Error('S3 storage needs a bucket name (storage.bucket in the config)');
+    if (!opts.bucket) throw new StorageConfigError('S3 storage needs a bucket name (storage.bucket in the config)');
     if (!Number.isInteger(opts.partsInFlight) || opts.partsInFlight < 1) {
-      throw new Error(`S3 storage: partsInFlight must be a whole number >= 1, got ${opts.partsInFlight}`);
+      throw new StorageConfigError(`S3 storage: partsInFlight must be a whole number >= 1, got ${opts.partsInFlight}`);
     }
     this.bucket = opts.bucket;
     const trimmed = opts.prefix.replace(/^\/+/, '');
@@ -224,7 +225,7 @@ export class S3Storage implements BookStorage {
     const fullKey = this.fullKey(key);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
-      if (!out.Body) throw new Error('response has no body');
+      if (!out.Body) throw new StorageAnswerError('response has no body');
       return Buffer.from(await out.Body.transformToByteArray());
     } catch (err) {
       throw this.wrap('GetObject', fullKey, err);
@@ -450,7 +451,7 @@ export class S3Storage implements BookStorage {
           ...(useCrc32 ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
         }),
       );
-      if (!out.UploadId) throw new Error('server returned no UploadId');
+      if (!out.UploadId) throw new StorageAnswerError('server returned no UploadId');
       return { uploadId: out.UploadId, partSize: choosePartSize(size), useCrc32, done: new Map() };
     } catch (err) {
       throw this.wrap('CreateMultipartUpload', fullKey, err);
@@ -469,7 +470,7 @@ export class S3Storage implements BookStorage {
     size: number,
   ): Promise<MultipartState | null> {
     if (cp.key !== key) {
-      throw new Error(`Cannot resume upload ${cp.uploadId}: its checkpoint is for key ${cp.key}, not ${key}`);
+      throw new StorageRefusedError(`Cannot resume upload ${cp.uploadId}: its checkpoint is for key ${cp.key}, not ${key}`);
     }
     const count = partCount(size, cp.partSize);
     if (!Number.isInteger(cp.partSize) || cp.partSize < MIN_PART_SIZE || count > MAX_PARTS) {
@@ -583,7 +584,7 @@ export class S3Storage implements BookStorage {
         }),
         { abortSignal: signal },
       );
-      if (!out.ETag) throw new Error(`server returned no ETag for part ${partNumber}`);
+      if (!out.ETag) throw new StorageAnswerError(`server returned no ETag for part ${partNumber}`);
       const etag = plainMd5Etag(out.ETag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
       if (etag && etag !== md5()) {
         throw new S3StorageError(

@@ -6,6 +6,7 @@ import { NotConvertedYet, ConversionRequestLost } from '../../src/activities/wai
 import { DiskFullError } from '../../src/activities/disk-space';
 import { ArchiveLimitError, ChecksumMismatchError, CorruptArchiveError, DecryptError, UnsafeArchiveError } from '../../src/archive/errors';
 import { InvalidBarcodeError } from '../../src/buckets/barcode';
+import { PipelineError } from '../../src/common/errors';
 import { SecretError } from '../../src/config/secrets';
 import {
   ArchiveNotFoundError,
@@ -74,7 +75,9 @@ describe('toFailure', () => {
     const failure = toFailure(err);
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect(failure.type).toBe(err instanceof Error && err.name !== 'Error' ? err.name : 'ActivityError');
-    expect(failure.message).toBe((err as Error).message);
+    // An unknown error keeps its message, named as unexpected with its class and attempt (see below).
+    if (err instanceof PipelineError) expect(failure.message).toBe(err.message);
+    else expect(failure.message).toBe(`unexpected ${(err as Error).name} (attempt 1, retried as transient): ${(err as Error).message}`);
     expect(failure.nonRetryable).toBe(expected.nonRetryable);
     expect(isPermanent(err)).toBe(expected.nonRetryable);
     expect(failure.category).toBe(expected.benign ? ApplicationFailureCategory.BENIGN : undefined);
@@ -83,6 +86,16 @@ describe('toFailure', () => {
     expect(details.redownload ?? false).toBe(expected.redownload ?? false);
     if (expected.waitingFor) expect(details.waitingFor).toMatch(expected.waitingFor);
     else expect(details.waitingFor).toBeUndefined();
+  });
+
+  it('names an error nothing classified, with its class, code and attempt, in the message and the details', () => {
+    const err = Object.assign(new TypeError('Cannot read properties of undefined'), { code: 'ERR_X' });
+    const failure = toFailure(err);
+    expect(failure.nonRetryable).toBe(false);
+    expect(failure.message).toBe('unexpected TypeError ERR_X (attempt 1, retried as transient): Cannot read properties of undefined');
+    expect(failureDetails(failure).unexpected).toEqual({ name: 'TypeError ERR_X', attempt: 1 });
+    // Ours never count as unexpected.
+    expect(failureDetails(toFailure(new DecryptError('x'))).unexpected).toBeUndefined();
   });
 
   it('passes an ApplicationFailure through unchanged', () => {
