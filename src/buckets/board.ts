@@ -38,8 +38,11 @@ export type TokenInit = Partial<Omit<BookToken, 'bucket' | 'stages' | 'updatedAt
 
 /** The book has no token in any bucket: an operator must look (retrying does not bring it back). */
 export class BookNotOnBoardError extends PipelineError {
-  constructor(readonly barcode: string) {
-    super(`Book ${barcode} is not on the board (no ${barcode}.json in any bucket).`, { retryable: false });
+  constructor(
+    readonly barcode: string,
+    detail = '',
+  ) {
+    super(`Book ${barcode} is not on the board (no ${barcode}.json in any bucket).${detail ? ` ${detail}` : ''}`, { retryable: false });
   }
 }
 
@@ -198,7 +201,9 @@ export class Board {
 
       if (!current) {
         // Deleted while the book ran: the workflow, which knows the directory, rebuilds it (rebuildToken).
-        if (patch.directory === undefined) throw new BookNotOnBoardError(barcode);
+        if (patch.directory === undefined) {
+          throw new BookNotOnBoardError(barcode, `Cannot move it to ${to}: placing it needs the library directory (patch.directory).`);
+        }
         assertDirectory(patch.directory, barcode);
         const token: BookToken = {
           ...patch,
