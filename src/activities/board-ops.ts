@@ -8,11 +8,17 @@
  * already parked for the same reason and leaves it (the attempt count is not counted twice);
  * unparkBook and cancelBook move to the bucket the token is already in, which only rewrites it, and
  * cancelBook removes what is left of the local files; readBatchBarcodes only reads.
+ *
+ * A token deleted or made unreadable by hand while its book runs is rebuilt, never retried over
+ * forever: these activities put a fresh token where the workflow says the book is (unreadable copies
+ * are renamed aside for an operator), and `rebuildToken` does so for a stage that met a lost token.
  */
+import { Context } from '@temporalio/activity';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { rm } from 'node:fs/promises';
-import type { Bucket, StageBucket, TokenError } from '../buckets/token';
+import { BookNotOnBoardError, TokenFileError } from '../buckets/board';
+import type { BookToken, Bucket, StageBucket, TokenError } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
 import { markConverted } from './wait-for-conversion';
@@ -28,11 +34,103 @@ export interface RegisterResult {
   lastError?: Omit<TokenError, 'at'>;
 }
 
+/** What the workflow knows of a book whose token is gone or unreadable, to write a fresh one. */
+export interface RebuildTokenInput {
+  barcode: string;
+  directory: string;
+  workflowId: string;
+  batchId?: string;
+  /** The bucket the workflow's run is in (the stage that met the lost token starts from it again). */
+  bucket: Bucket;
+  fileQueue?: string;
+  grinFilename?: string;
+  /** Why: the stage's error, for the token's status. */
+  reason: string;
+}
+
 export function createBoardActivities(deps: ActivityDeps) {
   const { board } = deps;
+
+  /** The book's token, or null when it is missing or unreadable (a token lost by hand). */
+  const log = (message: string) => {
+    try {
+      Context.current().log.warn(message);
+    } catch {
+      // outside an activity (unit use)
+    }
+  };
+
+  const readable = async (barcode: string): Promise<BookToken | null> => {
+    try {
+      return await board.get(barcode);
+    } catch (err) {
+      if (err instanceof TokenFileError) return null;
+      throw err;
+    }
+  };
+
+  /**
+   * board.move, but a token lost meanwhile is first rebuilt in `to` from what this run knows (the
+   * pipeline's directory, the workflow id), so that bookkeeping (park, retry, rewind, cancel) never
+   * fails over and over for a file an operator removed or truncated.
+   */
+  const moveRebuilding = async (barcode: string, to: Bucket, patch: Partial<BookToken>): Promise<BookToken> => {
+    try {
+      return await board.move(barcode, to, patch);
+    } catch (err) {
+      if (!(err instanceof TokenFileError || err instanceof BookNotOnBoardError)) throw err;
+      const { setAside } = await board.rebuild(barcode, to, {
+        directory: deps.config.grin.directory,
+        workflowId: currentWorkflowId(),
+        processingDir: deps.config.processingDir,
+        storage: deps.storage.location,
+        status: `token ${err instanceof TokenFileError ? 'was unreadable (set aside)' : 'was missing'}; rebuilt from the workflow`,
+      });
+      if (setAside.length) log(`token of ${barcode} was unreadable; set aside as ${setAside.join(', ')} and rebuilt in ${to}`);
+      return board.move(barcode, to, patch);
+    }
+  };
+
   return {
+    /**
+     * Writes a fresh token for a book whose token was deleted or made unreadable while it ran, in
+     * the bucket the workflow says the book is in; the unreadable file is renamed aside. A token
+     * that reads fine again (repaired by hand meanwhile) is left as it is.
+     */
+    async rebuildToken(input: RebuildTokenInput): Promise<{ rebuilt: boolean; setAside: string[] }> {
+      return classified(async () => {
+        const { rebuilt, setAside } = await board.rebuild(input.barcode, input.bucket, {
+          directory: input.directory,
+          workflowId: input.workflowId,
+          ...(input.batchId ? { batchId: input.batchId } : {}),
+          ...(input.fileQueue ? { fileQueue: input.fileQueue } : {}),
+          ...(input.grinFilename ? { grinFilename: input.grinFilename } : {}),
+          processingDir: deps.config.processingDir,
+          storage: deps.storage.location,
+          status: `token rebuilt from the workflow (${input.reason})`,
+        });
+        if (rebuilt) log(`rebuilt the token of ${input.barcode} in ${input.bucket} from its workflow (${input.reason})${setAside.length ? `; set aside ${setAside.join(', ')}` : ''}`);
+        return { rebuilt, setAside };
+      });
+    },
+
     async registerBook(input: { barcode: string; directory: string; workflowId: string; batchId?: string }): Promise<RegisterResult> {
       return classified(async () => {
+        // An unreadable token (truncated by hand) is set aside: the book starts over from 00_available,
+        // where each stage finds what is already done (GRIN's conversion, files on disk, stored objects).
+        try {
+          await board.get(input.barcode);
+        } catch (err) {
+          if (!(err instanceof TokenFileError)) throw err;
+          await board.rebuild(input.barcode, '00_available', {
+            directory: input.directory,
+            workflowId: input.workflowId,
+            batchId: input.batchId,
+            processingDir: deps.config.processingDir,
+            storage: deps.storage.location,
+            status: 'token was unreadable (set aside); rebuilt by a new run, which starts over from 00_available',
+          });
+        }
         const { token, created } = await board.create({
           barcode: input.barcode,
           directory: input.directory,
@@ -67,10 +165,10 @@ export function createBoardActivities(deps: ActivityDeps) {
     /** Parks the book in `failed` with the reason an operator will read. */
     async parkBook(input: { barcode: string; stage: StageBucket; message: string; type?: string }): Promise<void> {
       await classified(async () => {
-        const current = await board.get(input.barcode);
+        const current = await readable(input.barcode);
         const already = current?.bucket === 'failed' && current.lastError?.stage === input.stage && current.lastError.message === input.message;
         if (already) return;
-        await board.move(input.barcode, 'failed', {
+        await moveRebuilding(input.barcode, 'failed', {
           status: `parked: ${input.stage} failed`,
           attempts: (current?.attempts ?? 0) + 1,
           lastError: { stage: input.stage, message: input.message, type: input.type, at: new Date().toISOString() },
@@ -81,8 +179,8 @@ export function createBoardActivities(deps: ActivityDeps) {
     /** On `retry`: back to the bucket before the stage that failed, keeping lastError for the record. */
     async unparkBook(input: { barcode: string; backTo: Bucket }): Promise<void> {
       await classified(async () => {
-        const current = await board.get(input.barcode);
-        await board.move(input.barcode, input.backTo, { status: 'retrying', lastError: current?.lastError });
+        const current = await readable(input.barcode);
+        await moveRebuilding(input.barcode, input.backTo, { status: 'retrying', lastError: current?.lastError });
       });
     },
 
@@ -92,14 +190,14 @@ export function createBoardActivities(deps: ActivityDeps) {
      */
     async rewindBook(input: { barcode: string; to: StageBucket; status: string }): Promise<void> {
       await classified(async () => {
-        await board.move(input.barcode, input.to, { status: input.status });
+        await moveRebuilding(input.barcode, input.to, { status: input.status });
       });
     },
 
     /** On `cancel`: the token goes to `cancelled` and the book's local files are removed. */
     async cancelBook(input: { barcode: string; reason?: string }): Promise<void> {
       await classified(async () => {
-        await board.move(input.barcode, 'cancelled', { status: input.reason ?? 'cancelled by operator' });
+        await moveRebuilding(input.barcode, 'cancelled', { status: input.reason ?? 'cancelled by operator' });
         const paths = bookPaths(deps.config.processingDir, input.barcode);
         // The unpacked record first: it is what marks the other files complete.
         await rm(paths.unpacked, { force: true });
@@ -126,4 +224,13 @@ export function createBoardActivities(deps: ActivityDeps) {
       });
     },
   };
+}
+
+/** The workflow this activity runs for (empty outside an activity). */
+function currentWorkflowId(): string | undefined {
+  try {
+    return Context.current().info.workflowExecution?.workflowId;
+  } catch {
+    return undefined;
+  }
 }

@@ -235,6 +235,45 @@ export class Board {
     });
   }
 
+  /**
+   * Rebuilds a token that is missing or unreadable (truncated or deleted by hand while its book ran)
+   * from what the caller knows (the workflow's barcode, directory, workflow id, batch, the bucket
+   * its run is in): unreadable copies are renamed aside (`<barcode>.json.unreadable-<time>`, kept
+   * for an operator) and a fresh token is written in `bucket`. A readable token is left as it is
+   * (someone repaired it meanwhile). Returns the token and what was set aside.
+   */
+  async rebuild(
+    barcode: string,
+    bucket: Bucket,
+    patch: Partial<BookToken> & { directory: string },
+  ): Promise<{ token: BookToken; rebuilt: boolean; setAside: string[] }> {
+    validateBarcode(barcode);
+    assertBucket(bucket);
+    assertDirectory(patch.directory, barcode);
+    return this.locked(barcode, async () => {
+      const setAside: string[] = [];
+      try {
+        const current = await this.settle(barcode);
+        if (current) return { token: current.token, rebuilt: false, setAside };
+      } catch (error) {
+        if (!(error instanceof TokenFileError)) throw error;
+        for (const b of BUCKETS) {
+          const file = this.tokenPath(b, barcode);
+          const copy = await this.readCopy(b, barcode);
+          if (!copy || copy.token) continue;
+          const aside = `${file}.unreadable-${Date.now()}`;
+          await fs.rename(file, aside);
+          setAside.push(`${b}/${path.basename(aside)}`);
+        }
+      }
+      const updatedAt = nextTimestamp(undefined);
+      const status = setAside.length ? `${patch.status ?? 'token rebuilt'}; the unreadable file was kept as ${setAside.join(', ')}` : patch.status;
+      const token: BookToken = { ...patch, ...(status ? { status } : {}), barcode, bucket, stages: { ...patch.stages, [bucket]: updatedAt }, updatedAt };
+      await this.writeTokenCopy(token);
+      return { token, rebuilt: true, setAside };
+    });
+  }
+
   /** Rewrites the token in place (same bucket), e.g. for a status change. `patch.bucket` is ignored. */
   async update(barcode: string, patch: Partial<BookToken>): Promise<BookToken> {
     validateBarcode(barcode);

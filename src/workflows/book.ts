@@ -54,6 +54,23 @@ const HOST_LOSS_NEVER_PARKS = 'host-loss-never-parks';
  * Decided once, at the start: a book started before it keeps the old way to its end.
  */
 const LEAN_BOOK = 'lean-book';
+/**
+ * A cancel through Temporal (the Web UI's "Request Cancellation", `temporal workflow cancel`, a
+ * client's `handle.cancel()`) does what the `cancel` signal does: the token goes to `cancelled` with
+ * the reason, the local files are removed, the batch is told, and the run completes as `cancelled`.
+ * Runs recorded before it closed as CANCELED with the board left as it was.
+ */
+const TEMPORAL_CANCEL_IS_CANCEL = 'temporal-cancel-is-cancel';
+const TEMPORAL_CANCEL_REASON = 'cancelled through Temporal (a workflow cancel request, e.g. the Web UI\'s "Request Cancellation")';
+/**
+ * A stage that meets its token deleted or unreadable (changed by hand while the book ran) has it
+ * rebuilt from what this run knows and runs again, instead of parking; after MAX_TOKEN_REBUILDS in a
+ * row (something keeps removing it) the book parks with the reason.
+ */
+const REBUILD_LOST_TOKEN = 'rebuild-lost-token';
+const MAX_TOKEN_REBUILDS = 3;
+/** The errors the board raises for a token that is gone or cannot be read. */
+const LOST_TOKEN_TYPES: readonly string[] = ['TokenFileError', 'BookNotOnBoardError'];
 /** The `GrinStage` values a lean book shows; between them, the stage is in its current details and on the board. */
 const SETTLED_STAGES: readonly string[] = ['07_stored', 'failed', 'cancelled'];
 
@@ -159,6 +176,8 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   let retryRequested = false;
   let operatorRetries = 0;
   let cancelReason: string | undefined;
+  /** Tokens rebuilt in a row by this run (reset when a stage succeeds, and by `retry`). */
+  let tokenRebuilds = 0;
   /** Set once an integrity failure sent the book back for a fresh download (reset by `retry`). */
   let redownloaded = false;
   let fileQueue: string | undefined;
@@ -166,6 +185,8 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   let conversion: ConversionNotice | undefined;
   /** A lean book waits for the watcher only right after its own request, which makes sure a watcher runs. */
   let requested = false;
+  /** The workflow's root scope: a cancel through Temporal cancels it (and every scope in it). */
+  const root = CancellationScope.current();
   const stageScope = new CancellationScope();
   /** The Web UI's "current details": set at every change of `status` (it issues no command, so replay is unaffected). */
   const publish = () => setCurrentDetails(bookCurrentDetails(status, operatorRetries));
@@ -197,6 +218,16 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     if (shown === bucket && (lean || patched(STAGE_UPSERT_ON_CHANGE))) return;
     upsertSearchAttributes([{ key: GrinStage, value: bucket }]);
   };
+  /**
+   * True when `err` is this run being cancelled through Temporal, which is then handled as the
+   * `cancel` signal is (the reason set unless a signal gave one). Asked only once a cancel arrived,
+   * so the patch marker is recorded only in runs that were cancelled this way.
+   */
+  const cancelledThroughTemporal = (err: unknown): boolean => {
+    if (!root.consideredCancelled || !isCancellation(err) || !patched(TEMPORAL_CANCEL_IS_CANCEL)) return false;
+    cancelReason ??= TEMPORAL_CANCEL_REASON;
+    return true;
+  };
   const settle = (outcome: BookSettled['outcome']) => tellBatch(input, { barcode, outcome }, { local: lean });
   const runStage = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (cancelReason) throw new Cancelled();
@@ -204,6 +235,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       return await stageScope.run(fn);
     } catch (err) {
       if (cancelReason && isCancellation(err)) throw new Cancelled();
+      if (cancelledThroughTemporal(err)) throw new Cancelled();
       throw err;
     }
   };
@@ -308,6 +340,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       try {
         const next = await runStage(run[stage.name]);
         at = typeof next === 'number' ? next : at + 1;
+        tokenRebuilds = 0;
       } catch (err) {
         if (err instanceof Cancelled) throw err;
         at = await recover(at, err);
@@ -318,14 +351,18 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     await settle('stored');
     return 'stored';
   } catch (err) {
-    if (!(err instanceof Cancelled)) throw err;
-    doing('cancelling');
-    await board.cancelBook({ barcode, reason: cancelReason });
-    status.state = 'cancelled';
-    doing(`cancelled: ${cancelReason}`);
-    upsertSearchAttributes([{ key: GrinStage, value: 'cancelled' }]);
-    await settle('cancelled');
-    return 'cancelled';
+    if (!(err instanceof Cancelled) && !cancelledThroughTemporal(err)) throw err;
+    // After a cancel through Temporal every activity of the root scope is cancelled at once: the
+    // clean-up must not be (the same commands either way, so a signal's cancel replays unchanged).
+    return CancellationScope.nonCancellable(async () => {
+      doing('cancelling');
+      await board.cancelBook({ barcode, reason: cancelReason });
+      status.state = 'cancelled';
+      doing(`cancelled: ${cancelReason}`);
+      upsertSearchAttributes([{ key: GrinStage, value: 'cancelled' }]);
+      await settle('cancelled');
+      return 'cancelled' as const;
+    });
   }
 
   /** Where a new run starts: the token's bucket; a book parked by an earlier run stays parked. */
@@ -369,6 +406,22 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
   async function recover(at: number, err: unknown): Promise<number> {
     const stage = STAGES[at];
     const type = failureType(err);
+    if (type && LOST_TOKEN_TYPES.includes(type) && tokenRebuilds < MAX_TOKEN_REBUILDS && patched(REBUILD_LOST_TOKEN)) {
+      // The token was deleted or truncated by hand: write it afresh where this run is, then run the stage again.
+      tokenRebuilds++;
+      log.warn('the book\'s token is gone or unreadable; rebuilding it from the workflow', { barcode, bucket: STAGE_BUCKETS[at], type });
+      await board.rebuildToken({
+        barcode,
+        directory,
+        workflowId: workflowInfo().workflowId,
+        batchId: input.batchId,
+        bucket: STAGE_BUCKETS[at],
+        fileQueue,
+        grinFilename: status.grinFilename,
+        reason: failureMessage(err),
+      });
+      return at;
+    }
     // The package left GRIN's converted pool before we got it, or GRIN lost the request: ask again.
     const lost = (stage.name === 'download' && type === 'ArchiveNotFoundError') || (stage.name === 'convert' && type === 'ConversionRequestLost');
     if (lost && status.reRequests < MAX_RE_REQUESTS) {
@@ -441,6 +494,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     status.reRequests = 0;
     status.hostMoves = 0;
     redownloaded = false;
+    tokenRebuilds = 0;
     show(STAGE_BUCKETS[at], 'retrying');
   }
 }
