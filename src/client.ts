@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 // Modules that load Temporal's client, undici, the storage SDKs or openpgp are imported inside the
 // commands that use them (`await import`), so that `board` or `--help` starts quickly.
-import { Board } from './buckets/board';
+import { Board, TokenFileError } from './buckets/board';
 import { validateBarcode } from './buckets/barcode';
 import { BUCKETS, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
@@ -213,7 +213,15 @@ export function buildProgram(): Command {
       const barcode = validateBarcode(barcodeArg);
       const config = configFrom(globals());
       const board = await Board.open(config.pipelineDir);
-      const token = await board.get(barcode);
+      // An unreadable token (truncated by hand) is said plainly, and the workflow is still shown.
+      let token: BookToken | null = null;
+      let tokenProblem: string | undefined;
+      try {
+        token = await board.get(barcode);
+      } catch (err) {
+        if (!(err instanceof TokenFileError)) throw err;
+        tokenProblem = err.message;
+      }
       let live: BookStatus | undefined;
       let liveNote: string | undefined;
       let temporalAnswered = true;
@@ -228,16 +236,22 @@ export function buildProgram(): Command {
         temporalAnswered = err instanceof WorkflowNotFoundError;
         liveNote = temporalAnswered ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
       }
-      if (!token && !live) {
+      if (!token && !live && !tokenProblem) {
         // Unknown only if Temporal answered; otherwise the book may exist and we could not ask.
         if (!temporalAnswered) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir}, and Temporal could not be asked (${liveNote}).`, EXIT.failed);
         throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board).`);
       }
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ token, workflow: live ?? null, pendingActivities: pending, note: liveNote }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ token, ...(tokenProblem ? { tokenProblem } : {}), workflow: live ?? null, pendingActivities: pending, note: liveNote }, null, 2) + '\n');
         return;
       }
       if (token) printToken(token);
+      else if (tokenProblem) {
+        process.stdout.write(
+          `barcode     ${barcode}\ntoken       unreadable: ${tokenProblem}\n` +
+            '            (the book\'s workflow rebuilds it when it next writes it; `grin-pipeline reconcile --from-temporal` rebuilds it now)\n',
+        );
+      }
       if (live) process.stdout.write(`workflow    ${workflowLine(live)}\n`);
       else process.stdout.write(`workflow    ${liveNote}\n`);
       for (const p of pending) {

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { Board, type BoardProblem } from '../buckets/board';
 import type { Bucket } from '../buckets/token';
-import { configFrom, connectClient, type GlobalOptions } from './common';
+import { bookSettingsFrom, configFrom, connectClient, type GlobalOptions } from './common';
 import { EXIT } from './exit-codes';
 import { formatCounts } from './progress';
 import { formatReconcileSummary, reconcileFromTemporal, type ReconcileFromTemporalSummary } from './reconcile-temporal';
@@ -26,20 +26,30 @@ export interface ReconcileReport {
   counts: Record<Bucket, number>;
 }
 
-export async function runReconcile(config: ReturnType<typeof configFrom>, opts: { fromTemporal?: boolean; dryRun?: boolean; log?: (line: string) => void }): Promise<ReconcileReport> {
+export async function runReconcile(
+  config: ReturnType<typeof configFrom>,
+  opts: { fromTemporal?: boolean; dryRun?: boolean; fix?: boolean; log?: (line: string) => void },
+): Promise<ReconcileReport> {
   const board = await Board.open(config.pipelineDir);
   const checked = await board.reconcile();
   let fromTemporal: ReconcileFromTemporalSummary | undefined;
   if (opts.fromTemporal) {
     const client = await connectClient(config);
-    fromTemporal = await reconcileFromTemporal(client, config, board, { dryRun: opts.dryRun, log: opts.log });
+    // `--fix` resumes books whose workflow closed unfinished, as `resume` would (loaded only then).
+    const resume = async (barcodes: string[]) => {
+      const { resumeFromBoard } = await import('./resume');
+      await resumeFromBoard(client, config, board, { settings: bookSettingsFrom(config), only: new Set(barcodes), log: opts.log });
+    };
+    fromTemporal = await reconcileFromTemporal(client, config, board, { dryRun: opts.dryRun, fix: opts.fix, resume, log: opts.log });
   }
   return { dryRun: !!opts.dryRun, ...checked, ...(fromTemporal ? { fromTemporal } : {}), counts: await board.counts() };
 }
 
 /** Problems reported and not fixed: stray files, and books where the board and Temporal disagree. */
 export function unfixedProblems(report: ReconcileReport): number {
-  return report.problems.length + (report.fromTemporal?.disagreements.length ?? 0);
+  const t = report.fromTemporal;
+  const unreadableLeft = t ? t.unreadable.filter((line) => !t.rebuilt.includes(line.split(':')[0])).length : 0;
+  return report.problems.length + (t ? t.disagreements.length + t.stranded.filter((b) => !b.fixed).length + unreadableLeft : 0);
 }
 
 export function formatReconcileReport(r: ReconcileReport): string {
@@ -56,12 +66,14 @@ export function addReconcileCommand(program: Command, globals: () => GlobalOptio
     .description(
       'Check the board: resolve copies left by a crash mid-move, remove stale temp files, report stray files.\n' +
         'With --from-temporal: also rebuild or repair tokens from what Temporal knows (the board folder was lost or moved).\n' +
-        'Exit code 1 if it reports problems it did not fix (stray files; books where board and Temporal disagree).',
+        'It also finds books whose workflow closed unfinished (cancelled, terminated, failed) while the token says parked or running, and prints the fix (--fix applies it).\n' +
+        'Exit code 1 if it reports problems it did not fix (stray or unreadable files; books where board and Temporal disagree; stranded books).',
     )
     .option('--from-temporal', "write missing tokens and move misplaced ones to the bucket Temporal's workflows say")
     .option('--dry-run', 'with --from-temporal: only report what would change')
+    .option('--fix', 'with --from-temporal: settle books whose workflow closed unfinished while the token says parked or running (a cancelled one → cancelled, others resumed)')
     .option('--json', 'machine-readable output (docs/cli.md)')
-    .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean; fix?: boolean; json?: boolean }) => {
       const config = configFrom(globals());
       const report = await runReconcile(config, { ...opts, log: (s) => process.stderr.write(`${s}\n`) });
       process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatReconcileReport(report)) + '\n');

@@ -24,6 +24,8 @@ export interface ResumeOptions {
   dryRun?: boolean;
   /** Describes/starts in flight at once against the Temporal server. */
   concurrency?: number;
+  /** Only these books (e.g. `reconcile --fix` resuming books whose workflow closed unfinished). */
+  only?: ReadonlySet<string>;
   log?: (line: string) => void;
 }
 
@@ -45,7 +47,7 @@ export async function resumeFromBoard(client: Client, config: PipelineConfig, bo
     const { tokens, problems } = await board.list(bucket);
     summary.problems.push(...problems.map((p) => `${p.bucket}/${p.file}: ${p.problem}`));
     await Promise.all(
-      tokens.map((token) =>
+      tokens.filter((token) => !opts.only || opts.only.has(token.barcode)).map((token) =>
         limit(async () => {
           if (await hasRunningWorkflow(client, config, token.barcode)) {
             summary.running++;
