@@ -252,6 +252,19 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   };
 }
 
+/**
+ * The worker's own check before it connects: every secret it needs must be readable now, the same
+ * check `check-config` makes. A worker that polled without them would take books only to have
+ * each wait for the secret; refusing to start says what to fix at once. Returns the lines to print
+ * (empty when all is well).
+ */
+export async function unreadableSecrets(config: PipelineConfig): Promise<string[]> {
+  const { checkSecrets } = await import('./cli/check-config');
+  return (await checkSecrets(config))
+    .filter((line) => line.outcome === 'failed')
+    .map((line) => `grin-pipeline worker: not starting: ${line.part}: ${line.text}`);
+}
+
 function parseLevel(value: string): LogLevel {
   const level = value.toLowerCase() as LogLevel;
   if (!LOG_LEVELS.includes(level)) throw new InvalidArgumentError('expected debug, info, warn or error.');
@@ -267,6 +280,11 @@ async function main(argv: string[]): Promise<void> {
     .parse(argv);
   const opts = program.opts<{ config?: string; hostId: string; logLevel?: LogLevel }>();
   const config = loadConfig({ file: opts.config });
+  const refusals = await unreadableSecrets(config);
+  if (refusals.length > 0) {
+    process.stderr.write(`${refusals.join('\n')}\n(fix the setting or the file, check with \`grin-pipeline check-config\`, then start the worker again)\n`);
+    process.exit(2);
+  }
   const logger = loggerFrom(config, opts.logLevel);
   installPipelineRuntime({ logger, metrics: config.metrics });
   const workers = await createPipelineWorkers(config, { hostId: opts.hostId, logger });
