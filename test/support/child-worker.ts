@@ -19,6 +19,13 @@ require.extensions['.ts'] = function (module, filename) {
 };
 `;
 
+/** Writes the require hook into `dir` and returns its path, for `node -r <hook> some-file.ts`. */
+export function writeTsHook(dir: string): string {
+  const hook = join(dir, 'ts-hook.cjs');
+  writeFileSync(hook, TS_HOOK.replace("require('@swc/core')", `require(${JSON.stringify(require.resolve('@swc/core'))})`));
+  return hook;
+}
+
 export interface SupervisedWorker {
   /** Times the worker process died other than by `stop()`. */
   deaths(): number;
@@ -38,8 +45,7 @@ export function superviseFileHostWorker(opts: {
   beforeRestart?: () => Promise<void> | void;
 }): SupervisedWorker {
   const root = resolve(__dirname, '../..');
-  const hook = join(opts.dir, 'ts-hook.cjs');
-  writeFileSync(hook, TS_HOOK.replace("require('@swc/core')", `require(${JSON.stringify(require.resolve('@swc/core'))})`));
+  const hook = writeTsHook(opts.dir);
   const configFile = join(opts.dir, 'worker-config.json');
   writeFileSync(configFile, JSON.stringify(opts.config));
   let stopping = false;
