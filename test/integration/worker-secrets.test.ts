@@ -30,7 +30,14 @@ function runWorker(configFile: string): Promise<{ code: number | null; stderr: s
   });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  return new Promise((done) => child.once('exit', (code) => done({ code, stderr })));
+  // A worker that starts anyway (the fault this guards against) is stopped, so the test fails rather than hangs.
+  const stop = setTimeout(() => child.kill('SIGKILL'), 120_000);
+  return new Promise((done) =>
+    child.once('exit', (code) => {
+      clearTimeout(stop);
+      done({ code, stderr });
+    }),
+  );
 }
 
 test('a worker with an unreadable passphrase file exits with a line naming it, and never polls', async () => {
