@@ -351,7 +351,8 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     await settle('stored');
     return 'stored';
   } catch (err) {
-    if (!(err instanceof Cancelled) && !cancelledThroughTemporal(err)) throw err;
+    // A book stored before the cancel arrived stays stored (the run closes as CANCELED, the board agrees).
+    if (!(err instanceof Cancelled) && (status.state === 'stored' || !cancelledThroughTemporal(err))) throw err;
     // After a cancel through Temporal every activity of the root scope is cancelled at once: the
     // clean-up must not be (the same commands either way, so a signal's cancel replays unchanged).
     return CancellationScope.nonCancellable(async () => {

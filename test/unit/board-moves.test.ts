@@ -163,3 +163,41 @@ test('an invalid library directory is refused on create', async () => {
   await expect(board.create({ barcode: 'AAA111', directory: '../PRNC' })).rejects.toThrow('Invalid library directory');
   expect(filesOf('AAA111')).toEqual([]);
 });
+
+test('rebuild writes a token that was deleted, in the bucket it is told', async () => {
+  await board.create({ barcode: 'LOST11', directory: 'PRNC' });
+  await board.move('LOST11', '03_downloaded');
+  fs.rmSync(path.join(root, '03_downloaded', 'LOST11.json'));
+  const { token, rebuilt, setAside } = await board.rebuild('LOST11', '03_downloaded', { directory: 'PRNC', workflowId: 'grin/PRNC/LOST11', status: 'rebuilt' });
+  expect({ rebuilt, setAside }).toEqual({ rebuilt: true, setAside: [] });
+  expect(token).toMatchObject({ bucket: '03_downloaded', directory: 'PRNC', workflowId: 'grin/PRNC/LOST11', status: 'rebuilt' });
+  expect(await board.get('LOST11')).toEqual(token);
+});
+
+test('rebuild sets an unreadable token aside (kept for an operator) and writes a fresh one', async () => {
+  await board.create({ barcode: 'TRUNC1', directory: 'PRNC' });
+  await board.move('TRUNC1', 'failed');
+  fs.writeFileSync(path.join(root, 'failed', 'TRUNC1.json'), '{"barcode": "TRU');
+  await expect(board.get('TRUNC1')).rejects.toThrow(/cannot be used: unreadable JSON/);
+  const { token, rebuilt, setAside } = await board.rebuild('TRUNC1', 'failed', { directory: 'PRNC', status: 'rebuilt' });
+  expect(rebuilt).toBe(true);
+  expect(setAside).toEqual([expect.stringMatching(/^failed\/TRUNC1\.json\.unreadable-\d+$/)]);
+  expect(token.status).toBe(`rebuilt; the unreadable file was kept as ${setAside[0]}`);
+  expect(fs.readFileSync(path.join(root, setAside[0]), 'utf8')).toBe('{"barcode": "TRU');
+  expect((await board.get('TRUNC1'))?.bucket).toBe('failed');
+});
+
+test('rebuild leaves a readable token as it is', async () => {
+  await board.create({ barcode: 'FINE11', directory: 'PRNC' });
+  const before = await board.move('FINE11', '02_converted', { status: 'ready' });
+  const { token, rebuilt } = await board.rebuild('FINE11', '05_extracted', { directory: 'PRNC', status: 'rebuilt' });
+  expect(rebuilt).toBe(false);
+  expect(token).toEqual(before);
+  expect(filesOf('FINE11')).toEqual(['02_converted']);
+});
+
+test('a move of a book that is not on the board, without its directory, is a permanent BookNotOnBoardError', async () => {
+  const err = await board.move('GONE11', '03_downloaded').catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(BookNotOnBoardError);
+  expect((err as BookNotOnBoardError).retryable).toBe(false);
+});
