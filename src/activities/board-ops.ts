@@ -51,7 +51,7 @@ export interface RebuildTokenInput {
 export function createBoardActivities(deps: ActivityDeps) {
   const { board } = deps;
 
-  /** The book's token, or null when it is missing or unreadable (a token lost by hand). */
+  /** A warning in the worker's log (the activity's logger). */
   const log = (message: string) => {
     try {
       Context.current().log.warn(message);
@@ -60,6 +60,7 @@ export function createBoardActivities(deps: ActivityDeps) {
     }
   };
 
+  /** The book's token, or null when it is missing or unreadable (a token lost by hand). */
   const readable = async (barcode: string): Promise<BookToken | null> => {
     try {
       return await board.get(barcode);
