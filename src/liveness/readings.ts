@@ -145,11 +145,3 @@ export async function checkStalls(opts: StallCheckOptions): Promise<StallReport>
   );
   return { at: new Date(now()).toISOString(), queues, books: bookStalls(readings, now(), opts.bookRules) };
 }
-
-/** The detector's limits from the config. */
-export function stallRulesFrom(config: PipelineConfig): { queueRules: QueueRules; bookRules: BookRules } {
-  return {
-    queueRules: { queueGraceMs: config.metrics.queueStallSeconds * 1000 },
-    bookRules: { fileStageMs: config.metrics.bookStallMinutes * 60_000, conversionMs: config.metrics.conversionStallHours * 3_600_000 },
-  };
-}

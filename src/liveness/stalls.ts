@@ -13,6 +13,7 @@
  *    and a book waiting for a scheduled retry says what it waits for in its status.
  */
 import type { Bucket, BookToken } from '../buckets/token';
+import type { PipelineConfig } from '../config/types';
 
 /** What the pipeline calls each of its queues (for messages and the metric's label). */
 export type QueueRole = 'workflow' | 'grin' | 'shared-file' | 'host-file';
@@ -206,4 +207,12 @@ export function describeStalls(report: Pick<StallReport, 'queues' | 'books'>, ma
   for (const b of report.books.slice(0, maxBooks)) lines.push(`STALLED book ${b.barcode} in ${b.bucket}: ${b.why}`);
   if (report.books.length > maxBooks) lines.push(`... and ${report.books.length - maxBooks} more stalled books`);
   return lines;
+}
+
+/** The detector's limits from the config (metrics.queueStallSeconds, bookStallMinutes, conversionStallHours). */
+export function stallRulesFrom(config: PipelineConfig): { queueRules: QueueRules; bookRules: BookRules } {
+  return {
+    queueRules: { queueGraceMs: config.metrics.queueStallSeconds * 1000 },
+    bookRules: { fileStageMs: config.metrics.bookStallMinutes * 60_000, conversionMs: config.metrics.conversionStallHours * 3_600_000 },
+  };
 }

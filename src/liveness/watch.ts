@@ -15,8 +15,8 @@ import type { PipelineConfig } from '../config/types';
 import type { Logger } from '../logging/logger';
 import type { PipelineMetrics } from '../metrics/pipeline-metrics';
 import { connectTemporal } from '../temporal-connection';
-import { checkStalls, stallRulesFrom } from './readings';
-import { describeStalls, type StallReport } from './stalls';
+import { checkStalls } from './readings';
+import { describeStalls, stallRulesFrom, type StallReport } from './stalls';
 
 export interface StallWatchOptions {
   /** Default: a client connection of its own, made at the first check (and again after a failed one). */
