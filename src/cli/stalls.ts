@@ -9,7 +9,7 @@ import { Board } from '../buckets/board';
 import type { BookToken, Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 // Temporal's protos load only when a command asks Temporal (`board` stays quick).
-import { bookStalls, describeStalls, stallRulesFrom, type BookStall, type StallReport } from '../liveness/stalls';
+import { bookStalls, describeStalls, lastProgressMs, queueStalls, stallRulesFrom, type BookStall, type QueueRole, type StallReport } from '../liveness/stalls';
 import { configFrom, connectClient, type GlobalOptions } from './common';
 import { EXIT } from './exit-codes';
 
@@ -34,11 +34,31 @@ export async function boardOnlyStalls(board: Board, config: PipelineConfig, nowM
   return bookStalls(tokens.map((token) => ({ token })), nowMs, stallRulesFrom(config).bookRules);
 }
 
-/** One book's verdict, from its token and its workflow. */
+/**
+ * One book's verdict, from its token and its workflow; a book whose next activity waits in a queue
+ * is held by that queue, so it is stalled when the queue is (as the queues are judged).
+ */
 export async function bookStall(client: Client, config: PipelineConfig, token: BookToken): Promise<BookStall | undefined> {
-  const { readLive } = await import('../liveness/readings');
+  const { readLive, readQueues, pipelineQueues } = await import('../liveness/readings');
   const live = await readLive(client, config.grin.directory, token.barcode);
-  return bookStalls([{ token, live }], Date.now(), stallRulesFrom(config).bookRules)[0];
+  const rules = stallRulesFrom(config);
+  const own = bookStalls([{ token, live }], Date.now(), rules.bookRules)[0];
+  if (own || !live.activities.some((a) => a.state === 'queued')) return own;
+  const waiting = live.activities.find((a) => a.state === 'queued')!;
+  const role = queueRoleOf(waiting.type);
+  const queues = pipelineQueues(config, [token]).filter((q) => q.role === role);
+  const stalled = queueStalls(await readQueues(client, config.temporal.namespace, queues), Date.now(), rules.queueRules);
+  if (!stalled.length) return undefined;
+  const quietMs = Date.now() - lastProgressMs({ token, live });
+  return { barcode: token.barcode, bucket: token.bucket, quietMs, why: `its ${waiting.type} waits in a stalled queue: ${describeStalls({ queues: stalled, books: [] }).join('; ')}` };
+}
+
+/** The queue a book's activity runs on, by its type (src/worker.ts puts each group on its queue). */
+function queueRoleOf(activityType: string): QueueRole {
+  if (/^(fetchArchive|claimFileHost)$/.test(activityType)) return 'shared-file';
+  if (/^(requestConversion|waitForConversion|checkArchive|watchConversions)/.test(activityType)) return 'grin';
+  if (/^(registerBook|markConverted|parkBook|unparkBook|rewindBook|cancelBook|readBatchBarcodes|notifyBatch|settledBooks|writeBatchReport)$/.test(activityType)) return 'workflow';
+  return 'host-file';
 }
 
 export function addStallsCommand(program: Command, globals: () => GlobalOptions): void {
