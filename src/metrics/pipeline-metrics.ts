@@ -56,6 +56,7 @@ export class PipelineMetrics {
     }
     // Always present, so an alert can tell "no stall" from "no detector".
     if (books.size === 0) this.stalledBooks.set(0, { bucket: 'any' });
+    if (queues.size === 0) this.starvedQueues.set(0, { queue: 'any', role: 'any', kind: 'any' });
   }
 
   bookEntered(bucket: Bucket): void {
