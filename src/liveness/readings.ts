@@ -79,8 +79,9 @@ export async function readQueues(client: Client, namespace: string, queues: read
 /** Buckets where a book can stall (00_available waits for room at GRIN by design; settled books are done). */
 const WATCHED_BUCKETS: readonly Bucket[] = ['01_requested', '02_converted', '03_downloaded', '04_decrypted', '05_extracted', '06_processed'];
 
-export async function unsettledTokens(board: Board): Promise<BookToken[]> {
-  const lists = await Promise.all(WATCHED_BUCKETS.map((b) => board.list(b)));
+export async function unsettledTokens(board: Board, opts: { requested?: boolean } = {}): Promise<BookToken[]> {
+  const buckets = opts.requested === false ? WATCHED_BUCKETS.filter((b) => b !== '01_requested') : WATCHED_BUCKETS;
+  const lists = await Promise.all(buckets.map((b) => board.list(b)));
   return lists.flatMap((l) => l.tokens);
 }
 
@@ -122,6 +123,8 @@ export interface StallCheckOptions {
   backlogSince?: Map<string, number>;
   /** At most this many quiet books are looked up in Temporal per check (oldest first); default 25. */
   liveLookups?: number;
+  /** Read 01_requested too (up to GRIN's queue of 50,000 tokens, judged in days): default true; the watch does it hourly. */
+  requested?: boolean;
   now?: () => number;
 }
 
@@ -131,7 +134,7 @@ export interface StallCheckOptions {
  */
 export async function checkStalls(opts: StallCheckOptions): Promise<StallReport> {
   const now = opts.now ?? Date.now;
-  const tokens = await unsettledTokens(opts.board);
+  const tokens = await unsettledTokens(opts.board, { requested: opts.requested });
   const queueReadings = await readQueues(opts.client, opts.config.temporal.namespace, pipelineQueues(opts.config, tokens));
   const queues = queueStalls(queueReadings, now(), opts.queueRules, opts.backlogSince);
   const t = now();

@@ -16,7 +16,7 @@ import type { Logger } from '../logging/logger';
 import type { PipelineMetrics } from '../metrics/pipeline-metrics';
 import { connectTemporal } from '../temporal-connection';
 import { checkStalls } from './readings';
-import { describeStalls, stallRulesFrom, type StallReport } from './stalls';
+import { describeStalls, stallRulesFrom, type BookStall, type StallReport } from './stalls';
 
 export interface StallWatchOptions {
   /** Default: a client connection of its own, made at the first check (and again after a failed one). */
@@ -43,6 +43,10 @@ export function startStallWatch(opts: StallWatchOptions): StallWatch {
   let stalledBefore = false;
   let failingSince: string | undefined;
   let running = false;
+  let rounds = 0;
+  let requestedStalls: BookStall[] = [];
+  // 01_requested may hold GRIN's whole queue (50,000 tokens) and is judged in days: read it hourly.
+  const requestedEvery = Math.max(1, Math.round(3_600_000 / intervalMs));
   let own: Client | undefined;
   const client = async () => {
     if (opts.client) return opts.client;
@@ -50,7 +54,11 @@ export function startStallWatch(opts: StallWatchOptions): StallWatch {
     return own;
   };
   const round = async () => {
-    const report = await checkStalls({ client: await client(), config: opts.config, board: opts.board, ...rules, backlogSince });
+    const requested = rounds++ % requestedEvery === 0;
+    const report = await checkStalls({ client: await client(), config: opts.config, board: opts.board, ...rules, backlogSince, requested });
+    // Between the hourly reads, the last verdict on 01_requested stands (the gauge must not flap).
+    if (requested) requestedStalls = report.books.filter((b) => b.bucket === '01_requested');
+    else report.books.push(...requestedStalls);
     if (failingSince) opts.logger.info('stall check: Temporal and the board answer again', { component: 'stall-watch' });
     failingSince = undefined;
     opts.metrics?.stalls(report);
