@@ -36,6 +36,9 @@ export interface LivenessWatchOptions {
   board: Board;
   bookRules: BookRules;
   intervalMs: number;
+  /** Starvation past this is said at once in the run's log (checks.ts judges it at the end). */
+  queueLimitMs: number;
+  log: (line: string) => void;
 }
 
 export class LivenessWatch {
@@ -73,9 +76,16 @@ export class LivenessWatch {
       this.seen.starvedNow = report.queues;
       for (const q of report.queues) {
         const key = queueKey(q);
+        const before = this.seen.longestStarved.get(key)?.stall.starvedMs ?? 0;
+        if (q.starvedMs > this.opts.queueLimitMs && before <= this.opts.queueLimitMs) {
+          this.opts.log(`!! liveness: ${q.role} queue ${q.queue} has had ${q.backlog} ${q.kind} task(s) waiting and no poller for ${Math.round(q.starvedMs / 1000)} s (limit ${this.opts.queueLimitMs / 1000} s)`);
+        }
         if ((this.seen.longestStarved.get(key)?.stall.starvedMs ?? -1) < q.starvedMs) this.seen.longestStarved.set(key, { stall: q, seenAtMs: Date.now() - this.startedAt });
       }
-      for (const b of report.books) this.seen.stalledBooks.set(b.barcode, b);
+      for (const b of report.books) {
+        if (!this.seen.stalledBooks.has(b.barcode)) this.opts.log(`!! liveness: book ${b.barcode} stalled in ${b.bucket}: ${b.why}`);
+        this.seen.stalledBooks.set(b.barcode, b);
+      }
     } catch {
       this.seen.failedSamples++;
     }

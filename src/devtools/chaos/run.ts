@@ -223,7 +223,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     });
     log(`batch ${handle.workflowId} started: ${plan.barcodes.length} books`);
     // The stall detector, read every 10 s while the run goes on (single-host profile).
-    const liveness = singleHost ? new LivenessWatch({ client, config, board, bookRules: { fileStageMs: CHAOS_BOOK_STALL_MS, conversionMs: 24 * 3_600_000 }, intervalMs: 10_000 }) : undefined;
+    const liveness = singleHost ? new LivenessWatch({ client, config, board, bookRules: { fileStageMs: CHAOS_BOOK_STALL_MS, conversionMs: 24 * 3_600_000 }, intervalMs: 10_000, queueLimitMs: QUEUE_STARVED_LIMIT_MS, log }) : undefined;
     liveness?.start();
     const wedgeMs = (opts.wedgeMinutes ?? 6) * 60_000;
     /** A queue starved past the wedge limit: nothing will move, waiting for the deadline only burns the machine. */
