@@ -19,6 +19,7 @@ import { defaultBatchId, validateBatchId } from './cli/batch-id';
 import { addResumeCommand } from './cli/board-temporal';
 import { addReconcileCommand } from './cli/reconcile';
 import { addBoardCommand } from './cli/board';
+import { addStallsCommand } from './cli/stalls';
 import { addUnpackCommand } from './cli/unpack';
 import { addReportCommand } from './cli/report';
 import { createLogger } from './logging/logger';
@@ -203,6 +204,7 @@ export function buildProgram(): Command {
     });
 
   addBoardCommand(program, globals);
+  addStallsCommand(program, globals);
 
   program
     .command('status')
@@ -226,10 +228,12 @@ export function buildProgram(): Command {
       let liveNote: string | undefined;
       let temporalAnswered = true;
       let pending: PendingActivity[] = [];
+      let stalled: string | undefined;
       const { WorkflowNotFoundError } = await import('@temporalio/client');
       try {
         const client = await connectClient(config);
         const handle = client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode));
+        if (token) stalled = (await (await import('./cli/stalls')).bookStall(client, config, token).catch(() => undefined))?.why;
         live = await handle.query(statusQuery);
         pending = pendingActivities((await handle.describe()).raw);
       } catch (err) {
@@ -242,7 +246,7 @@ export function buildProgram(): Command {
         throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board).`);
       }
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ token, ...(tokenProblem ? { tokenProblem } : {}), workflow: live ?? null, pendingActivities: pending, note: liveNote }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ token, ...(tokenProblem ? { tokenProblem } : {}), workflow: live ?? null, pendingActivities: pending, note: liveNote, ...(stalled ? { stalled } : {}) }, null, 2) + '\n');
         return;
       }
       if (token) printToken(token);
@@ -254,6 +258,7 @@ export function buildProgram(): Command {
       }
       if (live) process.stdout.write(`workflow    ${workflowLine(live)}\n`);
       else process.stdout.write(`workflow    ${liveNote}\n`);
+      if (stalled) process.stdout.write(`STALLED     ${stalled}\n`);
       for (const p of pending) {
         process.stdout.write(
           `activity    ${p.type}, attempt ${p.attempt}` +
@@ -347,7 +352,10 @@ export function buildProgram(): Command {
       const config = configFrom(globals());
       const client = await connectClient(config);
       const { batchStatus, formatBatchStatus } = await import('./cli/batch-status');
+      const { deploymentStalls } = await import('./cli/stalls');
       const status = await batchStatus(client, config, batchId);
+      // Stalls are the deployment's (a stalled queue holds every batch's books); a failed look leaves them out.
+      status.stalls = await deploymentStalls(client, config, await Board.open(config.pipelineDir)).catch(() => undefined);
       process.stdout.write((opts.json ? JSON.stringify(status, null, 2) : formatBatchStatus(status)) + '\n');
     });
 

@@ -36,6 +36,7 @@ import { metricsInterceptor } from './metrics/activity-interceptor';
 import { workerGroup } from './worker-group';
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
+import { startStallWatch, type StallWatchOptions } from './liveness/watch';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -53,6 +54,8 @@ export interface PipelineWorkerOptions {
   hostBooksReconcileMs?: number;
   /** How settle notices to a batch are grouped (default: within 1 s; tests that need each notice at once set 0). */
   batchNotices?: CoalescerOptions;
+  /** The stall watch (src/liveness/watch.ts): false for none; default every metrics.stallCheckSeconds. */
+  stallWatch?: false | Pick<StallWatchOptions, 'intervalMs' | 'onReport'>;
 }
 
 export interface PipelineWorkers {
@@ -84,7 +87,7 @@ export function loggerFrom(config: PipelineConfig, level?: LogLevel): Logger {
  * activity's log entry keeps its metadata. False if a Runtime was already installed (a second
  * worker set in the same process keeps the first).
  */
-export function installPipelineRuntime(opts: { logger: Logger; metrics?: MetricsConfig }): boolean {
+export function installPipelineRuntime(opts: { logger: Logger; metrics?: Pick<MetricsConfig, 'port' | 'host'> }): boolean {
   const port = opts.metrics?.port ?? 0;
   try {
     Runtime.install({
@@ -235,6 +238,10 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     void deps.hostBooks.reconcile((b) => deps.board.get(b), hostQueue, { graceMs: reconcileMs }).catch(() => undefined).finally(() => (checking = false));
   }, reconcileMs);
   reconciling.unref();
+  const stallWatch =
+    opts.stallWatch !== false && config.metrics.stallCheckSeconds > 0
+      ? startStallWatch({ config, board: deps.board, logger: opts.logger ?? loggerFrom(config), metrics, ...opts.stallWatch })
+      : undefined;
   const group = workerGroup(
     workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
   );
@@ -245,6 +252,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
         await group.run();
       } finally {
         clearInterval(reconciling);
+        await stallWatch?.stop();
         if (ownConnection) await connection.close();
       }
     },

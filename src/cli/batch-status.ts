@@ -8,7 +8,9 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { BUCKETS, type Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 import { batchProgressQuery, batchWorkflowId, type BatchProgress, type BatchSummary } from '../workflows/contracts';
+import type { StallReport } from '../liveness/stalls';
 import { UsageError } from './common';
+import { formatStalls } from './stalls';
 import { validateBatchId } from './batch-id';
 
 export interface BatchStatus {
@@ -24,6 +26,8 @@ export interface BatchStatus {
   books: Record<Bucket, number>;
   /** Book workflows of this batch that ended without storing (terminated, failed, timed out). */
   ended: number;
+  /** The deployment's stalled queues and books now (any batch's), when they could be read. */
+  stalls?: StallReport;
 }
 
 export async function batchStatus(client: Client, config: PipelineConfig, batchId: string): Promise<BatchStatus> {
@@ -86,5 +90,6 @@ export function formatBatchStatus(s: BatchStatus): string {
       (s.ended ? `, ${s.ended} workflow run(s) ended without storing (terminated or failed)` : '') +
       ' (Temporal visibility; may lag a few seconds)',
   );
+  if (s.stalls) lines.push(...formatStalls(s.stalls).map((l) => `  ${l}`));
   return lines.join('\n');
 }

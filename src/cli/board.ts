@@ -9,6 +9,7 @@ import type { PipelineConfig } from '../config/types';
 import { listingNote } from './book-view';
 import { formatWatch, watchBoard } from './board-watch';
 import { configFrom, UsageError, type GlobalOptions } from './common';
+import { boardOnlyStalls } from './stalls';
 
 interface BoardFlags {
   bucket?: string;
@@ -66,6 +67,13 @@ async function printCounts(board: Board, config: PipelineConfig, json: boolean):
     `at GRIN: ${counts['01_requested'] + counts['02_converted']} requested and not downloaded (cap ${maxRequestedNotDownloaded}), ` +
       `${counts['01_requested']} not converted yet (cap ${maxInGrinQueue})\n`,
   );
+  // What the folders alone show; `grin-pipeline stalls` also asks Temporal (queues nobody polls).
+  const stalled = await boardOnlyStalls(board, config);
+  if (stalled.length) {
+    process.stdout.write(`STALLED: ${stalled.length} book(s) in a file stage with no token change for over ${config.metrics.bookStallMinutes} min (\`grin-pipeline stalls\` says why):\n`);
+    for (const b of stalled.slice(0, 10)) process.stdout.write(`  ${b.barcode} in ${b.bucket}: ${b.why}\n`);
+    if (stalled.length > 10) process.stdout.write(`  ... and ${stalled.length - 10} more\n`);
+  }
   process.stdout.write(`board: ${config.pipelineDir}\n`);
 }
 

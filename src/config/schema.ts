@@ -294,6 +294,10 @@ const MetricsSchema = z
       .max(65535, { error: 'expected a TCP port (1-65535), or 0 for no metrics' })
       .default(0),
     host: nonEmptyString('an address to listen on, e.g. "0.0.0.0" or "127.0.0.1"').default('0.0.0.0'),
+    stallCheckSeconds: nonNegativeInt('a whole number of seconds between stall checks, 0 for none').default(60),
+    queueStallSeconds: positiveInt('a whole number of seconds, at least 1').default(300),
+    bookStallMinutes: positiveInt('a whole number of minutes, at least 1').default(30),
+    conversionStallHours: positiveInt('a whole number of hours, at least 1').default(96),
   })
   .prefault({});
 

@@ -153,6 +153,17 @@ export interface MetricsConfig {
   /** Prometheus endpoint port on each worker (`/metrics`); 0 (default): no metrics. */
   port: number;
   host: string;
+  /** Seconds between the worker's stall checks (log line, metric); 0: no checks. Default 60. */
+  stallCheckSeconds: number;
+  /**
+   * A pipeline queue with tasks waiting and no poll for this long is stalled. Default 300. A worker
+   * whose every slot stays busy for this long does not poll either, and reads as a stall too.
+   */
+  queueStallSeconds: number;
+  /** A book in a file stage with no token change or heartbeat for this long is stalled. Default 30. */
+  bookStallMinutes: number;
+  /** A requested book GRIN has not converted after this long is stalled. Default 96 (GRIN may take days). */
+  conversionStallHours: number;
 }
 
 export interface PipelineConfig {

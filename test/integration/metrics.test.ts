@@ -41,7 +41,8 @@ beforeAll(async () => {
   expect(installPipelineRuntime({ logger: createLogger({ level: 'warn', format: 'json', stream }), metrics: { port, host: '127.0.0.1' } })).toBe(true);
 });
 // Registered after the hook above, so the workers start under that Runtime.
-const p = useSimulatedPipeline('metrics', { books: 4, seed: 9, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 });
+// The stall watch checks every second, so its gauges are there by the end of the batch.
+const p = useSimulatedPipeline('metrics', { books: 4, seed: 9, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 }, { metrics: { stallCheckSeconds: 1 } });
 
 /** `name{labels} value` lines of the exposition format, as [name, labels, value]. */
 function samples(text: string): { name: string; labels: Record<string, string>; value: number }[] {
@@ -112,6 +113,15 @@ test('GET /metrics shows the SDK metrics and the pipeline counters of a small ba
   const queried = new Set([...dashboard.matchAll(/\b((?:grin|temporal)_[a-z_]+)/g)].map((m) => m[1]));
   const served = new Set(all.map((s) => s.name));
   expect([...queried].filter((name) => !served.has(name))).toEqual([]);
+
+  // The stall watch's gauges: present, and nothing stalled in a healthy batch; every metric the alerting rules use is served.
+  expect(all.some((s) => s.name === 'grin_stalled_books')).toBe(true);
+  expect(total(all, 'grin_stalled_books')).toBe(0);
+  expect(total(all, 'grin_stalled_queue_seconds')).toBe(0);
+  const rules = readFileSync(join(__dirname, '../../deploy/prometheus-rules.yml'), 'utf8');
+  const alerted = new Set([...rules.matchAll(/\b(grin_[a-z_]+)/g)].map((m) => m[1]));
+  expect(alerted.size).toBeGreaterThan(0);
+  expect([...alerted].filter((name) => !served.has(name))).toEqual([]);
 
   // The GRIN client's warning about the cut download reached the log with the activity's metadata.
   const grinWarning = logLines.find((l) => l.component === 'grin' && l.barcode === cut);

@@ -17,6 +17,7 @@ import { storageKey } from '../../storage/layout';
 import { writeBookTarGz } from '../../simulator/book-content';
 import type { BatchSummary } from '../../workflows/batch';
 import { EXPECTED_REASON, PAGE_IMAGE_BYTES, type ChaosPlan } from './plan';
+import type { LivenessObservations } from './liveness';
 import type { SimulatorProcess } from './processes';
 import { scanFile, scanValue, type Secret, type SecretHit } from './secrets';
 
@@ -49,6 +50,8 @@ export interface CheckContext {
   secrets: Secret[];
   logFiles: string[];
   scratchDir: string;
+  /** What the stall detector saw during and after the run (liveness.ts), and the longest starvation allowed. */
+  liveness?: { seen: LivenessObservations; queueLimitMs: number };
 }
 
 function check(name: string, figure: string, problems: string[], ok = problems.length === 0): ChaosCheck {
@@ -124,6 +127,30 @@ export function uploadsPerKey(motoLog: string, bucket: string): { completed: Map
   return { completed, multipartStarts };
 }
 
+/**
+ * No queue of the pipeline went longer than `limitMs` with tasks waiting and no worker polling it,
+ * as the stall detector read it during and after the run; books it found stalled are listed too.
+ */
+export function livenessCheck(seen: LivenessObservations, limitMs: number): ChaosCheck {
+  const problems: string[] = [];
+  const longest = [...seen.longestStarved.values()].sort((a, b) => b.stall.starvedMs - a.stall.starvedMs);
+  for (const { stall, seenAtMs } of longest) {
+    if (stall.starvedMs <= limitMs) continue;
+    problems.push(
+      `${stall.role} queue ${stall.queue}: ${stall.backlog} ${stall.kind} task(s) waited ${Math.round(stall.starvedMs / 1000)} s with no worker polling ` +
+        `(limit ${limitMs / 1000} s; seen ${Math.round(seenAtMs / 1000)} s into the run${stall.lastPollMs ? `, last poll ${new Date(stall.lastPollMs).toISOString()}` : ', no poller remembered'})`,
+    );
+  }
+  for (const b of seen.stalledBooks.values()) problems.push(`book ${b.barcode} stalled in ${b.bucket}: ${b.why}`);
+  if (seen.samples === 0) problems.push(`the stall detector never read Temporal (${seen.failedSamples} failed readings): liveness unknown`);
+  const worst = longest[0];
+  return check(
+    'no pipeline queue starved and no book stalled (stall detector, during and after the run)',
+    `${seen.samples} readings (${seen.failedSamples} failed); longest starvation ${worst ? `${Math.round(worst.stall.starvedMs / 1000)} s (${worst.stall.role} queue ${worst.stall.queue})` : '0 s'}, limit ${limitMs / 1000} s; ${seen.stalledBooks.size} stalled books`,
+    problems,
+  );
+}
+
 export async function runChecks(ctx: CheckContext, log: (line: string) => void): Promise<ChaosCheck[]> {
   const { plan } = ctx;
   const checks: ChaosCheck[] = [];
@@ -143,6 +170,13 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   // 1. Good books stored.
   const notStored = plan.good.filter((b) => !(byBarcode.get(b) ?? []).some((c) => c.bucket === '07_stored'));
   add(check('every good book in 07_stored', `${plan.good.length - notStored.length}/${plan.good.length}`, notStored.map((b) => `${b}: ${where(b)}`)));
+
+  // 1b. Every book settled: stored, parked or cancelled; none left on its way.
+  const unsettled = plan.barcodes.filter((b) => !(byBarcode.get(b) ?? []).some((c) => ['07_stored', 'failed', 'cancelled'].includes(c.bucket)));
+  add(check('every book settled', `${plan.barcodes.length - unsettled.length}/${plan.barcodes.length}`, unsettled.map((b) => `${b}: ${where(b)}`)));
+
+  // 1c. Liveness during and after the run: no pipeline queue with tasks waiting and no poll past the limit.
+  if (ctx.liveness) add(livenessCheck(ctx.liveness.seen, ctx.liveness.queueLimitMs));
 
   // 2. Bad books parked with the right reason.
   const badProblems: string[] = [];

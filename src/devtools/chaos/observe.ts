@@ -12,11 +12,11 @@ export type FileStage = (typeof FILE_STAGES)[number];
 
 /** The file stage an activity type works on (by name, so renamed activities still match). */
 export function stageOfActivity(type: string): FileStage | undefined {
-  if (/download/i.test(type)) return 'download';
+  if (/download|fetchArchive/i.test(type)) return 'download';
   if (/decrypt/i.test(type)) return 'decrypt';
   if (/extract|unpack/i.test(type)) return 'extract';
   if (/^process|derivative/i.test(type)) return 'process';
-  if (/upload/i.test(type)) return 'upload';
+  if (/upload|storeBook/i.test(type)) return 'upload';
   if (/clean/i.test(type)) return 'cleanup';
   return undefined;
 }

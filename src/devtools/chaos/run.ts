@@ -5,6 +5,12 @@
  * killed for good, Temporal killed and restarted, S3 unreachable, the disk threshold crossed during
  * downloads, GRIN's credentials revoked for a while, and GRIN request faults throughout. Then every
  * check of `checks.ts` runs and prints its figure.
+ *
+ * The `single-host` profile is the ordinary deployment instead: one worker with the default
+ * concurrency, its `kill -9`s landing while a download is in progress, bursts of GRIN answering
+ * 429 to every archive request, slow bodies; and the pipeline's stall detector read throughout
+ * (liveness.ts): no queue may go more than 2 minutes with tasks waiting and no poller, and every
+ * book must settle. A run whose queue stays starved past `wedgeMinutes` is wedged: it stops there.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -22,12 +28,23 @@ import type { batchWorkflow, BatchSummary } from '../../workflows/batch';
 import { batchProgressQuery, bookWorkflowId } from '../../workflows/contracts';
 import type { SimulatorControlStats } from '../../simulator';
 import { runChecks, type ChaosCheck } from './checks';
+import { LivenessWatch } from './liveness';
 import { FILE_STAGES, formatCounts, runningFileActivities, settledCount, type FileStage, type RunningActivity } from './observe';
 import { chaosPlan, type ChaosPlan } from './plan';
 import { startRestartableTemporal, startSimulatorProcess, workerProcess, type RestartableTemporal, type SimulatorProcess, type WorkerProcess } from './processes';
 import type { Secret } from './secrets';
 
+export type ChaosProfile = 'full' | 'single-host';
+export const CHAOS_PROFILES: readonly ChaosProfile[] = ['full', 'single-host'];
+
 export interface ChaosOptions {
+  /** `full` (default): two workers and every fault; `single-host`: see the module comment. */
+  profile?: ChaosProfile;
+  /** single-host: how many bursts of archive 429s, and how long each lasts. */
+  bursts?: number;
+  burstSeconds?: number;
+  /** single-host: stop waiting once a queue has been starved this long (the pipeline is wedged). Default 6. */
+  wedgeMinutes?: number;
   books: number;
   kills: number;
   s3OutageSeconds: number;
@@ -54,6 +71,10 @@ export interface ChaosReport {
 }
 
 const BUCKET = 'chaos';
+/** The liveness invariant: no pipeline queue with tasks waiting and no poller for longer than this. */
+export const QUEUE_STARVED_LIMIT_MS = 120_000;
+/** A book in a file stage without progress this long is stalled, in a chaos run (production default: 30 min). */
+const CHAOS_BOOK_STALL_MS = 5 * 60_000;
 /** How long the batch may take to notice that its last book settled. */
 const BATCH_GRACE_MS = 120_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -71,6 +92,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const started = Date.now();
   const log = (line: string) => opts.log(`[chaos +${((Date.now() - started) / 1000).toFixed(0).padStart(4)}s] ${line}`);
   const plan: ChaosPlan = chaosPlan(opts.books, opts.seed);
+  const singleHost = opts.profile === 'single-host';
   const root = opts.root ?? mkdtempSync(join(tmpdir(), 'grin-chaos-'));
   const dir = (...parts: string[]) => {
     const p = join(root, ...parts);
@@ -85,7 +107,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const workerCwd = dir('worker-cwd');
   const scratch = dir('scratch');
   const diskUsageFile = join(root, 'disk-usage-override');
-  log(`data in ${root}; ${plan.barcodes.length} books (${plan.good.length} good, ${plan.bad.size} bad, ${plan.large.length} large), seed ${plan.seed}`);
+  log(`profile ${singleHost ? 'single-host' : 'full'}; data in ${root}; ${plan.barcodes.length} books (${plan.good.length} good, ${plan.bad.size} bad, ${plan.large.length} large), seed ${plan.seed}`);
 
   const values = {
     passphrase: `chaos-passphrase-${secret()}`,
@@ -165,7 +187,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         retentionDays: 0,
         storage: { kind: 's3', bucket: BUCKET, region: 'us-east-1', endpoint: p.url, forcePathStyle: true, checksums: 'when_required', accessKeyId: { file: s3KeyFile }, secretAccessKey: { file: s3SecretFile } },
         limits: { diskUsageThreshold: 0.98 },
-        concurrency: { batchWindow: Math.min(40, plan.barcodes.length), grinActivities: 8, fileActivities: 3, uploadParts: 4 },
+        // single-host: the defaults, as a library runs it.
+        // The workers' own stall watch logs what the harness checks (single-host): a queue starved 2 min, a book quiet 5 min.
+        ...(singleHost ? { metrics: { queueStallSeconds: QUEUE_STARVED_LIMIT_MS / 1000, bookStallMinutes: CHAOS_BOOK_STALL_MS / 60_000 } } : {}),
+        ...(singleHost ? {} : { concurrency: { batchWindow: Math.min(40, plan.barcodes.length), grinActivities: 8, fileActivities: 3, uploadParts: 4 } }),
         ...(opts.retryMaxSeconds ? { timeouts: { grinRetryMaxSeconds: opts.retryMaxSeconds, fileRetryMaxSeconds: opts.retryMaxSeconds } } : {}),
       };
       const file = join(root, `config-${host}.json`);
@@ -180,9 +205,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const env = { ...process.env, TMPDIR: workerTmp, TMP: workerTmp, TEMP: workerTmp, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
     const a = workerProcess({ name: 'worker A', hostId: 'host-a', configFile: configA, diskUsageFile, logFile: join(logs, 'worker-a.log'), env, cwd: workerCwd, restartOnCrash: true, log });
     const b = workerProcess({ name: 'worker B', hostId: 'host-b', configFile: configB, diskUsageFile, logFile: join(logs, 'worker-b.log'), env, cwd: workerCwd, restartOnCrash: false, log });
-    workers.push(a, b);
+    workers.push(a);
     await a.start();
-    await b.start();
+    if (!singleHost) {
+      workers.push(b);
+      await b.start();
+    }
 
     // Not closed at the end: a batch that never completed leaves `result()` retrying on this
     // connection, and closing under it throws from a gRPC timer. The process exits instead.
@@ -194,6 +222,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       settings: bookSettingsFrom(config, { pollIntervalSeconds: 2, queueFullRetrySeconds: 10, hostPickupTimeoutSeconds: 60, heartbeatTimeoutSeconds: 30 }),
     });
     log(`batch ${handle.workflowId} started: ${plan.barcodes.length} books`);
+    // The stall detector, read every 10 s while the run goes on (single-host profile).
+    const liveness = singleHost ? new LivenessWatch({ client, config, board, bookRules: { fileStageMs: CHAOS_BOOK_STALL_MS, conversionMs: 24 * 3_600_000 }, intervalMs: 10_000, queueLimitMs: QUEUE_STARVED_LIMIT_MS, log }) : undefined;
+    liveness?.start();
+    const wedgeMs = (opts.wedgeMinutes ?? 6) * 60_000;
+    /** A queue starved past the wedge limit: nothing will move, waiting for the deadline only burns the machine. */
+    const wedged = () => {
+      const worst = liveness?.longestStarvedNow();
+      return worst && worst.starvedMs > wedgeMs ? worst : undefined;
+    };
 
     // ---- the batch, its deadline, and the faults --------------------------------------------------
     const deadline = started + opts.deadlineMinutes * 60_000;
@@ -241,7 +278,40 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const timers: NodeJS.Timeout[] = [];
     const later = (seconds: number, fn: () => void) => timers.push(setTimeout(fn, seconds * 1000));
     const spread = (i: number, n: number, from: number, to: number) => (n <= 1 ? from : from + ((to - from) * i) / (n - 1));
-    const faults: ScheduledFault[] = [
+    const burstSeconds = opts.burstSeconds ?? 30;
+    const bursts = opts.bursts ?? 2;
+    const singleHostFaults: ScheduledFault[] = [
+      ...Array.from({ length: opts.kills }, (_, i): ScheduledFault => ({
+        at: spread(i, opts.kills, 0.05, 0.7),
+        name: `kill -9 worker A mid-download (#${i + 1})`,
+        fire: async () => {
+          // A download in progress: fetchArchive started on a worker (the simulator's slow bodies keep it going).
+          const hit = await aimAt(['download'], a, 120_000);
+          await a.kill9();
+          const what = hit.length ? hit.map((h) => `${h.type} of ${h.barcode} (attempt ${h.attempt})`).join(', ') : 'no download (none started within 120 s)';
+          hit.forEach((h) => stagesHit.add(h.stage));
+          killNotes.push(`aimed at download: killed during ${what}`);
+          log(`kill -9 worker A (aimed at a download in progress): it was running ${what}`);
+          await sleep(3000);
+          await a.start();
+        },
+      })),
+      ...Array.from({ length: bursts }, (_, i): ScheduledFault => ({
+        at: spread(i, bursts, 0.1, 0.5),
+        name: `GRIN answers 429 to every archive request for ${burstSeconds} s (#${i + 1})`,
+        fire: async () => {
+          await s.setFaults({ rateLimitArchive: 1 });
+          log(`GRIN archive 429 burst #${i + 1}: every HEAD/GET of an archive refused for ${burstSeconds} s`);
+          later(burstSeconds, () => {
+            s.setFaults({ rateLimitArchive: plan.simulator.faults?.rateLimitArchive }).then(
+              () => log(`GRIN archive 429 burst #${i + 1} over`),
+              (err: unknown) => log(`could not end the 429 burst: ${String(err)}`),
+            );
+          });
+        },
+      })),
+    ];
+    const faults: ScheduledFault[] = singleHost ? singleHostFaults.sort((x, y) => x.at - y.at) : [
       ...killStages.map((stage, i) => ({
         at: spread(i, killStages.length, 0.03, 0.8),
         name: `kill -9 worker A (#${i + 1})`,
@@ -319,9 +389,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     ].sort((x, y) => x.at - y.at);
 
     let lastProgress = 0;
+    let wedge: ReturnType<typeof wedged>;
     let settled = 0;
     for (const fault of faults) {
-      while (!batch.done && Date.now() < deadline) {
+      while (!batch.done && Date.now() < deadline && !(wedge = wedged())) {
         ({ settled } = await settledCount(board));
         if (settled / plan.barcodes.length >= fault.at) break;
         if (Date.now() - lastProgress > 20_000) {
@@ -330,7 +401,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         }
         await sleep(500);
       }
-      if (batch.done || Date.now() >= deadline) break;
+      if (batch.done || Date.now() >= deadline || wedge) break;
       await fault.fire().then(
         () => (fault.fired = `at ${((Date.now() - started) / 1000).toFixed(0)} s, ${settled} books settled`),
         (err: unknown) => log(`!! ${fault.name} could not be injected: ${err instanceof Error ? err.message : String(err)}`),
@@ -338,7 +409,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     }
     // Every book settled but the batch still running is a hang, not slowness: report it after a grace period.
     let allSettledAt: number | undefined;
-    while (!batch.done && Date.now() < deadline) {
+    while (!batch.done && Date.now() < deadline && !(wedge ??= wedged())) {
       const now = await settledCount(board);
       if (now.settled < plan.barcodes.length) allSettledAt = undefined;
       else allSettledAt ??= Date.now();
@@ -354,14 +425,19 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       }
       await sleep(1000);
     }
+    if (wedge) {
+      batch.error = `wedged: the ${wedge.role} queue ${wedge.queue} has had ${wedge.backlog} ${wedge.kind} task(s) waiting and no poller for ${Math.round(wedge.starvedMs / 1000)} s`;
+      log(`!! ${batch.error}; not waiting for the deadline`);
+    }
     // Whatever happened, the faults end here: S3 up, real disk usage, valid credentials.
     timers.forEach(clearTimeout);
+    if (singleHost) await s.setFaults({ rateLimitArchive: plan.simulator.faults?.rateLimitArchive }).catch(() => undefined);
     p.up();
     rmSync(diskUsageFile, { force: true });
     await s.setFaults({ revokedCredentials: null }).catch(() => undefined);
-    if (!batch.done && !batch.error) {
-      batch.error = `not settled within the deadline of ${opts.deadlineMinutes} min`;
-      log(`!! the batch did not complete within ${opts.deadlineMinutes} min; books that did not settle:`);
+    if (!batch.done && (!batch.error || wedge)) {
+      batch.error ??= `not settled within the deadline of ${opts.deadlineMinutes} min`;
+      log(`!! the batch did not complete${wedge ? '' : ` within ${opts.deadlineMinutes} min`}; books that did not settle:`);
       for (const barcode of plan.barcodes) {
         const token = await board.get(barcode).catch(() => null);
         if (token && ['07_stored', 'failed'].includes(token.bucket)) continue;
@@ -382,13 +458,20 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     figures.minutes = Number(((Date.now() - started) / 60_000).toFixed(1));
     const notFired = faults.filter((f) => !f.fired).map((f) => f.name);
 
-    // ---- stop the workers, then judge -----------------------------------------------------------
+    // ---- the detector's reading after the run (workers still up), then stop the workers and judge --
+    await liveness?.stop();
+    if (liveness) {
+      await liveness.sample();
+      const worst = liveness.longestStarvedNow();
+      log(`stall detector after the run: ${worst ? `${worst.role} queue ${worst.queue} starved ${Math.round(worst.starvedMs / 1000)} s with ${worst.backlog} task(s)` : 'no queue starved'}; ${liveness.seen.stalledBooks.size} stalled books seen during the run`);
+    }
     for (const w of workers) await w.stop();
     const stats = await s.control<SimulatorControlStats>('stats');
     const faulted = Object.entries(stats.faultHits).filter(([name]) => name !== 'revokedCredentials').reduce((n, [, v]) => n + v, 0);
     Object.assign(figures, {
       books: plan.barcodes.length,
       kills: opts.kills,
+      profile: singleHost ? 'single-host' : 'full',
       stagesHit: [...stagesHit].join('/') || 'none',
       grinRequests: stats.grinRequests,
       grinFaultPercent: stats.grinRequests ? Number(((100 * faulted) / stats.grinRequests).toFixed(1)) : 0,
@@ -404,7 +487,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         board,
         pipelineDir,
         processingDirs: [processing.a],
-        deadHostDirs: [processing.b],
+        deadHostDirs: singleHost ? [] : [processing.b],
         // Every worker process that was kill -9ed (A's earlier lives, B): writes they left half done are theirs.
         killedWorkerPids: [...a.pids.filter((pid) => pid !== a.pid), ...b.pids],
         mustStayEmpty: [workerTmp, workerCwd],
@@ -418,13 +501,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         secrets,
         logFiles: [join(logs, 'worker-a.log'), join(logs, 'worker-b.log'), join(logs, 'simulator.log')],
         scratchDir: scratch,
+        liveness: liveness ? { seen: liveness.seen, queueLimitMs: QUEUE_STARVED_LIMIT_MS } : undefined,
       },
       (line) => opts.log(line),
     );
     const faultProblems = [
       ...notFired.map((n) => `not injected (the batch ended or the deadline passed first): ${n}`),
       ...(figures.grinFaultPercent as number) < 20 ? [`GRIN faults hit ${figures.grinFaultPercent}% of requests, below 20%`] : [],
-      ...(opts.kills >= FILE_STAGES.length ? FILE_STAGES.filter((st) => !stagesHit.has(st)).map((st) => `no kill landed during ${st}`) : []),
+      ...(!singleHost && opts.kills >= FILE_STAGES.length ? FILE_STAGES.filter((st) => !stagesHit.has(st)).map((st) => `no kill landed during ${st}`) : []),
+      ...(singleHost && opts.kills > 0 && !stagesHit.has('download') ? ['no kill landed during a download'] : []),
       ...workers.flatMap((w) => w.unexpectedExits),
     ];
     const faultCheck: ChaosCheck = {
@@ -452,6 +537,6 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const summary =
     `chaos: ${passed}/${checks.length} checks passed — ` +
     checks.map((c) => `${c.name.replace(/^(every|each|exactly|no|zero) /, '')}: ${c.figure.split(';')[0]}`).join(' | ') +
-    ` | ${figures.books} books, ${figures.kills} kills, ${figures.minutes} min${opts.keep ? `; data kept in ${root}` : ''}`;
+    ` | ${figures.profile ?? opts.profile ?? 'full'} profile, ${figures.books} books, ${figures.kills} kills, ${figures.minutes} min${opts.keep ? `; data kept in ${root}` : ''}`;
   return { ok: checks.length > 0 && passed === checks.length, checks, figures, root, summary };
 }
