@@ -18,6 +18,7 @@ import { assertSafeBarcode, makeDerivatives, marcFileName, ocrFileName } from '.
 import { OutputExistsError, listNames } from './errors';
 import { decryptAndExtract, derivativeInputsOnly, extractTarGzWithDigests, type ExtractResultWithDigests } from './extract';
 import { verifyChecksums } from './verify';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 /** The config schema's defaults (the pipeline uses the same unless its config says otherwise). */
 export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
@@ -189,7 +190,7 @@ async function claimOutputFolder(outDir: string): Promise<string | undefined> {
     }
     return undefined;
   }
-  return mkdir(outDir, { recursive: true });
+  return mkdir(outDir, { recursive: true, mode: PRIVATE_DIR_MODE });
 }
 
 /** Removes what the run created: the folders it made, or only its own outputs in a folder it was given. */
