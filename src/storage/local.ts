@@ -144,6 +144,28 @@ export class LocalStorage implements BookStorage {
     }
   }
 
+  /**
+   * Every stored key: regular files under the root, not sidecars or temp files. Symbolic links are
+   * neither followed nor listed.
+   */
+  async *listKeys(): AsyncIterable<string> {
+    const walk = async function* (dir: string, prefix: string): AsyncIterable<string> {
+      let entries;
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const key = prefix + entry.name;
+        if (entry.isDirectory()) yield* walk(path.join(dir, entry.name), `${key}/`);
+        else if (entry.isFile() && !entry.name.endsWith(SIDECAR_SUFFIX) && !entry.name.startsWith('.')) yield key;
+      }
+    };
+    yield* walk(this.location, '');
+  }
+
   async abortUpload(_checkpoint: UploadCheckpoint): Promise<void> {
     // Local writes are never partial in place: an interrupted write leaves only a temp file.
   }
