@@ -29,6 +29,10 @@ interface Registered {
 }
 
 const registry = new Map<string, Registered>();
+/** Values that are replaced in time (access tokens minted hourly), oldest first. */
+const rotating: string[] = [];
+/** Minted tokens kept by value: weeks of hourly refreshes must not grow the pattern without end. */
+export const MAX_ROTATING_SECRETS = 64;
 /** One regular expression over every form of every value, rebuilt when a value is added. */
 let combined: RegExp | undefined;
 let placeholders = new Map<string, string>();
@@ -36,9 +40,15 @@ let placeholders = new Map<string, string>();
 /**
  * Remembers `value` (e.g. a passphrase, an access token just minted) so every later output has it
  * replaced. `what` names it in the placeholder ("GPG passphrase"). Empty values are ignored.
+ * `rotating`: a value replaced in time (a minted access token); only the last MAX_ROTATING_SECRETS
+ * of those are kept (older ones have expired long before).
  */
-export function registerSecret(value: string | undefined | null, what = 'secret'): void {
+export function registerSecret(value: string | undefined | null, what = 'secret', opts: { rotating?: boolean } = {}): void {
   if (!value || registry.has(value)) return;
+  if (opts.rotating) {
+    rotating.push(value);
+    while (rotating.length > MAX_ROTATING_SECRETS) registry.delete(rotating.shift()!);
+  }
   if (value.length < MIN_ENCODED_LENGTH) {
     registry.set(value, { what, forms: [], word: new RegExp(`(?<![A-Za-z0-9_])${escapeRegExp(value)}(?![A-Za-z0-9_])`, 'g') });
   } else {
@@ -50,6 +60,7 @@ export function registerSecret(value: string | undefined | null, what = 'secret'
 /** Forgets every registered value (tests). */
 export function clearSecrets(): void {
   registry.clear();
+  rotating.length = 0;
   combined = undefined;
   placeholders = new Map();
 }
@@ -105,6 +116,15 @@ export function scrubError<E extends Error>(err: E, depth = 0): E {
   const cause = (err as { cause?: unknown }).cause;
   if (cause instanceof Error && depth < 8) scrubError(cause, depth + 1);
   return err;
+}
+
+/** Text bytes scrubbed; bytes that are not UTF-8 text (binary output) are left as they are. */
+function scrubBytes(chunk: Uint8Array): Uint8Array {
+  const bytes = Buffer.from(chunk);
+  const text = bytes.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(bytes)) return chunk;
+  const scrubbed = scrubText(text);
+  return scrubbed === text ? chunk : Buffer.from(scrubbed, 'utf8');
 }
 
 function combinedPattern(): RegExp | undefined {
@@ -182,7 +202,7 @@ export function scrubStandardStreams(): void {
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       if (registry.size > 0) {
         if (typeof chunk === 'string') chunk = scrubText(chunk);
-        else if (chunk instanceof Uint8Array) chunk = Buffer.from(scrubText(Buffer.from(chunk).toString('utf8')), 'utf8');
+        else if (chunk instanceof Uint8Array) chunk = scrubBytes(chunk);
       }
       return write(chunk, ...rest);
     }) as typeof stream.write;

@@ -198,7 +198,7 @@ export class OAuthTokenSource implements AccessTokenSource {
           throw tokenEndpointError(this.tokenUri, err);
         });
         if (!credentials.access_token) throw new Error('the OAuth token endpoint returned no access token');
-        registerSecret(credentials.access_token, 'GRIN access token');
+        registerSecret(credentials.access_token, 'GRIN access token', { rotating: true });
         registerSecret(credentials.refresh_token, 'OAuth refresh token');
         if (credentials.expiry_date) this.lifetimeMs = credentials.expiry_date - requestedAt;
         await this.persist();

@@ -14,7 +14,7 @@ import { defaultFailureConverter, defaultPayloadConverter } from '@temporalio/co
 import { toFailure } from '../../src/activities/failures';
 import { Board } from '../../src/buckets/board';
 import { PipelineError } from '../../src/common/errors';
-import { clearSecrets, encodedForms, registerSecret, scrubDeep, scrubText } from '../../src/common/secret-values';
+import { clearSecrets, encodedForms, MAX_ROTATING_SECRETS, registerSecret, scrubDeep, scrubStandardStreams, scrubText } from '../../src/common/secret-values';
 import { readSecret, registerConfiguredSecrets } from '../../src/config/secrets';
 import { OAuthTokenSource } from '../../src/grin/auth';
 import { GrinAuthError } from '../../src/grin/errors';
@@ -202,5 +202,38 @@ describe('a token endpoint whose error page echoes the request', () => {
     expect(json).toMatch(/could not get an access token: the OAuth token endpoint http:\/\/127\.0\.0\.1:\d+\/token(\/json)? answered HTTP 400/);
     expect(leaks(json, CLIENT_SECRET)).toBe(false);
     expect(leaks(json, REFRESH_TOKEN)).toBe(false);
+  });
+});
+
+describe('registry bounds and standard streams', () => {
+  test('minted access tokens are kept by value up to a bound; fixed secrets stay', () => {
+    registerSecret(PASSPHRASE, 'GPG passphrase');
+    const tokens = Array.from({ length: MAX_ROTATING_SECRETS + 5 }, (_, i) => `minted-access-token-${String(i).padStart(4, '0')}`);
+    for (const t of tokens) registerSecret(t, 'GRIN access token', { rotating: true });
+    expect(scrubText(tokens[tokens.length - 1])).toBe('[redacted GRIN access token]');
+    expect(scrubText(tokens[tokens.length - MAX_ROTATING_SECRETS])).toBe('[redacted GRIN access token]');
+    expect(scrubText(tokens[0])).toBe(tokens[0]);
+    expect(scrubText(PASSPHRASE)).toBe('[redacted GPG passphrase]');
+  });
+
+  test('scrubStandardStreams: text written to stdout is scrubbed, binary bytes pass unchanged', () => {
+    registerSecret(REFRESH_TOKEN, 'OAuth refresh token');
+    const written: unknown[] = [];
+    const original = process.stdout.write;
+    // Stands in for the terminal under the wrapper that scrubStandardStreams puts around it.
+    process.stdout.write = ((chunk: unknown) => (written.push(chunk), true)) as typeof process.stdout.write;
+    (process.stdout as { secretsScrubbed?: boolean }).secretsScrubbed = false;
+    try {
+      scrubStandardStreams();
+      const binary = Buffer.from([0xff, 0xfe, ...Buffer.from(REFRESH_TOKEN)]);
+      process.stdout.write(`status: ${REFRESH_TOKEN}\n`);
+      process.stdout.write(Buffer.from(`bytes ${REFRESH_TOKEN}`));
+      process.stdout.write(binary);
+      expect(written[0]).toBe('status: [redacted OAuth refresh token]\n');
+      expect(Buffer.from(written[1] as Uint8Array).toString()).toBe('bytes [redacted OAuth refresh token]');
+      expect(Buffer.from(written[2] as Uint8Array).equals(binary)).toBe(true);
+    } finally {
+      process.stdout.write = original;
+    }
   });
 });
