@@ -11,6 +11,7 @@ import { Board, TokenFileError } from './buckets/board';
 import { validateBarcode } from './buckets/barcode';
 import { BUCKETS, type BookToken } from './buckets/token';
 import { describeConfig } from './config/load';
+import { scrubStandardStreams } from './common/secret-values';
 import type { PipelineConfig } from './config/types';
 import type { FailureDetails } from './common/errors';
 import { bookWorkflowId, cancelSignal, retrySignal, statusQuery, type BookStatus } from './workflows/contracts';
@@ -419,6 +420,7 @@ export function buildProgram(): Command {
 }
 
 if (require.main === module) {
+  scrubStandardStreams();
   buildProgram()
     .parseAsync(process.argv)
     .catch(reportAndExit);

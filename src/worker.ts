@@ -14,6 +14,8 @@ import { join } from 'node:path';
 import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from './config/load';
+import { registerConfiguredSecrets } from './config/secrets';
+import { scrubStandardStreams } from './common/secret-values';
 import type { PipelineConfig } from './config/types';
 import { ConversionWatch } from './grin/listing-cache';
 import type { GrinApi } from './grin/types';
@@ -177,6 +179,8 @@ export function admissionTuner(books: HostBooks): WorkerTuner {
 
 export async function createPipelineWorkers(config: PipelineConfig, opts: PipelineWorkerOptions = {}): Promise<PipelineWorkers> {
   const hostQueue = hostQueueName(config, opts.hostId ?? hostname());
+  // Every configured secret known by value before the first activity runs (common/secret-values.ts).
+  registerConfiguredSecrets(config);
   const ownConnection = !opts.connection;
   const connection = opts.connection ?? (await connectTemporalWorker(config.temporal));
   // The Runtime's meter: a no-op unless installPipelineRuntime turned metrics on.
@@ -305,6 +309,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 if (require.main === module) {
+  scrubStandardStreams();
   main(process.argv).catch((err: unknown) => {
     process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
     process.exit((err as { exitCode?: number }).exitCode ?? 1);

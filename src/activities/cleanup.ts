@@ -17,6 +17,7 @@ import { PipelineError } from '../common/errors';
 import { classified } from './failures';
 import { killPoint } from './kill-points';
 import { exists, removeTempFiles } from './stage-state';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export function createCleanupActivity(deps: ActivityDeps) {
   return {
@@ -30,7 +31,7 @@ export function createCleanupActivity(deps: ActivityDeps) {
         const paths = [unpacked, ...Object.values(rest)];
         if (retentionDays > 0) {
           const keep = join(processingDir, 'processed');
-          await mkdir(keep, { recursive: true });
+          await mkdir(keep, { recursive: true, mode: PRIVATE_DIR_MODE });
           for (const p of paths) {
             // Already moved by an earlier attempt: keep that copy (removing the target first would lose it).
             if (!(await exists(p))) continue;

@@ -22,6 +22,7 @@ import { classified } from './failures';
 import { DiskFullError, diskUsage } from './disk-space';
 import { killPoint } from './kill-points';
 import { fileSize } from './stage-state';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 const DISK_CHECK_BYTES = 64 * 1024 * 1024;
 const DISK_RETRY_SECONDS = 30;
@@ -61,7 +62,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
         const { barcode } = input;
         deps.hostBooks.admit(barcode); // a book downloading here is this host's (idempotent; after a restart too)
         const { processingDir, limits } = deps.config;
-        await mkdir(processingDir, { recursive: true });
+        await mkdir(processingDir, { recursive: true, mode: PRIVATE_DIR_MODE });
         const paths = bookPaths(processingDir, barcode);
         // Captured here because progress callbacks run in the HTTP connection's async context, which
         // for a pooled keep-alive socket is the activity that opened it: the global `heartbeat()`

@@ -8,10 +8,13 @@
  * it with backoff, which is what a crash, a vanished file server or a network fault needs. It is
  * not retried unseen: its message names it as unexpected, with its class and attempt number, and
  * its details carry both (`unexpected`) for the token, the metrics and `grin-pipeline status`.
+ * What goes to Temporal stays in its history for good, so every registered secret value is scrubbed
+ * from the failure's message, stack, details and whole cause chain first (common/secret-values.ts).
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory, CancelledFailure } from '@temporalio/common';
 import { PipelineError, type FailureDetails } from '../common/errors';
+import { scrubDeep, scrubError, scrubText } from '../common/secret-values';
 
 /** True when retrying cannot fix `err` (the book parks): only a PipelineError can say so. */
 export function isPermanent(err: unknown): boolean {
@@ -19,8 +22,12 @@ export function isPermanent(err: unknown): boolean {
   return err instanceof PipelineError && !err.retryable;
 }
 
-/** The ApplicationFailure that reports `err` to Temporal (see the module comment). */
+/** The ApplicationFailure that reports `err` to Temporal (see the module comment), secrets scrubbed. */
 export function toFailure(err: unknown): ApplicationFailure {
+  return scrubFailure(unscrubbedFailure(err));
+}
+
+function unscrubbedFailure(err: unknown): ApplicationFailure {
   if (err instanceof ApplicationFailure) return err;
   if (err instanceof PipelineError) {
     const details: FailureDetails = {
@@ -63,6 +70,20 @@ function currentAttempt(): number {
   } catch {
     return 1;
   }
+}
+
+/**
+ * The failure with secrets replaced in its message, stack and details, and in every cause's message
+ * and stack. A cause is scrubbed in place: it is ours to report, nobody else reads it afterwards.
+ */
+function scrubFailure(failure: ApplicationFailure): ApplicationFailure {
+  failure.message = scrubText(failure.message);
+  if (failure.stack) failure.stack = scrubText(failure.stack);
+  if (failure.details?.length) {
+    (failure as { details?: unknown[] }).details = scrubDeep(failure.details as unknown[]);
+  }
+  if (failure.cause instanceof Error) scrubError(failure.cause);
+  return failure;
 }
 
 /** What an ApplicationFailure's details say (empty when it carries none of ours). */

@@ -24,6 +24,7 @@ import type { Board } from '../buckets/board';
 import type { BookToken } from '../buckets/token';
 import { writeFileAtomic } from '../common/atomic-file';
 import { PipelineError } from '../common/errors';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export interface PacingCaps {
   maxRequestedNotDownloaded: number;
@@ -112,7 +113,7 @@ export function createGrinPacing(board: PacingBoard, caps: PacingCaps): Pacing {
       }
       const result = await request(next);
       // Numbered only once GRIN took the request; a crash before this line reuses the number (harmless).
-      await mkdir(join(board.root, 'meta'), { recursive: true });
+      await mkdir(join(board.root, 'meta'), { recursive: true, mode: PRIVATE_DIR_MODE });
       await writeFileAtomic(file, `${next}\n`);
       return result;
     });

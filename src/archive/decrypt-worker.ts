@@ -18,6 +18,7 @@ import { parentPort } from 'node:worker_threads';
 import { openDecryptedStreamInThread, type InputGate } from './decrypt';
 import { ArchiveUsageError } from './errors';
 import { BATCH_BYTES, READ_AHEAD, READ_CHUNK_BYTES, WINDOW, type FromWorker, type SerializedError, type ToWorker } from './decrypt-thread';
+import { PRIVATE_FILE_MODE } from '../common/file-modes';
 
 interface Job {
   stream?: Readable;
@@ -117,7 +118,7 @@ function batchSender(id: number, job: Job): Sink {
 
 /** decryptFile's job: straight to the file, so the plaintext never crosses threads. */
 function fileWriter(dest: string): Sink & { out: WriteStream } {
-  const out = createWriteStream(dest, { highWaterMark: BATCH_BYTES });
+  const out = createWriteStream(dest, { highWaterMark: BATCH_BYTES, mode: PRIVATE_FILE_MODE });
   const done = finished(out);
   done.catch(() => undefined); // observed by finish(); a write error also shows in take()
   return {

@@ -45,6 +45,7 @@ import {
 } from './pgp-inspect';
 import { quickCheck, quickCheckBytes } from './quick-check';
 import { sessionKeyFromPassphrase } from './s2k';
+import { PRIVATE_FILE_MODE } from '../common/file-modes';
 
 export interface DecryptOptions {
   /** Called with the running count of encrypted bytes read from `src` (compare with its size). */
@@ -411,7 +412,7 @@ export async function decryptFile(
   if (opts.thread !== 'main' && workerAvailable()) return decryptFileInWorker(src, dest, passphrase, opts);
   const decrypted = await openDecryptedStreamInThread(src, passphrase, opts);
   try {
-    await pipeline(decrypted.stream, createWriteStream(dest, { highWaterMark: READ_CHUNK }));
+    await pipeline(decrypted.stream, createWriteStream(dest, { highWaterMark: READ_CHUNK, mode: PRIVATE_FILE_MODE }));
   } catch (err) {
     await rm(dest, { force: true });
     throw err;

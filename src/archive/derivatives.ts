@@ -14,6 +14,7 @@ import { ArchiveUsageError, NoOcrTextError } from './errors';
 import { extractMarc } from './marc';
 import { writeGzipAtomically, writeOcrJsonl } from './ocr';
 import { writeNewFileAtomically } from './output-files';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 /** What `<barcode>_marc.json` holds. */
 export interface MarcJson {
@@ -40,7 +41,7 @@ export async function makeDerivatives(
   outDir: string,
 ): Promise<DerivativesResult & { notes: string[] }> {
   assertSafeBarcode(barcode);
-  await mkdir(outDir, { recursive: true });
+  await mkdir(outDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const notes: string[] = [];
 
   const ocrPath = join(outDir, ocrFileName(barcode));

@@ -24,6 +24,7 @@ import { openDecryptedStream, type DecryptOptions, type DecryptedStream } from '
 import { ArchiveLimitError, CorruptArchiveError, DecryptError, OutputExistsError, UnsafeArchiveError } from './errors';
 import { PendingFile } from './output-files';
 import { normaliseMemberName, resolveInside } from './paths';
+import { PRIVATE_FILE_MODE, PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export interface ExtractOptions {
   /** Called with the running count of unpacked bytes. */
@@ -160,7 +161,7 @@ async function prepareDestination(destDir: string): Promise<string> {
   if (info?.isSymbolicLink()) {
     throw new OutputExistsError(`Cannot extract into ${destDir}: it is a symbolic link (refusing to follow it).`);
   }
-  await mkdir(destDir, { recursive: true, mode: 0o755 });
+  await mkdir(destDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const existing = await readdir(destDir);
   if (existing.length > 0) {
     throw new OutputExistsError(`Cannot extract into ${destDir}: the folder is not empty (remove it and retry).`);
@@ -298,7 +299,7 @@ class EntryWriter {
   private async ensureDir(dir: string, name: string): Promise<void> {
     if (this.madeDirs.has(dir)) return;
     try {
-      await mkdir(dir, { recursive: true, mode: 0o755 });
+      await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
     } catch (err) {
       throw this.asClash(name, err);
     }
@@ -368,7 +369,7 @@ class EntryWriter {
   private async writeFile(name: string, path: string, target: string, data: TarEntry): Promise<void> {
     const hash = createHash('md5');
     let digest = '';
-    const out = createWriteStream(target, { flags: 'wx', mode: 0o644, highWaterMark: CHUNK });
+    const out = createWriteStream(target, { flags: 'wx', mode: PRIVATE_FILE_MODE, highWaterMark: CHUNK });
     this.open.add(out);
     // Recorded, not thrown here: a late failure surfaces at the next entry or at the end.
     const settled = finished(out).then(

@@ -7,6 +7,7 @@
  */
 import { constants, type WriteStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
+import { PRIVATE_FILE_MODE } from '../common/file-modes';
 
 const NEW_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -17,7 +18,7 @@ export function partialPath(path: string): string {
 
 /** Opens `path` as a new file for writing (EEXIST if anything is there; never follows a link). */
 export async function createNewFile(path: string, highWaterMark?: number): Promise<WriteStream> {
-  const handle = await open(path, NEW_FILE_FLAGS, 0o644);
+  const handle = await open(path, NEW_FILE_FLAGS, PRIVATE_FILE_MODE);
   return handle.createWriteStream({ highWaterMark });
 }
 

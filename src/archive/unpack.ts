@@ -19,6 +19,7 @@ import { ArchiveUsageError, OutputExistsError, listNames } from './errors';
 import { PipelineError } from '../common/errors';
 import { decryptAndExtract, derivativeInputsOnly, extractTarGzWithDigests, type ExtractResultWithDigests } from './extract';
 import { verifyChecksums } from './verify';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 /** The config schema's defaults (the pipeline uses the same unless its config says otherwise). */
 export const DEFAULT_EXTRACT_LIMITS: ExtractLimits = {
@@ -190,7 +191,7 @@ async function claimOutputFolder(outDir: string): Promise<string | undefined> {
     }
     return undefined;
   }
-  return mkdir(outDir, { recursive: true });
+  return mkdir(outDir, { recursive: true, mode: PRIVATE_DIR_MODE });
 }
 
 /** Removes what the run created: the folders it made, or only its own outputs in a folder it was given. */

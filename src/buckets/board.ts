@@ -12,6 +12,8 @@ import { PipelineError } from '../common/errors';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TEMP_NAME, writeFileAtomic } from '../common/atomic-file';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
+import { scrubDeep } from '../common/secret-values';
 import { validateBarcode } from './barcode';
 import { BUCKETS, isBucket, STAGE_BUCKETS, type BookToken, type Bucket } from './token';
 
@@ -139,8 +141,8 @@ export class Board {
   /** Opens the board at `root` (the pipeline folder), creating it and every bucket folder. */
   static async open(root: string): Promise<Board> {
     const board = new Board(path.resolve(root));
-    await fs.mkdir(board.root, { recursive: true });
-    await Promise.all(BUCKETS.map((bucket) => fs.mkdir(board.bucketDir(bucket), { recursive: true })));
+    await fs.mkdir(board.root, { recursive: true, mode: PRIVATE_DIR_MODE });
+    await Promise.all(BUCKETS.map((bucket) => fs.mkdir(board.bucketDir(bucket), { recursive: true, mode: PRIVATE_DIR_MODE })));
     return board;
   }
 
@@ -297,10 +299,11 @@ export class Board {
   /**
    * Lower-level first step of a move: atomically writes `token` as `<token.bucket>/<barcode>.json`
    * (temp file, fsync, rename) without removing copies elsewhere. Exposed for recovery tests and
-   * tools; normal code uses move/update.
+   * tools; normal code uses move/update. The token quotes errors (lastError): every registered secret
+   * value is scrubbed from it, and the file is the owner's only (writeFileAtomic's 0600).
    */
   async writeTokenCopy(token: BookToken): Promise<void> {
-    await writeFileAtomic(this.tokenPath(token.bucket, token.barcode), `${JSON.stringify(token, null, 2)}\n`);
+    await writeFileAtomic(this.tokenPath(token.bucket, token.barcode), `${JSON.stringify(scrubDeep(token), null, 2)}\n`);
   }
 
   /** Tokens of a bucket, sorted by barcode, plus any strays or unreadable files found there. */

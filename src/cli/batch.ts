@@ -22,6 +22,7 @@ import { batchStaticDetails, batchSummary } from '../workflows/metadata';
 import { GrinBatch, GrinDirectory } from '../workflows/search-attributes';
 import { ensureSearchAttributes, UsageError } from './common';
 import { defaultBatchId, validateBatchId } from './batch-id';
+import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export { defaultBatchId, validateBatchId };
 
@@ -39,7 +40,7 @@ export async function cachedAllBooks(config: PipelineConfig, grin: GrinApi, refr
   const dir = join(config.pipelineDir, 'cache');
   const file = join(dir, `${config.grin.directory}_all_books.txt`);
   if (!refresh && existsSync(file)) return file;
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   log(`fetching GRIN's _all_books list for ${config.grin.directory} (cached in ${file})`);
   const lines: string[] = [];
   for await (const barcode of grin.listAllBarcodes()) lines.push(`${barcode}\n`);
@@ -155,7 +156,7 @@ export interface StartBatchOptions {
 /** Where the batch's list lives for the workers; one id, one list (an id is never reused for other books). */
 async function writeBatchList(config: PipelineConfig, batchId: string, barcodes: string[]): Promise<string> {
   const dir = join(config.pipelineDir, 'batches');
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const file = join(dir, `${batchId}.txt`);
   const text = barcodes.join('\n') + '\n';
   if (existsSync(file)) {

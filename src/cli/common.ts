@@ -10,6 +10,7 @@ import { EXIT } from './exit-codes';
 import type { Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { loadConfig } from '../config/load';
+import { registerConfiguredSecrets } from '../config/secrets';
 import type { PipelineConfig } from '../config/types';
 import type { BookSettings } from '../workflows/contracts';
 
@@ -18,7 +19,10 @@ export interface GlobalOptions {
 }
 
 export function configFrom(opts: GlobalOptions, overrides?: object): PipelineConfig {
-  return loadConfig({ file: opts.config, overrides });
+  const config = loadConfig({ file: opts.config, overrides });
+  // Known by value before anything is printed: status and reports quote what Temporal recorded.
+  registerConfiguredSecrets(config);
+  return config;
 }
 
 /** A Temporal client for the configured namespace, over the connection `temporal.*` describes (TLS, API key). */

@@ -8,6 +8,7 @@ import { Board } from '../buckets/board';
 import { formatReport, reportFromBoard, summaryText, type ReportFormat } from '../report';
 import { validateBatchId } from './batch-id';
 import { configFrom, type GlobalOptions } from './common';
+import { PRIVATE_FILE_MODE } from '../common/file-modes';
 
 export function addReportCommand(program: Command, globals: () => GlobalOptions): void {
   program
@@ -26,7 +27,7 @@ export function addReportCommand(program: Command, globals: () => GlobalOptions)
       const board = await Board.open(config.pipelineDir);
       const report = await reportFromBoard(board, { batchId: opts.batch });
       const text = formatReport(report, opts.json ? 'json' : opts.format);
-      if (opts.out) await writeFile(opts.out, text);
+      if (opts.out) await writeFile(opts.out, text, { mode: PRIVATE_FILE_MODE });
       else process.stdout.write(text);
       process.stderr.write(summaryText(report.summary) + '\n');
     });

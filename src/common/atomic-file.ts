@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { PRIVATE_FILE_MODE } from './file-modes';
 
 /** Temp names: `.<name>.<pid>.<random>.tmp` in the target's folder (same filesystem for rename). */
 export function tempPathFor(file: string): string {
@@ -16,7 +17,7 @@ export function tempPathFor(file: string): string {
 export const TEMP_NAME = /^\..+\.\d+\.[0-9a-f]{12}\.tmp$/;
 
 export interface AtomicWriteOptions {
-  /** File mode, e.g. 0o600 for credentials (applied before the rename, so never briefly wider). */
+  /** File mode; default 0o600 (applied before the rename, so never briefly wider). */
   mode?: number;
   /** Skip the fsyncs (only for files that are cheap to rebuild). Default false. */
   noSync?: boolean;
@@ -25,10 +26,11 @@ export interface AtomicWriteOptions {
 export async function writeFileAtomic(file: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
   const tmp = tempPathFor(file);
   try {
-    const handle = await fs.open(tmp, 'wx', options.mode ?? 0o644);
+    const mode = options.mode ?? PRIVATE_FILE_MODE;
+    const handle = await fs.open(tmp, 'wx', mode);
     try {
       await handle.writeFile(data);
-      if (options.mode !== undefined) await handle.chmod(options.mode);
+      await handle.chmod(mode);
       if (!options.noSync) await handle.sync();
     } finally {
       await handle.close();

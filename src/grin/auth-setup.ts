@@ -12,7 +12,7 @@ import * as readline from 'node:readline';
 import type { AddressInfo } from 'node:net';
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
 import { GrinAuthSetupError } from './errors';
-import { GOOGLE_TOKEN_URI, readClientSecretFile, writeCredentialsFile, type StoredCredentials } from './auth';
+import { GOOGLE_TOKEN_URI, readClientSecretFile, tokenEndpointError, writeCredentialsFile, type StoredCredentials } from './auth';
 
 export const GRIN_SCOPES = [
   'openid',
@@ -103,7 +103,10 @@ export async function runAuthSetup(opts: AuthSetupOptions): Promise<string> {
     code = extractCode(await readLine(opts.input ?? process.stdin), state);
   }
 
-  const { tokens } = await client.getToken({ code, codeVerifier, redirect_uri: redirectUri });
+  // The endpoint's answer is described, never quoted: an error page may echo the client secret.
+  const { tokens } = await client.getToken({ code, codeVerifier, redirect_uri: redirectUri }).catch((err: unknown) => {
+    throw tokenEndpointError(tokenUri, err);
+  });
   if (!tokens.refresh_token) {
     throw new GrinAuthSetupError(
       'Google issued no refresh token. Remove this app from https://myaccount.google.com/permissions and run auth setup again.',

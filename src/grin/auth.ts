@@ -1,7 +1,10 @@
 /**
  * Where GRIN bearer tokens come from: a fixed token (simulator, tests) or Google OAuth2 with a stored
  * refresh token, through google-auth-library's OAuth2Client. Refreshed tokens are written back to
- * the credentials file (mode 0600). Token values never appear in errors or logs.
+ * the credentials file (mode 0600). Token values never appear in errors or logs: every client secret,
+ * refresh token and access token (also those minted at run time) is registered with the scrubber
+ * (common/secret-values.ts), and a token endpoint's answer is described by its status and content
+ * type, never quoted (an error page may echo the request, secrets included).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -9,7 +12,10 @@ import { OAuth2Client, type Credentials } from 'google-auth-library';
 import type { GrinConfig } from '../config/types';
 import { readSecret, SecretError } from '../config/secrets';
 import { writeFileAtomic } from '../common/atomic-file';
-import { GrinCredentialsError } from './errors';
+import { GrinCredentialsError, TokenEndpointError } from './errors';
+
+export { TokenEndpointError };
+import { registerSecret } from '../common/secret-values';
 
 export interface AccessTokenSource {
   /** A token believed valid now (refreshing first when it is about to expire). */
@@ -32,6 +38,7 @@ export class StaticTokenSource implements AccessTokenSource {
     token: string,
     private readonly loader?: () => Promise<string>,
   ) {
+    registerSecret(token, 'GRIN access token');
     this.current = Promise.resolve(token);
   }
   static async fromLoader(loader: () => Promise<string>): Promise<StaticTokenSource> {
@@ -78,6 +85,7 @@ export async function readClientSecretFile(file: string): Promise<OAuthClientInf
       `OAuth client secret file ${file} has no installed.client_id/client_secret; download the "Desktop app" client JSON from the Google Cloud console`,
     );
   }
+  registerSecret(c.client_secret, 'OAuth client secret');
   return { clientId: c.client_id, clientSecret: c.client_secret, tokenUri: c.token_uri, authUri: c.auth_uri };
 }
 
@@ -86,6 +94,8 @@ export async function readCredentialsFile(file: string): Promise<StoredCredentia
   if (!json.refresh_token) {
     throw new GrinCredentialsError(`GRIN credentials file ${file} has no refresh_token; run \`grin-pipeline auth setup\` to create it`);
   }
+  registerSecret(json.refresh_token, 'OAuth refresh token');
+  registerSecret(json.access_token, 'GRIN access token');
   return json as StoredCredentials;
 }
 
@@ -138,6 +148,9 @@ export class OAuthTokenSource implements AccessTokenSource {
 
   constructor(opts: OAuthTokenSourceOptions) {
     this.tokenUri = opts.tokenUri ?? opts.credentials.token_uri ?? opts.client.tokenUri ?? GOOGLE_TOKEN_URI;
+    registerSecret(opts.client.clientSecret, 'OAuth client secret');
+    registerSecret(opts.credentials.refresh_token, 'OAuth refresh token');
+    registerSecret(opts.credentials.access_token, 'GRIN access token');
     this.credentialsFile = opts.credentialsFile;
     this.refreshToken = opts.credentials.refresh_token;
     this.refreshBeforeExpiryMs = opts.refreshBeforeExpiryMs ?? 60_000;
@@ -184,8 +197,12 @@ export class OAuthTokenSource implements AccessTokenSource {
     const refreshing = (async () => {
       try {
         const requestedAt = Date.now();
-        const { credentials } = await this.oauth.refreshAccessToken();
+        const { credentials } = await this.oauth.refreshAccessToken().catch((err: unknown) => {
+          throw tokenEndpointError(this.tokenUri, err);
+        });
         if (!credentials.access_token) throw new GrinCredentialsError('the OAuth token endpoint returned no access token');
+        registerSecret(credentials.access_token, 'GRIN access token', { rotating: true });
+        registerSecret(credentials.refresh_token, 'OAuth refresh token');
         if (credentials.expiry_date) this.lifetimeMs = credentials.expiry_date - requestedAt;
         await this.persist();
         return credentials.access_token;
@@ -222,6 +239,48 @@ export class OAuthTokenSource implements AccessTokenSource {
       ...(c.token_type ? { token_type: c.token_type } : {}),
     });
   }
+}
+
+/** OAuth's error codes (RFC 6749 5.2): the only part of a token endpoint's answer an error repeats. */
+const OAUTH_ERROR_CODES = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']);
+
+export function tokenEndpointError(tokenUri: string, err: unknown): TokenEndpointError {
+  const e = err as { response?: { status?: number; headers?: unknown; data?: unknown }; code?: unknown; cause?: { code?: unknown } };
+  const endpoint = endpointName(tokenUri);
+  const status = e?.response?.status;
+  if (typeof status === 'number') {
+    const type = headerOf(e.response?.headers, 'content-type')?.split(';')[0].trim() || 'no content type';
+    const data = e.response?.data as { error?: unknown } | undefined;
+    const code = typeof data === 'object' && data !== null && typeof data.error === 'string' && OAUTH_ERROR_CODES.has(data.error) ? data.error : undefined;
+    return new TokenEndpointError(
+      `the OAuth token endpoint ${endpoint} answered HTTP ${status} (${type})${code ? `, OAuth error ${code}` : ''}`,
+      status,
+      code,
+    );
+  }
+  const network = [e?.code, e?.cause?.code].find((c): c is string => typeof c === 'string' && /^[A-Z][A-Z0-9_]+$/.test(c));
+  return new TokenEndpointError(
+    `the OAuth token endpoint ${endpoint} could not be reached${network ? ` (${network})` : ''}`,
+    undefined,
+    network,
+  );
+}
+
+/** Origin and path of the token endpoint, without a query or user info. */
+function endpointName(uri: string): string {
+  try {
+    const u = new URL(uri);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(unparseable token URI)';
+  }
+}
+
+function headerOf(headers: unknown, name: string): string | undefined {
+  if (!headers) return undefined;
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
+  const v = (headers as Record<string, unknown>)[name];
+  return typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined;
 }
 
 /** The token source a GRIN config asks for: a fixed `accessToken`, else OAuth from the two files. */

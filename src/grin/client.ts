@@ -64,6 +64,7 @@ import type {
   FailedEntry,
   GrinApi,
 } from './types';
+import { PRIVATE_FILE_MODE, PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export const DEFAULT_BASE_URL = 'https://books.google.com/libraries';
 /** GT packs `_barcode_search` URLs up to this length (PROTOCOL.md §2.9). */
@@ -473,7 +474,7 @@ export class GrinClient implements GrinApi {
     const barcode = barcodeFromFilename(filename, this.directory);
     const ctx = this.ctx('GET', filename, barcode);
     let knownEtag = opts.expectEtag ? stripEtag(opts.expectEtag) : undefined;
-    await fs.mkdir(path.dirname(destPath), { recursive: true });
+    await fs.mkdir(path.dirname(destPath), { recursive: true, mode: PRIVATE_DIR_MODE });
 
     return this.resuming(ctx, destPath, () => knownEtag !== undefined, opts.signal, async () => {
       const onDisk = await fileSize(destPath);
@@ -519,7 +520,7 @@ export class GrinClient implements GrinApi {
 
         let bytes = start;
         let lastReported = start;
-        const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w' });
+        const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w', mode: PRIVATE_FILE_MODE });
         // Progress reports what is on disk, not what arrived: a resume after a crash starts from the
         // file's size, so a heartbeat must never claim bytes still sitting in a write buffer. A report
         // goes out once the disk is a step past the last one (the write buffer's lag varies).

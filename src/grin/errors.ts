@@ -222,6 +222,8 @@ const TRANSIENT_CODES = new Set([
  */
 export function isTransientError(err: unknown): boolean {
   if (err instanceof GrinHttpError) return err.retryInCall;
+  // A token endpoint that refused is for the caller to report (GrinAuthError); one not reached is retried like any network fault.
+  if (err instanceof TokenEndpointError) return err.status === undefined && !!err.code && TRANSIENT_CODES.has(err.code);
   if (err instanceof GrinAbortError || err instanceof GrinCredentialsError) return false;
   if (err instanceof PipelineError) return err.retryable;
   // Not `instanceof Error`: errors from Node internals may come from another realm (e.g. under jest).
@@ -245,4 +247,21 @@ export function asGrinError(err: unknown, ctx: GrinErrorContext): unknown {
     waitingFor: WAITING_FOR_GRIN,
     cause: err,
   });
+}
+
+/**
+ * A token endpoint that refused or could not be reached. Its message names the endpoint, the HTTP
+ * status, the content type and a standard OAuth error code, never the body (which may echo the
+ * request: client secret and refresh token). `code` keeps a network error's code (ECONNREFUSED ...)
+ * so callers still tell a network fault from a refusal.
+ */
+export class TokenEndpointError extends PipelineError {
+  readonly status?: number;
+  readonly code?: string;
+  constructor(message: string, status?: number, code?: string) {
+    // Transient: the endpoint comes back, or an operator renews the credentials; the book never parks for it.
+    super(message, { retryable: true, waitingFor: 'the OAuth token endpoint to grant an access token (check the GRIN credentials if this lasts)' });
+    this.status = status;
+    this.code = code;
+  }
 }

@@ -6,6 +6,8 @@
  */
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../common/file-modes';
+import { scrubDeep } from '../common/secret-values';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFormat = 'auto' | 'json' | 'pretty';
@@ -64,14 +66,17 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return make({});
 }
 
-/** The entry as written: time, level, message, then the metadata made JSON-safe (errors spelled out, secrets removed). */
+/**
+ * The entry as written: time, level, message, then the metadata made JSON-safe (errors spelled out,
+ * secrets removed: fields named like secrets, and every registered secret value wherever it appears).
+ */
 export function logEntry(time: Date, level: LogLevel, message: string, meta: LogMeta): Record<string, unknown> {
   const entry: Record<string, unknown> = { time: time.toISOString(), level, msg: message };
   for (const [key, value] of Object.entries(meta)) {
     if (value === undefined) continue;
     entry[key] = SECRET_KEY.test(key) ? '[redacted]' : plain(value, 0);
   }
-  return entry;
+  return scrubDeep(entry);
 }
 
 /** An error as data: name, message, failure type and details, cause; the stack's first lines. */
@@ -110,7 +115,7 @@ export function prettyLine(entry: Record<string, unknown>): string {
   return `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${String(msg)}${fields.length ? `  ${fields.join(' ')}` : ''}${err}`;
 }
 
-/** `logs/<stage>.log` files, opened on first use and kept open (append). */
+/** `logs/<stage>.log` files, opened on first use and kept open (append); readable by the owner only. */
 class StageFiles {
   private readonly open = new Map<string, WriteStream>();
   constructor(private readonly dir: string) {}
@@ -119,8 +124,8 @@ class StageFiles {
     const name = stage.replace(/[^A-Za-z0-9_-]/g, '_');
     let stream = this.open.get(name);
     if (!stream) {
-      mkdirSync(this.dir, { recursive: true });
-      stream = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a' });
+      mkdirSync(this.dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+      stream = createWriteStream(join(this.dir, `${name}.log`), { flags: 'a', mode: PRIVATE_FILE_MODE });
       stream.on('error', () => undefined); // a full disk must not take the worker down with it
       this.open.set(name, stream);
     }

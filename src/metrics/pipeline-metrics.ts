@@ -1,11 +1,13 @@
 /**
  * The pipeline's own Prometheus metrics, made through the Temporal SDK's metric meter so they are
  * served on the same `/metrics` endpoint as the SDK's (Runtime telemetry, `metrics.port`). With
- * metrics off the SDK hands out a no-op meter, so recording costs nothing.
+ * metrics off the SDK hands out a no-op meter, so recording costs nothing. Label values that come
+ * from outside (error types, endpoints) are scrubbed of secret values (common/secret-values.ts).
  */
 import type { MetricCounter, MetricGauge, MetricHistogram, MetricMeter } from '@temporalio/common';
 import type { Bucket } from '../buckets/token';
 import type { StallReport } from '../liveness/stalls';
+import { scrubText } from '../common/secret-values';
 
 /** Histogram buckets for stage durations (seconds): from a quick HEAD to a conversion that takes days. */
 export const STAGE_DURATION_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600, 3 * 24 * 3600, 7 * 24 * 3600];
@@ -76,7 +78,7 @@ export class PipelineMetrics {
   }
 
   bookParked(reason: string): void {
-    this.parked.add(1, { reason });
+    this.parked.add(1, { reason: scrubText(reason) });
   }
 
   bytes(direction: 'downloaded' | 'uploaded', n: number): void {
@@ -88,7 +90,7 @@ export class PipelineMetrics {
   }
 
   grinResponse(endpoint: string, status: number | 'error'): void {
-    this.responses.add(1, { endpoint: endpointLabel(endpoint), status: String(status) });
+    this.responses.add(1, { endpoint: scrubText(endpointLabel(endpoint)), status: String(status) });
   }
 }
 

@@ -4,6 +4,7 @@
  * reason). Pure functions: the caller reads the tokens and says what time it is.
  */
 import { BUCKETS, STAGE_BUCKETS, type BookToken, type Bucket } from '../buckets/token';
+import { scrubDeep } from '../common/secret-values';
 
 export interface ReportRow {
   barcode: string;
@@ -91,9 +92,12 @@ export function reportRow(t: BookToken): ReportRow {
   };
 }
 
-/** Tokens (of one batch, when `batchId` is given) into rows sorted by barcode, plus the summary at `now`. */
+/**
+ * Tokens (of one batch, when `batchId` is given) into rows sorted by barcode, plus the summary at
+ * `now`. Parked reasons quote errors: every registered secret value is scrubbed from the rows.
+ */
 export function buildReport(tokens: BookToken[], now: Date, batchId?: string): Report {
-  const rows = tokens.filter((t) => batchId === undefined || t.batchId === batchId).map(reportRow);
+  const rows = scrubDeep(tokens.filter((t) => batchId === undefined || t.batchId === batchId).map(reportRow));
   rows.sort((a, b) => (a.barcode < b.barcode ? -1 : a.barcode > b.barcode ? 1 : 0));
   return { summary: summarize(rows, now, batchId), rows };
 }

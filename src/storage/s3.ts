@@ -13,6 +13,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   ListMultipartUploadsCommand,
+  ListObjectsV2Command,
   CompleteMultipartUploadCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
@@ -208,6 +209,21 @@ export class S3Storage implements BookStorage {
   fullKey(key: string): string {
     assertSafeKey(key);
     return this.prefix + key;
+  }
+
+  /** Every key under the prefix (prefix removed), page by page (reconcile's orphan check). */
+  async *listKeys(): AsyncIterable<string> {
+    let ContinuationToken: string | undefined;
+    do {
+      let page;
+      try {
+        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix || undefined, ContinuationToken }));
+      } catch (err) {
+        throw this.wrap('ListObjectsV2', undefined, err);
+      }
+      for (const object of page.Contents ?? []) if (object.Key) yield object.Key.slice(this.prefix.length);
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
   }
 
   async head(key: string): Promise<StoredObject | null> {

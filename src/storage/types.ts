@@ -39,4 +39,6 @@ export interface BookStorage {
   getBytes(key: string): Promise<Buffer>;
   /** Abort a multipart upload that is being given up (no-op for local storage). */
   abortUpload(checkpoint: UploadCheckpoint): Promise<void>;
+  /** Every stored key (relative, as given to put), for `reconcile`'s orphan check. */
+  listKeys?(): AsyncIterable<string>;
 }

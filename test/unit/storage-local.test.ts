@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { LocalStorage } from '../../src/storage/local';
+import { LocalStorage, StorageLinkError } from '../../src/storage/local';
+import type { PipelineError } from '../../src/common/errors';
 
 describe('LocalStorage', () => {
   let root: string;
@@ -108,5 +109,84 @@ describe('LocalStorage', () => {
     await expect(
       storage.abortUpload({ key: 'raw/B1/B1.tar.gz', uploadId: 'x', partSize: 8 << 20, parts: [] }),
     ).resolves.toBeUndefined();
+  });
+});
+
+describe('LocalStorage and symbolic links', () => {
+  let base: string;
+  let root: string;
+  let outside: string;
+  let src: string;
+  let storage: LocalStorage;
+
+  beforeEach(() => {
+    base = fs.mkdtempSync(path.join(os.tmpdir(), 'grin-storage-links-'));
+    root = path.join(base, 'books');
+    outside = path.join(base, 'elsewhere');
+    src = path.join(base, 'B123.tar.gz');
+    fs.mkdirSync(outside);
+    fs.writeFileSync(src, 'decrypted book');
+    storage = new LocalStorage(root);
+  });
+  afterEach(() => fs.rmSync(base, { recursive: true, force: true }));
+
+  /** Every file under `dir`, links not followed. */
+  const filesUnder = (dir: string) => fs.readdirSync(dir, { recursive: true }).map(String).sort();
+
+  test.each([
+    ['the book folder', 'raw/B123'],
+    ['a parent folder', 'raw'],
+  ])('a link planted at %s is refused (permanent, naming it) and nothing lands outside the root', async (_where, linkAt) => {
+    fs.mkdirSync(path.dirname(path.join(root, linkAt)), { recursive: true });
+    fs.symlinkSync(outside, path.join(root, linkAt));
+    const link = path.join(root, linkAt);
+    for (const attempt of [
+      () => storage.putFile(src, 'raw/B123/B123.tar.gz', { metadata: { barcode: 'B123' } }),
+      () => storage.putBytes('{}', 'raw/B123/B123.token.json'),
+      () => storage.head('raw/B123/B123.tar.gz'),
+      () => storage.getBytes('raw/B123/B123.tar.gz'),
+    ]) {
+      const err = (await attempt().catch((e: unknown) => e)) as PipelineError;
+      expect(err).toBeInstanceOf(StorageLinkError);
+      expect(err.retryable).toBe(false);
+      expect(err.message).toContain(`Local storage refuses ${link}: it is a symbolic link`);
+    }
+    expect(filesUnder(outside)).toEqual([]);
+  });
+
+  test('a link at the object itself or at its metadata is refused, the file it points to untouched', async () => {
+    const victim = path.join(outside, 'victim.txt');
+    fs.writeFileSync(victim, 'not yours');
+    fs.mkdirSync(path.join(root, 'raw/B123'), { recursive: true });
+    fs.symlinkSync(victim, path.join(root, 'raw/B123/B123.tar.gz'));
+    await expect(storage.getBytes('raw/B123/B123.tar.gz')).rejects.toBeInstanceOf(StorageLinkError);
+    await expect(storage.putFile(src, 'raw/B123/B123.tar.gz')).rejects.toBeInstanceOf(StorageLinkError);
+    fs.rmSync(path.join(root, 'raw/B123/B123.tar.gz'));
+    fs.symlinkSync(victim, path.join(root, 'raw/B123/B123.tar.gz.meta.json'));
+    await expect(storage.putFile(src, 'raw/B123/B123.tar.gz')).rejects.toBeInstanceOf(StorageLinkError);
+    expect(fs.readFileSync(victim, 'utf8')).toBe('not yours');
+  });
+
+  test('the root itself may be a link (a mount point); what is stored is the owner\'s only (0600 files, 0700 folders)', async () => {
+    const real = path.join(base, 'real-books');
+    fs.mkdirSync(real);
+    fs.symlinkSync(real, root);
+    await storage.putFile(src, 'raw/B123/B123.tar.gz', { metadata: { barcode: 'B123' } });
+    expect(fs.readFileSync(path.join(real, 'raw/B123/B123.tar.gz'), 'utf8')).toBe('decrypted book');
+    expect(fs.statSync(path.join(real, 'raw/B123/B123.tar.gz')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(real, 'raw/B123/B123.tar.gz.meta.json')).mode & 0o777).toBe(0o600);
+    expect(fs.statSync(path.join(real, 'raw/B123')).mode & 0o777).toBe(0o700);
+    expect(fs.statSync(path.join(real, 'raw')).mode & 0o777).toBe(0o700);
+  });
+
+  test('listKeys: stored keys only (no sidecars, temp files or links)', async () => {
+    await storage.putBytes('a', 'raw/B1/B1.tar.gz');
+    await storage.putBytes('b', 'meta/B1/B1.token.json');
+    fs.writeFileSync(path.join(root, 'raw/B1/.B1.tar.gz.tmp-1-abcd'), 'partial');
+    fs.symlinkSync(outside, path.join(root, 'link'));
+    fs.writeFileSync(path.join(outside, 'x'), 'x');
+    const keys: string[] = [];
+    for await (const key of storage.listKeys()) keys.push(key);
+    expect(keys).toEqual(['meta/B1/B1.token.json', 'raw/B1/B1.tar.gz']);
   });
 });

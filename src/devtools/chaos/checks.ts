@@ -19,7 +19,7 @@ import type { BatchSummary } from '../../workflows/batch';
 import { EXPECTED_REASON, PAGE_IMAGE_BYTES, type ChaosPlan } from './plan';
 import type { LivenessObservations } from './liveness';
 import type { SimulatorProcess } from './processes';
-import { scanFile, scanValue, type Secret, type SecretHit } from './secrets';
+import { scanFile, scanTree, scanValue, type Secret, type SecretHit } from './secrets';
 
 export interface ChaosCheck {
   name: string;
@@ -321,6 +321,9 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     logLines += lines;
     hits.push(...h);
   }
+  // Everything else the pipeline wrote: per-stage logs, batch lists, reports, the board's files.
+  const { files: boardFiles, hits: boardHits } = await scanTree(ctx.pipelineDir, ctx.secrets);
+  hits.push(...boardHits);
   let tokens = 0;
   for (const [barcode, copies] of byBarcode) for (const c of copies) {
     tokens++;
@@ -335,8 +338,8 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   }
   add(
     check(
-      'zero secrets in histories, logs, tokens and object metadata',
-      `${hits.length} hits in ${histories} histories, ${logLines} log lines, ${tokens} tokens, ${metadataSeen.length} objects (${ctx.secrets.map((x) => x.name).join(', ')})`,
+      'zero secrets (raw or encoded) in histories, logs, tokens, pipeline files and object metadata',
+      `${hits.length} hits in ${histories} histories, ${logLines} log lines, ${tokens} tokens, ${boardFiles} files under the pipeline folder, ${metadataSeen.length} objects (${ctx.secrets.map((x) => x.name).join(', ')})`,
       hits.map((h) => `${h.secret} in ${h.where}`),
     ),
   );
