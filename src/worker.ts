@@ -36,6 +36,7 @@ import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
 import { workerGroup } from './worker-group';
+import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './host-identity';
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
 
@@ -180,9 +181,19 @@ export function admissionTuner(books: HostBooks): WorkerTuner {
 }
 
 export async function createPipelineWorkers(config: PipelineConfig, opts: PipelineWorkerOptions = {}): Promise<PipelineWorkers> {
-  const hostQueue = hostQueueName(config, opts.hostId ?? hostname());
+  const hostId = opts.hostId ?? hostname();
+  const hostQueue = hostQueueName(config, hostId);
   const ownConnection = !opts.connection;
   const connection = opts.connection ?? (await connectTemporalWorker(config.temporal));
+  // A host id is unique among live workers: refuse to start beside another with ours (host-identity.ts).
+  const self = workerIdentity(hostId);
+  try {
+    await assertHostIdFree(connection, { namespace: config.temporal.namespace, hostQueue, workflowQueue: config.temporal.workflowTaskQueue, self });
+  } catch (err) {
+    if (ownConnection) await connection.close();
+    throw err;
+  }
+  const identity = self.identity;
   // The Runtime's meter: a no-op unless installPipelineRuntime turned metrics on.
   const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
   const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
@@ -194,6 +205,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
@@ -204,6 +216,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: config.temporal.grinTaskQueue,
       activities: createGrinActivities(deps),
@@ -214,6 +227,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps, { download: opts.download }),
@@ -225,6 +239,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: hostQueue,
       activities: createFileActivities(deps, { download: opts.download }),
@@ -250,6 +265,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     void deps.hostBooks.disk?.refresh().then(() => deps.hostBooks.recheck(), () => undefined);
   }, opts.diskCheckMs ?? DISK_CHECK_MS);
   measuring.unref();
+  markRunning(self);
   const group = workerGroup(
     workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
   );
@@ -261,6 +277,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       } finally {
         clearInterval(reconciling);
         clearInterval(measuring);
+        markStopped(self);
         if (ownConnection) await connection.close();
       }
     },
