@@ -15,7 +15,8 @@
  *    long poll comes back within about a minute). A worker on another machine that died less than
  *    that ago also refuses the start; the message says to try again after that.
  * Two workers started within the same second on two machines can both miss the other: the check
- * narrows the window, it does not close it.
+ * narrows the window, it does not close it. If Temporal cannot answer the question (no permission
+ * to describe task queues), the worker warns and starts.
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -139,15 +140,24 @@ export async function pollersOf(connection: NativeConnection, namespace: string,
   return seen;
 }
 
-/** Refuses (HostIdInUseError) when another live worker polls with this host id. */
+/**
+ * Refuses (HostIdInUseError) when another live worker polls with this host id. If Temporal cannot
+ * say (no permission to describe task queues, say), `onUnchecked` hears why and the worker starts.
+ */
 export async function assertHostIdFree(
   connection: NativeConnection,
-  opts: { namespace: string; hostQueue: string; workflowQueue: string; self: WorkerIdentity },
+  opts: { namespace: string; hostQueue: string; workflowQueue: string; self: WorkerIdentity; onUnchecked: (reason: string) => void },
 ): Promise<void> {
-  const pollers = await pollersOf(connection, opts.namespace, [
-    { name: opts.hostQueue, type: 'activity', host: true },
-    { name: opts.workflowQueue, type: 'workflow', host: false },
-  ]);
+  let pollers: SeenPoller[];
+  try {
+    pollers = await pollersOf(connection, opts.namespace, [
+      { name: opts.hostQueue, type: 'activity', host: true },
+      { name: opts.workflowQueue, type: 'workflow', host: false },
+    ]);
+  } catch (err) {
+    opts.onUnchecked(err instanceof Error ? err.message : String(err));
+    return;
+  }
   const other = otherLiveWorker(pollers, opts.self);
   if (other) throw new HostIdInUseError(opts.self.hostId, opts.hostQueue, other);
 }

@@ -188,7 +188,14 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   // A host id is unique among live workers: refuse to start beside another with ours (host-identity.ts).
   const self = workerIdentity(hostId);
   try {
-    await assertHostIdFree(connection, { namespace: config.temporal.namespace, hostQueue, workflowQueue: config.temporal.workflowTaskQueue, self });
+    await assertHostIdFree(connection, {
+      namespace: config.temporal.namespace,
+      hostQueue,
+      workflowQueue: config.temporal.workflowTaskQueue,
+      self,
+      onUnchecked: (reason) =>
+        (opts.logger ?? loggerFrom(config)).warn(`Could not check that host id "${hostId}" is unique among live workers (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway. Make sure no other worker uses it.`),
+    });
   } catch (err) {
     if (ownConnection) await connection.close();
     throw err;
