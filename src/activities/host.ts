@@ -4,7 +4,9 @@
  * upload and clean-up then all run there, on one disk.
  *
  * It runs only while this host has room for another book (the worker's slot supplier, see
- * `HostBooks`), and counts the book as this host's until its clean-up.
+ * `HostBooks`). `fetchArchive` (joined-stages.ts) records the host the same way and leaves the
+ * counting to the download (a book is held once its archive is complete); `claimFileHost`, for
+ * books started before the `lean-book` patch, counts the book as this host's from the claim.
  *
  * No side effects beyond the token's host and that count: run again after a crash, it answers again
  * (maybe another host, which is then the one the workflow uses; the count here then lets the book go
