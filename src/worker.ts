@@ -10,6 +10,7 @@
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
 import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
@@ -32,10 +33,12 @@ import {
 import type { DownloadOptions } from './activities/download';
 import type { CoalescerOptions } from './activities/batch-notices';
 import { HostBooks } from './activities/host-books';
+import { DiskBudget, type DiskBytes } from './activities/disk-space';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
 import { workerGroup } from './worker-group';
+import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './host-identity';
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
 import { startStallWatch, type StallWatchOptions } from './liveness/watch';
@@ -54,6 +57,10 @@ export interface PipelineWorkerOptions {
   logger?: Logger;
   /** How often the books this host holds are checked against their tokens (default 60 s; tests shorten it). */
   hostBooksReconcileMs?: number;
+  /** Measures the processing disk for admission (default: statfs; tests simulate a small disk). */
+  diskBytes?: (path: string) => Promise<DiskBytes>;
+  /** How often the processing disk is measured for admission (default 5 s). */
+  diskCheckMs?: number;
   /** How settle notices to a batch are grouped (default: within 1 s; tests that need each notice at once set 0). */
   batchNotices?: CoalescerOptions;
   /** The stall watch (src/liveness/watch.ts): false for none; default every metrics.stallCheckSeconds. */
@@ -124,48 +131,49 @@ export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' =
 export async function buildActivityDeps(
   config: PipelineConfig,
   hostQueue: string,
-  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger'> & { metrics?: PipelineMetrics } = {},
+  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger' | 'diskBytes'> & { metrics?: PipelineMetrics } = {},
 ): Promise<ActivityDeps> {
   const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
   const metrics = overrides.metrics;
   const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
   const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
-  // Whatever a crash left on this host's disk still holds its place.
-  const hostBooks = await new HostBooks(config.concurrency.booksOnHost).seedFromDisk(config.processingDir);
+  await mkdir(config.processingDir, { recursive: true }).catch(() => undefined); // the download says what is wrong with it
+  const disk = new DiskBudget(config.processingDir, config.limits.diskUsageThreshold, config.limits.archiveBytesEstimate, overrides.diskBytes);
+  await disk.refresh().catch(() => undefined); // unmeasured, the disk does not limit admission until it is
+  // The books a crash left on this host's disk are held again (until their tokens are checked).
+  const hostBooks = await new HostBooks(config.concurrency.booksOnHost, disk).seedFromDisk(config.processingDir);
   return { config, ...runtime, watch, hostQueue, hostBooks };
 }
 
 /** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */
 const HOST_BOOKS_RECONCILE_MS = 60_000;
+/** How often the processing disk is measured for admission. */
+const DISK_CHECK_MS = 5_000;
 
 /**
  * Activity slots for the shared file queue: one is granted (and only then does the worker poll for
- * a new book) while the books this host holds plus the slots already granted are fewer than the
- * limit, so however many slots poll at once, the host never takes more books than that.
+ * a new book) while this host has room (`HostBooks.hasRoom`: books held plus slots granted fewer
+ * than the limit, and a disk that carries one more), so however many slots poll at once, the host
+ * never takes more books than that. A slot goes back when its task ends, whatever the outcome: a
+ * download counts by its slot while it runs and as a held book once complete (its `admit` comes
+ * before the slot goes back, so a book is never counted zero times); a failed attempt frees its
+ * place at once, so the book's retry, waiting on this same queue, finds a host that polls.
  */
 export function admissionSlots(books: HostBooks): CustomSlotSupplier<ActivitySlotInfo> {
   return {
     type: 'custom',
     reserveSlot: async (_ctx, abortSignal): Promise<AdmissionPermit> => {
       await books.reserve(abortSignal);
-      return { handedOver: false };
+      return {};
     },
-    tryReserveSlot: (): AdmissionPermit | null => (books.tryReserve() ? { handedOver: false } : null),
-    // A download's slot becomes its book's place: fetchArchive gives the slot back itself, right
-    // after admitting the book (so a downloading book is not counted twice, nor ever zero times).
-    markSlotUsed: (ctx) => {
-      if (ctx.slotInfo.activityType === 'fetchArchive') (ctx.permit as AdmissionPermit).handedOver = true;
-    },
-    releaseSlot: (ctx) => {
-      if (!(ctx.permit as AdmissionPermit).handedOver) books.unreserve();
-    },
+    tryReserveSlot: (): AdmissionPermit | null => (books.tryReserve() ? {} : null),
+    markSlotUsed: () => undefined,
+    releaseSlot: () => books.unreserve(),
   };
 }
 
-interface AdmissionPermit {
-  handedOver: boolean;
-}
+type AdmissionPermit = Record<string, never>;
 
 /** The shared-file-queue worker's tuner: admission slots for activities; it runs no workflows. */
 export function admissionTuner(books: HostBooks): WorkerTuner {
@@ -178,11 +186,28 @@ export function admissionTuner(books: HostBooks): WorkerTuner {
 }
 
 export async function createPipelineWorkers(config: PipelineConfig, opts: PipelineWorkerOptions = {}): Promise<PipelineWorkers> {
-  const hostQueue = hostQueueName(config, opts.hostId ?? hostname());
+  const hostId = opts.hostId ?? hostname();
+  const hostQueue = hostQueueName(config, hostId);
   // Every configured secret known by value before the first activity runs (common/secret-values.ts).
   registerConfiguredSecrets(config);
   const ownConnection = !opts.connection;
   const connection = opts.connection ?? (await connectTemporalWorker(config.temporal));
+  // A host id is unique among live workers: refuse to start beside another with ours (host-identity.ts).
+  const self = workerIdentity(hostId);
+  try {
+    await assertHostIdFree(connection, {
+      namespace: config.temporal.namespace,
+      hostQueue,
+      workflowQueue: config.temporal.workflowTaskQueue,
+      self,
+      onUnchecked: (reason) =>
+        (opts.logger ?? loggerFrom(config)).warn(`Could not check that host id "${hostId}" is unique among live workers (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway. Make sure no other worker uses it.`),
+    });
+  } catch (err) {
+    if (ownConnection) await connection.close();
+    throw err;
+  }
+  const identity = self.identity;
   // The Runtime's meter: a no-op unless installPipelineRuntime turned metrics on.
   const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
   const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
@@ -194,6 +219,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
@@ -204,6 +230,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: config.temporal.grinTaskQueue,
       activities: createGrinActivities(deps),
@@ -214,6 +241,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps, { download: opts.download }),
@@ -225,6 +253,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       connection,
       namespace,
+      identity,
       interceptors,
       taskQueue: hostQueue,
       activities: createFileActivities(deps, { download: opts.download }),
@@ -232,20 +261,29 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     }),
   ]);
 
-  // Books that left without a clean-up here (parked, cancelled elsewhere, moved) give back their place.
+  // Books that left without a clean-up here (parked, cancelled elsewhere, moved, back to a download)
+  // give back their place; the books found on disk at start are checked at once.
   const reconcileMs = opts.hostBooksReconcileMs ?? HOST_BOOKS_RECONCILE_MS;
   let checking = false;
-  const reconciling = setInterval(() => {
+  const reconcile = () => {
     if (checking) return;
     checking = true;
     // A token that cannot be read now keeps its book held until the next look.
     void deps.hostBooks.reconcile((b) => deps.board.get(b), hostQueue, { graceMs: reconcileMs }).catch(() => undefined).finally(() => (checking = false));
-  }, reconcileMs);
+  };
+  reconcile();
+  const reconciling = setInterval(reconcile, reconcileMs);
   reconciling.unref();
   const stallWatch =
     opts.stallWatch !== false && config.metrics.stallCheckSeconds > 0
       ? startStallWatch({ config, board: deps.board, logger: opts.logger ?? loggerFrom(config), metrics, ...opts.stallWatch })
       : undefined;
+  // The disk's room changes as books write and free files: admission looks again at each measure.
+  const measuring = setInterval(() => {
+    void deps.hostBooks.disk?.refresh().then(() => deps.hostBooks.recheck(), () => undefined);
+  }, opts.diskCheckMs ?? DISK_CHECK_MS);
+  measuring.unref();
+  markRunning(self);
   const group = workerGroup(
     workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
   );
@@ -257,6 +295,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       } finally {
         clearInterval(reconciling);
         await stallWatch?.stop();
+        clearInterval(measuring);
+        markStopped(self);
         if (ownConnection) await connection.close();
       }
     },

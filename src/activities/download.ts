@@ -12,6 +12,7 @@
  *    request confirms it (416: nothing left to send) without fetching it again;
  *  - after the token moved: finds the token in 03_downloaded with the file of the recorded size and
  *    returns at once.
+ * The book is held on this host (host-books.ts) once its archive is complete, not before.
  * `fresh: true` (a download again after an integrity failure) first discards every local file of
  * the book, so nothing of the doubted copy is kept or trusted.
  */
@@ -60,7 +61,6 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
     async downloadArchive(input: DownloadInput): Promise<DownloadResultInfo> {
       return classified(async () => {
         const { barcode } = input;
-        deps.hostBooks.admit(barcode); // a book downloading here is this host's (idempotent; after a restart too)
         const { processingDir, limits } = deps.config;
         await mkdir(processingDir, { recursive: true, mode: PRIVATE_DIR_MODE });
         const paths = bookPaths(processingDir, barcode);
@@ -85,6 +85,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
           onDisk === token.encryptedBytes &&
           (!input.expectEtag || input.expectEtag === token.grinEtag)
         ) {
+          holdHere(deps, barcode, onDisk);
           return { path: paths.encrypted, etag: token.grinEtag, bytes: onDisk, resumed: false };
         }
         // Whatever was made from an earlier copy of the archive is out of date once this one arrives
@@ -157,9 +158,19 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
           grinEtag: result.etag,
           encryptedBytes: result.size,
         });
+        holdHere(deps, barcode, result.size);
         killPoint('download:after-token-move', barcode);
         return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
       });
     },
   };
+}
+
+/**
+ * The archive is complete on this host: the book is held here from now on (host-books.ts), and its
+ * size informs the disk estimate. Not before: a download that fails keeps no place (its slot does).
+ */
+function holdHere(deps: ActivityDeps, barcode: string, archiveBytes: number): void {
+  deps.hostBooks.admit(barcode);
+  deps.hostBooks.disk?.noteArchive(archiveBytes);
 }

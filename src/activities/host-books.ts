@@ -1,32 +1,49 @@
 /**
- * The books this host holds: taken off the shared file queue (or otherwise put on this host) and not
- * yet cleaned up. The worker takes a new book only while fewer than `limit` are held (see the slot
- * supplier in `src/worker.ts`), so a host works depth first: a book it holds goes on to decrypt,
- * unpack and upload before another is downloaded, and its local disk is bounded by `limit` books,
- * not by the batch window.
+ * The books this host holds, and the admission of new ones. A book is held from the moment its
+ * archive is complete on this host's disk (its download finished here, or a run continuing it finds
+ * its files here) until its local files are removed (clean-up, discard) or its token says it left.
+ * A download in progress is not a held book: it is counted by the admission slot its task came in
+ * on (see `admissionSlots` in `src/worker.ts`), which goes back when the attempt ends, however it
+ * ends. So a failed download attempt never keeps a place, a book's download retries take the next
+ * free slot like any other download, and a held book's own later stages run on the host queue,
+ * which needs no admission: every held book has a way forward that no slot can block.
+ *
+ * Admission: the worker polls the shared file queue for a new book only while
+ *   held + slots granted < limit (`concurrency.booksOnHost`), and
+ *   the disk can carry one more book (`DiskBudget`, below): depth first, and bounded by the disk.
  *
  * In memory, one per worker process. After a crash or restart it starts again from what is on disk
- * (`seedFromDisk`): every book with a file under the processing folder. Hooks are one-line calls:
- * `admit` where a book comes onto this host (the host claim, a download starting, a book found
- * continuing here), `release` where its local files are removed for good (clean-up, discard,
- * cancel). Both are idempotent, so an activity run again after a crash calls them again harmlessly.
+ * (`seedFromDisk`): every book with a complete archive or a later file under the processing folder;
+ * a partial download (`.part`, the leftover of a killed download) is not a held book (its book's
+ * retry waits on the shared queue, where it needs a slot anyway). The worker then checks the
+ * seeded books' tokens at once (`reconcile`). Hooks are one-line, idempotent calls: `admit` where
+ * a book's archive becomes complete here (the download's last step, a run finding its files here),
+ * `release` where its local files are removed for good (clean-up, discard, cancel).
  *
  * A book can also leave without passing a `release` (parked in `failed`, moved to another host, sent
- * back to GRIN): `reconcile` looks at the tokens of the books held and lets go of those that say the
- * book is no longer here, so no slot is lost for good.
+ * back to GRIN, or back in 02_converted for a download): `reconcile` looks at the tokens of the books
+ * held and lets go of those that say the book is not past its download here, so no place is lost.
  */
 import { readdir } from 'node:fs/promises';
 import type { BookToken } from '../buckets/token';
+import type { DiskBudget } from './disk-space';
 
 /** The names `bookPaths` gives a book's local files (and the temp files beside them): the barcode first. */
 const BOOK_FILE = /^\.?([A-Za-z0-9_-]+?)(?:\.tar\.gz\.gpg\.part|\.tar\.gz\.gpg|\.tar\.gz|_extracted|_unpacked\.json|_derivatives)(?:\..*)?$/;
+/** A partial download: the leftover of a download that did not finish. It makes no book held. */
+const PARTIAL_DOWNLOAD = /\.tar\.gz\.gpg\.part$/;
 
 /** The barcodes that have a file or folder directly under the processing folder (not `processed/`). */
 export async function barcodesOnDisk(processingDir: string): Promise<string[]> {
-  const names = await readdir(processingDir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [] as string[];
-    throw err;
-  });
+  return barcodesIn(await namesIn(processingDir));
+}
+
+/** The barcodes held by the files named (the names directly under a processing folder): partial downloads hold none. */
+export function heldBarcodesIn(names: readonly string[]): string[] {
+  return barcodesIn(names.filter((name) => !PARTIAL_DOWNLOAD.test(name)));
+}
+
+function barcodesIn(names: readonly string[]): string[] {
   const found = new Set<string>();
   for (const name of names) {
     const m = BOOK_FILE.exec(name);
@@ -35,10 +52,20 @@ export async function barcodesOnDisk(processingDir: string): Promise<string[]> {
   return [...found].sort();
 }
 
-/** Buckets in which a book's file stages run (or wait to) on the host its token names. */
-const ON_HOST_BUCKETS = new Set<string>(['02_converted', '03_downloaded', '04_decrypted', '05_extracted', '06_processed']);
+async function namesIn(dir: string): Promise<string[]> {
+  return readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+}
 
-/** True when the token says the book is (still) with the host whose queue is `hostQueue`. */
+/**
+ * Buckets in which a book's next stage runs on the host its token names. Not `02_converted`: there
+ * the book's next task is a download on the shared queue (a new book for whichever host takes it).
+ */
+const ON_HOST_BUCKETS = new Set<string>(['03_downloaded', '04_decrypted', '05_extracted', '06_processed']);
+
+/** True when the token says the book is (still) held by the host whose queue is `hostQueue`. */
 export function tokenOnHost(token: BookToken | null, hostQueue: string): boolean {
   return !!token && token.fileQueue === hostQueue && ON_HOST_BUCKETS.has(token.bucket);
 }
@@ -57,18 +84,29 @@ export class HostBooks {
   private reservedSlots = 0;
   private readonly waiters: Waiter[] = [];
 
-  /** `limit`: books this host holds at most, counting slots reserved for taking new ones. */
-  constructor(readonly limit: number) {
+  /**
+   * `limit`: books this host holds at most, counting slots granted for taking new ones; `disk`:
+   * what the processing disk can still carry (none: the limit alone decides).
+   */
+  constructor(
+    readonly limit: number,
+    readonly disk?: DiskBudget,
+  ) {
     if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`HostBooks limit must be a positive integer, got ${limit}`);
   }
 
-  /** Starts from the books whose files are under `processingDir` (a worker starting after a crash). */
+  /** Starts from the books held by the files under `processingDir` (a worker starting after a crash). */
   async seedFromDisk(processingDir: string): Promise<this> {
-    for (const barcode of await barcodesOnDisk(processingDir)) if (!this.held.has(barcode)) this.held.set(barcode, 0);
+    return this.seed(heldBarcodesIn(await namesIn(processingDir)));
+  }
+
+  /** Starts from these books (found on disk): held as admitted long ago, so the first `reconcile` checks them. */
+  seed(barcodes: readonly string[]): this {
+    for (const barcode of barcodes) if (!this.held.has(barcode)) this.held.set(barcode, 0);
     return this;
   }
 
-  /** A book is on this host now. Idempotent. */
+  /** A book's archive is complete on this host (or it continues here with its files). Idempotent. */
   admit(barcode: string, now = Date.now()): void {
     this.held.set(barcode, now);
   }
@@ -96,9 +134,21 @@ export class HostBooks {
     return [...this.held.keys()].sort();
   }
 
-  /** Room for one more book, counting the slots already granted (each may bring one). */
+  /**
+   * Room for one more book, counting the slots already granted (each may bring one): fewer than
+   * `limit`, and a disk that can carry one more. A host with nothing held and no slot granted
+   * always has room: waiting could not make room there, and the download's own disk check says
+   * what the book waits for when even one book does not fit.
+   */
   get hasRoom(): boolean {
-    return this.held.size + this.reservedSlots < this.limit;
+    const books = this.held.size + this.reservedSlots;
+    if (books >= this.limit) return false;
+    return books === 0 || !this.disk || this.disk.carries(books + 1);
+  }
+
+  /** Serves waiting slot requests if there is room now (the worker calls it after measuring the disk again). */
+  recheck(): void {
+    this.wake();
   }
 
   /** Takes a slot for a new book if there is room now; false otherwise. Give it back with `unreserve`. */

@@ -6,7 +6,7 @@
  *
  *  - fetchArchive: the host claim and the download, on the shared file queue. Whichever host takes
  *    the task claims the book (its queue goes on the token and is returned, and the later stages
- *    run there). No HEAD first: the GET itself answers 404 when the package has left GRIN's pool.
+ *    run there); the host holds it once the download is complete. No HEAD first: the GET itself answers 404 when the package has left GRIN's pool.
  *  - extractAndProcess: stage 05 then stage 06.
  *  - storeBook: the upload, then the clean-up that moves the token to 07_stored.
  *
@@ -17,22 +17,18 @@ import type { ActivityDeps } from './deps';
 import { createCleanupActivity } from './cleanup';
 import { createDownloadActivity, type DownloadOptions, type DownloadResultInfo } from './download';
 import { createExtractActivity } from './extract';
-import { createHostActivity } from './host';
+import { recordFileHost } from './host';
 import { createProcessActivity } from './process';
 import { createUploadActivity, type UploadResult } from './upload';
 
 export function createFetchActivity(deps: ActivityDeps, opts: DownloadOptions = {}) {
-  const { claimFileHost } = createHostActivity(deps);
   const { downloadArchive } = createDownloadActivity(deps, opts);
   return {
     async fetchArchive(input: { barcode: string; filename: string }): Promise<DownloadResultInfo & { fileQueue: string }> {
-      let fileQueue: string;
-      try {
-        fileQueue = await claimFileHost({ barcode: input.barcode }); // admits the book on this host
-      } finally {
-        // The admission slot this task came in on is the book's place now (see admissionSlots in worker.ts).
-        deps.hostBooks.unreserve();
-      }
+      // While it downloads, the book is counted by the admission slot this task came in on (given
+      // back when the attempt ends, however it ends: see admissionSlots in worker.ts); it is held
+      // on this host once its archive is complete (downloadArchive admits it).
+      const fileQueue = await recordFileHost(deps, input.barcode);
       const result = await downloadArchive({ barcode: input.barcode, filename: input.filename });
       return { ...result, fileQueue };
     },

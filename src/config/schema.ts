@@ -232,6 +232,9 @@ const LimitsSchema = z
       .gt(0, { error: 'expected a fraction in (0, 1], e.g. 0.9' })
       .lte(1, { error: 'expected a fraction in (0, 1], e.g. 0.9' })
       .default(0.9),
+    // A book's encrypted archive size assumed for disk admission until this host has seen one
+    // (src/activities/disk-space.ts DiskBudget: a book needs about 3 times its archive at its peak).
+    archiveBytesEstimate: byteSize().default(256 * MIB),
   })
   .prefault({});
 

@@ -101,6 +101,11 @@ export interface LimitsConfig {
   expansionCheckAfterBytes: number;
   /** Pause downloads while the processing disk is fuller than this fraction. */
   diskUsageThreshold: number;
+  /**
+   * Encrypted archive size assumed for a book before this host has downloaded one: a host admits a
+   * new book only while its disk can carry about 3 times the largest archive seen (or this) per book.
+   */
+  archiveBytesEstimate: number;
 }
 
 export interface ConcurrencyConfig {

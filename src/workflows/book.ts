@@ -71,6 +71,12 @@ const REBUILD_LOST_TOKEN = 'rebuild-lost-token';
 const MAX_TOKEN_REBUILDS = 3;
 /** The errors the board raises for a token that is gone or cannot be read. */
 const LOST_TOKEN_TYPES: readonly string[] = ['TokenFileError', 'BookNotOnBoardError'];
+/**
+ * A local file missing on the book's host (LocalCopyMissingError: removed by hand, a disk replaced,
+ * or another live worker answering on the same host queue) means the host lost the book: a host
+ * move (download again), never the integrity path that parks the book as damaged on a second miss.
+ */
+const LOCAL_COPY_MISSING_IS_HOST_LOSS = 'local-copy-missing-is-host-loss';
 /** The `GrinStage` values a lean book shows; between them, the stage is in its current details and on the board. */
 const SETTLED_STAGES: readonly string[] = ['07_stored', 'failed', 'cancelled'];
 
@@ -430,15 +436,18 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       log.info('GRIN no longer has the book converted or queued; requesting conversion again', { barcode, type });
       return 0;
     }
-    if (stage.queue === 'files' && isHostLost(err) && (status.hostMoves < MAX_HOST_MOVES || patched(HOST_LOSS_NEVER_PARKS))) {
-      // The host holding this book's files stopped answering: start the file stages over elsewhere.
+    const copyLost = stage.queue === 'files' && type === 'LocalCopyMissingError' && patched(LOCAL_COPY_MISSING_IS_HOST_LOSS);
+    if (stage.queue === 'files' && (isHostLost(err) || copyLost) && (status.hostMoves < MAX_HOST_MOVES || patched(HOST_LOSS_NEVER_PARKS))) {
+      // The host holding this book's files stopped answering, or no longer has them: start the file stages over elsewhere.
       // Losing hosts is never the book's fault: past MAX_HOST_MOVES it pauses before each move instead of parking.
       status.hostMoves++;
       // The pause starts at the time a host is given to pick work up, and doubles.
       const pauseSeconds = status.hostMoves > MAX_HOST_MOVES ? Math.min(settings.hostPickupTimeoutSeconds * 2 ** (status.hostMoves - MAX_HOST_MOVES - 1), MAX_HOST_WAIT_SECONDS) : 0;
-      log.warn('file host did not pick up work; moving the book to another host', { barcode, fileQueue, hostMoves: status.hostMoves, pauseSeconds });
+      log.warn(copyLost ? 'the book\'s local copy is gone from its file host; downloading again' : 'file host did not pick up work; moving the book to another host', { barcode, fileQueue, hostMoves: status.hostMoves, pauseSeconds });
+      const why = copyLost
+        ? `its local copy is gone from ${fileQueue ?? 'its file host'} (${failureMessage(err)}; ${status.hostMoves} hosts lost so far)`
+        : `its file host is gone (${status.hostMoves} hosts lost so far)`;
       fileQueue = undefined;
-      const why = `its file host is gone (${status.hostMoves} hosts lost so far)`;
       const waiting = pauseSeconds > 0 ? `waiting ${pauseSeconds} s for a file host: ${why}` : undefined;
       if (at > DOWNLOAD) await board.rewindBook({ barcode, to: '02_converted', status: waiting ?? `${why}; downloading again on another host` });
       if (waiting) {

@@ -43,6 +43,9 @@ export function superviseFileHostWorker(opts: {
   dir: string;
   env?: Record<string, string>;
   beforeRestart?: () => Promise<void> | void;
+  /** Another worker script (default: test/support/file-host-worker.ts) and its arguments after the config file and host id. */
+  script?: string;
+  args?: string[];
 }): SupervisedWorker {
   const root = resolve(__dirname, '../..');
   const hook = writeTsHook(opts.dir);
@@ -54,7 +57,8 @@ export function superviseFileHostWorker(opts: {
   let exited: Promise<void> = Promise.resolve();
 
   const start = () => {
-    const child = spawn(process.execPath, ['-r', hook, join(root, 'test/support/file-host-worker.ts'), configFile, opts.hostId], {
+    const script = opts.script ?? join(root, 'test/support/file-host-worker.ts');
+    const child = spawn(process.execPath, ['-r', hook, script, configFile, opts.hostId, ...(opts.args ?? [])], {
       cwd: root,
       env: { ...process.env, ...opts.env },
       stdio: ['ignore', 'ignore', 'inherit'],

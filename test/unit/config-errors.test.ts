@@ -37,7 +37,7 @@ test('unknown keys are errors, with a suggestion when one is close', () => {
   expect(error.message).toContain('storage.bukcet: unknown key (did you mean "bucket"?)');
   expect(error.message).toContain('temporl: unknown key (did you mean "temporal"?)');
   const far = errorFor('limits:\n  zzz: 1\n');
-  expect(far.message).toContain('limits.zzz: unknown key (known keys here: maxUnpackedBytes, maxEntries, maxExpansionRatio, expansionCheckAfterBytes, diskUsageThreshold)');
+  expect(far.message).toContain('limits.zzz: unknown key (known keys here: maxUnpackedBytes, maxEntries, maxExpansionRatio, expansionCheckAfterBytes, diskUsageThreshold, archiveBytesEstimate)');
 });
 
 test('every problem gets its own line', () => {

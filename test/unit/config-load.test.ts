@@ -56,6 +56,7 @@ test('without a file the built-in defaults make a complete config, paths from th
     maxExpansionRatio: 50,
     expansionCheckAfterBytes: 64 * 1024 ** 2,
     diskUsageThreshold: 0.9,
+    archiveBytesEstimate: 256 * 1024 ** 2,
   });
   expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4, cachedWorkflows: 500 });
   expect(config.timeouts).toEqual({
