@@ -51,7 +51,7 @@ import {
   type AllBooksColumnMap,
   type AllBooksRecord,
 } from './parse-text';
-import { REQUEST_UNAVAILABLE_TEXT, parseListingPage, resolveNextUrl, type HtmlListingRow } from './parse-html';
+import { HtmlTooDeepError, REQUEST_UNAVAILABLE_TEXT, parseListingPage, resolveNextUrl, type HtmlListingPage, type HtmlListingRow } from './parse-html';
 import { parseProcessResponse } from './process-status';
 import { packBarcodesIntoUrls } from './enrich';
 import type {
@@ -339,7 +339,7 @@ export class GrinClient implements GrinApi {
       const page = await this.withListingSlot(() =>
         withRetry(this.retry, ctx, async () => {
           const res = await this.okResponse({ method: 'GET', url: pageUrl, ctx }, 'retry');
-          const parsed = parseListingPage(await readBodyText(res, ctx), this.directory);
+          const parsed = parseHtmlPage(await readBodyText(res, ctx), this.directory, { ...ctx, status: 200 }, pageNo);
           if (pageNo === 1 && parsed.unavailable && parsed.rows.length === 0) {
             throw new GrinFormatError({ ...ctx, status: 200 }, `GRIN answered "${REQUEST_UNAVAILABLE_TEXT}"`, true);
           }
@@ -676,6 +676,18 @@ async function acceptedBeforeQueueFull(res: GrinResponse, ctx: GrinErrorContext)
     await res.body.dump().catch(() => undefined);
   }
   return accepted;
+}
+
+/** One HTML listing page parsed; a page the parser refuses is an error naming the listing and the page. */
+function parseHtmlPage(html: string, directory: string, ctx: GrinErrorContext, pageNo: number): HtmlListingPage {
+  try {
+    return parseListingPage(html, directory);
+  } catch (err) {
+    if (err instanceof HtmlTooDeepError) {
+      throw new GrinFormatError(ctx, `page ${pageNo} of the listing was refused: ${err.message}`, err.retryable);
+    }
+    throw err;
+  }
 }
 
 function barcodeEntry(barcode: string | null): FailedEntry | null {
