@@ -17,6 +17,7 @@ import {
   GrinFormatError,
   GrinHttpError,
   QueueFullError,
+  SlowTransferError,
   isTransientError,
   type GrinErrorContext,
 } from './errors';
@@ -69,6 +70,8 @@ export const DEFAULT_BASE_URL = 'https://books.google.com/libraries';
 export const MAX_SEARCH_URL_LENGTH = 7_500;
 const PROGRESS_STEP_BYTES = 1024 * 1024;
 const MAX_HTML_PAGES = 100_000;
+/** 256 KiB a minute (about 4 KiB/s): below that an archive of hundreds of MB would take days. */
+export const DEFAULT_MIN_DOWNLOAD_RATE = { bytes: 256 * 1024, windowMs: 60_000 };
 /** Immediate Range resumes within one download call, each after new bytes arrived. */
 const MAX_RESUMES_PER_CALL = 20;
 
@@ -93,6 +96,11 @@ export interface GrinClientOptions {
   htmlPageSize?: { allBooks?: number; converted?: number };
   /** Layouts for header-less `_all_books?format=text&mode=all` rows, chosen by column count. */
   allBooksColumnMaps?: readonly AllBooksColumnMap[];
+  /**
+   * The slowest archive body that goes on: fewer than `bytes` in any `windowMs` and it is cut and
+   * resumed with Range (default DEFAULT_MIN_DOWNLOAD_RATE; `bytes` 0 turns the floor off).
+   */
+  minDownloadRate?: { bytes: number; windowMs: number };
   /** Longest `_barcode_search` URL (default 7,500 characters). */
   maxSearchUrlLength?: number;
   /** Told about retries and early stops; nothing secret is passed. */
@@ -115,6 +123,7 @@ export class GrinClient implements GrinApi {
   private readonly pageSize: { allBooks: number; converted: number };
   private readonly allBooksMaps: readonly AllBooksColumnMap[];
   private readonly maxSearchUrlLength: number;
+  private readonly minDownloadRate: { bytes: number; windowMs: number };
   private readonly logger?: { warn(message: string): void };
 
   constructor(opts: GrinClientOptions) {
@@ -132,6 +141,7 @@ export class GrinClient implements GrinApi {
     this.pageSize = { allBooks: 10_000, converted: 50_000, ...opts.htmlPageSize };
     this.allBooksMaps = opts.allBooksColumnMaps ?? DEFAULT_ALL_BOOKS_COLUMN_MAPS;
     this.maxSearchUrlLength = opts.maxSearchUrlLength ?? MAX_SEARCH_URL_LENGTH;
+    this.minDownloadRate = opts.minDownloadRate ?? DEFAULT_MIN_DOWNLOAD_RATE;
     this.logger = opts.logger;
   }
 
@@ -539,9 +549,26 @@ export class GrinClient implements GrinApi {
         // A body that fails (cut, stalled, aborted) ends the file normally instead of destroying it,
         // so every byte that arrived is written and a resume starts after it.
         let bodyError: unknown;
+        // A body slower than the floor (a trickle keeps the idle timeout from ever firing) is cut
+        // like a stalled one; the bytes that came are kept and the resume asks for the rest.
+        const floor = this.minDownloadRate;
+        let arrived = 0;
+        let arrivedAtLastCheck = 0;
+        const rateCheck =
+          floor.bytes > 0
+            ? setInterval(() => {
+                const received = arrived - arrivedAtLastCheck;
+                arrivedAtLastCheck = arrived;
+                if (received < floor.bytes) res.body.destroy(new SlowTransferError({ ...ctx, status }, received, floor));
+              }, floor.windowMs)
+            : undefined;
+        rateCheck?.unref();
         const upToTheFailure = async function* (body: AsyncIterable<Buffer>) {
           try {
-            for await (const chunk of body) yield chunk;
+            for await (const chunk of body) {
+              arrived += chunk.length;
+              yield chunk;
+            }
           } catch (err) {
             bodyError = err;
           }
@@ -552,6 +579,8 @@ export class GrinClient implements GrinApi {
           // Let writes already handed to the file land before anyone (a retry) touches it again.
           if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
           throw err;
+        } finally {
+          clearInterval(rateCheck);
         }
         if (bodyError !== undefined) throw bodyError;
         const size = await fileSize(destPath);
