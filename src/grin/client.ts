@@ -471,7 +471,8 @@ export class GrinClient implements GrinApi {
    * (`expectEtag`, or learnt by an earlier attempt of this call), asks for the rest with
    * `Range` + `If-Range` and appends on 206; a 200 (the archive changed) starts over. Each retry
    * resumes from the bytes on disk. Requires an ETag; checks the final size against
-   * Content-Length / Content-Range. Body idle timeout only, no total time limit.
+   * Content-Length / Content-Range. No total time limit, but a body idle longer than the request
+   * timeout, or slower than the transfer-rate floor (`minDownloadRate`), is cut and resumed.
    */
   async downloadArchive(
     filename: string,

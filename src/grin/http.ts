@@ -71,10 +71,14 @@ export class ResponseBody extends Readable {
     res.on('end', () => this.push(null));
     res.on('error', (err) => this.failAfterData(err));
     res.on('aborted', () => this.failAfterData(Object.assign(new Error('the server closed the connection before the end of the body'), { code: 'ECONNRESET' })));
-    // Runs before Node's own close handler, which destroys a response not yet complete.
-    res.socket?.prependListener('close', () => {
+    // Runs before Node's own close handler, which destroys a response not yet complete. Removed
+    // once the response is over: a kept-alive socket serves many responses.
+    const socket = res.socket;
+    const rescue = () => {
       while (res.read() !== null); // each read emits 'data': pushed above
-    });
+    };
+    socket?.prependListener('close', rescue);
+    res.once('close', () => socket?.off('close', rescue));
   }
 
   override _read(): void {
