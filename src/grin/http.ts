@@ -62,6 +62,8 @@ export interface GrinResponse {
  */
 export class ResponseBody extends Readable {
   private pendingError?: Error;
+  /** The connection the answer came on (kept: Node detaches it from the response once that ends). */
+  private readonly socket: http.IncomingMessage['socket'] | null;
 
   constructor(private readonly res: http.IncomingMessage) {
     super({ highWaterMark: 64 * 1024 });
@@ -73,7 +75,7 @@ export class ResponseBody extends Readable {
     res.on('aborted', () => this.failAfterData(Object.assign(new Error('the server closed the connection before the end of the body'), { code: 'ECONNRESET' })));
     // Runs before Node's own close handler, which destroys a response not yet complete. Removed
     // once the response is over: a kept-alive socket serves many responses.
-    const socket = res.socket;
+    const socket = (this.socket = res.socket);
     const rescue = () => {
       while (res.read() !== null); // each read emits 'data': pushed above
     };

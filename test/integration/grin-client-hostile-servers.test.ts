@@ -253,6 +253,31 @@ describe('a body read late, after the server closed the connection', () => {
   });
 });
 
+describe('kept-alive connections', () => {
+  it('serve many answers without piling up listeners on the socket', async () => {
+    const server = http.createServer((_req, res) => res.end('B1\nB2\n'));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/libraries`;
+    const grinHttp = new GrinHttp(base, new StaticTokenSource('t0k'));
+    const ctx = { endpoint: 'GET /TEST/_in_process' };
+    try {
+      const closeListeners: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        const res = await grinHttp.send({ method: 'GET', url: `${base}/TEST/_in_process`, ctx });
+        // The connection under the answer (the body's source is not public: looked up for this test only).
+        const socket = (res.body as unknown as { socket: net.Socket }).socket;
+        expect(await readBodyText(res, ctx)).toBe('B1\nB2\n');
+        closeListeners.push(socket.listenerCount('close'));
+      }
+      expect(new Set(closeListeners).size).toBe(1); // the same few listeners, not one more per answer
+    } finally {
+      await grinHttp.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  });
+});
+
 describe('a body that trickles', () => {
   it('is cut by the transfer-rate floor and resumed with Range; the download completes', async () => {
     const archive = archiveBytes(200_000);
