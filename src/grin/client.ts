@@ -560,6 +560,8 @@ export class GrinClient implements GrinApi {
             ? setInterval(() => {
                 const received = arrived - arrivedAtLastCheck;
                 arrivedAtLastCheck = arrived;
+                // Our own disk holding the body back is not GRIN being slow.
+                if (file.writableNeedDrain || counter.writableNeedDrain) return;
                 if (received < floor.bytes) res.body.destroy(new SlowTransferError({ ...ctx, status }, received, floor));
               }, floor.windowMs)
             : undefined;
