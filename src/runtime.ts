@@ -58,6 +58,7 @@ export async function grinClientFrom(
     directory: config.grin.directory,
     tokens: await createTokenSource(config.grin),
     timeouts: { connectMs: config.grin.timeouts.connectSeconds * 1000, requestMs: config.grin.timeouts.requestSeconds * 1000 },
+    minDownloadRate: { bytes: config.grin.minDownloadRate.bytes, windowMs: config.grin.minDownloadRate.windowSeconds * 1000 },
   });
 }
 

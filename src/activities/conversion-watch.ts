@@ -46,20 +46,32 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
       return classified(async () => {
         const barcodes = await deps.board.listBarcodes('01_requested');
         const ended: { barcode: string; notice: ConversionNotice }[] = [];
+        // A listing that fails for one book may still answer for others (`_failed` unreadable: the
+        // books `_converted` lists go on), so every book is looked up; the failure ends the look after.
+        let failure: { err: unknown } | undefined;
+        const unanswered: string[] = [];
         for (const barcode of barcodes) {
           let seen;
           try {
-            seen = await waits.lookFor({ barcode, pollIntervalSeconds: input.pollIntervalSeconds });
+            seen = failure && !deps.watch.answersConvertedOnly
+              ? undefined
+              : await waits.lookFor({ barcode, pollIntervalSeconds: input.pollIntervalSeconds });
           } catch (err) {
-            // A listing failed: every waiting book waits for it, and this look is tried again.
-            for (const other of barcodes) {
-              saidWaiting.add(other);
-              if (other !== barcode) await waits.alsoWaiting({ barcode: other, failure: err }).catch(() => undefined);
-            }
-            throw err;
+            failure ??= { err };
+            saidWaiting.add(barcode);
+            continue;
+          }
+          if (!seen) {
+            unanswered.push(barcode);
+            continue;
           }
           if (seen.state !== 'waiting') ended.push({ barcode, notice: seen });
           else if (saidWaiting.delete(barcode)) await deps.board.update(barcode, { status: 'waiting for GRIN to convert' }).catch(() => undefined);
+        }
+        // A listing failed: every book it left unanswered waits for it (its token says so).
+        for (const barcode of unanswered) {
+          saidWaiting.add(barcode);
+          await waits.alsoWaiting({ barcode, failure: failure!.err }).catch(() => undefined);
         }
         const client = getClient();
         let told = 0;
@@ -76,6 +88,8 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
           );
           Context.current().heartbeat(i);
         }
+        // The books that could be told were; the look is tried again for the others.
+        if (failure) throw failure.err;
         return { waiting: barcodes.length - ended.length, told };
       });
     },

@@ -407,7 +407,8 @@ export function describeConfig(config: PipelineConfig): string {
     `GRIN         ${displayUrl(grin.baseUrl)}, directory ${grin.directory}`,
     `  auth       ${auth}`,
     `  passphrase GPG passphrase from ${describeSecretRef(grin.gpgPassphrase)}`,
-    `  pace       ${grin.rateLimitPerSecond} requests/s, poll every ${grin.pollIntervalSeconds} s, timeouts ${grin.timeouts.requestSeconds} s request / ${grin.timeouts.connectSeconds} s connect`,
+    `  pace       ${grin.rateLimitPerSecond} requests/s, poll every ${grin.pollIntervalSeconds} s, timeouts ${grin.timeouts.requestSeconds} s request / ${grin.timeouts.connectSeconds} s connect, ` +
+      `downloads ${grin.minDownloadRate.bytes > 0 ? `at least ${grin.minDownloadRate.bytes} bytes per ${grin.minDownloadRate.windowSeconds} s` : 'at any rate'}`,
     `  at GRIN    at most ${grin.pacing.maxRequestedNotDownloaded} books requested and not downloaded, ${grin.pacing.maxInGrinQueue} not converted yet`,
     `Board        ${config.pipelineDir}`,
     `Processing   ${config.processingDir} (keep finished books' files ${config.retentionDays} days)`,

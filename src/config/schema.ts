@@ -153,6 +153,16 @@ const GrinSchema = z.strictObject({
     })
     .prefault({}),
   /**
+   * The slowest archive download that goes on: fewer bytes than `bytes` in any `windowSeconds` and
+   * the body is cut and resumed with Range (a trickling body would otherwise never end). 0: no floor.
+   */
+  minDownloadRate: z
+    .strictObject({
+      bytes: z.preprocess(parseByteSize, nonNegativeInt('a number of bytes (0 for no floor), or a size like "256 KiB"')).default(256 * 1024),
+      windowSeconds: positiveNumber().default(60),
+    })
+    .prefault({}),
+  /**
    * How many of this library's books may be at GRIN at once, across all batches: requested but not
    * yet downloaded (GRIN keeps ~5,000 converted packages and evicts the oldest), and requested but
    * not yet converted (GRIN's queue holds 50,000). A book over a cap waits before asking GRIN.

@@ -59,6 +59,8 @@ export interface GrinConfig {
   /** How often waiting books look at `_converted`, in seconds. */
   pollIntervalSeconds: number;
   timeouts: { requestSeconds: number; connectSeconds: number };
+  /** An archive download slower than `bytes` per `windowSeconds` is cut and resumed with Range (bytes 0: no floor). */
+  minDownloadRate: { bytes: number; windowSeconds: number };
   /** Caps on this library's books at GRIN, across all batches (a book over a cap waits to be requested). */
   pacing: { maxRequestedNotDownloaded: number; maxInGrinQueue: number };
 }

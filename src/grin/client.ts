@@ -18,6 +18,7 @@ import {
   GrinHttpError,
   GrinUsageError,
   QueueFullError,
+  SlowTransferError,
   isTransientError,
   type GrinErrorContext,
 } from './errors';
@@ -52,7 +53,7 @@ import {
   type AllBooksColumnMap,
   type AllBooksRecord,
 } from './parse-text';
-import { REQUEST_UNAVAILABLE_TEXT, parseListingPage, resolveNextUrl, type HtmlListingRow } from './parse-html';
+import { HtmlTooDeepError, REQUEST_UNAVAILABLE_TEXT, parseListingPage, resolveNextUrl, type HtmlListingPage, type HtmlListingRow } from './parse-html';
 import { parseProcessResponse } from './process-status';
 import { packBarcodesIntoUrls } from './enrich';
 import type {
@@ -71,6 +72,8 @@ export const DEFAULT_BASE_URL = 'https://books.google.com/libraries';
 export const MAX_SEARCH_URL_LENGTH = 7_500;
 const PROGRESS_STEP_BYTES = 1024 * 1024;
 const MAX_HTML_PAGES = 100_000;
+/** 256 KiB a minute (about 4 KiB/s): below that an archive of hundreds of MB would take days. */
+export const DEFAULT_MIN_DOWNLOAD_RATE = { bytes: 256 * 1024, windowMs: 60_000 };
 /** Immediate Range resumes within one download call, each after new bytes arrived. */
 const MAX_RESUMES_PER_CALL = 20;
 
@@ -95,6 +98,11 @@ export interface GrinClientOptions {
   htmlPageSize?: { allBooks?: number; converted?: number };
   /** Layouts for header-less `_all_books?format=text&mode=all` rows, chosen by column count. */
   allBooksColumnMaps?: readonly AllBooksColumnMap[];
+  /**
+   * The slowest archive body that goes on: fewer than `bytes` in any `windowMs` and it is cut and
+   * resumed with Range (default DEFAULT_MIN_DOWNLOAD_RATE; `bytes` 0 turns the floor off).
+   */
+  minDownloadRate?: { bytes: number; windowMs: number };
   /** Longest `_barcode_search` URL (default 7,500 characters). */
   maxSearchUrlLength?: number;
   /** Told about retries and early stops; nothing secret is passed. */
@@ -117,6 +125,7 @@ export class GrinClient implements GrinApi {
   private readonly pageSize: { allBooks: number; converted: number };
   private readonly allBooksMaps: readonly AllBooksColumnMap[];
   private readonly maxSearchUrlLength: number;
+  private readonly minDownloadRate: { bytes: number; windowMs: number };
   private readonly logger?: { warn(message: string): void };
 
   constructor(opts: GrinClientOptions) {
@@ -134,6 +143,7 @@ export class GrinClient implements GrinApi {
     this.pageSize = { allBooks: 10_000, converted: 50_000, ...opts.htmlPageSize };
     this.allBooksMaps = opts.allBooksColumnMaps ?? DEFAULT_ALL_BOOKS_COLUMN_MAPS;
     this.maxSearchUrlLength = opts.maxSearchUrlLength ?? MAX_SEARCH_URL_LENGTH;
+    this.minDownloadRate = opts.minDownloadRate ?? DEFAULT_MIN_DOWNLOAD_RATE;
     this.logger = opts.logger;
   }
 
@@ -341,7 +351,7 @@ export class GrinClient implements GrinApi {
       const page = await this.withListingSlot(() =>
         withRetry(this.retry, ctx, async () => {
           const res = await this.okResponse({ method: 'GET', url: pageUrl, ctx }, 'retry');
-          const parsed = parseListingPage(await readBodyText(res, ctx), this.directory);
+          const parsed = parseHtmlPage(await readBodyText(res, ctx), this.directory, { ...ctx, status: 200 }, pageNo);
           if (pageNo === 1 && parsed.unavailable && parsed.rows.length === 0) {
             throw new GrinFormatError({ ...ctx, status: 200 }, `GRIN answered "${REQUEST_UNAVAILABLE_TEXT}"`, true);
           }
@@ -463,7 +473,8 @@ export class GrinClient implements GrinApi {
    * (`expectEtag`, or learnt by an earlier attempt of this call), asks for the rest with
    * `Range` + `If-Range` and appends on 206; a 200 (the archive changed) starts over. Each retry
    * resumes from the bytes on disk. Requires an ETag; checks the final size against
-   * Content-Length / Content-Range. Body idle timeout only, no total time limit.
+   * Content-Length / Content-Range. No total time limit, but a body idle longer than the request
+   * timeout, or slower than the transfer-rate floor (`minDownloadRate`), is cut and resumed.
    */
   async downloadArchive(
     filename: string,
@@ -541,9 +552,28 @@ export class GrinClient implements GrinApi {
         // A body that fails (cut, stalled, aborted) ends the file normally instead of destroying it,
         // so every byte that arrived is written and a resume starts after it.
         let bodyError: unknown;
+        // A body slower than the floor (a trickle keeps the idle timeout from ever firing) is cut
+        // like a stalled one; the bytes that came are kept and the resume asks for the rest.
+        const floor = this.minDownloadRate;
+        let arrived = 0;
+        let arrivedAtLastCheck = 0;
+        const rateCheck =
+          floor.bytes > 0
+            ? setInterval(() => {
+                const received = arrived - arrivedAtLastCheck;
+                arrivedAtLastCheck = arrived;
+                // Our own disk holding the body back is not GRIN being slow.
+                if (file.writableNeedDrain || counter.writableNeedDrain) return;
+                if (received < floor.bytes) res.body.destroy(new SlowTransferError({ ...ctx, status }, received, floor));
+              }, floor.windowMs)
+            : undefined;
+        rateCheck?.unref();
         const upToTheFailure = async function* (body: AsyncIterable<Buffer>) {
           try {
-            for await (const chunk of body) yield chunk;
+            for await (const chunk of body) {
+              arrived += chunk.length;
+              yield chunk;
+            }
           } catch (err) {
             bodyError = err;
           }
@@ -554,6 +584,8 @@ export class GrinClient implements GrinApi {
           // Let writes already handed to the file land before anyone (a retry) touches it again.
           if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
           throw err;
+        } finally {
+          clearInterval(rateCheck);
         }
         if (bodyError !== undefined) throw bodyError;
         const size = await fileSize(destPath);
@@ -678,6 +710,18 @@ async function acceptedBeforeQueueFull(res: GrinResponse, ctx: GrinErrorContext)
     await res.body.dump().catch(() => undefined);
   }
   return accepted;
+}
+
+/** One HTML listing page parsed; a page the parser refuses is an error naming the listing and the page. */
+function parseHtmlPage(html: string, directory: string, ctx: GrinErrorContext, pageNo: number): HtmlListingPage {
+  try {
+    return parseListingPage(html, directory);
+  } catch (err) {
+    if (err instanceof HtmlTooDeepError) {
+      throw new GrinFormatError(ctx, `page ${pageNo} of the listing was refused: ${err.message}`, err.retryable);
+    }
+    throw err;
+  }
 }
 
 function barcodeEntry(barcode: string | null): FailedEntry | null {

@@ -123,6 +123,23 @@ export class QueueFullError extends GrinHttpError {
   }
 }
 
+/**
+ * An archive's body arrived slower than the configured floor (grin.minDownloadRate): a trickle that
+ * would keep the download, and its heartbeats, going for days. Transient: the client cuts the body
+ * and resumes with Range from the bytes on disk; the book waits for GRIN to send at a usable rate.
+ */
+export class SlowTransferError extends GrinHttpError {
+  constructor(ctx: GrinErrorContext, received: number, floor: { bytes: number; windowMs: number }) {
+    const seconds = floor.windowMs / 1000;
+    super(
+      ctx,
+      `the archive arrived at ${received} bytes in the last ${seconds} s, below the floor of ${floor.bytes} bytes ` +
+        `per ${seconds} s (grin.minDownloadRate); cut to resume from the bytes on disk`,
+      { retryable: true, waitingFor: `GRIN to send the archive faster than ${floor.bytes} bytes per ${seconds} s (grin.minDownloadRate)` },
+    );
+  }
+}
+
 /** The response body was not in a format this client understands (HTML where TSV was expected, ...). */
 export class GrinFormatError extends GrinHttpError {
   constructor(ctx: GrinErrorContext, detail: string, retryable = false) {

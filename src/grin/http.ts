@@ -1,11 +1,19 @@
 /**
- * One HTTP exchange with GRIN over undici: bearer token on every request, redirects followed by hand
+ * One HTTP exchange with GRIN: bearer token on every request, redirects followed by hand
  * (a redirect to Google's login page, or a 401, means the token was refused: refresh once and try
  * again), 403 turned into a permission error. Plus an optional retry loop for callers outside
  * Temporal (the CLI); inside activities the client makes one attempt and Temporal's retry policy is
  * the only retry layer (it respects the shared GRIN rate limit and the activity's timeout).
+ *
+ * The transport is Node's own http/https client, not undici: undici 7 (the last line that runs on
+ * Node 20) throws an uncatchable assertion from a socket's end handler when a server closes the
+ * connection (`Connection: close`) while a body waits to be read, which ends the whole worker
+ * process (nodejs/undici#5360, fixed only in undici 8, which needs Node 22).
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { AccessTokenSource } from './auth';
 import { WAITING_FOR_GRIN, GrinAbortError, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
 
@@ -39,7 +47,67 @@ export interface GrinRequest {
   signal?: AbortSignal;
 }
 
-export type GrinResponse = Dispatcher.ResponseData;
+/** A response whose body the caller must read to the end, `dump()` or `destroy()`. */
+export interface GrinResponse {
+  statusCode: number;
+  headers: http.IncomingHttpHeaders;
+  body: ResponseBody;
+}
+
+/**
+ * A response's body that keeps every byte that arrived: Node destroys a response cut short (the
+ * server closed mid-body) with whatever still sat in its buffer, so a resume would fetch those bytes
+ * twice. Here the buffer is moved out before the socket's close handler runs, and the error reaches
+ * the reader only after the bytes before it.
+ */
+export class ResponseBody extends Readable {
+  private pendingError?: Error;
+  /** The connection the answer came on (kept: Node detaches it from the response once that ends). */
+  private readonly socket: http.IncomingMessage['socket'] | null;
+
+  constructor(private readonly res: http.IncomingMessage) {
+    super({ highWaterMark: 64 * 1024 });
+    res.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) res.pause();
+    });
+    res.on('end', () => this.push(null));
+    res.on('error', (err) => this.failAfterData(err));
+    res.on('aborted', () => this.failAfterData(Object.assign(new Error('the server closed the connection before the end of the body'), { code: 'ECONNRESET' })));
+    // Runs before Node's own close handler, which destroys a response not yet complete. Removed
+    // once the response is over: a kept-alive socket serves many responses.
+    const socket = (this.socket = res.socket);
+    const rescue = () => {
+      while (res.read() !== null); // each read emits 'data': pushed above
+    };
+    socket?.prependListener('close', rescue);
+    res.once('close', () => socket?.off('close', rescue));
+  }
+
+  override _read(): void {
+    if (!this.pendingError) this.res.resume();
+    else if (this.readableLength === 0) this.destroy(this.pendingError);
+    else this.push(Buffer.alloc(0)); // nothing more will come: ask to be called again as the reader drains
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.res.destroyed) this.res.destroy();
+    cb(err);
+  }
+
+  /** Reads and discards the rest of the body; never throws. */
+  async dump(): Promise<void> {
+    if (this.readableEnded || this.destroyed) return;
+    this.resume();
+    await finished(this).catch(() => undefined);
+  }
+
+  private failAfterData(err: Error): void {
+    if (this.destroyed || this.readableEnded || this.pendingError) return;
+    this.pendingError = err;
+    if (this.readableLength === 0) this.destroy(err);
+    else this.push(Buffer.alloc(0)); // a read already asked for may be waiting: let the next one come
+  }
+}
 
 /** True for a redirect to Google's sign-in page: GRIN's way of saying the token was not accepted. */
 export function isLoginRedirect(location: string | undefined): boolean {
@@ -53,7 +121,7 @@ export function isLoginRedirect(location: string | undefined): boolean {
 }
 
 export class GrinHttp {
-  readonly agent: Agent;
+  private readonly agents: { 'http:': http.Agent; 'https:': https.Agent };
   private readonly origin: string;
 
   constructor(
@@ -63,13 +131,8 @@ export class GrinHttp {
     private readonly onResponse?: (endpoint: string, status: number | 'error') => void,
   ) {
     this.origin = new URL(baseUrl).origin;
-    this.agent = new Agent({
-      connect: { timeout: timeouts.connectMs },
-      headersTimeout: timeouts.requestMs,
-      bodyTimeout: timeouts.requestMs,
-      keepAliveTimeout: 30_000,
-      connections: 32,
-    });
+    const pool = { keepAlive: true, maxSockets: 32, scheduling: 'lifo' as const };
+    this.agents = { 'http:': new http.Agent(pool), 'https:': new https.Agent(pool) };
   }
 
   /**
@@ -88,7 +151,7 @@ export class GrinHttp {
       if (sameOrigin) headers.authorization = `Bearer ${token}`;
       let res: GrinResponse;
       try {
-        res = await request(url, { dispatcher: this.agent, method: req.method, headers, signal: req.signal });
+        res = await this.exchange(url, req.method, headers, req.signal);
       } catch (err) {
         this.onResponse?.(req.ctx.endpoint, 'error');
         throw err;
@@ -127,6 +190,53 @@ export class GrinHttp {
     }
   }
 
+  /**
+   * One request on the pooled connections, answered once the headers are in. Timeouts: connecting
+   * (`connectMs`), and silence on the connection while waiting for the headers or between body
+   * chunks (`requestMs`, idle, not total); either destroys the exchange with a transient ETIMEDOUT.
+   * An abort destroys it with the signal's reason, so an aborted download says it was aborted.
+   */
+  private exchange(url: string, method: string, headers: Record<string, string>, signal?: AbortSignal): Promise<GrinResponse> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(abortReason(signal));
+      const target = new URL(url);
+      const agent = target.protocol === 'https:' ? this.agents['https:'] : this.agents['http:'];
+      const send = target.protocol === 'https:' ? https.request : http.request;
+      let response: http.IncomingMessage | undefined;
+      let body: ResponseBody | undefined;
+      let connectTimer: NodeJS.Timeout | undefined;
+      const fail = (err: Error) => {
+        clearTimeout(connectTimer);
+        // The body's reader sees this error (not a generic "aborted"), and the request's caller too.
+        if (body && !body.destroyed) body.destroy(err);
+        if (!req.destroyed) req.destroy(err);
+        reject(err);
+      };
+      const onAbort = () => fail(abortReason(signal!));
+      const req = send(target, { method, headers, agent }, (res) => {
+        response = res;
+        clearTimeout(connectTimer);
+        body = new ResponseBody(res);
+        body.once('close', () => signal?.removeEventListener('abort', onAbort));
+        resolve({ statusCode: res.statusCode ?? 0, headers: res.headers, body });
+      });
+      req.on('error', (err) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(err); // no effect once resolved: the body's reader gets the error
+      });
+      req.on('socket', (socket) => {
+        if (!socket.connecting) return;
+        connectTimer = setTimeout(() => fail(timeoutError(`could not connect within ${this.timeouts.connectMs} ms`)), this.timeouts.connectMs);
+        socket.once('connect', () => clearTimeout(connectTimer));
+      });
+      req.setTimeout(this.timeouts.requestMs, () =>
+        fail(timeoutError(`no data from the server for ${this.timeouts.requestMs} ms (${response ? 'in the body' : 'waiting for the headers'})`)),
+      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      req.end();
+    });
+  }
+
   private async token(ctx: GrinErrorContext, get: () => Promise<string>): Promise<string> {
     try {
       return await get();
@@ -139,8 +249,19 @@ export class GrinHttp {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    this.agents['http:'].destroy();
+    this.agents['https:'].destroy();
   }
+}
+
+/** A network-level timeout, transient like any (ETIMEDOUT is among the codes errors.ts retries). */
+function timeoutError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ETIMEDOUT' });
+}
+
+function abortReason(signal: AbortSignal): Error {
+  if (signal.reason instanceof Error) return signal.reason;
+  return Object.assign(new Error('the request was aborted'), { name: 'AbortError' });
 }
 
 export function headerValue(headers: GrinResponse['headers'], name: string): string | undefined {

@@ -3,7 +3,9 @@
  * waiting for conversion. However many callers ask, GRIN is asked at most once per interval, and
  * concurrent callers share one fetch (issue 3: one `_converted` fetch per poll interval per worker).
  * A failed fetch fails every waiting caller with a transient GrinListingError, whatever went wrong:
- * the books are not at fault, so they all ask again and none parks.
+ * the books are not at fault, so they all ask again and none parks. Only `_converted` is needed to
+ * let a converted book go on: when just `_failed` cannot be read, books GRIN lists as converted are
+ * answered, and only the others fail with the `_failed` listing's error (they might have failed).
  */
 import { GrinListingError } from './errors';
 import type { FailedEntry, GrinApi } from './types';
@@ -30,6 +32,8 @@ export interface ConversionWatchOptions {
 interface Snapshot {
   converted: Map<string, string>;
   failed: Map<string, FailedEntry>;
+  /** `_failed` could not be read: books not converted cannot be told apart from failed ones. */
+  failedError?: GrinListingError;
   inProcess?: Set<string>;
   /** When the queue was read (the earlier read: what "not queued" is measured against). */
   seenAt: number;
@@ -51,11 +55,15 @@ export class ConversionWatch {
     this.now = opts.now ?? Date.now;
   }
 
-  /** Where `barcode` stands, from a snapshot at most `intervalMs` old. A failed fetch throws. */
+  /**
+   * Where `barcode` stands, from a snapshot at most `intervalMs` old. A failed fetch throws; a failed
+   * `_failed` fetch throws only for books `_converted` does not list.
+   */
   async check(barcode: string): Promise<WatchState> {
     const snap = await this.current();
     const filename = snap.converted.get(barcode);
     if (filename !== undefined) return { state: 'converted', filename };
+    if (snap.failedError) throw snap.failedError;
     const entry = snap.failed.get(barcode);
     if (entry) return { state: 'failed', entry };
     return { state: 'waiting', inProcess: snap.inProcess?.has(barcode), seenAt: snap.seenAt };
@@ -64,6 +72,15 @@ export class ConversionWatch {
   /** The next `check` fetches again (e.g. after requesting conversions). */
   invalidate(): void {
     this.stale = true;
+  }
+
+  /**
+   * The current snapshot read `_converted` but not `_failed`: `check` answers (without a fetch) for
+   * converted books and throws the `_failed` listing's error for the others.
+   */
+  get answersConvertedOnly(): boolean {
+    const snap = this.snapshot;
+    return !!snap?.failedError && !this.stale && this.now() - snap.fetchedAt < this.opts.intervalMs;
   }
 
   /** When the current snapshot was fetched, if any. */
@@ -100,13 +117,15 @@ export class ConversionWatch {
     const inProcess = this.opts.trackInProcess && listInProcess ? new Set(await listing('_in_process', listInProcess)) : undefined;
     // The interval is counted from the `_converted` request, so those requests are never closer together.
     const fetchedAt = this.now();
-    const [converted, failed] = await Promise.all([
+    const [converted, failed] = await Promise.allSettled([
       listing('_converted', () => this.client.listConverted()),
       listing('_failed', () => this.client.listFailed()),
     ]);
+    if (converted.status === 'rejected') throw converted.reason;
     return {
-      converted: new Map(converted.map((e) => [e.barcode, e.filename])),
-      failed: new Map(failed.map((e) => [e.barcode, e])),
+      converted: new Map(converted.value.map((e) => [e.barcode, e.filename])),
+      failed: new Map(failed.status === 'fulfilled' ? failed.value.map((e) => [e.barcode, e]) : []),
+      failedError: failed.status === 'rejected' ? (failed.reason as GrinListingError) : undefined,
       inProcess,
       seenAt: queueReadAt,
       fetchedAt,

@@ -1,8 +1,11 @@
 /**
  * HTML listing pages (PROTOCOL.md §2.12): a small, tolerant HTML reader for GRIN's table, written
  * for this one well-defined structure (tables, rows, cells, `span.hd3` headings, links, checkboxes)
- * rather than pulling in a browser-grade parser.
+ * rather than pulling in a browser-grade parser. Nothing here recurses: the tree is built and walked
+ * with explicit stacks, and a page nesting deeper than any listing does is refused (HtmlTooDeepError),
+ * so a hostile or broken page is an error of its listing, never a stack overflow of the worker.
  */
+import { PipelineError } from '../common/errors';
 
 // ---------------------------------------------------------------------------------------------
 // A minimal DOM: elements with attributes and children, built from a forgiving tokenizer.
@@ -32,6 +35,23 @@ const IMPLIED_CLOSE: Record<string, string[]> = {
 const TABLE_TAGS = new Set(['table', 'thead', 'tbody', 'tfoot', 'tr', 'td', 'th']);
 const SCOPE_BOUNDARY = new Set(['table', 'html', 'body']);
 
+/** GRIN's listing pages nest a dozen elements deep; a page nesting this deep is not a listing. */
+export const MAX_HTML_DEPTH = 1_000;
+
+/**
+ * The page nests elements deeper than MAX_HTML_DEPTH (unclosed tags by the thousand). Transient:
+ * GRIN may send a sound page next time; the caller names the listing (GrinFormatError).
+ */
+export class HtmlTooDeepError extends PipelineError {
+  constructor(readonly depth: number) {
+    super(
+      `the page nests elements more than ${depth} levels deep (GRIN's listing pages nest about a dozen); ` +
+        'it is not a listing this client can read, so it is refused instead of parsed',
+      { retryable: true },
+    );
+  }
+}
+
 const NAMED_ENTITIES: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', '#39': "'" };
 
 export function decodeEntities(text: string): string {
@@ -56,10 +76,20 @@ function parseAttrs(src: string): Record<string, string> {
   return attrs;
 }
 
-/** Parses an HTML document into a root element. Never throws; broken markup gives a best-effort tree. */
-export function parseHtml(html: string): HtmlElement {
+/**
+ * Parses an HTML document into a root element. Broken markup gives a best-effort tree; only a page
+ * nesting deeper than `maxDepth` throws (HtmlTooDeepError).
+ */
+export function parseHtml(html: string, maxDepth = MAX_HTML_DEPTH): HtmlElement {
   const root: HtmlElement = { tag: '#root', attrs: {}, children: [] };
   let current = root;
+  /** Open elements above `current`'s children (root = 0); kept in step with every move of `current`. */
+  let depth = 0;
+  const depthOf = (el: HtmlElement): number => {
+    let d = 0;
+    for (let e = el; e !== root && e.parent; e = e.parent) d++;
+    return d;
+  };
   let i = 0;
   const n = html.length;
 
@@ -71,6 +101,7 @@ export function parseHtml(html: string): HtmlElement {
     for (let el: HtmlElement | undefined = current; el && el !== root; el = el.parent) {
       if (el.tag === tag) {
         current = el.parent ?? root;
+        depth = depthOf(current);
         return true;
       }
       if (SCOPE_BOUNDARY.has(el.tag)) return false;
@@ -84,6 +115,7 @@ export function parseHtml(html: string): HtmlElement {
     if (!closes) return;
     if (!TABLE_TAGS.has(tag)) {
       while (closes.includes(current.tag)) current = current.parent ?? root;
+      depth = depthOf(current);
       return;
     }
     for (;;) {
@@ -91,6 +123,7 @@ export function parseHtml(html: string): HtmlElement {
       while (el !== root && !TABLE_TAGS.has(el.tag)) el = el.parent ?? root;
       if (el === root || !closes.includes(el.tag)) return;
       current = el.parent ?? root;
+      depth = depthOf(current);
     }
   };
 
@@ -137,31 +170,50 @@ export function parseHtml(html: string): HtmlElement {
       i = em ? i + em.index + em[0].length : n;
       continue;
     }
+    if (++depth > maxDepth) throw new HtmlTooDeepError(maxDepth);
     current = el;
   }
   return root;
 }
 
+/** Descendants in document order (of `tag`, if given), walked with a stack rather than recursion. */
 export function* descendants(el: HtmlElement, tag?: string): Generator<HtmlElement> {
-  for (const child of el.children) {
-    if (typeof child === 'string') continue;
-    if (!tag || child.tag === tag) yield child;
-    yield* descendants(child, tag);
-  }
+  yield* walk(el, (child) => !tag || child.tag === tag, () => true);
 }
 
 /** Descendants of `tag`, not looking inside nested tables (a row of this table, not of a table in a cell). */
-function* ownDescendants(el: HtmlElement, tag: string): Generator<HtmlElement> {
-  for (const child of el.children) {
-    if (typeof child === 'string') continue;
-    if (child.tag === tag) yield child;
-    if (child.tag !== 'table') yield* ownDescendants(child, tag);
+function ownDescendants(el: HtmlElement, tag: string): Generator<HtmlElement> {
+  return walk(el, (child) => child.tag === tag, (child) => child.tag !== 'table');
+}
+
+/** Pre-order walk below `el`: yields elements `pick` accepts, descends into those `enter` accepts. */
+function* walk(el: HtmlElement, pick: (e: HtmlElement) => boolean, enter: (e: HtmlElement) => boolean): Generator<HtmlElement> {
+  const pending: HtmlElement[] = [];
+  const pushChildren = (parent: HtmlElement) => {
+    for (let i = parent.children.length - 1; i >= 0; i--) {
+      const child = parent.children[i]!;
+      if (typeof child !== 'string') pending.push(child);
+    }
+  };
+  pushChildren(el);
+  while (pending.length > 0) {
+    const child = pending.pop()!;
+    if (pick(child)) yield child;
+    if (enter(child)) pushChildren(child);
   }
 }
 
+/** The text of a node and everything below it, in document order (no recursion). */
 export function textContent(el: HtmlNode): string {
   if (typeof el === 'string') return el;
-  return el.children.map(textContent).join('');
+  const parts: string[] = [];
+  const pending: HtmlNode[] = [el];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    if (typeof node === 'string') parts.push(node);
+    else for (let i = node.children.length - 1; i >= 0; i--) pending.push(node.children[i]!);
+  }
+  return parts.join('');
 }
 
 function cleanText(raw: string): string {
@@ -211,7 +263,7 @@ export interface HtmlListingPage {
 
 export const REQUEST_UNAVAILABLE_TEXT = 'Your request is unavailable';
 
-/** Parses one HTML listing page by header name (rules of PROTOCOL.md §2.12). */
+/** Parses one HTML listing page by header name (rules of PROTOCOL.md §2.12). Throws HtmlTooDeepError. */
 export function parseListingPage(html: string, directory = ''): HtmlListingPage {
   const unavailable = html.toLowerCase().includes(REQUEST_UNAVAILABLE_TEXT.toLowerCase());
   const root = parseHtml(html);

@@ -26,6 +26,8 @@ export const FAULT_SWITCHES = [
   'transient404', // HEAD/GET archive: 404 although the package is in the pool
   'loginRedirect', // any GRIN request: 302 to the Google login page although the token is good
   'requestUnavailable', // HTML listings: GRIN's "Your request is unavailable" page
+  'deepHtml', // HTML listings: a page with elements nested `deepHtmlLevels` deep (a hostile or broken page)
+  'connectionClose', // any request: answered with `Connection: close`, the server closing the connection after it
   // While on: the token endpoint answers 400 invalid_grant (the refresh token was revoked) and access
   // tokens it issued earlier are refused (login redirect); static bearer tokens keep working.
   'revokedCredentials',
@@ -51,9 +53,11 @@ export type FaultConfig = { [K in FaultName]?: FaultSwitch } & {
   slowBodyBytesPerSecond?: number;
   /** Share of the archive sent before `truncateBody` cuts the connection (default 0.5). */
   truncateBodyFraction?: number;
+  /** How deep `deepHtml` nests its elements (default 10,000). */
+  deepHtmlLevels?: number;
 };
 
-const SETTINGS = ['serverErrorStatus', 'slowBodyBytesPerSecond', 'truncateBodyFraction'] as const;
+const SETTINGS = ['serverErrorStatus', 'slowBodyBytesPerSecond', 'truncateBodyFraction', 'deepHtmlLevels'] as const;
 
 function normaliseSwitch(name: string, value: FaultSwitch): FaultRule {
   const rule: FaultRule = typeof value === 'number' ? { rate: value } : Array.isArray(value) ? { barcodes: value } : { ...value };
@@ -135,6 +139,10 @@ export class FaultInjector {
 
   get slowBodyBytesPerSecond(): number | undefined {
     return this.settings.slowBodyBytesPerSecond;
+  }
+
+  get deepHtmlLevels(): number {
+    return this.settings.deepHtmlLevels ?? 10_000;
   }
 
   get truncateBodyFraction(): number {

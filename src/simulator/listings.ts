@@ -269,6 +269,14 @@ export function requestUnavailablePage(): string {
   return shell.head + shell.tail;
 }
 
+/** A listing page whose only cell holds `levels` nested elements: what a broken or hostile page may look like. */
+export function deeplyNestedPage(name: ListingName, levels: number): string {
+  const table = `<table><tr class="heading"><td><span class="hd3">Barcode</span></td><td><span class="hd3">Info</span></td></tr>\n` +
+    `<tr><td>${'<div>'.repeat(levels)}${'</div>'.repeat(levels)}</td><td></td></tr></table>\n`;
+  const shell = pageShell(`GRIN ${name}`, table);
+  return shell.head + shell.tail;
+}
+
 /** The directory summary ("CSV version of the summary page"); no client parses it, so any short table will do. */
 export function renderSummary(library: Library, style: ListingStyle, format: 'text' | 'html'): string {
   const counts = new Map<string, number>(BOOK_STATES.map((s) => [s, 0]));

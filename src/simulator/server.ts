@@ -19,6 +19,7 @@ import {
   renderSummary,
   renderTextListing,
   requestUnavailablePage,
+  deeplyNestedPage,
   type ListingName,
   type ListingStyle,
 } from './listings';
@@ -113,6 +114,8 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
     if (isArchive) call.entry.barcode = barcodes[0] || undefined;
     else if (barcodes.length) call.entry.barcodes = barcodes;
 
+    // GRIN behind some proxies closes every connection after its answer.
+    if (fault(call, 'connectionClose', barcodes)) call.res.setHeader('Connection', 'close');
     if (fault(call, 'loginRedirect', barcodes)) return loginRedirect(call);
     const token = bearerToken(req);
     // A revoked grant takes the access tokens issued under it along (static tokens are not OAuth's).
@@ -145,6 +148,7 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
     const query = call.url.searchParams;
     const text = query.get('format') === 'text';
     if (!text && fault(call, 'requestUnavailable')) return sendText(call.res, 200, HTML, requestUnavailablePage());
+    if (!text && fault(call, 'deepHtml')) return sendText(call.res, 200, HTML, deeplyNestedPage(name, ctx.faults.deepHtmlLevels));
     const chunks = text ? renderTextListing(name, ctx.library, query, ctx.style) : renderHtmlListing(name, ctx.library, query, ctx.style);
     await sendChunks(call.res, 200, text ? TEXT : HTML, chunks, call.headOnly);
   }

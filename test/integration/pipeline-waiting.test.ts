@@ -40,9 +40,12 @@ describe('two login redirects in a row', () => {
 describe('a failed shared listing with 50 books waiting', () => {
   const BOOKS = 50;
   // `_failed` is read as HTML; "Your request is unavailable" on its first page fails the whole listing.
+  // A book `_converted` lists goes on without `_failed`, so these convert only once the clock is
+  // pushed past their hour-long conversion: until then each one depends on the failing listing.
+  const CONVERSION_SECONDS = 3_600;
   const p = useSimulatedPipeline(
     'listing50',
-    { books: BOOKS, seed: 22, initialState: 'all-new', ...SMALL_BOOKS, faults: { requestUnavailable: {} } },
+    { books: BOOKS, seed: 22, initialState: 'all-new', ...SMALL_BOOKS, conversionDelaySeconds: CONVERSION_SECONDS, faults: { requestUnavailable: {} } },
     { grin: { pollIntervalSeconds: 2, rateLimitPerSecond: 200 }, concurrency: { fileActivities: 8, grinActivities: 16 } },
   );
 
@@ -70,10 +73,68 @@ describe('a failed shared listing with 50 books waiting', () => {
     expect(pending[0].waitingFor).toMatch(/_failed listing/);
 
     sim.setFaults({ requestUnavailable: undefined });
+    sim.advance(CONVERSION_SECONDS);
     const summary = await handle.result();
     expect(await parkedReasons(board)).toEqual([]);
     expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
     expect((await board.counts())['07_stored']).toBe(BOOKS);
+  });
+});
+
+describe('a _failed listing page nested 10,000 levels deep, all along', () => {
+  const BOOKS = 6;
+  const p = useSimulatedPipeline(
+    'deepfailed',
+    { books: BOOKS, seed: 23, initialState: 'all-new', ...SMALL_BOOKS, faults: { deepHtml: {}, deepHtmlLevels: 10_000 } },
+    { grin: { pollIntervalSeconds: 1 } },
+  );
+
+  test('books GRIN has converted are stored all the same; none parks, the worker lives', async () => {
+    const { sim, env } = p;
+    const client = await temporalClient();
+    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'deepfailed', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const summary = await handle.result();
+    const board = await Board.open(env.config.pipelineDir);
+    expect(await parkedReasons(board)).toEqual([]);
+    expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
+    // GRIN kept sending the deep page: every `_failed` read the books went on without failed.
+    const failedReads = sim.requestLog.filter((r) => r.path.endsWith('/_failed'));
+    expect(failedReads.length).toBeGreaterThan(0);
+    expect(failedReads.every((r) => r.fault === 'deepHtml')).toBe(true);
+  });
+});
+
+describe('every GRIN answer with Connection: close, and archive bodies that trickle at first', () => {
+  const BOOKS = 4;
+  const p = useSimulatedPipeline(
+    'connclose',
+    {
+      books: BOOKS,
+      seed: 24,
+      initialState: 'all-new',
+      ...SMALL_BOOKS,
+      // The first two archive downloads trickle at 200 bytes/s; the rest are served at full speed.
+      faults: { connectionClose: {}, slowBody: { times: 2 }, slowBodyBytesPerSecond: 200 },
+    },
+    { grin: { minDownloadRate: { bytes: 4096, windowSeconds: 1 } } },
+  );
+
+  test('every book is stored: the worker survives the closes, and trickling downloads are cut and resumed', async () => {
+    const { sim, env } = p;
+    const client = await temporalClient();
+    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'connclose', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const summary = await handle.result();
+    const board = await Board.open(env.config.pipelineDir);
+    expect(await parkedReasons(board)).toEqual([]);
+    expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
+    const trickled = sim.requestLog.filter((r) => r.fault === 'slowBody');
+    expect(trickled).toHaveLength(2);
+    // Each trickling body was cut long before it could end at 200 bytes/s, and the book resumed it.
+    for (const cut of trickled) {
+      const later = sim.requestLog.filter((r) => r.barcode === cut.barcode && r.method === 'GET' && r.time > cut.time);
+      expect(later.some((r) => r.status === 206)).toBe(true);
+    }
+    expect(sim.requestLog.filter((r) => r.fault === 'connectionClose').length).toBeGreaterThan(BOOKS * 3);
   });
 });
 

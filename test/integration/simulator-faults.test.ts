@@ -127,6 +127,27 @@ describe('simulator request faults', () => {
     expect((await grin(sim, '_all_books?result_count=2')).text).not.toContain('Your request is unavailable');
   });
 
+  it('deepHtml: HTML listings answer a page nested deepHtmlLevels deep; text listings are unaffected', async () => {
+    sim.setFaults({ deepHtml: { times: 1 }, deepHtmlLevels: 5_000 });
+    const page = await grin(sim, '_failed');
+    expect(page.status).toBe(200);
+    expect(page.text).toContain('<div>'.repeat(5_000));
+    expect(page.text).not.toContain('<div>'.repeat(5_001));
+    expect(lines((await grin(sim, '_converted?format=text')).text)).toHaveLength(2);
+    expect((await grin(sim, '_failed')).text).not.toContain('<div><div>');
+  });
+
+  it('connectionClose: answers say Connection: close and the server closes the connection after them', async () => {
+    sim.setFaults({ connectionClose: { times: 1 } });
+    const listing = await grin(sim, '_converted?format=text');
+    expect(listing.headers.connection).toBe('close');
+    expect(lines(listing.text)).toHaveLength(2);
+    expect((await grin(sim, '_converted?format=text')).headers.connection).not.toBe('close');
+    sim.setFaults({ connectionClose: ['C0001'] });
+    expect((await download(sim, 'C0001.tar.gz.gpg')).headers.connection).toBe('close');
+    expect((await download(sim, 'C0002.tar.gz.gpg')).headers.connection).not.toBe('close');
+  });
+
   it('revokedCredentials: invalid_grant from the token endpoint and issued tokens refused while on; static tokens unaffected; off again at run time', async () => {
     const { clientId, clientSecret, refreshToken } = sim.oauthClients[0];
     const refresh = () =>

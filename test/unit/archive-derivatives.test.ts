@@ -86,6 +86,15 @@ describe('MARC extraction', () => {
     expect([range?.date1, range?.date2]).toEqual(['1880', '1885']);
   });
 
+  it('a record under 100,000 nested elements is still found: the XML reader and its search keep explicit stacks', () => {
+    const depth = 100_000;
+    const record = `<record xmlns="http://www.loc.gov/MARC21/slim"><controlfield tag="001">deep</controlfield></record>`;
+    const xml = '<w>'.repeat(depth) + record + '</w>'.repeat(depth);
+    expect(marcFromXml(xml)).toMatchObject({ controlNumber: 'deep' });
+    // Unclosed, and no record at all: no record, no stack overflow.
+    expect(marcFromXml('<w>'.repeat(depth))).toBeNull();
+  });
+
   it('takes another prefix for the MARC namespace and ignores records in other namespaces', () => {
     const xml = `<m:mets xmlns:m="http://www.loc.gov/METS/" xmlns:x="urn:other">
       <x:record><x:controlfield tag="001">wrong</x:controlfield></x:record>

@@ -36,6 +36,7 @@ test('without a file the built-in defaults make a complete config, paths from th
     rateLimitPerSecond: 5,
     pollIntervalSeconds: 300,
     timeouts: { requestSeconds: 60, connectSeconds: 10 },
+    minDownloadRate: { bytes: 256 * 1024, windowSeconds: 60 },
   });
   expect(config.pipelineDir).toBe(path.resolve(process.cwd(), 'data/pipeline'));
   expect(config.processingDir).toBe(path.resolve(process.cwd(), 'data/processing'));
@@ -109,6 +110,7 @@ test('file values replace defaults; nested mappings merge key by key; sizes may 
       'grin:',
       '  directory: PRNC',
       '  timeouts: {requestSeconds: 5}',
+      '  minDownloadRate: {bytes: 64 KiB}',
       'limits:',
       '  maxUnpackedBytes: 512 MiB',
       'concurrency:',
@@ -119,6 +121,7 @@ test('file values replace defaults; nested mappings merge key by key; sizes may 
   const config = loadConfig({ file, env: {} });
   expect(config.grin.directory).toBe('PRNC');
   expect(config.grin.timeouts).toEqual({ requestSeconds: 5, connectSeconds: 10 });
+  expect(config.grin.minDownloadRate).toEqual({ bytes: 64 * 1024, windowSeconds: 60 });
   expect(config.limits.maxUnpackedBytes).toBe(512 * 1024 ** 2);
   expect(config.concurrency).toEqual({ batchWindow: 10, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4, cachedWorkflows: 500 });
   expect(config.retentionDays).toBe(0);

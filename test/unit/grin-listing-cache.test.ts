@@ -73,6 +73,28 @@ describe('ConversionWatch', () => {
   });
 });
 
+describe('ConversionWatch when only _failed cannot be read', () => {
+  it('answers for converted books from _converted, and fails the others with the _failed error, one fetch per interval', async () => {
+    let now = 1_000;
+    let failedCalls = 0;
+    const client = {
+      listConverted: async () => [{ barcode: 'C1', filename: 'C1.tar.gz.gpg' }],
+      listFailed: async (): Promise<FailedEntry[]> => {
+        failedCalls++;
+        throw new Error('GRIN GET /T/_failed, HTTP 200: page 1 of the listing was refused');
+      },
+    };
+    const watch = new ConversionWatch(client, { intervalMs: 60_000, now: () => now });
+    expect(await watch.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
+    expect(watch.answersConvertedOnly).toBe(true);
+    await expect(watch.check('W1')).rejects.toThrow(/_failed.*could not be read.*refused/);
+    expect(failedCalls).toBe(1);
+    now += 60_000;
+    expect(await watch.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
+    expect(failedCalls).toBe(2);
+  });
+});
+
 describe('ConversionWatch tracking the conversion queue', () => {
   test('reads _in_process before _converted and says whether a waiting book is queued', async () => {
     const calls: string[] = [];

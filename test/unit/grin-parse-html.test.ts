@@ -1,4 +1,16 @@
-import { decodeEntities, normaliseHeader, parseHtml, parseListingPage, resolveNextUrl, textContent } from '../../src/grin/parse-html';
+import { PipelineError } from '../../src/common/errors';
+import {
+  HtmlTooDeepError,
+  MAX_HTML_DEPTH,
+  decodeEntities,
+  descendants,
+  normaliseHeader,
+  parseHtml,
+  parseListingPage,
+  resolveNextUrl,
+  textContent,
+  type HtmlElement,
+} from '../../src/grin/parse-html';
 
 const HEAD = `<tr class="heading"><td></td><td><span class="hd3">Barcode</span></td><td><span class="hd3">Title</span></td>
 <td><span class="hd3">Status</span></td><td><span class="hd3">Scanned Date</span></td><td><span class="hd3">OCR'd Date</span></td>
@@ -155,5 +167,54 @@ describe('the small HTML reader', () => {
     expect(decodeEntities('a &amp; b &lt;c&gt; &#x41;&#66; &nbsp;&unknown;')).toBe('a & b <c> AB  &unknown;');
     const root = parseHtml('<div>a<span>b<br/>c</span>d</div>');
     expect(textContent(root)).toBe('abcd');
+  });
+
+  describe('deep nesting (a hostile page is refused, never a stack overflow)', () => {
+    it('a listing page nesting 10,000 levels deep is a clear, retryable PipelineError', () => {
+      const html = `<table>${HEAD}${ROW1}<tr><td>${'<div>'.repeat(10_000)}x</td></tr></table>`;
+      let caught: unknown;
+      try {
+        parseListingPage(html);
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(HtmlTooDeepError);
+      expect(caught).toBeInstanceOf(PipelineError);
+      expect((caught as PipelineError).retryable).toBe(true);
+      expect((caught as Error).message).toMatch(/more than 1000 levels deep/);
+    });
+
+    it('closed deep nesting counts too, and depth goes down again as elements close', () => {
+      const deep = (n: number) => '<span>'.repeat(n) + '</span>'.repeat(n);
+      expect(() => parseHtml(deep(MAX_HTML_DEPTH + 1))).toThrow(HtmlTooDeepError);
+      // Many siblings, each nesting just under the limit: never deeper than the limit at once.
+      const root = parseHtml(deep(MAX_HTML_DEPTH - 1).repeat(20));
+      expect([...descendants(root, 'span')]).toHaveLength(20 * (MAX_HTML_DEPTH - 1));
+    });
+
+    it('cells implicitly closed by the next row do not add up across a long table', () => {
+      const rows = Array.from({ length: 5_000 }, (_, i) => `<tr><td><input type="checkbox" name="barcodes" value="B${i}"><td><font>B${i}<td>t`).join('');
+      const page = parseListingPage(`<table>${HEAD}${rows}</table>`);
+      expect(page.rows).toHaveLength(5_000);
+      expect(page.rows[4_999]!.barcode).toBe('B4999');
+    });
+
+    it('walks and text of a tree at the depth limit need no recursion', () => {
+      const n = MAX_HTML_DEPTH;
+      const root = parseHtml('<b>'.repeat(n) + 'deep' + '</b>'.repeat(n), n);
+      expect(textContent(root)).toBe('deep');
+      expect([...descendants(root)]).toHaveLength(n);
+      // A tree built by hand far deeper than any stack: the walks still finish.
+      const top: HtmlElement = { tag: 'div', attrs: {}, children: [] };
+      let el = top;
+      for (let i = 0; i < 200_000; i++) {
+        const child: HtmlElement = { tag: 'div', attrs: {}, children: [], parent: el };
+        el.children.push(child);
+        el = child;
+      }
+      el.children.push('bottom');
+      expect(textContent(top)).toBe('bottom');
+      expect([...descendants(top, 'div')]).toHaveLength(200_000);
+    });
   });
 });
