@@ -208,6 +208,21 @@ export class GrinAnswerError extends PipelineError {
   }
 }
 
+/**
+ * A fault of the connection itself (reset before the end of a body, no data within the idle limit),
+ * raised by our HTTP transport. It carries a system error `code` like Node's own socket errors, so it
+ * is classified with them (a network fault: transient, retried within the call, then named with the
+ * endpoint by `asGrinError`).
+ */
+export class ConnectionFault extends PipelineError {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message, { retryable: true, waitingFor: WAITING_FOR_GRIN });
+  }
+}
+
 /** A wait or request stopped by its abort signal (a cancelled activity, Ctrl-C): never retried within the call. */
 export class GrinAbortError extends PipelineError {
   constructor() {
@@ -239,6 +254,7 @@ const TRANSIENT_CODES = new Set([
  */
 export function isTransientError(err: unknown): boolean {
   if (err instanceof GrinHttpError) return err.retryInCall;
+  if (err instanceof ConnectionFault) return TRANSIENT_CODES.has(err.code);
   // A token endpoint that refused is for the caller to report (GrinAuthError); one not reached is retried like any network fault.
   if (err instanceof TokenEndpointError) return err.status === undefined && !!err.code && TRANSIENT_CODES.has(err.code);
   if (err instanceof GrinAbortError || err instanceof GrinCredentialsError) return false;
@@ -257,7 +273,7 @@ export function isTransientError(err: unknown): boolean {
  * endpoint (transient: GRIN or the way to it is down); anything else (a bug, an abort) unchanged.
  */
 export function asGrinError(err: unknown, ctx: GrinErrorContext): unknown {
-  if (err instanceof PipelineError || !isTransientError(err)) return err;
+  if ((err instanceof PipelineError && !(err instanceof ConnectionFault)) || !isTransientError(err)) return err;
   const e = err as { code?: string; name?: string; message?: string };
   return new GrinHttpError(ctx, `network error: ${e.code ?? e.name ?? 'Error'}: ${e.message ?? String(err)}`, {
     retryable: true,

@@ -15,7 +15,7 @@ import * as https from 'node:https';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { AccessTokenSource } from './auth';
-import { WAITING_FOR_GRIN, GrinAbortError, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
+import { WAITING_FOR_GRIN, ConnectionFault, GrinAbortError, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
 
 export interface HttpTimeouts {
   /** TCP/TLS connect timeout. */
@@ -72,7 +72,7 @@ export class ResponseBody extends Readable {
     });
     res.on('end', () => this.push(null));
     res.on('error', (err) => this.failAfterData(err));
-    res.on('aborted', () => this.failAfterData(Object.assign(new Error('the server closed the connection before the end of the body'), { code: 'ECONNRESET' })));
+    res.on('aborted', () => this.failAfterData(new ConnectionFault('the server closed the connection before the end of the body', 'ECONNRESET')));
     // Runs before Node's own close handler, which destroys a response not yet complete. Removed
     // once the response is over: a kept-alive socket serves many responses.
     const socket = (this.socket = res.socket);
@@ -256,12 +256,12 @@ export class GrinHttp {
 
 /** A network-level timeout, transient like any (ETIMEDOUT is among the codes errors.ts retries). */
 function timeoutError(message: string): Error {
-  return Object.assign(new Error(message), { code: 'ETIMEDOUT' });
+  return new ConnectionFault(message, 'ETIMEDOUT');
 }
 
 function abortReason(signal: AbortSignal): Error {
   if (signal.reason instanceof Error) return signal.reason;
-  return Object.assign(new Error('the request was aborted'), { name: 'AbortError' });
+  return new GrinAbortError();
 }
 
 export function headerValue(headers: GrinResponse['headers'], name: string): string | undefined {
