@@ -11,6 +11,7 @@
  */
 import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
+import { PRIVATE_DIR_MODE } from './common/file-modes';
 import { join } from 'node:path';
 import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
@@ -138,7 +139,7 @@ export async function buildActivityDeps(
   const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
   const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
-  await mkdir(config.processingDir, { recursive: true }).catch(() => undefined); // the download says what is wrong with it
+  await mkdir(config.processingDir, { recursive: true, mode: PRIVATE_DIR_MODE }).catch(() => undefined); // the download says what is wrong with it
   const disk = new DiskBudget(config.processingDir, config.limits.diskUsageThreshold, config.limits.archiveBytesEstimate, overrides.diskBytes);
   await disk.refresh().catch(() => undefined); // unmeasured, the disk does not limit admission until it is
   // The books a crash left on this host's disk are held again (until their tokens are checked).
