@@ -259,13 +259,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const stagesHit = new Set<FileStage>();
     const killNotes: string[] = [];
     let lastRunning: RunningActivity[] = [];
-    const idOf = (w: WorkerProcess) => `${w.pid}@`;
+    // Worker identities name the process (src/host-identity.ts: `… pid=<pid> …`; the SDK's default was `<pid>@<host>`).
+    const runsOn = (identity: string, w: WorkerProcess) => identity.startsWith(`${w.pid}@`) || identity.split(' ').includes(`pid=${w.pid}`);
 
     /** Waits (up to `ms`) until a worker runs an activity of `stage`; returns what ran on `worker`. */
     const aimAt = async (stages: readonly FileStage[], worker: WorkerProcess, ms: number): Promise<RunningActivity[]> => {
       const until = Math.min(Date.now() + ms, deadline);
       while (Date.now() < until && !batch.done) {
-        lastRunning = (await runningFileActivities(client, board, plan.directory, stages)).filter((r) => r.worker.startsWith(idOf(worker)));
+        lastRunning = (await runningFileActivities(client, board, plan.directory, stages)).filter((r) => runsOn(r.worker, worker));
         if (lastRunning.length) return lastRunning;
         await sleep(150);
       }
