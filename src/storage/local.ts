@@ -9,7 +9,8 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
+import type { BookStorage, PutOptions, ReadDigestOptions, StoredObject, UploadCheckpoint } from './types';
+import { digestStream, type ContentDigest, type StorageIdentity } from './fixity';
 import { assertSafeKey, normalizeMetadata } from './layout';
 import { syncDirectory } from '../common/atomic-file';
 
@@ -22,10 +23,12 @@ interface Sidecar {
 
 export class LocalStorage implements BookStorage {
   readonly location: string;
+  readonly identity: StorageIdentity;
 
   constructor(root: string) {
     if (!root) throw new Error('Local storage needs a root folder (storage.path in the config)');
     this.location = path.resolve(root);
+    this.identity = { kind: 'local', root: this.location, location: this.location };
   }
 
   /** Absolute path of the file that holds `key`; refuses keys that would leave the root. */
@@ -42,7 +45,7 @@ export class LocalStorage implements BookStorage {
     return full;
   }
 
-  /** Removes one object and its metadata (check-config's probe; books are never deleted from storage). */
+  /** Removes one object and its metadata: check-config's probe, a copy that failed its fixity check, a cancelled book's objects. */
   async delete(key: string): Promise<void> {
     const file = this.pathOf(key);
     await fsp.rm(file + SIDECAR_SUFFIX, { force: true });
@@ -86,6 +89,16 @@ export class LocalStorage implements BookStorage {
       return await fsp.readFile(file);
     } catch (err) {
       if (isNotFound(err)) throw new Error(`Local storage: no object at key ${key} (${file})`);
+      throw err;
+    }
+  }
+
+  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<ContentDigest | null> {
+    const file = this.pathOf(key);
+    try {
+      return await digestStream(createReadStream(file, { highWaterMark: 1024 * 1024, signal: opts.signal }), opts.onBytes);
+    } catch (err) {
+      if (isNotFound(err)) return null;
       throw err;
     }
   }

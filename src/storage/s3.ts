@@ -29,7 +29,8 @@ import {
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { PipelineError } from '../common/errors';
-import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
+import type { BookStorage, PutOptions, ReadDigestOptions, StoredObject, UploadCheckpoint } from './types';
+import { digestStream, type ContentDigest, type StorageIdentity } from './fixity';
 import type { StorageConfig } from '../config/types';
 import { assertSafeKey, normalizeMetadata } from './layout';
 
@@ -156,6 +157,7 @@ const RETRYABLE_4XX_CODES = new Set([
 
 export class S3Storage implements BookStorage {
   readonly location: string;
+  readonly identity: StorageIdentity;
   /** Client for everything except streamed uploads (SDK retries on). */
   readonly client: S3Client;
   /**
@@ -185,6 +187,7 @@ export class S3Storage implements BookStorage {
     this.partsInFlight = opts.partsInFlight;
     this.transferAttempts = opts.transferAttempts ?? 4;
     this.location = `s3://${this.bucket}/${this.prefix}`;
+    this.identity = { kind: 's3', bucket: this.bucket, prefix: this.prefix, location: this.location };
     this.secrets = [opts.credentials?.secretAccessKey, opts.credentials?.sessionToken].filter(
       (s): s is string => typeof s === 'string' && s.length >= 4,
     );
@@ -227,6 +230,18 @@ export class S3Storage implements BookStorage {
       if (!out.Body) throw new Error('response has no body');
       return Buffer.from(await out.Body.transformToByteArray());
     } catch (err) {
+      throw this.wrap('GetObject', fullKey, err);
+    }
+  }
+
+  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<ContentDigest | null> {
+    const fullKey = this.fullKey(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }), { abortSignal: opts.signal });
+      if (!out.Body) throw new Error('response has no body');
+      return await digestStream(out.Body as Readable, opts.onBytes);
+    } catch (err) {
+      if (isNotFound(err)) return null;
       throw this.wrap('GetObject', fullKey, err);
     }
   }
@@ -283,7 +298,7 @@ export class S3Storage implements BookStorage {
     return this.verifyStored(key, { size });
   }
 
-  /** Removes one object (check-config's probe; books are never deleted from storage). */
+  /** Removes one object: check-config's probe, a copy that failed its fixity check, a cancelled book's objects. */
   async delete(key: string): Promise<void> {
     const fullKey = this.fullKey(key);
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey })).catch((err: unknown) => {
@@ -569,6 +584,8 @@ export class S3Storage implements BookStorage {
   ): Promise<PartDone> {
     const start = (partNumber - 1) * state.partSize;
     const length = Math.min(state.partSize, size - start);
+    // The part's MD5 goes ahead of it (Content-MD5), so the server itself refuses a part damaged on the way.
+    const sentMd5 = await md5OfRange(localPath, start, length);
     return this.withRetries(`UploadPart ${partNumber}`, fullKey, signal, async () => {
       const { body, md5 } = hashedRange(localPath, start, length);
       const out = await this.transferClient.send(
@@ -579,12 +596,14 @@ export class S3Storage implements BookStorage {
           PartNumber: partNumber,
           Body: body,
           ContentLength: length,
+          ContentMD5: Buffer.from(sentMd5, 'hex').toString('base64'),
           ...(state.useCrc32 ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
         }),
         { abortSignal: signal },
       );
       if (!out.ETag) throw new Error(`server returned no ETag for part ${partNumber}`);
       const etag = plainMd5Etag(out.ETag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
+      if (md5() !== sentMd5) throw new Error(`part ${partNumber} of ${localPath} changed while it was being sent`);
       if (etag && etag !== md5()) {
         throw new S3StorageError(
           `S3 UploadPart ${partNumber} for s3://${this.bucket}/${fullKey}: server MD5 ${etag} differs from the bytes sent (${md5()})`,

@@ -1,3 +1,5 @@
+import type { ContentDigest, StorageIdentity } from './fixity';
+
 /**
  * Where finished books go. Implementations: local filesystem (`local.ts`) and S3-compatible (`s3.ts`).
  * Keys are relative ("raw/<barcode>/<barcode>.tar.gz"); the S3 prefix or local root is the
@@ -31,12 +33,27 @@ export interface PutOptions {
 export interface BookStorage {
   /** Human-readable location, e.g. `s3://bucket/prefix` or `/data/books`. */
   readonly location: string;
+  /** Kind, bucket/root and prefix, for the token and the fixity manifest (no secrets). */
+  readonly identity: StorageIdentity;
   head(key: string): Promise<StoredObject | null>;
   /** Upload a local file; returns the stored size after verifying it. */
   putFile(localPath: string, key: string, opts?: PutOptions): Promise<StoredObject>;
   putBytes(data: Buffer | string, key: string, opts?: PutOptions): Promise<StoredObject>;
   /** Read back a whole (small) object; tests and verification only. */
   getBytes(key: string): Promise<Buffer>;
+  /**
+   * Read the object back in full, streaming, and hash it: the only answer about its content that
+   * does not trust the server's own metadata. Null when there is no such object.
+   */
+  readDigest(key: string, opts?: ReadDigestOptions): Promise<ContentDigest | null>;
+  /** Remove an object (a copy that failed its fixity check, objects of a cancelled book); absent is fine. */
+  delete(key: string): Promise<void>;
   /** Abort a multipart upload that is being given up (no-op for local storage). */
   abortUpload(checkpoint: UploadCheckpoint): Promise<void>;
+}
+
+export interface ReadDigestOptions {
+  signal?: AbortSignal;
+  /** Called with each chunk's size as it is read; awaited, so a caller can pace the reading. */
+  onBytes?: (bytes: number) => void | Promise<void>;
 }

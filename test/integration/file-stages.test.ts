@@ -598,6 +598,9 @@ describe('upload to S3 and clean-up', () => {
     // The storage works until the server starts refusing the upload after its first part.
     const refusing: BookStorage = {
       location: storage.location,
+      identity: storage.identity,
+      readDigest: (key, opts) => storage.readDigest(key, opts),
+      delete: (key) => storage.delete(key),
       head: (key) => storage.head(key),
       putBytes: (data, key, opts) => storage.putBytes(data, key, opts),
       getBytes: (key) => storage.getBytes(key),
