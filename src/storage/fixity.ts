@@ -101,9 +101,12 @@ export function describeDifference(expected: ContentDigest, found: ContentDigest
   return parts.join('; ') || 'no difference';
 }
 
-/** The manifest's key: beside the token copy, `meta/<barcode>/<barcode>.json` → `meta/<barcode>/<barcode>.manifest.json`. */
+/** The manifest's key, beside the token copy: `meta/<barcode>/<barcode>.token.json` → `meta/<barcode>/<barcode>.manifest.json`. */
 export function manifestKeyFor(tokenKey: string): string {
-  return tokenKey.endsWith('.json') ? `${tokenKey.slice(0, -'.json'.length)}.manifest.json` : `${tokenKey}.manifest.json`;
+  for (const suffix of ['.token.json', '.json']) {
+    if (tokenKey.endsWith(suffix)) return `${tokenKey.slice(0, -suffix.length)}.manifest.json`;
+  }
+  return `${tokenKey}.manifest.json`;
 }
 
 /** Parses and checks a manifest read back from storage; the message names the key and what is wrong. */

@@ -5,10 +5,10 @@
  * runs in a fresh environment that gets attempt 1's last heartbeat details (JSON round-tripped).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Info } from '@temporalio/activity';
 import { ActivityCancellationDetails, ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -24,6 +24,7 @@ import { startSimulator, type RunningSimulator } from '../../src/simulator';
 import { createStorage } from '../../src/storage';
 import { S3StorageError, type S3Storage } from '../../src/storage/s3';
 import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';
+import type { FixityManifest } from '../../src/storage/fixity';
 import { buildActivityDeps } from '../../src/worker';
 import { testEnv, type TestEnv, testS3Storage } from '../support/pipeline';
 
@@ -541,7 +542,7 @@ describe('upload to S3 and clean-up', () => {
     const after = await head();
     expect(after.ETag).toBe(before.ETag);
     expect(after.LastModified).toEqual(before.LastModified);
-    expect((await deps.board.get(U))?.status).toBe('uploaded; archive was already stored with this ETag');
+    expect((await deps.board.get(U))?.status).toBe('uploaded; storage already held this archive (same SHA-256)');
 
     const forced = await attempt(uploadBook, { barcode: U, force: true });
     expect(forced.error).toBeUndefined();
@@ -560,6 +561,67 @@ describe('upload to S3 and clean-up', () => {
     const rerun = await attempt(uploadBook, { barcode });
     expect(rerun.result?.archiveSkipped).toBe(false);
     expect(await storedMd5(archiveKey(barcode))).toBe(md5);
+  });
+
+  test('an archive stored with the same ETag and size but other bytes is uploaded again, never skipped', async () => {
+    const barcode = 'UPFLIP01';
+    const md5 = await processedBook(barcode, 3 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    expect((await attempt(uploadBook, { barcode })).error).toBeUndefined();
+    // One byte flipped at rest, metadata and size unchanged (what a store that damaged a PUT leaves).
+    const key = storage.fullKey(archiveKey(barcode));
+    const got = await storage.client.send(new GetObjectCommand({ Bucket: bucketName(), Key: key }));
+    const bytes = Buffer.from(await got.Body!.transformToByteArray());
+    bytes[1000] ^= 0x01;
+    await storage.client.send(new PutObjectCommand({ Bucket: bucketName(), Key: key, Body: bytes, Metadata: got.Metadata }));
+    expect((await storage.head(archiveKey(barcode)))?.metadata.grin_etag).toBe(`etag-${barcode}`);
+
+    const rerun = await attempt(uploadBook, { barcode });
+    expect(rerun.error).toBeUndefined();
+    expect(rerun.result?.archiveSkipped).toBe(false);
+    expect(await storedMd5(archiveKey(barcode))).toBe(md5);
+  });
+
+  test('the token and the stored manifest record every object with its size, MD5 and SHA-256, and the storage', async () => {
+    const barcode = 'UPMANI01';
+    await processedBook(barcode, 1 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    expect((await attempt(uploadBook, { barcode })).error).toBeUndefined();
+    const token = (await deps.board.get(barcode))!;
+    const manifestKey = `meta/${barcode}/${barcode}.manifest.json`;
+    expect(token.storedIn).toEqual({ kind: 's3', bucket: bucketName(), prefix: 'lib/', location: `s3://${bucketName()}/lib/` });
+    expect(token.fixity).toMatchObject({ manifest: manifestKey, objects: 4 });
+    const manifest = JSON.parse((await storage.getBytes(manifestKey)).toString()) as FixityManifest;
+    expect(manifest.objects.map((o) => o.key)).toEqual([
+      archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`,
+    ]);
+    const paths = bookPaths(env.config.processingDir, barcode);
+    const sha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
+    expect(manifest.objects[0]).toMatchObject({ size: MiB, sha256, md5: await md5OfFile(paths.decrypted) });
+    expect(token.fixity?.archiveSha256).toBe(sha256);
+    for (const entry of manifest.objects) {
+      const stored = await storage.getBytes(entry.key);
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(entry.sha256);
+      expect(createHash('md5').update(stored).digest('hex')).toBe(entry.md5);
+    }
+  });
+
+  test('a book cancelled while it uploads is not recorded stored, and the objects written for it are removed', async () => {
+    const barcode = 'UPCANCEL2';
+    await processedBook(barcode, 1 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    // The operator's cancel moves the token (cancelBook) while the upload goes on (the workflow does not wait).
+    const run = await attempt(uploadBook, { barcode }, {
+      onHeartbeat: (d) => {
+        if ((d as { archiveStored?: string }).archiveStored) void deps.board.move(barcode, 'cancelled', { status: 'cancelled by operator' });
+      },
+    });
+    expect(run.error).toBeDefined();
+    expect((await deps.board.get(barcode))?.bucket).toBe('cancelled');
+    expect((await deps.board.get(barcode))?.stored).toBeUndefined();
+    for (const key of [archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`]) {
+      expect(await storage.head(key)).toBeNull();
+    }
   });
 
   test('an upload the operator cancels is aborted on the server', async () => {
