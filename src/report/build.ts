@@ -23,6 +23,12 @@ export interface ReportRow {
   /** Storage keys written, by artifact. */
   stored?: Record<string, string>;
   storage?: string;
+  /** SHA-256 of the stored archive, from the book's fixity record. */
+  archiveSha256?: string;
+  /** When `verify` last re-read the stored objects, and whether they matched their manifest. */
+  verifiedAt?: string;
+  verifiedOk?: boolean;
+  verifyProblem?: string;
   title?: string;
   author?: string;
   date?: string;
@@ -80,7 +86,12 @@ export function reportRow(t: BookToken): ReportRow {
     extractedFiles: t.extractedFiles,
     pageCount: t.pageCount,
     stored: t.stored ? { ...t.stored } : undefined,
-    storage: t.storage,
+    // Where it was stored (at store time) wins over where the book was meant to go when it started.
+    storage: t.storedIn?.location ?? t.storage,
+    archiveSha256: t.fixity?.archiveSha256,
+    verifiedAt: t.fixity?.verifiedAt,
+    verifiedOk: t.fixity?.verifiedOk,
+    verifyProblem: t.fixity?.verifyProblem,
     title: t.marc?.title,
     author: t.marc?.author,
     date: t.marc?.date,
