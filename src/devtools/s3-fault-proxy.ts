@@ -46,6 +46,8 @@ export async function startS3FaultProxy(target: string, faults: Partial<S3Faults
   const stats: S3FaultStats = { corrupted: [], checksumHeadersDropped: 0, etagsLied: 0, requests: 0 };
   /** ETag the client expects per object path (MD5 of what it sent), for lying in HEAD answers. */
   const sentMd5 = new Map<string, string>();
+  /** Per multipart upload id: lied part ETag (the MD5 sent) → the server's real one. */
+  const partEtags = new Map<string, Map<string, string>>();
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -78,8 +80,17 @@ export async function startS3FaultProxy(target: string, faults: Partial<S3Faults
         body[offset] ^= 0x01;
         stats.corrupted.push({ key, part: partNumber ? Number(partNumber) : undefined, offset });
       }
+      // A client that believed a lied part ETag names it in CompleteMultipartUpload: say the real one
+      // there, so the lie goes unnoticed (as behind a middlebox that rewrites both ways).
+      const uploadId = url.searchParams.get('uploadId') ?? '';
+      const lies = partEtags.get(uploadId);
+      if (req.method === 'POST' && lies) {
+        let xml = body.toString('utf8');
+        for (const [lied, real] of lies) xml = xml.split(lied).join(real);
+        body = Buffer.from(xml, 'utf8');
+      }
       headers['content-length'] = String(body.length);
-      headers.host = upstream.host;
+      // The Host header stays the client's: it is part of the request's signature (rclone checks it).
       const forward = http.request(
         { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers },
         (answer) => {
@@ -91,6 +102,11 @@ export async function startS3FaultProxy(target: string, faults: Partial<S3Faults
           };
           if (isUpload && answer.statusCode === 200) {
             if (!partNumber && clientMd5) sentMd5.set(objectPath, clientMd5);
+            const real = typeof out.etag === 'string' ? out.etag.replace(/"/g, '') : undefined;
+            if (partNumber && clientMd5 && real && state.lieEtags && real !== clientMd5) {
+              if (!partEtags.has(uploadId)) partEtags.set(uploadId, new Map());
+              partEtags.get(uploadId)!.set(clientMd5, real);
+            } else if (partNumber && clientMd5) partEtags.get(uploadId)?.delete(clientMd5);
             lie(clientMd5);
           } else if (req.method === 'HEAD' && answer.statusCode === 200) {
             lie(sentMd5.get(objectPath));
