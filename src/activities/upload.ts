@@ -203,7 +203,10 @@ export function createUploadActivity(deps: ActivityDeps) {
           await checkStoredCopy(storage, manifestKey, digestBytes(manifestText), signal);
           return { keys: stored, archiveSkipped, bytes: sent };
         } catch (err) {
-          if (activity.cancellationDetails?.cancelRequested || err instanceof BookCancelledError) {
+          // The cancel may not have reached this attempt yet (cancelBook removing the local files broke it).
+          const cancelled =
+            activity.cancellationDetails?.cancelRequested || err instanceof BookCancelledError || (await board.get(barcode).catch(() => null))?.bucket === 'cancelled';
+          if (cancelled) {
             await removeQuietly(storage, unrecorded);
           }
           throw err;
