@@ -104,8 +104,15 @@ export function createUploadActivity(deps: ActivityDeps) {
           acquired_at: acquiredAt,
         };
         const previous = activity.info.heartbeatDetails as UploadHeartbeat | undefined;
-        const resumeFrom = previous?.checkpoint?.key === keys.archive ? previous.checkpoint : undefined;
+        // A checkpoint of another storage (workers restarted with another bucket) is not continued here.
+        const resumeFrom =
+          previous?.checkpoint?.key === keys.archive && (previous.checkpoint.location ?? storage.location) === storage.location ? previous.checkpoint : undefined;
 
+        // Where this upload writes is on the token before it writes: if storage changes mid-upload
+        // (workers restarted with another bucket), the old location's partial copies stay accounted for.
+        if (!token.uploadedTo?.includes(storage.location)) {
+          await board.update(barcode, { uploadedTo: [...(token.uploadedTo ?? []), storage.location] });
+        }
         // Objects this run may have written that no token records yet: a cancel removes them.
         const unrecorded = token.stored ? [] : [keys.archive, keys.ocr, keys.marc, keys.token, manifestKey];
         // Until this attempt has news, its heartbeats carry the last attempt's (a crash keeps the checkpoint).
@@ -187,6 +194,7 @@ export function createUploadActivity(deps: ActivityDeps) {
           const uploaded = await board.update(barcode, {
             status: archiveSkipped ? 'uploaded; storage already held this archive (same SHA-256)' : 'uploaded and verified',
             stored,
+            storage: storage.location,
             storedIn: { ...storage.identity },
             fixity,
           });
@@ -206,8 +214,10 @@ export function createUploadActivity(deps: ActivityDeps) {
           // The cancel may not have reached this attempt yet (cancelBook removing the local files broke it).
           const cancelled =
             activity.cancellationDetails?.cancelRequested || err instanceof BookCancelledError || (await board.get(barcode).catch(() => null))?.bucket === 'cancelled';
-          if (cancelled) {
-            await removeQuietly(storage, unrecorded);
+          if (cancelled && (await removeQuietly(storage, unrecorded)) && unrecorded.length > 0) {
+            // Nothing of this upload is left there: the location no longer needs accounting for.
+            const now = await board.get(barcode).catch(() => null);
+            if (now) await board.update(barcode, { uploadedTo: now.uploadedTo?.filter((l) => l !== storage.location) }).catch(() => undefined);
           }
           throw err;
         } finally {
@@ -268,7 +278,8 @@ async function abortQuietly(storage: BookStorage, checkpoint: UploadCheckpoint):
   await storage.abortUpload(checkpoint).catch(() => undefined);
 }
 
-/** Best effort removal of a cancelled book's unrecorded objects. */
-async function removeQuietly(storage: BookStorage, keys: string[]): Promise<void> {
-  await Promise.all(keys.map((key) => storage.delete(key).catch(() => undefined)));
+/** Best effort removal of a cancelled book's unrecorded objects; true when every one is gone. */
+async function removeQuietly(storage: BookStorage, keys: string[]): Promise<boolean> {
+  const done = await Promise.all(keys.map((key) => storage.delete(key).then(() => true, () => false)));
+  return done.every(Boolean);
 }

@@ -120,6 +120,11 @@ export interface BookToken {
   stored?: Record<string, string>;
   /** The storage the book was stored in (set when it is stored). */
   storedIn?: TokenStoredIn;
+  /**
+   * Every storage location an upload of this book has started writing to (set before the first
+   * byte goes up). One that is not `storedIn` may hold partial copies (storage changed mid-upload).
+   */
+  uploadedTo?: string[];
   /** Digests of the stored objects, in brief (see TokenFixity). */
   fixity?: TokenFixity;
   attempts?: number;

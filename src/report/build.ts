@@ -29,6 +29,8 @@ export interface ReportRow {
   verifiedAt?: string;
   verifiedOk?: boolean;
   verifyProblem?: string;
+  /** Storage locations an upload of the book wrote to other than where it is stored: they may hold partial copies. */
+  partialCopiesIn?: string[];
   title?: string;
   author?: string;
   date?: string;
@@ -92,6 +94,7 @@ export function reportRow(t: BookToken): ReportRow {
     verifiedAt: t.fixity?.verifiedAt,
     verifiedOk: t.fixity?.verifiedOk,
     verifyProblem: t.fixity?.verifyProblem,
+    partialCopiesIn: otherUploads(t),
     title: t.marc?.title,
     author: t.marc?.author,
     date: t.marc?.date,
@@ -100,6 +103,12 @@ export function reportRow(t: BookToken): ReportRow {
     parkedReason: parked?.message,
     updatedAt: t.updatedAt,
   };
+}
+
+/** Locations an upload wrote to besides the one the book is stored in (or all of them, before it is stored). */
+function otherUploads(t: BookToken): string[] | undefined {
+  const others = (t.uploadedTo ?? []).filter((location) => location !== t.storedIn?.location);
+  return others.length ? others : undefined;
 }
 
 /** Tokens (of one batch, when `batchId` is given) into rows sorted by barcode, plus the summary at `now`. */

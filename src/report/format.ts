@@ -28,6 +28,7 @@ const COLUMNS: [string, (r: ReportRow) => string | number | undefined][] = [
   ['verified_at', (r) => r.verifiedAt],
   ['verified_ok', (r) => (r.verifiedOk === undefined ? undefined : String(r.verifiedOk))],
   ['verify_problem', (r) => r.verifyProblem],
+  ['partial_copies_in', (r) => r.partialCopiesIn?.join(' ')],
   ['title', (r) => r.title],
   ['author', (r) => r.author],
   ['date', (r) => r.date],

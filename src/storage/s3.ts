@@ -392,6 +392,7 @@ export class S3Storage implements BookStorage {
       (await this.startMultipart(fullKey, size, metadata, opts.contentType));
     const checkpoint = (): UploadCheckpoint => ({
       key,
+      location: this.location,
       uploadId: state.uploadId,
       partSize: state.partSize,
       parts: [...state.done.values()]

@@ -15,6 +15,8 @@ export interface StoredObject {
 /** Resumable multipart state; heartbeated by the upload activity so a retry continues it. */
 export interface UploadCheckpoint {
   key: string;
+  /** The storage's location (bucket and prefix): an upload id means nothing to another one. Absent in older checkpoints. */
+  location?: string;
   uploadId: string;
   partSize: number;
   parts: { partNumber: number; etag: string; size: number }[];

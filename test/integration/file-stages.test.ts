@@ -24,7 +24,8 @@ import { startSimulator, type RunningSimulator } from '../../src/simulator';
 import { createStorage } from '../../src/storage';
 import { S3StorageError, type S3Storage } from '../../src/storage/s3';
 import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';
-import type { FixityManifest } from '../../src/storage/fixity';
+import { digestFile, type FixityManifest } from '../../src/storage/fixity';
+import { reportRow } from '../../src/report/build';
 import { buildActivityDeps } from '../../src/worker';
 import { testEnv, type TestEnv, testS3Storage } from '../support/pipeline';
 
@@ -619,9 +620,31 @@ describe('upload to S3 and clean-up', () => {
     expect(run.error).toBeDefined();
     expect((await deps.board.get(barcode))?.bucket).toBe('cancelled');
     expect((await deps.board.get(barcode))?.stored).toBeUndefined();
+    expect((await deps.board.get(barcode))?.uploadedTo).toEqual([]); // nothing left to account for
     for (const key of [archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`]) {
       expect(await storage.head(key)).toBeNull();
     }
+  });
+
+  test('storage changed mid-upload: the token names both locations, the book is stored in the new one, report shows the old as holding partial copies', async () => {
+    const barcode = 'UPMOVE01';
+    await processedBook(barcode, 20 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    const first = await attempt(uploadBook, { barcode }, {
+      onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 1 && cutOff(e),
+    });
+    expect(first.error).toBeDefined();
+    // Workers restarted with another prefix (or bucket): the retry writes there.
+    const other = createStorage({ ...env.config.storage, prefix: 'moved/' } as typeof env.config.storage, { partsInFlight: 2 }) as S3Storage;
+    const { uploadBook: uploadElsewhere } = createFileActivities({ ...deps, storage: other });
+    const second = await attempt(uploadElsewhere, { barcode }, { info: { attempt: 2, heartbeatDetails: lastHeartbeat(first) } });
+    expect(second.error).toBeUndefined();
+    const token = (await deps.board.get(barcode))!;
+    expect(token.uploadedTo).toEqual([storage.location, other.location]);
+    expect(token.storedIn?.location).toBe(other.location);
+    expect(token.storage).toBe(other.location);
+    expect(reportRow(token).partialCopiesIn).toEqual([storage.location]);
+    expect(await other.readDigest(archiveKey(barcode))).toEqual(await digestFile(bookPaths(env.config.processingDir, barcode).decrypted));
   });
 
   test('an upload the operator cancels is aborted on the server', async () => {
