@@ -128,6 +128,9 @@ export function createUploadActivity(deps: ActivityDeps) {
             ocr: await digestFile(files.ocr),
             marc: await digestFile(files.marc),
           };
+          if (token.decryptedSha256 && digests.archive.sha256 !== token.decryptedSha256) {
+            throw new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, digests.archive.sha256);
+          }
           const localSize = digests.archive.size;
           let sent = 0;
           const existing = await storage.head(keys.archive);
@@ -226,6 +229,17 @@ export function createUploadActivity(deps: ActivityDeps) {
       });
     },
   };
+}
+
+/** The decrypted archive on disk is not what decryption wrote: only a fresh download gives the right bytes. */
+class LocalCopyDamagedError extends PipelineError {
+  constructor(barcode: string, path: string, expected: string, found: string) {
+    super(
+      `The decrypted archive of ${barcode} (${path}) changed on disk since it was decrypted: SHA-256 ${found}, decryption wrote ${expected}. ` +
+        'It is not uploaded; the book will be downloaded again (check the processing disk if this repeats).',
+      { retryable: false, redownload: true },
+    );
+  }
 }
 
 /** An operator cancelled the book while it was uploading (the token is in `cancelled`). */

@@ -106,6 +106,8 @@ export interface BookToken {
   grinFilename?: string;
   encryptedBytes?: number;
   decryptedBytes?: number;
+  /** SHA-256 of the decrypted archive as decryption wrote it; the upload checks the file against it. */
+  decryptedSha256?: string;
   extractedFiles?: number;
   extractedBytes?: number;
   /** Files verified against checksum.md5 (absent when the archive had none). */

@@ -647,6 +647,23 @@ describe('upload to S3 and clean-up', () => {
     expect(await other.readDigest(archiveKey(barcode))).toEqual(await digestFile(bookPaths(env.config.processingDir, barcode).decrypted));
   });
 
+  test('a decrypted archive changed on disk since decryption is not uploaded; the book is sent to be downloaded again', async () => {
+    const barcode = 'UPDISK01';
+    await processedBook(barcode, 1 * MiB);
+    const paths = bookPaths(env.config.processingDir, barcode);
+    const decryptedSha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
+    await deps.board.update(barcode, { decryptedSha256 }); // what the decrypt stage records
+    const bytes = readFileSync(paths.decrypted);
+    bytes[4242] ^= 0x01;
+    writeFileSync(paths.decrypted, bytes);
+    const { uploadBook } = createFileActivities(deps);
+    const run = await attempt(uploadBook, { barcode });
+    expect(run.error).toBeInstanceOf(ApplicationFailure);
+    expect(run.error).toMatchObject({ type: 'LocalCopyDamagedError', nonRetryable: true, details: [expect.objectContaining({ redownload: true })] });
+    expect((run.error as Error).message).toContain(`decryption wrote ${decryptedSha256}`);
+    expect(await storage.head(archiveKey(barcode))).toBeNull();
+  });
+
   test('an upload the operator cancels is aborted on the server', async () => {
     const barcode = 'UPCANCEL1';
     await processedBook(barcode, 20 * MiB);

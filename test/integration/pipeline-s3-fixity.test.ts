@@ -74,6 +74,8 @@ test('an archive damaged on its way to S3 (checksums dropped, ETags lied) is nev
     const archive = await direct.getBytes(`raw/${barcode}/${barcode}.tar.gz`);
     expect(() => gunzipSync(archive)).not.toThrow();
     expect(createHash('sha256').update(archive).digest('hex')).toBe(token?.fixity?.archiveSha256);
+    // ...and the digest decryption took of GRIN's bytes, decrypted, as it wrote them.
+    expect(token?.decryptedSha256).toBe(token?.fixity?.archiveSha256);
     const manifest = JSON.parse((await direct.getBytes(`meta/${barcode}/${barcode}.manifest.json`)).toString()) as FixityManifest;
     expect(manifest.storage.location).toBe(`s3://${bucket}/`);
     for (const entry of manifest.objects) {
