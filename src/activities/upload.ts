@@ -34,7 +34,6 @@ import {
   manifestKeyFor,
   parseManifest,
   sameContent,
-  type ContentDigest,
   type FixityManifest,
   type ManifestEntry,
 } from '../storage/fixity';
@@ -139,7 +138,7 @@ export function createUploadActivity(deps: ActivityDeps) {
             !!existing && existing.metadata.grin_etag === (token.grinEtag ?? '') && existing.size === localSize &&
             (!input.force || previous?.archiveStored === digests.archive.sha256);
           const found = candidate ? await storage.readDigest(keys.archive, { signal }) : null;
-          const archiveSkipped = !!found && sameContent(found, digests.archive);
+          const archiveSkipped = !!found && sameContent(digests.archive, found);
           if (archiveSkipped) {
             // A checkpoint from an earlier attempt belongs to an upload nobody will finish now.
             if (resumeFrom) await abortQuietly(storage, resumeFrom);
@@ -152,6 +151,7 @@ export function createUploadActivity(deps: ActivityDeps) {
                 metadata,
                 contentType: 'application/gzip',
                 resumeFrom,
+                md5: digests.archive.md5,
                 onCheckpoint: (checkpoint) => {
                   latest = checkpoint;
                   heartbeat({ checkpoint });
@@ -171,10 +171,11 @@ export function createUploadActivity(deps: ActivityDeps) {
           sent += (await storage.putFile(files.ocr, keys.ocr, {
             metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
             contentType: 'application/gzip',
+            md5: digests.ocr.md5,
             signal,
           })).size;
           await checkStoredCopy(storage, keys.ocr, digests.ocr, signal);
-          sent += (await storage.putFile(files.marc, keys.marc, { metadata: { barcode }, contentType: 'application/json', signal })).size;
+          sent += (await storage.putFile(files.marc, keys.marc, { metadata: { barcode }, contentType: 'application/json', md5: digests.marc.md5, signal })).size;
           await checkStoredCopy(storage, keys.marc, digests.marc, signal);
           killPoint('upload:after-derivatives', barcode);
 
@@ -269,8 +270,8 @@ async function confirmStored(storage: BookStorage, barcode: string, token: BookT
   const manifest = parseManifest(text.toString('utf8'), manifestKey);
   if (token.fixity && manifest.objects.find((o) => o.artifact === 'archive')?.sha256 !== token.fixity.archiveSha256) throw missing();
   for (const entry of manifest.objects) {
-    const found: ContentDigest | null = await storage.readDigest(entry.key);
-    if (!found || !sameContent(found, entry)) throw missing();
+    const found = await storage.readDigest(entry.key);
+    if (!found || !sameContent(entry, found)) throw missing();
   }
 }
 

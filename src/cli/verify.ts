@@ -22,6 +22,8 @@ export interface VerifyOptions {
   all?: boolean;
   /** Skip books verified OK less than this many milliseconds ago. */
   sinceMs?: number;
+  /** Compare MD5 as well as size and SHA-256. */
+  md5?: boolean;
   /** Read at most this many bytes per second on average. */
   bytesPerSecond?: number;
   /** Progress lines (stderr in the CLI). */
@@ -116,7 +118,7 @@ export async function runVerify(config: PipelineConfig, opts: VerifyOptions): Pr
     const bookStart = Date.now();
     let result: VerifiedBook;
     try {
-      result = await verifyStoredBook(await storageOf(token), config.storage.layout, token, { onBytes: pace });
+      result = await verifyStoredBook(await storageOf(token), config.storage.layout, token, { onBytes: pace, md5: opts.md5 });
     } catch (err) {
       result = { barcode: token.barcode, ok: false, bytes: 0, objects: [], problem: err instanceof Error ? err.message : String(err), verifiedAt: new Date().toISOString() };
     }
@@ -182,7 +184,7 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
   program
     .command('verify')
     .description(
-      "Fixity check at rest: re-read stored books' objects from storage (streaming) and compare their size, MD5 and SHA-256 with each " +
+      "Fixity check at rest: re-read stored books' objects from storage (streaming) and compare their size and SHA-256 (and MD5 with --md5) with each " +
         "book's fixity manifest (<barcode>.manifest.json, written at upload). Records when each book was last verified in its token " +
         '(shown by `report`). Writes a report (CSV: one row per object; JSON: summary and books). Progress on stderr.\n' +
         'Exit code 1 if any object differs or is missing, or a manifest cannot be read.',
@@ -196,9 +198,10 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
       if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--max-mbps ${JSON.stringify(v)} must be a positive number of MB per second`);
       return n;
     })
+    .option('--md5', 'compare MD5 too (size and SHA-256 are always compared; MD5 costs more CPU)')
     .addOption(new Option('--format <format>', 'report format').choices(['csv', 'json']).default('csv'))
     .option('--out <file>', 'write the report here instead of standard output')
-    .action(async (barcodes: string[], opts: { batch?: string; all?: boolean; since?: number; maxMbps?: number; format: 'csv' | 'json'; out?: string }) => {
+    .action(async (barcodes: string[], opts: { batch?: string; all?: boolean; since?: number; maxMbps?: number; md5?: boolean; format: 'csv' | 'json'; out?: string }) => {
       const chosen = [barcodes.length > 0, opts.batch !== undefined, !!opts.all].filter(Boolean).length;
       if (chosen !== 1) throw new UsageError('verify needs exactly one of: barcodes, --batch <id>, or --all');
       if (opts.batch !== undefined) validateBatchId(opts.batch, '--batch');
@@ -208,6 +211,7 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
         batch: opts.batch,
         all: opts.all,
         sinceMs: opts.since,
+        md5: opts.md5,
         bytesPerSecond: opts.maxMbps === undefined ? undefined : opts.maxMbps * 1e6,
         log: (line) => process.stderr.write(`${line}\n`),
       });

@@ -5,7 +5,7 @@
  * Content-MD5, and what checksum.md5 uses) and SHA-256 (the record a preservation repository keeps).
  * Sizes, ETags and metadata never stand in for them. One streaming pass computes both.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { PipelineError } from '../common/errors';
@@ -15,6 +15,13 @@ export interface ContentDigest {
   size: number;
   md5: string;
   sha256: string;
+}
+
+/** What reading an object back gives: size and SHA-256, and MD5 when it was asked for. */
+export interface StoredDigest {
+  size: number;
+  sha256: string;
+  md5?: string;
 }
 
 /** One stored object as the manifest records it. */
@@ -46,58 +53,66 @@ export interface FixityManifest {
   objects: ManifestEntry[];
 }
 
-/** Hashes what passes, counting bytes; `digest()` once the stream has ended. */
+/** Hashes what passes (SHA-256, and MD5 unless told not to), counting bytes; `digest()` once the stream has ended. */
 export class Digester {
-  private readonly md5 = createHash('md5');
+  private readonly md5: Hash | undefined;
   private readonly sha256 = createHash('sha256');
   private size = 0;
 
+  constructor(withMd5 = true) {
+    this.md5 = withMd5 ? createHash('md5') : undefined;
+  }
+
   update(chunk: Buffer): void {
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
     this.sha256.update(chunk);
     this.size += chunk.length;
   }
 
-  digest(): ContentDigest {
-    return { size: this.size, md5: this.md5.digest('hex'), sha256: this.sha256.digest('hex') };
+  digest(): StoredDigest {
+    return { size: this.size, sha256: this.sha256.digest('hex'), ...(this.md5 ? { md5: this.md5.digest('hex') } : {}) };
   }
 }
 
-/** Both digests of a stream in one pass; `onBytes` is awaited after each chunk (pacing, progress). */
+/**
+ * The digests of a stream in one pass: SHA-256 always, MD5 when `md5` (default false: MD5 is the
+ * slower of the two, and size plus SHA-256 decide equality). `onBytes` is awaited after each chunk.
+ */
 export async function digestStream(
   source: Readable | AsyncIterable<Buffer | Uint8Array>,
-  onBytes?: (bytes: number) => void | Promise<void>,
-): Promise<ContentDigest> {
-  const d = new Digester();
+  opts: { md5?: boolean; onBytes?: (bytes: number) => void | Promise<void> } = {},
+): Promise<StoredDigest> {
+  const d = new Digester(!!opts.md5);
   for await (const chunk of source) {
     const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
     d.update(bytes);
-    if (onBytes) await onBytes(bytes.length);
+    if (opts.onBytes) await opts.onBytes(bytes.length);
   }
   return d.digest();
 }
 
-export function digestFile(path: string): Promise<ContentDigest> {
-  return digestStream(createReadStream(path, { highWaterMark: 1024 * 1024 }));
+/** MD5 and SHA-256 of a local file in one pass (what the manifest records). */
+export async function digestFile(path: string): Promise<ContentDigest> {
+  return (await digestStream(createReadStream(path, { highWaterMark: 1024 * 1024 }), { md5: true })) as ContentDigest;
 }
 
 export function digestBytes(data: Buffer | string): ContentDigest {
-  const d = new Digester();
+  const d = new Digester(true);
   d.update(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-  return d.digest();
+  return d.digest() as ContentDigest;
 }
 
-/** True when both digests and the size agree. */
-export function sameContent(a: ContentDigest, b: ContentDigest): boolean {
-  return a.size === b.size && a.md5 === b.md5 && a.sha256 === b.sha256;
+/** True when size and SHA-256 agree (and MD5, when both sides have it). */
+export function sameContent(expected: ContentDigest, found: StoredDigest): boolean {
+  return expected.size === found.size && expected.sha256 === found.sha256 && (found.md5 === undefined || expected.md5 === found.md5);
 }
 
-/** "size 10 → 12 bytes, md5 ab… → cd…": what differs, for error messages and reports. */
-export function describeDifference(expected: ContentDigest, found: ContentDigest): string {
+/** What differs, for error messages and reports. */
+export function describeDifference(expected: ContentDigest, found: StoredDigest): string {
   const parts: string[] = [];
   if (expected.size !== found.size) parts.push(`size ${expected.size} bytes expected, ${found.size} stored`);
   if (expected.sha256 !== found.sha256) parts.push(`SHA-256 ${expected.sha256} expected, ${found.sha256} stored`);
-  if (expected.md5 !== found.md5) parts.push(`MD5 ${expected.md5} expected, ${found.md5} stored`);
+  if (found.md5 !== undefined && expected.md5 !== found.md5) parts.push(`MD5 ${expected.md5} expected, ${found.md5} stored`);
   return parts.join('; ') || 'no difference';
 }
 

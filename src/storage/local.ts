@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BookStorage, PutOptions, ReadDigestOptions, StoredObject, UploadCheckpoint } from './types';
-import { digestStream, type ContentDigest, type StorageIdentity } from './fixity';
+import { digestStream, type StoredDigest, type StorageIdentity } from './fixity';
 import { assertSafeKey, normalizeMetadata } from './layout';
 import { syncDirectory } from '../common/atomic-file';
 
@@ -93,10 +93,10 @@ export class LocalStorage implements BookStorage {
     }
   }
 
-  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<ContentDigest | null> {
+  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<StoredDigest | null> {
     const file = this.pathOf(key);
     try {
-      return await digestStream(createReadStream(file, { highWaterMark: 1024 * 1024, signal: opts.signal }), opts.onBytes);
+      return await digestStream(createReadStream(file, { highWaterMark: 1024 * 1024, signal: opts.signal }), { onBytes: opts.onBytes, md5: opts.md5 });
     } catch (err) {
       if (isNotFound(err)) return null;
       throw err;

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   ListMultipartUploadsCommand,
@@ -30,7 +30,7 @@ import {
 import pLimit from 'p-limit';
 import { PipelineError } from '../common/errors';
 import type { BookStorage, PutOptions, ReadDigestOptions, StoredObject, UploadCheckpoint } from './types';
-import { digestStream, type ContentDigest, type StorageIdentity } from './fixity';
+import { digestStream, type StoredDigest, type StorageIdentity } from './fixity';
 import type { StorageConfig } from '../config/types';
 import { assertSafeKey, normalizeMetadata } from './layout';
 
@@ -234,12 +234,12 @@ export class S3Storage implements BookStorage {
     }
   }
 
-  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<ContentDigest | null> {
+  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<StoredDigest | null> {
     const fullKey = this.fullKey(key);
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }), { abortSignal: opts.signal });
       if (!out.Body) throw new Error('response has no body');
-      return await digestStream(out.Body as Readable, opts.onBytes);
+      return await digestStream(out.Body as Readable, { onBytes: opts.onBytes, md5: opts.md5 });
     } catch (err) {
       if (isNotFound(err)) return null;
       throw this.wrap('GetObject', fullKey, err);
@@ -277,7 +277,7 @@ export class S3Storage implements BookStorage {
     if (size < MULTIPART_THRESHOLD) {
       // A checkpoint for a file that is now small belongs to an upload we will not finish.
       if (opts.resumeFrom) await this.abortUpload(opts.resumeFrom).catch(() => undefined);
-      const md5 = await md5OfRange(localPath, 0, size);
+      const md5 = opts.md5 ?? (await md5OfRange(localPath, 0, size));
       await this.withRetries('PutObject', fullKey, opts.signal, () =>
         this.transferClient.send(
           new PutObjectCommand({
@@ -588,7 +588,7 @@ export class S3Storage implements BookStorage {
     // The part's MD5 goes ahead of it (Content-MD5), so the server itself refuses a part damaged on the way.
     const sentMd5 = await md5OfRange(localPath, start, length);
     return this.withRetries(`UploadPart ${partNumber}`, fullKey, signal, async () => {
-      const { body, md5 } = hashedRange(localPath, start, length);
+      const body = length > 0 ? createReadStream(localPath, { start, end: start + length - 1 }) : Readable.from([]);
       const out = await this.transferClient.send(
         new UploadPartCommand({
           Bucket: this.bucket,
@@ -604,10 +604,10 @@ export class S3Storage implements BookStorage {
       );
       if (!out.ETag) throw new Error(`server returned no ETag for part ${partNumber}`);
       const etag = plainMd5Etag(out.ETag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
-      if (md5() !== sentMd5) throw new Error(`part ${partNumber} of ${localPath} changed while it was being sent`);
-      if (etag && etag !== md5()) {
+      // (A file that changed while it was sent is caught by the read-back against the file's digest.)
+      if (etag && etag !== sentMd5) {
         throw new S3StorageError(
-          `S3 UploadPart ${partNumber} for s3://${this.bucket}/${fullKey}: server MD5 ${etag} differs from the bytes sent (${md5()})`,
+          `S3 UploadPart ${partNumber} for s3://${this.bucket}/${fullKey}: server MD5 ${etag} differs from the bytes sent (${sentMd5})`,
           'UploadPart', this.bucket, fullKey, 'PartChecksumMismatch', undefined, true,
         );
       }
@@ -719,21 +719,6 @@ function metadataForServer(metadata: Record<string, string> | undefined): Record
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(normalizeMetadata(metadata))) out[k.replace(/_/g, '-')] = v;
   return out;
-}
-
-/** A read stream over [start, start+length) that hashes what passes through it. */
-function hashedRange(path: string, start: number, length: number): { body: Readable; md5: () => string } {
-  const hash = createHash('md5');
-  let digest: string | undefined;
-  const hasher = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  const source = length > 0 ? createReadStream(path, { start, end: start + length - 1 }) : Readable.from([]);
-  const body = pipeline(source, hasher, () => undefined);
-  return { body, md5: () => (digest ??= hash.digest('hex')) };
 }
 
 async function md5OfRange(path: string, start: number, length: number): Promise<string> {

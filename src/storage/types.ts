@@ -1,4 +1,4 @@
-import type { ContentDigest, StorageIdentity } from './fixity';
+import type { StoredDigest, StorageIdentity } from './fixity';
 
 /**
  * Where finished books go. Implementations: local filesystem (`local.ts`) and S3-compatible (`s3.ts`).
@@ -30,6 +30,8 @@ export interface PutOptions {
   /** Called after each finished part, with everything needed to resume. */
   onCheckpoint?: (c: UploadCheckpoint) => void;
   signal?: AbortSignal;
+  /** Hex MD5 of the whole file when the caller already has it (sent as Content-MD5 of a single PUT). */
+  md5?: string;
 }
 
 export interface BookStorage {
@@ -38,16 +40,16 @@ export interface BookStorage {
   /** Kind, bucket/root and prefix, for the token and the fixity manifest (no secrets). */
   readonly identity: StorageIdentity;
   head(key: string): Promise<StoredObject | null>;
-  /** Upload a local file; returns the stored size after verifying it. */
+  /** Upload a local file; returns the stored size after verifying it. `opts.md5` saves reading it for Content-MD5. */
   putFile(localPath: string, key: string, opts?: PutOptions): Promise<StoredObject>;
   putBytes(data: Buffer | string, key: string, opts?: PutOptions): Promise<StoredObject>;
   /** Read back a whole (small) object; tests and verification only. */
   getBytes(key: string): Promise<Buffer>;
   /**
-   * Read the object back in full, streaming, and hash it: the only answer about its content that
-   * does not trust the server's own metadata. Null when there is no such object.
+   * Read the object back in full, streaming, and hash it (SHA-256; MD5 too when asked): the only
+   * answer about its content that does not trust the server's own metadata. Null when there is no such object.
    */
-  readDigest(key: string, opts?: ReadDigestOptions): Promise<ContentDigest | null>;
+  readDigest(key: string, opts?: ReadDigestOptions): Promise<StoredDigest | null>;
   /** Remove an object (a copy that failed its fixity check, objects of a cancelled book); absent is fine. */
   delete(key: string): Promise<void>;
   /** Abort a multipart upload that is being given up (no-op for local storage). */
@@ -56,6 +58,8 @@ export interface BookStorage {
 
 export interface ReadDigestOptions {
   signal?: AbortSignal;
+  /** Also take the MD5 (SHA-256 and size decide equality; MD5 costs more CPU than SHA-256). */
+  md5?: boolean;
   /** Called with each chunk's size as it is read; awaited, so a caller can pace the reading. */
   onBytes?: (bytes: number) => void | Promise<void>;
 }

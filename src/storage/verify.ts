@@ -36,6 +36,8 @@ export interface VerifiedBook {
 
 export interface VerifyBookOptions {
   signal?: AbortSignal;
+  /** Compare MD5 too (size and SHA-256 always; MD5 costs more CPU than SHA-256). */
+  md5?: boolean;
   /** Awaited after each chunk read (pacing, progress). */
   onBytes?: (bytes: number) => void | Promise<void>;
 }
@@ -73,13 +75,14 @@ export async function verifyStoredBook(
     try {
       const found = await storage.readDigest(entry.key, {
         signal: opts.signal,
+        md5: opts.md5,
         onBytes: async (n) => {
           bytes += n;
           await opts.onBytes?.(n);
         },
       });
       if (!found) objects.push({ ...base, verdict: 'missing', detail: `no object at ${entry.key}` });
-      else if (sameContent(found, entry)) objects.push({ ...base, verdict: 'ok', foundSize: found.size, foundSha256: found.sha256, foundMd5: found.md5 });
+      else if (sameContent(entry, found)) objects.push({ ...base, verdict: 'ok', foundSize: found.size, foundSha256: found.sha256, foundMd5: found.md5 });
       else {
         objects.push({
           ...base,

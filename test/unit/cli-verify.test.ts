@@ -105,6 +105,10 @@ test('an intact store passes; a byte flipped in the storage folder fails with ex
   expect(again.books.map((b) => b.barcode)).toEqual(['FLIP001']);
   expect(again.skipped.map((s) => s.barcode).sort()).toEqual(['GOOD001', 'MOVED01']);
 
+  // --md5 compares MD5 as well (and reports it).
+  const withMd5 = JSON.parse((await cli('verify', 'GOOD001', '--md5', '--format', 'json')).stdout) as VerifyReport;
+  expect(withMd5.books[0].objects.every((o) => /^[0-9a-f]{32}$/.test(o.foundMd5 ?? ''))).toBe(true);
+
   // A named book that is not stored is skipped, not failed.
   const waiting = await cli('verify', 'WAIT001', 'GOOD001', '--format', 'json');
   expect(waiting.exitCode).toBe(0);
