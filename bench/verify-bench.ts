@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     }
     const totalMb = set.reduce((n, b) => n + b.digests.archive.size + b.digests.ocr.size + b.digests.marc.size, 0) / 1e6;
 
-    const figures: Record<string, number[]> = { digest: [], storeLocal: [], storeS3: [], putS3: [], verifyLocal: [], verifyS3: [] };
+    const figures: Record<string, number[]> = { digest: [], storeLocal: [], storeS3: [], putS3: [], verifyLocal: [], verifyLocalMd5: [], verifyS3: [] };
     for (let r = 0; r < rounds; r++) {
       figures.digest.push((await timed(async () => { for (const b of set) await digestFile(b.files.archive); })).ms);
       figures.storeLocal.push((await timed(async () => { for (const b of set) await store(local, b); })).ms);
@@ -113,10 +113,10 @@ async function main(): Promise<void> {
       figures.putS3.push((await timed(async () => {
         for (const b of set) for (const artifact of ['archive', 'ocr', 'marc'] as const) await s3.putFile(b.files[artifact], LAYOUT[artifact].split('{barcode}').join(b.barcode));
       })).ms);
-      for (const [name, storage] of [['verifyLocal', local], ['verifyS3', s3]] as const) {
+      for (const [name, storage, md5] of [['verifyLocal', local, false], ['verifyLocalMd5', local, true], ['verifyS3', s3, false]] as const) {
         const run = await timed(async () => {
           for (const b of set) {
-            const result = await verifyStoredBook(storage, LAYOUT, tokenOf(b));
+            const result = await verifyStoredBook(storage, LAYOUT, tokenOf(b), { md5 });
             if (!result.ok) throw new Error(`bench: ${b.barcode} failed verification: ${result.problem}`);
           }
         });
@@ -129,7 +129,8 @@ async function main(): Promise<void> {
     console.log(`  S3 server: ${moto ? 'moto (started here)' : endpoint}; node ${process.version}`);
     const row = (label: string, ms: number[], bytes = totalMb) => console.log(`  ${label.padEnd(58)} ${rate(median(ms), bytes).padStart(6)} MB/s  (${ms.map((m) => rate(m, bytes)).join(', ')})`);
     row('digest pass on local files (MD5 + SHA-256, archives only)', figures.digest, archiveMb);
-    row('verify against local storage', figures.verifyLocal);
+    row('verify against local storage (size + SHA-256, the default)', figures.verifyLocal);
+    row('verify --md5 against local storage (MD5 too)', figures.verifyLocalMd5);
     row('verify against S3 (moto)', figures.verifyS3);
     row('store to local storage (write, read back, compare)', figures.storeLocal);
     row('store to S3 (upload, read back, compare)', figures.storeS3);
