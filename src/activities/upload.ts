@@ -87,7 +87,7 @@ export function createUploadActivity(deps: ActivityDeps) {
         if (token.stored?.archive && !(await exists(paths.decrypted))) {
           // The clean-up ran (it removes the local files before it moves the token to 07_stored).
           await confirmStored(storage, barcode, token, manifestKey, paths.decrypted);
-          return { keys: { ...keys }, archiveSkipped: true, bytes: 0 };
+          return { keys: { ...keys, manifest: token.fixity?.manifest ?? manifestKey }, archiveSkipped: true, bytes: 0 };
         }
         await requireLocalFile(barcode, paths.decrypted, 'decrypted archive');
         const files = {
