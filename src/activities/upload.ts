@@ -218,11 +218,9 @@ export function createUploadActivity(deps: ActivityDeps) {
           // The cancel may not have reached this attempt yet (cancelBook removing the local files broke it).
           const cancelled =
             activity.cancellationDetails?.cancelRequested || err instanceof BookCancelledError || (await board.get(barcode).catch(() => null))?.bucket === 'cancelled';
-          if (cancelled && (await removeQuietly(storage, unrecorded)) && unrecorded.length > 0) {
-            // Nothing of this upload is left there: the location no longer needs accounting for.
-            const now = await board.get(barcode).catch(() => null);
-            if (now) await board.update(barcode, { uploadedTo: now.uploadedTo?.filter((l) => l !== storage.location) }).catch(() => undefined);
-          }
+          // The location stays in the token's uploadedTo: a request the server finishes after our
+          // abort (and after these deletes) can still leave an object there, and reconcile finds it.
+          if (cancelled) await removeQuietly(storage, unrecorded);
           throw err;
         } finally {
           clearInterval(ticker);
@@ -293,8 +291,7 @@ async function abortQuietly(storage: BookStorage, checkpoint: UploadCheckpoint):
   await storage.abortUpload(checkpoint).catch(() => undefined);
 }
 
-/** Best effort removal of a cancelled book's unrecorded objects; true when every one is gone. */
-async function removeQuietly(storage: BookStorage, keys: string[]): Promise<boolean> {
-  const done = await Promise.all(keys.map((key) => storage.delete(key).then(() => true, () => false)));
-  return done.every(Boolean);
+/** Best effort removal of a cancelled book's unrecorded objects. */
+async function removeQuietly(storage: BookStorage, keys: string[]): Promise<void> {
+  await Promise.all(keys.map((key) => storage.delete(key).catch(() => undefined)));
 }

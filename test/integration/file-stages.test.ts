@@ -620,7 +620,8 @@ describe('upload to S3 and clean-up', () => {
     expect(run.error).toBeDefined();
     expect((await deps.board.get(barcode))?.bucket).toBe('cancelled');
     expect((await deps.board.get(barcode))?.stored).toBeUndefined();
-    expect((await deps.board.get(barcode))?.uploadedTo).toEqual([]); // nothing left to account for
+    // The location stays on record: a PUT the server finishes after the abort could still land there.
+    expect((await deps.board.get(barcode))?.uploadedTo).toEqual([storage.location]);
     for (const key of [archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`]) {
       expect(await storage.head(key)).toBeNull();
     }
