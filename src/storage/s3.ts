@@ -2,9 +2,11 @@
  * S3-compatible storage (AWS S3, MinIO, R2, Ceph, moto) over `@aws-sdk/client-s3`.
  *
  * Small files go up in one PutObject with Content-MD5; large ones as a resumable multipart upload
- * that reads each part straight from the file (never the whole file in memory), reports a checkpoint
- * after every finished part, and on resume asks the server which parts it already has.
- * Every upload is verified afterwards (size, and MD5 where the ETag is one).
+ * that reads each part straight from the file (never the whole file in memory), sends each part with
+ * its Content-MD5, reports a checkpoint after every finished part, and on resume asks the server
+ * which parts it already has. Every upload is checked afterwards (size, and MD5 where the ETag is
+ * one); that trusts the server's answers, so the upload activity also reads the object back and
+ * compares digests (`readDigest`, fixity.ts). Some servers do not check Content-MD5 (moto 5).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
