@@ -23,6 +23,7 @@ import { addBoardCommand } from './cli/board';
 import { addStallsCommand } from './cli/stalls';
 import { addUnpackCommand } from './cli/unpack';
 import { addReportCommand } from './cli/report';
+import { addVerifyCommand } from './cli/verify';
 import { createLogger } from './logging/logger';
 import { workflowLine } from './cli/book-view';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
@@ -342,6 +343,7 @@ export function buildProgram(): Command {
   addReconcileCommand(program, globals);
   addResumeCommand(program, globals);
   addReportCommand(program, globals);
+  addVerifyCommand(program, globals);
 
   program
     .command('batch-status')

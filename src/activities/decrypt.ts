@@ -49,12 +49,19 @@ export function createDecryptActivity(deps: ActivityDeps) {
             signal: activity.cancellationSignal,
           });
           killPoint('decrypt:after-output', barcode);
-          await writeUnpackedRecord(paths.unpacked, { files: result.files, bytes: result.bytes, md5: Object.fromEntries(result.md5) });
+          await writeUnpackedRecord(paths.unpacked, {
+            files: result.files,
+            bytes: result.bytes,
+            md5: Object.fromEntries(result.md5),
+            decryptedSha256: result.decryptedSha256,
+          });
           killPoint('decrypt:after-record', barcode);
         }
         const decryptedBytes = (await stat(paths.decrypted)).size;
         if (!reached(token, '04_decrypted')) {
-          await deps.board.move(barcode, '04_decrypted', { status: 'decrypted (and unpacked in the same pass)', decryptedBytes });
+          // The digest decryption took travels on the token: the upload checks the file against it.
+          const decryptedSha256 = (await readUnpackedRecord(paths.unpacked))?.decryptedSha256;
+          await deps.board.move(barcode, '04_decrypted', { status: 'decrypted (and unpacked in the same pass)', decryptedBytes, decryptedSha256 });
         }
         killPoint('decrypt:after-token-move', barcode);
         await rm(paths.encrypted, { force: true });

@@ -15,6 +15,8 @@ export interface UnpackedRecord {
   bytes: number;
   /** Relative POSIX path -> hex MD5, for every file entry. */
   md5: Record<string, string>;
+  /** SHA-256 of the decrypted archive as decryption wrote it (absent in records of older workers). */
+  decryptedSha256?: string;
 }
 
 export async function writeUnpackedRecord(path: string, record: UnpackedRecord): Promise<void> {

@@ -106,7 +106,7 @@ export async function decryptAndExtract(
   passphrase: string,
   limits: ExtractLimits,
   opts: ExtractOptions & { onDecryptProgress?: (bytes: number) => void; decryptThread?: DecryptOptions['thread']; decryptStallMs?: number } = {},
-): Promise<{ decryptedBytes: number } & ExtractResultWithDigests> {
+): Promise<{ decryptedBytes: number; decryptedSha256: string } & ExtractResultWithDigests> {
   await prepareDestination(destDir); // fail on a non-empty folder before any decryption work
   let decrypted: DecryptedStream | undefined;
   let out: PendingFile | undefined;
@@ -119,12 +119,13 @@ export async function decryptAndExtract(
     });
     // Written as <decryptedPath>.part and renamed only once everything unpacked cleanly.
     out = await PendingFile.create(decryptedPath, CHUNK);
-    const result = await extractGzipTarStream([decrypted.stream, new TeeToFile(out.stream)], destDir, limits, {
+    const tee = new TeeToFile(out.stream);
+    const result = await extractGzipTarStream([decrypted.stream, tee], destDir, limits, {
       ...opts,
       label: basename(src),
     });
     await out.commit();
-    return { decryptedBytes: decrypted.bytes(), ...result };
+    return { decryptedBytes: decrypted.bytes(), decryptedSha256: tee.sha256(), ...result };
   } catch (err) {
     decrypted?.stream.destroy();
     await out?.discard();
@@ -138,14 +139,25 @@ function compressedBound(maxUnpackedBytes: number): number {
   return Math.ceil(maxUnpackedBytes * 1.01) + 1024 * 1024;
 }
 
-/** Passes chunks through while also writing them to a file (with that file's backpressure). */
+/**
+ * Passes chunks through while also writing them to a file (with that file's backpressure), and takes
+ * the SHA-256 of what it writes: the decrypted archive's digest as it came out of the decryption,
+ * which the upload checks the file against before it trusts it (fixity from GRIN's bytes on).
+ */
 class TeeToFile extends Transform {
+  private readonly hash = createHash('sha256');
+
   constructor(private readonly out: WriteStream) {
     super({ highWaterMark: CHUNK });
     out.on('error', (err) => this.destroy(err));
   }
 
+  sha256(): string {
+    return this.hash.digest('hex');
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
     if (this.out.write(chunk)) cb(null, chunk);
     else this.out.once('drain', () => cb(null, chunk));
   }

@@ -46,6 +46,33 @@ export interface TokenMarc {
   date?: string;
 }
 
+/** Where a book's objects were stored, at store time (no secrets): storage may change later. */
+export interface TokenStoredIn {
+  kind: 'local' | 's3';
+  bucket?: string;
+  prefix?: string;
+  root?: string;
+  location: string;
+}
+
+/** The book's fixity manifest in brief; the manifest itself is stored beside the book. */
+export interface TokenFixity {
+  /** Storage key of `<barcode>.manifest.json`. */
+  manifest: string;
+  /** Objects the manifest lists, and their bytes together. */
+  objects: number;
+  bytes: number;
+  /** SHA-256 of the stored decrypted archive (what GRIN sent, decrypted). */
+  archiveSha256: string;
+  /** When the digests were checked against the store at upload. */
+  recordedAt: string;
+  /** Set by `verify`: when the stored objects were last re-read, and what it found. */
+  verifiedAt?: string;
+  verifiedOk?: boolean;
+  /** What `verify` found wrong (absent when it found nothing wrong). */
+  verifyProblem?: string;
+}
+
 /**
  * The token: one small JSON file `<barcode>.json` per book. It never holds secrets.
  * Fields other than barcode/directory/bucket are filled in as the book moves along.
@@ -79,6 +106,8 @@ export interface BookToken {
   grinFilename?: string;
   encryptedBytes?: number;
   decryptedBytes?: number;
+  /** SHA-256 of the decrypted archive as decryption wrote it; the upload checks the file against it. */
+  decryptedSha256?: string;
   extractedFiles?: number;
   extractedBytes?: number;
   /** Files verified against checksum.md5 (absent when the archive had none). */
@@ -91,6 +120,15 @@ export interface BookToken {
   marc?: TokenMarc;
   /** Storage keys written for this book, by artifact. */
   stored?: Record<string, string>;
+  /** The storage the book was stored in (set when it is stored). */
+  storedIn?: TokenStoredIn;
+  /**
+   * Every storage location an upload of this book has started writing to (set before the first
+   * byte goes up). One that is not `storedIn` may hold partial copies (storage changed mid-upload).
+   */
+  uploadedTo?: string[];
+  /** Digests of the stored objects, in brief (see TokenFixity). */
+  fixity?: TokenFixity;
   attempts?: number;
   lastError?: TokenError;
   updatedAt: string;

@@ -15,7 +15,7 @@ export function addReportCommand(program: Command, globals: () => GlobalOptions)
     .command('report')
     .description(
       'A report of the migration from the board: one row per book (bucket, stage times, GRIN file and ETag, sizes, pages, ' +
-        'storage keys, MARC title/author/date, parked reason) and a summary (counts, bytes, books/hour, ETA, parked by reason) on stderr.',
+        'storage and keys, archive SHA-256, when `verify` last checked it and what it found, MARC title/author/date, parked reason) and a summary (counts, bytes, books/hour, ETA, parked by reason) on stderr.',
     )
     .option('--batch <id>', 'only the books of this batch')
     .addOption(new Option('--format <format>', 'csv (rows only) or json (summary and rows)').choices(['csv', 'json']).default('csv'))

@@ -24,6 +24,14 @@ export interface ReportRow {
   /** Storage keys written, by artifact. */
   stored?: Record<string, string>;
   storage?: string;
+  /** SHA-256 of the stored archive, from the book's fixity record. */
+  archiveSha256?: string;
+  /** When `verify` last re-read the stored objects, and whether they matched their manifest. */
+  verifiedAt?: string;
+  verifiedOk?: boolean;
+  verifyProblem?: string;
+  /** Storage locations an upload of the book wrote to other than where it is stored: they may hold partial copies. */
+  partialCopiesIn?: string[];
   title?: string;
   author?: string;
   date?: string;
@@ -81,7 +89,13 @@ export function reportRow(t: BookToken): ReportRow {
     extractedFiles: t.extractedFiles,
     pageCount: t.pageCount,
     stored: t.stored ? { ...t.stored } : undefined,
-    storage: t.storage,
+    // Where it was stored (at store time) wins over where the book was meant to go when it started.
+    storage: t.storedIn?.location ?? t.storage,
+    archiveSha256: t.fixity?.archiveSha256,
+    verifiedAt: t.fixity?.verifiedAt,
+    verifiedOk: t.fixity?.verifiedOk,
+    verifyProblem: t.fixity?.verifyProblem,
+    partialCopiesIn: otherUploads(t),
     title: t.marc?.title,
     author: t.marc?.author,
     date: t.marc?.date,
@@ -90,6 +104,12 @@ export function reportRow(t: BookToken): ReportRow {
     parkedReason: parked?.message,
     updatedAt: t.updatedAt,
   };
+}
+
+/** Locations an upload wrote to besides the one the book is stored in (or all of them, before it is stored). */
+function otherUploads(t: BookToken): string[] | undefined {
+  const others = (t.uploadedTo ?? []).filter((location) => location !== t.storedIn?.location);
+  return others.length ? others : undefined;
 }
 
 /**

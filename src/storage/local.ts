@@ -13,7 +13,8 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
+import type { BookStorage, PutOptions, ReadDigestOptions, StoredObject, UploadCheckpoint } from './types';
+import { digestStream, type StoredDigest, type StorageIdentity } from './fixity';
 import { assertSafeKey, normalizeMetadata } from './layout';
 import { StorageConfigError, StorageContentError, StorageRefusedError } from './errors';
 import { syncDirectory } from '../common/atomic-file';
@@ -45,10 +46,12 @@ interface Sidecar {
 
 export class LocalStorage implements BookStorage {
   readonly location: string;
+  readonly identity: StorageIdentity;
 
   constructor(root: string) {
     if (!root) throw new StorageConfigError('Local storage needs a root folder (storage.path in the config)');
     this.location = path.resolve(root);
+    this.identity = { kind: 'local', root: this.location, location: this.location };
   }
 
   /** Absolute path of the file that holds `key`; refuses keys that would leave the root. */
@@ -65,7 +68,7 @@ export class LocalStorage implements BookStorage {
     return full;
   }
 
-  /** Removes one object and its metadata (check-config's probe; books are never deleted from storage). */
+  /** Removes one object and its metadata: check-config's probe, a copy that failed its fixity check, a cancelled book's objects. */
   async delete(key: string): Promise<void> {
     const file = await this.linkFreePath(key);
     await fsp.rm(file + SIDECAR_SUFFIX, { force: true });
@@ -166,6 +169,28 @@ export class LocalStorage implements BookStorage {
     };
     yield* walk(this.location, '');
   }
+
+  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<StoredDigest | null> {
+    const file = await this.linkFreePath(key);
+    let handle: fsp.FileHandle;
+    try {
+      handle = await fsp.open(file, READ_FLAGS);
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw err;
+    }
+    // The stream closes the handle when it ends or is destroyed (autoClose).
+    const stream = handle.createReadStream({ highWaterMark: 1024 * 1024 });
+    const abort = () => stream.destroy(opts.signal?.reason instanceof Error ? opts.signal.reason : undefined);
+    if (opts.signal?.aborted) abort();
+    opts.signal?.addEventListener('abort', abort, { once: true });
+    try {
+      return await digestStream(stream, { onBytes: opts.onBytes, md5: opts.md5 });
+    } finally {
+      opts.signal?.removeEventListener('abort', abort);
+    }
+  }
+
 
   async abortUpload(_checkpoint: UploadCheckpoint): Promise<void> {
     // Local writes are never partial in place: an interrupted write leaves only a temp file.

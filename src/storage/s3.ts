@@ -2,14 +2,16 @@
  * S3-compatible storage (AWS S3, MinIO, R2, Ceph, moto) over `@aws-sdk/client-s3`.
  *
  * Small files go up in one PutObject with Content-MD5; large ones as a resumable multipart upload
- * that reads each part straight from the file (never the whole file in memory), reports a checkpoint
- * after every finished part, and on resume asks the server which parts it already has.
- * Every upload is verified afterwards (size, and MD5 where the ETag is one).
+ * that reads each part straight from the file (never the whole file in memory), sends each part with
+ * its Content-MD5, reports a checkpoint after every finished part, and on resume asks the server
+ * which parts it already has. Every upload is checked afterwards (size, and MD5 where the ETag is
+ * one); that trusts the server's answers, so the upload activity also reads the object back and
+ * compares digests (`readDigest`, fixity.ts). Some servers do not check Content-MD5 (moto 5).
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   AbortMultipartUploadCommand,
   ListMultipartUploadsCommand,
@@ -30,7 +32,8 @@ import {
 } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { PipelineError } from '../common/errors';
-import type { BookStorage, PutOptions, StoredObject, UploadCheckpoint } from './types';
+import type { BookStorage, PutOptions, ReadDigestOptions, StoredObject, UploadCheckpoint } from './types';
+import { digestStream, type StoredDigest, type StorageIdentity } from './fixity';
 import type { StorageConfig } from '../config/types';
 import { assertSafeKey, normalizeMetadata } from './layout';
 import { StorageAnswerError, StorageConfigError, StorageRefusedError } from './errors';
@@ -158,6 +161,7 @@ const RETRYABLE_4XX_CODES = new Set([
 
 export class S3Storage implements BookStorage {
   readonly location: string;
+  readonly identity: StorageIdentity;
   /** Client for everything except streamed uploads (SDK retries on). */
   readonly client: S3Client;
   /**
@@ -187,6 +191,7 @@ export class S3Storage implements BookStorage {
     this.partsInFlight = opts.partsInFlight;
     this.transferAttempts = opts.transferAttempts ?? 4;
     this.location = `s3://${this.bucket}/${this.prefix}`;
+    this.identity = { kind: 's3', bucket: this.bucket, prefix: this.prefix, location: this.location };
     this.secrets = [opts.credentials?.secretAccessKey, opts.credentials?.sessionToken].filter(
       (s): s is string => typeof s === 'string' && s.length >= 4,
     );
@@ -248,6 +253,18 @@ export class S3Storage implements BookStorage {
     }
   }
 
+  async readDigest(key: string, opts: ReadDigestOptions = {}): Promise<StoredDigest | null> {
+    const fullKey = this.fullKey(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }), { abortSignal: opts.signal });
+      if (!out.Body) throw new StorageAnswerError(`GetObject ${fullKey}: the answer has no body`);
+      return await digestStream(out.Body as Readable, { onBytes: opts.onBytes, md5: opts.md5 });
+    } catch (err) {
+      if (isNotFound(err)) return null;
+      throw this.wrap('GetObject', fullKey, err);
+    }
+  }
+
   async putBytes(data: Buffer | string, key: string, opts: PutOptions = {}): Promise<StoredObject> {
     const fullKey = this.fullKey(key);
     const metadata = metadataForServer(opts.metadata);
@@ -279,7 +296,7 @@ export class S3Storage implements BookStorage {
     if (size < MULTIPART_THRESHOLD) {
       // A checkpoint for a file that is now small belongs to an upload we will not finish.
       if (opts.resumeFrom) await this.abortUpload(opts.resumeFrom).catch(() => undefined);
-      const md5 = await md5OfRange(localPath, 0, size);
+      const md5 = opts.md5 ?? (await md5OfRange(localPath, 0, size));
       await this.withRetries('PutObject', fullKey, opts.signal, () =>
         this.transferClient.send(
           new PutObjectCommand({
@@ -300,7 +317,7 @@ export class S3Storage implements BookStorage {
     return this.verifyStored(key, { size });
   }
 
-  /** Removes one object (check-config's probe; books are never deleted from storage). */
+  /** Removes one object: check-config's probe, a copy that failed its fixity check, a cancelled book's objects. */
   async delete(key: string): Promise<void> {
     const fullKey = this.fullKey(key);
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: fullKey })).catch((err: unknown) => {
@@ -394,6 +411,7 @@ export class S3Storage implements BookStorage {
       (await this.startMultipart(fullKey, size, metadata, opts.contentType));
     const checkpoint = (): UploadCheckpoint => ({
       key,
+      location: this.location,
       uploadId: state.uploadId,
       partSize: state.partSize,
       parts: [...state.done.values()]
@@ -586,8 +604,10 @@ export class S3Storage implements BookStorage {
   ): Promise<PartDone> {
     const start = (partNumber - 1) * state.partSize;
     const length = Math.min(state.partSize, size - start);
+    // The part's MD5 goes ahead of it (Content-MD5), so the server itself refuses a part damaged on the way.
+    const sentMd5 = await md5OfRange(localPath, start, length);
     return this.withRetries(`UploadPart ${partNumber}`, fullKey, signal, async () => {
-      const { body, md5 } = hashedRange(localPath, start, length);
+      const body = length > 0 ? createReadStream(localPath, { start, end: start + length - 1 }) : Readable.from([]);
       const out = await this.transferClient.send(
         new UploadPartCommand({
           Bucket: this.bucket,
@@ -596,15 +616,17 @@ export class S3Storage implements BookStorage {
           PartNumber: partNumber,
           Body: body,
           ContentLength: length,
+          ContentMD5: Buffer.from(sentMd5, 'hex').toString('base64'),
           ...(state.useCrc32 ? { ChecksumAlgorithm: 'CRC32' as const } : {}),
         }),
         { abortSignal: signal },
       );
       if (!out.ETag) throw new StorageAnswerError(`server returned no ETag for part ${partNumber}`);
       const etag = plainMd5Etag(out.ETag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
-      if (etag && etag !== md5()) {
+      // (A file that changed while it was sent is caught by the read-back against the file's digest.)
+      if (etag && etag !== sentMd5) {
         throw new S3StorageError(
-          `S3 UploadPart ${partNumber} for s3://${this.bucket}/${fullKey}: server MD5 ${etag} differs from the bytes sent (${md5()})`,
+          `S3 UploadPart ${partNumber} for s3://${this.bucket}/${fullKey}: server MD5 ${etag} differs from the bytes sent (${sentMd5})`,
           'UploadPart', this.bucket, fullKey, 'PartChecksumMismatch', undefined, true,
         );
       }
@@ -716,21 +738,6 @@ function metadataForServer(metadata: Record<string, string> | undefined): Record
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(normalizeMetadata(metadata))) out[k.replace(/_/g, '-')] = v;
   return out;
-}
-
-/** A read stream over [start, start+length) that hashes what passes through it. */
-function hashedRange(path: string, start: number, length: number): { body: Readable; md5: () => string } {
-  const hash = createHash('md5');
-  let digest: string | undefined;
-  const hasher = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      cb(null, chunk);
-    },
-  });
-  const source = length > 0 ? createReadStream(path, { start, end: start + length - 1 }) : Readable.from([]);
-  const body = pipeline(source, hasher, () => undefined);
-  return { body, md5: () => (digest ??= hash.digest('hex')) };
 }
 
 async function md5OfRange(path: string, start: number, length: number): Promise<string> {

@@ -5,10 +5,10 @@
  * runs in a fresh environment that gets attempt 1's last heartbeat details (JSON round-tripped).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Info } from '@temporalio/activity';
 import { ActivityCancellationDetails, ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -24,6 +24,8 @@ import { startSimulator, type RunningSimulator } from '../../src/simulator';
 import { createStorage } from '../../src/storage';
 import { S3StorageError, type S3Storage } from '../../src/storage/s3';
 import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';
+import { digestFile, type FixityManifest } from '../../src/storage/fixity';
+import { reportRow } from '../../src/report/build';
 import { buildActivityDeps } from '../../src/worker';
 import { testEnv, type TestEnv, testS3Storage } from '../support/pipeline';
 
@@ -541,7 +543,7 @@ describe('upload to S3 and clean-up', () => {
     const after = await head();
     expect(after.ETag).toBe(before.ETag);
     expect(after.LastModified).toEqual(before.LastModified);
-    expect((await deps.board.get(U))?.status).toBe('uploaded; archive was already stored with this ETag');
+    expect((await deps.board.get(U))?.status).toBe('uploaded; storage already held this archive (same SHA-256)');
 
     const forced = await attempt(uploadBook, { barcode: U, force: true });
     expect(forced.error).toBeUndefined();
@@ -560,6 +562,107 @@ describe('upload to S3 and clean-up', () => {
     const rerun = await attempt(uploadBook, { barcode });
     expect(rerun.result?.archiveSkipped).toBe(false);
     expect(await storedMd5(archiveKey(barcode))).toBe(md5);
+  });
+
+  test('an archive stored with the same ETag and size but other bytes is uploaded again, never skipped', async () => {
+    const barcode = 'UPFLIP01';
+    const md5 = await processedBook(barcode, 3 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    expect((await attempt(uploadBook, { barcode })).error).toBeUndefined();
+    // One byte flipped at rest, metadata and size unchanged (what a store that damaged a PUT leaves).
+    const key = storage.fullKey(archiveKey(barcode));
+    const got = await storage.client.send(new GetObjectCommand({ Bucket: bucketName(), Key: key }));
+    const bytes = Buffer.from(await got.Body!.transformToByteArray());
+    bytes[1000] ^= 0x01;
+    await storage.client.send(new PutObjectCommand({ Bucket: bucketName(), Key: key, Body: bytes, Metadata: got.Metadata }));
+    expect((await storage.head(archiveKey(barcode)))?.metadata.grin_etag).toBe(`etag-${barcode}`);
+
+    const rerun = await attempt(uploadBook, { barcode });
+    expect(rerun.error).toBeUndefined();
+    expect(rerun.result?.archiveSkipped).toBe(false);
+    expect(await storedMd5(archiveKey(barcode))).toBe(md5);
+  });
+
+  test('the token and the stored manifest record every object with its size, MD5 and SHA-256, and the storage', async () => {
+    const barcode = 'UPMANI01';
+    await processedBook(barcode, 1 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    expect((await attempt(uploadBook, { barcode })).error).toBeUndefined();
+    const token = (await deps.board.get(barcode))!;
+    const manifestKey = `meta/${barcode}/${barcode}.manifest.json`;
+    expect(token.storedIn).toEqual({ kind: 's3', bucket: bucketName(), prefix: 'lib/', location: `s3://${bucketName()}/lib/` });
+    expect(token.fixity).toMatchObject({ manifest: manifestKey, objects: 4 });
+    const manifest = JSON.parse((await storage.getBytes(manifestKey)).toString()) as FixityManifest;
+    expect(manifest.objects.map((o) => o.key)).toEqual([
+      archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`,
+    ]);
+    const paths = bookPaths(env.config.processingDir, barcode);
+    const sha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
+    expect(manifest.objects[0]).toMatchObject({ size: MiB, sha256, md5: await md5OfFile(paths.decrypted) });
+    expect(token.fixity?.archiveSha256).toBe(sha256);
+    for (const entry of manifest.objects) {
+      const stored = await storage.getBytes(entry.key);
+      expect(createHash('sha256').update(stored).digest('hex')).toBe(entry.sha256);
+      expect(createHash('md5').update(stored).digest('hex')).toBe(entry.md5);
+    }
+  });
+
+  test('a book cancelled while it uploads is not recorded stored, and the objects written for it are removed', async () => {
+    const barcode = 'UPCANCEL2';
+    await processedBook(barcode, 1 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    // The operator's cancel moves the token (cancelBook) while the upload goes on (the workflow does not wait).
+    const run = await attempt(uploadBook, { barcode }, {
+      onHeartbeat: (d) => {
+        if ((d as { archiveStored?: string }).archiveStored) void deps.board.move(barcode, 'cancelled', { status: 'cancelled by operator' });
+      },
+    });
+    expect(run.error).toBeDefined();
+    expect((await deps.board.get(barcode))?.bucket).toBe('cancelled');
+    expect((await deps.board.get(barcode))?.stored).toBeUndefined();
+    // The location stays on record: a PUT the server finishes after the abort could still land there.
+    expect((await deps.board.get(barcode))?.uploadedTo).toEqual([storage.location]);
+    for (const key of [archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`]) {
+      expect(await storage.head(key)).toBeNull();
+    }
+  });
+
+  test('storage changed mid-upload: the token names both locations, the book is stored in the new one, report shows the old as holding partial copies', async () => {
+    const barcode = 'UPMOVE01';
+    await processedBook(barcode, 20 * MiB);
+    const { uploadBook } = createFileActivities(deps);
+    const first = await attempt(uploadBook, { barcode }, {
+      onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 1 && cutOff(e),
+    });
+    expect(first.error).toBeDefined();
+    // Workers restarted with another prefix (or bucket): the retry writes there.
+    const other = createStorage({ ...env.config.storage, prefix: 'moved/' } as typeof env.config.storage, { partsInFlight: 2 }) as S3Storage;
+    const { uploadBook: uploadElsewhere } = createFileActivities({ ...deps, storage: other });
+    const second = await attempt(uploadElsewhere, { barcode }, { info: { attempt: 2, heartbeatDetails: lastHeartbeat(first) } });
+    expect(second.error).toBeUndefined();
+    const token = (await deps.board.get(barcode))!;
+    expect(token.uploadedTo).toEqual([storage.location, other.location]);
+    expect(token.storedIn?.location).toBe(other.location);
+    expect(token.storage).toBe(other.location);
+    expect(reportRow(token).partialCopiesIn).toEqual([storage.location]);
+    expect(await other.readDigest(archiveKey(barcode), { md5: true })).toEqual(await digestFile(bookPaths(env.config.processingDir, barcode).decrypted));
+  });
+
+  test('a decrypted archive changed on disk since decryption is not uploaded; the book is sent to be downloaded again', async () => {
+    const barcode = 'UPDISK01';
+    await processedBook(barcode, 1 * MiB);
+    const paths = bookPaths(env.config.processingDir, barcode);
+    const decryptedSha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
+    await deps.board.update(barcode, { decryptedSha256 }); // what the decrypt stage records
+    const bytes = readFileSync(paths.decrypted);
+    bytes[4242] ^= 0x01;
+    writeFileSync(paths.decrypted, bytes);
+    const { uploadBook } = createFileActivities(deps);
+    const run = await attempt(uploadBook, { barcode });
+    expect(run.error).toBeInstanceOf(ApplicationFailure);
+    expect(run.error).toMatchObject({ type: 'LocalCopyDamagedError', nonRetryable: true, details: [expect.objectContaining({ redownload: true })] });
+    expect((run.error as Error).message).toContain(`decryption wrote ${decryptedSha256}`);
+    expect(await storage.head(archiveKey(barcode))).toBeNull();
   });
 
   test('an upload the operator cancels is aborted on the server', async () => {
@@ -598,6 +701,9 @@ describe('upload to S3 and clean-up', () => {
     // The storage works until the server starts refusing the upload after its first part.
     const refusing: BookStorage = {
       location: storage.location,
+      identity: storage.identity,
+      readDigest: (key, opts) => storage.readDigest(key, opts),
+      delete: (key) => storage.delete(key),
       head: (key) => storage.head(key),
       putBytes: (data, key, opts) => storage.putBytes(data, key, opts),
       getBytes: (key) => storage.getBytes(key),

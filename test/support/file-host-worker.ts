@@ -24,6 +24,9 @@ export interface UploadLogLine {
 function recordingUploads(storage: BookStorage, logFile: string): BookStorage {
   return {
     location: storage.location,
+    identity: storage.identity,
+    readDigest: (key, opts) => storage.readDigest(key, opts),
+    delete: (key) => storage.delete(key),
     head: (key) => storage.head(key),
     putBytes: (data, key, opts) => storage.putBytes(data, key, opts),
     getBytes: (key) => storage.getBytes(key),

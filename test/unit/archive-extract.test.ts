@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -212,6 +213,8 @@ describe('decryptAndExtract (one pass)', () => {
     expect({ files: fused.files, bytes: fused.bytes }).toEqual(twoStep);
     expect(snapshot(join(dir, 'fused'))).toEqual(snapshot(join(dir, 'two')));
     expect(fused.md5.size).toBe(fused.files);
+    // The SHA-256 of the decrypted archive, taken as it was written.
+    expect(fused.decryptedSha256).toBe(createHash('sha256').update(readFileSync(tgzPath)).digest('hex'));
   });
 
   it('removes both outputs when the integrity check fails at the end of the stream', async () => {

@@ -123,3 +123,20 @@ test('`grin-pipeline report --batch --format json --out` writes the batch\'s rep
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('CSV: the storage a book was stored in, its archive SHA-256 and when verify last checked it', () => {
+  const stored = token('F1', {
+    bucket: '07_stored',
+    storage: 's3://old/',
+    storedIn: { kind: 's3', bucket: 'new', prefix: 'p/', location: 's3://new/p/' },
+    fixity: { manifest: 'meta/F1/F1.manifest.json', objects: 4, bytes: 10, archiveSha256: 'a'.repeat(64), recordedAt: ago(5), verifiedAt: ago(1), verifiedOk: false, verifyProblem: 'raw/F1/F1.tar.gz: mismatch' },
+  });
+  const lines = reportCsv(buildReport([stored], NOW).rows).split('\r\n');
+  const header = lines[0].split(',');
+  const cells = lines[1].split(',');
+  expect(cells[header.indexOf('storage')]).toBe('s3://new/p/');
+  expect(cells[header.indexOf('archive_sha256')]).toBe('a'.repeat(64));
+  expect(cells[header.indexOf('verified_at')]).toBe(ago(1));
+  expect(cells[header.indexOf('verified_ok')]).toBe('false');
+  expect(cells[header.indexOf('verify_problem')]).toBe('raw/F1/F1.tar.gz: mismatch');
+});

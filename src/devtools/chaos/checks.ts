@@ -14,6 +14,7 @@ import type { Board } from '../../buckets/board';
 import { BUCKETS, type Bucket, type BookToken } from '../../buckets/token';
 import type { StorageLayout } from '../../config/types';
 import { storageKey } from '../../storage/layout';
+import { digestFile, manifestKeyFor, parseManifest } from '../../storage/fixity';
 import { writeBookTarGz } from '../../simulator/book-content';
 import type { BatchSummary } from '../../workflows/batch';
 import { EXPECTED_REASON, PAGE_IMAGE_BYTES, type ChaosPlan } from './plan';
@@ -226,7 +227,16 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     const expectedFile = join(ctx.scratchDir, `${barcode}.expected.tar.gz`);
     await writeBookTarGz({ directory: plan.directory, barcode, seed: plan.seed, pages: book.pages, pageImageBytes: PAGE_IMAGE_BYTES, title: book.title || undefined }, expectedFile);
     const expected = await md5OfStream(createReadStream(expectedFile));
+    const expectedSha256 = (await digestFile(expectedFile)).sha256;
     await rm(expectedFile, { force: true });
+    // The book's fixity manifest records GRIN's archive (decrypted) by its SHA-256.
+    const manifestKey = manifestKeyFor(storageKey(ctx.layout, 'token', barcode));
+    if (!keys.has(manifestKey)) objectProblems.push(`${barcode}: fixity manifest ${manifestKey} is missing`);
+    else {
+      const text = await (await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: manifestKey }))).Body!.transformToString();
+      const recorded = parseManifest(text, manifestKey).objects.find((o) => o.artifact === 'archive')?.sha256;
+      if (recorded !== expectedSha256) objectProblems.push(`${barcode}: manifest ${manifestKey} records archive SHA-256 ${recorded}; GRIN's archive decrypts to ${expectedSha256}`);
+    }
     const got = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: archiveKey }));
     const stored = await md5OfStream(got.Body as Readable);
     if (stored.bytes !== expected.bytes || stored.md5 !== expected.md5) {
@@ -236,7 +246,9 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   for (const key of keys.keys()) {
     const head = await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key }));
     metadataSeen.push({ key, metadata: head.Metadata ?? {} });
-    const owner = plan.barcodes.find((b) => (['archive', 'ocr', 'marc', 'token'] as const).some((k) => storageKey(ctx.layout, k, b) === key));
+    const owner = plan.barcodes.find(
+      (b) => (['archive', 'ocr', 'marc', 'token'] as const).some((k) => storageKey(ctx.layout, k, b) === key) || manifestKeyFor(storageKey(ctx.layout, 'token', b)) === key,
+    );
     // A finished batch writes its report beside the books (src/report).
     const batchReport = /(^|\/)meta\/reports\/batch-[^/]+$/.test(key);
     if (!owner && !batchReport) objectProblems.push(`object ${key} belongs to no book of the batch (or not to the layout)`);
