@@ -391,6 +391,12 @@ export class Board {
         tokenFiles.push({ bucket, name: entry.name, barcode });
       }
     }
+    // The board's own files beside the buckets (meta/grin-request-seq) are written the same way: a
+    // kill -9 mid-write leaves their temp file there too.
+    const metaDir = path.join(this.root, 'meta');
+    for (const name of await fs.readdir(metaDir).catch(() => [] as string[])) {
+      if (TEMP_FILE.test(name) && (await removeIfOlderThan(path.join(metaDir, name), tempMaxAgeMs))) result.tempFilesRemoved.push(`meta/${name}`);
+    }
 
     const unresolved = new Set<string>();
     for (const barcode of duplicates) {

@@ -168,3 +168,19 @@ test('a single unreadable token gives a clear error for that book only', async (
   await board.move('OK0001', '01_requested');
   expect(readToken('01_requested', 'OK0001').bucket).toBe('01_requested');
 });
+
+test('a temp file of the request sequence cut by kill -9 (meta/) is removed by reconcile once old, a fresh one kept', async () => {
+  const meta = path.join(root, 'meta');
+  fs.mkdirSync(meta, { recursive: true });
+  const old = '.grin-request-seq.4242.0a1b2c3d4e5f.tmp';
+  const fresh = '.grin-request-seq.4243.3d4e5f6a7b8c.tmp';
+  fs.writeFileSync(path.join(meta, 'grin-request-seq'), '7');
+  fs.writeFileSync(path.join(meta, old), '8');
+  fs.writeFileSync(path.join(meta, fresh), '9');
+  const twoMinutesAgo = new Date(Date.now() - 120_000);
+  fs.utimesSync(path.join(meta, old), twoMinutesAgo, twoMinutesAgo);
+
+  const result = await board.reconcile();
+  expect(result.tempFilesRemoved).toEqual([`meta/${old}`]);
+  expect(fs.readdirSync(meta).sort()).toEqual([fresh, 'grin-request-seq'].sort());
+});
