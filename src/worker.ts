@@ -216,12 +216,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
   const workflowSource = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
 
+  // What every worker of this host's set shares: one connection, and one identity for the host-id check.
+  const shared = { connection, namespace, identity, interceptors };
   const workers = await Promise.all([
     Worker.create({
-      connection,
-      namespace,
-      identity,
-      interceptors,
+      ...shared,
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
       activities: createBoardActivityGroup(deps, { notices: opts.batchNotices }),
@@ -229,10 +228,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       maxCachedWorkflows: config.concurrency.cachedWorkflows,
     }),
     Worker.create({
-      connection,
-      namespace,
-      identity,
-      interceptors,
+      ...shared,
       taskQueue: config.temporal.grinTaskQueue,
       activities: createGrinActivities(deps),
       maxConcurrentActivityTaskExecutions: config.concurrency.grinActivities,
@@ -240,10 +236,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
     Worker.create({
-      connection,
-      namespace,
-      identity,
-      interceptors,
+      ...shared,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps, { download: opts.download }),
       // Take a new book only while this host holds fewer than booksOnHost (each slot may bring one).
@@ -252,10 +245,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
     Worker.create({
-      connection,
-      namespace,
-      identity,
-      interceptors,
+      ...shared,
       taskQueue: hostQueue,
       activities: createFileActivities(deps, { download: opts.download }),
       maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
