@@ -33,7 +33,7 @@ const EventType = proto.api.enums.v1.EventType;
 
 /** grin-transfer's figure on these settings (100 books × 10 pages × 256 KiB, converted, limits lifted). */
 const GRIN_TRANSFER_REFERENCE =
-  "grin-transfer (Harvard, Python), same simulator settings, measured on this machine by an earlier session: 100 books in 9.7–10.4 s (≈ 34,500 books/hour), ≈ 6 s CPU in all incl. its gpg processes (≈ 60 ms a book)";
+  "grin-transfer (Harvard, Python), same simulator settings, measured on this kind of machine (2 cores) with its `sync pipeline` against our simulator, idle: 100 books in 9.7–10.4 s (≈ 34,500 books/hour), ≈ 6 s CPU in all incl. its gpg processes (≈ 60 ms a book)";
 
 export interface ProcessSample {
   cpuSeconds: number;

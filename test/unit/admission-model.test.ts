@@ -26,21 +26,11 @@ import { DiskBudget, PEAK_ARCHIVE_SIZES } from '../../src/activities/disk-space'
 import { heldBarcodesIn, HostBooks } from '../../src/activities/host-books';
 import type { BookToken } from '../../src/buckets/token';
 import { admissionSlots } from '../../src/worker';
+import { seededRandom } from '../../src/simulator/random';
 
 const SEQUENCES = Number(process.env.ADMISSION_MODEL_SEQUENCES ?? 3000);
 const STEPS = 80;
 const UNIT = 1024 * 1024;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Bucket = '02_converted' | '03_downloaded' | '04_decrypted' | '06_processed' | '07_stored' | 'failed';
 interface Token {
@@ -361,7 +351,7 @@ test(`admission never wedges: ${SEQUENCES} random sequences of admit, fail, cras
   let stored = 0;
   for (const seed of seeds) {
     const log: string[] = [];
-    const model = new Model(mulberry32(seed), log);
+    const model = new Model(seededRandom(seed), log);
     try {
       for (let i = 0; i < STEPS; i++) {
         await model.step();
