@@ -1,7 +1,7 @@
 /**
  * The one place errors become Temporal failures. A PipelineError already says what it is (see
  * src/common/errors.ts); this turns it into an ApplicationFailure whose `type` is the error's class
- * name, `nonRetryable` when retrying cannot fix it (the book parks), category BENIGN for expected
+ * name (those the workflows route on are declared in common/failure-types.ts), `nonRetryable` when retrying cannot fix it (the book parks), category BENIGN for expected
  * outcomes (quiet in the worker's log), `nextRetryDelay` when the error asks for one, and
  * FailureDetails (redownload, waitingFor) for the workflow and `grin-pipeline status`.
  * Anything else (a Node or library error we did not wrap) is taken as transient: Temporal retries
@@ -14,6 +14,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure, ApplicationFailureCategory, CancelledFailure } from '@temporalio/common';
 import { PipelineError, type FailureDetails } from '../common/errors';
+import { FailureType } from '../common/failure-types';
 import { scrubDeep, scrubError, scrubText } from '../common/secret-values';
 
 /** True when retrying cannot fix `err` (the book parks): only a PipelineError can say so. */
@@ -48,7 +49,7 @@ function unscrubbedFailure(err: unknown): ApplicationFailure {
   const attempt = currentAttempt();
   const details: FailureDetails = { unexpected: { name, attempt } };
   return ApplicationFailure.create({
-    type: e?.name && e.name !== 'Error' ? e.name : 'ActivityError',
+    type: e?.name && e.name !== 'Error' ? e.name : FailureType.Unexpected,
     message: `unexpected ${name} (attempt ${attempt}, retried as transient): ${e ? e.message : String(err)}`,
     nonRetryable: false,
     details: [details],

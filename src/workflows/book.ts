@@ -27,6 +27,7 @@ import type { BoardActivities, FileActivities, FileHostActivities, GrinActivitie
 import type { RegisterResult } from '../activities/board-ops';
 import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../buckets/token';
 import type { FailureDetails } from '../common/errors';
+import { FailureType, LOST_TOKEN_TYPES } from '../common/failure-types';
 import { cancelSignal, conversionSeenSignal, retrySignal, statusQuery, type BookInput, type ConversionNotice, type BookOutcome, type BookSettings, type BookSettled, type BookStatus } from './contracts';
 import { GrinStage } from './search-attributes';
 import { bookCurrentDetails, HANDLER_DESCRIPTIONS } from './metadata';
@@ -69,8 +70,6 @@ const TEMPORAL_CANCEL_REASON = 'cancelled through Temporal (a workflow cancel re
  */
 const REBUILD_LOST_TOKEN = 'rebuild-lost-token';
 const MAX_TOKEN_REBUILDS = 3;
-/** The errors the board raises for a token that is gone or cannot be read. */
-const LOST_TOKEN_TYPES: readonly string[] = ['TokenFileError', 'BookNotOnBoardError'];
 /**
  * A local file missing on the book's host (LocalCopyMissingError: removed by hand, a disk replaced,
  * or another live worker answering on the same host queue) means the host lost the book: a host
@@ -272,7 +271,7 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
         conversion = undefined;
         requested = false;
         if (notice.state !== 'converted') {
-          throw ApplicationFailure.nonRetryable(notice.message, notice.state === 'lost' ? 'ConversionRequestLost' : 'GrinConversionFailed');
+          throw ApplicationFailure.nonRetryable(notice.message, notice.state === 'lost' ? FailureType.ConversionRequestLost : FailureType.GrinConversionFailed);
         }
         await board.markConverted({ barcode, filename: notice.filename });
         status.grinFilename = notice.filename;
@@ -430,13 +429,13 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
       return at;
     }
     // The package left GRIN's converted pool before we got it, or GRIN lost the request: ask again.
-    const lost = (stage.name === 'download' && type === 'ArchiveNotFoundError') || (stage.name === 'convert' && type === 'ConversionRequestLost');
+    const lost = (stage.name === 'download' && type === FailureType.ArchiveNotFound) || (stage.name === 'convert' && type === FailureType.ConversionRequestLost);
     if (lost && status.reRequests < MAX_RE_REQUESTS) {
       status.reRequests++;
       log.info('GRIN no longer has the book converted or queued; requesting conversion again', { barcode, type });
       return 0;
     }
-    const copyLost = stage.queue === 'files' && type === 'LocalCopyMissingError' && patched(LOCAL_COPY_MISSING_IS_HOST_LOSS);
+    const copyLost = stage.queue === 'files' && type === FailureType.LocalCopyMissing && patched(LOCAL_COPY_MISSING_IS_HOST_LOSS);
     if (stage.queue === 'files' && (isHostLost(err) || copyLost) && (status.hostMoves < MAX_HOST_MOVES || patched(HOST_LOSS_NEVER_PARKS))) {
       // The host holding this book's files stopped answering, or no longer has them: start the file stages over elsewhere.
       // Losing hosts is never the book's fault: past MAX_HOST_MOVES it pauses before each move instead of parking.

@@ -6,6 +6,7 @@
  */
 import { STAGE_BUCKETS, type StageBucket } from '../buckets/token';
 import type { BatchProgress, BookInput, BookStatus } from './contracts';
+import { FailureType } from '../common/failure-types';
 
 /** Name and meaning of each signal and query, shown by the Web UI next to "Send a Signal" / "Query". */
 export const HANDLER_DESCRIPTIONS = {
@@ -37,24 +38,24 @@ export function bookStaticDetails(input: Pick<BookInput, 'barcode' | 'directory'
 /** What an operator should do about a parked book, by the failure's type and message. */
 export function parkedAdvice(type: string | undefined, message: string): string {
   switch (type) {
-    case 'DecryptError':
+    case FailureType.Decrypt:
       return /passphrase/i.test(message)
         ? 'fix the GPG passphrase secret (grin.gpgPassphrase), then retry'
         : 'the archive could not be decrypted; check it with gpg by hand, then retry or cancel';
-    case 'ChecksumMismatchError':
-    case 'CorruptArchiveError':
+    case FailureType.ChecksumMismatch:
+    case FailureType.CorruptArchive:
       return 'the archive is damaged at GRIN (a fresh download failed the same way); ask Google to reprocess the book, then retry, or cancel';
-    case 'UnsafeArchiveError':
+    case FailureType.UnsafeArchive:
       return 'the archive holds unsafe entries; inspect it, then cancel (or retry if GRIN replaced it)';
-    case 'ArchiveLimitError':
+    case FailureType.ArchiveLimit:
       return 'the archive exceeds limits.*; raise the limit if the book is genuine, restart the workers, then retry';
-    case 'NoOcrTextError':
+    case FailureType.NoOcrText:
       return 'the book has no OCR text; cancel it, or retry once GRIN has reprocessed it';
-    case 'GrinRefusedError':
-    case 'GrinPermissionError':
+    case FailureType.GrinRefused:
+    case FailureType.GrinPermission:
       return 'GRIN refuses this book; check it in GRIN, then retry or cancel';
-    case 'ArchiveNotFoundError':
-    case 'ConversionRequestLost':
+    case FailureType.ArchiveNotFound:
+    case FailureType.ConversionRequestLost:
       return 'GRIN keeps losing this book\'s package; retry to request it again, or cancel';
     default:
       return /configured limit/.test(message)
