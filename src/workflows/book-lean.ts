@@ -16,7 +16,7 @@ import type { BookInput, BookOutcome } from './contracts';
 const SETTLED_STAGES: readonly string[] = ['07_stored', 'failed', 'cancelled'];
 
 /** The stages, one row per bucket a stage runs in. */
-function leanStages(run: BookRun): readonly StageRow[] {
+export function leanStages(run: BookRun): readonly StageRow[] {
   const { input, status, about } = run;
   const { barcode, settings } = input;
   const archive = () => status.grinFilename ?? `${barcode}.tar.gz.gpg`;

@@ -16,7 +16,7 @@ import type { BookInput, BookOutcome } from './contracts';
 const STAGE_UPSERT_ON_CHANGE = 'stage-upsert-on-change';
 
 /** The stages, one row per bucket a stage runs in; each moves the token one bucket on. */
-function legacyStages(run: BookRun): readonly StageRow[] {
+export function legacyStages(run: BookRun): readonly StageRow[] {
   const { input, status, about } = run;
   const { barcode, settings } = input;
   return [
