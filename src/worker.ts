@@ -43,6 +43,8 @@ import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './ho
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
 import { startStallWatch, type StallWatchOptions } from './liveness/watch';
+import { GrinGate, grinGateTuner } from './control/grin-gate';
+import { startControlWatch } from './control/control-watch';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -66,6 +68,8 @@ export interface PipelineWorkerOptions {
   batchNotices?: CoalescerOptions;
   /** The stall watch (src/liveness/watch.ts): false for none; default every metrics.stallCheckSeconds. */
   stallWatch?: false | Pick<StallWatchOptions, 'intervalMs' | 'onReport'>;
+  /** How often the operator's controls (`grin-pipeline pause`, `throttle`) are re-read from the board (default 5 s). */
+  controlCheckMs?: number;
 }
 
 export interface PipelineWorkers {
@@ -216,6 +220,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
   const workflowSource = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
 
+  // The operator's pause and throttle (src/control), read before any worker polls and every few seconds after.
+  const grinGate = new GrinGate(config.concurrency.grinActivities);
+  const controls = startControlWatch({ config, gate: grinGate, hostBooks: deps.hostBooks, logger: opts.logger ?? loggerFrom(config), intervalMs: opts.controlCheckMs });
+  await controls.check();
+
   // What every worker of this host's set shares: one connection, and one identity for the host-id check.
   const shared = { connection, namespace, identity, interceptors };
   const workers = await Promise.all([
@@ -231,7 +240,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       ...shared,
       taskQueue: config.temporal.grinTaskQueue,
       activities: createGrinActivities(deps),
-      maxConcurrentActivityTaskExecutions: config.concurrency.grinActivities,
+      // concurrency.grinActivities at once, held while the operator pauses GRIN, paced by a throttle.
+      tuner: grinGateTuner(grinGate),
       // One budget for GRIN across every worker, enforced by the Temporal server.
       maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
@@ -285,6 +295,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
         await group.run();
       } finally {
         clearInterval(reconciling);
+        controls.stop();
         await stallWatch?.stop();
         clearInterval(measuring);
         markStopped(self);
