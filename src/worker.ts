@@ -45,6 +45,7 @@ import type { MetricsConfig } from './config/types';
 import { startStallWatch, type StallWatchOptions } from './liveness/watch';
 import { GrinGate, grinGateTuner } from './control/grin-gate';
 import { startControlWatch } from './control/control-watch';
+import { heldWhilePaused } from './control/activity-pause';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -74,9 +75,20 @@ export interface PipelineWorkerOptions {
 
 export interface PipelineWorkers {
   hostQueue: string;
+  /** What the operator's controls hold on this host now (src/control): for `status`-like views and tests. */
+  operatorState(): OperatorState;
   /** Resolves when all workers have stopped. */
   run(): Promise<void>;
   shutdown(): void;
+}
+
+export interface OperatorState {
+  grinPaused: boolean;
+  downloadsPaused: boolean;
+  /** GRIN-queue calls running on this host. */
+  grinInFlight: number;
+  /** Downloads (new books) running on this host: admission slots granted. */
+  downloadsInFlight: number;
 }
 
 export function hostQueueName(config: PipelineConfig, hostId: string): string {
@@ -239,7 +251,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       ...shared,
       taskQueue: config.temporal.grinTaskQueue,
-      activities: createGrinActivities(deps),
+      // A task a poll brought after a pause waits at its start (src/control/activity-pause.ts).
+      activities: heldWhilePaused(createGrinActivities(deps), { what: 'GRIN requests', pausedSince: () => controls.current().pause.grin?.since }),
       // concurrency.grinActivities at once, held while the operator pauses GRIN, paced by a throttle.
       tuner: grinGateTuner(grinGate),
       // One budget for GRIN across every worker, enforced by the Temporal server.
@@ -248,7 +261,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       ...shared,
       taskQueue: sharedFileQueueName(config),
-      activities: createFileHostActivities(deps, { download: opts.download }),
+      // A download a poll brought after a pause waits at its start, heartbeating, until unpaused.
+      activities: heldWhilePaused(createFileHostActivities(deps, { download: opts.download }), { what: 'downloads', pausedSince: () => controls.current().pause.downloads?.since }),
       // Take a new book only while this host holds fewer than booksOnHost (each slot may bring one).
       tuner: admissionTuner(deps.hostBooks),
       // Downloads start here (fetchArchive): admitted at GRIN's pace, as the GRIN queue's calls are.
@@ -290,6 +304,12 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   );
   return {
     hostQueue,
+    operatorState: () => ({
+      grinPaused: grinGate.isPaused,
+      downloadsPaused: deps.hostBooks.pausedByOperator,
+      grinInFlight: grinGate.inUse,
+      downloadsInFlight: deps.hostBooks.reserved,
+    }),
     async run() {
       try {
         await group.run();

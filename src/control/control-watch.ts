@@ -20,6 +20,8 @@ export interface ControlWatchOptions {
 }
 
 export interface ControlWatch {
+  /** The controls last read (NO_CONTROL before the first read). */
+  current(): OperatorControl;
   /** Reads the file now and applies it (also done at start). */
   check(): Promise<void>;
   stop(): void;
@@ -34,6 +36,7 @@ export function applyOperatorControl(control: OperatorControl, config: PipelineC
 
 export function startControlWatch(opts: ControlWatchOptions): ControlWatch {
   let said = describe(NO_CONTROL);
+  let current: OperatorControl = NO_CONTROL;
   let failing = false;
   let checking: Promise<void> | undefined;
   const check = () =>
@@ -41,6 +44,7 @@ export function startControlWatch(opts: ControlWatchOptions): ControlWatch {
       try {
         const control = await readOperatorControl(opts.config.pipelineDir);
         applyOperatorControl(control, opts.config, opts.gate, opts.hostBooks);
+        current = control;
         failing = false;
         const now = describe(control);
         if (now !== said) opts.logger.info(now || 'operator controls lifted: no pause, the config\'s rates', { component: 'operator-control' });
@@ -55,7 +59,7 @@ export function startControlWatch(opts: ControlWatchOptions): ControlWatch {
   void check();
   const timer = setInterval(() => void check(), opts.intervalMs ?? 5000);
   timer.unref();
-  return { check, stop: () => clearInterval(timer) };
+  return { current: () => current, check, stop: () => clearInterval(timer) };
 }
 
 function describe(control: OperatorControl): string {
