@@ -46,6 +46,7 @@ import { startStallWatch, type StallWatchOptions } from './liveness/watch';
 import { GrinGate, grinGateTuner } from './control/grin-gate';
 import { startControlWatch } from './control/control-watch';
 import { heldWhilePaused } from './control/activity-pause';
+import { createNotifier } from './notify/notifier';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -85,10 +86,14 @@ export interface PipelineWorkers {
 export interface OperatorState {
   grinPaused: boolean;
   downloadsPaused: boolean;
-  /** GRIN-queue calls running on this host. */
-  grinInFlight: number;
-  /** Downloads (new books) running on this host: admission slots granted. */
-  downloadsInFlight: number;
+  /** GRIN-queue calls running on this host (past a pause's wait). */
+  grinRunning: number;
+  /** Downloads (new books) running on this host (past a pause's wait). */
+  downloadsRunning: number;
+  /** Admission slots granted for downloads (running, waiting out a pause, or polling). */
+  downloadSlots: number;
+  /** The operator's cap on download slots in force on this host, if any. */
+  downloadCap?: number;
 }
 
 export function hostQueueName(config: PipelineConfig, hostId: string): string {
@@ -160,7 +165,8 @@ export async function buildActivityDeps(
   await disk.refresh().catch(() => undefined); // unmeasured, the disk does not limit admission until it is
   // The books a crash left on this host's disk are held again (until their tokens are checked).
   const hostBooks = await new HostBooks(config.concurrency.booksOnHost, disk).seedFromDisk(config.processingDir);
-  return { config, ...runtime, watch, hostQueue, hostBooks };
+  const notifier = createNotifier(config.notify, config.grin.directory, overrides.logger ?? loggerFrom(config));
+  return { config, ...runtime, watch, hostQueue, hostBooks, notifier };
 }
 
 /** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */
@@ -236,6 +242,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const grinGate = new GrinGate(config.concurrency.grinActivities);
   const controls = startControlWatch({ config, gate: grinGate, hostBooks: deps.hostBooks, logger: opts.logger ?? loggerFrom(config), intervalMs: opts.controlCheckMs });
   await controls.check();
+  const grinRunning = { running: 0 };
+  const downloadsRunning = { running: 0 };
 
   // What every worker of this host's set shares: one connection, and one identity for the host-id check.
   const shared = { connection, namespace, identity, interceptors };
@@ -252,7 +260,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       ...shared,
       taskQueue: config.temporal.grinTaskQueue,
       // A task a poll brought after a pause waits at its start (src/control/activity-pause.ts).
-      activities: heldWhilePaused(createGrinActivities(deps), { what: 'GRIN requests', pausedSince: () => controls.current().pause.grin?.since }),
+      activities: heldWhilePaused(createGrinActivities(deps), { what: 'GRIN requests', pausedSince: () => controls.current().pause.grin?.since }, grinRunning),
       // concurrency.grinActivities at once, held while the operator pauses GRIN, paced by a throttle.
       tuner: grinGateTuner(grinGate),
       // One budget for GRIN across every worker, enforced by the Temporal server.
@@ -262,7 +270,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       ...shared,
       taskQueue: sharedFileQueueName(config),
       // A download a poll brought after a pause waits at its start, heartbeating, until unpaused.
-      activities: heldWhilePaused(createFileHostActivities(deps, { download: opts.download }), { what: 'downloads', pausedSince: () => controls.current().pause.downloads?.since }),
+      activities: heldWhilePaused(createFileHostActivities(deps, { download: opts.download }), { what: 'downloads', pausedSince: () => controls.current().pause.downloads?.since }, downloadsRunning),
       // Take a new book only while this host holds fewer than booksOnHost (each slot may bring one).
       tuner: admissionTuner(deps.hostBooks),
       // Downloads start here (fetchArchive): admitted at GRIN's pace, as the GRIN queue's calls are.
@@ -291,7 +299,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   reconciling.unref();
   const stallWatch =
     opts.stallWatch !== false && config.metrics.stallCheckSeconds > 0
-      ? startStallWatch({ config, board: deps.board, logger: opts.logger ?? loggerFrom(config), metrics, ...opts.stallWatch })
+      ? startStallWatch({ config, board: deps.board, logger: opts.logger ?? loggerFrom(config), metrics, notifier: deps.notifier, ...opts.stallWatch })
       : undefined;
   // The disk's room changes as books write and free files: admission looks again at each measure.
   const measuring = setInterval(() => {
@@ -307,8 +315,10 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     operatorState: () => ({
       grinPaused: grinGate.isPaused,
       downloadsPaused: deps.hostBooks.pausedByOperator,
-      grinInFlight: grinGate.inUse,
-      downloadsInFlight: deps.hostBooks.reserved,
+      grinRunning: grinRunning.running,
+      downloadsRunning: downloadsRunning.running,
+      downloadSlots: deps.hostBooks.reserved,
+      downloadCap: deps.hostBooks.operatorDownloadCap,
     }),
     async run() {
       try {
@@ -317,6 +327,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
         clearInterval(reconciling);
         controls.stop();
         await stallWatch?.stop();
+        // Parks grouped and not sent yet go out now (best effort, bounded by the notifier's retries).
+        await deps.notifier?.flush();
         clearInterval(measuring);
         markStopped(self);
         if (ownConnection) await connection.close();

@@ -166,6 +166,10 @@ export class HostBooks {
     return this.operatorPaused;
   }
 
+  get operatorDownloadCap(): number | undefined {
+    return this.downloadCap;
+  }
+
   /** Serves waiting slot requests if there is room now (the worker calls it after measuring the disk again). */
   recheck(): void {
     this.wake();

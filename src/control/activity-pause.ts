@@ -46,13 +46,23 @@ export async function waitWhilePaused(check: PauseCheck): Promise<void> {
   }
 }
 
-/** The same activities, each waiting at its start while `check` says paused. */
-export function heldWhilePaused<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T, check: PauseCheck): T {
+/** Activities past their pause check and not finished yet (what a pause lets run on). */
+export interface RunningCount {
+  running: number;
+}
+
+/** The same activities, each waiting at its start while `check` says paused; `count` counts those past the wait. */
+export function heldWhilePaused<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T, check: PauseCheck, count: RunningCount = { running: 0 }): T {
   const held = {} as Record<string, (...args: never[]) => Promise<unknown>>;
   for (const [name, fn] of Object.entries(activities)) {
     held[name] = async (...args: never[]) => {
       await waitWhilePaused(check);
-      return fn(...args);
+      count.running++;
+      try {
+        return await fn(...args);
+      } finally {
+        count.running--;
+      }
     };
   }
   return held as T;
