@@ -7,6 +7,8 @@
  *    `claimFileHost` for books whose workflow predates the `lean-book` patch; taken only while this
  *    host holds fewer than `concurrency.booksOnHost` books (depth first: `admissionTuner`);
  *  - the file stages on this host's own queue, so one book's files stay on one disk.
+ * The operator's pause and throttle (src/control) hold the GRIN and shared file queues' slots live;
+ * notifications (src/notify) go out from here, best effort.
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
 import { hostname } from 'node:os';

@@ -159,7 +159,8 @@ export function createNotifier(config: NotifyConfig, directory: string, logger: 
 /** Runs `sendmail -t -oi` with the message on standard input; rejects on a non-zero exit. */
 function sendmail(program: string, message: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(program, ['-t', '-oi'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: timeoutMs });
+    // This process's environment as it is now (PATH finds sendmail; jest gives tests a copy of it).
+    const child = spawn(program, ['-t', '-oi'], { stdio: ['pipe', 'ignore', 'pipe'], timeout: timeoutMs, env: process.env });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
     child.on('error', reject);
