@@ -24,6 +24,9 @@ import { addStallsCommand } from './cli/stalls';
 import { addUnpackCommand } from './cli/unpack';
 import { addReportCommand } from './cli/report';
 import { addVerifyCommand } from './cli/verify';
+import { addPauseCommands } from './cli/pause';
+import { addThrottleCommand } from './cli/throttle';
+import { bookOperatorLines } from './cli/operator-lines';
 import { createLogger } from './logging/logger';
 import { workflowLine } from './cli/book-view';
 import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
@@ -207,6 +210,8 @@ export function buildProgram(): Command {
 
   addBoardCommand(program, globals);
   addStallsCommand(program, globals);
+  addPauseCommands(program, globals);
+  addThrottleCommand(program, globals);
 
   program
     .command('status')
@@ -261,6 +266,7 @@ export function buildProgram(): Command {
       if (live) process.stdout.write(`workflow    ${workflowLine(live)}\n`);
       else process.stdout.write(`workflow    ${liveNote}\n`);
       if (stalled) process.stdout.write(`STALLED     ${stalled}\n`);
+      if (token) for (const line of await bookOperatorLines(config, token.bucket)) process.stdout.write(`waiting     ${line}\n`);
       for (const p of pending) {
         process.stdout.write(
           `activity    ${p.type}, attempt ${p.attempt}` +

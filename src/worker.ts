@@ -7,6 +7,8 @@
  *    `claimFileHost` for books whose workflow predates the `lean-book` patch; taken only while this
  *    host holds fewer than `concurrency.booksOnHost` books (depth first: `admissionTuner`);
  *  - the file stages on this host's own queue, so one book's files stay on one disk.
+ * The operator's pause and throttle (src/control) hold the GRIN and shared file queues' slots live;
+ * notifications (src/notify) go out from here, best effort.
  * `npm run worker -- --config config.yaml`, or `createPipelineWorkers()` in-process (demo, tests).
  */
 import { hostname } from 'node:os';
@@ -43,6 +45,10 @@ import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './ho
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
 import { startStallWatch, type StallWatchOptions } from './liveness/watch';
+import { GrinGate, grinGateTuner } from './control/grin-gate';
+import { startControlWatch } from './control/control-watch';
+import { heldWhilePaused } from './control/activity-pause';
+import { createNotifier } from './notify/notifier';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -66,13 +72,30 @@ export interface PipelineWorkerOptions {
   batchNotices?: CoalescerOptions;
   /** The stall watch (src/liveness/watch.ts): false for none; default every metrics.stallCheckSeconds. */
   stallWatch?: false | Pick<StallWatchOptions, 'intervalMs' | 'onReport'>;
+  /** How often the operator's controls (`grin-pipeline pause`, `throttle`) are re-read from the board (default 5 s). */
+  controlCheckMs?: number;
 }
 
 export interface PipelineWorkers {
   hostQueue: string;
+  /** What the operator's controls hold on this host now (src/control): for `status`-like views and tests. */
+  operatorState(): OperatorState;
   /** Resolves when all workers have stopped. */
   run(): Promise<void>;
   shutdown(): void;
+}
+
+export interface OperatorState {
+  grinPaused: boolean;
+  downloadsPaused: boolean;
+  /** GRIN-queue calls running on this host (past a pause's wait). */
+  grinRunning: number;
+  /** Downloads (new books) running on this host (past a pause's wait). */
+  downloadsRunning: number;
+  /** Admission slots granted for downloads (running, waiting out a pause, or polling). */
+  downloadSlots: number;
+  /** The operator's cap on download slots in force on this host, if any. */
+  downloadCap?: number;
 }
 
 export function hostQueueName(config: PipelineConfig, hostId: string): string {
@@ -144,7 +167,8 @@ export async function buildActivityDeps(
   await disk.refresh().catch(() => undefined); // unmeasured, the disk does not limit admission until it is
   // The books a crash left on this host's disk are held again (until their tokens are checked).
   const hostBooks = await new HostBooks(config.concurrency.booksOnHost, disk).seedFromDisk(config.processingDir);
-  return { config, ...runtime, watch, hostQueue, hostBooks };
+  const notifier = createNotifier(config.notify, config.grin.directory, overrides.logger ?? loggerFrom(config));
+  return { config, ...runtime, watch, hostQueue, hostBooks, notifier };
 }
 
 /** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */
@@ -216,6 +240,13 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
   const workflowSource = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
 
+  // The operator's pause and throttle (src/control), read before any worker polls and every few seconds after.
+  const grinGate = new GrinGate(config.concurrency.grinActivities);
+  const controls = startControlWatch({ config, gate: grinGate, hostBooks: deps.hostBooks, logger: opts.logger ?? loggerFrom(config), intervalMs: opts.controlCheckMs });
+  await controls.check();
+  const grinRunning = { running: 0 };
+  const downloadsRunning = { running: 0 };
+
   // What every worker of this host's set shares: one connection, and one identity for the host-id check.
   const shared = { connection, namespace, identity, interceptors };
   const workers = await Promise.all([
@@ -230,15 +261,18 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     Worker.create({
       ...shared,
       taskQueue: config.temporal.grinTaskQueue,
-      activities: createGrinActivities(deps),
-      maxConcurrentActivityTaskExecutions: config.concurrency.grinActivities,
+      // A task a poll brought after a pause waits at its start (src/control/activity-pause.ts).
+      activities: heldWhilePaused(createGrinActivities(deps), { what: 'GRIN requests', pausedSince: () => controls.current().pause.grin?.since }, grinRunning),
+      // concurrency.grinActivities at once, held while the operator pauses GRIN, paced by a throttle.
+      tuner: grinGateTuner(grinGate),
       // One budget for GRIN across every worker, enforced by the Temporal server.
       maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
     Worker.create({
       ...shared,
       taskQueue: sharedFileQueueName(config),
-      activities: createFileHostActivities(deps, { download: opts.download }),
+      // A download a poll brought after a pause waits at its start, heartbeating, until unpaused.
+      activities: heldWhilePaused(createFileHostActivities(deps, { download: opts.download }), { what: 'downloads', pausedSince: () => controls.current().pause.downloads?.since }, downloadsRunning),
       // Take a new book only while this host holds fewer than booksOnHost (each slot may bring one).
       tuner: admissionTuner(deps.hostBooks),
       // Downloads start here (fetchArchive): admitted at GRIN's pace, as the GRIN queue's calls are.
@@ -267,7 +301,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   reconciling.unref();
   const stallWatch =
     opts.stallWatch !== false && config.metrics.stallCheckSeconds > 0
-      ? startStallWatch({ config, board: deps.board, logger: opts.logger ?? loggerFrom(config), metrics, ...opts.stallWatch })
+      ? startStallWatch({ config, board: deps.board, logger: opts.logger ?? loggerFrom(config), metrics, notifier: deps.notifier, ...opts.stallWatch })
       : undefined;
   // The disk's room changes as books write and free files: admission looks again at each measure.
   const measuring = setInterval(() => {
@@ -280,12 +314,23 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   );
   return {
     hostQueue,
+    operatorState: () => ({
+      grinPaused: grinGate.isPaused,
+      downloadsPaused: deps.hostBooks.pausedByOperator,
+      grinRunning: grinRunning.running,
+      downloadsRunning: downloadsRunning.running,
+      downloadSlots: deps.hostBooks.reserved,
+      downloadCap: deps.hostBooks.operatorDownloadCap,
+    }),
     async run() {
       try {
         await group.run();
       } finally {
         clearInterval(reconciling);
+        controls.stop();
         await stallWatch?.stop();
+        // Parks grouped and not sent yet go out now (best effort, bounded by the notifier's retries).
+        await deps.notifier?.flush();
         clearInterval(measuring);
         markStopped(self);
         if (ownConnection) await connection.close();

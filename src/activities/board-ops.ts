@@ -174,6 +174,8 @@ export function createBoardActivities(deps: ActivityDeps) {
           attempts: (current?.attempts ?? 0) + 1,
           lastError: { stage: input.stage, message: input.message, type: input.type, at: new Date().toISOString() },
         });
+        // Grouped with the other parks of its window; delivery never holds the book (src/notify).
+        deps.notifier?.parked({ barcode: input.barcode, stage: input.stage, reason: input.message });
       });
     },
 

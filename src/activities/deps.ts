@@ -9,6 +9,7 @@ import type { GrinApi } from '../grin/types';
 import type { ConversionWatch } from '../grin/listing-cache';
 import type { BookStorage } from '../storage/types';
 import type { HostBooks } from './host-books';
+import type { Notifier } from '../notify/notifier';
 
 export interface ActivityDeps {
   config: PipelineConfig;
@@ -23,6 +24,8 @@ export interface ActivityDeps {
   hostQueue: string;
   /** The books on this host, from admission to clean-up (admission waits for room: `src/worker.ts`). */
   hostBooks: HostBooks;
+  /** The operator's notifications (src/notify): best effort, never awaited by a book. None: no notifications. */
+  notifier?: Notifier;
 }
 
 /** Where one book's local files live while it is processed, all under the processing folder. */

@@ -83,6 +83,9 @@ export class HostBooks {
   /** Slots granted for taking new books that have not been given back yet. */
   private reservedSlots = 0;
   private readonly waiters: Waiter[] = [];
+  /** The operator's controls (src/control): new books held back, and a cap on downloads in flight. */
+  private operatorPaused = false;
+  private downloadCap: number | undefined;
 
   /**
    * `limit`: books this host holds at most, counting slots granted for taking new ones; `disk`:
@@ -141,9 +144,30 @@ export class HostBooks {
    * what the book waits for when even one book does not fit.
    */
   get hasRoom(): boolean {
+    // A pause by the operator is a named outside cause: no new book, however empty the host.
+    if (this.operatorPaused) return false;
+    if (this.downloadCap !== undefined && this.reservedSlots >= this.downloadCap) return false;
     const books = this.held.size + this.reservedSlots;
     if (books >= this.limit) return false;
     return books === 0 || !this.disk || this.disk.carries(books + 1);
+  }
+
+  /**
+   * The operator's controls, re-read by the worker every few seconds: `paused` takes no new book;
+   * `maxDownloads` caps the slots granted (downloads in flight), below `limit`. Running downloads finish.
+   */
+  setOperatorControls(controls: { paused: boolean; maxDownloads?: number }): void {
+    this.operatorPaused = controls.paused;
+    this.downloadCap = controls.maxDownloads;
+    this.wake();
+  }
+
+  get pausedByOperator(): boolean {
+    return this.operatorPaused;
+  }
+
+  get operatorDownloadCap(): number | undefined {
+    return this.downloadCap;
   }
 
   /** Serves waiting slot requests if there is room now (the worker calls it after measuring the disk again). */

@@ -24,13 +24,14 @@ import { reportingWaits } from './waiting';
 import { createLocalFilesActivities } from './local-files';
 import { createConversionWatchActivities } from './conversion-watch';
 import { createFetchActivity, createJoinedFileStages } from './joined-stages';
+import { createNotifyActivities } from './notify';
 
 export type { ActivityDeps } from './deps';
 import type { CoalescerOptions } from './batch-notices';
 
 /** `notices`: how settle notices to a batch are grouped (tests set a delay of 0 to send each at once). */
 export function createBoardActivityGroup(deps: ActivityDeps, opts: { notices?: CoalescerOptions } = {}) {
-  return { ...createBoardActivities(deps), ...createBatchActivities({ notices: opts.notices }), ...createReportActivities(deps) };
+  return { ...createBoardActivities(deps), ...createBatchActivities({ notices: opts.notices }), ...createReportActivities(deps), ...createNotifyActivities(deps) };
 }
 
 // GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log.

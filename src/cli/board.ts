@@ -10,6 +10,7 @@ import { listingNote } from './book-view';
 import { formatWatch, watchBoard } from './board-watch';
 import { configFrom, UsageError, type GlobalOptions } from './common';
 import { boardOnlyStalls } from './stalls';
+import { operatorLines } from './operator-lines';
 
 interface BoardFlags {
   bucket?: string;
@@ -67,6 +68,7 @@ async function printCounts(board: Board, config: PipelineConfig, json: boolean):
     `at GRIN: ${counts['01_requested'] + counts['02_converted']} requested and not downloaded (cap ${maxRequestedNotDownloaded}), ` +
       `${counts['01_requested']} not converted yet (cap ${maxInGrinQueue})\n`,
   );
+  for (const line of await operatorLines(config)) process.stdout.write(`${line}\n`);
   // What the folders alone show; `grin-pipeline stalls` also asks Temporal (queues nobody polls).
   const stalled = await boardOnlyStalls(board, config);
   if (stalled.length) {

@@ -9,7 +9,7 @@ import { Board } from '../buckets/board';
 import type { BookToken, Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 // Temporal's protos load only when a command asks Temporal (`board` stays quick).
-import { bookStalls, describeStalls, lastProgressMs, queueStalls, stallRulesFrom, type BookStall, type QueueRole, type StallReport } from '../liveness/stalls';
+import { bookStalls, describeStalls, unpausedQueueStalls, lastProgressMs, queueStalls, stallRulesFrom, type BookStall, type QueueRole, type StallReport } from '../liveness/stalls';
 import { configFrom, connectClient, type GlobalOptions } from './common';
 import { EXIT } from './exit-codes';
 
@@ -22,7 +22,7 @@ export async function deploymentStalls(client: Client, config: PipelineConfig, b
 /** Lines for a report: each stall, or that there is none. */
 export function formatStalls(report: StallReport): string[] {
   const lines = describeStalls(report);
-  return lines.length ? lines : [`no stalled queue or book (checked ${report.at})`];
+  return [...(lines.length ? lines : [`no stalled queue or book (checked ${report.at})`]), ...(report.paused ?? [])];
 }
 
 /** Buckets whose books the board alone can judge (a host holds them); 01_requested waits days and is left to `stalls`. */
@@ -47,7 +47,8 @@ export async function bookStall(client: Client, config: PipelineConfig, token: B
   const waiting = live.activities.find((a) => a.state === 'queued')!;
   const role = queueRoleOf(waiting.type);
   const queues = pipelineQueues(config, [token]).filter((q) => q.role === role);
-  const stalled = queueStalls(await readQueues(client, config.temporal.namespace, queues), Date.now(), rules.queueRules);
+  const { pausedQueueRoles } = await import('../control/paused-queues');
+  const stalled = unpausedQueueStalls(queueStalls(await readQueues(client, config.temporal.namespace, queues), Date.now(), rules.queueRules), await pausedQueueRoles(config));
   if (!stalled.length) return undefined;
   const quietMs = Date.now() - lastProgressMs({ token, live });
   return { barcode: token.barcode, bucket: token.bucket, quietMs, why: `its ${waiting.type} waits in a stalled queue: ${describeStalls({ queues: stalled, books: [] }).join('; ')}` };
@@ -57,7 +58,7 @@ export async function bookStall(client: Client, config: PipelineConfig, token: B
 function queueRoleOf(activityType: string): QueueRole {
   if (/^(fetchArchive|claimFileHost)$/.test(activityType)) return 'shared-file';
   if (/^(requestConversion|waitForConversion|checkArchive|watchConversions)/.test(activityType)) return 'grin';
-  if (/^(registerBook|markConverted|parkBook|unparkBook|rewindBook|cancelBook|readBatchBarcodes|notifyBatch|settledBooks|writeBatchReport)$/.test(activityType)) return 'workflow';
+  if (/^(registerBook|markConverted|parkBook|unparkBook|rewindBook|cancelBook|readBatchBarcodes|notifyBatch|settledBooks|writeBatchReport|sendBatchNotification)$/.test(activityType)) return 'workflow';
   return 'host-file';
 }
 

@@ -314,6 +314,15 @@ const MetricsSchema = z
   })
   .prefault({});
 
+const NotifySchema = z
+  .strictObject({
+    webhook: httpUrl().optional(),
+    mailTo: z.array(nonEmptyString('an e-mail address'), { error: 'expected a list of e-mail addresses' }).default([]),
+    sendmail: nonEmptyString('the path of a sendmail program').default('sendmail'),
+    parkWindowSeconds: positiveInt('a whole number of seconds, at least 1').default(300),
+  })
+  .prefault({});
+
 export const PipelineConfigSchema = z.strictObject(
   {
     temporal: TemporalSchema.prefault({}),
@@ -327,6 +336,7 @@ export const PipelineConfigSchema = z.strictObject(
     timeouts: TimeoutsSchema,
     logging: LoggingSchema,
     metrics: MetricsSchema,
+    notify: NotifySchema,
   },
   { error: 'expected a mapping of settings (key: value lines)' },
 );

@@ -173,6 +173,17 @@ export interface MetricsConfig {
   conversionStallHours: number;
 }
 
+export interface NotifyConfig {
+  /** POST a JSON message here on each event; none by default. Treated as a secret: never logged. */
+  webhook?: string;
+  /** Mail each event to these addresses through the host's sendmail; none by default. */
+  mailTo: string[];
+  /** The sendmail program (`-t -oi`, message on standard input). Default: "sendmail" on PATH. */
+  sendmail: string;
+  /** Parks within this many seconds go out as one message. Default 300. */
+  parkWindowSeconds: number;
+}
+
 export interface PipelineConfig {
   temporal: TemporalConfig;
   grin: GrinConfig;
@@ -188,4 +199,6 @@ export interface PipelineConfig {
   timeouts: TimeoutsConfig;
   logging: LoggingConfig;
   metrics: MetricsConfig;
+  /** Notifications (batch finished, books parked, stalls): best effort, never holds a book back. */
+  notify: NotifyConfig;
 }

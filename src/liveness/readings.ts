@@ -10,7 +10,10 @@ import type { Board } from '../buckets/board';
 import type { BookToken, Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 import { bookWorkflowId } from '../workflows/contracts';
+import { pauseLines, readOperatorControl } from '../control/operator-control';
+import { pausedQueueRoles } from '../control/paused-queues';
 import {
+  unpausedQueueStalls,
   bookStalls,
   queueStalls,
   quietLimitMs,
@@ -136,7 +139,9 @@ export async function checkStalls(opts: StallCheckOptions): Promise<StallReport>
   const now = opts.now ?? Date.now;
   const tokens = await unsettledTokens(opts.board, { requested: opts.requested });
   const queueReadings = await readQueues(opts.client, opts.config.temporal.namespace, pipelineQueues(opts.config, tokens));
-  const queues = queueStalls(queueReadings, now(), opts.queueRules, opts.backlogSince);
+  // A queue the operator paused waits by design (an unreadable control file hides no stall).
+  const control = await readOperatorControl(opts.config.pipelineDir).catch(() => undefined);
+  const queues = unpausedQueueStalls(queueStalls(queueReadings, now(), opts.queueRules, opts.backlogSince), await pausedQueueRoles(opts.config));
   const t = now();
   const quiet = tokens
     .map((token) => ({ token, limit: quietLimitMs(token, opts.bookRules) }))
@@ -146,5 +151,6 @@ export async function checkStalls(opts: StallCheckOptions): Promise<StallReport>
   const readings: BookReading[] = await Promise.all(
     quiet.map(async ({ token }) => ({ token, live: await readLive(opts.client, opts.config.grin.directory, token.barcode) })),
   );
-  return { at: new Date(now()).toISOString(), queues, books: bookStalls(readings, now(), opts.bookRules) };
+  const paused = control ? pauseLines(control) : [];
+  return { at: new Date(now()).toISOString(), queues, books: bookStalls(readings, now(), opts.bookRules), ...(paused.length ? { paused } : {}) };
 }

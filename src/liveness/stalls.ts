@@ -192,6 +192,19 @@ export interface StallReport {
   at: string;
   queues: QueueStall[];
   books: BookStall[];
+  /** Queues the operator paused (`grin-pipeline pause`): a named outside cause, not a stall; one line each. */
+  paused?: string[];
+}
+
+/**
+ * The queue each operator pause holds back: a paused GRIN queue or shared file queue has a backlog
+ * and no poll by design, so it is not stalled (src/control/operator-control.ts).
+ */
+export const PAUSED_QUEUE_ROLE: Record<'grin' | 'downloads', QueueRole> = { grin: 'grin', downloads: 'shared-file' };
+
+/** The queue stalls that no operator pause explains. */
+export function unpausedQueueStalls(stalls: readonly QueueStall[], pausedRoles: ReadonlySet<QueueRole>): QueueStall[] {
+  return stalls.filter((q) => !pausedRoles.has(q.role));
 }
 
 const ROLE_NAME: Record<QueueRole, string> = { workflow: 'workflow queue', grin: 'GRIN queue', 'shared-file': 'shared file queue', 'host-file': 'host file queue' };

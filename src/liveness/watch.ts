@@ -16,6 +16,7 @@ import type { Logger } from '../logging/logger';
 import type { PipelineMetrics } from '../metrics/pipeline-metrics';
 import { connectTemporal } from '../temporal-connection';
 import { checkStalls } from './readings';
+import type { Notifier } from '../notify/notifier';
 import { describeStalls, stallRulesFrom, type BookStall, type StallReport } from './stalls';
 
 export interface StallWatchOptions {
@@ -27,6 +28,8 @@ export interface StallWatchOptions {
   metrics?: PipelineMetrics;
   /** Default: metrics.stallCheckSeconds. */
   intervalMs?: number;
+  /** Told of each new stall (one message when a queue or book first stalls, not at every check). */
+  notifier?: Notifier;
   /** Each report, for tests and the chaos harness. */
   onReport?: (report: StallReport) => void;
 }
@@ -45,6 +48,8 @@ export function startStallWatch(opts: StallWatchOptions): StallWatch {
   let running = false;
   let rounds = 0;
   let requestedStalls: BookStall[] = [];
+  /** The stalls last told to the notifier, by queue or barcode: a stall is told once while it lasts. */
+  let told = new Set<string>();
   // 01_requested may hold GRIN's whole queue (50,000 tokens) and is judged in days: read it hourly.
   const requestedEvery = Math.max(1, Math.round(3_600_000 / intervalMs));
   let own: Client | undefined;
@@ -66,6 +71,9 @@ export function startStallWatch(opts: StallWatchOptions): StallWatch {
     for (const line of lines) opts.logger.warn(line, { component: 'stall-watch' });
     if (!lines.length && stalledBefore) opts.logger.info('stall check: no stalled queue or book any more', { component: 'stall-watch' });
     stalledBefore = lines.length > 0;
+    const now = new Set([...report.queues.map((q) => `queue:${q.kind}:${q.queue}`), ...report.books.map((b) => `book:${b.barcode}`)]);
+    if ([...now].some((key) => !told.has(key))) opts.notifier?.send({ kind: 'stalled', lines });
+    told = now;
     opts.onReport?.(report);
   };
   const timer = setInterval(() => {

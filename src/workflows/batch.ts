@@ -53,8 +53,15 @@ const { writeBatchReport } = proxyActivities<BoardActivities>({
   retry: { maximumAttempts: 5 },
 });
 
+const { sendBatchNotification } = proxyActivities<BoardActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 3 },
+});
+
 /** Patch id (docs/workflow-changes.md): a finished batch writes its report to storage. */
 export const BATCH_REPORT = 'batch-report';
+/** Patch id (docs/workflow-changes.md): a finished batch tells the operator's notifications (src/notify). */
+export const BATCH_NOTIFICATION = 'batch-notification';
 
 /** Starts per run for batches whose input has none (started before BATCH_STARTS_PER_RUN); kept for their replay. */
 const DEFAULT_STARTS_PER_RUN = 1000;
@@ -130,7 +137,18 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
       log.warn('could not write the batch report', { batchId: input.batchId, error: String(err) });
     }
   }
-  return { batchId: input.batchId, total, ...books.counts };
+  const summary = { batchId: input.batchId, total, ...books.counts };
+  // Batches recorded before notifications finish without one. Best effort: never fails the batch.
+  if (patched(BATCH_NOTIFICATION)) {
+    try {
+      await sendBatchNotification.executeWithOptions({ summary: `notify that batch ${input.batchId} finished` }, [
+        { batchId: summary.batchId, total: summary.total, stored: summary.stored, failed: summary.failed, cancelled: summary.cancelled },
+      ]);
+    } catch (err) {
+      log.warn('could not queue the batch notification', { batchId: input.batchId, error: String(err) });
+    }
+  }
+  return summary;
 
   function startBook(barcode: string): void {
     books.startSent(barcode);
