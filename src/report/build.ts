@@ -159,7 +159,7 @@ export function summarize(rows: ReportRow[], now: Date, batchId?: string): Repor
   const remaining = rows.length - buckets['07_stored'] - buckets.failed - buckets.cancelled;
   // A rate is over the time the run has had: a young run's day is its age (at least a minute, so a
   // first book stored seconds after the start does not read as thousands an hour).
-  const age = Math.max(60_000, now.getTime() - firstSeen);
+  const age = Number.isFinite(firstSeen) ? Math.max(60_000, now.getTime() - firstSeen) : DAY_MS;
   const hourHours = Math.min(HOUR_MS, age) / HOUR_MS;
   const dayHours = Math.min(DAY_MS, age) / HOUR_MS;
   const booksPerHourLastHour = round(storedLastHour / hourHours, 2);
@@ -178,7 +178,7 @@ export function summarize(rows: ReportRow[], now: Date, batchId?: string): Repor
     storedLastDay,
     booksPerHourLastHour,
     booksPerHourLastDay,
-    ...(age < DAY_MS ? { runStartedAt: new Date(firstSeen).toISOString() } : {}),
+    ...(age < DAY_MS ? { runStartedAt: new Date(Math.min(firstSeen, now.getTime() - age)).toISOString() } : {}),
     remaining,
     ...(eta ? { eta } : {}),
     ...(eta && remaining > 0 ? { etaBasis: booksPerHourLastHour > 0 ? ('last hour' as const) : ('last day' as const) } : {}),
