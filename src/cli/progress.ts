@@ -31,13 +31,14 @@ export async function followBatch(handle: WorkflowHandle<typeof batchWorkflow>, 
   let lastLine = '';
   let lastPrinted = 0;
   let lastTickMs = 0;
-  const tick = async () => {
+  const tick = async (final = false) => {
     const began = Date.now();
     const counts = await countsOfBooks(board, members);
     lastTickMs = Date.now() - began;
     const text = formatCounts(counts);
     if (bar) bar.update(counts['07_stored'], { counts: text });
-    else if (text !== lastLine && Date.now() - lastPrinted > 5000) {
+    // The last line is the batch's final count, however soon after the one before.
+    else if (text !== lastLine && (final || Date.now() - lastPrinted > 5000)) {
       out.write(`[${new Date().toISOString().slice(11, 19)}] ${text}\n`);
       lastLine = text;
       lastPrinted = Date.now();
@@ -56,7 +57,7 @@ export async function followBatch(handle: WorkflowHandle<typeof batchWorkflow>, 
     const summary = await handle.result();
     done = true;
     clearTimeout(timer);
-    await tick();
+    await tick(true);
     return summary;
   } finally {
     done = true;

@@ -90,7 +90,7 @@ test('status of a parked book with Temporal down: the token, the stage it was in
   expect(run.exitCode).toBe(1);
   expect(run.stdout).toContain('bucket      failed — parked: decrypt failed (in 03_downloaded)\n');
   expect(run.stdout).toContain('last error  decrypt failed (in 03_downloaded): Could not decrypt: wrong passphrase\n');
-  expect(run.stdout).toMatch(/\nto do       .*passphrase.*: `grin-pipeline retry PARKED01` \(or `cancel`\)\n/);
+  expect(run.stdout).toMatch(/\nto do {7}.*passphrase.*: `grin-pipeline retry PARKED01` \(or `cancel`\)\n/);
   expect(run.stdout).not.toContain('04_decrypted failed');
   expect(run.stderr).toMatch(/^error: Temporal did not answer \(workflow not reachable: .*\); status shows the board's view only\n$/);
 });
