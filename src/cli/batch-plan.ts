@@ -73,11 +73,11 @@ export interface PlanOptions {
 export async function planBatch(client: Client, config: PipelineConfig, board: Board, selection: Selection, opts: PlanOptions = {}): Promise<PlanLine[]> {
   const inBatch = opts.limit === undefined ? selection.barcodes : selection.barcodes.slice(0, opts.limit);
   const overLimit = selection.barcodes.slice(inBatch.length);
-  const books: PlanLine[] = [];
+  let books: PlanLine[] = [];
   if (opts.batchFinished) {
     for (const barcode of inBatch) books.push({ action: 'skip', reason: 'batch finished', barcode, detail: 'this batch already finished: it is not run again' });
   } else if (inBatch.length > (opts.describeUpTo ?? DESCRIBE_UP_TO)) {
-    books.push(...(await planFromBoard(client, config, board, inBatch)));
+    books = await planFromBoard(client, config, board, inBatch); // a million lines: never spread as arguments
   } else {
     for (let i = 0; i < inBatch.length; i += DESCRIBES_AT_ONCE) {
       const chunk = inBatch.slice(i, i + DESCRIBES_AT_ONCE);
