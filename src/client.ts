@@ -313,6 +313,12 @@ export function buildProgram(): Command {
         const config = configFrom(globals());
         let barcodes = barcodesFrom(args);
         if (opts.allFailed) barcodes = [...barcodes, ...(await (await Board.open(config.pipelineDir)).listBarcodes('failed'))];
+        if (barcodes.length === 0 && opts.allFailed) {
+          // Nothing parked is nothing to do, not a mistake: a script running `retry --all-failed` goes on.
+          process.stderr.write(`no books parked in ${join(config.pipelineDir, 'failed')}: nothing to ${name}\n`);
+          if (opts.json) process.stdout.write(JSON.stringify({ signal: name, results: [] }, null, 2) + '\n');
+          return;
+        }
         if (barcodes.length === 0) throw new UsageError(`Name the books to ${name}, or use --all-failed.`);
         const client = await connectClient(config);
         const { WorkflowNotFoundError } = await import('@temporalio/client');

@@ -78,6 +78,16 @@ test('report --batch with an id no batch has: exit 2, "no batch nope"', async ()
   expect((await cli('report', '--batch', 'b1')).exitCode).toBe(0);
 });
 
+test('retry/cancel --all-failed with no parked book: nothing to do, said, exit 0 (--json: no results)', async () => {
+  const empty = loadConfig({ env: {}, overrides: { pipelineDir: join(dir, 'empty-board'), temporal: { address: '127.0.0.1:1' } } });
+  const file = writeConfigFile(dir, empty, 'empty.yaml');
+  const run = await runCli(['-c', file, 'cancel', '--all-failed']);
+  expect(run.exitCode).toBe(0);
+  expect(run.stderr).toBe(`no books parked in ${join(dir, 'empty-board', 'failed')}: nothing to cancel\n`);
+  const json = await runCli(['-c', file, 'retry', '--all-failed', '--json']);
+  expect(JSON.parse(json.stdout)).toEqual({ signal: 'retry', results: [] });
+});
+
 test('check-config --connect --archive with a missing file: one error line, exit 2, no connection tried', async () => {
   const run = await cli('check-config', '--connect', '--archive', join(dir, 'nosuch.gpg'));
   expect(run.exitCode).toBe(2);
