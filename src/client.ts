@@ -3,13 +3,15 @@
  * The `grin-pipeline` command line: start batches, watch the board, look at one book, retry or
  * cancel parked books, check an archive by hand, set up GRIN credentials. `--help` on every command.
  */
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 // Modules that load Temporal's client, undici, the storage SDKs or openpgp are imported inside the
 // commands that use them (`await import`), so that `board` or `--help` starts quickly.
 import { Board, TokenFileError } from './buckets/board';
 import { validateBarcode } from './buckets/barcode';
-import { BUCKETS, type BookToken } from './buckets/token';
+import { BUCKETS, failedStageWords, type BookToken } from './buckets/token';
+import { parkedAdvice } from './workflows/metadata';
 import { describeConfig } from './config/load';
 import { scrubStandardStreams } from './common/secret-values';
 import type { PipelineConfig } from './config/types';
@@ -118,17 +120,34 @@ function barcodesFrom(values: string[]): string[] {
 }
 
 function printToken(token: BookToken): void {
+  const parked = token.bucket === 'failed' ? token.lastError : undefined;
+  // Tokens parked before the wording changed say "parked: 04_decrypted failed" for a book that never reached 04.
+  const status = parked ? `parked: ${failedStageWords(parked.stage)}` : token.status;
   const lines = [
     `barcode     ${token.barcode} (${token.directory})`,
-    `bucket      ${token.bucket}${token.status ? ` — ${token.status}` : ''}`,
+    `bucket      ${token.bucket}${status ? ` — ${status}` : ''}`,
     token.grinEtag ? `GRIN ETag   ${token.grinEtag}` : undefined,
     token.encryptedBytes !== undefined ? `bytes       ${token.encryptedBytes} encrypted, ${token.decryptedBytes ?? '?'} decrypted` : undefined,
     token.pageCount !== undefined ? `pages       ${token.pageCount}${token.hasMarc === false ? ' (no MARC record)' : ''}` : undefined,
-    token.lastError ? `last error  [${token.lastError.stage}] ${token.lastError.message}` : undefined,
+    token.lastError ? `last error  ${failedStageWords(token.lastError.stage)}: ${token.lastError.message}` : undefined,
+    // The same advice the Web UI's book page gives.
+    parked ? `to do       ${parkedAdvice(parked.type, parked.message)}: \`grin-pipeline retry ${token.barcode}\` (or \`cancel\`)` : undefined,
     token.stored ? `stored      ${Object.values(token.stored).join(', ')}` : undefined,
     `stages      ${Object.entries(token.stages).map(([b, t]) => `${b} ${t}`).join('\n            ')}`,
   ];
   process.stdout.write(lines.filter(Boolean).join('\n') + '\n');
+}
+
+/**
+ * Why a book has no running workflow to signal, from where the board has it: the same words `status`
+ * uses for an unknown book, and `resume` advised only for a book the board has unfinished.
+ */
+async function noWorkflowReason(signal: 'retry' | 'cancel', barcode: string, config: PipelineConfig): Promise<string> {
+  const bucket = await (await Board.open(config.pipelineDir)).locate(barcode).catch(() => null);
+  if (bucket === null) return `not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board)`;
+  if (bucket === '07_stored') return `already stored (07_stored): its workflow has finished; there is nothing to ${signal}`;
+  if (bucket === 'cancelled') return `already cancelled: its workflow has finished; there is nothing to ${signal}`;
+  return `in ${bucket} on the board, but Temporal has no running workflow for it (lost or ended): \`grin-pipeline resume\` starts unfinished books from the board`;
 }
 
 export function buildProgram(): Command {
@@ -163,7 +182,7 @@ export function buildProgram(): Command {
       if (opts.batchId !== undefined) validateBatchId(opts.batchId);
       const config = configFrom(globals());
       const log = (s: string) => process.stderr.write(`${s}\n`);
-      const { batchStanding, readSelection, refuseInvalidLines, reportDuplicates, startBatch } = await import('./cli/batch');
+      const { batchStanding, readSelection, refuseInvalidLines, reportDuplicates, skippedLinesMessage, startBatch } = await import('./cli/batch');
       const selection = await readSelection(config, { queue: opts.queue, sample: opts.sample, barcodesFile: opts.barcodesFile, barcodes, refreshAllBooks: opts.refreshAllBooks }, () => cliGrinClient(config), log);
       const list = opts.limit === undefined ? selection.barcodes : selection.barcodes.slice(0, opts.limit);
       const batchId = opts.batchId ?? defaultBatchId(config.grin.directory, list);
@@ -171,17 +190,21 @@ export function buildProgram(): Command {
         const client = await connectClient(config);
         const standing = await batchStanding(client, config, batchId);
         const { formatPlanLine, planBatch, summarizePlan } = await import('./cli/batch-plan');
-        const plan = await planBatch(client, config, selection, { limit: opts.limit, batchFinished: standing === 'finished' });
+        const plan = await planBatch(client, config, await Board.open(config.pipelineDir), selection, { limit: opts.limit, batchFinished: standing === 'finished' });
         if (opts.json) process.stdout.write(JSON.stringify({ dryRun: true, batchId, standing, plan }, null, 2) + '\n');
-        else for (const line of plan) process.stdout.write(`${formatPlanLine(line)}\n`);
+        else {
+          // In blocks: a million lines written one by one take longer than planning them.
+          for (let i = 0; i < plan.length; i += 10_000) process.stdout.write(plan.slice(i, i + 10_000).map((line) => `${formatPlanLine(line)}\n`).join(''));
+        }
         log(`dry run, batch ${batchId} (${dryRunStandingWords[standing]}): ${summarizePlan(plan)}; nothing was started`);
-        if (selection.invalid.length > 0) {
+        if (selection.invalid.length > 0 && selection.fromGrin) log(skippedLinesMessage(selection));
+        else if (selection.invalid.length > 0) {
           log(`a real run refuses this list until its ${selection.invalid.length} invalid line(s) are fixed or removed`);
           process.exitCode = 2;
         }
         return;
       }
-      refuseInvalidLines(selection);
+      refuseInvalidLines(selection, log);
       reportDuplicates(selection, log);
       if (list.length === 0) throw new UsageError(`No barcodes in ${selection.source}.`);
       if (list.length < selection.barcodes.length) {
@@ -198,7 +221,7 @@ export function buildProgram(): Command {
         return;
       }
       const { followBatch } = await import('./cli/progress');
-      const summary = await followBatch(handle, await Board.open(config.pipelineDir), list.length);
+      const summary = await followBatch(handle, await Board.open(config.pipelineDir), list);
       log(
         `done: ${summary.total} books: ${summary.started} started, ${summary.alreadyKnown} already known; ` +
           `${summary.stored} stored, ${summary.failed} parked in failed, ${summary.cancelled} cancelled`,
@@ -252,6 +275,11 @@ export function buildProgram(): Command {
         if (!temporalAnswered) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir}, and Temporal could not be asked (${liveNote}).`, EXIT.failed);
         throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board).`);
       }
+      // The board was read, but Temporal did not answer: what is shown may be stale (exit 1, said on stderr).
+      if (!temporalAnswered) {
+        process.exitCode = EXIT.failed;
+        process.stderr.write(`error: Temporal did not answer (${liveNote}); status shows the board's view only\n`);
+      }
       if (opts.json) {
         process.stdout.write(JSON.stringify({ token, ...(tokenProblem ? { tokenProblem } : {}), workflow: live ?? null, pendingActivities: pending, note: liveNote, ...(stalled ? { stalled } : {}) }, null, 2) + '\n');
         return;
@@ -291,6 +319,12 @@ export function buildProgram(): Command {
         const config = configFrom(globals());
         let barcodes = barcodesFrom(args);
         if (opts.allFailed) barcodes = [...barcodes, ...(await (await Board.open(config.pipelineDir)).listBarcodes('failed'))];
+        if (barcodes.length === 0 && opts.allFailed) {
+          // Nothing parked is nothing to do, not a mistake: a script running `retry --all-failed` goes on.
+          process.stderr.write(`no books parked in ${join(config.pipelineDir, 'failed')}: nothing to ${name}\n`);
+          if (opts.json) process.stdout.write(JSON.stringify({ signal: name, results: [] }, null, 2) + '\n');
+          return;
+        }
         if (barcodes.length === 0) throw new UsageError(`Name the books to ${name}, or use --all-failed.`);
         const client = await connectClient(config);
         const { WorkflowNotFoundError } = await import('@temporalio/client');
@@ -305,9 +339,9 @@ export function buildProgram(): Command {
             if (!opts.json) process.stdout.write(`${barcode}: ${name} sent\n`);
           } catch (err) {
             unknown ||= err instanceof WorkflowNotFoundError;
-            const why = err instanceof WorkflowNotFoundError ? 'Temporal has no running workflow for this book (finished, never started, or lost); `grin-pipeline resume` starts unfinished books from the board' : err instanceof Error ? err.message : String(err);
+            const why = err instanceof WorkflowNotFoundError ? await noWorkflowReason(name, barcode, config) : err instanceof Error ? err.message : String(err);
             results.push({ barcode, sent: false, error: why });
-            process.stderr.write(`${barcode}: ${why}\n`);
+            process.stderr.write(`error: ${barcode}: ${why}\n`);
           }
         }
         if (opts.json) process.stdout.write(JSON.stringify({ signal: name, results }, null, 2) + '\n');
@@ -330,6 +364,11 @@ export function buildProgram(): Command {
     .action(async (opts: { connect?: boolean; archive?: string; json?: boolean }) => {
       if (opts.archive !== undefined && !opts.connect) throw new UsageError('--archive is used with --connect.');
       const config = configFrom(globals());
+      if (opts.archive !== undefined) {
+        // Refused before any connection is tried: a mistyped path is bad input, not a failed check.
+        const info = await stat(opts.archive).catch(() => null);
+        if (!info?.isFile()) throw new UsageError(`--archive ${opts.archive}: ${info ? 'not a file' : 'no such file'}; give an encrypted archive (.tar.gz.gpg) downloaded from GRIN`);
+      }
       const say = (text: string) => {
         if (!opts.json) process.stdout.write(text + '\n');
       };
@@ -427,7 +466,16 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** `grin-pipeline board | head`: the reader went away; nothing more to say, and no stack trace. */
+function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 if (require.main === module) {
+  exitQuietlyOnClosedPipe(process.stdout);
   scrubStandardStreams();
   buildProgram()
     .parseAsync(process.argv)

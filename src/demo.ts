@@ -6,15 +6,18 @@
  * (but for the books `--park N` damages at the simulated GRIN on purpose, which end parked in failed).
  * Ctrl-C stops everything cleanly; running it again continues where it stopped.
  */
-import { mkdirSync, readdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import YAML from 'yaml';
+import { writeFileAtomic } from './common/atomic-file';
+import { PRIVATE_FILE_MODE } from './common/file-modes';
 import { Command, InvalidArgumentError } from 'commander';
 import { Board } from './buckets/board';
 import { deepMerge, loadConfig } from './config/load';
 import { simulatedPipelineOverrides } from './devtools/simulated-pipeline';
-import { findWebUi, startTemporalDevServer, temporalReady, type RunningServer } from './devtools/servers';
+import { ExitedWhileStarting, findWebUi, startTemporalDevServer, temporalReady, type RunningServer } from './devtools/servers';
 import { startSimulator, type RunningSimulator } from './simulator';
-import { bookSettingsFrom, connectClient, reportAndExit } from './cli/common';
+import { bookSettingsFrom, connectClient, reportAndExit, UsageError } from './cli/common';
 import { selectBarcodes, startBatch } from './cli/batch';
 import { followBatch, formatCounts } from './cli/progress';
 import { createPipelineWorkers, installQuietRuntime, type PipelineWorkers } from './worker';
@@ -52,7 +55,46 @@ function countFiles(dir: string, suffix: string): number {
   return n;
 }
 
-async function runDemo(opts: DemoOptions): Promise<number> {
+/**
+ * Writes the config the demo runs with as `<data>/config.yaml`, so the CLI can look at the demo's
+ * board (`grin-pipeline -c .demo/config.yaml board`). Rewritten every run: the simulator's port is
+ * new each time. Secrets stay in files; the config names them (`file:`), as in production.
+ */
+export async function writeDemoConfig(data: string, overrides: object): Promise<string> {
+  const file = join(data, 'config.yaml');
+  const header = '# Written by `npm run demo` on every run (the GRIN simulator gets a new port each time); edits are lost.\n';
+  await writeFileAtomic(file, header + YAML.stringify(overrides), { mode: PRIVATE_FILE_MODE });
+  return file;
+}
+
+/** The commands that look around the demo's board, with the config path as the user would type it. */
+export function demoCommands(configFile: string, barcode: string, cwd = process.cwd()): string[] {
+  const c = relative(cwd, configFile) || configFile;
+  return [
+    `npx grin-pipeline -c ${c} board                  # books per bucket`,
+    `npx grin-pipeline -c ${c} status ${barcode}   # one book (its workflow too while Temporal runs: --stay)`,
+    `npx grin-pipeline -c ${c} report --out demo.csv  # a row per book, summary on stderr`,
+  ];
+}
+
+/**
+ * Why the Temporal dev server did not start, from its log: the line that says "address already in
+ * use" (the frontend's or the Web UI's port), else undefined.
+ */
+export function startFailureCause(logFile: string): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(logFile, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const line = text.split('\n').reverse().find((l) => /address already in use/i.test(l));
+  if (!line) return undefined;
+  const address = /(?:listen tcp|bind)[^0-9]*([0-9.:[\]]+:\d+)/i.exec(line)?.[1];
+  return `${address ? `${address}: ` : ''}address already in use`;
+}
+
+export async function runDemo(opts: DemoOptions): Promise<number> {
   const data = resolve(opts.data);
   mkdirSync(data, { recursive: true });
   const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -81,12 +123,22 @@ async function runDemo(opts: DemoOptions): Promise<number> {
       uiUrl = await findWebUi(opts.port, opts.uiPort);
     } else {
       log(`starting the Temporal dev server on ${address} (state in ${join(data, 'temporal.db')})`);
+      const logFile = join(data, 'temporal.log');
       const server: RunningServer & { uiUrl?: string } = await startTemporalDevServer({
         port: opts.port,
         uiPort: opts.uiPort,
         dbFile: join(data, 'temporal.db'),
-        logFile: join(data, 'temporal.log'),
+        logFile,
         log,
+      }).catch((err: unknown) => {
+        // A port taken by another program is the usual cause: say it in one line, without a stack.
+        if (!(err instanceof ExitedWhileStarting)) throw err;
+        const cause = startFailureCause(logFile);
+        throw new UsageError(
+          `the Temporal dev server did not start: ${cause ?? `it exited; see ${logFile}`}` +
+            (cause ? `; another program holds the port: stop it, or give the demo other ports with --port (and --ui-port); log: ${logFile}` : ''),
+          1,
+        );
       });
       uiUrl = server.uiUrl;
       ownServer = true;
@@ -114,13 +166,12 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     log(`GRIN simulator at ${sim.baseUrl}/${DEMO_DIRECTORY}`);
 
     // Secrets go in files, as they would in production; only their paths are in the config.
-    const config = loadConfig({
-      env: {},
-      overrides: deepMerge(simulatedPipelineOverrides(sim, data, DEMO_TOKEN), {
-        temporal: { address },
-        grin: { pollIntervalSeconds: 2, rateLimitPerSecond: 20 },
-      }) as object,
-    });
+    const overrides = deepMerge(simulatedPipelineOverrides(sim, data, DEMO_TOKEN), {
+      temporal: { address },
+      grin: { pollIntervalSeconds: 2, rateLimitPerSecond: 20 },
+    }) as object;
+    const config = loadConfig({ env: {}, overrides });
+    const configFile = await writeDemoConfig(data, overrides);
 
     // 3. A worker in this process.
     installQuietRuntime('WARN');
@@ -147,7 +198,7 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     log(`batch of ${barcodes.length} books started: ${handle.workflowId}`);
     log(uiLine('/namespaces/default/workflows'));
     const board = await Board.open(config.pipelineDir);
-    const summary = await followBatch(handle, board, barcodes.length);
+    const summary = await followBatch(handle, board, barcodes);
 
     // 5. Summary.
     const counts = await board.counts();
@@ -172,6 +223,9 @@ async function runDemo(opts: DemoOptions): Promise<number> {
     } else {
       log(`all ${stored} books are in 07_stored.`);
     }
+    log('');
+    log(`the demo's config for the CLI: ${relative(process.cwd(), configFile) || configFile} (rewritten each run). Look around with:`);
+    for (const line of demoCommands(configFile, barcodes[0])) log(`  ${line}`);
     if (opts.stay) {
       // Parked books too: they are what one most wants to look at in the Web UI.
       log('--stay: the Temporal server, simulator and worker keep running; Ctrl-C stops them.');

@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { rm } from 'node:fs/promises';
 import { BookNotOnBoardError, TokenFileError } from '../buckets/board';
 import type { BookToken, Bucket, StageBucket, TokenError } from '../buckets/token';
+import { failedStageWords } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
 import { classified } from './failures';
 import { markConverted } from './wait-for-conversion';
@@ -50,6 +51,15 @@ export interface RebuildTokenInput {
 
 export function createBoardActivities(deps: ActivityDeps) {
   const { board } = deps;
+
+  /** An info line in the worker's log (the activity's logger, which adds the book's workflow). */
+  const logInfo = (message: string, meta: Record<string, unknown>) => {
+    try {
+      Context.current().log.info(message, meta);
+    } catch {
+      // outside an activity (unit use)
+    }
+  };
 
   /** A warning in the worker's log (the activity's logger). */
   const log = (message: string) => {
@@ -170,12 +180,14 @@ export function createBoardActivities(deps: ActivityDeps) {
         const already = current?.bucket === 'failed' && current.lastError?.stage === input.stage && current.lastError.message === input.message;
         if (already) return;
         await moveRebuilding(input.barcode, 'failed', {
-          status: `parked: ${input.stage} failed`,
+          status: `parked: ${failedStageWords(input.stage)}`,
           attempts: (current?.attempts ?? 0) + 1,
           lastError: { stage: input.stage, message: input.message, type: input.type, at: new Date().toISOString() },
         });
         // Grouped with the other parks of its window; delivery never holds the book (src/notify).
         deps.notifier?.parked({ barcode: input.barcode, stage: input.stage, reason: input.message });
+        // The one line an operator reads for a park: where and why, no stack (the cause is known).
+        logInfo(`book parked: ${failedStageWords(input.stage)}: ${input.message}`, { barcode: input.barcode, type: input.type });
       });
     },
 

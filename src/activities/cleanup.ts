@@ -10,6 +10,7 @@
  * if it has not moved. A new workflow run that finds the token in 06_processed with the upload
  * recorded and the files gone is handled by the upload stage, which confirms the stored objects.
  */
+import { Context } from '@temporalio/activity';
 import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bookPaths, type ActivityDeps } from './deps';
@@ -52,6 +53,8 @@ export function createCleanupActivity(deps: ActivityDeps) {
           await deps.board.move(input.barcode, '07_stored', {
             status: retentionDays > 0 ? `stored; local copy kept ${retentionDays} days` : 'stored; local files removed',
           });
+          // The one line an operator reads per stored book.
+          Context.current().log.info('book stored', { barcode: input.barcode, pages: token.pageCount, encryptedBytes: token.encryptedBytes });
         }
         killPoint('cleanup:after-token-move', input.barcode);
       });

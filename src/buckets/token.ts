@@ -28,6 +28,28 @@ export function isBucket(name: string): name is Bucket {
   return (BUCKETS as readonly string[]).includes(name);
 }
 
+/** The stage whose success moves a book into each bucket (`decrypt` brings it to 04_decrypted). */
+const STAGE_INTO: Record<StageBucket, string> = {
+  '00_available': 'register',
+  '01_requested': 'request',
+  '02_converted': 'conversion',
+  '03_downloaded': 'download',
+  '04_decrypted': 'decrypt',
+  '05_extracted': 'extract',
+  '06_processed': 'process',
+  '07_stored': 'store',
+};
+
+/**
+ * "decrypt failed (in 03_downloaded)" for a TokenError's stage, which is the bucket the book was heading
+ * for: the book never reached that bucket, so the words name the stage and the bucket it was in.
+ */
+export function failedStageWords(stage: StageBucket): string {
+  const i = STAGE_BUCKETS.indexOf(stage);
+  if (i < 0) return `${String(stage)} failed`;
+  return `${STAGE_INTO[stage]} failed${i > 0 ? ` (in ${STAGE_BUCKETS[i - 1]})` : ''}`;
+}
+
 /** What went wrong last; kept in the token so `ls failed/` plus `cat` tells an operator why. */
 export interface TokenError {
   /** The stage (bucket the book was heading for) that failed. */

@@ -3,9 +3,14 @@
  * starting or writing anything. It asks Temporal the same question the batch's own idempotent start
  * answers: a book whose workflow is running or finished is not started again (reuse policy
  * ALLOW_DUPLICATE_FAILED_ONLY), one whose last run failed or was terminated is started anew.
+ * A long list (more than DESCRIBE_UP_TO books) is not asked about book by book: the board says
+ * which books are stored, cancelled or on their way (one listing per bucket), and one visibility
+ * query says which book workflows are running.
  */
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Board } from '../buckets/board';
 import type { BarcodeListProblem } from '../buckets/barcode';
+import { boardIndex } from './board-index';
 import type { PipelineConfig } from '../config/types';
 import { bookWorkflowId } from '../workflows/contracts';
 import { GrinStage } from '../workflows/search-attributes';
@@ -25,6 +30,9 @@ export interface PlanLine {
 
 /** Books described at once: quick for thousands of books, polite to the server. */
 const DESCRIBES_AT_ONCE = 16;
+
+/** Up to this many books, each is described in Temporal (exact); beyond, the board and one list query answer. */
+export const DESCRIBE_UP_TO = 2000;
 
 /** How one book's workflow stands, in start-batch's terms. */
 async function bookPlan(client: Client, directory: string, barcode: string): Promise<PlanLine> {
@@ -57,15 +65,19 @@ export interface PlanOptions {
   limit?: number;
   /** The batch of this id has already finished: re-running the command starts nothing. */
   batchFinished?: boolean;
+  /** Books asked about one by one up to this many (default DESCRIBE_UP_TO); more are planned from the board. */
+  describeUpTo?: number;
 }
 
 /** Every line of the selection with what start-batch would do with it. Reads Temporal; changes nothing. */
-export async function planBatch(client: Client, config: PipelineConfig, selection: Selection, opts: PlanOptions = {}): Promise<PlanLine[]> {
+export async function planBatch(client: Client, config: PipelineConfig, board: Board, selection: Selection, opts: PlanOptions = {}): Promise<PlanLine[]> {
   const inBatch = opts.limit === undefined ? selection.barcodes : selection.barcodes.slice(0, opts.limit);
   const overLimit = selection.barcodes.slice(inBatch.length);
-  const books: PlanLine[] = [];
+  let books: PlanLine[] = [];
   if (opts.batchFinished) {
     for (const barcode of inBatch) books.push({ action: 'skip', reason: 'batch finished', barcode, detail: 'this batch already finished: it is not run again' });
+  } else if (inBatch.length > (opts.describeUpTo ?? DESCRIBE_UP_TO)) {
+    books = await planFromBoard(client, config, board, inBatch); // a million lines: never spread as arguments
   } else {
     for (let i = 0; i < inBatch.length; i += DESCRIBES_AT_ONCE) {
       const chunk = inBatch.slice(i, i + DESCRIBES_AT_ONCE);
@@ -78,6 +90,36 @@ export async function planBatch(client: Client, config: PipelineConfig, selectio
     ...selection.invalid.map((p) => listLine(p, 'invalid')),
     ...selection.duplicates.map((p) => listLine(p, 'duplicate')),
   ];
+}
+
+/**
+ * The plan for a long list: where the board has each book, and whether Temporal runs its workflow.
+ * A book neither on the board nor running is new (a finished workflow whose token was lost is
+ * started again, and continues from what Temporal and storage hold).
+ */
+async function planFromBoard(client: Client, config: PipelineConfig, board: Board, barcodes: string[]): Promise<PlanLine[]> {
+  const [where, running] = await Promise.all([boardIndex(board), runningBooks(client, config.grin.directory)]);
+  return barcodes.map((barcode): PlanLine => {
+    const bucket = where.get(barcode);
+    if (bucket === '07_stored') return { action: 'skip', reason: 'already stored', barcode, detail: 'already stored (07_stored on the board)' };
+    if (bucket === 'cancelled') return { action: 'skip', reason: 'cancelled', barcode, detail: 'cancelled by an operator (on the board)' };
+    if (running.has(barcode)) {
+      if (bucket === 'failed') return { action: 'skip', reason: 'parked', barcode, detail: 'running, parked in failed: waits for `retry` or `cancel`' };
+      return { action: 'skip', reason: 'already running', barcode, detail: `already running${bucket ? ` (at ${bucket})` : ''}` };
+    }
+    if (bucket) return { action: 'start', reason: 'last run ended', barcode, detail: `in ${bucket} on the board with no running workflow: started anew, from there` };
+    return { action: 'start', reason: 'new', barcode, detail: 'not on the board and no running workflow' };
+  });
+}
+
+/** Barcodes of this directory's running book workflows (one visibility query, paged). */
+async function runningBooks(client: Client, directory: string): Promise<Set<string>> {
+  const prefix = bookWorkflowId(directory, '');
+  const running = new Set<string>();
+  for await (const info of client.workflow.list({ query: "WorkflowType = 'bookWorkflow' AND ExecutionStatus = 'Running'" })) {
+    if (info.workflowId.startsWith(prefix)) running.add(info.workflowId.slice(prefix.length));
+  }
+  return running;
 }
 
 /** One line per book: `start  BARCODE  why` / `skip   BARCODE  why` (list problems with their line number). */

@@ -13,7 +13,7 @@ import { createInterface } from 'node:readline';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdConflictPolicy, WorkflowIdReusePolicy } from '@temporalio/common';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { writeFileAtomic } from '../common/atomic-file';
-import { formatBarcodeListProblems, parseBarcodeList, type BarcodeListProblem } from '../buckets/barcode';
+import { formatBarcodeListProblems, isValidBarcode, parseBarcodeList, type BarcodeListProblem } from '../buckets/barcode';
 import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
 import { batchWorkflow, type BatchSummary } from '../workflows/batch';
@@ -50,12 +50,19 @@ export async function cachedAllBooks(config: PipelineConfig, grin: GrinApi, refr
   return file;
 }
 
-async function firstLines(file: string, n: number): Promise<string[]> {
+/**
+ * The lines of the cached listing up to its n-th distinct barcode, every line kept (blank and
+ * malformed ones too) so that line numbers in messages are the file's.
+ */
+async function linesUpToBarcodes(file: string, n: number): Promise<string[]> {
   const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   const out: string[] = [];
+  const seen = new Set<string>();
   for await (const line of rl) {
-    if (line.trim()) out.push(line.trim());
-    if (out.length >= n) break;
+    out.push(line);
+    const candidate = line.trim().split('\t')[0].trim();
+    if (isValidBarcode(candidate)) seen.add(candidate);
+    if (seen.size >= n) break;
   }
   rl.close();
   return out;
@@ -69,6 +76,11 @@ export interface Selection {
   duplicates: BarcodeListProblem[];
   /** Where the list came from, for messages ("batch.txt", "standard input", ...). */
   source: string;
+  /**
+   * The list is one of GRIN's listings (`--sample`, `--queue`): an operator cannot edit it, so a
+   * malformed line is skipped and reported instead of refusing the list.
+   */
+  fromGrin?: boolean;
 }
 
 /** Reads the selection and reports each line's fate; bad lines are returned, not thrown (see `selectBarcodes`). */
@@ -77,17 +89,20 @@ export async function readSelection(config: PipelineConfig, sel: BatchSelection,
   if (chosen !== 1) throw new UsageError('Say which books: exactly one of --queue NAME, --sample N, --barcodes-file FILE, or barcodes as arguments.');
   let text: string;
   let source: string;
+  let fromGrin = false;
   if (sel.queue !== undefined) {
     if (!isGrinQueue(sel.queue)) throw new UsageError(`--queue ${sel.queue}: not a queue; use one of ${GRIN_QUEUES.join(', ')}`);
     const picked = await barcodesInQueue(await grin(), sel.queue);
     log(`--queue ${sel.queue}: ${picked.description}`);
     text = picked.barcodes.join('\n');
     source = `GRIN's ${sel.queue} queue`;
+    fromGrin = true;
   } else if (sel.sample !== undefined) {
     if (!Number.isInteger(sel.sample) || sel.sample < 1) throw new UsageError(`--sample must be a whole number of books, at least 1 (got ${sel.sample})`);
     const all = await cachedAllBooks(config, await grin(), sel.refreshAllBooks, log);
-    text = (await firstLines(all, sel.sample)).join('\n');
+    text = (await linesUpToBarcodes(all, sel.sample)).join('\n');
     source = all;
+    fromGrin = true;
   } else if (sel.barcodesFile) {
     source = sel.barcodesFile === '-' ? 'standard input' : sel.barcodesFile;
     if (sel.barcodesFile === '-') {
@@ -105,7 +120,7 @@ export async function readSelection(config: PipelineConfig, sel: BatchSelection,
     source = 'the command line';
   }
   const { barcodes, problems, duplicates } = parseBarcodeList(text, source);
-  return { barcodes, invalid: problems, duplicates, source };
+  return { barcodes, invalid: problems, duplicates, source, ...(fromGrin ? { fromGrin } : {}) };
 }
 
 /** Lines shown in full before the rest are only counted (a list of a million lines must stay readable). */
@@ -117,13 +132,35 @@ function shownLines(selection: Selection, which: BarcodeListProblem[]): string[]
   return shown;
 }
 
-/** Refuses a list with lines that are not barcodes: a typo must not silently shrink a batch. */
-export function refuseInvalidLines(selection: Selection): void {
+/** Line numbers shown when malformed lines of a GRIN listing are skipped (the rest are counted). */
+const LINE_NUMBERS_SHOWN = 5;
+
+/**
+ * Refuses a list with lines that are not barcodes: a typo must not silently shrink a batch. A GRIN
+ * listing the operator cannot edit is not refused: its malformed lines are skipped and reported.
+ */
+export function refuseInvalidLines(selection: Selection, log: (s: string) => void = () => undefined): void {
   const { invalid, source } = selection;
   if (invalid.length === 0) return;
+  if (selection.fromGrin) {
+    log(skippedLinesMessage(selection));
+    return;
+  }
   throw new UsageError(
     `${invalid.length} bad line(s) in ${source}; a barcode is 3-50 characters of letters, digits, '_' or '-':\n${shownLines(selection, invalid).join('\n')}` +
       '\nFix or remove them and run the command again; nothing was started.',
+  );
+}
+
+/** "skipped 3 malformed line(s) of <listing> (lines 4, 9, 12): not barcodes; …". */
+export function skippedLinesMessage(selection: Pick<Selection, 'invalid' | 'source'>): string {
+  const { invalid, source } = selection;
+  const numbers = invalid.slice(0, LINE_NUMBERS_SHOWN).map((p) => p.line).join(', ');
+  const more = invalid.length > LINE_NUMBERS_SHOWN ? ` and ${invalid.length - LINE_NUMBERS_SHOWN} more` : '';
+  const first = invalid[0];
+  return (
+    `warning: skipped ${invalid.length} malformed line(s) of ${source} (line${invalid.length > 1 ? 's' : ''} ${numbers}${more}): not barcodes, e.g. line ${first.line}: ${first.reason}; ` +
+    'the other books are selected as usual'
   );
 }
 
@@ -137,7 +174,7 @@ export function reportDuplicates(selection: Selection, log: (s: string) => void)
 /** Resolves the selection into a validated, de-duplicated barcode list; bad lines are refused, repeats reported. */
 export async function selectBarcodes(config: PipelineConfig, sel: BatchSelection, grin: () => GrinApi | Promise<GrinApi>, log: (s: string) => void): Promise<string[]> {
   const selection = await readSelection(config, sel, grin, log);
-  refuseInvalidLines(selection);
+  refuseInvalidLines(selection, log);
   reportDuplicates(selection, log);
   if (selection.barcodes.length === 0) throw new UsageError(`No barcodes in ${selection.source}.`);
   return selection.barcodes;

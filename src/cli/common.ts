@@ -9,7 +9,9 @@ import { EXIT } from './exit-codes';
 // the CLI's start-up time, and `board`, `report` or `unpack` do not need it.
 import type { Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
-import { loadConfig } from '../config/load';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { CONFIG_FILE_ENV, loadConfig } from '../config/load';
 import { registerConfiguredSecrets } from '../config/secrets';
 import type { PipelineConfig } from '../config/types';
 import type { BookSettings } from '../workflows/contracts';
@@ -18,12 +20,28 @@ export interface GlobalOptions {
   config?: string;
 }
 
-export function configFrom(opts: GlobalOptions, overrides?: object): PipelineConfig {
+/**
+ * The config a command runs with: `-c FILE`, else `$GRIN_PIPELINE_CONFIG`. Without either, a command
+ * refuses (exit 2) rather than run on built-in defaults, which would read and create a board in
+ * ./data/pipeline that is nobody's; `unpack`, which needs no board, passes `{ required: false }`.
+ */
+export function configFrom(opts: GlobalOptions, overrides?: object, { required = true }: { required?: boolean } = {}): PipelineConfig {
+  if (required && !opts.config && !process.env[CONFIG_FILE_ENV]) throw new UsageError(noConfigMessage());
   const config = loadConfig({ file: opts.config, overrides });
   // Known by value before anything is printed: status and reports quote what Temporal recorded.
   registerConfiguredSecrets(config);
   return config;
 }
+
+/** Where the CLI looked for a config, and where one might be (the demo writes `.demo/config.yaml`). */
+export function noConfigMessage(cwd = process.cwd()): string {
+  const demo = join(cwd, DEMO_CONFIG_FILE);
+  const hint = existsSync(demo) ? `the demo's is ${relative(cwd, demo)}` : 'config.example.yaml is a commented start';
+  return `no config: no -c FILE given and $${CONFIG_FILE_ENV} is not set; give the pipeline's config with -c config.yaml (${hint}). Nothing was read or created.`;
+}
+
+/** The config file `npm run demo` writes, relative to its --data folder's parent (the project folder). */
+export const DEMO_CONFIG_FILE = join('.demo', 'config.yaml');
 
 /** A Temporal client for the configured namespace, over the connection `temporal.*` describes (TLS, API key). */
 export async function connectClient(config: PipelineConfig): Promise<Client> {

@@ -2,12 +2,14 @@
  * `grin-pipeline report`: one row per book (from the board's tokens) and a summary, as CSV or JSON.
  * Reads only the board: works while Temporal or storage is down.
  */
+import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { Board } from '../buckets/board';
 import { formatReport, reportFromBoard, summaryText, type ReportFormat } from '../report';
 import { validateBatchId } from './batch-id';
-import { configFrom, type GlobalOptions } from './common';
+import { configFrom, UsageError, type GlobalOptions } from './common';
 import { PRIVATE_FILE_MODE } from '../common/file-modes';
 
 export function addReportCommand(program: Command, globals: () => GlobalOptions): void {
@@ -26,6 +28,10 @@ export function addReportCommand(program: Command, globals: () => GlobalOptions)
       const config = configFrom(globals());
       const board = await Board.open(config.pipelineDir);
       const report = await reportFromBoard(board, { batchId: opts.batch });
+      // A batch id that names nothing is a typo, not an empty batch: its list is written when it starts.
+      if (opts.batch !== undefined && report.rows.length === 0 && !existsSync(join(config.pipelineDir, 'batches', `${opts.batch}.txt`))) {
+        throw new UsageError(`no batch ${opts.batch} on the board at ${config.pipelineDir} (no list in batches/ and no token names it); check the id (\`ls ${join(config.pipelineDir, 'batches')}\`)`);
+      }
       const text = formatReport(report, opts.json ? 'json' : opts.format);
       if (opts.out) await writeFile(opts.out, text, { mode: PRIVATE_FILE_MODE });
       else process.stdout.write(text);

@@ -70,7 +70,8 @@ export function addUnpackCommand(program: Command, globals: () => GlobalOptions)
 }
 
 async function runUnpack(archive: string, opts: UnpackCliOptions, globals: GlobalOptions): Promise<void> {
-  const config = configFrom(globals);
+  // No board is read or written: the built-in defaults (limits, no passphrase) are fine without a config.
+  const config = configFrom(globals, undefined, { required: false });
   const info = await stat(archive).catch(() => null);
   if (!info?.isFile()) throw new UsageError(`The archive ${archive} ${info ? 'is not a file' : 'does not exist'}.`);
   const passphrase = opts.decrypted

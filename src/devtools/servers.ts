@@ -44,7 +44,7 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
 /** Generous: on a busy machine a server may take many times longer to start than on an idle one. */
 const START_TIMEOUT_MS = 180_000;
 
-class ExitedWhileStarting extends Error {}
+export class ExitedWhileStarting extends Error {}
 
 async function waitFor(what: string, check: () => Promise<boolean>, child: ChildProcess, timeoutMs: number, logFile?: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -30,20 +30,41 @@ const ACTIVITY_ONLY_WORKER_NOTICE = 'No workflows registered, not polling for wo
 const TO_SDK: Record<LogLevel, SdkLevel> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
 const FROM_SDK: Record<SdkLevel, LogLevel> = { TRACE: 'debug', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
+/** webpack's listing of the workflow bundle (assets, modules), which the SDK's bundler logs at INFO. */
+const WEBPACK_STATS = /\bwebpack [\d.]+ compiled\b/;
+
+/**
+ * The level an SDK entry is logged at here. webpack's bundle listing is for debugging the bundle;
+ * a permanent failure (a PipelineError that parks the book) is expected and said once, with its
+ * reason, by the park itself (activities/board-ops.ts): its "Activity failed" warning and stack
+ * would only repeat it.
+ */
+export function pipelineLevel(entry: Pick<LogEntry, 'level' | 'message' | 'meta'>): LogLevel {
+  const level = FROM_SDK[entry.level];
+  if (level === 'info' && WEBPACK_STATS.test(entry.message)) return 'debug';
+  const error = entry.meta?.error;
+  if (level === 'warn' && entry.message === 'Activity failed' && error instanceof ApplicationFailure && error.nonRetryable) return 'debug';
+  return level;
+}
+
 /**
  * The SDK logger for `Runtime.install`. Expected failures (not converted yet, queue full) are
  * BENIGN, which the SDK logs at DEBUG. Failures of a fault that hits every book (they carry
  * `waitingFor`) are left to the per-process fault reporter (activities/waiting.ts), which says it
- * once per interval, not once per book.
+ * once per interval, not once per book. Levels as `pipelineLevel` says.
  */
 export function sdkLogger(logger: Logger): DefaultLogger {
   return new DefaultLogger(TO_SDK[logger.level], (entry: LogEntry) => {
     if (entry.message === ACTIVITY_ONLY_WORKER_NOTICE) return;
     const error = entry.meta?.error;
     if (error instanceof ApplicationFailure && failureDetails(error).waitingFor) return;
-    logger.log(FROM_SDK[entry.level], entry.message, withBookFields(entry.meta));
+    const level = pipelineLevel(entry);
+    if (LEVEL_ORDER[level] < LEVEL_ORDER[logger.level]) return;
+    logger.log(level, entry.message, withBookFields(entry.meta));
   });
 }
+
+const LEVEL_ORDER: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
 /**
  * A `warn` for shared clients (GRIN): inside an activity it goes through the activity's logger (and

@@ -52,9 +52,14 @@ export interface ReportSummary {
   /** Books that reached 07_stored within the last hour / day. */
   storedLastHour: number;
   storedLastDay: number;
-  /** Books per hour at those rates. */
+  /**
+   * Books per hour at those rates, over the part of the hour / day the run has existed (a run that
+   * began 2 minutes ago is not spread over 24 hours).
+   */
   booksPerHourLastHour: number;
   booksPerHourLastDay: number;
+  /** When the run's first book reached the board (its earliest stage time), if it did within the last day. */
+  runStartedAt?: string;
   /** Books neither stored, parked nor cancelled: what the ETA is for. */
   remaining: number;
   /** When the remaining books would be stored at the last hour's rate (or the last day's if the hour saw none); absent when neither saw any. */
@@ -129,7 +134,12 @@ export function summarize(rows: ReportRow[], now: Date, batchId?: string): Repor
   let pages = 0;
   let storedLastHour = 0;
   let storedLastDay = 0;
+  let firstSeen = Infinity;
   for (const r of rows) {
+    for (const at of Object.values(r.stages)) {
+      const t = Date.parse(at ?? '');
+      if (t < firstSeen) firstSeen = t;
+    }
     buckets[r.bucket]++;
     bytes.encrypted += r.encryptedBytes ?? 0;
     bytes.decrypted += r.decryptedBytes ?? 0;
@@ -147,10 +157,15 @@ export function summarize(rows: ReportRow[], now: Date, batchId?: string): Repor
     }
   }
   const remaining = rows.length - buckets['07_stored'] - buckets.failed - buckets.cancelled;
-  const booksPerHourLastHour = storedLastHour;
-  const booksPerHourLastDay = round(storedLastDay / 24, 2);
+  // A rate is over the time the run has had: a young run's day is its age (at least a minute, so a
+  // first book stored seconds after the start does not read as thousands an hour).
+  const age = Number.isFinite(firstSeen) ? Math.max(60_000, now.getTime() - firstSeen) : DAY_MS;
+  const hourHours = Math.min(HOUR_MS, age) / HOUR_MS;
+  const dayHours = Math.min(DAY_MS, age) / HOUR_MS;
+  const booksPerHourLastHour = round(storedLastHour / hourHours, 2);
+  const booksPerHourLastDay = round(storedLastDay / dayHours, 2);
   // The ETA uses the unrounded rate.
-  const rate = storedLastHour > 0 ? storedLastHour : storedLastDay / 24;
+  const rate = storedLastHour > 0 ? storedLastHour / hourHours : storedLastDay / dayHours;
   const eta = remaining === 0 ? now.toISOString() : rate > 0 ? new Date(now.getTime() + (remaining / rate) * HOUR_MS).toISOString() : undefined;
   return {
     generatedAt: now.toISOString(),
@@ -163,6 +178,7 @@ export function summarize(rows: ReportRow[], now: Date, batchId?: string): Repor
     storedLastDay,
     booksPerHourLastHour,
     booksPerHourLastDay,
+    ...(age < DAY_MS ? { runStartedAt: new Date(Math.min(firstSeen, now.getTime() - age)).toISOString() } : {}),
     remaining,
     ...(eta ? { eta } : {}),
     ...(eta && remaining > 0 ? { etaBasis: booksPerHourLastHour > 0 ? ('last hour' as const) : ('last day' as const) } : {}),

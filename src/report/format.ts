@@ -7,7 +7,7 @@ import { REPORT_BUCKETS, type Report, type ReportRow, type ReportSummary } from 
 
 export type ReportFormat = 'csv' | 'json';
 
-const TIME_COLUMNS = [...STAGE_BUCKETS.slice(1), 'failed', 'cancelled'] as const;
+const TIME_COLUMNS = [...STAGE_BUCKETS, 'failed', 'cancelled'] as const;
 
 const COLUMNS: [string, (r: ReportRow) => string | number | undefined][] = [
   ['barcode', (r) => r.barcode],
@@ -59,6 +59,23 @@ export function formatReport(report: Report, format: ReportFormat): string {
   return format === 'csv' ? reportCsv(report.rows) : reportJson(report);
 }
 
+/** Books stored lately and at what rate; for a run younger than a day, over the time it has run. */
+function storedLine(s: ReportSummary): string {
+  const started = s.runStartedAt ? Date.parse(s.runStartedAt) : NaN;
+  if (Number.isNaN(started)) {
+    return `stored in the last hour ${s.storedLastHour} (${s.booksPerHourLastHour}/h), last day ${s.storedLastDay} (${s.booksPerHourLastDay}/h)`;
+  }
+  const age = Date.parse(s.generatedAt) - started;
+  const since = `stored ${s.storedLastDay} in the ${duration(age)} since the first book reached the board (${s.booksPerHourLastDay}/h)`;
+  return age > 3_600_000 ? `${since}; in the last hour ${s.storedLastHour} (${s.booksPerHourLastHour}/h)` : since;
+}
+
+/** "2 min", "3.5 h". */
+function duration(ms: number): string {
+  const minutes = ms / 60_000;
+  return minutes < 90 ? `${Math.max(1, Math.round(minutes))} min` : `${Math.round(minutes / 6) / 10} h`;
+}
+
 /** The summary for a terminal. */
 export function summaryText(s: ReportSummary): string {
   const buckets = REPORT_BUCKETS.map((b) => `${b} ${s.buckets[b]}`).join(', ');
@@ -67,7 +84,7 @@ export function summaryText(s: ReportSummary): string {
     `${s.books} book(s)${s.batchId ? ` in batch ${s.batchId}` : ''} at ${s.generatedAt}`,
     `buckets: ${buckets}`,
     `bytes: ${s.bytes.encrypted} encrypted, ${s.bytes.decrypted} decrypted; ${s.pages} pages`,
-    `stored in the last hour ${s.storedLastHour} (${s.booksPerHourLastHour}/h), last day ${s.storedLastDay} (${s.booksPerHourLastDay}/h)`,
+    storedLine(s),
     `remaining ${s.remaining}; ETA ${s.eta ? `${s.eta}${s.etaBasis ? ` (at the ${s.etaBasis}'s rate)` : ''}` : 'unknown (nothing stored in the last day)'}`,
     parked ? `parked by reason: ${parked}` : 'parked: none',
   ].join('\n');

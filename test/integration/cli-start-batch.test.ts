@@ -106,6 +106,11 @@ test('--json: start-batch (dry run, and --wait), batch-status, status and retry 
   const waited = await runCli(['-c', configFile, 'start-batch', fresh[0], '--batch-id', 'json-wait', '--wait', '--json']);
   expect(waited.error).toBeUndefined();
   expect(waited.exitCode).toBe(0);
+  // Progress counts this batch's one book, not the other books stored on the board.
+  const progress = waited.stderr.split('\n').filter((line) => /^\[\d\d:\d\d:\d\d\] /.test(line));
+  expect(progress.at(-1)).toMatch(/^\[\d\d:\d\d:\d\d\] stored 1$/);
+  const onBoard = await (await import('../../src/buckets/board')).Board.open(ctx.env.config.pipelineDir).then((b) => b.countsOf(['07_stored']));
+  expect(onBoard['07_stored']).toBeGreaterThan(1); // the whole board would not have said "stored 1"
   expect(JSON.parse(waited.stdout)).toMatchObject({
     dryRun: false,
     batchId: 'json-wait',
@@ -133,7 +138,39 @@ test('--json: start-batch (dry run, and --wait), batch-status, status and retry 
 
   const retry = await runCli(['-c', configFile, 'retry', 'NOSUCH123', '--json']);
   expect(retry.exitCode).toBe(2);
-  expect(JSON.parse(retry.stdout)).toEqual({ signal: 'retry', results: [{ barcode: 'NOSUCH123', sent: false, error: expect.stringContaining('Temporal has no running workflow') }] });
+  expect(JSON.parse(retry.stdout)).toEqual({ signal: 'retry', results: [{ barcode: 'NOSUCH123', sent: false, error: expect.stringMatching(/^not on the board at .* and has no workflow: check the barcode/) }] });
+});
+
+test('retry and cancel agree with status on unknown and stored books: one error line each, exit 2, no advice to resume', async () => {
+  for (const signal of ['retry', 'cancel']) {
+    const unknown = await runCli(['-c', configFile, signal, 'NOSUCH123']);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toMatch(/^error: NOSUCH123: not on the board at .* and has no workflow: check the barcode \(and -c, the config naming the board\)\n$/);
+    const done = await runCli(['-c', configFile, signal, stored]);
+    expect(done.exitCode).toBe(2);
+    expect(done.stderr).toBe(`error: ${stored}: already stored (07_stored): its workflow has finished; there is nothing to ${signal}\n`);
+    expect(done.stderr).not.toContain('resume');
+  }
+  // status says the same of both: unknown is bad input, stored is shown.
+  expect((await runCli(['-c', configFile, 'status', 'NOSUCH123'])).exitCode).toBe(2);
+  const status = await runCli(['-c', configFile, 'status', stored]);
+  expect(status.exitCode).toBe(0);
+  expect(status.stdout).toContain('bucket      07_stored');
+});
+
+test('a long list is planned from the board and one list of running workflows, with the same reasons', async () => {
+  const { planBatch } = await import('../../src/cli/batch-plan');
+  const { Board } = await import('../../src/buckets/board');
+  const selection = { barcodes: [stored, running, fresh[1]], invalid: [], duplicates: [], source: 'test' };
+  const board = await Board.open(ctx.env.config.pipelineDir);
+  const fast = await planBatch(client, ctx.env.config, board, selection, { describeUpTo: 0 });
+  expect(fast.map((l) => [l.barcode, l.action, l.reason])).toEqual([
+    [stored, 'skip', 'already stored'],
+    [running, 'skip', 'already running'],
+    [fresh[1], 'start', 'new'],
+  ]);
+  const exact = await planBatch(client, ctx.env.config, board, selection);
+  expect(exact.map((l) => [l.barcode, l.action, l.reason])).toEqual(fast.map((l) => [l.barcode, l.action, l.reason]));
 });
 
 test('reconcile --from-temporal --dry-run --json and resume --dry-run --json: parseable, and nothing changed', async () => {

@@ -78,12 +78,31 @@ test('per-stage files: entries naming a stage are appended to logs/<stage>.log',
 test('the SDK bridge keeps the SDK metadata, adds the barcode and stage, and drops expected noise', () => {
   const { lines, log } = logger(false, { level: 'info' });
   const sdk = sdkLogger(log);
-  sdk.warn('Activity failed', { workflowId: 'grin/PRNC/32044000000001', activityType: 'decryptArchive', attempt: 3, error: ApplicationFailure.nonRetryable('bad', 'DecryptError') });
+  sdk.warn('Activity failed', { workflowId: 'grin/PRNC/32044000000001', activityType: 'decryptArchive', attempt: 3, error: ApplicationFailure.retryable('disk hiccup', 'LocalFileError') });
   sdk.debug('Activity started', { activityType: 'uploadBook' }); // below info
   sdk.info('No workflows registered, not polling for workflow tasks');
   sdk.warn('Activity failed', { error: ApplicationFailure.create({ message: 'S3 down', details: [{ waitingFor: 'storage' }] }) });
   expect(lines).toHaveLength(1);
-  expect(JSON.parse(lines[0])).toMatchObject({ level: 'warn', msg: 'Activity failed', barcode: '32044000000001', stage: 'decrypt', activityType: 'decryptArchive', attempt: 3, error: { type: 'DecryptError' } });
+  expect(JSON.parse(lines[0])).toMatchObject({ level: 'warn', msg: 'Activity failed', barcode: '32044000000001', stage: 'decrypt', activityType: 'decryptArchive', attempt: 3, error: { type: 'LocalFileError' } });
+});
+
+test('at info: no webpack bundle listing and no warning with a stack for a permanent failure (the park says it); at debug both are there', () => {
+  const webpackStats = 'asset workflow-bundle-1a2b.js 1.3 MiB [emitted] (name: main)\nruntime modules 937 bytes 4 modules\nwebpack 5.94.0 compiled successfully in 2113 ms';
+  const parkCause = { workflowId: 'grin/PRNC/32044000000001', activityType: 'decryptArchive', error: ApplicationFailure.nonRetryable('wrong passphrase', 'DecryptError') };
+  const atInfo = logger(false, { level: 'info' });
+  const sdk = sdkLogger(atInfo.log);
+  sdk.info(webpackStats);
+  sdk.info('Workflow bundle created', { size: '1.3MB' });
+  sdk.warn('Activity failed', parkCause);
+  expect(atInfo.lines.map((l) => JSON.parse(l).msg)).toEqual(['Workflow bundle created']);
+  const atDebug = logger(false, { level: 'debug' });
+  const verbose = sdkLogger(atDebug.log);
+  verbose.info(webpackStats);
+  verbose.warn('Activity failed', parkCause);
+  expect(atDebug.lines.map((l) => [JSON.parse(l).level, JSON.parse(l).msg])).toEqual([
+    ['debug', webpackStats],
+    ['debug', 'Activity failed'],
+  ]);
 });
 
 test('outside an activity, a shared client\'s warning goes straight to the logger', () => {
