@@ -3,18 +3,21 @@
  * real Temporal dev server (its own process), the GRIN simulator (its own process) and one
  * in-process worker with local storage. Prints wall time and books/hour, CPU seconds per book of
  * the worker and of the Temporal server, history events and actions per book, and peak RSS of each
- * process, next to the figure measured for Harvard's grin-transfer on the same settings (stated
- * below; grin-transfer is not a dependency, so its run is not repeated here). Also the local disk's
+ * process in the batch window (each high-water reset when the batch starts), and a baseline measured
+ * in the same run on the same archives (`gpg -d | tar -xz` and a copy of the bytes into a folder,
+ * before and after the batch: bench/gpg-tar-baseline.ts), with ours/baseline ratios. Also the local disk's
  * high-water (books and bytes under the processing folder, sampled) and the time to the first
  * stored book, for depth first (issue 9); and where the server's time goes, by request and history
  * task, from its own metrics (bench/server-time.ts). Asserts nothing. For the worker's top functions,
  * run it under `node --cpu-prof --cpu-prof-dir DIR` and summarise with bench/profile-top.ts.
  *
  *   npm run build && node dist/bench/pipeline-cost.js --books 100 --pages 10 --page-kib 256
+ *   npm run bench:cost -- --sizes                      (issue 23's three sizes, one after the other)
  *   node dist/bench/pipeline-cost.js --books 2000 --window 2000 --pages 2 --page-kib 64 [--books-on-host 6]
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import type { Client } from '@temporalio/client';
@@ -26,14 +29,11 @@ import { startSimulatorProcess } from '../src/devtools/chaos/processes';
 import { freePort, startTemporalDevServer } from '../src/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
+import { gpgTarBaseline } from './gpg-tar-baseline';
 import { benchConfig, convertedBooks, watchProcessingDir } from './bench-setup';
 import { formatServerTime, scrapeServerTime } from './server-time';
 
 const EventType = proto.api.enums.v1.EventType;
-
-/** grin-transfer's figure on these settings (100 books × 10 pages × 256 KiB, converted, limits lifted). */
-const GRIN_TRANSFER_REFERENCE =
-  "grin-transfer (Harvard, Python), same simulator settings, measured on this kind of machine (2 cores) with its `sync pipeline` against our simulator, idle: 100 books in 9.7–10.4 s (≈ 34,500 books/hour), ≈ 6 s CPU in all incl. its gpg processes (≈ 60 ms a book)";
 
 export interface ProcessSample {
   cpuSeconds: number;
@@ -41,8 +41,8 @@ export interface ProcessSample {
   rssMiB: number;
 }
 
-/** CPU (user + system), peak and current RSS of another process, from /proc (Linux). */
-export function sampleProcess(pid: number): ProcessSample {
+/** CPU (user + system), peak and current RSS of a process (`'self'`: this one), from /proc (Linux). */
+export function sampleProcess(pid: number | 'self'): ProcessSample {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the command name, which is in parentheses and may contain spaces.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -53,6 +53,19 @@ export function sampleProcess(pid: number): ProcessSample {
     return kb ? Number(kb[1]) / 1024 : NaN;
   };
   return { cpuSeconds: ticks / 100, peakRssMiB: mib('VmHWM'), rssMiB: mib('VmRSS') };
+}
+
+/**
+ * Resets a process's peak RSS (`VmHWM`) to its current RSS (Linux: writing 5 to clear_refs), so a
+ * later `sampleProcess` reports the peak of what came after, not of setting up. Quietly does
+ * nothing where that is not allowed.
+ */
+export function resetPeakRss(pid: number | 'self'): void {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    // Not Linux, or not permitted: the peak then includes the setup.
+  }
 }
 
 /** CPU seconds of each thread of this process, by thread id, with the thread's name. */
@@ -137,7 +150,26 @@ export async function historyCost(client: Client, workflowId: string, runId?: st
   return { events: history.events?.length ?? 0, actions, byType };
 }
 
+/** Issue 23's three shapes: books × pages × KiB per page image (≈ 2.6 MB, 41.5 MB and 309 MB archives). */
+const SIZES = [
+  { books: 100, pages: 10, pageKib: 256 },
+  { books: 20, pages: 160, pageKib: 256 },
+  { books: 5, pages: 1180, pageKib: 256 },
+];
+
+/** `--sizes`: each shape in its own process (so each peak RSS is its own), one after the other. */
+function runSizes(rest: string[]): void {
+  for (const size of SIZES) {
+    const args = [process.argv[1], '--books', String(size.books), '--pages', String(size.pages), '--page-kib', String(size.pageKib), ...rest];
+    console.log(`\n== ${size.books} books × ${size.pages} pages × ${size.pageKib} KiB ==`);
+    const done = spawnSync(process.execPath, [...process.execArgv, ...args], { stdio: 'inherit' });
+    if (done.status !== 0) throw new Error(`pipeline-cost ${args.slice(1).join(' ')} exited with ${done.status ?? done.signal}`);
+  }
+}
+
 async function main(): Promise<void> {
+  const sizesAt = process.argv.indexOf('--sizes');
+  if (sizesAt >= 0) return runSizes(process.argv.slice(2).filter((a) => a !== '--sizes'));
   const opts = new Command('pipeline-cost')
     .description('Per-book cost of the pipeline, each process measured on its own (prints figures, asserts nothing).')
     .option('--books <n>', 'books in the batch', Number, 100)
@@ -150,8 +182,9 @@ async function main(): Promise<void> {
     .option('--sample-ms <n>', 'how often the processing folder is sampled', Number, 500)
     .option('--no-history', 'skip reading every history afterwards (events and actions per book)')
     .option('--keep', 'keep the data folder', false)
+    .option('--no-baseline', 'skip the gpg | tar baseline (run on the same archives before and after the batch)')
     .parse(process.argv)
-    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; booksOnHost?: number; cachedWorkflows?: number; sampleMs: number; history: boolean; keep: boolean }>();
+    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; booksOnHost?: number; cachedWorkflows?: number; sampleMs: number; history: boolean; keep: boolean; baseline: boolean }>();
 
   const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-'));
   const barcodes = Array.from({ length: opts.books }, (_, i) => `COST${String(i).padStart(8, '0')}`);
@@ -176,12 +209,21 @@ async function main(): Promise<void> {
     for (const barcode of barcodes) {
       const res = await fetch(`${sim.baseUrl}/TEST/${barcode}.tar.gz.gpg`, { headers: { authorization: 'Bearer sim-token' } });
       if (!res.ok) throw new Error(`simulator could not make ${barcode}: HTTP ${res.status}`);
-      await res.arrayBuffer();
+      // Drained, not kept: the bench runs the worker in this process, so a whole body held here
+      // would count as the worker's memory.
+      for await (const _chunk of res.body ?? []) void _chunk;
     }
     process.stderr.write(`(simulator packages ready in ${((Date.now() - pregen) / 1000).toFixed(1)} s)\n`);
+    const passphraseFile = join(dir, 'secrets', 'gpg-passphrase.txt');
+    const baselineBefore = opts.baseline ? await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-1'), opts.fileActivities) : undefined;
+    process.stderr.write(`(load average before the batch: ${loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
     const grinBefore = (await sim.control<{ grinRequests: number }>('stats')).grinRequests;
 
     const client = await connectClient(config);
+    // The peak RSS figures below are the batch window's: each process's high-water is reset here.
+    resetPeakRss('self');
+    resetPeakRss(temporal.pid);
+    resetPeakRss(sim.pid);
     const serverTimeBefore = await scrapeServerTime(metricsUrl);
     const threadsBefore = threadCpu();
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
@@ -224,9 +266,20 @@ async function main(): Promise<void> {
     if (opts.history) console.log(`history per book: ${(sum(books, (h) => h.events) / n).toFixed(1)} events, ${(sum(books, (h) => h.actions) / n).toFixed(1)} actions; batch: ${batchRuns.length} run(s), ${sum(batchRuns, (h) => h.events)} events (largest ${Math.max(...batchRuns.map((h) => h.events))}), ${(sum(batchRuns, (h) => h.actions) / n).toFixed(1)} actions per book`);
     if (opts.history) console.log(`book events by type (per book): ${[...byType].sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`).join(', ')}`);
     console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)}`);
-    console.log(`peak RSS: worker process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, Temporal server ${after.server.peakRssMiB.toFixed(0)} MiB, simulator ${after.simulator.peakRssMiB.toFixed(0)} MiB`);
+    const worker = sampleProcess('self');
+    console.log(`peak RSS in the batch window (VmHWM): worker process ${worker.peakRssMiB.toFixed(0)} MiB, Temporal server ${after.server.peakRssMiB.toFixed(0)} MiB, simulator ${after.simulator.peakRssMiB.toFixed(0)} MiB`);
     for (const line of formatServerTime(serverTimeBefore, serverTimeAfter, n)) console.log(line);
-    console.log(`reference: ${GRIN_TRANSFER_REFERENCE}`);
+    if (opts.baseline) {
+      const afterRound = await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-2'), opts.fileActivities);
+      for (const [label, b] of [['before the batch', baselineBefore!], ['after the batch', afterRound]] as const) {
+        console.log(
+          `baseline ${label} (gpg -d | tee | tar -xz, then cp to a folder; ${opts.fileActivities} at a time, same archives): wall ${b.wallSeconds.toFixed(1)} s, ` +
+            `CPU ${ms(b.cpuSeconds)} ms per book, largest process peak RSS ${b.peakRssMiB.toFixed(0)} MiB; ` +
+            `ours/baseline: wall ${(seconds / b.wallSeconds).toFixed(2)}×, CPU worker ${((after.worker - before.worker) / b.cpuSeconds).toFixed(2)}×, worker + server ${((after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds) / b.cpuSeconds).toFixed(2)}×`,
+        );
+      }
+    }
+    console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   } finally {
     workers.shutdown();
     await running;

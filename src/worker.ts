@@ -41,6 +41,7 @@ import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
 import { workerGroup } from './worker-group';
+import { bundleWorkflowsInChild } from './workflow-bundle';
 import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './host-identity';
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
@@ -238,7 +239,8 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
   const namespace = config.temporal.namespace;
   const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
-  const workflowSource = opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('./workflows') };
+  // Bundled apart: webpack in this process would stay in its memory for good (workflow-bundle.ts).
+  const workflowSource = { workflowBundle: opts.workflowBundle ?? (await bundleWorkflowsInChild(require.resolve('./workflows'))) };
 
   // The operator's pause and throttle (src/control), read before any worker polls and every few seconds after.
   const grinGate = new GrinGate(config.concurrency.grinActivities);

@@ -54,14 +54,20 @@ export function createDecryptActivity(deps: ActivityDeps) {
             bytes: result.bytes,
             md5: Object.fromEntries(result.md5),
             decryptedSha256: result.decryptedSha256,
+            decryptedMd5: result.decryptedMd5,
           });
           killPoint('decrypt:after-record', barcode);
         }
         const decryptedBytes = (await stat(paths.decrypted)).size;
         if (!reached(token, '04_decrypted')) {
-          // The digest decryption took travels on the token: the upload checks the file against it.
-          const decryptedSha256 = (await readUnpackedRecord(paths.unpacked))?.decryptedSha256;
-          await deps.board.move(barcode, '04_decrypted', { status: 'decrypted (and unpacked in the same pass)', decryptedBytes, decryptedSha256 });
+          // The digests decryption took travel on the token: the upload sends and checks against them.
+          const record = await readUnpackedRecord(paths.unpacked);
+          await deps.board.move(barcode, '04_decrypted', {
+            status: 'decrypted (and unpacked in the same pass)',
+            decryptedBytes,
+            decryptedSha256: record?.decryptedSha256,
+            ...(record?.decryptedMd5 ? { decryptedMd5: record.decryptedMd5 } : {}),
+          });
         }
         killPoint('decrypt:after-token-move', barcode);
         await rm(paths.encrypted, { force: true });

@@ -17,6 +17,8 @@ export interface UnpackedRecord {
   md5: Record<string, string>;
   /** SHA-256 of the decrypted archive as decryption wrote it (absent in records of older workers). */
   decryptedSha256?: string;
+  /** MD5 of the same bytes (absent in records of workers before issue 23). */
+  decryptedMd5?: string;
 }
 
 export async function writeUnpackedRecord(path: string, record: UnpackedRecord): Promise<void> {

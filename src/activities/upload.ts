@@ -5,11 +5,14 @@
  * (`<barcode>.manifest.json`: key, size, MD5 and SHA-256 of every object) beside them. Nothing local
  * is removed here (that is the clean-up's job, after this reports).
  *
- * Fixity: MD5 and SHA-256 of each local file are computed in one streaming pass before it goes up;
+ * Fixity: the archive's MD5 and SHA-256 are those decryption took on the bytes it wrote (the token
+ * carries them; issue 23), so the archive is read once here, to be sent; for the derivatives (and
+ * tokens of older workers) MD5 and SHA-256 are computed in one streaming pass before they go up.
  * S3 gets Content-MD5 on every PUT and part, so the server refuses damaged bytes itself; afterwards
  * every object is read back, streaming, and hashed (an ETag is no digest for multipart uploads, and a
  * server or proxy can lie in it). A copy that does not match is removed and the attempt fails as a
- * transient storage fault (FixityMismatchError): the book is never recorded stored on it.
+ * transient storage fault (FixityMismatchError): the book is never recorded stored on it, unless the
+ * local file no longer hashes to decryption's digest (then LocalCopyDamagedError: download again).
  * An archive already in storage is not sent again only when its content digest matches the local one
  * (its GRIN ETag metadata and size merely select it for that check).
  *
@@ -31,9 +34,11 @@ import {
   checkStoredCopy,
   digestBytes,
   digestFile,
+  FixityMismatchError,
   manifestKeyFor,
   parseManifest,
   sameContent,
+  type ContentDigest,
   type FixityManifest,
   type ManifestEntry,
 } from '../storage/fixity';
@@ -123,10 +128,20 @@ export function createUploadActivity(deps: ActivityDeps) {
         };
         const ticker = setInterval(() => activity.heartbeat(beat), HEARTBEAT_EVERY_MS);
         try {
+          // The archive's digests were taken on the bytes as decryption wrote them (issue 23): the
+          // file is read here only to be sent. Tokens of older workers lack the MD5: one digest pass then.
+          const fromDecryption = digestsFromDecryption(token);
           const digests = {
-            archive: await digestFile(files.archive),
+            archive: fromDecryption ?? (await digestFile(files.archive)),
             ocr: await digestFile(files.ocr),
             marc: await digestFile(files.marc),
+          };
+          // A file that changed since decryption: caught by the digest pass, or (without it) by the
+          // read-back below, which then tells a damaged local copy from damaged storage.
+          const localDamaged = async (): Promise<LocalCopyDamagedError | null> => {
+            if (!token.decryptedSha256) return null;
+            const now = await digestFile(files.archive).catch(() => null);
+            return now && now.sha256 !== token.decryptedSha256 ? new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, now.sha256) : null;
           };
           if (token.decryptedSha256 && digests.archive.sha256 !== token.decryptedSha256) {
             throw new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, digests.archive.sha256);
@@ -161,10 +176,20 @@ export function createUploadActivity(deps: ActivityDeps) {
                 signal,
               });
             } catch (err) {
-              if (latest && isGivingUp(activity, err)) await abortQuietly(storage, latest);
-              throw err;
+              // Content-MD5 from decryption's digest: a server refusing the bytes may mean the file changed.
+              const damaged = fromDecryption && !isCancel(activity) ? await localDamaged() : null;
+              if (latest && (damaged || isGivingUp(activity, err))) await abortQuietly(storage, latest);
+              // What the server kept of those bytes (if it took them) goes: it is not decryption's archive.
+              if (damaged) await checkStoredCopy(storage, keys.archive, digests.archive, signal).catch(() => undefined);
+              throw damaged ?? err;
             }
-            await checkStoredCopy(storage, keys.archive, digests.archive, signal);
+            try {
+              await checkStoredCopy(storage, keys.archive, digests.archive, signal);
+            } catch (err) {
+              // checkStoredCopy removed the copy; a local file that differs from decryption's bytes needs a fresh download.
+              const damaged = fromDecryption && err instanceof FixityMismatchError ? await localDamaged() : null;
+              throw damaged ?? err;
+            }
           }
           killPoint('upload:after-archive', barcode);
           heartbeat({ archiveStored: digests.archive.sha256 });
@@ -229,6 +254,20 @@ export function createUploadActivity(deps: ActivityDeps) {
       });
     },
   };
+}
+
+/**
+ * The archive's size, MD5 and SHA-256 as decryption took them on the bytes it wrote (tokens from
+ * issue 23 on), or null when the token lacks any of them (then the upload takes them from the file).
+ */
+function digestsFromDecryption(token: BookToken): ContentDigest | null {
+  const { decryptedBytes: size, decryptedMd5: md5, decryptedSha256: sha256 } = token;
+  return size !== undefined && md5 && sha256 ? { size, md5, sha256 } : null;
+}
+
+/** An operator's cancel reached this attempt. */
+function isCancel(activity: Context): boolean {
+  return !!activity.cancellationDetails?.cancelRequested;
 }
 
 /** The decrypted archive on disk is not what decryption wrote: only a fresh download gives the right bytes. */

@@ -106,7 +106,7 @@ export async function decryptAndExtract(
   passphrase: string,
   limits: ExtractLimits,
   opts: ExtractOptions & { onDecryptProgress?: (bytes: number) => void; decryptThread?: DecryptOptions['thread']; decryptStallMs?: number } = {},
-): Promise<{ decryptedBytes: number; decryptedSha256: string } & ExtractResultWithDigests> {
+): Promise<{ decryptedBytes: number; decryptedSha256: string; decryptedMd5: string } & ExtractResultWithDigests> {
   await prepareDestination(destDir); // fail on a non-empty folder before any decryption work
   let decrypted: DecryptedStream | undefined;
   let out: PendingFile | undefined;
@@ -125,7 +125,7 @@ export async function decryptAndExtract(
       label: basename(src),
     });
     await out.commit();
-    return { decryptedBytes: decrypted.bytes(), decryptedSha256: tee.sha256(), ...result };
+    return { decryptedBytes: decrypted.bytes(), ...tee.digests(), ...result };
   } catch (err) {
     decrypted?.stream.destroy();
     await out?.discard();
@@ -141,23 +141,26 @@ function compressedBound(maxUnpackedBytes: number): number {
 
 /**
  * Passes chunks through while also writing them to a file (with that file's backpressure), and takes
- * the SHA-256 of what it writes: the decrypted archive's digest as it came out of the decryption,
- * which the upload checks the file against before it trusts it (fixity from GRIN's bytes on).
+ * the SHA-256 and MD5 of what it writes: the decrypted archive's digests as they came out of the
+ * decryption, which the upload sends with the archive (Content-MD5) and checks the stored copy
+ * against, so it need not read the file once more to take them (fixity from GRIN's bytes on).
  */
 class TeeToFile extends Transform {
   private readonly hash = createHash('sha256');
+  private readonly md5 = createHash('md5');
 
   constructor(private readonly out: WriteStream) {
     super({ highWaterMark: CHUNK });
     out.on('error', (err) => this.destroy(err));
   }
 
-  sha256(): string {
-    return this.hash.digest('hex');
+  digests(): { decryptedSha256: string; decryptedMd5: string } {
+    return { decryptedSha256: this.hash.digest('hex'), decryptedMd5: this.md5.digest('hex') };
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);
+    this.md5.update(chunk);
     if (this.out.write(chunk)) cb(null, chunk);
     else this.out.once('drain', () => cb(null, chunk));
   }

@@ -130,6 +130,8 @@ export interface BookToken {
   decryptedBytes?: number;
   /** SHA-256 of the decrypted archive as decryption wrote it; the upload checks the file against it. */
   decryptedSha256?: string;
+  /** MD5 of the same bytes, taken in the same pass: with the SHA-256 and size, the upload needs no digest pass of its own. */
+  decryptedMd5?: string;
   extractedFiles?: number;
   extractedBytes?: number;
   /** Files verified against checksum.md5 (absent when the archive had none). */

@@ -665,6 +665,40 @@ describe('upload to S3 and clean-up', () => {
     expect(await storage.head(archiveKey(barcode))).toBeNull();
   });
 
+  test.each([
+    ['a single PUT', 1 * MiB],
+    ['a multipart upload', 20 * MiB],
+  ])('with decryption\'s size, MD5 and SHA-256 on the token, an archive changed on disk since is caught in %s (no digest pass) and sent to be downloaded again', async (_how, size) => {
+    const barcode = `UPDIG${size}`;
+    const md5 = await processedBook(barcode, size);
+    const paths = bookPaths(env.config.processingDir, barcode);
+    const decryptedSha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
+    await deps.board.update(barcode, { decryptedSha256, decryptedMd5: md5, decryptedBytes: size }); // what the decrypt stage records
+    const bytes = readFileSync(paths.decrypted);
+    bytes[size - 4242] ^= 0x01;
+    writeFileSync(paths.decrypted, bytes);
+    const { uploadBook } = createFileActivities(deps);
+    const run = await attempt(uploadBook, { barcode });
+    expect(run.error).toMatchObject({ type: 'LocalCopyDamagedError', nonRetryable: true, details: [expect.objectContaining({ redownload: true })] });
+    expect((run.error as Error).message).toContain(`decryption wrote ${decryptedSha256}`);
+    expect(await storage.head(archiveKey(barcode))).toBeNull();
+    expect((await storage.client.send(new ListMultipartUploadsCommand({ Bucket: bucketName() }))).Uploads?.filter((u) => u.Key?.includes(barcode)) ?? []).toEqual([]);
+  });
+
+  test('with decryption\'s digests on the token, the stored archive and the manifest carry exactly those digests', async () => {
+    const barcode = 'UPDIGOK1';
+    const md5 = await processedBook(barcode, 20 * MiB);
+    const paths = bookPaths(env.config.processingDir, barcode);
+    const decryptedSha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
+    await deps.board.update(barcode, { decryptedSha256, decryptedMd5: md5, decryptedBytes: 20 * MiB });
+    const { uploadBook } = createFileActivities(deps);
+    const run = await attempt(uploadBook, { barcode });
+    expect(run.error).toBeUndefined();
+    expect(await storedMd5(archiveKey(barcode))).toBe(md5);
+    const manifest = JSON.parse((await storage.getBytes(`meta/${barcode}/${barcode}.manifest.json`)).toString()) as FixityManifest;
+    expect(manifest.objects.find((o) => o.artifact === 'archive')).toMatchObject({ size: 20 * MiB, md5, sha256: decryptedSha256 });
+  });
+
   test('an upload the operator cancels is aborted on the server', async () => {
     const barcode = 'UPCANCEL1';
     await processedBook(barcode, 20 * MiB);

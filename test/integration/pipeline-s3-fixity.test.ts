@@ -76,6 +76,9 @@ test('an archive damaged on its way to S3 (checksums dropped, ETags lied) is nev
     expect(createHash('sha256').update(archive).digest('hex')).toBe(token?.fixity?.archiveSha256);
     // ...and the digest decryption took of GRIN's bytes, decrypted, as it wrote them.
     expect(token?.decryptedSha256).toBe(token?.fixity?.archiveSha256);
+    // Its MD5 and size were taken in the same pass (issue 23): the upload sent them without a digest pass of its own.
+    expect(token?.decryptedMd5).toBe(createHash('md5').update(archive).digest('hex'));
+    expect(token?.decryptedBytes).toBe(archive.length);
     const manifest = JSON.parse((await direct.getBytes(`meta/${barcode}/${barcode}.manifest.json`)).toString()) as FixityManifest;
     expect(manifest.storage.location).toBe(`s3://${bucket}/`);
     for (const entry of manifest.objects) {
