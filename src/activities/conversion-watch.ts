@@ -24,19 +24,24 @@ import { isNotFound } from './batch';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
 import { lookForConversion } from './wait-for-conversion';
-import { reportingWaits } from './waiting';
+import { BookWaits } from './waiting';
 
 /** Books told at once: thousands in seconds after a long outage, few enough to be polite to the server. */
 const SIGNALS_AT_ONCE = 16;
 
 export function createConversionWatchActivities(deps: ActivityDeps) {
   // Each waiting book's token says what it waits for when a listing fails (as a polling book's did).
-  const waits = reportingWaits(deps.board, {
-    lookFor: (input: { barcode: string; pollIntervalSeconds: number }) => classified(() => lookForConversion(deps, input.barcode, input.pollIntervalSeconds)),
-    alsoWaiting: async (input: { barcode: string; failure: unknown }): Promise<never> => {
-      throw input.failure;
-    },
-  });
+  const waits = new BookWaits(deps.board);
+  const lookFor = async (barcode: string, pollIntervalSeconds: number) => {
+    try {
+      const seen = await classified(() => lookForConversion(deps, barcode, pollIntervalSeconds));
+      waits.succeeded(barcode);
+      return seen;
+    } catch (err) {
+      await waits.failed(barcode, err);
+      throw err;
+    }
+  };
   /** Books whose token says they wait for a failing listing, until a look succeeds again. */
   const saidWaiting = new Set<string>();
 
@@ -55,7 +60,7 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
           try {
             seen = failure && !deps.watch.answersConvertedOnly
               ? undefined
-              : await waits.lookFor({ barcode, pollIntervalSeconds: input.pollIntervalSeconds });
+              : await lookFor(barcode, input.pollIntervalSeconds);
           } catch (err) {
             failure ??= { err };
             saidWaiting.add(barcode);
@@ -71,7 +76,7 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
         // A listing failed: every book it left unanswered waits for it (its token says so).
         for (const barcode of unanswered) {
           saidWaiting.add(barcode);
-          await waits.alsoWaiting({ barcode, failure: failure!.err }).catch(() => undefined);
+          await waits.failed(barcode, failure!.err);
         }
         const client = getClient();
         let told = 0;

@@ -3,6 +3,7 @@
  * handed to `createActivities(deps)`. Tests build the same thing against the simulator and real servers.
  */
 import { join } from 'node:path';
+import { bookFileNames } from '../common/identifiers';
 import type { Board } from '../buckets/board';
 import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
@@ -30,13 +31,14 @@ export interface ActivityDeps {
 
 /** Where one book's local files live while it is processed, all under the processing folder. */
 export function bookPaths(processingDir: string, barcode: string) {
+  const names = bookFileNames(barcode);
   return {
-    encrypted: join(processingDir, `${barcode}.tar.gz.gpg`),
-    partial: join(processingDir, `${barcode}.tar.gz.gpg.part`),
-    decrypted: join(processingDir, `${barcode}.tar.gz`),
-    extracted: join(processingDir, `${barcode}_extracted`),
+    encrypted: join(processingDir, names.encrypted),
+    partial: join(processingDir, names.partial),
+    decrypted: join(processingDir, names.decrypted),
+    extracted: join(processingDir, names.extracted),
     /** What the one-pass decrypt+unpack found (file count, bytes, MD5 per file), for stage 05. */
-    unpacked: join(processingDir, `${barcode}_unpacked.json`),
-    derivatives: join(processingDir, `${barcode}_derivatives`),
+    unpacked: join(processingDir, names.unpacked),
+    derivatives: join(processingDir, names.derivatives),
   };
 }

@@ -26,12 +26,12 @@
  */
 import { readdir } from 'node:fs/promises';
 import type { BookToken } from '../buckets/token';
+import { BOOK_FILE, BOOK_FILE_SUFFIXES } from '../common/identifiers';
+import { isOnHostBucket } from '../common/stages';
 import type { DiskBudget } from './disk-space';
 
-/** The names `bookPaths` gives a book's local files (and the temp files beside them): the barcode first. */
-const BOOK_FILE = /^\.?([A-Za-z0-9_-]+?)(?:\.tar\.gz\.gpg\.part|\.tar\.gz\.gpg|\.tar\.gz|_extracted|_unpacked\.json|_derivatives)(?:\..*)?$/;
 /** A partial download: the leftover of a download that did not finish. It makes no book held. */
-const PARTIAL_DOWNLOAD = /\.tar\.gz\.gpg\.part$/;
+const isPartialDownload = (name: string) => name.endsWith(BOOK_FILE_SUFFIXES.partial);
 
 /** The barcodes that have a file or folder directly under the processing folder (not `processed/`). */
 export async function barcodesOnDisk(processingDir: string): Promise<string[]> {
@@ -40,7 +40,7 @@ export async function barcodesOnDisk(processingDir: string): Promise<string[]> {
 
 /** The barcodes held by the files named (the names directly under a processing folder): partial downloads hold none. */
 export function heldBarcodesIn(names: readonly string[]): string[] {
-  return barcodesIn(names.filter((name) => !PARTIAL_DOWNLOAD.test(name)));
+  return barcodesIn(names.filter((name) => !isPartialDownload(name)));
 }
 
 function barcodesIn(names: readonly string[]): string[] {
@@ -59,15 +59,9 @@ async function namesIn(dir: string): Promise<string[]> {
   });
 }
 
-/**
- * Buckets in which a book's next stage runs on the host its token names. Not `02_converted`: there
- * the book's next task is a download on the shared queue (a new book for whichever host takes it).
- */
-const ON_HOST_BUCKETS = new Set<string>(['03_downloaded', '04_decrypted', '05_extracted', '06_processed']);
-
 /** True when the token says the book is (still) held by the host whose queue is `hostQueue`. */
 export function tokenOnHost(token: BookToken | null, hostQueue: string): boolean {
-  return !!token && token.fileQueue === hostQueue && ON_HOST_BUCKETS.has(token.bucket);
+  return !!token && token.fileQueue === hostQueue && isOnHostBucket(token.bucket);
 }
 
 interface Waiter {

@@ -27,6 +27,7 @@ import { createFetchActivity, createJoinedFileStages } from './joined-stages';
 import { createNotifyActivities } from './notify';
 
 export type { ActivityDeps } from './deps';
+import type { ActivityName } from '../common/stages';
 import type { CoalescerOptions } from './batch-notices';
 
 /** `notices`: how settle notices to a batch are grouped (tests set a delay of 0 to send each at once). */
@@ -72,3 +73,8 @@ export type BoardActivities = ReturnType<typeof createBoardActivityGroup>;
 export type GrinActivities = ReturnType<typeof createGrinActivities>;
 export type FileHostActivities = ReturnType<typeof createFileHostActivities>;
 export type FileActivities = ReturnType<typeof createFileActivities>;
+
+/** The stage vocabulary (common/stages.ts) names exactly these activities: checked when this compiles. */
+type RegisteredActivityName = keyof (BoardActivities & GrinActivities & FileHostActivities & FileActivities);
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+export const ACTIVITY_NAMES_MATCH: Same<RegisteredActivityName, ActivityName> = true;

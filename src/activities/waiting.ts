@@ -62,47 +62,66 @@ export function reportingWaits<T extends BookActivities<T>>(
   activities: T,
   reporter: FaultReporter = processFaultReporter,
 ): T {
-  // When each book started waiting (per process: a new worker starts the clock again).
-  const waitingSince = new Map<string, { waitingFor: string; since: Date }>();
+  const waits = new BookWaits(board, reporter);
   const wrapped: Record<string, BookActivity> = {};
   for (const [name, activity] of Object.entries(activities as Record<string, BookActivity>)) {
     wrapped[name] = async (input) => {
       try {
         const result = await activity(input);
-        waitingSince.delete(input.barcode);
+        waits.succeeded(input.barcode);
         return result;
       } catch (err) {
-        await noteFailure(input.barcode, err);
+        await waits.failed(input.barcode, err);
         throw err;
       }
     };
   }
   return wrapped as unknown as T;
+}
 
-  async function noteFailure(barcode: string, err: unknown): Promise<void> {
+/**
+ * What books wait for, as their activities' outcomes say: a failure that names what it waits for
+ * goes on the book's token and to the fault reporter; a success ends the wait. For work that runs for
+ * many books in one activity (the conversion watcher) as well as for one book's activities.
+ */
+export class BookWaits {
+  /** When each book started waiting (per process: a new worker starts the clock again). */
+  private readonly waitingSince = new Map<string, { waitingFor: string; since: Date }>();
+
+  constructor(
+    private readonly board: Pick<Board, 'update'>,
+    private readonly reporter: FaultReporter = processFaultReporter,
+  ) {}
+
+  succeeded(barcode: string): void {
+    this.waitingSince.delete(barcode);
+  }
+
+  /** Notes `err` (as its activity failed with it) for the book; never throws. */
+  async failed(barcode: string, err: unknown): Promise<void> {
     if (!(err instanceof ApplicationFailure)) return; // cancelled, or not ours
     const { waitingFor, unexpected } = failureDetails(err);
     if (unexpected) {
       // Nothing classified it: the token says so, with the attempt, until the stage moves on.
-      waitingSince.delete(barcode);
-      await updateStatus(barcode, err.message);
+      this.waitingSince.delete(barcode);
+      await this.updateStatus(barcode, err.message);
       return;
     }
     if (err.nonRetryable || !waitingFor) {
       // The wait is over but the stage still fails: replace the stale "waiting for" status.
-      if (waitingSince.delete(barcode) && !err.nonRetryable) await updateStatus(barcode, err.message);
+      if (this.waitingSince.delete(barcode) && !err.nonRetryable) await this.updateStatus(barcode, err.message);
       return;
     }
-    const streak = waitingSince.get(barcode);
+    const streak = this.waitingSince.get(barcode);
     const since = streak?.waitingFor === waitingFor ? streak.since : new Date();
-    waitingSince.set(barcode, { waitingFor, since });
-    reporter.report(err.type ?? 'Error', waitingFor, err.message);
+    this.waitingSince.set(barcode, { waitingFor, since });
+    this.reporter.report(err.type ?? 'Error', waitingFor, err.message);
     const attempt = Context.current().info.attempt;
-    await updateStatus(barcode, `waiting for ${waitingFor} since ${since.toISOString()} (attempt ${attempt}): ${err.message}`);
+    await this.updateStatus(barcode, `waiting for ${waitingFor} since ${since.toISOString()} (attempt ${attempt}): ${err.message}`);
   }
 
-  async function updateStatus(barcode: string, status: string): Promise<void> {
+  private async updateStatus(barcode: string, status: string): Promise<void> {
     // Best effort: the board may be the thing that is down, and the failure must still be reported.
-    await board.update(barcode, { status }).catch(() => undefined);
+    await this.board.update(barcode, { status }).catch(() => undefined);
   }
 }

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { DerivativesResult, MarcRecord } from './types';
+import { isSafeFileNamePart } from '../common/identifiers';
 import { ArchiveUsageError, NoOcrTextError } from './errors';
 import { extractMarc } from './marc';
 import { writeGzipAtomically, writeOcrJsonl } from './ocr';
@@ -26,7 +27,7 @@ export interface MarcJson {
 
 /** Barcodes become file names: refuse anything that could be a path. */
 export function assertSafeBarcode(barcode: string): void {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(barcode)) {
+  if (!isSafeFileNamePart(barcode)) {
     throw new ArchiveUsageError(`Invalid barcode "${barcode}": only letters, digits, ".", "_" and "-" are allowed.`);
   }
 }

@@ -3,9 +3,9 @@
  * touches either: 3 to 50 characters of A-Z, a-z, 0-9, `_` and `-` (no dots, slashes or spaces).
  */
 import { PipelineError } from '../common/errors';
+import { BARCODE_RULE, isValidBarcode } from '../common/identifiers';
 
-export const BARCODE_RULE = '3 to 50 characters, each a letter, digit, "_" or "-"';
-const BARCODE_PATTERN = /^[A-Za-z0-9_-]{3,50}$/;
+export { BARCODE_RULE, isValidBarcode } from '../common/identifiers';
 
 /** Bad input: permanent, and exit code 2 in the CLI. */
 export class InvalidBarcodeError extends PipelineError {
@@ -19,10 +19,6 @@ export class InvalidBarcodeError extends PipelineError {
 function quoteForMessage(value: string, max = 60): string {
   const text = String(value);
   return text.length > max ? `${JSON.stringify(text.slice(0, max))}... (${text.length} characters)` : JSON.stringify(text);
-}
-
-export function isValidBarcode(value: unknown): value is string {
-  return typeof value === 'string' && BARCODE_PATTERN.test(value);
 }
 
 /** Returns the barcode unchanged when valid, else throws InvalidBarcodeError. */

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { TEMP_NAME, writeFileAtomic } from '../common/atomic-file';
 import { PRIVATE_DIR_MODE } from '../common/file-modes';
 import { scrubDeep } from '../common/secret-values';
+import { isValidDirectory, TOKEN_FILE } from '../common/identifiers';
 import { validateBarcode } from './barcode';
 import { BUCKETS, isBucket, STAGE_BUCKETS, type BookToken, type Bucket } from './token';
 
@@ -65,10 +66,8 @@ export class TokenValueError extends PipelineError {
   }
 }
 
-const TOKEN_FILE = /^([A-Za-z0-9_-]{3,50})\.json$/;
 /** Temp files of token writes in progress (or abandoned by a crash): `.<barcode>.json.<pid>.<random>.tmp`. */
 const TEMP_FILE = TEMP_NAME;
-const DIRECTORY_PATTERN = /^[A-Za-z0-9_-]+$/;
 /** Temp files younger than this may belong to a move in progress. */
 const DEFAULT_TEMP_MAX_AGE_MS = 60_000;
 const READ_CONCURRENCY = 32;
@@ -505,7 +504,7 @@ export class Board {
 }
 
 function assertDirectory(directory: unknown, barcode: string): void {
-  if (typeof directory !== 'string' || !DIRECTORY_PATTERN.test(directory)) {
+  if (typeof directory !== 'string' || !isValidDirectory(directory)) {
     throw new TokenValueError(
       `Invalid library directory ${JSON.stringify(directory)} for ${barcode}: expected letters, digits, "_" or "-".`,
     );

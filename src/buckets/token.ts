@@ -3,30 +3,9 @@
  * Pure data, no I/O: workflow code imports these names too.
  */
 
-/** Buckets in pipeline order; a book's token lives in exactly one of them. */
-export const STAGE_BUCKETS = [
-  '00_available',
-  '01_requested',
-  '02_converted',
-  '03_downloaded',
-  '04_decrypted',
-  '05_extracted',
-  '06_processed',
-  '07_stored',
-] as const;
-
-/** Buckets outside the happy path: parked for an operator, or given up by one. */
-export const SIDE_BUCKETS = ['failed', 'cancelled'] as const;
-
-export const BUCKETS = [...STAGE_BUCKETS, ...SIDE_BUCKETS] as const;
-
-export type StageBucket = (typeof STAGE_BUCKETS)[number];
-export type SideBucket = (typeof SIDE_BUCKETS)[number];
-export type Bucket = (typeof BUCKETS)[number];
-
-export function isBucket(name: string): name is Bucket {
-  return (BUCKETS as readonly string[]).includes(name);
-}
+// The bucket names are the stage vocabulary's (common/stages.ts); the board re-exports them.
+import type { Bucket, StageBucket } from '../common/stages';
+export { BUCKETS, SIDE_BUCKETS, STAGE_BUCKETS, isBucket, type Bucket, type SideBucket, type StageBucket } from '../common/stages';
 
 /** The stage whose success moves a book into each bucket (`decrypt` brings it to 04_decrypted). */
 const STAGE_INTO: Record<StageBucket, string> = {

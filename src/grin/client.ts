@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { BARCODE_RULE, isValidBarcode, isValidDirectory } from '../common/identifiers';
 import type { AccessTokenSource } from './auth';
 import {
   ArchiveNotFoundError,
@@ -111,8 +112,6 @@ export interface GrinClientOptions {
   onResponse?: (endpoint: string, status: number | 'error') => void;
 }
 
-const BARCODE_RE = /^[A-Za-z0-9_-]{1,64}$/;
-const DIRECTORY_RE = /^[A-Za-z0-9_-]+$/;
 
 export class GrinClient implements GrinApi {
   readonly baseUrl: string;
@@ -129,7 +128,7 @@ export class GrinClient implements GrinApi {
   private readonly logger?: { warn(message: string): void };
 
   constructor(opts: GrinClientOptions) {
-    if (!DIRECTORY_RE.test(opts.directory)) {
+    if (!isValidDirectory(opts.directory)) {
       throw new GrinUsageError(`GRIN directory ${JSON.stringify(opts.directory)} is not valid: use letters, digits, '_' or '-' (case-sensitive)`);
     }
     this.baseUrl = (opts.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
@@ -691,8 +690,8 @@ export class GrinClient implements GrinApi {
 // ---------------------------------------------------------------------------------------------
 
 function assertBarcode(barcode: string): void {
-  if (!BARCODE_RE.test(barcode)) {
-    throw new GrinUsageError(`barcode ${JSON.stringify(barcode)} is not valid: GRIN barcodes are 1–64 letters, digits, '_' or '-'`);
+  if (!isValidBarcode(barcode)) {
+    throw new GrinUsageError(`barcode ${JSON.stringify(barcode)} is not valid: a GRIN barcode is ${BARCODE_RULE}`);
   }
 }
 

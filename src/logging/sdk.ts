@@ -7,8 +7,8 @@
 import { log as activityLog } from '@temporalio/activity';
 import { ApplicationFailure, type LogLevel as SdkLevel, type LogMetadata } from '@temporalio/common';
 import { DefaultLogger, type LogEntry } from '@temporalio/worker';
-import { ACTIVITY_STAGE } from '../activities/activity-stages';
 import { failureDetails } from '../activities/failures';
+import { activityFacts } from '../common/stages';
 import type { Logger, LogLevel } from './logger';
 
 /** Book workflow ids are `grin/<directory>/<barcode>` (contracts.ts bookWorkflowId). */
@@ -19,7 +19,7 @@ export function withBookFields(meta: LogMetadata | undefined): LogMetadata {
   const out: LogMetadata = { ...meta };
   const book = typeof out.workflowId === 'string' ? BOOK_WORKFLOW_ID.exec(out.workflowId) : null;
   if (book && out.barcode === undefined) out.barcode = book[1];
-  const stage = typeof out.activityType === 'string' ? ACTIVITY_STAGE[out.activityType] : undefined;
+  const stage = typeof out.activityType === 'string' ? activityFacts(out.activityType)?.stage : undefined;
   if (stage && out.stage === undefined) out.stage = stage;
   return out;
 }

@@ -4,7 +4,7 @@
  * functions, safe in workflow code and in clients. Texts only: changing them never affects replay.
  * Never put secrets here (the passphrase, tokens and keys are never in the inputs these read).
  */
-import { STAGE_BUCKETS, type StageBucket } from '../buckets/token';
+import { nextStageBucket } from '../common/stages';
 import type { BatchProgress, BookInput, BookStatus } from './contracts';
 import { FailureType } from '../common/failure-types';
 
@@ -91,8 +91,8 @@ export function bookCurrentDetails(status: BookStatus, operatorRetries: number):
 
 /** `03_downloaded → 04_decrypted` while a stage runs; the bucket alone otherwise. */
 function stageLabel(bucket: BookStatus['bucket']): string {
-  const i = STAGE_BUCKETS.indexOf(bucket as StageBucket);
-  return i >= 0 && i < STAGE_BUCKETS.length - 1 ? `${bucket} → ${STAGE_BUCKETS[i + 1]}` : bucket;
+  const next = nextStageBucket(bucket);
+  return next ? `${bucket} → ${next}` : bucket;
 }
 
 export function batchSummary(batchId: string, directory: string, total: number): string {

@@ -209,7 +209,8 @@ test('a conversion request GRIN lost (the watcher says so) is requested again', 
 
 test('after five re-requests the book parks; retry starts the stage over with the counters reset, and it is stored', async () => {
   const gone = fails(FailureType.ArchiveNotFound);
-  const book = new Book().answer('fetchArchive', gone, gone, gone, gone, gone, gone);
+  // Gone for the first download and the five after re-requests, and once more after the retry.
+  const book = new Book().answer('fetchArchive', gone, gone, gone, gone, gone, gone, gone);
   const handle = await start(book);
   const st = await parked(handle);
   expect(st.reRequests).toBe(5);
@@ -221,9 +222,21 @@ test('after five re-requests the book parks; retry starts the stage over with th
   await handle.signal(retrySignal);
   expect(await handle.result()).toBe('stored');
   expect(book.named('unparkBook').map((c) => c.input.backTo)).toEqual(['02_converted']);
-  expect(book.named('fetchArchive')).toHaveLength(7);
+  // The package still gone after the retry is requested again, not parked: the counter was reset.
+  expect(book.named('fetchArchive')).toHaveLength(8);
+  expect(book.named('requestConversion')).toHaveLength(7);
   const after = await status(handle);
-  expect([after.reRequests, after.state]).toEqual([0, 'stored']);
+  expect([after.reRequests, after.state]).toEqual([1, 'stored']);
+  // New runs carry the `lean-book` patch (docs/workflow-changes.md): a marker, and GrinStage
+  // upserted only when the book settles or leaves `failed`, never to the value it already had.
+  const events = (await handle.fetchHistory()).events ?? [];
+  expect(events.some((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')).toBe(true);
+  const upserted = events.flatMap((e) => {
+    const data = e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.GrinStage?.data;
+    const value = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string | string[]) : undefined;
+    return value === undefined ? [] : [Array.isArray(value) ? value[0] : value];
+  });
+  expect(upserted).toEqual(['failed', '02_converted', '07_stored']);
 });
 
 test('a host that never picks up the next stage is a host move: download again elsewhere, no park', async () => {
