@@ -4,7 +4,7 @@
  */
 
 // The bucket names are the stage vocabulary's (common/stages.ts); the board re-exports them.
-import type { Bucket, StageBucket } from '../common/stages';
+import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../common/stages';
 export { BUCKETS, SIDE_BUCKETS, STAGE_BUCKETS, isBucket, type Bucket, type SideBucket, type StageBucket } from '../common/stages';
 
 /** The stage whose success moves a book into each bucket (`decrypt` brings it to 04_decrypted). */

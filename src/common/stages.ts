@@ -91,6 +91,7 @@ export const ACTIVITIES = {
   notifyBatch: {},
   settledBooks: {},
   writeBatchReport: {},
+  sendBatchNotification: {},
   // GRIN.
   requestConversion: { stage: 'request', enters: ['01_requested'] },
   waitForConversion: { stage: 'convert', enters: ['02_converted'] },
