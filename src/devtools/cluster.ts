@@ -12,9 +12,10 @@
  * is what the test does, loses nothing; a power loss could): production settings are in docs/cluster.md.
  */
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, portOpen, temporalReady } from './servers';
 import { ensureTemporalCli, toolsDir } from './tools';
@@ -83,6 +84,14 @@ export async function startPostgres(opts: { dir: string; port?: number; logFile?
     throw new Error(`PostgreSQL 15 not found in ${PG_BIN}: install Debian's postgresql-15 package (or set GRIN_PIPELINE_PG_BIN)`);
   }
   mkdirSync(opts.dir, { recursive: true });
+  if (asRoot) {
+    // The postgres user must reach its folder: search permission (not listing) on the folders above
+    // it that lack it, such as a mkdtemp folder (mode 700).
+    for (let up = dirname(resolve(opts.dir)); up !== dirname(up); up = dirname(up)) {
+      const mode = statSync(up).mode;
+      if (!(mode & 0o001)) chmodSync(up, (mode & 0o7777) | 0o001);
+    }
+  }
   if (asRoot) chownSync(opts.dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
   const dataDir = join(opts.dir, 'data');
   const logFile = opts.logFile ?? join(opts.dir, 'postgres.log');
@@ -161,6 +170,27 @@ function clockTicks(): number {
     }
   }
   return ticks;
+}
+
+/**
+ * A free port below 32768: Temporal's PostgreSQL schema keeps a service's membership port in a
+ * SMALLINT (cluster_membership.rpc_port), so a port from the ephemeral range (32768 and up, what
+ * the OS hands out for port 0) makes the service exit ("value out of range for type smallint").
+ */
+async function lowFreePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await canListen(port)) return port;
+  }
+  throw new Error('no free port found between 20000 and 32000');
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
 }
 
 interface Ports {
@@ -275,8 +305,8 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
   }
 
   const ports = {} as Record<ServiceName, Ports>;
-  for (const name of SERVICES) ports[name] = { grpc: await freePort(), membership: await freePort() };
-  const httpPort = await freePort();
+  for (const name of SERVICES) ports[name] = { grpc: await lowFreePort(), membership: await lowFreePort() };
+  const httpPort = await lowFreePort();
   const dynamicConfig = join(dir, 'dynamicconfig.yaml');
   writeFileSync(dynamicConfig, DYNAMIC_CONFIG);
   const configFile = join(dir, 'temporal.yaml');
@@ -286,7 +316,6 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
   let cpuOfEnded = 0;
   const services = {} as Record<ServiceName, ClusterService>;
   const children = new Map<ServiceName, ChildProcess>();
-  const spawners = new Map<ServiceName, () => ChildProcess>();
   for (const name of SERVICES) {
     const logFile = join(dir, `${name}.log`);
     const spawnService = () => {
@@ -295,7 +324,6 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
       children.set(name, child);
       return child;
     };
-    spawners.set(name, spawnService);
     const ready = (child: ChildProcess) =>
       waitUntil(`Temporal ${name} service`, async () => (name === 'frontend' ? temporalReady(address, 'temporal-system') : portOpen(ports[name].grpc)), { child, logFile });
     services[name] = {
@@ -323,8 +351,10 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
     if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const name of SERVICES) spawners.get(name)!();
-    await Promise.all(SERVICES.map((name) => waitUntil(`Temporal ${name} service`, () => portOpen(ports[name].grpc), { child: children.get(name), logFile: join(dir, `${name}.log`) })));
+    // History first: the first service on a new database writes the cluster's metadata, and two
+    // writing it at once make one exit ("failed to initialize current cluster metadata").
+    await services.history.start();
+    await Promise.all((['matching', 'frontend', 'worker'] as const).map((name) => services[name].start()));
     await waitUntil('Temporal frontend', () => temporalReady(address, 'temporal-system'), { child: children.get('frontend'), logFile: join(dir, 'frontend.log') });
     log(`Temporal ${TEMPORAL_SERVER_VERSION}: frontend ${address}, history, matching and worker services (logs in ${dir})`);
     // As an operator registers them: the namespace with its retention, then the search attributes.

@@ -171,7 +171,10 @@ test('a batch on a PostgreSQL-backed cluster with two worker hosts survives kill
     }
     expect((await board.get(barcode))!.fixity?.archiveSha256).toBe(manifest.objects.find((o) => o.key.endsWith('.tar.gz'))?.sha256);
   }
-  expect([...perKey.keys()].sort()).toEqual([...listed].sort()); // nothing stored beside the manifests' objects
+  // Nothing stored beside the manifests' objects, but the batch's report (written once the batch ends).
+  const reports = [...perKey.keys()].filter((k) => k.startsWith(`meta/reports/batch-${batchId}-`));
+  expect(reports.map((k) => k.replace(/^.*\./, '')).sort()).toEqual(['csv', 'json', 'txt']);
+  expect([...perKey.keys()].filter((k) => !reports.includes(k)).sort()).toEqual([...listed].sort());
 
   // Temporal's view (SQL visibility: the search attributes) agrees with the board.
   const configFile = writeConfigFile(env.dir, env.config);
