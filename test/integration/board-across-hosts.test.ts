@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { pollersOf } from '../../src/host-identity';
+import { installQuietRuntime } from '../../src/worker';
 import type { RunningSimulator } from '../../src/simulator';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import { startTestSimulator, startWorkers, temporalAddress, testEnv, workflowBundle, type TestEnv } from '../support/pipeline';
@@ -37,6 +38,7 @@ test('a worker whose board folder is not the other live workers\' is refused; on
   const bundleFile = join(dir, 'workflows.js');
   writeFileSync(bundleFile, (await workflowBundle()).code);
   first = superviseFileHostWorker({ config: env.config, hostId: 'host-a', dir, script: CHILD_SCRIPT, args: [bundleFile] });
+  installQuietRuntime('ERROR'); // before the first native connection installs the default runtime
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   try {
     // Host A polls the workflow queue with its board's id.

@@ -49,7 +49,7 @@ test('images: the Temporal server version the cluster test builds, admin-tools o
   for (const name of TEMPORAL) expect(services[name].image).toBe(`temporalio/server:${version}`);
   expect(services['temporal-schema'].image).toBe(`temporalio/admin-tools:${version}`);
   expect(services['temporal-setup'].image).toBe(`temporalio/admin-tools:${version}`);
-  // The Web UI shows a workflow's summary and details (user metadata) from 2.35; 2.54 is the dev server's.
+  // A Web UI that shows the books' summaries (user metadata): 2.54, as the dev server ships it.
   expect(services['temporal-ui'].image).toMatch(/^temporalio\/ui:2\.54\.\d+$/);
   expect(services.postgresql.image).toMatch(/^postgres:15\.\d+$/);
   expect(services.minio.image).toMatch(/^minio\/minio:RELEASE\./);
