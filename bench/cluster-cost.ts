@@ -4,7 +4,8 @@
  * worker set, local storage) once on the CLI's dev server with a SQLite file, once on the cluster
  * of src/devtools/cluster.ts (PostgreSQL 15, four server processes). Prints, per backend: wall
  * time, the server's CPU per book (the dev server's process; the four services' processes summed,
- * from /proc/<pid>/stat) and the database's growth per book (the SQLite file with its WAL; the
+ * from /proc/<pid>/stat; PostgreSQL's own CPU beside it, since SQLite runs inside the dev server)
+ * and the database's growth per book (the SQLite file with its WAL; the
  * temporal and temporal_visibility databases' pg_database_size). Asserts nothing.
  *
  *   npm run bench:cluster -- --books 60 [--backends dev,cluster]
@@ -26,6 +27,8 @@ interface Backend {
   name: string;
   address: string;
   cpuSeconds(): number;
+  /** The database server's CPU when it is a process of its own (PostgreSQL); SQLite runs inside the dev server. */
+  databaseCpuSeconds(): number;
   databaseBytes(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -38,6 +41,7 @@ async function devServer(dir: string): Promise<Backend> {
     name: 'dev server (temporal CLI 1.32, SQLite file)',
     address: server.address,
     cpuSeconds: () => processCpuSeconds(server.pid),
+    databaseCpuSeconds: () => 0,
     databaseBytes: async () => size(dbFile) + size(`${dbFile}-wal`),
     stop: () => server.stop(),
   };
@@ -49,6 +53,7 @@ async function cluster(dir: string): Promise<Backend> {
     name: `cluster (server ${TEMPORAL_SERVER_VERSION}, four processes, PostgreSQL 15)`,
     address: c.address,
     cpuSeconds: () => c.cpuSeconds(),
+    databaseCpuSeconds: () => c.postgres.cpuSeconds(),
     databaseBytes: async () => (await c.postgres.databaseBytes('temporal')) + (await c.postgres.databaseBytes('temporal_visibility')),
     stop: () => c.stop(),
   };
@@ -74,14 +79,15 @@ async function runOn(kind: string, books: number, opts: { pages: number; pageKib
     const client = await connectClient(config);
     // Settle after start-up (namespace registration, the services' own system workflows).
     await new Promise((r) => setTimeout(r, 5000));
-    const before = { cpu: backend.cpuSeconds(), db: await backend.databaseBytes() };
+    const before = { cpu: backend.cpuSeconds(), dbCpu: backend.databaseCpuSeconds(), db: await backend.databaseBytes() };
     const started = Date.now();
     const summary = await (await startBatch(client, config, barcodes, { batchId: 'cost', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) })).result();
     const seconds = (Date.now() - started) / 1000;
-    const after = { cpu: backend.cpuSeconds(), db: await backend.databaseBytes() };
+    const after = { cpu: backend.cpuSeconds(), dbCpu: backend.databaseCpuSeconds(), db: await backend.databaseBytes() };
     const stored = (await (await Board.open(config.pipelineDir)).counts())['07_stored'];
     console.log(`${backend.name}: ${books} books × ${opts.pages} pages × ${opts.pageKib} KiB; stored ${stored} (batch ${summary.stored} stored, ${summary.failed} failed)`);
-    console.log(`  wall ${seconds.toFixed(1)} s; server CPU ${(after.cpu - before.cpu).toFixed(1)} s = ${(((after.cpu - before.cpu) / books) * 1000).toFixed(0)} ms per book`);
+    const perBook = (s: number) => `${((s / books) * 1000).toFixed(0)} ms per book`;
+    console.log(`  wall ${seconds.toFixed(1)} s; server CPU ${(after.cpu - before.cpu).toFixed(1)} s = ${perBook(after.cpu - before.cpu)}; database server CPU ${perBook(after.dbCpu - before.dbCpu)}${kind === 'cluster' ? '' : ' (SQLite: inside the server)'}`);
     console.log(`  database ${(before.db / 1024 ** 2).toFixed(1)} → ${(after.db / 1024 ** 2).toFixed(1)} MiB: ${((after.db - before.db) / books / 1024).toFixed(1)} KiB per book`);
   } finally {
     workers.shutdown();

@@ -77,6 +77,11 @@ export interface PostgresServer {
   /** One value from a query, run with psql as the database owner. */
   query(database: string, sql: string): Promise<string>;
   databaseBytes(database: string): Promise<number>;
+  /**
+   * CPU seconds of the PostgreSQL server so far: the postmaster, its live backends and the backends
+   * that have exited (the postmaster's waited-for children), from /proc; 0 while it is stopped.
+   */
+  cpuSeconds(): number;
 }
 
 export async function startPostgres(opts: { dir: string; port?: number; logFile?: string }): Promise<PostgresServer> {
@@ -111,6 +116,11 @@ export async function startPostgres(opts: { dir: string; port?: number; logFile?
     stop: async (mode = 'fast') => void (await pgCtl(['-m', mode, '-w', 'stop'])),
     start: async () => void (await pgCtl(['-o', settings, '-l', logFile, '-w', '-t', String(START_TIMEOUT_MS / 1000), 'start'])),
     query: async (database, sql) => (await run(join(PG_BIN, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', DB_USER, '-d', database, '-Atc', sql])).stdout.trim(),
+    cpuSeconds: () => {
+      const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), { encoding: 'utf8', flag: 'r' }).split('\n')[0]);
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+      return processCpuSeconds(pid, { withExitedChildren: true }) + children.reduce((sum, child) => sum + processCpuSeconds(child), 0);
+    },
     databaseBytes: async (database) => Number(await server.query('postgres', `select pg_database_size('${database.replace(/'/g, "''")}')`)),
   };
   await server.start();
@@ -149,12 +159,14 @@ export interface ClusterOptions {
 }
 
 /** CPU seconds (utime + stime) of a live process, from /proc/<pid>/stat; 0 once it is gone. */
-export function processCpuSeconds(pid: number): number {
+export function processCpuSeconds(pid: number, opts: { withExitedChildren?: boolean } = {}): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields 14 and 15 (utime, stime) in clock ticks; after the name, they are the 12th and 13th.
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks();
+    // Fields 14 and 15 (utime, stime) in clock ticks; after the name, they are the 12th and 13th;
+    // 16 and 17 (cutime, cstime) are its children's that it waited for.
+    const own = Number(fields[11]) + Number(fields[12]);
+    return (own + (opts.withExitedChildren ? Number(fields[13]) + Number(fields[14]) : 0)) / clockTicks();
   } catch {
     return 0;
   }
