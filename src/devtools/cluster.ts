@@ -306,7 +306,10 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
   mkdirSync(dir, { recursive: true });
   const namespace = opts.namespace ?? 'default';
 
-  const postgres = await startPostgres({ dir: join(dir, 'postgres') });
+  const postgres = await startPostgres({ dir: join(dir, 'postgres') }).catch((err: unknown) => {
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   log(`PostgreSQL 15 on 127.0.0.1:${postgres.port} (${postgres.dataDir})`);
   const sql = (database: string, args: string[]) =>
     run(sqlTool, ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(postgres.port), '-u', DB_USER, '--pw', DB_USER, '--db', database, ...args]);
