@@ -28,7 +28,8 @@ import { PipelineError } from './common/errors';
 /** A poll older than this is no sign of life (Temporal's long poll returns within about a minute). */
 export const LIVE_POLL_SECONDS = 90;
 
-const IDENTITY = /^grin-pipeline host=(\S+) machine=(\S*) boot=(\S*) pid=(\d+) run=(\S+)$/;
+/** The board id is absent from the identities of workers older than the board check (board-identity.ts). */
+const IDENTITY = /^grin-pipeline host=(\S+) machine=(\S*) boot=(\S*) pid=(\d+) run=(\S+)(?: board=(\S+))?$/;
 
 export interface WorkerIdentity {
   identity: string;
@@ -36,14 +37,41 @@ export interface WorkerIdentity {
   bootId: string;
   pid: number;
   runId: string;
+  /** The id of the board this worker keeps (meta/board-id), when it says. */
+  boardId?: string;
 }
 
 /** The identity every worker of this process's worker set polls with. */
-export function workerIdentity(hostId: string): WorkerIdentity {
+export function workerIdentity(hostId: string, boardId?: string): WorkerIdentity {
   const bootId = readBootId();
   const runId = randomUUID().slice(0, 8);
   const safeHost = hostId.replace(/\s/g, '_');
-  return { identity: `grin-pipeline host=${safeHost} machine=${hostname().replace(/\s/g, '_')} boot=${bootId} pid=${process.pid} run=${runId}`, hostId: safeHost, bootId, pid: process.pid, runId };
+  const board = boardId ? ` board=${boardId}` : '';
+  return {
+    identity: `grin-pipeline host=${safeHost} machine=${hostname().replace(/\s/g, '_')} boot=${bootId} pid=${process.pid} run=${runId}${board}`,
+    hostId: safeHost,
+    bootId,
+    pid: process.pid,
+    runId,
+    ...(boardId ? { boardId } : {}),
+  };
+}
+
+/** A grin-pipeline worker's identity read back, or undefined for a worker of another make. */
+export function parseIdentity(identity: string): (Omit<WorkerIdentity, 'identity'> & { machine: string }) | undefined {
+  const m = IDENTITY.exec(identity);
+  if (!m) return undefined;
+  const [, hostId, machine, bootId, pidText, runId, boardId] = m;
+  return { hostId, machine, bootId, pid: Number(pidText), runId, ...(boardId ? { boardId } : {}) };
+}
+
+/**
+ * Whether a grin-pipeline worker seen polling is alive: on this machine (same boot id), while its
+ * process exists (in this process: while its worker set runs); elsewhere, while it polled lately.
+ */
+export function pollerAlive(other: { bootId: string; pid: number; runId: string }, ageSeconds: number, self: Pick<WorkerIdentity, 'bootId'>, live: Liveness = realLiveness): boolean {
+  if (other.bootId && other.bootId === self.bootId) return other.pid === process.pid ? live.runningHere(other.runId) : live.pidAlive(other.pid);
+  return ageSeconds <= LIVE_POLL_SECONDS;
 }
 
 function readBootId(): string {
@@ -94,14 +122,10 @@ const realLiveness: Liveness = {
 export function otherLiveWorker(pollers: readonly SeenPoller[], self: WorkerIdentity, live: Liveness = realLiveness): SeenPoller | undefined {
   return pollers.find((p) => {
     if (p.identity === self.identity) return false;
-    const m = IDENTITY.exec(p.identity);
-    if (m) {
-      const [, hostId, , bootId, pidText, runId] = m;
-      if (hostId !== self.hostId) return false;
-      if (bootId && bootId === self.bootId) {
-        const pid = Number(pidText);
-        return pid === process.pid ? live.runningHere(runId) : live.pidAlive(pid);
-      }
+    const other = parseIdentity(p.identity);
+    if (other) {
+      if (other.hostId !== self.hostId) return false;
+      if (other.bootId && other.bootId === self.bootId) return pollerAlive(other, p.ageSeconds, self, live);
     }
     else if (!p.onHostQueue) return false; // a worker of another make on a queue all hosts share
     // Another machine, or a worker that does not say who it is (polling our host queue all the same).

@@ -43,6 +43,7 @@ import { metricsInterceptor } from './metrics/activity-interceptor';
 import { workerGroup } from './worker-group';
 import { bundleWorkflowsInChild } from './workflow-bundle';
 import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './host-identity';
+import { assertSameBoard, ensureBoardId } from './board-identity';
 import { PipelineMetrics, STAGE_DURATION, STAGE_DURATION_BUCKETS } from './metrics/pipeline-metrics';
 import type { MetricsConfig } from './config/types';
 import { startStallWatch, type StallWatchOptions } from './liveness/watch';
@@ -218,9 +219,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   registerConfiguredSecrets(config);
   const ownConnection = !opts.connection;
   const connection = opts.connection ?? (await connectTemporalWorker(config.temporal));
-  // A host id is unique among live workers: refuse to start beside another with ours (host-identity.ts).
-  const self = workerIdentity(hostId);
+  // A host id is unique among live workers: refuse to start beside another with ours (host-identity.ts);
+  // and all workers keep one board: refuse beside a live worker whose board is another (board-identity.ts).
+  let self: ReturnType<typeof workerIdentity>;
   try {
+    self = workerIdentity(hostId, await ensureBoardId(config.pipelineDir));
     await assertHostIdFree(connection, {
       namespace: config.temporal.namespace,
       hostQueue,
@@ -228,6 +231,16 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       self,
       onUnchecked: (reason) =>
         (opts.logger ?? loggerFrom(config)).warn(`Could not check that host id "${hostId}" is unique among live workers (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway. Make sure no other worker uses it.`),
+    });
+    await assertSameBoard(connection, {
+      namespace: config.temporal.namespace,
+      pipelineDir: config.pipelineDir,
+      workflowQueue: config.temporal.workflowTaskQueue,
+      grinQueue: config.temporal.grinTaskQueue,
+      sharedFileQueue: sharedFileQueueName(config),
+      self,
+      onUnchecked: (reason) =>
+        (opts.logger ?? loggerFrom(config)).warn(`Could not check that the other workers keep this board ${config.pipelineDir} (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway.`),
     });
   } catch (err) {
     if (ownConnection) await connection.close();
@@ -389,7 +402,7 @@ async function main(argv: string[]): Promise<void> {
 if (require.main === module) {
   scrubStandardStreams();
   main(process.argv).catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit((err as { exitCode?: number }).exitCode ?? 1);
   });
 }

@@ -4,7 +4,7 @@
  * `node -r <ts hook> test/support/pipeline-worker-child.ts <config.json> <host-id> <workflow-bundle.js>`.
  * The workflow bundle is built once by the test and read from a file (bundling at every restart
  * would take longer than the test). Prints `ready` once polling; a refusal to start is printed as
- * one line on stderr and exits with the error's exit code, as `src/worker.ts` does.
+ * one `error: ` line on stderr and exits with the error's exit code, as `src/worker.ts` does.
  */
 import { readFileSync } from 'node:fs';
 import type { PipelineConfig } from '../../src/config/types';
@@ -28,6 +28,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit((err as { exitCode?: number }).exitCode ?? 1);
 });

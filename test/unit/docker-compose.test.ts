@@ -1,11 +1,13 @@
 /**
- * docker-compose.yml, checked without a Docker engine: every image pinned, ports on 127.0.0.1,
- * state in named volumes where each image can write, secrets only from the environment, and the
- * one-shot services registering every search attribute the workflows set and creating the bucket.
+ * docker-compose.yml, checked without a Docker engine: what the cluster test runs (the Temporal
+ * server version of src/devtools/cluster.ts, four services, PostgreSQL, schemas by the SQL tool,
+ * namespace retention and search attributes by an operator's commands), every image pinned, ports
+ * on 127.0.0.1, state in named volumes where each image can write, secrets only from the environment.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
+import { SERVICES, TEMPORAL_SERVER_VERSION } from '../../src/devtools/cluster';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 
 interface Service {
@@ -24,11 +26,14 @@ interface Compose {
 }
 
 const text = readFileSync(join(__dirname, '..', '..', 'docker-compose.yml'), 'utf8');
-const compose = YAML.parse(text) as Compose;
+// Merge keys (`<<: *temporal-service`) as Docker Compose reads them.
+const compose = YAML.parse(text, { merge: true }) as Compose;
 const services = compose.services;
+const TEMPORAL = SERVICES.map((name) => `temporal-${name}`);
 
-test('has the services of a single-host deployment', () => {
-  expect(Object.keys(services).sort()).toEqual(['minio', 'minio-bucket', 'postgresql', 'temporal', 'temporal-search-attributes', 'temporal-ui']);
+test('has the services of a single-host deployment: the four Temporal services as the cluster test runs them', () => {
+  expect(Object.keys(services).sort()).toEqual(['minio', 'minio-bucket', 'postgresql', 'temporal-schema', 'temporal-setup', 'temporal-ui', ...TEMPORAL].sort());
+  for (const name of SERVICES) expect(services[`temporal-${name}`].environment?.TEMPORAL_SERVICES).toBe(name);
 });
 
 test.each(Object.entries(services))('%s: image pinned to a version (no :latest, no bare name)', (_name, service) => {
@@ -39,23 +44,29 @@ test.each(Object.entries(services))('%s: image pinned to a version (no :latest, 
   expect(tag).toMatch(/\d/);
 });
 
-test('images: Temporal server with PostgreSQL, admin-tools of the same server version, UI, MinIO', () => {
-  const version = (name: string) => services[name].image.split(':')[1];
-  expect(services.temporal.image).toMatch(/^temporalio\/auto-setup:\d+\.\d+\.\d+$/);
-  expect(services['temporal-search-attributes'].image).toMatch(/^temporalio\/admin-tools:/);
-  expect(version('temporal-search-attributes').startsWith(`${version('temporal')}-`)).toBe(true);
-  expect(services['temporal-ui'].image).toMatch(/^temporalio\/ui:\d+\.\d+\.\d+$/);
-  expect(services.postgresql.image).toMatch(/^postgres:\d+\.\d+$/);
+test('images: the Temporal server version the cluster test builds, admin-tools of that version, a UI that shows user metadata, PostgreSQL 15 as tested, MinIO', () => {
+  const version = TEMPORAL_SERVER_VERSION.replace(/^v/, '');
+  for (const name of TEMPORAL) expect(services[name].image).toBe(`temporalio/server:${version}`);
+  expect(services['temporal-schema'].image).toBe(`temporalio/admin-tools:${version}`);
+  expect(services['temporal-setup'].image).toBe(`temporalio/admin-tools:${version}`);
+  // A Web UI that shows the books' summaries (user metadata): 2.54, as the dev server ships it.
+  expect(services['temporal-ui'].image).toMatch(/^temporalio\/ui:2\.54\.\d+$/);
+  expect(services.postgresql.image).toMatch(/^postgres:15\.\d+$/);
   expect(services.minio.image).toMatch(/^minio\/minio:RELEASE\./);
   expect(services['minio-bucket'].image).toMatch(/^minio\/mc:RELEASE\./);
+  expect(text).not.toContain('auto-setup'); // deprecated image
 });
 
 test('ports: only on 127.0.0.1; Temporal 7233, Web UI 8233, MinIO 9000 (S3) and 9001 (console); PostgreSQL not published', () => {
   const published = Object.fromEntries(Object.entries(services).map(([name, s]) => [name, s.ports ?? []]));
   expect(published).toEqual({
     postgresql: [],
-    temporal: ['127.0.0.1:7233:7233'],
-    'temporal-search-attributes': [],
+    'temporal-frontend': ['127.0.0.1:7233:7233'],
+    'temporal-history': [],
+    'temporal-matching': [],
+    'temporal-worker': [],
+    'temporal-schema': [],
+    'temporal-setup': [],
     'temporal-ui': ['127.0.0.1:8233:8080'],
     minio: ['127.0.0.1:9000:9000', '127.0.0.1:9001:9001'],
     'minio-bucket': [],
@@ -67,16 +78,21 @@ test('volumes: named volumes at the paths the images write (PostgreSQL data, Min
   expect(services.minio.volumes).toEqual(['minio-data:/data']);
   expect(services.minio.command).toContain('/data');
   expect(Object.keys(compose.volumes).sort()).toEqual(['minio-data', 'postgres-data']);
-  // Temporal keeps its state in PostgreSQL: no volume for a non-root user to fail to write.
-  expect(services.temporal.volumes).toBeUndefined();
+  // Temporal keeps its state in PostgreSQL: only its dynamic config, read-only, from the repository.
+  for (const name of TEMPORAL) expect(services[name].volumes).toEqual(['./deploy/temporal/dynamicconfig.yaml:/etc/temporal/dynamicconfig.yaml:ro']);
+  expect(readFileSync(join(__dirname, '..', '..', 'deploy/temporal/dynamicconfig.yaml'), 'utf8')).toContain('limit.maxIDLength');
 });
 
 test('environment: the names each image reads; passwords only from the environment, required', () => {
   expect(Object.keys(services.postgresql.environment!).sort()).toEqual(['POSTGRES_PASSWORD', 'POSTGRES_USER']);
-  expect(services.temporal.environment).toMatchObject({ DB: 'postgres12', DB_PORT: '5432', POSTGRES_SEEDS: 'postgresql', POSTGRES_USER: 'temporal' });
-  expect(services.temporal.environment!.POSTGRES_PWD).toBe(services.postgresql.environment!.POSTGRES_PASSWORD);
-  expect(services['temporal-ui'].environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal:7233' });
-  expect(services['temporal-search-attributes'].environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal:7233' });
+  for (const name of TEMPORAL) {
+    expect(services[name].environment).toMatchObject({ DB: 'postgres12', DB_PORT: '5432', POSTGRES_SEEDS: 'postgresql', POSTGRES_USER: 'temporal' });
+    expect(services[name].environment!.POSTGRES_PWD).toBe(services.postgresql.environment!.POSTGRES_PASSWORD);
+  }
+  expect(services['temporal-schema'].environment).toMatchObject({ SQL_PLUGIN: 'postgres12', SQL_HOST: 'postgresql', SQL_USER: 'temporal' });
+  expect(services['temporal-schema'].environment!.SQL_PASSWORD).toBe(services.postgresql.environment!.POSTGRES_PASSWORD);
+  expect(services['temporal-ui'].environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal-frontend:7233' });
+  expect(services['temporal-setup'].environment).toMatchObject({ TEMPORAL_ADDRESS: 'temporal-frontend:7233' });
   expect(Object.keys(services.minio.environment!).sort()).toEqual(['MINIO_ROOT_PASSWORD', 'MINIO_ROOT_USER']);
   for (const [name, service] of Object.entries(services)) {
     for (const [key, value] of Object.entries(service.environment ?? {})) {
@@ -85,17 +101,30 @@ test('environment: the names each image reads; passwords only from the environme
   }
 });
 
-test('start order: Temporal after PostgreSQL is healthy; one-shots and UI after their server; one-shots not restarted', () => {
-  expect(services.temporal.depends_on).toEqual({ postgresql: { condition: 'service_healthy' } });
-  expect(services['temporal-search-attributes'].depends_on).toEqual({ temporal: { condition: 'service_healthy' } });
-  expect(services['temporal-ui'].depends_on).toEqual({ temporal: { condition: 'service_healthy' } });
+test('start order: schemas after PostgreSQL is healthy; the services after the schemas; set-up and UI after the frontend; one-shots not restarted', () => {
+  expect(services['temporal-schema'].depends_on).toEqual({ postgresql: { condition: 'service_healthy' } });
+  for (const name of TEMPORAL) expect(services[name].depends_on).toEqual({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+  expect(services['temporal-setup'].depends_on).toEqual({ 'temporal-frontend': { condition: 'service_healthy' } });
+  expect(services['temporal-ui'].depends_on).toEqual({ 'temporal-frontend': { condition: 'service_healthy' } });
   expect(services['minio-bucket'].depends_on).toEqual({ minio: { condition: 'service_healthy' } });
-  expect(services['temporal-search-attributes'].restart).toBe('no');
+  expect(services['temporal-schema'].restart).toBe('no');
+  expect(services['temporal-setup'].restart).toBe('no');
   expect(services['minio-bucket'].restart).toBe('no');
 });
 
-test('the one-shot registers every search attribute the workflows set, with its type', () => {
-  const script = String(services['temporal-search-attributes'].command);
+test('the schema one-shot sets up both databases with the embedded PostgreSQL schemas', () => {
+  const script = String(services['temporal-schema'].command);
+  expect(script).toContain('temporal-sql-tool --db "$$db" create-database');
+  expect(script).toContain('setup-schema -v 0.0');
+  expect(script).toContain('update-schema --schema-name "$$schema"');
+  expect(script).toContain('postgresql/v12/temporal');
+  expect(script).toContain('postgresql/v12/visibility');
+});
+
+test('the set-up one-shot creates the namespace with a retention and registers every search attribute the workflows set, with its type', () => {
+  const script = String(services['temporal-setup'].command);
+  expect(script).toContain('temporal operator namespace create --namespace "$$TEMPORAL_NAMESPACE" --retention "$$TEMPORAL_RETENTION"');
+  expect(services['temporal-setup'].environment!.TEMPORAL_RETENTION).toMatch(/^\$\{TEMPORAL_RETENTION:-\d+h\}$/);
   expect(script).toContain('temporal operator search-attribute create');
   const types = new Set(Object.values(SEARCH_ATTRIBUTES));
   expect([...types]).toEqual(['Keyword']);

@@ -313,9 +313,9 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   for (const dir of ctx.mustStayEmpty) for (const name of await readdir(dir).catch(() => [] as string[])) outside.push(`${dir}/${name}`);
   const boardTop = await readdir(ctx.pipelineDir);
   for (const name of boardTop) if (!(BUCKETS as readonly string[]).includes(name) && !['batches', 'cache', 'meta'].includes(name)) outside.push(`${ctx.pipelineDir}/${name}: unexpected`);
-  // meta/ holds the GRIN request sequence (grin-pacing.ts) and nothing else.
+  // meta/ holds the GRIN request sequence (grin-pacing.ts) and the board's id (board-identity.ts), nothing else.
   for (const name of await readdir(join(ctx.pipelineDir, 'meta')).catch(() => [] as string[])) {
-    if (name !== 'grin-request-seq') outside.push(`${ctx.pipelineDir}/meta/${name}: unexpected`);
+    if (name !== 'grin-request-seq' && name !== 'board-id') outside.push(`${ctx.pipelineDir}/meta/${name}: unexpected`);
   }
   add(check('no file written outside the configured folders', `${outside.length} unexpected files (workers' cwd and TMPDIR empty, board holds buckets, batches and the request sequence only)`, outside));
 
