@@ -17,7 +17,8 @@ import { PRIVATE_DIR_MODE } from './common/file-modes';
 import { join } from 'node:path';
 import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
-import { loadConfig } from './config/load';
+import { CONFIG_FILE_ENV, loadConfig } from './config/load';
+import { noConfigMessage } from './cli/common';
 import { registerConfiguredSecrets } from './config/secrets';
 import { scrubStandardStreams } from './common/secret-values';
 import type { PipelineConfig } from './config/types';
@@ -377,11 +378,16 @@ function parseLevel(value: string): LogLevel {
 async function main(argv: string[]): Promise<void> {
   const program = new Command('grin-pipeline-worker')
     .description('Run the grin-pipeline Temporal workers on this host until interrupted (Ctrl-C stops cleanly).')
-    .option('-c, --config <file>', 'pipeline config file (YAML); default: $GRIN_PIPELINE_CONFIG or embedded defaults')
+    .option('-c, --config <file>', 'pipeline config file (YAML); default: $GRIN_PIPELINE_CONFIG')
     .option('--host-id <id>', "name of this host's file-stage queue", hostname())
     .option('--log-level <level>', 'debug, info, warn or error (default: logging.level in the config)', parseLevel)
     .parse(argv);
   const opts = program.opts<{ config?: string; hostId: string; logLevel?: LogLevel }>();
+  // As the CLI: built-in defaults would poll with a board in ./data/pipeline that is nobody's.
+  if (!opts.config && !process.env[CONFIG_FILE_ENV]) {
+    process.stderr.write(`error: ${noConfigMessage()}\n`);
+    process.exit(2);
+  }
   const config = loadConfig({ file: opts.config });
   const refusals = await unreadableSecrets(config);
   if (refusals.length > 0) {

@@ -85,7 +85,7 @@ function readConfigFile(file: string, fromEnv: boolean): Record<string, unknown>
         {
           path: '',
           message:
-            'Copy config.example.yaml to start one, fix the path, or give no config file to use the built-in defaults.',
+            'Fix the path, or copy config.example.yaml to start one (the demo writes .demo/config.yaml).',
         },
       ],
       file,

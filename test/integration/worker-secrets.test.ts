@@ -4,7 +4,7 @@
  * (every book it took would only wait for the secret).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { loadConfig } from '../../src/config/load';
@@ -21,10 +21,11 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function runWorker(configFile: string): Promise<{ code: number | null; stderr: string }> {
+function runWorker(configFile: string | undefined, cwd = resolve(__dirname, '../..')): Promise<{ code: number | null; stderr: string }> {
   const root = resolve(__dirname, '../..');
-  const child = spawn(process.execPath, ['-r', writeTsHook(dir), join(root, 'src/worker.ts'), '-c', configFile, '--host-id', 'secret-check'], {
-    cwd: root,
+  const configArgs = configFile === undefined ? [] : ['-c', configFile];
+  const child = spawn(process.execPath, ['-r', writeTsHook(dir), join(root, 'src/worker.ts'), ...configArgs, '--host-id', 'secret-check'], {
+    cwd,
     env: { ...process.env, GRIN_PIPELINE_CONFIG: '', GRIN_TEST_NO_TOKEN_NEEDED: 'sim-token' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -66,4 +67,12 @@ test('a worker with an unreadable passphrase file exits with a line naming it, a
     const activities = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name }, taskQueueType: 2 });
     expect(activities.pollers ?? []).toEqual([]);
   }
+});
+
+test('a worker given no config refuses with one error line and creates no board', async () => {
+  const cwd = mkdtempSync(join(dir, 'no-config-'));
+  const run = await runWorker(undefined, cwd);
+  expect(run.code).toBe(2);
+  expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: no config: no -c FILE given and \$GRIN_PIPELINE_CONFIG is not set/)]);
+  expect(readdirSync(cwd)).toEqual([]);
 });
