@@ -23,6 +23,7 @@ import { ConversionWatch } from './grin/listing-cache';
 import type { GrinApi } from './grin/types';
 import { buildRuntime } from './runtime';
 import { connectTemporalWorker } from './temporal-connection';
+import { registerSearchAttributes } from './search-attribute-registration';
 import type { BookStorage } from './storage/types';
 import {
   createBoardActivityGroup,
@@ -204,6 +205,9 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       onUnchecked: (reason) =>
         (opts.logger ?? loggerFrom(config)).warn(`Could not check that host id "${hostId}" is unique among live workers (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway. Make sure no other worker uses it.`),
     });
+    // The workflows upsert these; one the namespace lacks would fail their workflow tasks (search-attribute-registration.ts).
+    const added = await registerSearchAttributes(connection.operatorService, config.temporal.namespace);
+    if (added.length > 0) (opts.logger ?? loggerFrom(config)).info(`Registered the search attributes ${added.join(', ')} on namespace ${config.temporal.namespace}.`);
   } catch (err) {
     if (ownConnection) await connection.close();
     throw err;

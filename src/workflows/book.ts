@@ -28,7 +28,7 @@ import type { RegisterResult } from '../activities/board-ops';
 import { STAGE_BUCKETS, type Bucket, type StageBucket } from '../buckets/token';
 import type { FailureDetails } from '../common/errors';
 import { cancelSignal, conversionSeenSignal, retrySignal, statusQuery, type BookInput, type ConversionNotice, type BookOutcome, type BookSettings, type BookSettled, type BookStatus } from './contracts';
-import { GrinStage } from './search-attributes';
+import { GrinStage, parkedSearchAttributes, unparkedSearchAttributes } from './search-attributes';
 import { bookCurrentDetails, HANDLER_DESCRIPTIONS } from './metadata';
 import { tellBatch } from './batch-notify';
 
@@ -77,6 +77,8 @@ const LOST_TOKEN_TYPES: readonly string[] = ['TokenFileError', 'BookNotOnBoardEr
  * move (download again), never the integrity path that parks the book as damaged on a second miss.
  */
 const LOCAL_COPY_MISSING_IS_HOST_LOSS = 'local-copy-missing-is-host-loss';
+/** A parked book also shows its reason in the Web UI's list (`GrinParkReason`), removed when it is retried. */
+const PARK_REASON_ATTRIBUTE = 'park-reason-attribute';
 /** The `GrinStage` values a lean book shows; between them, the stage is in its current details and on the board. */
 const SETTLED_STAGES: readonly string[] = ['07_stored', 'failed', 'cancelled'];
 
@@ -493,13 +495,14 @@ export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
     status.bucket = 'failed';
     status.lastError = { stage, message, type };
     doing(`parked: ${message}`);
-    upsertSearchAttributes([{ key: GrinStage, value: 'failed' }]);
+    upsertSearchAttributes(parkedSearchAttributes(patched(PARK_REASON_ATTRIBUTE), stage, message, type));
     await settle('failed');
     retryRequested = false;
     await condition(() => retryRequested || cancelReason !== undefined);
     if (cancelReason) throw new Cancelled();
     operatorRetries++;
     await board.unparkBook({ barcode, backTo: STAGE_BUCKETS[at] });
+    if (patched(PARK_REASON_ATTRIBUTE)) upsertSearchAttributes(unparkedSearchAttributes());
     status.state = 'running';
     status.reRequests = 0;
     status.hostMoves = 0;
