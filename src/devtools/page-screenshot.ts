@@ -172,7 +172,8 @@ export async function screenshotPage(opts: ScreenshotOptions): Promise<string> {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await Promise.race([exited, sleep(10_000)]);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    rmSync(profile, { recursive: true, force: true });
+    // Chromium's helper processes may still write into the profile for a moment after it exits.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 

@@ -7,8 +7,8 @@
  * scripts/screenshots.sh seeds the same settings into its headless browser.
  */
 
-/** The list's columns, in order: the UI's own labels, and search attributes by name (the reason, the widest, last). */
-export const BOOK_LIST_COLUMNS = ['Status', 'Workflow ID', 'GrinStage', 'GrinBatch', 'Start', 'GrinParkReason'] as const;
+/** The list's columns, in order: the UI's own labels, and search attributes by name (the reason early: a narrow window still shows its start). */
+export const BOOK_LIST_COLUMNS = ['Workflow ID', 'GrinStage', 'GrinParkReason', 'GrinBatch', 'Start', 'Status'] as const;
 
 /** The saved view of every parked book. */
 export const PARKED_VIEW = { name: 'Parked books', query: 'GrinStage="failed"' } as const;
