@@ -110,6 +110,7 @@ BATCH_ID=$(sed -n 's/^batch of [0-9]* books started: \(.*\)$/\1/p' "$LOG" | head
 PARKED=$(sed -n 's/^  \([^ ]*\) \[.*$/\1/p' "$LOG" | head -1)
 if [ -z "$BATCH_ID" ] || [ -z "$PARKED" ]; then echo "could not read the batch id or a parked book from $LOG" >&2; exit 1; fi
 BOOK_ID="grin/DEMO/$PARKED"
+PARKED_AT=$(sed -n "s/^  $PARKED \[\([^]]*\)\].*$/\1/p" "$LOG" | head -1)
 
 TEMPORAL=$(node -e "console.log(require('./dist/src/devtools/tools').ensureTemporalCli())")
 run_id() { "$TEMPORAL" workflow describe --address "127.0.0.1:$PORT" -w "$1" -o json | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).workflowExecutionInfo.execution.runId))"; }
@@ -128,7 +129,7 @@ shot() { # file url text-to-wait-for...
 
 echo "screenshots into $OUT:"
 # The link that saves the view "Parked books"; the row shows the reason (GrinParkReason) without opening the book.
-shot failed-list.png "$UI?query=$(enc 'GrinStage="failed"')&savedQuery=$(enc 'Parked books')" "$PARKED" "$PARK Workflows" "Parked books" "GrinParkReason" " at 04_decrypted: "
+shot failed-list.png "$UI?query=$(enc 'GrinStage="failed"')&savedQuery=$(enc 'Parked books')" "$PARKED" "$PARK Workflow" "Parked books" "GrinParkReason" " at $PARKED_AT: "
 # The "User Metadata" tab: the summary and details set at start, and the current details (why parked).
 shot parked-book.png "$UI/$(enc "$BOOK_ID")/$(run_id "$BOOK_ID")/user-metadata" "parked at" "to do"
 shot batch.png "$UI/$(enc "$BATCH_ID")/$(run_id "$BATCH_ID")/user-metadata" "settled" "$PARK parked"
