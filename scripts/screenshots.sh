@@ -12,7 +12,8 @@ Usage: scripts/screenshots.sh [--out DIR] [--sample N] [--park N] [--size WxH] [
 
 Runs `npm run demo -- --stay --park N` in a temporary folder, waits until its batch has settled, then
 takes three screenshots of the Temporal Web UI with headless Chromium:
-  DIR/failed-list.png   the workflow list filtered by GrinStage = "failed"
+  DIR/failed-list.png   the saved view "Parked books" (GrinStage = "failed") with the columns the
+                        README sets (GrinStage, GrinBatch, GrinParkReason: why each book is parked)
   DIR/parked-book.png   a parked book's "User Metadata" tab (summary, details, why it is parked)
   DIR/batch.png         the batch's "User Metadata" tab (its counts)
 and stops the demo (and with it the Temporal dev server it started).
@@ -20,7 +21,7 @@ and stops the demo (and with it the Temporal dev server it started).
   --out DIR     where to write the PNGs (default docs/screenshots)
   --sample N    books in the demo batch (default 8)
   --park N      how many of them get a damaged archive at GRIN and end parked (default 2)
-  --size WxH    browser window size (default 1400x900)
+  --size WxH    browser window size (default 1600x900)
   --keep        keep the demo's temporary folder (its Temporal db, board and logs)
   -h, --help    this help
 
@@ -31,7 +32,7 @@ EOF
 OUT=docs/screenshots
 SAMPLE=8
 PARK=2
-SIZE=1400x900
+SIZE=1600x900
 KEEP=0
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -109,22 +110,26 @@ BATCH_ID=$(sed -n 's/^batch of [0-9]* books started: \(.*\)$/\1/p' "$LOG" | head
 PARKED=$(sed -n 's/^  \([^ ]*\) \[.*$/\1/p' "$LOG" | head -1)
 if [ -z "$BATCH_ID" ] || [ -z "$PARKED" ]; then echo "could not read the batch id or a parked book from $LOG" >&2; exit 1; fi
 BOOK_ID="grin/DEMO/$PARKED"
+PARKED_AT=$(sed -n "s/^  $PARKED \[\([^]]*\)\].*$/\1/p" "$LOG" | head -1)
 
 TEMPORAL=$(node -e "console.log(require('./dist/src/devtools/tools').ensureTemporalCli())")
 run_id() { "$TEMPORAL" workflow describe --address "127.0.0.1:$PORT" -w "$1" -o json | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).workflowExecutionInfo.execution.runId))"; }
 enc() { node -e 'console.log(encodeURIComponent(process.argv[1]))' "$1"; }
 UI=http://127.0.0.1:$UI_PORT/namespaces/default/workflows
 
+# The list's columns as an operator sets them once per browser (src/devtools/web-ui-list.ts).
+COLUMNS=$(node dist/src/devtools/web-ui-list.js default)
 shot() { # file url text-to-wait-for...
   local file=$1 url=$2; shift 2
   local waits=()
   for t in "$@"; do waits+=(--wait-for "$t"); done
   echo "  $file <- $url"
-  node dist/src/devtools/page-screenshot.js --chromium "$CHROME" --size "$SIZE" --url "$url" --out "$OUT/$file" "${waits[@]}"
+  node dist/src/devtools/page-screenshot.js --chromium "$CHROME" --size "$SIZE" --local-storage "$COLUMNS" --url "$url" --out "$OUT/$file" "${waits[@]}"
 }
 
 echo "screenshots into $OUT:"
-shot failed-list.png "$UI?query=$(enc 'GrinStage="failed"')" "$PARKED" "$PARK Workflows"
+# The link that saves the view "Parked books"; the row shows the reason (GrinParkReason) without opening the book.
+shot failed-list.png "$UI?query=$(enc 'GrinStage="failed"')&savedQuery=$(enc 'Parked books')" "$PARKED" "$PARK Workflow" "Parked books" "GrinParkReason" " at $PARKED_AT: "
 # The "User Metadata" tab: the summary and details set at start, and the current details (why parked).
 shot parked-book.png "$UI/$(enc "$BOOK_ID")/$(run_id "$BOOK_ID")/user-metadata" "parked at" "to do"
 shot batch.png "$UI/$(enc "$BATCH_ID")/$(run_id "$BATCH_ID")/user-metadata" "settled" "$PARK parked"

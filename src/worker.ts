@@ -26,6 +26,7 @@ import { ConversionWatch } from './grin/listing-cache';
 import type { GrinApi } from './grin/types';
 import { buildRuntime } from './runtime';
 import { connectTemporalWorker } from './temporal-connection';
+import { registerSearchAttributes } from './search-attribute-registration';
 import type { BookStorage } from './storage/types';
 import {
   createBoardActivityGroup,
@@ -243,6 +244,9 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       onUnchecked: (reason) =>
         (opts.logger ?? loggerFrom(config)).warn(`Could not check that the other workers keep this board ${config.pipelineDir} (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway.`),
     });
+    // The workflows upsert these; one the namespace lacks would fail their workflow tasks (search-attribute-registration.ts).
+    const added = await registerSearchAttributes(connection.operatorService, config.temporal.namespace);
+    if (added.length > 0) (opts.logger ?? loggerFrom(config)).info(`Registered the search attributes ${added.join(', ')} on namespace ${config.temporal.namespace}.`);
   } catch (err) {
     if (ownConnection) await connection.close();
     throw err;

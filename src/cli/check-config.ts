@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readSecret } from '../config/secrets';
 import type { PipelineConfig } from '../config/types';
-import { createTokenSource } from '../grin/auth';
+import { createTokenSource, OAuthTokenSource } from '../grin/auth';
 import { grinClientFrom, storageFrom } from '../runtime';
 import { S3Storage } from '../storage/s3';
 import { LocalStorage } from '../storage/local';
@@ -19,7 +19,8 @@ import { connectClient } from './common';
 
 export interface CheckLine {
   part: string;
-  outcome: 'ok' | 'failed' | 'not checked';
+  /** A warning does not change the exit code: it names a problem that has not happened yet. */
+  outcome: 'ok' | 'failed' | 'not checked' | 'warning';
   text: string;
 }
 
@@ -33,7 +34,7 @@ async function check(part: string, run: () => Promise<string>): Promise<CheckLin
   try {
     return { part, outcome: 'ok', text: await run() };
   } catch (err) {
-    return { part, outcome: 'failed', text: firstLine(err) };
+    return { part, outcome: err instanceof RefreshTokenWarning ? 'warning' : 'failed', text: firstLine(err) };
   }
 }
 
@@ -109,6 +110,35 @@ async function checkGrin(config: PipelineConfig): Promise<string> {
   return `${config.grin.baseUrl}, directory ${config.grin.directory}: authenticated listing answered (${inProcess.length} books in process)`;
 }
 
+/** Warn when the refresh token lives less than this: a migration runs for weeks. */
+const REFRESH_TOKEN_WARN_DAYS = 30;
+
+/**
+ * The OAuth refresh token's own expiry, when Google's token answer gives one
+ * (`refresh_token_expires_in`). A client whose consent screen is in "Testing" publishing status gets
+ * refresh tokens that expire 7 days after `auth setup`: every GRIN call then fails, a week into a
+ * migration of months (docs/operations.md, "GRIN credentials").
+ */
+async function checkRefreshToken(config: PipelineConfig): Promise<CheckLine> {
+  const part = 'refresh token';
+  if (config.grin.accessToken) return { part, outcome: 'not checked', text: 'a fixed access token is configured (grin.accessToken), no refresh token' };
+  return check(part, async () => {
+    const tokens = await createTokenSource(config.grin);
+    if (!(tokens instanceof OAuthTokenSource)) return 'no refresh token';
+    await tokens.refresh();
+    const expiresAt = tokens.refreshTokenExpiresAt;
+    if (expiresAt === undefined) return 'the token endpoint gives the refresh token no expiry';
+    const days = (expiresAt - Date.now()) / 86_400_000;
+    const when = `expires in ${days.toFixed(1)} days (${new Date(expiresAt).toISOString().slice(0, 16)}Z)`;
+    if (days >= REFRESH_TOKEN_WARN_DAYS) return `the refresh token ${when}`;
+    throw new RefreshTokenWarning(
+      `the refresh token ${when}; a client in "Testing" publishing status gets 7-day refresh tokens: set the OAuth consent screen to "In production", then run \`grin-pipeline auth setup\` again`,
+    );
+  });
+}
+
+class RefreshTokenWarning extends Error {}
+
 async function checkPassphraseOn(config: PipelineConfig, archive: string): Promise<string> {
   const { openDecryptedStream } = await import('../archive/decrypt');
   const passphrase = readSecret(config.grin.gpgPassphrase, 'GPG passphrase (grin.gpgPassphrase)');
@@ -133,6 +163,7 @@ export async function checkConnections(config: PipelineConfig, opts: ConnectOpti
   return [
     await check('Temporal', () => checkTemporal(config)),
     await check('GRIN', () => checkGrin(config)),
+    await checkRefreshToken(config),
     await check('storage', () => checkStorage(config)),
     opts.archive === undefined
       ? { part: 'decryption', outcome: 'not checked', text: 'passphrase not tried on an archive (give one with --archive FILE)' }
@@ -141,6 +172,6 @@ export async function checkConnections(config: PipelineConfig, opts: ConnectOpti
 }
 
 export function formatCheckLine(line: CheckLine): string {
-  const mark = { ok: 'ok', failed: 'FAILED', 'not checked': 'skipped' }[line.outcome];
+  const mark = { ok: 'ok', failed: 'FAILED', 'not checked': 'skipped', warning: 'WARNING' }[line.outcome];
   return `${mark.padEnd(8)}${line.part.padEnd(18)}${line.text}`;
 }

@@ -12,6 +12,7 @@ import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CONFIG_FILE_ENV, loadConfig } from '../config/load';
+import { registerSearchAttributes, SearchAttributesMissingError } from '../search-attribute-registration';
 import { registerConfiguredSecrets } from '../config/secrets';
 import type { PipelineConfig } from '../config/types';
 import type { BookSettings } from '../workflows/contracts';
@@ -56,23 +57,11 @@ export async function connectClient(config: PipelineConfig): Promise<Client> {
  * permission) get a message saying what to register by hand.
  */
 export async function ensureSearchAttributes(client: Client, namespace: string): Promise<void> {
-  const operator = client.connection.operatorService;
-  const { customAttributes } = await operator.listSearchAttributes({ namespace });
-  const missing = Object.entries(SEARCH_ATTRIBUTES).filter(([name]) => !customAttributes?.[name]);
-  if (missing.length === 0) return;
-  const { temporal } = await import('@temporalio/proto');
   try {
-    await operator.addSearchAttributes({
-      namespace,
-      searchAttributes: Object.fromEntries(missing.map(([name]) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
-    });
+    await registerSearchAttributes(client.connection.operatorService, namespace);
   } catch (err) {
-    throw new UsageError(
-      `The Temporal namespace "${namespace}" lacks the search attributes ${missing.map(([n]) => n).join(', ')} and they could not be added ` +
-        `(${err instanceof Error ? err.message : String(err)}). Ask the cluster's operator to add them as Keyword, e.g. ` +
-        `\`temporal operator search-attribute create --name GrinStage --type Keyword\`.`,
-      1,
-    );
+    if (err instanceof SearchAttributesMissingError) throw new UsageError(err.message, 1);
+    throw err;
   }
 }
 

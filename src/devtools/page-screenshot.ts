@@ -26,6 +26,11 @@ export interface ScreenshotOptions {
   /** Extra time after the texts appear, for late layout (ms). */
   settleMs?: number;
   chromium?: string;
+  /**
+   * Local-storage entries (key → text) set on every page before its own scripts run, e.g. the Web UI's
+   * list columns (web-ui-list.ts); a page whose origin has no local storage (about:blank) is skipped.
+   */
+  localStorage?: Record<string, string>;
 }
 
 /**
@@ -42,6 +47,9 @@ const PAGE_TEXT_MISSING = `(() => {
   const t = texts.join(' ').replace(/\\s+/g, ' ');
   return WANTED.filter((w) => !t.includes(w));
 })()`;
+
+/** The page's text, whitespace folded, including what PAGE_TEXT_MISSING reads from iframes. */
+const PAGE_TEXT = PAGE_TEXT_MISSING.replace('return WANTED.filter((w) => !t.includes(w));', 'return t;');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -97,7 +105,8 @@ class Cdp {
   }
 }
 
-export async function screenshotPage(opts: ScreenshotOptions): Promise<void> {
+/** Captures the page once it shows every text asked for; resolves to the text it showed then. */
+export async function screenshotPage(opts: ScreenshotOptions): Promise<string> {
   const width = opts.width ?? 1400;
   const height = opts.height ?? 900;
   const timeoutMs = opts.timeoutMs ?? 60_000;
@@ -129,6 +138,12 @@ export async function screenshotPage(opts: ScreenshotOptions): Promise<void> {
     cdp = await Cdp.open(page.webSocketDebuggerUrl);
     await cdp.send('Emulation.setDeviceMetricsOverride', { width, height, deviceScaleFactor: 1, mobile: false });
     await cdp.send('Page.enable');
+    if (opts.localStorage) {
+      const entries = JSON.stringify(opts.localStorage);
+      await cdp.send('Page.addScriptToEvaluateOnNewDocument', {
+        source: `try { for (const [k, v] of Object.entries(${entries})) localStorage.setItem(k, v); } catch (e) { /* no local storage here */ }`,
+      });
+    }
     await cdp.send('Page.navigate', { url: opts.url });
     const wanted = opts.waitFor ?? [];
     const deadline = Date.now() + timeoutMs;
@@ -150,12 +165,15 @@ export async function screenshotPage(opts: ScreenshotOptions): Promise<void> {
     await sleep(opts.settleMs ?? 1500);
     const shot = await cdp.send<{ data: string }>('Page.captureScreenshot', { format: 'png' });
     writeFileSync(opts.out, Buffer.from(shot.data, 'base64'));
+    const { result } = await cdp.send<{ result: { value?: unknown } }>('Runtime.evaluate', { expression: PAGE_TEXT, returnByValue: true });
+    return String(result.value ?? '');
   } finally {
     cdp?.close();
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await Promise.race([exited, sleep(10_000)]);
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    rmSync(profile, { recursive: true, force: true });
+    // Chromium's helper processes may still write into the profile for a moment after it exits.
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   }
 }
 
@@ -176,9 +194,21 @@ function main(argv: string[]): void {
       return n;
     }, 60)
     .option('--chromium <path>', 'the Chromium binary', process.env.CHROMIUM || 'chromium')
+    .option('--local-storage <json>', 'local-storage entries to set before the page loads, as a JSON object of strings', (v: string) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(v);
+      } catch {
+        throw new InvalidArgumentError('--local-storage must be a JSON object, e.g. {"key":"value"}');
+      }
+      if (typeof parsed !== 'object' || parsed === null || Object.values(parsed).some((x) => typeof x !== 'string')) {
+        throw new InvalidArgumentError('--local-storage must be a JSON object whose values are strings');
+      }
+      return parsed as Record<string, string>;
+    })
     .parse(argv);
-  const o = program.opts<{ url: string; out: string; waitFor: string[]; size: { width: number; height: number }; timeout: number; chromium: string }>();
-  screenshotPage({ url: o.url, out: o.out, waitFor: o.waitFor, width: o.size.width, height: o.size.height, timeoutMs: o.timeout * 1000, chromium: o.chromium })
+  const o = program.opts<{ url: string; out: string; waitFor: string[]; size: { width: number; height: number }; timeout: number; chromium: string; localStorage?: Record<string, string> }>();
+  screenshotPage({ url: o.url, out: o.out, waitFor: o.waitFor, width: o.size.width, height: o.size.height, timeoutMs: o.timeout * 1000, chromium: o.chromium, localStorage: o.localStorage })
     .then(() => process.exit(0))
     .catch((err: unknown) => {
       process.stderr.write(`page-screenshot: ${err instanceof Error ? err.message : String(err)}\n`);

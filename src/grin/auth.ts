@@ -145,6 +145,12 @@ export class OAuthTokenSource implements AccessTokenSource {
   private lifetimeMs?: number;
   private refreshing?: Promise<string>;
   private persisted?: string;
+  /**
+   * When the refresh token itself stops working, if the token endpoint said so (Google's
+   * `refresh_token_expires_in`, e.g. for a client left in "Testing" publishing status: 7 days);
+   * milliseconds since the epoch. `check-config --connect` warns about it.
+   */
+  refreshTokenExpiresAt?: number;
 
   constructor(opts: OAuthTokenSourceOptions) {
     this.tokenUri = opts.tokenUri ?? opts.credentials.token_uri ?? opts.client.tokenUri ?? GOOGLE_TOKEN_URI;
@@ -204,6 +210,8 @@ export class OAuthTokenSource implements AccessTokenSource {
         registerSecret(credentials.access_token, 'GRIN access token', { rotating: true });
         registerSecret(credentials.refresh_token, 'OAuth refresh token');
         if (credentials.expiry_date) this.lifetimeMs = credentials.expiry_date - requestedAt;
+        const refreshLeft = (credentials as { refresh_token_expires_in?: unknown }).refresh_token_expires_in;
+        if (typeof refreshLeft === 'number' && refreshLeft >= 0) this.refreshTokenExpiresAt = requestedAt + refreshLeft * 1000;
         await this.persist();
         return credentials.access_token;
       } finally {

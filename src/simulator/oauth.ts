@@ -12,6 +12,12 @@ export interface OAuthClientConfig {
   refreshToken: string;
   /** Tokens issued to this client are valid but not allowed on the directory (403). */
   forbidden?: boolean;
+  /**
+   * The refresh token's lifetime from the simulator's start, as Google limits it for a client in
+   * "Testing" publishing status (7 days): the token answer then says `refresh_token_expires_in`
+   * (seconds left), and once it has passed the grant is refused as expired (invalid_grant).
+   */
+  refreshTokenLifetimeSeconds?: number;
 }
 
 export type TokenVerdict = 'ok' | 'forbidden' | 'invalid';
@@ -27,6 +33,7 @@ const SCOPES = 'openid https://www.googleapis.com/auth/userinfo.email https://ww
 export class TokenAuthority {
   private readonly issued = new Map<string, { expiresAt: number; forbidden: boolean }>();
   private issuedCount = 0;
+  private readonly startedAt: number;
 
   constructor(
     private readonly staticTokens: readonly string[],
@@ -36,6 +43,7 @@ export class TokenAuthority {
     private readonly wallNow: () => number,
   ) {
     if (!(lifetimeSeconds > 0)) throw new Error(`tokenLifetimeSeconds must be positive, got ${lifetimeSeconds}`);
+    this.startedAt = wallNow();
   }
 
   /** Decides what a bearer token may do. */
@@ -92,11 +100,15 @@ export class TokenAuthority {
       return { status: 401, body: { error: 'invalid_client', error_description: 'The OAuth client was not found or its secret is wrong.' } };
     }
     if (form.get('refresh_token') !== client.refreshToken) return TokenAuthority.revoked();
+    const refreshLeft = client.refreshTokenLifetimeSeconds === undefined ? undefined : Math.floor((this.startedAt + client.refreshTokenLifetimeSeconds * 1000 - this.wallNow()) / 1000);
+    if (refreshLeft !== undefined && refreshLeft <= 0) return TokenAuthority.revoked();
     const accessToken = `${ISSUED_PREFIX}${randomBytes(18).toString('base64url')}`;
     this.issued.set(accessToken, { expiresAt: this.wallNow() + this.lifetimeSeconds * 1000, forbidden: client.forbidden ?? false });
     this.issuedCount += 1;
     this.forgetExpired();
-    return { status: 200, body: { access_token: accessToken, expires_in: this.lifetimeSeconds, token_type: 'Bearer', scope: SCOPES } };
+    const body: Record<string, string | number> = { access_token: accessToken, expires_in: this.lifetimeSeconds, token_type: 'Bearer', scope: SCOPES };
+    if (refreshLeft !== undefined) body.refresh_token_expires_in = refreshLeft;
+    return { status: 200, body };
   }
 
   private forgetExpired(): void {

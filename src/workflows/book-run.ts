@@ -31,7 +31,7 @@ import type { Bucket, StageBucket } from '../buckets/token';
 import type { FailureDetails } from '../common/errors';
 import { FailureType, LOST_TOKEN_TYPES, type FailureTypeName } from '../common/failure-types';
 import { cancelSignal, conversionSeenSignal, retrySignal, statusQuery, type BookInput, type ConversionNotice, type BookOutcome, type BookSettings, type BookSettled, type BookStatus } from './contracts';
-import { GrinStage } from './search-attributes';
+import { GrinStage, parkedSearchAttributes, unparkedSearchAttributes } from './search-attributes';
 import { bookCurrentDetails, HANDLER_DESCRIPTIONS } from './metadata';
 import { tellBatch } from './batch-notify';
 
@@ -68,6 +68,8 @@ const MAX_TOKEN_REBUILDS = 3;
  * move (download again), never the integrity path that parks the book as damaged on a second miss.
  */
 const LOCAL_COPY_MISSING_IS_HOST_LOSS = 'local-copy-missing-is-host-loss';
+/** A parked book also shows its reason in the Web UI's list (`GrinParkReason`), removed when it is retried. */
+const PARK_REASON_ATTRIBUTE = 'park-reason-attribute';
 
 /** Where a book goes to ask GRIN again, and where it downloads again (on another host). */
 const REQUEST: RunBucket = '00_available';
@@ -454,13 +456,14 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
     status.bucket = 'failed';
     status.lastError = { stage, message, type };
     doing(`parked: ${message}`);
-    upsertSearchAttributes([{ key: GrinStage, value: 'failed' }]);
+    upsertSearchAttributes(parkedSearchAttributes(patched(PARK_REASON_ATTRIBUTE), stage, message, type));
     await settle('failed');
     retryRequested = false;
     await condition(() => retryRequested || cancelReason !== undefined);
     if (cancelReason) throw new Cancelled();
     operatorRetries++;
     await board.unparkBook({ barcode, backTo: row.bucket });
+    if (patched(PARK_REASON_ATTRIBUTE)) upsertSearchAttributes(unparkedSearchAttributes());
     status.state = 'running';
     status.reRequests = 0;
     status.hostMoves = 0;

@@ -64,6 +64,16 @@ export function parkedAdvice(type: string | undefined, message: string): string 
   }
 }
 
+/**
+ * The reason a parked book shows in the Web UI's list (search attribute `GrinParkReason`), e.g.
+ * `CorruptArchiveError at 04_decrypted: not valid gzip data …`: type and stage first, so a narrow
+ * column still tells books apart; one line, at most PARK_REASON_MAX characters (a Keyword value).
+ */
+export const PARK_REASON_MAX = 160;
+export function parkReasonText(stage: string, message: string, type: string | undefined): string {
+  return oneLine(`${type ?? 'error'} at ${stage}: ${message}`, PARK_REASON_MAX);
+}
+
 /** Current details of a book: its stage, what it is doing, its counters, and for a parked book why and what to do. */
 export function bookCurrentDetails(status: BookStatus, operatorRetries: number): string {
   const lines: string[] = [];

@@ -2,24 +2,21 @@
  * page-screenshot (used by scripts/screenshots.sh for the README's Web UI pictures): waits until a
  * page drawn by script shows the texts asked for, including text inside an iframe as the Temporal Web
  * UI renders workflow details, then writes a PNG of the window size; a text that never shows fails
- * with its name, and the PNG of what was shown is still written. Skipped where Chromium is not
+ * with its name, and the PNG of what was shown is still written; local-storage entries asked for are
+ * there before the page's scripts run. Skipped, with the reason printed, where Chromium is not
  * installed (it is a Debian package, not an npm one).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { screenshotPage } from '../../src/devtools/page-screenshot';
-
-const chromium =
-  process.env.CHROMIUM || ['chromium', 'chromium-browser', 'google-chrome'].find((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
-const maybe = chromium ? describe : describe.skip;
+import { chromium, describeWithChromium } from '../support/chromium';
 
 // Text drawn late by script, and more inside a srcdoc iframe.
 const PAGE = `<!doctype html><body><div id="main">loading</div><script>
 setTimeout(() => {
-  document.getElementById('main').textContent = 'drawn   by\\n script';
+  document.getElementById('main').textContent = 'drawn   by\\n script; seed: ' + localStorage.getItem('seed');
   const f = document.createElement('iframe');
   f.setAttribute('srcdoc', '<p>inside <b>the</b> frame</p>');
   document.body.appendChild(f);
@@ -33,7 +30,7 @@ function pngSize(file: string): { width: number; height: number } {
   return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
 }
 
-maybe('page-screenshot', () => {
+describeWithChromium('page-screenshot', () => {
   let server: Server;
   let url: string;
   let dir: string;
@@ -61,5 +58,11 @@ maybe('page-screenshot', () => {
       /did not show "never there" within 4s/,
     );
     expect(pngSize(out)).toEqual({ width: 320, height: 200 });
+  });
+
+  test('local-storage entries are set before the page runs, and the text shown is returned', async () => {
+    const out = join(dir, 'seeded.png');
+    const text = await screenshotPage({ url, out, waitFor: ['inside the frame'], localStorage: { seed: 'planted before load' }, width: 320, height: 200, chromium, settleMs: 100 });
+    expect(text).toContain('drawn by script; seed: planted before load');
   });
 });

@@ -1,13 +1,18 @@
 /**
  * What an operator sees in the Temporal Web UI, read back through the Temporal client on a real dev
  * server: each book's and batch's fixed summary and details, the book's current details (for a parked
- * book: the reason and what to do), per-activity summaries, and the described signals and queries.
+ * book: the reason and what to do), per-activity summaries, the described signals and queries, and
+ * the list's search attributes (a parked book's `GrinParkReason`, gone once it is retried).
  */
+import { writeFileSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
-import { bookWorkflowId, cancelSignal } from '../../src/workflows/contracts';
+import { bookWorkflowId, cancelSignal, retrySignal } from '../../src/workflows/contracts';
+import { parkReasonText } from '../../src/workflows/metadata';
+import { GrinParkReason, GrinStage } from '../../src/workflows/search-attributes';
 import { useSimulatedPipeline, temporalClient } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
@@ -17,6 +22,19 @@ const ctx = useSimulatedPipeline('webui', { books: 6, seed: 11, initialState: 'a
 
 type Metadata = temporal.api.sdk.v1.IWorkflowMetadata;
 const METADATA_QUERY = '__temporal_workflow_metadata';
+
+/** The books the Web UI's list shows for a visibility query, with their GrinStage and GrinParkReason (visibility lags: waits for `expected` rows). */
+async function listed(client: Client, query: string, expected: number): Promise<{ id: string; stage?: string; reason?: string }[]> {
+  let rows: { id: string; stage?: string; reason?: string }[] = [];
+  await waitUntil(async () => {
+    rows = [];
+    for await (const w of client.workflow.list({ query })) {
+      rows.push({ id: w.workflowId, stage: w.typedSearchAttributes.get(GrinStage), reason: w.typedSearchAttributes.get(GrinParkReason) });
+    }
+    return rows.length === expected;
+  }, 60_000, `${expected} workflow(s) listed for ${query}`);
+  return rows;
+}
 
 test('a stored book and its batch carry a summary, details, activity summaries and described handlers', async () => {
   const client = await temporalClient();
@@ -85,10 +103,42 @@ test("a parked book's current details give the reason and what to do", async () 
     expect(details).toContain('`retry`');
     expect(details).toContain('CorruptArchiveError');
 
+    // The list shows the reason without opening the book: GrinStage = "failed" and GrinParkReason.
+    const id = bookWorkflowId(sim.directory, barcode);
+    const expected = parkReasonText('04_decrypted', reason, 'CorruptArchiveError');
+    expect(expected).toMatch(/^CorruptArchiveError at 04_decrypted: /);
+    await waitUntil(async () => (await listed(client, `GrinBatch = "webui-park" AND GrinStage = "failed"`, 1))[0].reason === expected, 60_000, 'reason listed');
+    expect(await listed(client, `GrinStage = "failed" AND GrinParkReason STARTS_WITH "CorruptArchiveError"`, 1)).toEqual([{ id, stage: 'failed', reason: expected }]);
+
     await book.signal(cancelSignal, 'test over');
     expect(await book.result()).toBe('cancelled');
     expect((await book.query<Metadata>(METADATA_QUERY)).currentDetails).toMatch(/^\*\*cancelled\*\*.*test over/);
   } finally {
     sim.setFaults({ notGzip: undefined });
   }
+});
+
+test('a parked book shows its reason in the list until a retry stores it, then the reason is gone', async () => {
+  const client = await temporalClient();
+  const { sim, env } = ctx;
+  const barcode = sim.barcodes[2];
+  const passphraseFile = env.config.grin.gpgPassphrase.file!;
+  writeFileSync(passphraseFile, 'not the passphrase');
+  const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
+  try {
+    const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
+    await startBatch(client, env.config, [barcode], { batchId: 'webui-retry', settings });
+    const board = await Board.open(env.config.pipelineDir);
+    await waitUntil(async () => (await board.locate(barcode)) === 'failed', 300_000, 'book parked');
+    const [row] = await listed(client, 'GrinBatch = "webui-retry" AND GrinStage = "failed"', 1);
+    expect(row.reason).toMatch(/^DecryptError at 04_decrypted: .*passphrase/i);
+    expect(row.reason!.length).toBeLessThanOrEqual(160);
+  } finally {
+    writeFileSync(passphraseFile, sim.passphrase);
+  }
+  await book.signal(retrySignal);
+  expect(await book.result()).toBe('stored');
+  const [stored] = await listed(client, 'GrinBatch = "webui-retry" AND GrinStage = "07_stored"', 1);
+  expect(stored).toEqual({ id: book.workflowId, stage: '07_stored', reason: undefined });
+  expect((await book.describe()).typedSearchAttributes.get(GrinParkReason)).toBeUndefined();
 });
