@@ -8,7 +8,6 @@ import { EXIT } from './exit-codes';
 // Temporal's client is loaded by the commands that talk to Temporal, not at start-up: it is most of
 // the CLI's start-up time, and `board`, `report` or `unpack` do not need it.
 import type { Client } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CONFIG_FILE_ENV, loadConfig } from '../config/load';
