@@ -41,7 +41,7 @@ const positiveInt = (name: string) => (value: string) => {
 
 /** No Temporal around CLI commands: the GRIN client's own retries are their one retry layer. */
 async function cliGrinClient(config: PipelineConfig) {
-  const [{ grinClientFrom }, { CLI_RETRY }] = await Promise.all([import('./runtime'), import('./grin/http')]);
+  const [{ grinClientFrom }, { CLI_RETRY }] = await Promise.all([import('./service-clients'), import('./grin/http')]);
   return grinClientFrom(config, { retry: CLI_RETRY, logger: createLogger({ level: config.logging.level, format: config.logging.format }).child({ component: 'grin' }) });
 }
 

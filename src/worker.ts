@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { PRIVATE_DIR_MODE } from './common/file-modes';
 import { join } from 'node:path';
-import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerOptions, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { CONFIG_FILE_ENV, loadConfig } from './config/load';
 import { noConfigMessage } from './cli/common';
@@ -24,7 +24,7 @@ import { scrubStandardStreams } from './common/secret-values';
 import type { PipelineConfig } from './config/types';
 import { ConversionWatch } from './grin/listing-cache';
 import type { GrinApi } from './grin/types';
-import { buildRuntime } from './runtime';
+import { buildServiceClients } from './service-clients';
 import { connectTemporalWorker } from './temporal-connection';
 import { registerSearchAttributes } from './search-attribute-registration';
 import type { BookStorage } from './storage/types';
@@ -164,7 +164,7 @@ export async function buildActivityDeps(
   const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
   const metrics = overrides.metrics;
   const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
-  const runtime = await buildRuntime(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
+  const runtime = await buildServiceClients(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
   const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
   await mkdir(config.processingDir, { recursive: true, mode: PRIVATE_DIR_MODE }).catch(() => undefined); // the download says what is wrong with it
   const disk = new DiskBudget(config.processingDir, config.limits.diskUsageThreshold, config.limits.archiveBytesEstimate, overrides.diskBytes);
@@ -269,8 +269,10 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
 
   // What every worker of this host's set shares: one connection, and one identity for the host-id check.
   const shared = { connection, namespace, identity, interceptors };
-  const workers = await Promise.all([
-    Worker.create({
+  // Each worker paired with the queue it polls where it is made (the group names a stopped worker by it).
+  const polling = async (options: WorkerOptions) => ({ worker: await Worker.create(options), taskQueue: options.taskQueue });
+  const members = await Promise.all([
+    polling({
       ...shared,
       taskQueue: config.temporal.workflowTaskQueue,
       ...workflowSource,
@@ -278,7 +280,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       // Bounds the worker's memory whatever the batch window (waiting books are evicted first).
       maxCachedWorkflows: config.concurrency.cachedWorkflows,
     }),
-    Worker.create({
+    polling({
       ...shared,
       taskQueue: config.temporal.grinTaskQueue,
       // A task a poll brought after a pause waits at its start (src/control/activity-pause.ts).
@@ -288,7 +290,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       // One budget for GRIN across every worker, enforced by the Temporal server.
       maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
-    Worker.create({
+    polling({
       ...shared,
       taskQueue: sharedFileQueueName(config),
       // A download a poll brought after a pause waits at its start, heartbeating, until unpaused.
@@ -298,7 +300,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       // Downloads start here (fetchArchive): admitted at GRIN's pace, as the GRIN queue's calls are.
       maxTaskQueueActivitiesPerSecond: config.grin.rateLimitPerSecond,
     }),
-    Worker.create({
+    polling({
       ...shared,
       taskQueue: hostQueue,
       activities: createFileActivities(deps, { download: opts.download }),
@@ -329,9 +331,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   }, opts.diskCheckMs ?? DISK_CHECK_MS);
   measuring.unref();
   markRunning(self);
-  const group = workerGroup(
-    workers.map((w, i) => ({ worker: w, taskQueue: [config.temporal.workflowTaskQueue, config.temporal.grinTaskQueue, sharedFileQueueName(config), hostQueue][i] })),
-  );
+  const group = workerGroup(members);
   return {
     hostQueue,
     operatorState: () => ({

@@ -22,7 +22,7 @@ import { createCleanupActivity } from './cleanup';
 import { createHostActivity } from './host';
 import { reportingWaits } from './waiting';
 import { createLocalFilesActivities } from './local-files';
-import { createConversionWatchActivities } from './conversion-watch';
+import { createConversionWatchActivities } from './tell-converted-books';
 import { createFetchActivity, createJoinedFileStages } from './joined-stages';
 import { createNotifyActivities } from './notify';
 

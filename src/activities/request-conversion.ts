@@ -8,7 +8,7 @@ import type { ConversionOutcome } from '../grin/types';
 import type { ActivityDeps } from './deps';
 import { classified } from './failures';
 import { createGrinPacing } from './grin-pacing';
-import { ensureConversionWatcher } from './conversion-watch';
+import { ensureConversionWatcher } from './tell-converted-books';
 import { lookForConversion, markConverted } from './wait-for-conversion';
 
 export interface RequestConversionResult {

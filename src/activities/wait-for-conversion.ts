@@ -3,7 +3,7 @@
  * worker's cached `_converted`/`_failed` listings (fetched at most once per poll interval however many
  * books wait) and, if it is not there yet, fails retryably: Temporal's activity retry is the poll loop,
  * so waiting for days adds no events to the workflow's history. (Books from the `lean-book` patch on
- * wait for the conversion watcher's signal instead: conversion-watch.ts.)
+ * wait for the conversion watcher's signal instead: tell-converted-books.ts.)
  */
 import { PipelineError } from '../common/errors';
 import type { ActivityDeps } from './deps';

@@ -11,7 +11,7 @@ import { hostname } from 'node:os';
 import { readSecret } from '../config/secrets';
 import type { PipelineConfig } from '../config/types';
 import { createTokenSource, OAuthTokenSource } from '../grin/auth';
-import { grinClientFrom, storageFrom } from '../runtime';
+import { grinClientFrom, storageFrom } from '../service-clients';
 import { S3Storage } from '../storage/s3';
 import { LocalStorage } from '../storage/local';
 import { temporalConnectionOptions, tlsEnabled } from '../temporal-connection';

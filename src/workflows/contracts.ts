@@ -151,7 +151,7 @@ export function batchWorkflowId(directory: string, batchId: string): string {
 }
 
 /**
- * The conversion watcher (workflows/conversion-watch.ts): one per GRIN directory. It looks at GRIN's
+ * The conversion watcher (workflows/conversion-watcher.ts): one per GRIN directory. It looks at GRIN's
  * listings once per poll interval for every book in 01_requested and tells each book whose
  * conversion ended (books from the `lean-book` patch on wait for this instead of polling).
  */

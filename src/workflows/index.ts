@@ -1,4 +1,4 @@
 /** Workflow entry points registered with the worker. */
 export { bookWorkflow } from './book';
 export { batchWorkflow } from './batch';
-export { conversionWatchWorkflow } from './conversion-watch';
+export { conversionWatchWorkflow } from './conversion-watcher';

@@ -10,7 +10,7 @@ import { appendFileSync, readFileSync, statSync } from 'node:fs';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { createFileActivities, createFileHostActivities } from '../../src/activities';
 import type { PipelineConfig } from '../../src/config/types';
-import { storageFrom } from '../../src/runtime';
+import { storageFrom } from '../../src/service-clients';
 import type { BookStorage } from '../../src/storage/types';
 import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
 

@@ -1,7 +1,7 @@
 /**
  * Waiting for GRIN to convert, for books from the `lean-book` patch on: instead of one poll per
  * waiting book per interval (an activity attempt each, so a billed action each), one conversion
- * watcher per GRIN directory (workflows/conversion-watch.ts) runs `watchConversions` once per poll
+ * watcher per GRIN directory (workflows/conversion-watcher.ts) runs `watchConversions` once per poll
  * interval. It looks up every book in 01_requested in this worker's cached listings (fetched once
  * per interval however many books wait) and tells each book whose conversion ended, by signal.
  *

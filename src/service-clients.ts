@@ -13,7 +13,7 @@ import type { GrinApi } from './grin/types';
 import { createStorage } from './storage';
 import type { BookStorage } from './storage/types';
 
-export interface Runtime {
+export interface ServiceClients {
   board: Board;
   grin: GrinApi;
   storage: BookStorage;
@@ -21,7 +21,7 @@ export interface Runtime {
   passphrase: () => string;
 }
 
-export interface RuntimeOptions {
+export interface ServiceClientOptions {
   /** Replace the GRIN client (tests, the demo). */
   grin?: GrinApi;
   /** Replace the storage (tests). */
@@ -32,7 +32,7 @@ export interface RuntimeOptions {
   onGrinResponse?: (endpoint: string, status: number | 'error') => void;
 }
 
-export async function buildRuntime(config: PipelineConfig, opts: RuntimeOptions = {}): Promise<Runtime> {
+export async function buildServiceClients(config: PipelineConfig, opts: ServiceClientOptions = {}): Promise<ServiceClients> {
   return {
     board: await openBoard(config),
     grin: opts.grin ?? (await grinClientFrom(config, { logger: opts.grinLogger, onResponse: opts.onGrinResponse })),
