@@ -1,6 +1,6 @@
 /**
- * Shared plumbing for the CLI commands: config loading, the Temporal client, the book settings the
- * workflows get, and turning errors into a message plus an exit code (EXIT in exit-codes.ts).
+ * Shared plumbing for the CLI commands: config loading, the Temporal client, and turning errors into
+ * a message plus an exit code (EXIT in exit-codes.ts).
  */
 import { CommanderError } from 'commander';
 import { PipelineError } from '../common/errors';
@@ -14,7 +14,6 @@ import { CONFIG_FILE_ENV, loadConfig } from '../config/load';
 import { registerSearchAttributes, SearchAttributesMissingError } from '../search-attribute-registration';
 import { registerConfiguredSecrets } from '../config/secrets';
 import type { PipelineConfig } from '../config/types';
-import type { BookSettings } from '../workflows/contracts';
 
 export interface GlobalOptions {
   config?: string;
@@ -64,22 +63,8 @@ export async function ensureSearchAttributes(client: Client, namespace: string):
   }
 }
 
-/** Workflow tunables derived from the config; tests pass shorter intervals. */
-export function bookSettingsFrom(config: PipelineConfig, overrides: Partial<BookSettings> = {}): BookSettings {
-  return {
-    grinTaskQueue: config.temporal.grinTaskQueue,
-    fileTaskQueue: config.temporal.fileTaskQueuePrefix,
-    pollIntervalSeconds: config.grin.pollIntervalSeconds,
-    queueFullRetrySeconds: Math.max(60, config.grin.pollIntervalSeconds * 2),
-    maxConversionWaitHours: config.timeouts.conversionWaitDays * 24,
-    fileStageMaxDays: config.timeouts.fileStageMaxDays,
-    hostPickupTimeoutSeconds: config.timeouts.hostPickupSeconds,
-    heartbeatTimeoutSeconds: config.timeouts.heartbeatSeconds,
-    grinRetryMaxSeconds: config.timeouts.grinRetryMaxSeconds,
-    fileRetryMaxSeconds: config.timeouts.fileRetryMaxSeconds,
-    ...overrides,
-  };
-}
+/** Where the tests and older callers find it; it lives beside the workflows' contracts. */
+export { bookSettingsFrom } from '../workflows/book-settings';
 
 /** An error the user can fix: printed without a stack trace. */
 export class UsageError extends PipelineError {

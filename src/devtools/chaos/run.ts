@@ -20,7 +20,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Board } from '../../buckets/board';
 import { startBatch } from '../../cli/batch';
-import { bookSettingsFrom } from '../../cli/common';
+import { bookSettingsFrom } from '../../workflows/book-settings';
 import { loadConfig } from '../../config/load';
 import { startS3Server } from '../servers';
 import { startTcpProxy, type TcpProxy } from '../tcp-proxy';
