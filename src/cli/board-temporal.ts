@@ -3,11 +3,11 @@
  * other direction, `reconcile --from-temporal`, is in reconcile.ts).
  */
 import type { Command } from 'commander';
-import { Board } from '../buckets/board';
-import { bookSettingsFrom, configFrom, connectClient, type GlobalOptions } from './common';
+import { bookSettingsFrom } from '../workflows/book-settings';
+import type { CliContext } from './context';
 import { EXIT } from './exit-codes';
 
-export function addResumeCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('resume')
     .description(
@@ -19,9 +19,9 @@ export function addResumeCommand(program: Command, globals: () => GlobalOptions)
     .option('--dry-run', 'only list what would be started')
     .option('--json', 'machine-readable output (docs/cli.md)')
     .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
-      const config = configFrom(globals());
-      const board = await Board.open(config.pipelineDir);
-      const client = await connectClient(config);
+      const config = context.config();
+      const board = await context.board();
+      const client = await context.temporal();
       const log = (s: string) => process.stderr.write(`${s}\n`);
       // Loaded when the command runs: it brings Temporal's client, not needed for the CLI's start-up.
       const { formatResumeSummary, resumeFromBoard } = await import('./resume');

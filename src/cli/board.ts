@@ -8,7 +8,8 @@ import { BUCKETS, isBucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 import { listingNote } from './book-view';
 import { formatWatch, watchBoard } from './board-watch';
-import { configFrom, UsageError, type GlobalOptions } from './common';
+import { UsageError } from './common';
+import type { CliContext } from './context';
 import { boardOnlyStalls } from './stalls';
 import { operatorLines } from './operator-lines';
 
@@ -25,7 +26,7 @@ function seconds(value: string): number {
   return n;
 }
 
-export function addBoardCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('board')
     .description('Count the books in each bucket, or list one bucket. With --watch: refresh the counts, with the rate books are stored and an ETA, until Ctrl-C.')
@@ -34,9 +35,9 @@ export function addBoardCommand(program: Command, globals: () => GlobalOptions):
     .option('--watch', 'refresh until Ctrl-C: counts, books stored per hour since the watch started, and when the books on their way would be done')
     .option('--interval <seconds>', 'with --watch: seconds between refreshes', seconds, 10)
     .action(async (opts: BoardFlags) => {
-      const config = configFrom(globals());
+      const config = context.config();
       if (opts.watch && opts.bucket) throw new UsageError('--watch shows the counts; it does not list a bucket (leave out --bucket).');
-      const board = await Board.open(config.pipelineDir);
+      const board = await context.board();
       if (opts.watch) return watch(board, opts);
       if (opts.bucket) return listBucket(board, opts.bucket, !!opts.json);
       await printCounts(board, config, !!opts.json);

@@ -2,7 +2,7 @@
  * Shared plumbing for the CLI commands: config loading, the Temporal client, and turning errors into
  * a message plus an exit code (EXIT in exit-codes.ts).
  */
-import { CommanderError } from 'commander';
+import { CommanderError, InvalidArgumentError } from 'commander';
 import { PipelineError } from '../common/errors';
 import { EXIT } from './exit-codes';
 // Temporal's client is loaded by the commands that talk to Temporal, not at start-up: it is most of
@@ -65,6 +65,13 @@ export async function ensureSearchAttributes(client: Client, namespace: string):
 
 /** Where the tests and older callers find it; it lives beside the workflows' contracts. */
 export { bookSettingsFrom } from '../workflows/book-settings';
+
+/** A commander option parser for a whole number of at least 1, named in its error. */
+export const positiveInt = (name: string) => (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a whole number of at least 1.`);
+  return n;
+};
 
 /** An error the user can fix: printed without a stack trace. */
 export class UsageError extends PipelineError {

@@ -6,7 +6,8 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { pauseLines, PAUSE_TARGETS, throttleLine, updateOperatorControl, type OperatorControl, type PauseTarget } from '../control/operator-control';
-import { configFrom, UsageError, type GlobalOptions } from './common';
+import { UsageError } from './common';
+import type { CliContext } from './context';
 
 interface PauseFlags {
   grin?: boolean;
@@ -39,7 +40,7 @@ export function printControl(control: OperatorControl, json: boolean | undefined
 
 const NOTE = 'every worker reads this within a few seconds (no restart); `grin-pipeline board` and `status` show it';
 
-export function addPauseCommands(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   const pauseOptions = (cmd: Command) =>
     cmd
       .option('--grin', 'GRIN requests: conversion requests, listings and archive checks (books before 02_converted wait)')
@@ -55,7 +56,7 @@ export function addPauseCommands(program: Command, globals: () => GlobalOptions)
           'unfinished books from the board when they have no workflow.)',
       ),
   ).action(async (opts: PauseFlags) => {
-    const config = configFrom(globals());
+    const config = context.config();
     await existingBoard(config.pipelineDir);
     const since = new Date().toISOString();
     const control = await updateOperatorControl(config.pipelineDir, (c) => {
@@ -70,7 +71,7 @@ export function addPauseCommands(program: Command, globals: () => GlobalOptions)
       .command('unpause')
       .description('End a pause made by `pause` (all of it by default): held-back GRIN requests and downloads go on. Workers keep running throughout.'),
   ).action(async (opts: PauseFlags) => {
-    const config = configFrom(globals());
+    const config = context.config();
     await existingBoard(config.pipelineDir);
     const control = await updateOperatorControl(config.pipelineDir, (c) => {
       for (const t of targetsOf(opts)) delete c.pause[t];

@@ -4,10 +4,14 @@
  * storage-orphans.ts), and with --from-temporal also bring the board into line with Temporal. Exit
  * code 1 when it reports problems it did not fix, so a script (or cron) notices that an operator must look.
  */
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { Board, type BoardProblem } from '../buckets/board';
 import type { Bucket } from '../buckets/token';
-import { bookSettingsFrom, configFrom, connectClient, type GlobalOptions } from './common';
+import type { PipelineConfig } from '../config/types';
+import { bookSettingsFrom } from '../workflows/book-settings';
+import { connectClient } from './common';
+import type { CliContext } from './context';
 import { EXIT } from './exit-codes';
 import { formatCounts } from './progress';
 import { findStorageOrphans, type OrphanScan } from './storage-orphans';
@@ -34,14 +38,16 @@ export interface ReconcileReport {
 }
 
 export async function runReconcile(
-  config: ReturnType<typeof configFrom>,
+  config: PipelineConfig,
   opts: { fromTemporal?: boolean; dryRun?: boolean; fix?: boolean; storage?: boolean; log?: (line: string) => void },
+  /** The CLI's board and Temporal client, opened once; default: opened from the config. */
+  parts: { board?: () => Promise<Board>; temporal?: () => Promise<Client> } = {},
 ): Promise<ReconcileReport> {
-  const board = await Board.open(config.pipelineDir);
+  const board = await (parts.board?.() ?? Board.open(config.pipelineDir));
   const checked = await board.reconcile();
   let fromTemporal: ReconcileFromTemporalSummary | undefined;
   if (opts.fromTemporal) {
-    const client = await connectClient(config);
+    const client = await (parts.temporal?.() ?? connectClient(config));
     // `--fix` resumes books whose workflow closed unfinished, as `resume` would (loaded only then).
     const resume = async (barcodes: string[]) => {
       const { resumeFromBoard } = await import('./resume');
@@ -104,7 +110,7 @@ export function formatReconcileReport(r: ReconcileReport): string {
   return lines.join('\n');
 }
 
-export function addReconcileCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('reconcile')
     .description(
@@ -120,8 +126,8 @@ export function addReconcileCommand(program: Command, globals: () => GlobalOptio
     .option('--no-storage', 'do not list storage for orphan objects (objects with no stored token)')
     .option('--json', 'machine-readable output (docs/cli.md)')
     .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean; fix?: boolean; storage?: boolean; json?: boolean }) => {
-      const config = configFrom(globals());
-      const report = await runReconcile(config, { ...opts, log: (s) => process.stderr.write(`${s}\n`) });
+      const config = context.config();
+      const report = await runReconcile(config, { ...opts, log: (s) => process.stderr.write(`${s}\n`) }, context);
       process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatReconcileReport(report)) + '\n');
       if (unfixedProblems(report) > 0) process.exitCode = EXIT.failed;
     });

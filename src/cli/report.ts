@@ -6,13 +6,13 @@ import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { Board } from '../buckets/board';
 import { formatReport, reportFromBoard, summaryText, type ReportFormat } from '../report';
 import { validateBatchId } from './batch-id';
-import { configFrom, UsageError, type GlobalOptions } from './common';
+import { UsageError } from './common';
+import type { CliContext } from './context';
 import { PRIVATE_FILE_MODE } from '../common/file-modes';
 
-export function addReportCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('report')
     .description(
@@ -25,8 +25,8 @@ export function addReportCommand(program: Command, globals: () => GlobalOptions)
     .option('--out <file>', 'write here instead of standard output')
     .action(async (opts: { batch?: string; format: ReportFormat; json?: boolean; out?: string }) => {
       if (opts.batch !== undefined) validateBatchId(opts.batch, '--batch');
-      const config = configFrom(globals());
-      const board = await Board.open(config.pipelineDir);
+      const config = context.config();
+      const board = await context.board();
       const report = await reportFromBoard(board, { batchId: opts.batch });
       // A batch id that names nothing is a typo, not an empty batch: its list is written when it starts.
       if (opts.batch !== undefined && report.rows.length === 0 && !existsSync(join(config.pipelineDir, 'batches', `${opts.batch}.txt`))) {

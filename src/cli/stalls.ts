@@ -10,7 +10,7 @@ import type { BookToken, Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 // Temporal's protos load only when a command asks Temporal (`board` stays quick).
 import { bookStalls, describeStalls, unpausedQueueStalls, lastProgressMs, queueStalls, stallRulesFrom, type BookStall, type QueueRole, type StallReport } from '../liveness/stalls';
-import { configFrom, connectClient, type GlobalOptions } from './common';
+import type { CliContext } from './context';
 import { EXIT } from './exit-codes';
 
 /** The deployment's stalls now, with the config's limits (what each worker logs every metrics.stallCheckSeconds). */
@@ -62,7 +62,7 @@ function queueRoleOf(activityType: string): QueueRole {
   return 'host-file';
 }
 
-export function addStallsCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('stalls')
     .description(
@@ -72,9 +72,9 @@ export function addStallsCommand(program: Command, globals: () => GlobalOptions)
     )
     .option('--json', 'machine-readable output: { at, queues, books }')
     .action(async (opts: { json?: boolean }) => {
-      const config = configFrom(globals());
-      const client = await connectClient(config);
-      const report = await deploymentStalls(client, config, await Board.open(config.pipelineDir));
+      const config = context.config();
+      const client = await context.temporal();
+      const report = await deploymentStalls(client, config, await context.board());
       process.stdout.write((opts.json ? JSON.stringify(report, null, 2) : formatStalls(report).join('\n')) + '\n');
       if (report.queues.length || report.books.length) process.exitCode = EXIT.failed;
     });

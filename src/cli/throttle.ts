@@ -6,7 +6,8 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { readOperatorControl, updateOperatorControl } from '../control/operator-control';
-import { configFrom, UsageError, type GlobalOptions } from './common';
+import { UsageError } from './common';
+import type { CliContext } from './context';
 import { existingBoard, printControl } from './pause';
 
 interface ThrottleFlags {
@@ -28,7 +29,7 @@ function downloads(value: string): number {
   return n;
 }
 
-export function addThrottleCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('throttle')
     .description(
@@ -40,7 +41,7 @@ export function addThrottleCommand(program: Command, globals: () => GlobalOption
     .option('--reset', "back to the config's figures")
     .option('--json', 'print the controls now in force as JSON (docs/cli.md)')
     .action(async (opts: ThrottleFlags) => {
-      const config = configFrom(globals());
+      const config = context.config();
       await existingBoard(config.pipelineDir);
       if (opts.reset && (opts.grinRate !== undefined || opts.downloads !== undefined)) throw new UsageError('--reset goes back to the config; give it alone, or give --grin-rate/--downloads without it.');
       const notes: string[] = [];

@@ -10,7 +10,8 @@ import { PipelineError } from '../common/errors';
 import { parseByteSize } from '../config/schema';
 import { readSecret } from '../config/secrets';
 import type { ExtractLimits } from '../archive/types';
-import { configFrom, UsageError, type GlobalOptions } from './common';
+import { UsageError } from './common';
+import type { CliContext } from './context';
 
 export const UNPACK_EXIT_CODES = `Exit codes:
   0    unpacked and verified (notes, if any, are in the printed summary)
@@ -43,7 +44,7 @@ function ratioArg(value: string): number {
   return n;
 }
 
-export function addUnpackCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('unpack')
     .description(
@@ -60,7 +61,7 @@ export function addUnpackCommand(program: Command, globals: () => GlobalOptions)
     .addHelpText('after', `\n${UNPACK_EXIT_CODES}`)
     .action(async (archive: string, opts: UnpackCliOptions) => {
       try {
-        await runUnpack(archive, opts, globals());
+        await runUnpack(archive, opts, context);
       } catch (err) {
         // One line and unpack's own exit code, printed by the CLI's reportAndExit like any command's.
         const { message, exitCode } = describeUnpackError(err);
@@ -69,9 +70,9 @@ export function addUnpackCommand(program: Command, globals: () => GlobalOptions)
     });
 }
 
-async function runUnpack(archive: string, opts: UnpackCliOptions, globals: GlobalOptions): Promise<void> {
+async function runUnpack(archive: string, opts: UnpackCliOptions, context: CliContext): Promise<void> {
   // No board is read or written: the built-in defaults (limits, no passphrase) are fine without a config.
-  const config = configFrom(globals, undefined, { required: false });
+  const config = context.config({ required: false });
   const info = await stat(archive).catch(() => null);
   if (!info?.isFile()) throw new UsageError(`The archive ${archive} ${info ? 'is not a file' : 'does not exist'}.`);
   const passphrase = opts.decrypted

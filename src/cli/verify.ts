@@ -13,7 +13,8 @@ import type { PipelineConfig, StorageConfig } from '../config/types';
 import type { BookStorage } from '../storage/types';
 import type { VerifiedBook } from '../storage/verify';
 import { validateBatchId } from './batch-id';
-import { configFrom, UsageError, type GlobalOptions } from './common';
+import { UsageError } from './common';
+import type { CliContext } from './context';
 import { EXIT } from './exit-codes';
 
 export interface VerifyOptions {
@@ -30,6 +31,8 @@ export interface VerifyOptions {
   log?: (line: string) => void;
   /** Storage for the configured location (tests pass one); others are built from the config. */
   storage?: BookStorage;
+  /** The board (the CLI's, opened once); default: opened from the config. */
+  board?: Board;
 }
 
 export interface VerifyReport {
@@ -93,7 +96,7 @@ function storageResolver(config: PipelineConfig, configured: BookStorage) {
 export async function runVerify(config: PipelineConfig, opts: VerifyOptions): Promise<VerifyReport> {
   const [{ createStorage }, { pacer, verifyStoredBook }] = await Promise.all([import('../storage'), import('../storage/verify')]);
   const log = opts.log ?? (() => undefined);
-  const board = await Board.open(config.pipelineDir);
+  const board = opts.board ?? (await Board.open(config.pipelineDir));
   const configured = opts.storage ?? createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts });
   const storageOf = storageResolver(config, configured);
   const tokens = await selectTokens(board, opts);
@@ -180,7 +183,7 @@ export function verifySummaryText(report: VerifyReport): string {
   return `verified ${s.books} books: ${s.ok} ok, ${s.failed} failed, ${s.skipped} skipped; ${megabytes(s.bytes)} MB read in ${s.seconds.toFixed(1)} s (${s.megabytesPerSecond} MB/s)`;
 }
 
-export function addVerifyCommand(program: Command, globals: () => GlobalOptions): void {
+export function register(program: Command, context: CliContext): void {
   program
     .command('verify')
     .description(
@@ -205,8 +208,9 @@ export function addVerifyCommand(program: Command, globals: () => GlobalOptions)
       const chosen = [barcodes.length > 0, opts.batch !== undefined, !!opts.all].filter(Boolean).length;
       if (chosen !== 1) throw new UsageError('verify needs exactly one of: barcodes, --batch <id>, or --all');
       if (opts.batch !== undefined) validateBatchId(opts.batch, '--batch');
-      const config = configFrom(globals());
+      const config = context.config();
       const report = await runVerify(config, {
+        board: await context.board(),
         barcodes,
         batch: opts.batch,
         all: opts.all,
