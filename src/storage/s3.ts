@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { setTimeout as wait } from 'node:timers/promises';
 import {
   AbortMultipartUploadCommand,
   ListMultipartUploadsCommand,
@@ -650,7 +651,10 @@ export class S3Storage implements BookStorage {
       } catch (err) {
         const wrapped = this.wrap(operation, fullKey, err);
         if (signal?.aborted || !wrapped.retryable || wrapped.waitsForOperator || n >= this.transferAttempts) throw wrapped;
-        await sleep(Math.min(20_000, 500 * 2 ** (n - 1)) * (0.5 + Math.random()), signal);
+        // An abort ends the wait at once and the transfer with it.
+        await wait(Math.min(20_000, 500 * 2 ** (n - 1)) * (0.5 + Math.random()), undefined, { signal }).catch(() => {
+          throw this.abortedError(operation, fullKey);
+        });
       }
     }
   }
@@ -746,17 +750,4 @@ async function md5OfRange(path: string, start: number, length: number): Promise<
     for await (const chunk of createReadStream(path, { start, end: start + length - 1 })) hash.update(chunk as Buffer);
   }
   return hash.digest('hex');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-    if (signal?.aborted) done();
-  });
 }
