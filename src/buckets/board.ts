@@ -10,6 +10,7 @@
  */
 import { PipelineError } from '../common/errors';
 import { promises as fs } from 'node:fs';
+import pLimit from 'p-limit';
 import * as path from 'node:path';
 import { TEMP_NAME, writeFileAtomic } from '../common/atomic-file';
 import { PRIVATE_DIR_MODE } from '../common/file-modes';
@@ -85,20 +86,6 @@ async function withLock<T>(key: string, action: () => Promise<T>): Promise<T> {
   } finally {
     if (barcodeLocks.get(key) === tail) barcodeLocks.delete(key);
   }
-}
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next;
-      next += 1;
-      results[index] = await fn(items[index]);
-    }
-  });
-  await Promise.all(workers);
-  return results;
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -317,7 +304,8 @@ export class Board {
       if (stray) problems.push({ bucket, file: entry.name, problem: stray });
       else tokenNames.push(entry.name);
     }
-    const checked = await mapLimit(tokenNames, READ_CONCURRENCY, (name) => this.checkTokenFile(bucket, name));
+    const limit = pLimit(READ_CONCURRENCY);
+    const checked = await Promise.all(tokenNames.map((name) => limit(() => this.checkTokenFile(bucket, name))));
     const tokens: BookToken[] = [];
     for (const result of checked) {
       problems.push(...result.problems);
@@ -416,7 +404,8 @@ export class Board {
 
     // Check the contents of what is left (removed losers read as missing and are skipped).
     const remaining = tokenFiles.filter((file) => !unresolved.has(file.barcode));
-    const checked = await mapLimit(remaining, READ_CONCURRENCY, (file) => this.checkTokenFile(file.bucket, file.name));
+    const limit = pLimit(READ_CONCURRENCY);
+    const checked = await Promise.all(remaining.map((file) => limit(() => this.checkTokenFile(file.bucket, file.name))));
     for (const check of checked) result.problems.push(...check.problems);
     return result;
   }

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { StringDecoder } from 'node:string_decoder';
+import pLimit from 'p-limit';
 import { BARCODE_RULE, isValidBarcode, isValidDirectory } from '../common/identifiers';
 import type { AccessTokenSource } from './auth';
 import {
@@ -119,7 +120,8 @@ export class GrinClient implements GrinApi {
   private readonly http: GrinHttp;
   private readonly retry: RetryPolicy;
   private readonly processBatchSize: number;
-  private readonly listingSlots: Semaphore;
+  /** Bounds concurrent listing fetches of this client (not a rate limiter). */
+  private readonly listingSlots: ReturnType<typeof pLimit>;
   private readonly formats: Required<NonNullable<GrinClientOptions['listingFormats']>>;
   private readonly pageSize: { allBooks: number; converted: number };
   private readonly allBooksMaps: readonly AllBooksColumnMap[];
@@ -137,7 +139,7 @@ export class GrinClient implements GrinApi {
     this.retry = { ...NO_RETRY, ...opts.retry };
     this.http = new GrinHttp(this.baseUrl, opts.tokens, { ...DEFAULT_TIMEOUTS, ...opts.timeouts }, opts.onResponse);
     this.processBatchSize = opts.processBatchSize ?? 100;
-    this.listingSlots = new Semaphore(opts.listingConcurrency ?? 2);
+    this.listingSlots = pLimit(opts.listingConcurrency ?? 2);
     this.formats = { converted: 'text', failed: 'html', inProcess: 'text', ...opts.listingFormats };
     this.pageSize = { allBooks: 10_000, converted: 50_000, ...opts.htmlPageSize };
     this.allBooksMaps = opts.allBooksColumnMaps ?? DEFAULT_ALL_BOOKS_COLUMN_MAPS;
@@ -189,7 +191,7 @@ export class GrinClient implements GrinApi {
   async *textLines(resource: string, params: Record<string, string | number> = {}): AsyncGenerator<string> {
     const ctx = this.ctx('GET', resource);
     const url = this.resourceUrl(resource, { format: 'text', ...params });
-    const release = await this.listingSlots.acquire();
+    const release = await this.listingSlot();
     try {
       let delivered = 0;
       for (let attempt = 1; ; attempt++) {
@@ -377,13 +379,15 @@ export class GrinClient implements GrinApi {
     }
   }
 
-  private async withListingSlot<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.listingSlots.acquire();
-    try {
-      return await fn();
-    } finally {
-      release();
-    }
+  private withListingSlot<T>(fn: () => Promise<T>): Promise<T> {
+    return this.listingSlots(fn);
+  }
+
+  /** A listing slot held across a streamed listing's yields; resolves to the function that frees it. */
+  private listingSlot(): Promise<() => void> {
+    return new Promise((granted) => {
+      void this.listingSlots(() => new Promise<void>((free) => granted(() => free())));
+    });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -786,23 +790,4 @@ function allBooksRecordFromRow(row: HtmlListingRow): AllBooksRecord {
     }
   }
   return record;
-}
-
-/** Bounds concurrent listing fetches of one client (not a rate limiter). */
-class Semaphore {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly size: number) {}
-  async acquire(): Promise<() => void> {
-    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    };
-  }
 }

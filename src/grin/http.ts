@@ -14,6 +14,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
+import { setTimeout as wait } from 'node:timers/promises';
 import type { AccessTokenSource } from './auth';
 import { WAITING_FOR_GRIN, ConnectionFault, GrinAbortError, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
 
@@ -347,17 +348,9 @@ export function finalError(err: unknown, ctx: GrinErrorContext): unknown {
   return asGrinError(err, ctx);
 }
 
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason instanceof Error ? signal.reason : new GrinAbortError());
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason instanceof Error ? signal.reason : new GrinAbortError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
+/** Waits `ms`; an abort ends the wait at once, rejecting with the abort's reason (the caller gives up). */
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  await wait(ms, undefined, { signal }).catch(() => {
+    throw abortReason(signal as AbortSignal);
   });
 }

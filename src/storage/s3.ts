@@ -54,8 +54,6 @@ export interface S3StorageOptions
   credentials?: S3Credentials;
   /** Parts uploaded at once per multipart upload. */
   partsInFlight: number;
-  /** Attempts per part / single upload for retryable errors (default 4). */
-  transferAttempts?: number;
 }
 
 /**
@@ -166,7 +164,8 @@ export class S3Storage implements BookStorage {
   readonly client: S3Client;
   /**
    * Client for streamed bodies (PutObject from a file, UploadPart). The SDK cannot rewind a stream
-   * to retry, so its retries are off here and we retry ourselves with a fresh file stream.
+   * to retry, so its retries are off here: a failed transfer fails the activity, whose retry sends
+   * the file again (a multipart upload from its checkpoint) with a fresh stream.
    */
   readonly transferClient: S3Client;
   private readonly bucket: string;
@@ -174,7 +173,6 @@ export class S3Storage implements BookStorage {
   private readonly region: string;
   private readonly checksums: 'when_supported' | 'when_required';
   private readonly partsInFlight: number;
-  private readonly transferAttempts: number;
   private readonly secrets: string[];
 
   constructor(opts: S3StorageOptions) {
@@ -189,7 +187,6 @@ export class S3Storage implements BookStorage {
     this.region = opts.region;
     this.checksums = opts.checksums;
     this.partsInFlight = opts.partsInFlight;
-    this.transferAttempts = opts.transferAttempts ?? 4;
     this.location = `s3://${this.bucket}/${this.prefix}`;
     this.identity = { kind: 's3', bucket: this.bucket, prefix: this.prefix, location: this.location };
     this.secrets = [opts.credentials?.secretAccessKey, opts.credentials?.sessionToken].filter(
@@ -297,7 +294,7 @@ export class S3Storage implements BookStorage {
       // A checkpoint for a file that is now small belongs to an upload we will not finish.
       if (opts.resumeFrom) await this.abortUpload(opts.resumeFrom).catch(() => undefined);
       const md5 = opts.md5 ?? (await md5OfRange(localPath, 0, size));
-      await this.withRetries('PutObject', fullKey, opts.signal, () =>
+      await this.once('PutObject', fullKey, opts.signal, () =>
         this.transferClient.send(
           new PutObjectCommand({
             Bucket: this.bucket,
@@ -606,7 +603,7 @@ export class S3Storage implements BookStorage {
     const length = Math.min(state.partSize, size - start);
     // The part's MD5 goes ahead of it (Content-MD5), so the server itself refuses a part damaged on the way.
     const sentMd5 = await md5OfRange(localPath, start, length);
-    return this.withRetries(`UploadPart ${partNumber}`, fullKey, signal, async () => {
+    return this.once(`UploadPart ${partNumber}`, fullKey, signal, async () => {
       const body = length > 0 ? createReadStream(localPath, { start, end: start + length - 1 }) : Readable.from([]);
       const out = await this.transferClient.send(
         new UploadPartCommand({
@@ -636,22 +633,17 @@ export class S3Storage implements BookStorage {
 
   // ---- errors and retries ----
 
-  /** Runs one streamed transfer, retrying retryable failures with a fresh attempt and backoff. */
-  private async withRetries<T>(
-    operation: string,
-    fullKey: string,
-    signal: AbortSignal | undefined,
-    attempt: () => Promise<T>,
-  ): Promise<T> {
-    for (let n = 1; ; n++) {
-      if (signal?.aborted) throw this.abortedError(operation, fullKey);
-      try {
-        return await attempt();
-      } catch (err) {
-        const wrapped = this.wrap(operation, fullKey, err);
-        if (signal?.aborted || !wrapped.retryable || wrapped.waitsForOperator || n >= this.transferAttempts) throw wrapped;
-        await sleep(Math.min(20_000, 500 * 2 ** (n - 1)) * (0.5 + Math.random()), signal);
-      }
+  /**
+   * Runs one streamed transfer once. A failure is classified (S3StorageError, retryable or not) and
+   * thrown: Temporal's retry of the activity is the one retry layer, and a multipart upload resumes
+   * from its heartbeated checkpoint with fresh file streams.
+   */
+  private async once<T>(operation: string, fullKey: string, signal: AbortSignal | undefined, send: () => Promise<T>): Promise<T> {
+    if (signal?.aborted) throw this.abortedError(operation, fullKey);
+    try {
+      return await send();
+    } catch (err) {
+      throw this.wrap(operation, fullKey, err);
     }
   }
 
@@ -746,17 +738,4 @@ async function md5OfRange(path: string, start: number, length: number): Promise<
     for await (const chunk of createReadStream(path, { start, end: start + length - 1 })) hash.update(chunk as Buffer);
   }
   return hash.digest('hex');
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-    if (signal?.aborted) done();
-  });
 }

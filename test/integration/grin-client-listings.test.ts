@@ -24,6 +24,25 @@ describe('GrinClient listings against the simulator', () => {
 
   const inPool = () => sim.barcodes.filter((b) => sim.book(b).inPool).sort();
 
+  it('a streamed listing holds its listing slot until it ends: with one slot, a second listing starts only after', async () => {
+    const oneSlot = clientFor(sim, { listingConcurrency: 1 });
+    try {
+      const first = oneSlot.listAllBarcodes()[Symbol.asyncIterator]();
+      expect((await first.next()).done).toBe(false); // the first listing is open, part read
+      let secondDone = false;
+      const second = collect(oneSlot.listAllBarcodes()).then((all) => {
+        secondDone = true;
+        return all;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(secondDone).toBe(false); // waiting for the slot
+      while (!(await first.next()).done);
+      expect(await second).toEqual(sim.barcodes);
+    } finally {
+      await oneSlot.close();
+    }
+  });
+
   it('lists every barcode (text, streamed)', async () => {
     expect(await collect(client.listAllBarcodes())).toEqual(sim.barcodes);
   });

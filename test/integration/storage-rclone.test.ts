@@ -78,7 +78,7 @@ test.each([
 ])('with checksums when_supported rclone refuses %s, and the error names the setting that fixes it', async (_what, size) => {
   const file = path.join(tmp, `refused-${size}.bin`);
   fs.writeFileSync(file, randomBytes(size));
-  const error = await storage({ checksums: 'when_supported', transferAttempts: 1 })
+  const error = await storage({ checksums: 'when_supported' })
     .putFile(file, `raw/REFUSED${size}/REFUSED.tar.gz`)
     .then(() => undefined, (err: unknown) => err);
   expect(error).toBeInstanceOf(S3StorageError);
