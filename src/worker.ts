@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { PRIVATE_DIR_MODE } from './common/file-modes';
 import { join } from 'node:path';
-import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { CONFIG_FILE_ENV, loadConfig } from './config/load';
 import { noConfigMessage } from './cli/common';
@@ -42,6 +42,7 @@ import { DiskBudget, type DiskBytes } from './activities/disk-space';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
+import { failureInterceptor } from './activities/failure-interceptor';
 import { workerGroup } from './worker-group';
 import { bundleWorkflowsInChild } from './workflow-bundle';
 import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './host-identity';
@@ -204,6 +205,15 @@ export function admissionSlots(books: HostBooks): CustomSlotSupplier<ActivitySlo
 
 type AdmissionPermit = Record<string, never>;
 
+/**
+ * The interceptors every worker that runs the pipeline's activities uses (tests' workers too): the
+ * metrics, when given, outermost, so they see the failure as converted; then the error protocol
+ * (activities/failure-interceptor.ts).
+ */
+export function activityInterceptors(deps: Pick<ActivityDeps, 'board'>, metrics?: PipelineMetrics): { activity: ActivityInterceptorsFactory[] } {
+  return { activity: [...(metrics ? [metricsInterceptor(metrics, deps.board)] : []), failureInterceptor(deps.board)] };
+}
+
 /** The shared-file-queue worker's tuner: admission slots for activities; it runs no workflows. */
 export function admissionTuner(books: HostBooks): WorkerTuner {
   return {
@@ -256,7 +266,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
   const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
   const namespace = config.temporal.namespace;
-  const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
+  const interceptors = activityInterceptors(deps, metrics);
   // Bundled apart: webpack in this process would stay in its memory for good (workflow-bundle.ts).
   const workflowSource = { workflowBundle: opts.workflowBundle ?? (await bundleWorkflowsInChild(require.resolve('./workflows'))) };
 
