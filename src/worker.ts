@@ -65,6 +65,8 @@ export interface PipelineWorkerOptions {
   grin?: GrinApi;
   storage?: BookStorage;
   download?: DownloadOptions;
+  /** The crash tests' kill switch (ActivityDeps.crashPoint); none in production. */
+  crashPoint?: ActivityDeps['crashPoint'];
   /** Where warnings from outside Temporal's context go (the GRIN client's, outside an activity); default: from the config. */
   logger?: Logger;
   /** How often the books this host holds are checked against their tokens (default 60 s; tests shorten it). */
@@ -160,7 +162,7 @@ export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' =
 export async function buildActivityDeps(
   config: PipelineConfig,
   hostQueue: string,
-  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger' | 'diskBytes'> & { metrics?: PipelineMetrics } = {},
+  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger' | 'diskBytes' | 'crashPoint'> & { metrics?: PipelineMetrics } = {},
 ): Promise<ActivityDeps> {
   const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
   const metrics = overrides.metrics;
@@ -173,7 +175,7 @@ export async function buildActivityDeps(
   // The books a crash left on this host's disk are held again (until their tokens are checked).
   const hostBooks = await new HostBooks(config.concurrency.booksOnHost, disk).seedFromDisk(config.processingDir);
   const notifier = createNotifier(config.notify, config.grin.directory, overrides.logger ?? loggerFrom(config));
-  return { config, ...runtime, watch, hostQueue, hostBooks, notifier };
+  return { config, ...runtime, watch, hostQueue, hostBooks, notifier, crashPoint: overrides.crashPoint };
 }
 
 /** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */

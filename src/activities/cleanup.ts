@@ -15,7 +15,6 @@ import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bookPaths, type ActivityDeps } from './deps';
 import { PipelineError } from '../common/errors';
-import { killPoint } from './kill-points';
 import { exists, removeTempFiles } from './stage-state';
 import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
@@ -46,7 +45,7 @@ export function createCleanupActivity(deps: ActivityDeps) {
       }
       await removeTempFiles(processingDir, input.barcode);
       deps.hostBooks.release(input.barcode); // its files are gone for good: room for the next book
-      killPoint('cleanup:after-files-removed', input.barcode);
+      deps.crashPoint?.('cleanup:after-files-removed', input.barcode);
       if (token.bucket !== '07_stored') {
         await deps.board.move(input.barcode, '07_stored', {
           status: retentionDays > 0 ? `stored; local copy kept ${retentionDays} days` : 'stored; local files removed',
@@ -54,7 +53,7 @@ export function createCleanupActivity(deps: ActivityDeps) {
         // The one line an operator reads per stored book.
         Context.current().log.info('book stored', { barcode: input.barcode, pages: token.pageCount, encryptedBytes: token.encryptedBytes });
       }
-      killPoint('cleanup:after-token-move', input.barcode);
+      deps.crashPoint?.('cleanup:after-token-move', input.barcode);
     },
   };
 }

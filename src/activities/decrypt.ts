@@ -18,7 +18,6 @@ import { rm, stat } from 'node:fs/promises';
 import { decryptAndExtract } from '../archive/extract';
 import { partialPath } from '../archive/output-files';
 import { bookPaths, type ActivityDeps } from './deps';
-import { killPoint } from './kill-points';
 import { exists, reached, requireLocalFile } from './stage-state';
 import { readUnpackedRecord, writeUnpackedRecord } from './unpacked-record';
 
@@ -46,7 +45,7 @@ export function createDecryptActivity(deps: ActivityDeps) {
           // Timed out or cancelled (Temporal says so in a heartbeat's answer): stop, free the slot.
           signal: activity.cancellationSignal,
         });
-        killPoint('decrypt:after-output', barcode);
+        deps.crashPoint?.('decrypt:after-output', barcode);
         await writeUnpackedRecord(paths.unpacked, {
           files: result.files,
           bytes: result.bytes,
@@ -54,7 +53,7 @@ export function createDecryptActivity(deps: ActivityDeps) {
           decryptedSha256: result.decryptedSha256,
           decryptedMd5: result.decryptedMd5,
         });
-        killPoint('decrypt:after-record', barcode);
+        deps.crashPoint?.('decrypt:after-record', barcode);
       }
       const decryptedBytes = (await stat(paths.decrypted)).size;
       if (!reached(token, '04_decrypted')) {
@@ -67,9 +66,9 @@ export function createDecryptActivity(deps: ActivityDeps) {
           ...(record?.decryptedMd5 ? { decryptedMd5: record.decryptedMd5 } : {}),
         });
       }
-      killPoint('decrypt:after-token-move', barcode);
+      deps.crashPoint?.('decrypt:after-token-move', barcode);
       await rm(paths.encrypted, { force: true });
-      killPoint('decrypt:after-input-removed', barcode);
+      deps.crashPoint?.('decrypt:after-input-removed', barcode);
       return { path: paths.decrypted, bytes: decryptedBytes };
     },
   };

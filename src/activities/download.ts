@@ -20,7 +20,6 @@ import { Context } from '@temporalio/activity';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { bookPaths, type ActivityDeps } from './deps';
 import { DiskFullError, diskUsage } from './disk-space';
-import { killPoint } from './kill-points';
 import { fileSize } from './stage-state';
 import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
@@ -127,7 +126,7 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
               recordedOnBoard = p.etag;
               etagWrite = deps.board.update(barcode, { grinEtag: p.etag }).catch(() => undefined);
             }
-            if (p.bytes > 0) killPoint('download:after-partial', barcode);
+            if (p.bytes > 0) deps.crashPoint?.('download:after-partial', barcode);
             if (p.bytes - checkedAt >= diskCheckBytes) {
               checkedAt = p.bytes;
               void usage(processingDir).then(
@@ -150,14 +149,14 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
         await etagWrite;
       }
       await rename(paths.partial, paths.encrypted);
-      killPoint('download:after-rename', barcode);
+      deps.crashPoint?.('download:after-rename', barcode);
       await deps.board.move(barcode, '03_downloaded', {
         status: result.resumed ? 'downloaded (resumed)' : 'downloaded',
         grinEtag: result.etag,
         encryptedBytes: result.size,
       });
       holdHere(deps, barcode, result.size);
-      killPoint('download:after-token-move', barcode);
+      deps.crashPoint?.('download:after-token-move', barcode);
       return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
     },
   };

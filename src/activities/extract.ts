@@ -15,7 +15,6 @@ import { listNames } from '../archive/errors';
 import type { ChecksumResult } from '../archive/types';
 import { verifyChecksums } from '../archive/verify';
 import { bookPaths, type ActivityDeps } from './deps';
-import { killPoint } from './kill-points';
 import { exists, reached, requireLocalFile } from './stage-state';
 import { readUnpackedRecord, writeUnpackedRecord, type UnpackedRecord } from './unpacked-record';
 
@@ -34,7 +33,7 @@ export function createExtractActivity(deps: ActivityDeps) {
         const result = await extractTarGzWithDigests(paths.decrypted, paths.extracted, deps.config.limits, {
           onProgress: (done) => activity.heartbeat({ bytes: done }),
         });
-        killPoint('extract:after-unpack', barcode);
+        deps.crashPoint?.('extract:after-unpack', barcode);
         record = { files: result.files, bytes: result.bytes, md5: Object.fromEntries(result.md5) } satisfies UnpackedRecord;
         await writeUnpackedRecord(paths.unpacked, record);
       }
@@ -47,7 +46,7 @@ export function createExtractActivity(deps: ActivityDeps) {
           ...(checks.hadChecksumFile ? { checksumVerified: checks.verified, checksumUnlisted: checks.unlisted.length } : {}),
         });
       }
-      killPoint('extract:after-token-move', barcode);
+      deps.crashPoint?.('extract:after-token-move', barcode);
       return { files: record.files, bytes: record.bytes, verified: checks.verified, unlisted: checks.unlisted.length };
     },
   };

@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { makeDerivatives, marcFileName, ocrFileName } from '../archive/derivatives';
 import type { TokenMarc } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
-import { killPoint } from './kill-points';
 import { exists, LocalCopyMissingError, reached } from './stage-state';
 import { readUnpackedRecord } from './unpacked-record';
 
@@ -31,14 +30,14 @@ export function createProcessActivity(deps: ActivityDeps) {
       }
       await rm(paths.derivatives, { recursive: true, force: true });
       const result = await makeDerivatives(paths.extracted, barcode, paths.derivatives);
-      killPoint('process:after-output', barcode);
+      deps.crashPoint?.('process:after-output', barcode);
       await deps.board.move(barcode, '06_processed', {
         status: result.hasMarc ? 'derivatives made' : 'derivatives made; no MARC record in the archive',
         pageCount: result.pageCount,
         hasMarc: result.hasMarc,
         ...(result.hasMarc ? { marc: await marcSummary(result.marcPath) } : {}),
       });
-      killPoint('process:after-token-move', barcode);
+      deps.crashPoint?.('process:after-token-move', barcode);
       return { pageCount: result.pageCount, hasMarc: result.hasMarc };
     },
   };

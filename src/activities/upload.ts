@@ -46,7 +46,6 @@ import type { BookStorage, UploadCheckpoint } from '../storage/types';
 import { PipelineError } from '../common/errors';
 import { bookPaths, type ActivityDeps } from './deps';
 import { isPermanent } from './failures';
-import { killPoint } from './kill-points';
 import { exists, LocalCopyMissingError, requireLocalFile } from './stage-state';
 import type { BookToken, TokenFixity } from '../buckets/token';
 import { BookNotOnBoardError } from '../buckets/board';
@@ -170,7 +169,7 @@ export function createUploadActivity(deps: ActivityDeps) {
               onCheckpoint: (checkpoint) => {
                 latest = checkpoint;
                 heartbeat({ checkpoint });
-                killPoint('upload:after-part', barcode);
+                deps.crashPoint?.('upload:after-part', barcode);
               },
               signal,
             });
@@ -190,7 +189,7 @@ export function createUploadActivity(deps: ActivityDeps) {
             throw damaged ?? err;
           }
         }
-        killPoint('upload:after-archive', barcode);
+        deps.crashPoint?.('upload:after-archive', barcode);
         heartbeat({ archiveStored: digests.archive.sha256 });
 
         sent += (await storage.putFile(files.ocr, keys.ocr, {
@@ -202,7 +201,7 @@ export function createUploadActivity(deps: ActivityDeps) {
         await checkStoredCopy(storage, keys.ocr, digests.ocr, signal);
         sent += (await storage.putFile(files.marc, keys.marc, { metadata: { barcode }, contentType: 'application/json', md5: digests.marc.md5, signal })).size;
         await checkStoredCopy(storage, keys.marc, digests.marc, signal);
-        killPoint('upload:after-derivatives', barcode);
+        deps.crashPoint?.('upload:after-derivatives', barcode);
 
         const entries: ManifestEntry[] = [
           { artifact: 'archive', key: keys.archive, ...digests.archive },
@@ -227,12 +226,12 @@ export function createUploadActivity(deps: ActivityDeps) {
           storedIn: { ...storage.identity },
           fixity,
         });
-        killPoint('upload:after-token-update', barcode);
+        deps.crashPoint?.('upload:after-token-update', barcode);
         const tokenText = JSON.stringify(uploaded, null, 2);
         const tokenDigest = digestBytes(tokenText);
         await storage.putBytes(tokenText, keys.token, { metadata: { barcode }, contentType: 'application/json', signal });
         await checkStoredCopy(storage, keys.token, tokenDigest, signal);
-        killPoint('upload:after-token-object', barcode);
+        deps.crashPoint?.('upload:after-token-object', barcode);
         entries.push({ artifact: 'token', key: keys.token, ...tokenDigest });
         const manifest: FixityManifest = { version: 1, barcode, storage: { ...storage.identity }, createdAt: recordedAt, objects: entries };
         const manifestText = JSON.stringify(manifest, null, 2);

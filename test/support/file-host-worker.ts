@@ -12,6 +12,7 @@ import { createFileActivities, createFileHostActivities } from '../../src/activi
 import type { PipelineConfig } from '../../src/config/types';
 import { storageFrom } from '../../src/runtime';
 import type { BookStorage } from '../../src/storage/types';
+import { killSwitchFromEnv } from './kill-switch';
 import { activityInterceptors, buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
 
 export interface UploadLogLine {
@@ -53,7 +54,7 @@ async function main(): Promise<void> {
   const hostQueue = hostQueueName(config, hostId);
   const logFile = process.env.KILL_TEST_UPLOAD_LOG;
   const storage = logFile ? recordingUploads(storageFrom(config), logFile) : undefined;
-  const deps = await buildActivityDeps(config, hostQueue, { storage });
+  const deps = await buildActivityDeps(config, hostQueue, { storage, crashPoint: killSwitchFromEnv() });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // The test machine's real disk usage is not what these tests are about.
   const download = { diskUsage: async () => 0.1 };
