@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { PRIVATE_DIR_MODE } from './common/file-modes';
 import { join } from 'node:path';
-import { NativeConnection, Runtime, Worker, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerOptions, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerOptions, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { CONFIG_FILE_ENV, loadConfig } from './config/load';
 import { noConfigMessage } from './cli/common';
@@ -42,6 +42,7 @@ import { DiskBudget, type DiskBytes } from './activities/disk-space';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
 import { metricsInterceptor } from './metrics/activity-interceptor';
+import { failureInterceptor } from './activities/failure-interceptor';
 import { workerGroup } from './worker-group';
 import { bundleWorkflowsInChild } from './workflow-bundle';
 import { assertHostIdFree, markRunning, markStopped, workerIdentity } from './host-identity';
@@ -64,6 +65,8 @@ export interface PipelineWorkerOptions {
   grin?: GrinApi;
   storage?: BookStorage;
   download?: DownloadOptions;
+  /** The crash tests' kill switch (ActivityDeps.crashPoint); none in production. */
+  crashPoint?: ActivityDeps['crashPoint'];
   /** Where warnings from outside Temporal's context go (the GRIN client's, outside an activity); default: from the config. */
   logger?: Logger;
   /** How often the books this host holds are checked against their tokens (default 60 s; tests shorten it). */
@@ -159,7 +162,7 @@ export function installQuietRuntime(level: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' =
 export async function buildActivityDeps(
   config: PipelineConfig,
   hostQueue: string,
-  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger' | 'diskBytes'> & { metrics?: PipelineMetrics } = {},
+  overrides: Pick<PipelineWorkerOptions, 'grin' | 'storage' | 'logger' | 'diskBytes' | 'crashPoint'> & { metrics?: PipelineMetrics } = {},
 ): Promise<ActivityDeps> {
   const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
   const metrics = overrides.metrics;
@@ -172,7 +175,7 @@ export async function buildActivityDeps(
   // The books a crash left on this host's disk are held again (until their tokens are checked).
   const hostBooks = await new HostBooks(config.concurrency.booksOnHost, disk).seedFromDisk(config.processingDir);
   const notifier = createNotifier(config.notify, config.grin.directory, overrides.logger ?? loggerFrom(config));
-  return { config, ...runtime, watch, hostQueue, hostBooks, notifier };
+  return { config, ...runtime, watch, hostQueue, hostBooks, notifier, crashPoint: overrides.crashPoint };
 }
 
 /** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */
@@ -203,6 +206,15 @@ export function admissionSlots(books: HostBooks): CustomSlotSupplier<ActivitySlo
 }
 
 type AdmissionPermit = Record<string, never>;
+
+/**
+ * The interceptors every worker that runs the pipeline's activities uses (tests' workers too): the
+ * metrics, when given, outermost, so they see the failure as converted; then the error protocol
+ * (activities/failure-interceptor.ts).
+ */
+export function activityInterceptors(deps: Pick<ActivityDeps, 'board'>, metrics?: PipelineMetrics): { activity: ActivityInterceptorsFactory[] } {
+  return { activity: [...(metrics ? [metricsInterceptor(metrics, deps.board)] : []), failureInterceptor(deps.board)] };
+}
 
 /** The shared-file-queue worker's tuner: admission slots for activities; it runs no workflows. */
 export function admissionTuner(books: HostBooks): WorkerTuner {
@@ -256,7 +268,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
   const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
   const namespace = config.temporal.namespace;
-  const interceptors = { activity: [metricsInterceptor(metrics, deps.board)] };
+  const interceptors = activityInterceptors(deps, metrics);
   // Bundled apart: webpack in this process would stay in its memory for good (workflow-bundle.ts).
   const workflowSource = { workflowBundle: opts.workflowBundle ?? (await bundleWorkflowsInChild(require.resolve('./workflows'))) };
 

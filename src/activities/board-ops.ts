@@ -21,7 +21,6 @@ import { BookNotOnBoardError, TokenFileError } from '../buckets/board';
 import type { BookToken, Bucket, StageBucket, TokenError } from '../buckets/token';
 import { failedStageWords } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
-import { classified } from './failures';
 import { markConverted } from './wait-for-conversion';
 
 export interface RegisterResult {
@@ -109,94 +108,86 @@ export function createBoardActivities(deps: ActivityDeps) {
      * that reads fine again (repaired by hand meanwhile) is left as it is.
      */
     async rebuildToken(input: RebuildTokenInput): Promise<{ rebuilt: boolean; setAside: string[] }> {
-      return classified(async () => {
-        const { rebuilt, setAside } = await board.rebuild(input.barcode, input.bucket, {
-          directory: input.directory,
-          workflowId: input.workflowId,
-          ...(input.batchId ? { batchId: input.batchId } : {}),
-          ...(input.fileQueue ? { fileQueue: input.fileQueue } : {}),
-          ...(input.grinFilename ? { grinFilename: input.grinFilename } : {}),
-          processingDir: deps.config.processingDir,
-          storage: deps.storage.location,
-          status: `token rebuilt from the workflow (${input.reason})`,
-        });
-        if (rebuilt) log(`rebuilt the token of ${input.barcode} in ${input.bucket} from its workflow (${input.reason})${setAside.length ? `; set aside ${setAside.join(', ')}` : ''}`);
-        return { rebuilt, setAside };
+      const { rebuilt, setAside } = await board.rebuild(input.barcode, input.bucket, {
+        directory: input.directory,
+        workflowId: input.workflowId,
+        ...(input.batchId ? { batchId: input.batchId } : {}),
+        ...(input.fileQueue ? { fileQueue: input.fileQueue } : {}),
+        ...(input.grinFilename ? { grinFilename: input.grinFilename } : {}),
+        processingDir: deps.config.processingDir,
+        storage: deps.storage.location,
+        status: `token rebuilt from the workflow (${input.reason})`,
       });
+      if (rebuilt) log(`rebuilt the token of ${input.barcode} in ${input.bucket} from its workflow (${input.reason})${setAside.length ? `; set aside ${setAside.join(', ')}` : ''}`);
+      return { rebuilt, setAside };
     },
 
     async registerBook(input: { barcode: string; directory: string; workflowId: string; batchId?: string }): Promise<RegisterResult> {
-      return classified(async () => {
-        // An unreadable token (truncated by hand) is set aside: the book starts over from 00_available,
-        // where each stage finds what is already done (GRIN's conversion, files on disk, stored objects).
-        try {
-          await board.get(input.barcode);
-        } catch (err) {
-          if (!(err instanceof TokenFileError)) throw err;
-          await board.rebuild(input.barcode, '00_available', {
-            directory: input.directory,
-            workflowId: input.workflowId,
-            batchId: input.batchId,
-            processingDir: deps.config.processingDir,
-            storage: deps.storage.location,
-            status: 'token was unreadable (set aside); rebuilt by a new run, which starts over from 00_available',
-          });
-        }
-        const { token, created } = await board.create({
-          barcode: input.barcode,
+      // An unreadable token (truncated by hand) is set aside: the book starts over from 00_available,
+      // where each stage finds what is already done (GRIN's conversion, files on disk, stored objects).
+      try {
+        await board.get(input.barcode);
+      } catch (err) {
+        if (!(err instanceof TokenFileError)) throw err;
+        await board.rebuild(input.barcode, '00_available', {
           directory: input.directory,
           workflowId: input.workflowId,
           batchId: input.batchId,
           processingDir: deps.config.processingDir,
           storage: deps.storage.location,
+          status: 'token was unreadable (set aside); rebuilt by a new run, which starts over from 00_available',
         });
-        if (!created && token.bucket === 'cancelled') {
-          // A new workflow for a book an operator cancelled (its local files are gone) starts it over.
-          const moved = await board.move(input.barcode, '00_available', { workflowId: input.workflowId, status: 'restarted' });
-          return { bucket: moved.bucket, created };
-        }
-        // Anything else continues where the token is; a parked book stays parked until `retry`.
-        if (!created) await board.update(input.barcode, { workflowId: input.workflowId, batchId: input.batchId ?? token.batchId });
-        const { stage, message, type } = token.lastError ?? {};
-        return {
-          bucket: token.bucket,
-          created,
-          fileQueue: token.fileQueue,
-          grinFilename: token.grinFilename,
-          lastError: token.bucket === 'failed' && stage && message ? { stage, message, type } : undefined,
-        };
+      }
+      const { token, created } = await board.create({
+        barcode: input.barcode,
+        directory: input.directory,
+        workflowId: input.workflowId,
+        batchId: input.batchId,
+        processingDir: deps.config.processingDir,
+        storage: deps.storage.location,
       });
+      if (!created && token.bucket === 'cancelled') {
+        // A new workflow for a book an operator cancelled (its local files are gone) starts it over.
+        const moved = await board.move(input.barcode, '00_available', { workflowId: input.workflowId, status: 'restarted' });
+        return { bucket: moved.bucket, created };
+      }
+      // Anything else continues where the token is; a parked book stays parked until `retry`.
+      if (!created) await board.update(input.barcode, { workflowId: input.workflowId, batchId: input.batchId ?? token.batchId });
+      const { stage, message, type } = token.lastError ?? {};
+      return {
+        bucket: token.bucket,
+        created,
+        fileQueue: token.fileQueue,
+        grinFilename: token.grinFilename,
+        lastError: token.bucket === 'failed' && stage && message ? { stage, message, type } : undefined,
+      };
     },
 
     /** The conversion watcher said GRIN lists the package: 01_requested → 02_converted (lean books). */
     async markConverted(input: { barcode: string; filename: string }): Promise<void> {
-      await classified(() => markConverted(deps, input.barcode, input.filename));
+      await markConverted(deps, input.barcode, input.filename);
     },
 
     /** Parks the book in `failed` with the reason an operator will read. */
     async parkBook(input: { barcode: string; stage: StageBucket; message: string; type?: string }): Promise<void> {
-      await classified(async () => {
-        const current = await readable(input.barcode);
-        const already = current?.bucket === 'failed' && current.lastError?.stage === input.stage && current.lastError.message === input.message;
-        if (already) return;
-        await moveRebuilding(input.barcode, 'failed', {
-          status: `parked: ${failedStageWords(input.stage)}`,
-          attempts: (current?.attempts ?? 0) + 1,
-          lastError: { stage: input.stage, message: input.message, type: input.type, at: new Date().toISOString() },
-        });
-        // Grouped with the other parks of its window; delivery never holds the book (src/notify).
-        deps.notifier?.parked({ barcode: input.barcode, stage: input.stage, reason: input.message });
-        // The one line an operator reads for a park: where and why, no stack (the cause is known).
-        logInfo(`book parked: ${failedStageWords(input.stage)}: ${input.message}`, { barcode: input.barcode, type: input.type });
+      const current = await readable(input.barcode);
+      const already = current?.bucket === 'failed' && current.lastError?.stage === input.stage && current.lastError.message === input.message;
+      if (already) return;
+      await moveRebuilding(input.barcode, 'failed', {
+        status: `parked: ${failedStageWords(input.stage)}`,
+        attempts: (current?.attempts ?? 0) + 1,
+        lastError: { stage: input.stage, message: input.message, type: input.type, at: new Date().toISOString() },
       });
+      // Grouped with the other parks of its window; delivery never holds the book (src/notify).
+      deps.notifier?.parked({ barcode: input.barcode, stage: input.stage, reason: input.message });
+      // The one line an operator reads for a park: where and why, no stack (the cause is known).
+      logInfo(`book parked: ${failedStageWords(input.stage)}: ${input.message}`, { barcode: input.barcode, type: input.type });
     },
 
     /** On `retry`: back to the bucket before the stage that failed, keeping lastError for the record. */
     async unparkBook(input: { barcode: string; backTo: Bucket }): Promise<void> {
-      await classified(async () => {
-        const current = await readable(input.barcode);
-        await moveRebuilding(input.barcode, input.backTo, { status: 'retrying', lastError: current?.lastError });
-      });
+      const current = await readable(input.barcode);
+      await moveRebuilding(input.barcode, input.backTo, { status: 'retrying', lastError: current?.lastError });
     },
 
     /**
@@ -204,39 +195,33 @@ export function createBoardActivities(deps: ActivityDeps) {
      * fresh download after an integrity failure, local files gone), so the board shows where the book is.
      */
     async rewindBook(input: { barcode: string; to: StageBucket; status: string }): Promise<void> {
-      await classified(async () => {
-        await moveRebuilding(input.barcode, input.to, { status: input.status });
-      });
+      await moveRebuilding(input.barcode, input.to, { status: input.status });
     },
 
     /** On `cancel`: the token goes to `cancelled` and the book's local files are removed. */
     async cancelBook(input: { barcode: string; reason?: string }): Promise<void> {
-      await classified(async () => {
-        await moveRebuilding(input.barcode, 'cancelled', { status: input.reason ?? 'cancelled by operator' });
-        const paths = bookPaths(deps.config.processingDir, input.barcode);
-        // The unpacked record first: it is what marks the other files complete.
-        await rm(paths.unpacked, { force: true });
-        await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
-        deps.hostBooks.release(input.barcode); // no-op on a host that did not hold it (its own reconcile lets go)
-      });
+      await moveRebuilding(input.barcode, 'cancelled', { status: input.reason ?? 'cancelled by operator' });
+      const paths = bookPaths(deps.config.processingDir, input.barcode);
+      // The unpacked record first: it is what marks the other files complete.
+      await rm(paths.unpacked, { force: true });
+      await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
+      deps.hostBooks.release(input.barcode); // no-op on a host that did not hold it (its own reconcile lets go)
     },
 
     /** Reads barcodes `offset .. offset+limit-1` of a batch list file (one barcode per line). */
     async readBatchBarcodes(input: { file: string; offset: number; limit: number }): Promise<string[]> {
-      return classified(async () => {
-        const lines = createInterface({ input: createReadStream(input.file), crlfDelay: Infinity });
-        const out: string[] = [];
-        let index = 0;
-        for await (const raw of lines) {
-          const line = raw.trim();
-          if (!line) continue;
-          if (index >= input.offset) out.push(line);
-          index++;
-          if (out.length >= input.limit) break;
-        }
-        lines.close();
-        return out;
-      });
+      const lines = createInterface({ input: createReadStream(input.file), crlfDelay: Infinity });
+      const out: string[] = [];
+      let index = 0;
+      for await (const raw of lines) {
+        const line = raw.trim();
+        if (!line) continue;
+        if (index >= input.offset) out.push(line);
+        index++;
+        if (out.length >= input.limit) break;
+      }
+      lines.close();
+      return out;
     },
   };
 }

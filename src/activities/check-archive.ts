@@ -4,19 +4,16 @@
  * converted pool before a host is claimed for it, and learns the ETag and size to expect.
  */
 import type { ActivityDeps } from './deps';
-import { classified } from './failures';
 import { ArchiveNotFoundError } from '../grin/errors';
 
 export function createCheckArchiveActivity(deps: ActivityDeps) {
   return {
     async checkArchive(input: { barcode: string; filename: string }): Promise<{ etag: string; size: number }> {
-      return classified(async () => {
-        const head = await deps.grin.headArchive(input.filename);
-        if (!head) {
-          throw new ArchiveNotFoundError({ endpoint: `HEAD ${input.filename}`, barcode: input.barcode, status: 404 }, input.filename);
-        }
-        return head;
-      });
+      const head = await deps.grin.headArchive(input.filename);
+      if (!head) {
+        throw new ArchiveNotFoundError({ endpoint: `HEAD ${input.filename}`, barcode: input.barcode, status: 404 }, input.filename);
+      }
+      return head;
     },
   };
 }

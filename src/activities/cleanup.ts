@@ -15,49 +15,45 @@ import { mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { bookPaths, type ActivityDeps } from './deps';
 import { PipelineError } from '../common/errors';
-import { classified } from './failures';
-import { killPoint } from './kill-points';
 import { exists, removeTempFiles } from './stage-state';
 import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export function createCleanupActivity(deps: ActivityDeps) {
   return {
     async cleanupBook(input: { barcode: string }): Promise<void> {
-      await classified(async () => {
-        const { processingDir, retentionDays } = deps.config;
-        const token = await deps.board.get(input.barcode);
-        if (!token?.stored?.archive) throw new CleanupRefusedError(input.barcode, token ? token.bucket : undefined);
-        // The unpacked record first: without it, nothing counts the other files as complete.
-        const { unpacked, ...rest } = bookPaths(processingDir, input.barcode);
-        const paths = [unpacked, ...Object.values(rest)];
-        if (retentionDays > 0) {
-          const keep = join(processingDir, 'processed');
-          await mkdir(keep, { recursive: true, mode: PRIVATE_DIR_MODE });
-          for (const p of paths) {
-            // Already moved by an earlier attempt: keep that copy (removing the target first would lose it).
-            if (!(await exists(p))) continue;
-            const target = join(keep, basename(p));
-            await rm(target, { recursive: true, force: true });
-            await rename(p, target);
-            // Retention counts from now, not from when the file was written (a download may be days old).
-            await utimes(target, new Date(), new Date());
-          }
-          await purgeOlderThan(keep, retentionDays);
-        } else {
-          for (const p of paths) await rm(p, { recursive: true, force: true });
+      const { processingDir, retentionDays } = deps.config;
+      const token = await deps.board.get(input.barcode);
+      if (!token?.stored?.archive) throw new CleanupRefusedError(input.barcode, token ? token.bucket : undefined);
+      // The unpacked record first: without it, nothing counts the other files as complete.
+      const { unpacked, ...rest } = bookPaths(processingDir, input.barcode);
+      const paths = [unpacked, ...Object.values(rest)];
+      if (retentionDays > 0) {
+        const keep = join(processingDir, 'processed');
+        await mkdir(keep, { recursive: true, mode: PRIVATE_DIR_MODE });
+        for (const p of paths) {
+          // Already moved by an earlier attempt: keep that copy (removing the target first would lose it).
+          if (!(await exists(p))) continue;
+          const target = join(keep, basename(p));
+          await rm(target, { recursive: true, force: true });
+          await rename(p, target);
+          // Retention counts from now, not from when the file was written (a download may be days old).
+          await utimes(target, new Date(), new Date());
         }
-        await removeTempFiles(processingDir, input.barcode);
-        deps.hostBooks.release(input.barcode); // its files are gone for good: room for the next book
-        killPoint('cleanup:after-files-removed', input.barcode);
-        if (token.bucket !== '07_stored') {
-          await deps.board.move(input.barcode, '07_stored', {
-            status: retentionDays > 0 ? `stored; local copy kept ${retentionDays} days` : 'stored; local files removed',
-          });
-          // The one line an operator reads per stored book.
-          Context.current().log.info('book stored', { barcode: input.barcode, pages: token.pageCount, encryptedBytes: token.encryptedBytes });
-        }
-        killPoint('cleanup:after-token-move', input.barcode);
-      });
+        await purgeOlderThan(keep, retentionDays);
+      } else {
+        for (const p of paths) await rm(p, { recursive: true, force: true });
+      }
+      await removeTempFiles(processingDir, input.barcode);
+      deps.hostBooks.release(input.barcode); // its files are gone for good: room for the next book
+      deps.crashPoint?.('cleanup:after-files-removed', input.barcode);
+      if (token.bucket !== '07_stored') {
+        await deps.board.move(input.barcode, '07_stored', {
+          status: retentionDays > 0 ? `stored; local copy kept ${retentionDays} days` : 'stored; local files removed',
+        });
+        // The one line an operator reads per stored book.
+        Context.current().log.info('book stored', { barcode: input.barcode, pages: token.pageCount, encryptedBytes: token.encryptedBytes });
+      }
+      deps.crashPoint?.('cleanup:after-token-move', input.barcode);
     },
   };
 }

@@ -11,6 +11,7 @@ import type { ConversionWatch } from '../grin/listing-cache';
 import type { BookStorage } from '../storage/types';
 import type { HostBooks } from './host-books';
 import type { Notifier } from '../notify/notifier';
+import type { KillPoint } from './kill-points';
 
 export interface ActivityDeps {
   config: PipelineConfig;
@@ -27,6 +28,11 @@ export interface ActivityDeps {
   hostBooks: HostBooks;
   /** The operator's notifications (src/notify): best effort, never awaited by a book. None: no notifications. */
   notifier?: Notifier;
+  /**
+   * Called the moment each named side effect of a file stage is done (kill-points.ts). None in
+   * production; the crash tests' workers set one that kills the process (test/support/kill-switch.ts).
+   */
+  crashPoint?: (point: KillPoint, barcode: string) => void;
 }
 
 /** Where one book's local files live while it is processed, all under the processing folder. */

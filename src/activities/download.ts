@@ -19,9 +19,7 @@
 import { Context } from '@temporalio/activity';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { bookPaths, type ActivityDeps } from './deps';
-import { classified } from './failures';
 import { DiskFullError, diskUsage } from './disk-space';
-import { killPoint } from './kill-points';
 import { fileSize } from './stage-state';
 import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
@@ -59,109 +57,107 @@ export interface DownloadInput {
 export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions = {}) {
   return {
     async downloadArchive(input: DownloadInput): Promise<DownloadResultInfo> {
-      return classified(async () => {
-        const { barcode } = input;
-        const { processingDir, limits } = deps.config;
-        await mkdir(processingDir, { recursive: true, mode: PRIVATE_DIR_MODE });
-        const paths = bookPaths(processingDir, barcode);
-        // Captured here because progress callbacks run in the HTTP connection's async context, which
-        // for a pooled keep-alive socket is the activity that opened it: the global `heartbeat()`
-        // would report this download's progress for that other (maybe finished) activity.
-        const activity = Context.current();
-        const heartbeat = (details: DownloadHeartbeat) => activity.heartbeat(details);
-        const previous = activity.info.heartbeatDetails as DownloadHeartbeat | undefined;
+      const { barcode } = input;
+      const { processingDir, limits } = deps.config;
+      await mkdir(processingDir, { recursive: true, mode: PRIVATE_DIR_MODE });
+      const paths = bookPaths(processingDir, barcode);
+      // Captured here because progress callbacks run in the HTTP connection's async context, which
+      // for a pooled keep-alive socket is the activity that opened it: the global `heartbeat()`
+      // would report this download's progress for that other (maybe finished) activity.
+      const activity = Context.current();
+      const heartbeat = (details: DownloadHeartbeat) => activity.heartbeat(details);
+      const previous = activity.info.heartbeatDetails as DownloadHeartbeat | undefined;
 
-        if (input.fresh && !previous) {
-          // The record first: it is what tells later stages that the unpacked files are complete.
-          await rm(paths.unpacked, { force: true });
-          await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
-        }
-        const token = await deps.board.get(barcode);
-        const onDisk = await fileSize(paths.encrypted);
-        if (
-          token?.bucket === '03_downloaded' &&
-          token.grinEtag &&
-          onDisk !== undefined &&
-          onDisk === token.encryptedBytes &&
-          (!input.expectEtag || input.expectEtag === token.grinEtag)
-        ) {
-          holdHere(deps, barcode, onDisk);
-          return { path: paths.encrypted, etag: token.grinEtag, bytes: onDisk, resumed: false };
-        }
-        // Whatever was made from an earlier copy of the archive is out of date once this one arrives
-        // (the record first: it is what tells later stages that the unpacked files are complete).
+      if (input.fresh && !previous) {
+        // The record first: it is what tells later stages that the unpacked files are complete.
         await rm(paths.unpacked, { force: true });
-        await Promise.all([paths.decrypted, paths.extracted, paths.derivatives].map((p) => rm(p, { recursive: true, force: true })));
-        // A finished file whose token did not move: the Range request below confirms it.
-        if (onDisk !== undefined && (await fileSize(paths.partial)) === undefined) await rename(paths.encrypted, paths.partial);
-        // Without heartbeat details (a new workflow run), the token still names the ETag the partial
-        // file was started with; If-Range makes GRIN send the whole archive again if that is no longer current.
-        const recordedEtag = (await fileSize(paths.partial)) ? token?.grinEtag : undefined;
-        let lastBeat: DownloadHeartbeat = { bytes: previous?.bytes ?? 0, etag: previous?.etag ?? input.expectEtag ?? recordedEtag };
-        let recordedOnBoard = recordedEtag;
+        await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
+      }
+      const token = await deps.board.get(barcode);
+      const onDisk = await fileSize(paths.encrypted);
+      if (
+        token?.bucket === '03_downloaded' &&
+        token.grinEtag &&
+        onDisk !== undefined &&
+        onDisk === token.encryptedBytes &&
+        (!input.expectEtag || input.expectEtag === token.grinEtag)
+      ) {
+        holdHere(deps, barcode, onDisk);
+        return { path: paths.encrypted, etag: token.grinEtag, bytes: onDisk, resumed: false };
+      }
+      // Whatever was made from an earlier copy of the archive is out of date once this one arrives
+      // (the record first: it is what tells later stages that the unpacked files are complete).
+      await rm(paths.unpacked, { force: true });
+      await Promise.all([paths.decrypted, paths.extracted, paths.derivatives].map((p) => rm(p, { recursive: true, force: true })));
+      // A finished file whose token did not move: the Range request below confirms it.
+      if (onDisk !== undefined && (await fileSize(paths.partial)) === undefined) await rename(paths.encrypted, paths.partial);
+      // Without heartbeat details (a new workflow run), the token still names the ETag the partial
+      // file was started with; If-Range makes GRIN send the whole archive again if that is no longer current.
+      const recordedEtag = (await fileSize(paths.partial)) ? token?.grinEtag : undefined;
+      let lastBeat: DownloadHeartbeat = { bytes: previous?.bytes ?? 0, etag: previous?.etag ?? input.expectEtag ?? recordedEtag };
+      let recordedOnBoard = recordedEtag;
 
-        const usage = opts.diskUsage ?? diskUsage;
-        const diskCheckBytes = opts.diskCheckBytes ?? DISK_CHECK_BYTES;
-        const diskFull = (used: number) => new DiskFullError(processingDir, used, limits.diskUsageThreshold, opts.diskRetrySeconds ?? DISK_RETRY_SECONDS);
+      const usage = opts.diskUsage ?? diskUsage;
+      const diskCheckBytes = opts.diskCheckBytes ?? DISK_CHECK_BYTES;
+      const diskFull = (used: number) => new DiskFullError(processingDir, used, limits.diskUsageThreshold, opts.diskRetrySeconds ?? DISK_RETRY_SECONDS);
 
-        const used = await usage(processingDir);
-        // The token says the book waits for disk space (activities/waiting.ts writes every such wait).
-        if (used > limits.diskUsageThreshold) throw diskFull(used);
-        if (token?.status?.startsWith('waiting for disk space')) await deps.board.update(barcode, { status: 'downloading' });
+      const used = await usage(processingDir);
+      // The token says the book waits for disk space (activities/waiting.ts writes every such wait).
+      if (used > limits.diskUsageThreshold) throw diskFull(used);
+      if (token?.status?.startsWith('waiting for disk space')) await deps.board.update(barcode, { status: 'downloading' });
 
-        // Heartbeat on a timer too, not only per MiB received: a slow but live link must not look dead.
-        const beatTimer = setInterval(() => heartbeat(lastBeat), 10_000);
-        // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops and keeps its
-        // partial file, and the attempt fails so that a later one continues it with a Range request.
-        const stopForDisk = new AbortController();
-        let fullAt: number | undefined;
-        let etagWrite: Promise<unknown> = Promise.resolve();
-        let result;
-        try {
-          let checkedAt = lastBeat.bytes;
-          result = await deps.grin.downloadArchive(input.filename, paths.partial, {
-            expectEtag: lastBeat.etag,
-            signal: AbortSignal.any([activity.cancellationSignal, stopForDisk.signal]),
-            onProgress: (p) => {
-              lastBeat = { bytes: p.bytes, etag: p.etag };
-              heartbeat(lastBeat);
-              if (p.etag !== recordedOnBoard) {
-                recordedOnBoard = p.etag;
-                etagWrite = deps.board.update(barcode, { grinEtag: p.etag }).catch(() => undefined);
-              }
-              if (p.bytes > 0) killPoint('download:after-partial', barcode);
-              if (p.bytes - checkedAt >= diskCheckBytes) {
-                checkedAt = p.bytes;
-                void usage(processingDir).then(
-                  (now) => {
-                    if (now > limits.diskUsageThreshold) {
-                      fullAt = now;
-                      stopForDisk.abort();
-                    }
-                  },
-                  () => undefined,
-                );
-              }
-            },
-          });
-        } catch (err) {
-          if (fullAt !== undefined && !activity.cancellationSignal.aborted) throw diskFull(fullAt);
-          throw err;
-        } finally {
-          clearInterval(beatTimer);
-          await etagWrite;
-        }
-        await rename(paths.partial, paths.encrypted);
-        killPoint('download:after-rename', barcode);
-        await deps.board.move(barcode, '03_downloaded', {
-          status: result.resumed ? 'downloaded (resumed)' : 'downloaded',
-          grinEtag: result.etag,
-          encryptedBytes: result.size,
+      // Heartbeat on a timer too, not only per MiB received: a slow but live link must not look dead.
+      const beatTimer = setInterval(() => heartbeat(lastBeat), 10_000);
+      // The disk is re-checked every `diskCheckBytes`; when it fills up the transfer stops and keeps its
+      // partial file, and the attempt fails so that a later one continues it with a Range request.
+      const stopForDisk = new AbortController();
+      let fullAt: number | undefined;
+      let etagWrite: Promise<unknown> = Promise.resolve();
+      let result;
+      try {
+        let checkedAt = lastBeat.bytes;
+        result = await deps.grin.downloadArchive(input.filename, paths.partial, {
+          expectEtag: lastBeat.etag,
+          signal: AbortSignal.any([activity.cancellationSignal, stopForDisk.signal]),
+          onProgress: (p) => {
+            lastBeat = { bytes: p.bytes, etag: p.etag };
+            heartbeat(lastBeat);
+            if (p.etag !== recordedOnBoard) {
+              recordedOnBoard = p.etag;
+              etagWrite = deps.board.update(barcode, { grinEtag: p.etag }).catch(() => undefined);
+            }
+            if (p.bytes > 0) deps.crashPoint?.('download:after-partial', barcode);
+            if (p.bytes - checkedAt >= diskCheckBytes) {
+              checkedAt = p.bytes;
+              void usage(processingDir).then(
+                (now) => {
+                  if (now > limits.diskUsageThreshold) {
+                    fullAt = now;
+                    stopForDisk.abort();
+                  }
+                },
+                () => undefined,
+              );
+            }
+          },
         });
-        holdHere(deps, barcode, result.size);
-        killPoint('download:after-token-move', barcode);
-        return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
+      } catch (err) {
+        if (fullAt !== undefined && !activity.cancellationSignal.aborted) throw diskFull(fullAt);
+        throw err;
+      } finally {
+        clearInterval(beatTimer);
+        await etagWrite;
+      }
+      await rename(paths.partial, paths.encrypted);
+      deps.crashPoint?.('download:after-rename', barcode);
+      await deps.board.move(barcode, '03_downloaded', {
+        status: result.resumed ? 'downloaded (resumed)' : 'downloaded',
+        grinEtag: result.etag,
+        encryptedBytes: result.size,
       });
+      holdHere(deps, barcode, result.size);
+      deps.crashPoint?.('download:after-token-move', barcode);
+      return { path: paths.encrypted, etag: result.etag, bytes: result.size, resumed: result.resumed };
     },
   };
 }

@@ -15,43 +15,39 @@ import { listNames } from '../archive/errors';
 import type { ChecksumResult } from '../archive/types';
 import { verifyChecksums } from '../archive/verify';
 import { bookPaths, type ActivityDeps } from './deps';
-import { classified } from './failures';
-import { killPoint } from './kill-points';
 import { exists, reached, requireLocalFile } from './stage-state';
 import { readUnpackedRecord, writeUnpackedRecord, type UnpackedRecord } from './unpacked-record';
 
 export function createExtractActivity(deps: ActivityDeps) {
   return {
     async extractArchive(input: { barcode: string }): Promise<{ files: number; bytes: number; verified: number; unlisted: number }> {
-      return classified(async () => {
-        const { barcode } = input;
-        const activity = Context.current();
-        const paths = bookPaths(deps.config.processingDir, barcode);
-        let record = (await exists(paths.extracted)) ? await readUnpackedRecord(paths.unpacked) : undefined;
-        if (!record) {
-          // A stale record beside a half-unpacked folder would let an incomplete book pass: record first.
-          await rm(paths.unpacked, { force: true });
-          await rm(paths.extracted, { recursive: true, force: true });
-          await requireLocalFile(barcode, paths.decrypted, 'decrypted archive');
-          const result = await extractTarGzWithDigests(paths.decrypted, paths.extracted, deps.config.limits, {
-            onProgress: (done) => activity.heartbeat({ bytes: done }),
-          });
-          killPoint('extract:after-unpack', barcode);
-          record = { files: result.files, bytes: result.bytes, md5: Object.fromEntries(result.md5) } satisfies UnpackedRecord;
-          await writeUnpackedRecord(paths.unpacked, record);
-        }
-        const checks = await verifyChecksums(paths.extracted, { knownMd5: new Map(Object.entries(record.md5)) });
-        if (!reached(await deps.board.get(barcode), '05_extracted')) {
-          await deps.board.move(barcode, '05_extracted', {
-            status: extractedStatus(checks),
-            extractedFiles: record.files,
-            extractedBytes: record.bytes,
-            ...(checks.hadChecksumFile ? { checksumVerified: checks.verified, checksumUnlisted: checks.unlisted.length } : {}),
-          });
-        }
-        killPoint('extract:after-token-move', barcode);
-        return { files: record.files, bytes: record.bytes, verified: checks.verified, unlisted: checks.unlisted.length };
-      });
+      const { barcode } = input;
+      const activity = Context.current();
+      const paths = bookPaths(deps.config.processingDir, barcode);
+      let record = (await exists(paths.extracted)) ? await readUnpackedRecord(paths.unpacked) : undefined;
+      if (!record) {
+        // A stale record beside a half-unpacked folder would let an incomplete book pass: record first.
+        await rm(paths.unpacked, { force: true });
+        await rm(paths.extracted, { recursive: true, force: true });
+        await requireLocalFile(barcode, paths.decrypted, 'decrypted archive');
+        const result = await extractTarGzWithDigests(paths.decrypted, paths.extracted, deps.config.limits, {
+          onProgress: (done) => activity.heartbeat({ bytes: done }),
+        });
+        deps.crashPoint?.('extract:after-unpack', barcode);
+        record = { files: result.files, bytes: result.bytes, md5: Object.fromEntries(result.md5) } satisfies UnpackedRecord;
+        await writeUnpackedRecord(paths.unpacked, record);
+      }
+      const checks = await verifyChecksums(paths.extracted, { knownMd5: new Map(Object.entries(record.md5)) });
+      if (!reached(await deps.board.get(barcode), '05_extracted')) {
+        await deps.board.move(barcode, '05_extracted', {
+          status: extractedStatus(checks),
+          extractedFiles: record.files,
+          extractedBytes: record.bytes,
+          ...(checks.hadChecksumFile ? { checksumVerified: checks.verified, checksumUnlisted: checks.unlisted.length } : {}),
+        });
+      }
+      deps.crashPoint?.('extract:after-token-move', barcode);
+      return { files: record.files, bytes: record.bytes, verified: checks.verified, unlisted: checks.unlisted.length };
     },
   };
 }

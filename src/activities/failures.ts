@@ -93,19 +93,10 @@ export function failureDetails(failure: ApplicationFailure): FailureDetails {
   return typeof first === 'object' && first !== null ? (first as FailureDetails) : {};
 }
 
-/** Re-throw `err` as an ApplicationFailure; a cancelled activity stays cancelled. */
-export function asFailure(err: unknown): never {
-  if (err instanceof CancelledFailure || activityCancelled()) throw err;
-  throw toFailure(err);
-}
-
-/** Runs an activity body, converting whatever it throws. */
-export async function classified<T>(body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } catch (err) {
-    asFailure(err);
-  }
+/** What an activity reports for `err`: its ApplicationFailure, or `err` itself when the activity was cancelled. */
+export function failureOf(err: unknown): unknown {
+  if (err instanceof CancelledFailure || activityCancelled()) return err;
+  return toFailure(err);
 }
 
 /** A cancelled activity must surface as cancelled, not as a failure, whatever error it ended with. */

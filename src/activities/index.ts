@@ -20,7 +20,6 @@ import { createProcessActivity } from './process';
 import { createUploadActivity } from './upload';
 import { createCleanupActivity } from './cleanup';
 import { createHostActivity } from './host';
-import { reportingWaits } from './waiting';
 import { createLocalFilesActivities } from './local-files';
 import { createConversionWatchActivities } from './tell-converted-books';
 import { createFetchActivity, createJoinedFileStages } from './joined-stages';
@@ -35,14 +34,13 @@ export function createBoardActivityGroup(deps: ActivityDeps, opts: { notices?: C
   return { ...createBoardActivities(deps), ...createBatchActivities({ notices: opts.notices }), ...createReportActivities(deps), ...createNotifyActivities(deps) };
 }
 
-// GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log.
+// GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log:
+// the failure interceptor does it for those the stage table marks `waits` (failure-interceptor.ts).
 export function createGrinActivities(deps: ActivityDeps) {
   return {
-    ...reportingWaits(deps.board, {
-      ...createRequestConversionActivity(deps),
-      ...createWaitForConversionActivity(deps),
-      ...createCheckArchiveActivity(deps),
-    }),
+    ...createRequestConversionActivity(deps),
+    ...createWaitForConversionActivity(deps),
+    ...createCheckArchiveActivity(deps),
     // The conversion watcher's look is for a whole directory, not one book.
     ...createConversionWatchActivities(deps),
   };
@@ -52,12 +50,12 @@ export function createGrinActivities(deps: ActivityDeps) {
 export function createFileHostActivities(deps: ActivityDeps, opts: { download?: DownloadOptions } = {}) {
   return {
     ...createHostActivity(deps),
-    ...reportingWaits(deps.board, createFetchActivity(deps, opts.download)),
+    ...createFetchActivity(deps, opts.download),
   };
 }
 
 export function createFileActivities(deps: ActivityDeps, opts: { download?: DownloadOptions } = {}) {
-  return reportingWaits(deps.board, {
+  return {
     ...createDownloadActivity(deps, opts.download),
     ...createDecryptActivity(deps),
     ...createExtractActivity(deps),
@@ -66,7 +64,7 @@ export function createFileActivities(deps: ActivityDeps, opts: { download?: Down
     ...createCleanupActivity(deps),
     ...createLocalFilesActivities(deps),
     ...createJoinedFileStages(deps),
-  });
+  };
 }
 
 export type BoardActivities = ReturnType<typeof createBoardActivityGroup>;

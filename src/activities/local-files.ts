@@ -8,7 +8,6 @@ import { rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STAGE_BUCKETS, type StageBucket } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
-import { classified } from './failures';
 
 /** The local files the stage after each bucket needs: their presence means the bucket is still true. */
 type Paths = ReturnType<typeof bookPaths>;
@@ -26,29 +25,25 @@ export function createLocalFilesActivities(deps: ActivityDeps) {
      * the sizes the token recorded); `02_converted` when none are: the book must download again.
      */
     async findLocalProgress(input: { barcode: string; bucket: StageBucket }): Promise<{ bucket: StageBucket }> {
-      return classified(async () => {
-        const paths = bookPaths(deps.config.processingDir, input.barcode);
-        const token = await deps.board.get(input.barcode);
-        const expectSize: Record<string, number | undefined> = { [paths.encrypted]: token?.encryptedBytes, [paths.decrypted]: token?.decryptedBytes };
-        for (let i = STAGE_BUCKETS.indexOf(input.bucket); i >= STAGE_BUCKETS.indexOf('03_downloaded'); i--) {
-          const bucket = STAGE_BUCKETS[i];
-          const needed = NEEDED[bucket]?.(paths, input.barcode) ?? [];
-          if (needed.length > 0 && (await Promise.all(needed.map((f) => present(f, expectSize[f])))).every(Boolean)) {
-            deps.hostBooks.admit(input.barcode); // the book continues here with its files (e.g. retried after being parked)
-            return { bucket };
-          }
+      const paths = bookPaths(deps.config.processingDir, input.barcode);
+      const token = await deps.board.get(input.barcode);
+      const expectSize: Record<string, number | undefined> = { [paths.encrypted]: token?.encryptedBytes, [paths.decrypted]: token?.decryptedBytes };
+      for (let i = STAGE_BUCKETS.indexOf(input.bucket); i >= STAGE_BUCKETS.indexOf('03_downloaded'); i--) {
+        const bucket = STAGE_BUCKETS[i];
+        const needed = NEEDED[bucket]?.(paths, input.barcode) ?? [];
+        if (needed.length > 0 && (await Promise.all(needed.map((f) => present(f, expectSize[f])))).every(Boolean)) {
+          deps.hostBooks.admit(input.barcode); // the book continues here with its files (e.g. retried after being parked)
+          return { bucket };
         }
-        return { bucket: '02_converted' };
-      });
+      }
+      return { bucket: '02_converted' };
     },
 
     /** Removes every local file of the book (a copy that failed an integrity check is not reused). */
     async discardLocalFiles(input: { barcode: string }): Promise<void> {
-      await classified(async () => {
-        const paths = bookPaths(deps.config.processingDir, input.barcode);
-        await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
-        deps.hostBooks.release(input.barcode); // its files are gone: room for the next book (admitted again when claimed)
-      });
+      const paths = bookPaths(deps.config.processingDir, input.barcode);
+      await Promise.all(Object.values(paths).map((p) => rm(p, { recursive: true, force: true })));
+      deps.hostBooks.release(input.barcode); // its files are gone: room for the next book (admitted again when claimed)
     },
   };
 }

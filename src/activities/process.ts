@@ -11,38 +11,34 @@ import { join } from 'node:path';
 import { makeDerivatives, marcFileName, ocrFileName } from '../archive/derivatives';
 import type { TokenMarc } from '../buckets/token';
 import { bookPaths, type ActivityDeps } from './deps';
-import { classified } from './failures';
-import { killPoint } from './kill-points';
 import { exists, LocalCopyMissingError, reached } from './stage-state';
 import { readUnpackedRecord } from './unpacked-record';
 
 export function createProcessActivity(deps: ActivityDeps) {
   return {
     async processBook(input: { barcode: string }): Promise<{ pageCount: number; hasMarc: boolean }> {
-      return classified(async () => {
-        const { barcode } = input;
-        const paths = bookPaths(deps.config.processingDir, barcode);
-        const token = await deps.board.get(barcode);
-        const outputs = [ocrFileName(barcode), marcFileName(barcode)].map((name) => join(paths.derivatives, name));
-        if (reached(token, '06_processed') && (await exists(outputs[0])) && (await exists(outputs[1]))) {
-          return { pageCount: token?.pageCount ?? 0, hasMarc: token?.hasMarc ?? false };
-        }
-        // Only a complete unpacked folder (its record is written last) may be made into derivatives.
-        if (!(await readUnpackedRecord(paths.unpacked)) || !(await exists(paths.extracted))) {
-          throw new LocalCopyMissingError(barcode, paths.extracted, 'unpacked files');
-        }
-        await rm(paths.derivatives, { recursive: true, force: true });
-        const result = await makeDerivatives(paths.extracted, barcode, paths.derivatives);
-        killPoint('process:after-output', barcode);
-        await deps.board.move(barcode, '06_processed', {
-          status: result.hasMarc ? 'derivatives made' : 'derivatives made; no MARC record in the archive',
-          pageCount: result.pageCount,
-          hasMarc: result.hasMarc,
-          ...(result.hasMarc ? { marc: await marcSummary(result.marcPath) } : {}),
-        });
-        killPoint('process:after-token-move', barcode);
-        return { pageCount: result.pageCount, hasMarc: result.hasMarc };
+      const { barcode } = input;
+      const paths = bookPaths(deps.config.processingDir, barcode);
+      const token = await deps.board.get(barcode);
+      const outputs = [ocrFileName(barcode), marcFileName(barcode)].map((name) => join(paths.derivatives, name));
+      if (reached(token, '06_processed') && (await exists(outputs[0])) && (await exists(outputs[1]))) {
+        return { pageCount: token?.pageCount ?? 0, hasMarc: token?.hasMarc ?? false };
+      }
+      // Only a complete unpacked folder (its record is written last) may be made into derivatives.
+      if (!(await readUnpackedRecord(paths.unpacked)) || !(await exists(paths.extracted))) {
+        throw new LocalCopyMissingError(barcode, paths.extracted, 'unpacked files');
+      }
+      await rm(paths.derivatives, { recursive: true, force: true });
+      const result = await makeDerivatives(paths.extracted, barcode, paths.derivatives);
+      deps.crashPoint?.('process:after-output', barcode);
+      await deps.board.move(barcode, '06_processed', {
+        status: result.hasMarc ? 'derivatives made' : 'derivatives made; no MARC record in the archive',
+        pageCount: result.pageCount,
+        hasMarc: result.hasMarc,
+        ...(result.hasMarc ? { marc: await marcSummary(result.marcPath) } : {}),
       });
+      deps.crashPoint?.('process:after-token-move', barcode);
+      return { pageCount: result.pageCount, hasMarc: result.hasMarc };
     },
   };
 }

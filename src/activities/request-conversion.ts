@@ -6,7 +6,6 @@
 import { GrinRefusedError, QueueFullError } from '../grin/errors';
 import type { ConversionOutcome } from '../grin/types';
 import type { ActivityDeps } from './deps';
-import { classified } from './failures';
 import { createGrinPacing } from './grin-pacing';
 import { ensureConversionWatcher } from './tell-converted-books';
 import { lookForConversion, markConverted } from './wait-for-conversion';
@@ -31,21 +30,19 @@ export function createRequestConversionActivity(deps: ActivityDeps) {
   const paced = createGrinPacing(deps.board, deps.config.grin.pacing);
   return {
     async requestConversion(input: RequestConversionInput): Promise<RequestConversionResult> {
-      return classified(async () => {
-        const result = await paced(input.barcode, input.queueFullRetrySeconds, (requestSeq) => request(input, requestSeq));
-        if (!input.watch) return result;
-        // One look at the cached listing (the watcher's own, fetched at most once per poll interval);
-        // if it fails, the watcher finds the book (the request is never sent again for a listing).
-        const seen = await lookForConversion(deps, input.barcode, deps.config.grin.pollIntervalSeconds).catch(() => undefined);
-        if (seen?.state === 'converted') {
-          await markConverted(deps, input.barcode, seen.filename);
-          return { ...result, converted: seen.filename };
-        }
-        // Only a book that will wait needs the watcher: signalling it for every book costs the server
-        // a signal and the watcher a workflow task each.
-        await ensureConversionWatcher(deps);
-        return result;
-      });
+      const result = await paced(input.barcode, input.queueFullRetrySeconds, (requestSeq) => request(input, requestSeq));
+      if (!input.watch) return result;
+      // One look at the cached listing (the watcher's own, fetched at most once per poll interval);
+      // if it fails, the watcher finds the book (the request is never sent again for a listing).
+      const seen = await lookForConversion(deps, input.barcode, deps.config.grin.pollIntervalSeconds).catch(() => undefined);
+      if (seen?.state === 'converted') {
+        await markConverted(deps, input.barcode, seen.filename);
+        return { ...result, converted: seen.filename };
+      }
+      // Only a book that will wait needs the watcher: signalling it for every book costs the server
+      // a signal and the watcher a workflow task each.
+      await ensureConversionWatcher(deps);
+      return result;
     },
   };
 

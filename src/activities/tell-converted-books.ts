@@ -22,7 +22,7 @@ import {
 } from '../workflows/contracts';
 import { isNotFound } from './batch';
 import type { ActivityDeps } from './deps';
-import { classified } from './failures';
+import { failureOf } from './failures';
 import { lookForConversion } from './wait-for-conversion';
 import { BookWaits } from './waiting';
 
@@ -34,12 +34,14 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
   const waits = new BookWaits(deps.board);
   const lookFor = async (barcode: string, pollIntervalSeconds: number) => {
     try {
-      const seen = await classified(() => lookForConversion(deps, barcode, pollIntervalSeconds));
+      const seen = await lookForConversion(deps, barcode, pollIntervalSeconds);
       waits.succeeded(barcode);
       return seen;
     } catch (err) {
-      await waits.failed(barcode, err);
-      throw err;
+      // One book's look inside a look for many: converted here, as the interceptor converts an activity's.
+      const failure = failureOf(err);
+      await waits.failed(barcode, failure);
+      throw failure;
     }
   };
   /** Books whose token says they wait for a failing listing, until a look succeeds again. */
@@ -48,55 +50,53 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
   return {
     /** One look: tells the books whose conversion ended; answers how many still wait. */
     async watchConversions(input: { directory: string; pollIntervalSeconds: number }): Promise<{ waiting: number; told: number }> {
-      return classified(async () => {
-        const barcodes = await deps.board.listBarcodes('01_requested');
-        const ended: { barcode: string; notice: ConversionNotice }[] = [];
-        // A listing that fails for one book may still answer for others (`_failed` unreadable: the
-        // books `_converted` lists go on), so every book is looked up; the failure ends the look after.
-        let failure: { err: unknown } | undefined;
-        const unanswered: string[] = [];
-        for (const barcode of barcodes) {
-          let seen;
-          try {
-            seen = failure && !deps.watch.answersConvertedOnly
-              ? undefined
-              : await lookFor(barcode, input.pollIntervalSeconds);
-          } catch (err) {
-            failure ??= { err };
-            saidWaiting.add(barcode);
-            continue;
-          }
-          if (!seen) {
-            unanswered.push(barcode);
-            continue;
-          }
-          if (seen.state !== 'waiting') ended.push({ barcode, notice: seen });
-          else if (saidWaiting.delete(barcode)) await deps.board.update(barcode, { status: 'waiting for GRIN to convert' }).catch(() => undefined);
-        }
-        // A listing failed: every book it left unanswered waits for it (its token says so).
-        for (const barcode of unanswered) {
+      const barcodes = await deps.board.listBarcodes('01_requested');
+      const ended: { barcode: string; notice: ConversionNotice }[] = [];
+      // A listing that fails for one book may still answer for others (`_failed` unreadable: the
+      // books `_converted` lists go on), so every book is looked up; the failure ends the look after.
+      let failure: { err: unknown } | undefined;
+      const unanswered: string[] = [];
+      for (const barcode of barcodes) {
+        let seen;
+        try {
+          seen = failure && !deps.watch.answersConvertedOnly
+            ? undefined
+            : await lookFor(barcode, input.pollIntervalSeconds);
+        } catch (err) {
+          failure ??= { err };
           saidWaiting.add(barcode);
-          await waits.failed(barcode, failure!.err);
+          continue;
         }
-        const client = getClient();
-        let told = 0;
-        for (let i = 0; i < ended.length; i += SIGNALS_AT_ONCE) {
-          await Promise.all(
-            ended.slice(i, i + SIGNALS_AT_ONCE).map(async ({ barcode, notice }) => {
-              try {
-                await client.workflow.getHandle(bookWorkflowId(input.directory, barcode)).signal(conversionSeenSignal, notice);
-                told++;
-              } catch (err) {
-                if (!isNotFound(err)) throw err;
-              }
-            }),
-          );
-          Context.current().heartbeat(i);
+        if (!seen) {
+          unanswered.push(barcode);
+          continue;
         }
-        // The books that could be told were; the look is tried again for the others.
-        if (failure) throw failure.err;
-        return { waiting: barcodes.length - ended.length, told };
-      });
+        if (seen.state !== 'waiting') ended.push({ barcode, notice: seen });
+        else if (saidWaiting.delete(barcode)) await deps.board.update(barcode, { status: 'waiting for GRIN to convert' }).catch(() => undefined);
+      }
+      // A listing failed: every book it left unanswered waits for it (its token says so).
+      for (const barcode of unanswered) {
+        saidWaiting.add(barcode);
+        await waits.failed(barcode, failure!.err);
+      }
+      const client = getClient();
+      let told = 0;
+      for (let i = 0; i < ended.length; i += SIGNALS_AT_ONCE) {
+        await Promise.all(
+          ended.slice(i, i + SIGNALS_AT_ONCE).map(async ({ barcode, notice }) => {
+            try {
+              await client.workflow.getHandle(bookWorkflowId(input.directory, barcode)).signal(conversionSeenSignal, notice);
+              told++;
+            } catch (err) {
+              if (!isNotFound(err)) throw err;
+            }
+          }),
+        );
+        Context.current().heartbeat(i);
+      }
+      // The books that could be told were; the look is tried again for the others.
+      if (failure) throw failure.err;
+      return { waiting: barcodes.length - ended.length, told };
     },
   };
 }

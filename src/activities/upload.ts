@@ -45,8 +45,7 @@ import {
 import type { BookStorage, UploadCheckpoint } from '../storage/types';
 import { PipelineError } from '../common/errors';
 import { bookPaths, type ActivityDeps } from './deps';
-import { classified, isPermanent } from './failures';
-import { killPoint } from './kill-points';
+import { isPermanent } from './failures';
 import { exists, LocalCopyMissingError, requireLocalFile } from './stage-state';
 import type { BookToken, TokenFixity } from '../buckets/token';
 import { BookNotOnBoardError } from '../buckets/board';
@@ -72,186 +71,184 @@ const HEARTBEAT_EVERY_MS = 5_000;
 export function createUploadActivity(deps: ActivityDeps) {
   return {
     async uploadBook(input: { barcode: string; force?: boolean }): Promise<UploadResult> {
-      return classified(async () => {
-        const { barcode } = input;
-        const { storage, board } = deps;
-        // Captured, not looked up in callbacks: those may run in another activity's async context
-        // (pooled connections carry the context of the activity that opened them).
-        const activity = Context.current();
-        const signal = activity.cancellationSignal;
-        const layout = deps.config.storage.layout;
-        const paths = bookPaths(deps.config.processingDir, barcode);
-        const token = await board.get(barcode);
-        if (!token) throw new BookNotOnBoardError(barcode);
-        const keys = {
-          archive: storageKey(layout, 'archive', barcode),
-          ocr: storageKey(layout, 'ocr', barcode),
-          marc: storageKey(layout, 'marc', barcode),
-          token: storageKey(layout, 'token', barcode),
-        };
-        const manifestKey = manifestKeyFor(keys.token);
-        if (token.stored?.archive && !(await exists(paths.decrypted))) {
-          // The clean-up ran (it removes the local files before it moves the token to 07_stored).
-          await confirmStored(storage, barcode, token, manifestKey, paths.decrypted);
-          return { keys: { ...keys, manifest: token.fixity?.manifest ?? manifestKey }, archiveSkipped: true, bytes: 0 };
-        }
-        await requireLocalFile(barcode, paths.decrypted, 'decrypted archive');
-        const files = {
-          archive: paths.decrypted,
-          ocr: join(paths.derivatives, `${barcode}_ocr.jsonl.gz`),
-          marc: join(paths.derivatives, `${barcode}_marc.json`),
-        };
-        const acquiredAt = token.stages['03_downloaded'] ?? new Date().toISOString();
-        const metadata = {
-          barcode,
-          grin_etag: token.grinEtag ?? '',
-          original_filename: token.grinFilename ?? `${barcode}.tar.gz.gpg`,
-          acquired_at: acquiredAt,
-        };
-        const previous = activity.info.heartbeatDetails as UploadHeartbeat | undefined;
-        // A checkpoint of another storage (workers restarted with another bucket) is not continued here.
-        const resumeFrom =
-          previous?.checkpoint?.key === keys.archive && (previous.checkpoint.location ?? storage.location) === storage.location ? previous.checkpoint : undefined;
+      const { barcode } = input;
+      const { storage, board } = deps;
+      // Captured, not looked up in callbacks: those may run in another activity's async context
+      // (pooled connections carry the context of the activity that opened them).
+      const activity = Context.current();
+      const signal = activity.cancellationSignal;
+      const layout = deps.config.storage.layout;
+      const paths = bookPaths(deps.config.processingDir, barcode);
+      const token = await board.get(barcode);
+      if (!token) throw new BookNotOnBoardError(barcode);
+      const keys = {
+        archive: storageKey(layout, 'archive', barcode),
+        ocr: storageKey(layout, 'ocr', barcode),
+        marc: storageKey(layout, 'marc', barcode),
+        token: storageKey(layout, 'token', barcode),
+      };
+      const manifestKey = manifestKeyFor(keys.token);
+      if (token.stored?.archive && !(await exists(paths.decrypted))) {
+        // The clean-up ran (it removes the local files before it moves the token to 07_stored).
+        await confirmStored(storage, barcode, token, manifestKey, paths.decrypted);
+        return { keys: { ...keys, manifest: token.fixity?.manifest ?? manifestKey }, archiveSkipped: true, bytes: 0 };
+      }
+      await requireLocalFile(barcode, paths.decrypted, 'decrypted archive');
+      const files = {
+        archive: paths.decrypted,
+        ocr: join(paths.derivatives, `${barcode}_ocr.jsonl.gz`),
+        marc: join(paths.derivatives, `${barcode}_marc.json`),
+      };
+      const acquiredAt = token.stages['03_downloaded'] ?? new Date().toISOString();
+      const metadata = {
+        barcode,
+        grin_etag: token.grinEtag ?? '',
+        original_filename: token.grinFilename ?? `${barcode}.tar.gz.gpg`,
+        acquired_at: acquiredAt,
+      };
+      const previous = activity.info.heartbeatDetails as UploadHeartbeat | undefined;
+      // A checkpoint of another storage (workers restarted with another bucket) is not continued here.
+      const resumeFrom =
+        previous?.checkpoint?.key === keys.archive && (previous.checkpoint.location ?? storage.location) === storage.location ? previous.checkpoint : undefined;
 
-        // Where this upload writes is on the token before it writes: if storage changes mid-upload
-        // (workers restarted with another bucket), the old location's partial copies stay accounted for.
-        if (!token.uploadedTo?.includes(storage.location)) {
-          await board.update(barcode, { uploadedTo: [...(token.uploadedTo ?? []), storage.location] });
-        }
-        // Objects this run may have written that no token records yet: a cancel removes them.
-        const unrecorded = token.stored ? [] : [keys.archive, keys.ocr, keys.marc, keys.token, manifestKey];
-        // Until this attempt has news, its heartbeats carry the last attempt's (a crash keeps the checkpoint).
-        let beat: UploadHeartbeat = previous ?? {};
-        const heartbeat = (details: UploadHeartbeat) => {
-          beat = details;
-          activity.heartbeat(details);
+      // Where this upload writes is on the token before it writes: if storage changes mid-upload
+      // (workers restarted with another bucket), the old location's partial copies stay accounted for.
+      if (!token.uploadedTo?.includes(storage.location)) {
+        await board.update(barcode, { uploadedTo: [...(token.uploadedTo ?? []), storage.location] });
+      }
+      // Objects this run may have written that no token records yet: a cancel removes them.
+      const unrecorded = token.stored ? [] : [keys.archive, keys.ocr, keys.marc, keys.token, manifestKey];
+      // Until this attempt has news, its heartbeats carry the last attempt's (a crash keeps the checkpoint).
+      let beat: UploadHeartbeat = previous ?? {};
+      const heartbeat = (details: UploadHeartbeat) => {
+        beat = details;
+        activity.heartbeat(details);
+      };
+      const ticker = setInterval(() => activity.heartbeat(beat), HEARTBEAT_EVERY_MS);
+      try {
+        // The archive's digests were taken on the bytes as decryption wrote them (issue 23): the
+        // file is read here only to be sent. Tokens of older workers lack the MD5: one digest pass then.
+        const fromDecryption = digestsFromDecryption(token);
+        const digests = {
+          archive: fromDecryption ?? (await digestFile(files.archive)),
+          ocr: await digestFile(files.ocr),
+          marc: await digestFile(files.marc),
         };
-        const ticker = setInterval(() => activity.heartbeat(beat), HEARTBEAT_EVERY_MS);
-        try {
-          // The archive's digests were taken on the bytes as decryption wrote them (issue 23): the
-          // file is read here only to be sent. Tokens of older workers lack the MD5: one digest pass then.
-          const fromDecryption = digestsFromDecryption(token);
-          const digests = {
-            archive: fromDecryption ?? (await digestFile(files.archive)),
-            ocr: await digestFile(files.ocr),
-            marc: await digestFile(files.marc),
-          };
-          // A file that changed since decryption: caught by the digest pass, or (without it) by the
-          // read-back below, which then tells a damaged local copy from damaged storage.
-          const localDamaged = async (): Promise<LocalCopyDamagedError | null> => {
-            if (!token.decryptedSha256) return null;
-            const now = await digestFile(files.archive).catch(() => null);
-            return now && now.sha256 !== token.decryptedSha256 ? new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, now.sha256) : null;
-          };
-          if (token.decryptedSha256 && digests.archive.sha256 !== token.decryptedSha256) {
-            throw new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, digests.archive.sha256);
+        // A file that changed since decryption: caught by the digest pass, or (without it) by the
+        // read-back below, which then tells a damaged local copy from damaged storage.
+        const localDamaged = async (): Promise<LocalCopyDamagedError | null> => {
+          if (!token.decryptedSha256) return null;
+          const now = await digestFile(files.archive).catch(() => null);
+          return now && now.sha256 !== token.decryptedSha256 ? new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, now.sha256) : null;
+        };
+        if (token.decryptedSha256 && digests.archive.sha256 !== token.decryptedSha256) {
+          throw new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, digests.archive.sha256);
+        }
+        const localSize = digests.archive.size;
+        let sent = 0;
+        const existing = await storage.head(keys.archive);
+        // Metadata and size only pick a candidate; the content digest decides.
+        const candidate =
+          !!existing && existing.metadata.grin_etag === (token.grinEtag ?? '') && existing.size === localSize &&
+          (!input.force || previous?.archiveStored === digests.archive.sha256);
+        const found = candidate ? await storage.readDigest(keys.archive, { signal }) : null;
+        const archiveSkipped = !!found && sameContent(digests.archive, found);
+        if (archiveSkipped) {
+          // A checkpoint from an earlier attempt belongs to an upload nobody will finish now.
+          if (resumeFrom) await abortQuietly(storage, resumeFrom);
+        } else {
+          let latest = resumeFrom;
+          try {
+            // A resumed multipart upload sends only the parts the checkpoint does not hold.
+            sent += localSize - (resumeFrom?.parts.reduce((n, part) => n + part.size, 0) ?? 0);
+            await storage.putFile(files.archive, keys.archive, {
+              metadata,
+              contentType: 'application/gzip',
+              resumeFrom,
+              md5: digests.archive.md5,
+              onCheckpoint: (checkpoint) => {
+                latest = checkpoint;
+                heartbeat({ checkpoint });
+                deps.crashPoint?.('upload:after-part', barcode);
+              },
+              signal,
+            });
+          } catch (err) {
+            // Content-MD5 from decryption's digest: a server refusing the bytes may mean the file changed.
+            const damaged = fromDecryption && !isCancel(activity) ? await localDamaged() : null;
+            if (latest && (damaged || isGivingUp(activity, err))) await abortQuietly(storage, latest);
+            // What the server kept of those bytes (if it took them) goes: it is not decryption's archive.
+            if (damaged) await checkStoredCopy(storage, keys.archive, digests.archive, signal).catch(() => undefined);
+            throw damaged ?? err;
           }
-          const localSize = digests.archive.size;
-          let sent = 0;
-          const existing = await storage.head(keys.archive);
-          // Metadata and size only pick a candidate; the content digest decides.
-          const candidate =
-            !!existing && existing.metadata.grin_etag === (token.grinEtag ?? '') && existing.size === localSize &&
-            (!input.force || previous?.archiveStored === digests.archive.sha256);
-          const found = candidate ? await storage.readDigest(keys.archive, { signal }) : null;
-          const archiveSkipped = !!found && sameContent(digests.archive, found);
-          if (archiveSkipped) {
-            // A checkpoint from an earlier attempt belongs to an upload nobody will finish now.
-            if (resumeFrom) await abortQuietly(storage, resumeFrom);
-          } else {
-            let latest = resumeFrom;
-            try {
-              // A resumed multipart upload sends only the parts the checkpoint does not hold.
-              sent += localSize - (resumeFrom?.parts.reduce((n, part) => n + part.size, 0) ?? 0);
-              await storage.putFile(files.archive, keys.archive, {
-                metadata,
-                contentType: 'application/gzip',
-                resumeFrom,
-                md5: digests.archive.md5,
-                onCheckpoint: (checkpoint) => {
-                  latest = checkpoint;
-                  heartbeat({ checkpoint });
-                  killPoint('upload:after-part', barcode);
-                },
-                signal,
-              });
-            } catch (err) {
-              // Content-MD5 from decryption's digest: a server refusing the bytes may mean the file changed.
-              const damaged = fromDecryption && !isCancel(activity) ? await localDamaged() : null;
-              if (latest && (damaged || isGivingUp(activity, err))) await abortQuietly(storage, latest);
-              // What the server kept of those bytes (if it took them) goes: it is not decryption's archive.
-              if (damaged) await checkStoredCopy(storage, keys.archive, digests.archive, signal).catch(() => undefined);
-              throw damaged ?? err;
-            }
-            try {
-              await checkStoredCopy(storage, keys.archive, digests.archive, signal);
-            } catch (err) {
-              // checkStoredCopy removed the copy; a local file that differs from decryption's bytes needs a fresh download.
-              const damaged = fromDecryption && err instanceof FixityMismatchError ? await localDamaged() : null;
-              throw damaged ?? err;
-            }
+          try {
+            await checkStoredCopy(storage, keys.archive, digests.archive, signal);
+          } catch (err) {
+            // checkStoredCopy removed the copy; a local file that differs from decryption's bytes needs a fresh download.
+            const damaged = fromDecryption && err instanceof FixityMismatchError ? await localDamaged() : null;
+            throw damaged ?? err;
           }
-          killPoint('upload:after-archive', barcode);
-          heartbeat({ archiveStored: digests.archive.sha256 });
-
-          sent += (await storage.putFile(files.ocr, keys.ocr, {
-            metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
-            contentType: 'application/gzip',
-            md5: digests.ocr.md5,
-            signal,
-          })).size;
-          await checkStoredCopy(storage, keys.ocr, digests.ocr, signal);
-          sent += (await storage.putFile(files.marc, keys.marc, { metadata: { barcode }, contentType: 'application/json', md5: digests.marc.md5, signal })).size;
-          await checkStoredCopy(storage, keys.marc, digests.marc, signal);
-          killPoint('upload:after-derivatives', barcode);
-
-          const entries: ManifestEntry[] = [
-            { artifact: 'archive', key: keys.archive, ...digests.archive },
-            { artifact: 'ocr', key: keys.ocr, ...digests.ocr },
-            { artifact: 'marc', key: keys.marc, ...digests.marc },
-          ];
-          const recordedAt = new Date().toISOString();
-          // The token copy is listed in the manifest too (it cannot hold its own digest).
-          const fixity: TokenFixity = {
-            manifest: manifestKey,
-            objects: entries.length + 1,
-            bytes: entries.reduce((n, e) => n + e.size, 0),
-            archiveSha256: digests.archive.sha256,
-            recordedAt,
-          };
-          await refuseIfCancelled(deps, barcode);
-          const stored = { ...keys, manifest: manifestKey };
-          const uploaded = await board.update(barcode, {
-            status: archiveSkipped ? 'uploaded; storage already held this archive (same SHA-256)' : 'uploaded and verified',
-            stored,
-            storage: storage.location,
-            storedIn: { ...storage.identity },
-            fixity,
-          });
-          killPoint('upload:after-token-update', barcode);
-          const tokenText = JSON.stringify(uploaded, null, 2);
-          const tokenDigest = digestBytes(tokenText);
-          await storage.putBytes(tokenText, keys.token, { metadata: { barcode }, contentType: 'application/json', signal });
-          await checkStoredCopy(storage, keys.token, tokenDigest, signal);
-          killPoint('upload:after-token-object', barcode);
-          entries.push({ artifact: 'token', key: keys.token, ...tokenDigest });
-          const manifest: FixityManifest = { version: 1, barcode, storage: { ...storage.identity }, createdAt: recordedAt, objects: entries };
-          const manifestText = JSON.stringify(manifest, null, 2);
-          await storage.putBytes(manifestText, manifestKey, { metadata: { barcode }, contentType: 'application/json', signal });
-          await checkStoredCopy(storage, manifestKey, digestBytes(manifestText), signal);
-          return { keys: stored, archiveSkipped, bytes: sent };
-        } catch (err) {
-          // The cancel may not have reached this attempt yet (cancelBook removing the local files broke it).
-          const cancelled =
-            activity.cancellationDetails?.cancelRequested || err instanceof BookCancelledError || (await board.get(barcode).catch(() => null))?.bucket === 'cancelled';
-          // The location stays in the token's uploadedTo: a request the server finishes after our
-          // abort (and after these deletes) can still leave an object there, and reconcile finds it.
-          if (cancelled) await removeQuietly(storage, unrecorded);
-          throw err;
-        } finally {
-          clearInterval(ticker);
         }
-      });
+        deps.crashPoint?.('upload:after-archive', barcode);
+        heartbeat({ archiveStored: digests.archive.sha256 });
+
+        sent += (await storage.putFile(files.ocr, keys.ocr, {
+          metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
+          contentType: 'application/gzip',
+          md5: digests.ocr.md5,
+          signal,
+        })).size;
+        await checkStoredCopy(storage, keys.ocr, digests.ocr, signal);
+        sent += (await storage.putFile(files.marc, keys.marc, { metadata: { barcode }, contentType: 'application/json', md5: digests.marc.md5, signal })).size;
+        await checkStoredCopy(storage, keys.marc, digests.marc, signal);
+        deps.crashPoint?.('upload:after-derivatives', barcode);
+
+        const entries: ManifestEntry[] = [
+          { artifact: 'archive', key: keys.archive, ...digests.archive },
+          { artifact: 'ocr', key: keys.ocr, ...digests.ocr },
+          { artifact: 'marc', key: keys.marc, ...digests.marc },
+        ];
+        const recordedAt = new Date().toISOString();
+        // The token copy is listed in the manifest too (it cannot hold its own digest).
+        const fixity: TokenFixity = {
+          manifest: manifestKey,
+          objects: entries.length + 1,
+          bytes: entries.reduce((n, e) => n + e.size, 0),
+          archiveSha256: digests.archive.sha256,
+          recordedAt,
+        };
+        await refuseIfCancelled(deps, barcode);
+        const stored = { ...keys, manifest: manifestKey };
+        const uploaded = await board.update(barcode, {
+          status: archiveSkipped ? 'uploaded; storage already held this archive (same SHA-256)' : 'uploaded and verified',
+          stored,
+          storage: storage.location,
+          storedIn: { ...storage.identity },
+          fixity,
+        });
+        deps.crashPoint?.('upload:after-token-update', barcode);
+        const tokenText = JSON.stringify(uploaded, null, 2);
+        const tokenDigest = digestBytes(tokenText);
+        await storage.putBytes(tokenText, keys.token, { metadata: { barcode }, contentType: 'application/json', signal });
+        await checkStoredCopy(storage, keys.token, tokenDigest, signal);
+        deps.crashPoint?.('upload:after-token-object', barcode);
+        entries.push({ artifact: 'token', key: keys.token, ...tokenDigest });
+        const manifest: FixityManifest = { version: 1, barcode, storage: { ...storage.identity }, createdAt: recordedAt, objects: entries };
+        const manifestText = JSON.stringify(manifest, null, 2);
+        await storage.putBytes(manifestText, manifestKey, { metadata: { barcode }, contentType: 'application/json', signal });
+        await checkStoredCopy(storage, manifestKey, digestBytes(manifestText), signal);
+        return { keys: stored, archiveSkipped, bytes: sent };
+      } catch (err) {
+        // The cancel may not have reached this attempt yet (cancelBook removing the local files broke it).
+        const cancelled =
+          activity.cancellationDetails?.cancelRequested || err instanceof BookCancelledError || (await board.get(barcode).catch(() => null))?.bucket === 'cancelled';
+        // The location stays in the token's uploadedTo: a request the server finishes after our
+        // abort (and after these deletes) can still leave an object there, and reconcile finds it.
+        if (cancelled) await removeQuietly(storage, unrecorded);
+        throw err;
+      } finally {
+        clearInterval(ticker);
+      }
     },
   };
 }

@@ -7,7 +7,6 @@
  */
 import { PipelineError } from '../common/errors';
 import type { ActivityDeps } from './deps';
-import { classified } from './failures';
 import type { ConversionNotice } from '../workflows/contracts';
 
 /** Not converted yet: the normal answer while a book waits, so benign; ask again in a poll interval. */
@@ -75,21 +74,19 @@ export async function markConverted(deps: Pick<ActivityDeps, 'board'>, barcode: 
 export function createWaitForConversionActivity(deps: ActivityDeps) {
   return {
     async waitForConversion(input: { barcode: string; pollIntervalSeconds: number }): Promise<ConvertedResult> {
-      return classified(async () => {
-        const seen = await lookForConversion(deps, input.barcode, input.pollIntervalSeconds);
-        switch (seen.state) {
-          case 'converted':
-            await markConverted(deps, input.barcode, seen.filename);
-            return { filename: seen.filename };
-          case 'failed':
-            throw new GrinConversionFailed(seen.message);
-          case 'lost':
-            // Not retryable here; the book workflow requests the conversion again.
-            throw new ConversionRequestLost(input.barcode);
-          case 'waiting':
-            throw new NotConvertedYet(input.barcode, input.pollIntervalSeconds);
-        }
-      });
+      const seen = await lookForConversion(deps, input.barcode, input.pollIntervalSeconds);
+      switch (seen.state) {
+        case 'converted':
+          await markConverted(deps, input.barcode, seen.filename);
+          return { filename: seen.filename };
+        case 'failed':
+          throw new GrinConversionFailed(seen.message);
+        case 'lost':
+          // Not retryable here; the book workflow requests the conversion again.
+          throw new ConversionRequestLost(input.barcode);
+        case 'waiting':
+          throw new NotConvertedYet(input.barcode, input.pollIntervalSeconds);
+      }
     },
   };
 }

@@ -3,7 +3,9 @@
  * shared listing failing) make books wait, and say so. When an activity fails with a transient
  * failure that names what it waits for (FailureDetails.waitingFor), the book's token status reads
  * "waiting for <what> since <time> (attempt N): <message>" (best effort, once per attempt), and the
- * worker logs the fault loudly, but once per interval per kind of error, not once per book.
+ * worker logs the fault loudly, but once per interval per kind of error, not once per book. The
+ * activities that report so are marked `waits` in the stage table (common/stages.ts); the failure
+ * interceptor (failure-interceptor.ts) does the reporting for them.
  */
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -47,37 +49,6 @@ function defaultWarn(message: string): void {
 
 /** One per worker process: every activity of every book reports here. */
 export const processFaultReporter = new FaultReporter();
-
-/** An activity of one book: its input names the barcode. */
-type BookActivity = (input: { barcode: string }) => Promise<unknown>;
-/** Activities whose inputs all name a barcode (and may carry more). */
-type BookActivities<T> = { [K in keyof T]: T[K] extends (input: infer I) => Promise<unknown> ? (I extends { barcode: string } ? T[K] : never) : never };
-
-/**
- * Wraps activities (each taking `{ barcode }`) so that their book-wide faults show on the token and
- * in the log. The activities themselves are unchanged: what they throw is rethrown as it was.
- */
-export function reportingWaits<T extends BookActivities<T>>(
-  board: Pick<Board, 'update'>,
-  activities: T,
-  reporter: FaultReporter = processFaultReporter,
-): T {
-  const waits = new BookWaits(board, reporter);
-  const wrapped: Record<string, BookActivity> = {};
-  for (const [name, activity] of Object.entries(activities as Record<string, BookActivity>)) {
-    wrapped[name] = async (input) => {
-      try {
-        const result = await activity(input);
-        waits.succeeded(input.barcode);
-        return result;
-      } catch (err) {
-        await waits.failed(input.barcode, err);
-        throw err;
-      }
-    };
-  }
-  return wrapped as unknown as T;
-}
 
 /**
  * What books wait for, as their activities' outcomes say: a failure that names what it waits for

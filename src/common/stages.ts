@@ -71,6 +71,8 @@ interface ActivityFacts {
   enters?: readonly Bucket[];
   /** The archive bytes its result reports (`bytes`), for the transfer metrics. */
   bytes?: 'downloaded' | 'uploaded';
+  /** Its failures may be book-wide waits: what the book waits for shows on its token (activities/waiting.ts). */
+  waits?: true;
 }
 
 /**
@@ -93,24 +95,24 @@ export const ACTIVITIES = {
   writeBatchReport: {},
   sendBatchNotification: {},
   // GRIN.
-  requestConversion: { stage: 'request', enters: ['01_requested'] },
-  waitForConversion: { stage: 'convert', enters: ['02_converted'] },
+  requestConversion: { stage: 'request', enters: ['01_requested'], waits: true },
+  waitForConversion: { stage: 'convert', enters: ['02_converted'], waits: true },
   watchConversions: { stage: 'convert' },
-  checkArchive: { stage: 'download' },
+  checkArchive: { stage: 'download', waits: true },
   // File stages.
   claimFileHost: { stage: 'download' },
-  fetchArchive: { stage: 'download', enters: ['03_downloaded'], bytes: 'downloaded' },
-  downloadArchive: { stage: 'download', enters: ['03_downloaded'], bytes: 'downloaded' },
-  decryptArchive: { stage: 'decrypt', enters: ['04_decrypted'] },
-  extractArchive: { stage: 'extract', enters: ['05_extracted'] },
-  processBook: { stage: 'process', enters: ['06_processed'] },
-  extractAndProcess: { stage: 'extract', enters: ['05_extracted', '06_processed'] },
-  uploadBook: { stage: 'store', bytes: 'uploaded' },
+  fetchArchive: { stage: 'download', enters: ['03_downloaded'], bytes: 'downloaded', waits: true },
+  downloadArchive: { stage: 'download', enters: ['03_downloaded'], bytes: 'downloaded', waits: true },
+  decryptArchive: { stage: 'decrypt', enters: ['04_decrypted'], waits: true },
+  extractArchive: { stage: 'extract', enters: ['05_extracted'], waits: true },
+  processBook: { stage: 'process', enters: ['06_processed'], waits: true },
+  extractAndProcess: { stage: 'extract', enters: ['05_extracted', '06_processed'], waits: true },
+  uploadBook: { stage: 'store', bytes: 'uploaded', waits: true },
   // The clean-up moves the token to 07_stored once the upload is verified and local files are gone.
-  cleanupBook: { stage: 'store', enters: ['07_stored'] },
-  storeBook: { stage: 'store', enters: ['07_stored'], bytes: 'uploaded' },
-  findLocalProgress: {},
-  discardLocalFiles: {},
+  cleanupBook: { stage: 'store', enters: ['07_stored'], waits: true },
+  storeBook: { stage: 'store', enters: ['07_stored'], bytes: 'uploaded', waits: true },
+  findLocalProgress: { waits: true },
+  discardLocalFiles: { waits: true },
 } as const satisfies Record<string, ActivityFacts>;
 
 export type ActivityName = keyof typeof ACTIVITIES;

@@ -15,7 +15,6 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { createFileActivities, type ActivityDeps } from '../../src/activities';
 import { createDownloadActivity } from '../../src/activities/download';
-import { FaultReporter, reportingWaits } from '../../src/activities/waiting';
 import { TEST_PATIENCE_MS } from '../support/wait';
 import { bookPaths } from '../../src/activities/deps';
 import type { Bucket } from '../../src/buckets/token';
@@ -26,7 +25,7 @@ import { S3StorageError, type S3Storage } from '../../src/storage/s3';
 import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';
 import { digestFile, type FixityManifest } from '../../src/storage/fixity';
 import { reportRow } from '../../src/report/build';
-import { buildActivityDeps } from '../../src/worker';
+import { activityInterceptors, buildActivityDeps } from '../../src/worker';
 import { testEnv, type TestEnv, testS3Storage } from '../support/pipeline';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
@@ -53,12 +52,16 @@ interface Run<R> {
  * Runs one activity attempt. `onHeartbeat` may cancel the environment (the attempt is then cut off,
  * like a worker that stopped).
  */
+/** The board of the describe block running (each builds its own deps), for the failure interceptor. */
+let waitsBoard: ActivityDeps['board'];
+
 async function attempt<A, R>(
   fn: (input: A) => Promise<R>,
   input: A,
   opts: { info?: Partial<Info>; onHeartbeat?: (details: unknown, env: MockActivityEnvironment) => void } = {},
 ): Promise<Run<R>> {
-  const env = new MockActivityEnvironment(opts.info, { logger: quietLogger });
+  // As the workers run them: through the failure interceptor (errors converted, waits on the token).
+  const env = new MockActivityEnvironment({ activityType: fn.name, ...opts.info }, { logger: quietLogger, interceptors: activityInterceptors({ board: waitsBoard }).activity });
   const beats: unknown[] = [];
   env.on('heartbeat', (details: unknown) => {
     beats.push(JSON.parse(JSON.stringify(details ?? null)));
@@ -130,6 +133,7 @@ describe('download', () => {
     });
     env = testEnv(sim, 'file-dl');
     deps = await buildActivityDeps(env.config, 'host-q');
+    waitsBoard = deps.board;
     await Promise.all([A, B, C, D, G, H, I, J].map((b) => placeToken(deps, b, '02_converted', { grinFilename: sim.book(b).filename })));
     await Promise.all([A, B, C, D, G, H, I, J].map((b) => sim.archive(b))); // generate the packages up front
   });
@@ -225,7 +229,7 @@ describe('download', () => {
     let full = true;
     const diskUsage = async () => (full ? 0.95 : 0.5);
     // As the worker registers it: a wait's reason reaches the token through activities/waiting.ts.
-    const { downloadArchive } = reportingWaits(deps.board, createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1 }), new FaultReporter({ warn: () => undefined }));
+    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1 });
     const input = { barcode: C, filename: sim.book(C).filename };
 
     const refused = await attempt(downloadArchive, input);
@@ -251,7 +255,7 @@ describe('download', () => {
     // 1st check (before the transfer): room; 2nd (after 1 MiB): full; then room again.
     const answers = [0.5, 0.95];
     const diskUsage = async () => answers.shift() ?? 0.5;
-    const { downloadArchive } = reportingWaits(deps.board, createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1, diskCheckBytes: MiB }), new FaultReporter({ warn: () => undefined }));
+    const { downloadArchive } = createDownloadActivity(deps, { diskUsage, diskRetrySeconds: 1, diskCheckBytes: MiB });
     const input = { barcode: D, filename: sim.book(D).filename };
     const first = await attempt(downloadArchive, input);
     expect(first.error).toMatchObject({ type: 'DiskFullError', nonRetryable: false });
@@ -350,6 +354,7 @@ describe('download when GRIN re-converted the book between attempts', () => {
     });
     env = testEnv(sim, 'file-etag');
     deps = await buildActivityDeps(env.config, 'host-q');
+    waitsBoard = deps.board;
     await placeToken(deps, E, '02_converted', { grinFilename: sim.book(E).filename });
   });
 
@@ -474,6 +479,7 @@ describe('upload to S3 and clean-up', () => {
       );
     }
     deps = await buildActivityDeps(env.config, 'host-q', { storage });
+    waitsBoard = deps.board;
   });
 
   afterAll(async () => {

@@ -27,7 +27,7 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import type { RunningSimulator } from '../../src/simulator';
 import { createStorage, type S3Storage } from '../../src/storage';
 import { storageKey } from '../../src/storage/layout';
-import { buildActivityDeps, hostQueueName, installQuietRuntime } from '../../src/worker';
+import { activityInterceptors, buildActivityDeps, hostQueueName, installQuietRuntime } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import type { UploadLogLine } from '../support/file-host-worker';
 import { temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
@@ -79,9 +79,10 @@ async function startInProcessWorkers(): Promise<void> {
   const deps = await buildActivityDeps(config, hostQueueName(config, HOST));
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   const namespace = config.temporal.namespace;
+  const interceptors = activityInterceptors(deps);
   const workers = await Promise.all([
-    Worker.create({ connection, namespace, taskQueue: config.temporal.workflowTaskQueue, workflowBundle: await workflowBundle(), activities: createBoardActivityGroup(deps) }),
-    Worker.create({ connection, namespace, taskQueue: config.temporal.grinTaskQueue, activities: createGrinActivities(deps) }),
+    Worker.create({ connection, namespace, interceptors, taskQueue: config.temporal.workflowTaskQueue, workflowBundle: await workflowBundle(), activities: createBoardActivityGroup(deps) }),
+    Worker.create({ connection, namespace, interceptors, taskQueue: config.temporal.grinTaskQueue, activities: createGrinActivities(deps) }),
   ]);
   inProcess = { workers, connection, running: Promise.all(workers.map((w) => w.run())) };
 }

@@ -12,7 +12,8 @@ import { createFileActivities, createFileHostActivities } from '../../src/activi
 import type { PipelineConfig } from '../../src/config/types';
 import { storageFrom } from '../../src/service-clients';
 import type { BookStorage } from '../../src/storage/types';
-import { buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
+import { killSwitchFromEnv } from './kill-switch';
+import { activityInterceptors, buildActivityDeps, hostQueueName, installQuietRuntime, sharedFileQueueName } from '../../src/worker';
 
 export interface UploadLogLine {
   key: string;
@@ -53,14 +54,16 @@ async function main(): Promise<void> {
   const hostQueue = hostQueueName(config, hostId);
   const logFile = process.env.KILL_TEST_UPLOAD_LOG;
   const storage = logFile ? recordingUploads(storageFrom(config), logFile) : undefined;
-  const deps = await buildActivityDeps(config, hostQueue, { storage });
+  const deps = await buildActivityDeps(config, hostQueue, { storage, crashPoint: killSwitchFromEnv() });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // The test machine's real disk usage is not what these tests are about.
   const download = { diskUsage: async () => 0.1 };
+  const interceptors = activityInterceptors(deps);
   const workers = await Promise.all([
     Worker.create({
       connection,
       namespace: config.temporal.namespace,
+      interceptors,
       taskQueue: hostQueue,
       activities: createFileActivities(deps, { download }),
       maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,
@@ -68,6 +71,7 @@ async function main(): Promise<void> {
     Worker.create({
       connection,
       namespace: config.temporal.namespace,
+      interceptors,
       taskQueue: sharedFileQueueName(config),
       activities: createFileHostActivities(deps, { download }),
       maxConcurrentActivityTaskExecutions: config.concurrency.fileActivities,

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import type { PipelineConfig } from '../../src/config/types';
 import { createPipelineWorkers, installQuietRuntime } from '../../src/worker';
+import { killSwitchFromEnv } from './kill-switch';
 
 async function main(): Promise<void> {
   const [configFile, hostId, bundleFile] = process.argv.slice(2);
@@ -20,6 +21,7 @@ async function main(): Promise<void> {
     batchNotices: { delayMs: 0 },
     // The test machine's real disk usage is not what these tests are about.
     download: { diskUsage: async () => 0.1 },
+    crashPoint: killSwitchFromEnv(),
   });
   process.once('SIGTERM', () => workers.shutdown());
   const running = workers.run();
