@@ -105,6 +105,26 @@ class Cdp {
   }
 }
 
+function stopGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function removeProfile(profile: string): Promise<void> {
+  for (let tries = 0; tries < 5; tries++) {
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 200 });
+      return;
+    } catch {
+      await sleep(1000);
+    }
+  }
+}
+
 /** Captures the page once it shows every text asked for; resolves to the text it showed then. */
 export async function screenshotPage(opts: ScreenshotOptions): Promise<string> {
   const width = opts.width ?? 1400;
@@ -120,13 +140,20 @@ export async function screenshotPage(opts: ScreenshotOptions): Promise<string> {
       '--hide-scrollbars',
       '--no-first-run',
       '--no-default-browser-check',
+      // Nothing of its own in the background: on a closed network those connections fail, and its
+      // helpers would keep writing into the profile after the page is done.
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
       `--user-data-dir=${profile}`,
       '--remote-debugging-address=127.0.0.1',
       '--remote-debugging-port=0',
       `--window-size=${width},${height}`,
       'about:blank',
     ],
-    { stdio: 'ignore' },
+    // Its own process group, so the helpers it forks are stopped with it.
+    { stdio: 'ignore', detached: true },
   );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let cdp: Cdp | undefined;
@@ -169,11 +196,12 @@ export async function screenshotPage(opts: ScreenshotOptions): Promise<string> {
     return String(result.value ?? '');
   } finally {
     cdp?.close();
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    stopGroup(child.pid, 'SIGTERM');
     await Promise.race([exited, sleep(10_000)]);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    // Chromium's helper processes may still write into the profile for a moment after it exits.
-    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    stopGroup(child.pid, 'SIGKILL');
+    // A helper may still be writing into the profile for a moment; a temp folder left behind is not
+    // worth failing a screenshot for.
+    await removeProfile(profile);
   }
 }
 

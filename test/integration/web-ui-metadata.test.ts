@@ -108,7 +108,7 @@ test("a parked book's current details give the reason and what to do", async () 
     const expected = parkReasonText('04_decrypted', reason, 'CorruptArchiveError');
     expect(expected).toMatch(/^CorruptArchiveError at 04_decrypted: /);
     await waitUntil(async () => (await listed(client, `GrinBatch = "webui-park" AND GrinStage = "failed"`, 1))[0].reason === expected, 60_000, 'reason listed');
-    expect(await listed(client, `GrinStage = "failed" AND GrinParkReason STARTS_WITH "CorruptArchiveError"`, 1)).toEqual([{ id, stage: 'failed', reason: expected }]);
+    expect(await listed(client, `GrinBatch = "webui-park" AND GrinStage = "failed" AND GrinParkReason STARTS_WITH "CorruptArchiveError"`, 1)).toEqual([{ id, stage: 'failed', reason: expected }]);
 
     await book.signal(cancelSignal, 'test over');
     expect(await book.result()).toBe('cancelled');
