@@ -127,6 +127,7 @@ const LEAN_SHAPE: BookShape = {
   stages: leanStages,
 };
 
-export function leanBook(input: BookInput): Promise<BookOutcome> {
-  return runBook(input, LEAN_SHAPE);
+/** `patchesApplied`: a book from `lean-book-2` on (book.ts), for which every behaviour patch applies from the start. */
+export function leanBook(input: BookInput, opts: { patchesApplied?: boolean } = {}): Promise<BookOutcome> {
+  return runBook(input, opts.patchesApplied ? { ...LEAN_SHAPE, patchesApplied: true } : LEAN_SHAPE);
 }

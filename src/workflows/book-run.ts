@@ -131,6 +131,14 @@ export interface BookRun {
 export interface BookShape {
   /** Board bookkeeping and the batch notice as local activities (one marker event each). */
   localBookkeeping: boolean;
+  /**
+   * Every behaviour patch below taken as applied, without asking `patched()` where it applies (books
+   * from `lean-book-2` on, docs/workflow-changes.md). A patch first asked right after a local
+   * activity can be answered differently on replay: the activity's marker and the code after it
+   * may be recorded in two workflow tasks (a query or a heartbeat completes the first task early),
+   * and replay runs that code before it has seen the patch marker of the second.
+   */
+  patchesApplied?: boolean;
   /** Whether showing `bucket` upserts `GrinStage`, given the value it has. */
   upsertsStage(shown: string | undefined, bucket: Bucket): boolean;
   /** The stage table (one row per bucket a stage runs in). */
@@ -192,6 +200,8 @@ class Cancelled extends Error {}
 /** Runs one book through `shape` until it is stored or cancelled (a parked book waits in between). */
 export async function runBook(input: BookInput, shape: BookShape): Promise<BookOutcome> {
   const { barcode, directory, settings } = input;
+  /** Whether a behaviour patch applies to this run (see BookShape.patchesApplied). */
+  const applies = (patchId: string): boolean => shape.patchesApplied === true || patched(patchId);
   const board = shape.localBookkeeping ? proxyLocalActivities<BoardActivities>(LOCAL_BOARD_OPTIONS) : proxyActivities<BoardActivities>(activityOptions('board', settings));
   const filesOn = (queue: string) => proxyActivities<FileActivities>({ ...activityOptions('files', settings), taskQueue: queue });
 
@@ -243,11 +253,11 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
   };
   /**
    * True when `err` is this run being cancelled through Temporal, which is then handled as the
-   * `cancel` signal is (the reason set unless a signal gave one). Asked only once a cancel arrived,
-   * so the patch marker is recorded only in runs that were cancelled this way.
+   * `cancel` signal is (the reason set unless a signal gave one). In books from before `lean-book-2`
+   * the patch is asked only once a cancel arrived, so only runs cancelled this way record its marker.
    */
   const cancelledThroughTemporal = (err: unknown): boolean => {
-    if (!root.consideredCancelled || !isCancellation(err) || !patched(TEMPORAL_CANCEL_IS_CANCEL)) return false;
+    if (!root.consideredCancelled || !isCancellation(err) || !applies(TEMPORAL_CANCEL_IS_CANCEL)) return false;
     cancelReason ??= TEMPORAL_CANCEL_REASON;
     return true;
   };
@@ -376,7 +386,7 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
   /** Decides what a failed stage leads to; returns the bucket whose stage runs next. */
   async function recover(row: StageRow, err: unknown): Promise<RunBucket> {
     const type = failureType(err);
-    if (type && LOST_TOKEN_TYPES.includes(type) && tokenRebuilds < MAX_TOKEN_REBUILDS && patched(REBUILD_LOST_TOKEN)) {
+    if (type && LOST_TOKEN_TYPES.includes(type) && tokenRebuilds < MAX_TOKEN_REBUILDS && applies(REBUILD_LOST_TOKEN)) {
       // The token was deleted or truncated by hand: write it afresh where this run is, then run the stage again.
       tokenRebuilds++;
       log.warn('the book\'s token is gone or unreadable; rebuilding it from the workflow', { barcode, bucket: row.bucket, type });
@@ -399,8 +409,8 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
       return REQUEST;
     }
     const hostBound = row.queue === 'files' || row.queue === 'fetch';
-    const copyLost = hostBound && type === FailureType.LocalCopyMissing && patched(LOCAL_COPY_MISSING_IS_HOST_LOSS);
-    if (hostBound && (isHostLost(err) || copyLost) && (status.hostMoves < MAX_HOST_MOVES || patched(HOST_LOSS_NEVER_PARKS))) {
+    const copyLost = hostBound && type === FailureType.LocalCopyMissing && applies(LOCAL_COPY_MISSING_IS_HOST_LOSS);
+    if (hostBound && (isHostLost(err) || copyLost) && (status.hostMoves < MAX_HOST_MOVES || applies(HOST_LOSS_NEVER_PARKS))) {
       // The host holding this book's files stopped answering, or no longer has them: start the file stages over elsewhere.
       // Losing hosts is never the book's fault: past MAX_HOST_MOVES it pauses before each move instead of parking.
       status.hostMoves++;
@@ -456,14 +466,14 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
     status.bucket = 'failed';
     status.lastError = { stage, message, type };
     doing(`parked: ${message}`);
-    upsertSearchAttributes(parkedSearchAttributes(patched(PARK_REASON_ATTRIBUTE), stage, message, type));
+    upsertSearchAttributes(parkedSearchAttributes(applies(PARK_REASON_ATTRIBUTE), stage, message, type));
     await settle('failed');
     retryRequested = false;
     await condition(() => retryRequested || cancelReason !== undefined);
     if (cancelReason) throw new Cancelled();
     operatorRetries++;
     await board.unparkBook({ barcode, backTo: row.bucket });
-    if (patched(PARK_REASON_ATTRIBUTE)) upsertSearchAttributes(unparkedSearchAttributes());
+    if (applies(PARK_REASON_ATTRIBUTE)) upsertSearchAttributes(unparkedSearchAttributes());
     status.state = 'running';
     status.reRequests = 0;
     status.hostMoves = 0;

@@ -18,7 +18,15 @@ import type { BookInput, BookOutcome } from './contracts';
  * histories replay without.
  */
 const LEAN_BOOK = 'lean-book';
+/**
+ * The lean shape with every behaviour patch in book-run.ts applied from the first workflow task,
+ * instead of each asked where it first matters (BookShape.patchesApplied says why). Asked first, so
+ * a new book records this one marker and never `lean-book`; books that recorded `lean-book` keep
+ * asking each patch where they did.
+ */
+const LEAN_BOOK_2 = 'lean-book-2';
 
 export async function bookWorkflow(input: BookInput): Promise<BookOutcome> {
+  if (patched(LEAN_BOOK_2)) return leanBook(input, { patchesApplied: true });
   return patched(LEAN_BOOK) ? leanBook(input) : legacyBook(input);
 }

@@ -383,3 +383,25 @@ test('a GRIN conversion failure parks the book at 02_converted with its type', a
   expect(await handle.result()).toBe('cancelled');
   expect(book.named('requestConversion')).toHaveLength(1);
 });
+
+test('books that park while they are queried replay after they finish (the park-reason patch is not asked after a local activity)', async () => {
+  // The status polls race the parkBook local activity: a query can complete the workflow task that
+  // records its marker before the code after it runs, and a patch first asked in that code was
+  // answered "no" on replay (a nondeterminism error on any later query), in about one book in six.
+  const gone = fails(FailureType.ArchiveNotFound);
+  const many = Array.from({ length: 30 }, () => new Book().answer('fetchArchive', gone, gone, gone, gone, gone, gone));
+  const handles = await Promise.all(many.map((b) => start(b)));
+  await Promise.all(
+    handles.map(async (h) => {
+      await parked(h);
+      await h.signal(retrySignal);
+      expect(await h.result()).toBe('stored');
+    }),
+  );
+  // A closed workflow answers a query by replaying its whole history.
+  const answers = await Promise.all(handles.map((h) => status(h).then((st) => st.state, (err: unknown) => String(err))));
+  expect(answers).toEqual(handles.map(() => 'stored'));
+  const events = (await handles[0].fetchHistory()).events ?? [];
+  const patches = events.flatMap((e) => (e.markerRecordedEventAttributes?.markerName === 'core_patch' ? [Buffer.from(e.markerRecordedEventAttributes.details?.['patch-data']?.payloads?.[0]?.data ?? []).toString('utf8')] : []));
+  expect(patches.map((p) => (JSON.parse(p) as { id: string }).id)).toEqual(['lean-book-2']);
+});
