@@ -8,6 +8,7 @@ const base = require('./jest.config');
 module.exports = {
   testEnvironment: base.testEnvironment,
   transform: base.transform,
+  setupFiles: base.setupFiles,
   roots: ['<rootDir>/test/cluster'],
   testMatch: ['**/*.test.ts'],
   // A cold machine builds the Temporal server first (minutes); then the batch waits for events.

@@ -7,6 +7,8 @@ module.exports = {
   testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/cluster/'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
+  // Decryption threads run from source (no compiled decrypt-worker.js): test/support/decrypt-thread-under-test.ts.
+  setupFiles: ['<rootDir>/test/support/jest-setup.ts'],
   testSequencer: '<rootDir>/test/support/sequencer.js',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   // Generous: on a busy machine a test may take many times longer than on an idle one. Tests wait

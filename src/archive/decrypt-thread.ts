@@ -8,9 +8,9 @@
  * four books at once do not load openpgp.js four more times. Threads do not keep the process alive
  * and end after IDLE_MS without work.
  *
- * The worker script is `decrypt-worker.js` next to this file when compiled; when running from
- * TypeScript source (jest with @swc/jest) there is no .js, and a small bootstrap compiles the .ts
- * files on load with @swc/core (a dev dependency, present wherever the sources are run).
+ * The worker script is `decrypt-worker.js` next to this file when compiled. Run from TypeScript
+ * source there is no .js: whoever runs the sources (the tests) starts the threads their own way
+ * through setDecryptWorkerFactory; without either, decryption stays in the calling thread.
  */
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -64,9 +64,7 @@ export type ToWorker =
       dest?: string;
     }
   | { type: 'ack'; id: number; batches: number }
-  | { type: 'cancel'; id: number }
-  /** Fault injection for tests: block the thread's event loop for `ms` (a stuck thread). */
-  | { type: 'freeze'; ms: number };
+  | { type: 'cancel'; id: number };
 
 export type FromWorker =
   | { type: 'ready'; id: number }
@@ -75,45 +73,28 @@ export type FromWorker =
   | { type: 'end'; id: number; bytes: number }
   | { type: 'error'; id: number; error: SerializedError };
 
-type WorkerScript = { kind: 'js'; file: string } | { kind: 'ts'; file: string };
+/** Starts one decryption thread running decrypt-worker's code. */
+export type DecryptWorkerFactory = () => Worker;
 
-let script: WorkerScript | null | undefined;
+let factory: DecryptWorkerFactory | null | undefined;
 
-/** Compiles `.ts` files on require with @swc/core, then loads the worker entry (run with eval: true). */
-const TS_BOOTSTRAP = `
-const { workerData } = require('node:worker_threads');
-const { createRequire } = require('node:module');
-const { readFileSync } = require('node:fs');
-const swc = createRequire(workerData.entry)('@swc/core');
-require.extensions['.ts'] = (module, filename) => {
-  const { code } = swc.transformSync(readFileSync(filename, 'utf8'), {
-    filename,
-    module: { type: 'commonjs' },
-    jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
-    sourceMaps: 'inline',
-  });
-  module._compile(code, filename);
-};
-require(workerData.entry);
-`;
-
-function findWorkerScript(): WorkerScript | null {
+function findWorkerScript(): DecryptWorkerFactory | null {
   const js = join(__dirname, 'decrypt-worker.js');
-  if (existsSync(js)) return { kind: 'js', file: js };
-  const ts = join(__dirname, 'decrypt-worker.ts');
-  if (!existsSync(ts)) return null;
-  try {
-    require.resolve('@swc/core', { paths: [__dirname] });
-  } catch {
-    return null;
-  }
-  return { kind: 'ts', file: ts };
+  return existsSync(js) ? () => new Worker(js) : null;
+}
+
+/**
+ * Starts the pool's new threads with `create` instead of decrypt-worker.js beside this file (null:
+ * that file again). Threads already running are kept.
+ */
+export function setDecryptWorkerFactory(create: DecryptWorkerFactory | null): void {
+  factory = create ?? undefined;
 }
 
 /** False when no worker script can be run here; openDecryptedStream then decrypts in-thread. */
 export function workerAvailable(): boolean {
-  if (script === undefined) script = findWorkerScript();
-  return script !== null;
+  if (factory === undefined) factory = findWorkerScript();
+  return factory !== null;
 }
 
 /** The main thread's side of one job. */
@@ -137,11 +118,7 @@ class DecryptThread {
   private dead = false;
 
   constructor(private readonly onGone: (t: DecryptThread) => void) {
-    const s = script!;
-    this.worker =
-      s.kind === 'js'
-        ? new Worker(s.file)
-        : new Worker(TS_BOOTSTRAP, { eval: true, workerData: { entry: s.file } });
+    this.worker = factory!();
     this.worker.on('message', (m: FromWorker) => this.dispatch(m));
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new DecryptThreadError(`it exited with code ${code}`)));
@@ -369,11 +346,6 @@ export function openDecryptedStreamInWorker(src: string, passphrase: string, opt
     });
     thread.post({ type: 'start', id, src, passphrase, maxBytes: opts.maxBytes, progress: true });
   });
-}
-
-/** Fault injection for tests: blocks every decryption thread's event loop for `ms`, as a stuck thread would be. */
-export function freezeDecryptThreadsForTesting(ms: number): void {
-  for (const t of pool) t.post({ type: 'freeze', ms });
 }
 
 /** What the pool is doing (for tests and diagnostics): threads running, jobs open, jobs ever started. */

@@ -189,10 +189,6 @@ port.on('message', (message: ToWorker) => {
     void run(message.id, message);
     return;
   }
-  if (message.type === 'freeze') {
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, message.ms);
-    return;
-  }
   const job = jobs.get(message.id);
   if (!job) return;
   if (message.type === 'ack') {

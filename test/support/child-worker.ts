@@ -6,23 +6,22 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { PipelineConfig } from '../../src/config/types';
+import { TS_REQUIRE_HOOK } from './ts-hook';
 
-/** A require hook compiling .ts with swc (as jest does), written where the child can load it. */
-const TS_HOOK = `
-const { readFileSync } = require('node:fs');
-const { transformSync } = require('@swc/core');
-require.extensions['.ts'] = function (module, filename) {
-  const { code } = transformSync(readFileSync(filename, 'utf8'), {
-    filename, jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' }, sourceMaps: 'inline',
-  });
-  module._compile(code, filename);
-};
+/**
+ * The child's require hook: .ts compiled with swc, and in the main thread decryption threads as the
+ * tests run them (there is no compiled decrypt-worker.js to start).
+ */
+const CHILD_HOOK = `${TS_REQUIRE_HOOK}
+if (require('node:worker_threads').isMainThread) {
+  require(${JSON.stringify(join(__dirname, 'decrypt-thread-under-test.ts'))}).useDecryptWorkerUnderTest();
+}
 `;
 
 /** Writes the require hook into `dir` and returns its path, for `node -r <hook> some-file.ts`. */
 export function writeTsHook(dir: string): string {
   const hook = join(dir, 'ts-hook.cjs');
-  writeFileSync(hook, TS_HOOK.replace("require('@swc/core')", `require(${JSON.stringify(require.resolve('@swc/core'))})`));
+  writeFileSync(hook, CHILD_HOOK);
   return hook;
 }
 

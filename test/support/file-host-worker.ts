@@ -1,7 +1,7 @@
 /**
  * A real worker process for one host's file stages (its own queue, and the shared file queue where
  * a host takes a book by downloading it), for tests that kill it (`kill -9`, or the
- * GRIN_PIPELINE_KILL_AT switch): `node -r test/support/ts-register.js test/support/file-host-worker.ts
+ * GRIN_PIPELINE_KILL_AT switch): `node -r <ts hook> test/support/file-host-worker.ts
  * <config.json> <host-id>`. Prints `ready` once polling. With KILL_TEST_UPLOAD_LOG set, every archive
  * upload it starts is logged (JSON lines) with whether storage already held that very archive, so a
  * test can prove nothing is uploaded twice.

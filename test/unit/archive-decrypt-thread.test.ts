@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decryptFile, openDecryptedStream } from '../../src/archive/decrypt';
-import { BATCH_BYTES, WINDOW, decryptThreadStats, freezeDecryptThreadsForTesting } from '../../src/archive/decrypt-thread';
+import { BATCH_BYTES, WINDOW, decryptThreadStats } from '../../src/archive/decrypt-thread';
 import { ArchiveLimitError, DecryptError } from '../../src/archive/errors';
 import { decryptAndExtract } from '../../src/archive/extract';
 import { DEFAULT_EXTRACT_LIMITS } from '../../src/archive/unpack';
+import { freezeDecryptThreads } from '../support/decrypt-thread-under-test';
 import { PASSPHRASE, bookEntries, cleanupGpg, encryptWithOpenpgp, gpgEncrypt, makeTarGz, removeDir, tempDir } from './archive-fixtures';
 
 /** Decryption in the worker thread (the default): same bytes, same errors, same clean-up as in-thread. */
@@ -194,7 +195,7 @@ describe('decryption in a worker thread', () => {
     // far longer than the stall limit, as a wedged thread's would be, before the job can finish.
     const handedOver = async (n: number) => {
       while (decryptThreadStats().jobsStarted < started + n) await new Promise((r) => setImmediate(r));
-      freezeDecryptThreadsForTesting(20_000);
+      freezeDecryptThreads(20_000);
     };
     const stuck = decryptAndExtract(file, join(dir, 'B6.tar.gz'), join(dir, 'B6'), PASSPHRASE, limits, { decryptThread: 'worker', decryptStallMs: 300 });
     await handedOver(1);
