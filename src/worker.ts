@@ -22,7 +22,7 @@ import { noConfigMessage } from './cli/common';
 import { registerConfiguredSecrets } from './config/secrets';
 import { scrubStandardStreams } from './common/secret-values';
 import type { PipelineConfig } from './config/types';
-import { ConversionWatch } from './grin/listing-cache';
+import { ConversionListings } from './grin/conversion-listings';
 import type { GrinApi } from './grin/types';
 import { buildServiceClients } from './service-clients';
 import { connectTemporalWorker } from './temporal-connection';
@@ -167,15 +167,15 @@ export async function buildActivityDeps(
   const grinLogger = contextualWarn(overrides.logger ?? loggerFrom(config), { component: 'grin' });
   const metrics = overrides.metrics;
   const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
-  const runtime = await buildServiceClients(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
-  const watch = new ConversionWatch(runtime.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
+  const clients = await buildServiceClients(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
+  const conversionListings = new ConversionListings(clients.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
   await mkdir(config.processingDir, { recursive: true, mode: PRIVATE_DIR_MODE }).catch(() => undefined); // the download says what is wrong with it
   const disk = new DiskBudget(config.processingDir, config.limits.diskUsageThreshold, config.limits.archiveBytesEstimate, overrides.diskBytes);
   await disk.refresh().catch(() => undefined); // unmeasured, the disk does not limit admission until it is
   // The books a crash left on this host's disk are held again (until their tokens are checked).
   const hostBooks = await new HostBooks(config.concurrency.booksOnHost, disk).seedFromDisk(config.processingDir);
   const notifier = createNotifier(config.notify, config.grin.directory, overrides.logger ?? loggerFrom(config));
-  return { config, ...runtime, watch, hostQueue, hostBooks, notifier, crashPoint: overrides.crashPoint };
+  return { config, ...clients, conversionListings, hostQueue, hostBooks, notifier, crashPoint: overrides.crashPoint };
 }
 
 /** How often a worker checks the tokens of the books it holds (and how old an admission must be to be checked). */

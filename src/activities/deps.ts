@@ -7,7 +7,7 @@ import { bookFileNames } from '../common/identifiers';
 import type { Board } from '../buckets/board';
 import type { PipelineConfig } from '../config/types';
 import type { GrinApi } from '../grin/types';
-import type { ConversionWatch } from '../grin/listing-cache';
+import type { ConversionListings } from '../grin/conversion-listings';
 import type { BookStorage } from '../storage/types';
 import type { HostBooks } from './host-books';
 import type { Notifier } from '../notify/notifier';
@@ -18,7 +18,7 @@ export interface ActivityDeps {
   board: Board;
   grin: GrinApi;
   /** Per-process cache of `_converted`/`_failed`, shared by every waiting book on this worker. */
-  watch: ConversionWatch;
+  conversionListings: ConversionListings;
   storage: BookStorage;
   /** The GPG passphrase, read from its file or variable when first needed; never logged or returned. */
   passphrase: () => string;

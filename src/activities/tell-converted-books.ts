@@ -59,7 +59,7 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
       for (const barcode of barcodes) {
         let seen;
         try {
-          seen = failure && !deps.watch.answersConvertedOnly
+          seen = failure && !deps.conversionListings.answersConvertedOnly
             ? undefined
             : await lookFor(barcode, input.pollIntervalSeconds);
         } catch (err) {

@@ -16,8 +16,8 @@ export {
 export type { AccessTokenSource, StoredCredentials, OAuthClientInfo, OAuthTokenSourceOptions } from './auth';
 export { runAuthSetup, buildConsentUrl, extractCode, GRIN_SCOPES } from './auth-setup';
 export type { AuthSetupOptions } from './auth-setup';
-export { ConversionWatch } from './listing-cache';
-export type { WatchState, ConversionWatchOptions } from './listing-cache';
+export { ConversionListings } from './conversion-listings';
+export type { ConversionState, ConversionListingsOptions } from './conversion-listings';
 export { enrichBarcodes, packBarcodesIntoUrls } from './enrich';
 export type { EnrichOptions, EnrichSummary } from './enrich';
 export { mapConversionStatus, parseProcessResponse } from './process-status';

@@ -15,7 +15,7 @@ import { GrinClient } from '../../src/grin/client';
 import { GrinHttp, readBodyText } from '../../src/grin/http';
 import { StaticTokenSource } from '../../src/grin/auth';
 import { GrinFormatError, GrinListingError, SlowTransferError } from '../../src/grin/errors';
-import { ConversionWatch } from '../../src/grin/listing-cache';
+import { ConversionListings } from '../../src/grin/conversion-listings';
 import { FAST_RETRY, collect } from './grin-client-helpers';
 
 interface RawRequest {
@@ -365,9 +365,9 @@ describe('listing pages nested thousands of levels deep', () => {
       const err = await client.listFailed('html').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GrinFormatError);
       expect((err as Error).message).toMatch(/GRIN GET \/TEST\/_failed.*page 1 of the listing was refused: the page nests elements more than 1000 levels deep/);
-      const watch = new ConversionWatch(client, { intervalMs: 60_000 });
-      expect(await watch.check('C1')).toEqual({ state: 'converted', filename: 'TEST_C1.tar.gz.gpg' });
-      const waiting = await watch.check('W1').catch((e: unknown) => e);
+      const listings = new ConversionListings(client, { intervalMs: 60_000 });
+      expect(await listings.check('C1')).toEqual({ state: 'converted', filename: 'TEST_C1.tar.gz.gpg' });
+      const waiting = await listings.check('W1').catch((e: unknown) => e);
       expect(waiting).toBeInstanceOf(GrinListingError);
       expect((waiting as GrinListingError).retryable).toBe(true);
       expect((waiting as GrinListingError).waitingFor).toMatch(/_failed/);

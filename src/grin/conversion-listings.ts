@@ -1,5 +1,5 @@
 /**
- * ConversionWatch: one cached view of `_converted` and `_failed` per process, shared by every book
+ * ConversionListings: one cached view of `_converted` and `_failed` per process, shared by every book
  * waiting for conversion. However many callers ask, GRIN is asked at most once per interval, and
  * concurrent callers share one fetch (issue 3: one `_converted` fetch per poll interval per worker).
  * A failed fetch fails every waiting caller with a transient GrinListingError, whatever went wrong:
@@ -10,7 +10,7 @@
 import { GrinListingError } from './errors';
 import type { FailedEntry, GrinApi } from './types';
 
-export type WatchState =
+export type ConversionState =
   | { state: 'converted'; filename: string }
   | { state: 'failed'; entry: FailedEntry }
   /**
@@ -20,7 +20,7 @@ export type WatchState =
    */
   | { state: 'waiting'; inProcess?: boolean; seenAt: number };
 
-export interface ConversionWatchOptions {
+export interface ConversionListingsOptions {
   /** Reuse a snapshot for this long. */
   intervalMs: number;
   /** Clock, for tests. */
@@ -40,7 +40,7 @@ interface Snapshot {
   fetchedAt: number;
 }
 
-export class ConversionWatch {
+export class ConversionListings {
   private snapshot?: Snapshot;
   private inFlight?: Promise<Snapshot>;
   private stale = false;
@@ -50,7 +50,7 @@ export class ConversionWatch {
 
   constructor(
     private readonly client: Pick<GrinApi, 'listConverted' | 'listFailed'> & Partial<Pick<GrinApi, 'listInProcess'>>,
-    private readonly opts: ConversionWatchOptions,
+    private readonly opts: ConversionListingsOptions,
   ) {
     this.now = opts.now ?? Date.now;
   }
@@ -59,7 +59,7 @@ export class ConversionWatch {
    * Where `barcode` stands, from a snapshot at most `intervalMs` old. A failed fetch throws; a failed
    * `_failed` fetch throws only for books `_converted` does not list.
    */
-  async check(barcode: string): Promise<WatchState> {
+  async check(barcode: string): Promise<ConversionState> {
     const snap = await this.current();
     const filename = snap.converted.get(barcode);
     if (filename !== undefined) return { state: 'converted', filename };

@@ -1,4 +1,4 @@
-import { ConversionWatch } from '../../src/grin/listing-cache';
+import { ConversionListings } from '../../src/grin/conversion-listings';
 import type { ConvertedEntry, FailedEntry } from '../../src/grin/types';
 
 function fakeGrin() {
@@ -24,16 +24,16 @@ function fakeGrin() {
   return { state, client };
 }
 
-describe('ConversionWatch', () => {
+describe('ConversionListings', () => {
   it('serves 50 concurrent callers from one fetch, and refetches only after the interval', async () => {
     let now = 1_000;
     const { state, client } = fakeGrin();
     state.converted = [{ barcode: 'B1', filename: 'TEST_B1.tar.gz.gpg' }];
     state.failed = [{ barcode: 'B2', info: 'Error: Timeout' }];
-    const watch = new ConversionWatch(client, { intervalMs: 60_000, now: () => now });
+    const listings = new ConversionListings(client, { intervalMs: 60_000, now: () => now });
 
     const barcodes = Array.from({ length: 50 }, (_, i) => `B${i + 1}`);
-    const results = await Promise.all(barcodes.map((b) => watch.check(b)));
+    const results = await Promise.all(barcodes.map((b) => listings.check(b)));
     expect(state.convertedCalls).toBe(1);
     expect(state.failedCalls).toBe(1);
     expect(results[0]).toEqual({ state: 'converted', filename: 'TEST_B1.tar.gz.gpg' });
@@ -42,38 +42,38 @@ describe('ConversionWatch', () => {
 
     now += 59_999;
     state.converted.push({ barcode: 'B3', filename: 'B3.tar.gz.gpg' });
-    expect(await watch.check('B3')).toMatchObject({ state: 'waiting' });
+    expect(await listings.check('B3')).toMatchObject({ state: 'waiting' });
     expect(state.convertedCalls).toBe(1);
 
     now += 1;
-    expect(await watch.check('B3')).toEqual({ state: 'converted', filename: 'B3.tar.gz.gpg' });
+    expect(await listings.check('B3')).toEqual({ state: 'converted', filename: 'B3.tar.gz.gpg' });
     expect(state.convertedCalls).toBe(2);
   });
 
   it('invalidate() makes the next check fetch again', async () => {
     const { state, client } = fakeGrin();
-    const watch = new ConversionWatch(client, { intervalMs: 60_000 });
-    await watch.check('B1');
-    watch.invalidate();
+    const listings = new ConversionListings(client, { intervalMs: 60_000 });
+    await listings.check('B1');
+    listings.invalidate();
     state.converted = [{ barcode: 'B1', filename: 'B1.tar.gz.gpg' }];
-    expect((await watch.check('B1')).state).toBe('converted');
+    expect((await listings.check('B1')).state).toBe('converted');
     expect(state.convertedCalls).toBe(2);
   });
 
   it('a failed fetch is an error for every waiting caller, never an empty listing', async () => {
     const { state, client } = fakeGrin();
     state.fail = true;
-    const watch = new ConversionWatch(client, { intervalMs: 60_000 });
-    const results = await Promise.allSettled([watch.check('B1'), watch.check('B2')]);
+    const listings = new ConversionListings(client, { intervalMs: 60_000 });
+    const results = await Promise.allSettled([listings.check('B1'), listings.check('B2')]);
     expect(results.every((r) => r.status === 'rejected')).toBe(true);
     expect(state.convertedCalls).toBe(1);
     state.fail = false;
-    expect((await watch.check('B1')).state).toBe('waiting');
+    expect((await listings.check('B1')).state).toBe('waiting');
     expect(state.convertedCalls).toBe(2);
   });
 });
 
-describe('ConversionWatch when only _failed cannot be read', () => {
+describe('ConversionListings when only _failed cannot be read', () => {
   it('answers for converted books from _converted, and fails the others with the _failed error, one fetch per interval', async () => {
     let now = 1_000;
     let failedCalls = 0;
@@ -84,18 +84,18 @@ describe('ConversionWatch when only _failed cannot be read', () => {
         throw new Error('GRIN GET /T/_failed, HTTP 200: page 1 of the listing was refused');
       },
     };
-    const watch = new ConversionWatch(client, { intervalMs: 60_000, now: () => now });
-    expect(await watch.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
-    expect(watch.answersConvertedOnly).toBe(true);
-    await expect(watch.check('W1')).rejects.toThrow(/_failed.*could not be read.*refused/);
+    const listings = new ConversionListings(client, { intervalMs: 60_000, now: () => now });
+    expect(await listings.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
+    expect(listings.answersConvertedOnly).toBe(true);
+    await expect(listings.check('W1')).rejects.toThrow(/_failed.*could not be read.*refused/);
     expect(failedCalls).toBe(1);
     now += 60_000;
-    expect(await watch.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
+    expect(await listings.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
     expect(failedCalls).toBe(2);
   });
 });
 
-describe('ConversionWatch tracking the conversion queue', () => {
+describe('ConversionListings tracking the conversion queue', () => {
   test('reads _in_process before _converted and says whether a waiting book is queued', async () => {
     const calls: string[] = [];
     const client = {
@@ -103,10 +103,10 @@ describe('ConversionWatch tracking the conversion queue', () => {
       listConverted: async () => (calls.push('converted'), [{ barcode: 'C1', filename: 'C1.tar.gz.gpg' }]),
       listFailed: async () => (calls.push('failed'), []),
     };
-    const watch = new ConversionWatch(client, { intervalMs: 60_000, now: () => 5_000, trackInProcess: true });
-    expect(await watch.check('Q1')).toEqual({ state: 'waiting', inProcess: true, seenAt: 5_000 });
-    expect(await watch.check('LOST')).toEqual({ state: 'waiting', inProcess: false, seenAt: 5_000 });
-    expect(await watch.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
+    const listings = new ConversionListings(client, { intervalMs: 60_000, now: () => 5_000, trackInProcess: true });
+    expect(await listings.check('Q1')).toEqual({ state: 'waiting', inProcess: true, seenAt: 5_000 });
+    expect(await listings.check('LOST')).toEqual({ state: 'waiting', inProcess: false, seenAt: 5_000 });
+    expect(await listings.check('C1')).toEqual({ state: 'converted', filename: 'C1.tar.gz.gpg' });
     expect(calls[0]).toBe('in_process');
     expect(calls.filter((c) => c === 'in_process')).toHaveLength(1);
   });

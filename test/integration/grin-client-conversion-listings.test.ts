@@ -1,21 +1,21 @@
-/** ConversionWatch and enrichment over real HTTP: many waiting books, one listing fetch per interval. */
+/** ConversionListings and enrichment over real HTTP: many waiting books, one listing fetch per interval. */
 import { startSimulator } from '../../src/simulator';
-import { ConversionWatch } from '../../src/grin/listing-cache';
+import { ConversionListings } from '../../src/grin/conversion-listings';
 import { enrichBarcodes } from '../../src/grin/enrich';
 import { clientFor, logged } from './grin-client-helpers';
 
-describe('ConversionWatch against the simulator', () => {
+describe('ConversionListings against the simulator', () => {
   it('50 concurrent callers cause one _converted and one _failed fetch per interval', async () => {
     const barcodes = Array.from({ length: 50 }, (_, i) => `WAIT${String(i).padStart(4, '0')}`);
     const sim = await startSimulator({ barcodes, initialState: 'all-new', conversionDelaySeconds: 30, failConversion: ['WAIT0049'] });
     const client = clientFor(sim);
     try {
       await client.requestConversion(barcodes);
-      // The watch's own clock, moved by the test: whatever the machine's speed, the checks below
+      // The listings' own clock, moved by the test: whatever the machine's speed, the checks below
       // fall inside the interval, then after it.
       let now = 1_000_000;
-      const watch = new ConversionWatch(client, { intervalMs: 1_500, now: () => now });
-      const first = await Promise.all(barcodes.map((b) => watch.check(b)));
+      const listings = new ConversionListings(client, { intervalMs: 1_500, now: () => now });
+      const first = await Promise.all(barcodes.map((b) => listings.check(b)));
       expect(first.every((s) => s.state === 'waiting')).toBe(true);
       expect(logged(sim, '_converted')).toHaveLength(1);
       expect(logged(sim, '_failed')).toHaveLength(1);
@@ -23,12 +23,12 @@ describe('ConversionWatch against the simulator', () => {
       sim.advance(60);
       now += 1_499;
       // Still inside the interval: the cached view is served, GRIN is not asked.
-      const cached = await Promise.all(barcodes.map((b) => watch.check(b)));
+      const cached = await Promise.all(barcodes.map((b) => listings.check(b)));
       expect(cached.every((s) => s.state === 'waiting')).toBe(true);
       expect(logged(sim, '_converted')).toHaveLength(1);
 
       now += 1;
-      const later = await Promise.all(barcodes.map((b) => watch.check(b)));
+      const later = await Promise.all(barcodes.map((b) => listings.check(b)));
       expect(logged(sim, '_converted')).toHaveLength(2);
       expect(logged(sim, '_failed')).toHaveLength(2);
       expect(later[0]).toEqual({ state: 'converted', filename: 'WAIT0000.tar.gz.gpg' });
