@@ -84,23 +84,6 @@ function readSecretEnv(name: string, what: string, env: NodeJS.ProcessEnv): stri
   return value;
 }
 
-/**
- * A warning when a secret file can be read by group or other users, or undefined when it is private
- * (or cannot be checked: missing files are `readSecret`'s to report; Windows has no such mode bits).
- */
-export function secretFileModeWarning(file: string): string | undefined {
-  if (process.platform === 'win32') return undefined;
-  let mode: number;
-  try {
-    mode = fs.statSync(file).mode;
-  } catch {
-    return undefined;
-  }
-  if ((mode & 0o077) === 0) return undefined;
-  const octal = (mode & 0o777).toString(8).padStart(4, '0');
-  return `Secret file ${file} can be read by other users (mode ${octal}); restrict it with: chmod 600 ${file}`;
-}
-
 /** The settings that can name secrets (a structural subset of PipelineConfig, to keep this module light). */
 export interface ConfiguredSecrets {
   temporal?: { apiKey?: SecretRef };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readSecret, SecretError, secretFileModeWarning } from '../../src/config';
+import { readSecret, SecretError } from '../../src/config';
 
 const SECRET = 'pa55-w0rd with spaces ';
 let dir: string;
@@ -76,20 +76,4 @@ test('error messages never contain the secret text', () => {
   ]) {
     expect(thrown(action).message).not.toContain(SECRET.trim());
   }
-});
-
-(process.platform === 'win32' ? test.skip : test)('warns about group- or world-readable secret files', () => {
-  const file = path.join(dir, 'secret');
-  fs.writeFileSync(file, SECRET);
-  fs.chmodSync(file, 0o600);
-  expect(secretFileModeWarning(file)).toBeUndefined();
-  fs.chmodSync(file, 0o644);
-  const warning = secretFileModeWarning(file);
-  expect(warning).toContain(file);
-  expect(warning).toContain('0644');
-  expect(warning).toContain('chmod 600');
-  expect(warning).not.toContain(SECRET.trim());
-  fs.chmodSync(file, 0o640);
-  expect(secretFileModeWarning(file)).toContain('0640');
-  expect(secretFileModeWarning(path.join(dir, 'absent'))).toBeUndefined();
 });
