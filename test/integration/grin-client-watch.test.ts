@@ -1,5 +1,5 @@
 /** ConversionWatch and enrichment over real HTTP: many waiting books, one listing fetch per interval. */
-import { startSimulator } from '../../src/simulator';
+import { startSimulator } from '../../devkit/simulator';
 import { ConversionWatch } from '../../src/grin/listing-cache';
 import { enrichBarcodes } from '../../src/grin/enrich';
 import { clientFor, logged } from './grin-client-helpers';
