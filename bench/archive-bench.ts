@@ -31,7 +31,7 @@ import { tuneGcForStreamingProcess } from '../src/archive/gc-tuning';
 import { extractTarGz, extractTarGzWithDigests } from '../src/archive/extract';
 import { DEFAULT_EXTRACT_LIMITS, unpackArchive } from '../src/archive/unpack';
 import { verifyChecksums } from '../src/archive/verify';
-import { writeEncryptedBookArchive } from '../src/simulator/book-content';
+import { writeEncryptedBookArchive } from '../devkit/simulator/book-content';
 
 const PASSPHRASE = 'bench passphrase: correct horse battery staple';
 const PAGE_IMAGE_BYTES = 750_000;

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { barcodesOnDisk } from '../src/activities/host-books';
 import { deepMerge, loadConfig } from '../src/config/load';
 import type { PipelineConfig } from '../src/config/types';
-import { simulatedPipelineOverrides, type SimulatorEndpoint } from '../src/devtools/simulated-pipeline';
-import type { SimulatorOptions } from '../src/simulator';
+import { simulatedPipelineOverrides, type SimulatorEndpoint } from '../devkit/devtools/simulated-pipeline';
+import type { SimulatorOptions } from '../devkit/simulator';
 
 /** Every book converted before the clock starts, GRIN's limits lifted: the time measured is the pipeline's. */
 export function convertedBooks(barcodes: string[], opts: { pages: number; pageKib: number; dataDir: string }): SimulatorOptions & { dataDir: string } {

@@ -1,7 +1,7 @@
 /**
  * `npm run chaos`: proves with real servers that no transient fault parks a book and nothing is
- * lost, duplicated or leaked (see src/devtools/chaos/run.ts for what is injected and
- * src/devtools/chaos/checks.ts for what is checked). Prints each check with its figure; the last
+ * lost, duplicated or leaked (see devkit/devtools/chaos/run.ts for what is injected and
+ * devkit/devtools/chaos/checks.ts for what is checked). Prints each check with its figure; the last
  * line sums them. Exit 0 only if every check holds.
  *
  *   npm run chaos -- --books 150 --kills 6 --s3-outage 180
@@ -9,7 +9,7 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { CHAOS_PROFILES, runChaos, type ChaosProfile } from '../src/devtools/chaos/run';
+import { CHAOS_PROFILES, runChaos, type ChaosProfile } from '../devkit/devtools/chaos/run';
 
 function whole(flag: string, min: number) {
   return (text: string): number => {

@@ -2,7 +2,7 @@
  * What the Temporal server costs per book on a real cluster (issue 22) beside the dev server: the
  * same batch of N already-converted books (the GRIN simulator as its own process, one in-process
  * worker set, local storage) once on the CLI's dev server with a SQLite file, once on the cluster
- * of src/devtools/cluster.ts (PostgreSQL 15, four server processes). Prints, per backend: wall
+ * of devkit/devtools/cluster.ts (PostgreSQL 15, four server processes). Prints, per backend: wall
  * time, the server's CPU per book (the dev server's process; the four services' processes summed,
  * from /proc/<pid>/stat; PostgreSQL's own CPU beside it, since SQLite runs inside the dev server)
  * and the database's growth per book (the SQLite file with its WAL; the
@@ -17,9 +17,9 @@ import { Command } from 'commander';
 import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
-import { startSimulatorProcess } from '../src/devtools/chaos/processes';
-import { processCpuSeconds, startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../src/devtools/cluster';
-import { startTemporalDevServer } from '../src/devtools/servers';
+import { startSimulatorProcess } from '../devkit/devtools/chaos/processes';
+import { processCpuSeconds, startTemporalCluster, TEMPORAL_SERVER_VERSION } from '../devkit/devtools/cluster';
+import { startTemporalDevServer } from '../devkit/devtools/servers';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
 import { benchConfig, convertedBooks } from './bench-setup';
 

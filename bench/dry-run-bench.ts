@@ -11,7 +11,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, openSync, rmSync, writeFileS
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import YAML from 'yaml';
-import { startTemporalDevServer } from '../src/devtools/servers';
+import { startTemporalDevServer } from '../devkit/devtools/servers';
 
 function option(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);

@@ -15,8 +15,8 @@ import { Command } from 'commander';
 import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
-import { startTemporalDevServer } from '../src/devtools/servers';
-import { startSimulator } from '../src/simulator';
+import { startTemporalDevServer } from '../devkit/devtools/servers';
+import { startSimulator } from '../devkit/simulator';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
 import { benchConfig, convertedBooks } from './bench-setup';
 

@@ -28,11 +28,11 @@ import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
 import { deepMerge, loadConfig } from '../src/config/load';
-import { startSimulatorProcess } from '../src/devtools/chaos/processes';
-import type { SimulatorControlStats } from '../src/simulator/control';
-import { startTemporalDevServer } from '../src/devtools/servers';
+import { startSimulatorProcess } from '../devkit/devtools/chaos/processes';
+import type { SimulatorControlStats } from '../devkit/simulator/control';
+import { startTemporalDevServer } from '../devkit/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
-import { simulatedPipelineOverrides } from '../src/devtools/simulated-pipeline';
+import { simulatedPipelineOverrides } from '../devkit/devtools/simulated-pipeline';
 import { historyCost, sampleProcess, type HistoryCost, type ProcessSample } from './pipeline-cost';
 
 /** Compiled entry points (this file runs from dist/bench/). */

@@ -13,7 +13,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { Worker, NativeConnection } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { DEFAULT_CACHED_WORKFLOWS } from '../src/config/schema';
-import { freePort, startTemporalDevServer } from '../src/devtools/servers';
+import { freePort, startTemporalDevServer } from '../devkit/devtools/servers';
 import { installQuietRuntime } from '../src/worker';
 import type { FloorActivities } from './floor-workflows';
 import { historyCost, ownCpuSeconds, sampleProcess } from './pipeline-cost';

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BookToken } from '../src/buckets/token';
-import { startS3Server, type RunningServer } from '../src/devtools/servers';
+import { startS3Server, type RunningServer } from '../devkit/devtools/servers';
 import { checkStoredCopy, digestBytes, digestFile, type ContentDigest, type FixityManifest, type ManifestEntry } from '../src/storage/fixity';
 import { LocalStorage } from '../src/storage/local';
 import { S3Storage } from '../src/storage/s3';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Compiles src/ and bench/ into dist/ only when something changed since the last build, so
+ * Compiles src/, devkit/ and bench/ into dist/ only when something changed since the last build, so
  * `npm run worker|simulator|start-batch|board|cli|demo` start at once on an unchanged tree. "Changed"
  * means a source file, a folder (a file added or removed), a tsconfig or the lockfile is newer than
  * dist/.build-stamp, which is dated to the start of the last successful build. Plain JavaScript: it
@@ -13,7 +13,7 @@ const path = require('node:path');
 
 const ROOT = path.resolve(__dirname, '..');
 const STAMP = path.join('dist', '.build-stamp');
-const SOURCE_DIRS = ['src', 'bench'];
+const SOURCE_DIRS = ['src', 'devkit', 'bench'];
 const SOURCE_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package-lock.json'];
 
 /** Newest modification time (ms) under `dir` among .ts files and the folders themselves. */

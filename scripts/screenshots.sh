@@ -2,7 +2,7 @@
 # Screenshots of the Temporal Web UI during a demo run, for the README: the workflow list filtered by
 # GrinStage = "failed", a parked book, and the batch. Starts the demo (its own Temporal dev server,
 # GRIN simulator and worker, in a temporary folder) with some books parked on purpose, waits until the
-# batch settles, captures the pages with headless Chromium (driven by src/devtools/page-screenshot.ts)
+# batch settles, captures the pages with headless Chromium (driven by devkit/devtools/page-screenshot.ts)
 # and stops everything it started.
 set -euo pipefail
 
@@ -94,7 +94,7 @@ trap 'exit 130' INT TERM
 
 echo "starting the demo: $SAMPLE books, $PARK parked on purpose; Temporal on 127.0.0.1:$PORT, Web UI on :$UI_PORT (log: $LOG)"
 # setsid: its own process group, so nothing it started can outlive a forced stop.
-setsid node dist/src/demo.js --data "$DATA/demo" --sample "$SAMPLE" --park "$PARK" --stay --port "$PORT" --ui-port "$UI_PORT" >"$LOG" 2>&1 &
+setsid node dist/devkit/demo.js --data "$DATA/demo" --sample "$SAMPLE" --park "$PARK" --stay --port "$PORT" --ui-port "$UI_PORT" >"$LOG" 2>&1 &
 DEMO_PID=$!
 
 # The demo says "--stay: ..." once every book is stored or parked.
@@ -112,19 +112,19 @@ if [ -z "$BATCH_ID" ] || [ -z "$PARKED" ]; then echo "could not read the batch i
 BOOK_ID="grin/DEMO/$PARKED"
 PARKED_AT=$(sed -n "s/^  $PARKED \[\([^]]*\)\].*$/\1/p" "$LOG" | head -1)
 
-TEMPORAL=$(node -e "console.log(require('./dist/src/devtools/tools').ensureTemporalCli())")
+TEMPORAL=$(node -e "console.log(require('./dist/devkit/devtools/tools').ensureTemporalCli())")
 run_id() { "$TEMPORAL" workflow describe --address "127.0.0.1:$PORT" -w "$1" -o json | node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log(JSON.parse(s).workflowExecutionInfo.execution.runId))"; }
 enc() { node -e 'console.log(encodeURIComponent(process.argv[1]))' "$1"; }
 UI=http://127.0.0.1:$UI_PORT/namespaces/default/workflows
 
-# The list's columns as an operator sets them once per browser (src/devtools/web-ui-list.ts).
-COLUMNS=$(node dist/src/devtools/web-ui-list.js default)
+# The list's columns as an operator sets them once per browser (devkit/devtools/web-ui-list.ts).
+COLUMNS=$(node dist/devkit/devtools/web-ui-list.js default)
 shot() { # file url text-to-wait-for...
   local file=$1 url=$2; shift 2
   local waits=()
   for t in "$@"; do waits+=(--wait-for "$t"); done
   echo "  $file <- $url"
-  node dist/src/devtools/page-screenshot.js --chromium "$CHROME" --size "$SIZE" --local-storage "$COLUMNS" --url "$url" --out "$OUT/$file" "${waits[@]}"
+  node dist/devkit/devtools/page-screenshot.js --chromium "$CHROME" --size "$SIZE" --local-storage "$COLUMNS" --url "$url" --out "$OUT/$file" "${waits[@]}"
 }
 
 echo "screenshots into $OUT:"

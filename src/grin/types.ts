@@ -1,6 +1,6 @@
 /**
  * What the rest of the pipeline needs from GRIN. Implemented by `client.ts` over HTTP
- * (written from ../shared/grin/PROTOCOL.md); exercised against `src/simulator`.
+ * (written from ../shared/grin/PROTOCOL.md); exercised against `devkit/simulator`.
  */
 
 /** Outcome of asking GRIN to convert one barcode (`_process`), one per recorded status string. */

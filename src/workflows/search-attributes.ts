@@ -2,7 +2,7 @@
  * Typed search attributes set on every book workflow so the Temporal Web UI can filter by them,
  * e.g. `GrinStage = "failed" AND GrinDirectory = "PRNC"`, and show them as list columns (a parked
  * book's `GrinParkReason` says why without opening it). Registered by the dev server at start
- * (`src/devtools/servers.ts`), by the compose file's one-shot (docker-compose.yml) and, on any other
+ * (`devkit/devtools/servers.ts`), by the compose file's one-shot (docker-compose.yml) and, on any other
  * cluster, by `start-batch` when they are missing (`ensureSearchAttributes` in `src/cli/common.ts`).
  */
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributeUpdatePair } from '@temporalio/common';

@@ -1,6 +1,6 @@
 /**
  * The pipeline on a real Temporal cluster (issue 22), `npm run test:cluster`: PostgreSQL 15, the
- * Temporal server v1.32.2 as four processes (src/devtools/cluster.ts), a real S3 server (moto, its
+ * Temporal server v1.32.2 as four processes (devkit/devtools/cluster.ts), a real S3 server (moto, its
  * bucket versioned so every upload leaves a version), the GRIN simulator over HTTP, and two worker
  * hosts as child processes: each its own host id and processing folder, one board folder.
  * While a batch runs: kill -9 and restart the history service, the matching service and the
@@ -17,9 +17,9 @@ import { Client, Connection } from '@temporalio/client';
 import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
-import { startTemporalCluster, type ServiceName, type TemporalCluster } from '../../src/devtools/cluster';
-import { startS3Server, type RunningServer } from '../../src/devtools/servers';
-import type { RunningSimulator } from '../../src/simulator';
+import { startTemporalCluster, type ServiceName, type TemporalCluster } from '../../devkit/devtools/cluster';
+import { startS3Server, type RunningServer } from '../../devkit/devtools/servers';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { createStorage } from '../../src/storage';
 import type { FixityManifest } from '../../src/storage/fixity';
 import type { S3Storage } from '../../src/storage/s3';

@@ -21,7 +21,7 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import type { PipelineConfig } from '../../src/config/types';
 import { pollersOf } from '../../src/host-identity';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { createPipelineWorkers, hostQueueName } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import { startTestSimulator, startWorkers, temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv } from '../support/pipeline';

@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { pollersOf } from '../../src/host-identity';
 import { installQuietRuntime } from '../../src/worker';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import { startTestSimulator, startWorkers, temporalAddress, testEnv, workflowBundle, type TestEnv } from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';

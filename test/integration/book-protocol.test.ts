@@ -20,7 +20,7 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { StaticTokenSource } from '../../src/grin/auth';
 import { GrinClient } from '../../src/grin/client';
 import type { GrinApi } from '../../src/grin/types';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import type { batchWorkflow } from '../../src/workflows/batch';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
 import { runCli, writeConfigFile } from '../support/cli';

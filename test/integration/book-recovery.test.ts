@@ -11,7 +11,7 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { StaticTokenSource } from '../../src/grin/auth';
 import { GrinClient } from '../../src/grin/client';
 import type { GrinApi } from '../../src/grin/types';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { saveHistory } from '../support/replay';

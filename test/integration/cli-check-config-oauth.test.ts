@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PipelineConfig } from '../../src/config/types';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { S3Storage } from '../../src/storage/s3';
 import { runCli, writeConfigFile } from '../support/cli';
 import { startTestSimulator, testEnv, testS3Storage, type TestEnv } from '../support/pipeline';

@@ -7,8 +7,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { runDemo } from '../../src/demo';
-import { freePort } from '../../src/devtools/servers';
+import { runDemo } from '../../devkit/demo';
+import { freePort } from '../../devkit/devtools/servers';
 import { runCli } from '../support/cli';
 
 jest.setTimeout(600_000);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { writeEnrichment, type EnrichRecord } from '../../src/cli/enrich';
 import { StaticTokenSource } from '../../src/grin/auth';
 import { GrinClient } from '../../src/grin/client';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 
 let sim: RunningSimulator;
 let out: string;

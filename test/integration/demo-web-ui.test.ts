@@ -3,7 +3,7 @@
  * Temporal Web UI really answers (the --ui-port given, else frontend port + 1000), and undefined
  * rather than a guess when none answers there.
  */
-import { findWebUi, freePort, startTemporalDevServer, temporalWebUiAt, type RunningServer } from '../../src/devtools/servers';
+import { findWebUi, freePort, startTemporalDevServer, temporalWebUiAt, type RunningServer } from '../../devkit/devtools/servers';
 import { temporalAddress } from '../support/pipeline';
 
 jest.setTimeout(300_000);

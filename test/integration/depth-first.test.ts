@@ -11,7 +11,7 @@ import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookPaths } from '../../src/activities/deps';
 import { barcodesOnDisk } from '../../src/activities/host-books';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { bookWorkflowId, conversionWatchWorkflowId } from '../../src/workflows/contracts';
 import { hostQueueName } from '../../src/worker';

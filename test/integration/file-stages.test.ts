@@ -19,7 +19,7 @@ import { TEST_PATIENCE_MS } from '../support/wait';
 import { bookPaths } from '../../src/activities/deps';
 import type { Bucket } from '../../src/buckets/token';
 import type { BookToken } from '../../src/buckets/token';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { createStorage } from '../../src/storage';
 import { S3StorageError, type S3Storage } from '../../src/storage/s3';
 import type { BookStorage, UploadCheckpoint } from '../../src/storage/types';

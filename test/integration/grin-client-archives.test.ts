@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { ArchiveNotFoundError, GrinHttpError } from '../../src/grin/errors';
 import type { GrinClient } from '../../src/grin/client';
 import type { DownloadProgress } from '../../src/grin/types';

@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { GrinClient } from '../../src/grin/client';
 import { OAuthTokenSource, StaticTokenSource } from '../../src/grin/auth';
 import { GrinAuthError, GrinPermissionError } from '../../src/grin/errors';

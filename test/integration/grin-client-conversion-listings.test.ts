@@ -1,5 +1,5 @@
 /** ConversionListings and enrichment over real HTTP: many waiting books, one listing fetch per interval. */
-import { startSimulator } from '../../src/simulator';
+import { startSimulator } from '../../devkit/simulator';
 import { ConversionListings } from '../../src/grin/conversion-listings';
 import { enrichBarcodes } from '../../src/grin/enrich';
 import { clientFor, logged } from './grin-client-helpers';

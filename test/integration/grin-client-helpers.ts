@@ -1,7 +1,7 @@
 /** Shared set-up for the GRIN client integration tests: a client pointed at a running simulator. */
 import { GrinClient, type GrinClientOptions } from '../../src/grin/client';
 import { StaticTokenSource } from '../../src/grin/auth';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 
 /** Small delays so retries stay fast in tests. */
 export const FAST_RETRY = { attempts: 3, baseDelayMs: 5, maxDelayMs: 20 };

@@ -1,5 +1,5 @@
 /** GrinClient listings over real HTTP against the simulator: text, mode=all, HTML paging, faults. */
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { GrinHttpError } from '../../src/grin/errors';
 import type { GrinClient } from '../../src/grin/client';
 import { clientFor, collect, logged } from './grin-client-helpers';

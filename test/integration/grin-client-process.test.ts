@@ -1,5 +1,5 @@
 /** GrinClient `_process` and `_barcode_search` over real HTTP against the simulator. */
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { QueueFullError } from '../../src/grin/errors';
 import { clientFor, logged } from './grin-client-helpers';
 

@@ -3,7 +3,7 @@
  * the real GRIN client.
  */
 import { barcodesInQueue } from '../../src/cli/grin-queues';
-import { startSimulator } from '../../src/simulator';
+import { startSimulator } from '../../devkit/simulator';
 import { clientFor } from './grin-client-helpers';
 
 test('converted, unconverted and failed-at-grin select books by where GRIN has them', async () => {

@@ -24,7 +24,7 @@ import { Board } from '../../src/buckets/board';
 import { BUCKETS } from '../../src/buckets/token';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { createStorage, type S3Storage } from '../../src/storage';
 import { storageKey } from '../../src/storage/layout';
 import { activityInterceptors, buildActivityDeps, hostQueueName, installQuietRuntime } from '../../src/worker';

@@ -18,7 +18,7 @@ import { createLogger } from '../../src/logging/logger';
 import type { StallReport } from '../../src/liveness/stalls';
 import { startStallWatch } from '../../src/liveness/watch';
 import { createNotifier, type Notification } from '../../src/notify/notifier';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { batchWorkflowId } from '../../src/workflows/contracts';
 import { startTestSimulator, startWorkers, temporalClient, testEnv, type TestEnv } from '../support/pipeline';
 import { PATIENCE_MS, waitUntil } from '../support/wait';

@@ -11,7 +11,7 @@ import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { deploymentStalls } from '../../src/cli/stalls';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { runCli, writeConfigFile } from '../support/cli';
 import { startTestSimulator, startWorkers, temporalClient, testEnv, type TestEnv } from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';

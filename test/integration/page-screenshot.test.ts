@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { screenshotPage } from '../../src/devtools/page-screenshot';
+import { screenshotPage } from '../../devkit/devtools/page-screenshot';
 import { chromium, describeWithChromium } from '../support/chromium';
 
 // Text drawn late by script, and more inside a srcdoc iframe.

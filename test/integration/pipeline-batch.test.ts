@@ -18,7 +18,7 @@ import { Board } from '../../src/buckets/board';
 import { startBatch, type StartBatchOptions } from '../../src/cli/batch';
 import { batchStatus } from '../../src/cli/batch-status';
 import { bookSettingsFrom, UsageError } from '../../src/cli/common';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { BATCH_STARTS_PER_RUN, BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchWorkflowId, bookWorkflowId, retrySignal, type BatchInput } from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { LOST_NEWS } from '../support/lose-batch-news';

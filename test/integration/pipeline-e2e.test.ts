@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { Board } from '../../src/buckets/board';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { createStorage } from '../../src/storage';
 import type { BookStorage } from '../../src/storage/types';
 import { startBatch } from '../../src/cli/batch';

@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { bookPaths } from '../../src/activities/deps';
 import { Board } from '../../src/buckets/board';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';

@@ -1,6 +1,6 @@
 /** HEAD/GET of `<BARCODE>.tar.gz.gpg`: ETag, Content-Length, Range, the download state change, the request log. */
 import { createHash } from 'node:crypto';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { PATIENCE_MS, waitUntil } from '../support/wait';
 import { TINY, decrypt, download, grin, htmlRows, lines } from './simulator-helpers';
 

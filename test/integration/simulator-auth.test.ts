@@ -1,7 +1,7 @@
 /** Bearer-token checks (302 to the Google login page, 403) and the OAuth refresh-token endpoint. */
 import { OAuth2Client } from 'google-auth-library';
 import { request } from 'undici';
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { PATIENCE_MS, waitUntil } from '../support/wait';
 import { TINY, call, grin } from './simulator-helpers';
 

@@ -2,8 +2,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseSimulatorArgs, simulatorCommand } from '../../src/simulator/cli';
-import { startSimulator } from '../../src/simulator';
+import { parseSimulatorArgs, simulatorCommand } from '../../devkit/simulator/cli';
+import { startSimulator } from '../../devkit/simulator';
 import { grin, lines } from './simulator-helpers';
 
 function quiet() {

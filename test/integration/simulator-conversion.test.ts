@@ -1,5 +1,5 @@
 /** `_process` in every request form and status, the queue cap, the simulated clock, pool eviction and failures. */
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { TINY, grin, lines } from './simulator-helpers';
 
 const START = new Date('2025-03-01T00:00:00Z');

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { extract } from 'tar-stream';
-import { startSimulator, validateFaultConfig, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, validateFaultConfig, type RunningSimulator } from '../../devkit/simulator';
 import { PATIENCE_MS, waitUntil } from '../support/wait';
 import { TINY, call, decrypt, download, grin, lines } from './simulator-helpers';
 

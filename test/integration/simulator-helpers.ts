@@ -1,7 +1,7 @@
 /** HTTP helpers for the simulator tests: plain undici requests, no redirects followed, no GRIN client. */
 import * as openpgp from 'openpgp';
 import { request } from 'undici';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 
 export interface Answer {
   status: number;

@@ -1,5 +1,5 @@
 /** The simulator's listings over real HTTP: text, mode=all TSV, HTML with paging, summary, _barcode_search. */
-import { startSimulator, type RunningSimulator } from '../../src/simulator';
+import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { TINY, call, grin, htmlHeadings, htmlRows, lines, nextHref } from './simulator-helpers';
 
 const GRIN_DATE = /^\d{4}\/\d{2}\/\d{2} \d{2}:\d{2}$/;

@@ -11,7 +11,7 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { createLogger } from '../../src/logging/logger';
 import type { StallReport } from '../../src/liveness/stalls';
 import { startStallWatch } from '../../src/liveness/watch';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { batchWorkflowId, bookWorkflowId } from '../../src/workflows/contracts';
 import { bookStall } from '../../src/cli/stalls';
 import { Writable } from 'node:stream';

@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { startRcloneS3Server, type RunningServer } from '../../src/devtools/servers';
+import { startRcloneS3Server, type RunningServer } from '../../devkit/devtools/servers';
 import { S3Storage, S3StorageError, type S3StorageOptions } from '../../src/storage/s3';
 
 jest.setTimeout(300_000);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../../src/cli/common';
 import type { PipelineConfig, TemporalConfig } from '../../src/config/types';
-import type { RunningSimulator } from '../../src/simulator';
+import type { RunningSimulator } from '../../devkit/simulator';
 import { connectTemporal, connectTemporalWorker, TemporalConnectError } from '../../src/temporal-connection';
 import { startTestSimulator, startWorkers, temporalAddress, testEnv, type RunningWorkers, type TestEnv } from '../support/pipeline';
 import { makePki, startTlsTerminator, type Pki, type Terminator } from '../support/tls';

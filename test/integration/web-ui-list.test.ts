@@ -1,6 +1,6 @@
 /**
  * The Temporal Web UI's workflow list (2.54, as the dev server ships it) rendered by headless
- * Chromium with the settings an operator sets once per browser (src/devtools/web-ui-list.ts): the
+ * Chromium with the settings an operator sets once per browser (devkit/devtools/web-ui-list.ts): the
  * link to the parked books saves the view "Parked books", and the columns show each book's stage and,
  * for a parked one, why (GrinParkReason), while books that are not parked are not listed. The books
  * here are workflows started with those search attributes and no worker (web-ui-metadata.test.ts
@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { screenshotPage } from '../../src/devtools/page-screenshot';
-import { freePort, startTemporalDevServer, type RunningServer } from '../../src/devtools/servers';
-import { BOOK_LIST_COLUMNS, bookListStorage, PARKED_VIEW, parkedViewUrl } from '../../src/devtools/web-ui-list';
+import { screenshotPage } from '../../devkit/devtools/page-screenshot';
+import { freePort, startTemporalDevServer, type RunningServer } from '../../devkit/devtools/servers';
+import { BOOK_LIST_COLUMNS, bookListStorage, PARKED_VIEW, parkedViewUrl } from '../../devkit/devtools/web-ui-list';
 import { parkReasonText } from '../../src/workflows/metadata';
 import { GrinBarcode, GrinBatch, GrinParkReason, GrinStage } from '../../src/workflows/search-attributes';
 import { chromium, describeWithChromium } from '../support/chromium';

@@ -3,7 +3,7 @@
  * publishes their addresses through environment variables. Runs that select only unit tests
  * (`jest test/unit`) skip this.
  */
-import { startS3Server, startTemporalDevServer, type RunningServer } from '../../src/devtools/servers';
+import { startS3Server, startTemporalDevServer, type RunningServer } from '../../devkit/devtools/servers';
 
 declare global {
   var __GRIN_TEST_SERVERS__: RunningServer[] | undefined;

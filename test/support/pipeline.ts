@@ -9,9 +9,9 @@ import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { deepMerge, loadConfig } from '../../src/config/load';
-import { simulatedPipelineOverrides } from '../../src/devtools/simulated-pipeline';
+import { simulatedPipelineOverrides } from '../../devkit/devtools/simulated-pipeline';
 import type { PipelineConfig } from '../../src/config/types';
-import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../src/simulator';
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../../devkit/simulator';
 import { createPipelineWorkers, installQuietRuntime, type PipelineWorkerOptions, type PipelineWorkers } from '../../src/worker';
 
 export function temporalAddress(): string {

@@ -26,7 +26,7 @@ import { DiskBudget, PEAK_ARCHIVE_SIZES } from '../../src/activities/disk-space'
 import { heldBarcodesIn, HostBooks } from '../../src/activities/host-books';
 import type { BookToken } from '../../src/buckets/token';
 import { admissionSlots } from '../../src/worker';
-import { seededRandom } from '../../src/simulator/random';
+import { seededRandom } from '../../devkit/simulator/random';
 
 const SEQUENCES = Number(process.env.ADMISSION_MODEL_SEQUENCES ?? 3000);
 const STEPS = 80;

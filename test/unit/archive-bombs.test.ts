@@ -7,7 +7,7 @@ import { ArchiveLimitError, UnsafeArchiveError } from '../../src/archive/errors'
 import { extractTarGz } from '../../src/archive/extract';
 import { DEFAULT_EXTRACT_LIMITS, unpackArchive } from '../../src/archive/unpack';
 import { loadConfig } from '../../src/config/load';
-import { bombTarGz } from '../../src/simulator/bomb';
+import { bombTarGz } from '../../devkit/simulator/bomb';
 import { PASSPHRASE, bookEntries, cleanupGpg, gpgEncrypt, makeTar, md5, removeDir, tempDir, type TarEntrySpec } from './archive-fixtures';
 
 const MB = 1_000_000;

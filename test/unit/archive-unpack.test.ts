@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { ChecksumMismatchError, OutputExistsError } from '../../src/archive/errors';
 import { UnpackAborted, barcodeFromArchiveName, unpackArchive } from '../../src/archive/unpack';
-import { expectedMarc, writeEncryptedBookArchive } from '../../src/simulator/book-content';
+import { expectedMarc, writeEncryptedBookArchive } from '../../devkit/simulator/book-content';
 import { PASSPHRASE, bookEntries, encryptWithOpenpgp, makeTarGz, md5, removeDir, tempDir } from './archive-fixtures';
 
 describe('unpackArchive', () => {

@@ -19,9 +19,9 @@ function age(file: string, when: Date): void {
 
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'grin-stale-'));
-  for (const dir of ['src/cli', 'bench', 'dist']) mkdirSync(join(root, dir), { recursive: true });
-  for (const file of ['src/a.ts', 'src/cli/b.ts', 'bench/c.ts', 'tsconfig.json', 'dist/.build-stamp']) writeFileSync(join(root, file), '');
-  for (const file of ['src/a.ts', 'src/cli/b.ts', 'bench/c.ts', 'tsconfig.json', 'src/cli', 'src', 'bench']) age(file, past);
+  for (const dir of ['src/cli', 'devkit/simulator', 'bench', 'dist']) mkdirSync(join(root, dir), { recursive: true });
+  for (const file of ['src/a.ts', 'src/cli/b.ts', 'devkit/simulator/d.ts', 'bench/c.ts', 'tsconfig.json', 'dist/.build-stamp']) writeFileSync(join(root, file), '');
+  for (const file of ['src/a.ts', 'src/cli/b.ts', 'devkit/simulator/d.ts', 'bench/c.ts', 'tsconfig.json', 'src/cli', 'src', 'devkit/simulator', 'devkit', 'bench']) age(file, past);
   age('dist/.build-stamp', built);
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
@@ -38,6 +38,11 @@ test('no stamp: build', () => {
 test('an edited source file deep in src/: build', () => {
   age('src/cli/b.ts', new Date());
   expect(staleReason(root)).toBe('src/ changed');
+});
+
+test('an edited simulator file in devkit/: build', () => {
+  age('devkit/simulator/d.ts', new Date());
+  expect(staleReason(root)).toBe('devkit/ changed');
 });
 
 test('a removed source file (its folder changes): build', () => {

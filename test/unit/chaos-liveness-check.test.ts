@@ -1,10 +1,10 @@
 /**
- * The chaos run's liveness verdict (src/devtools/chaos/checks.ts): what the stall detector saw
+ * The chaos run's liveness verdict (devkit/devtools/chaos/checks.ts): what the stall detector saw
  * during the run fails the check once a queue went past the limit with work and no poller, or a
  * book stalled, or the detector never answered.
  */
-import { livenessCheck } from '../../src/devtools/chaos/checks';
-import type { LivenessObservations } from '../../src/devtools/chaos/liveness';
+import { livenessCheck } from '../../devkit/devtools/chaos/checks';
+import type { LivenessObservations } from '../../devkit/devtools/chaos/liveness';
 import type { QueueStall } from '../../src/liveness/stalls';
 
 const LIMIT = 120_000;

@@ -1,13 +1,13 @@
 /**
  * docker-compose.yml, checked without a Docker engine: what the cluster test runs (the Temporal
- * server version of src/devtools/cluster.ts, four services, PostgreSQL, schemas by the SQL tool,
+ * server version of devkit/devtools/cluster.ts, four services, PostgreSQL, schemas by the SQL tool,
  * namespace retention and search attributes by an operator's commands), every image pinned, ports
  * on 127.0.0.1, state in named volumes where each image can write, secrets only from the environment.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { SERVICES, TEMPORAL_SERVER_VERSION } from '../../src/devtools/cluster';
+import { SERVICES, TEMPORAL_SERVER_VERSION } from '../../devkit/devtools/cluster';
 import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 
 interface Service {

@@ -18,8 +18,8 @@ import {
   writeEncryptedBookArchive,
   type BookContentOptions,
   type BookDefect,
-} from '../../src/simulator/book-content';
-import { extractedMarc, inventRecord } from '../../src/simulator/marc-record';
+} from '../../devkit/simulator/book-content';
+import { extractedMarc, inventRecord } from '../../devkit/simulator/marc-record';
 
 const PASSPHRASE = 'lantern walnut orbit seventeen';
 const BASE: BookContentOptions = { directory: 'TEST', barcode: 'B00012345', seed: 42, pages: 3, pageImageBytes: 10 * 1024 };

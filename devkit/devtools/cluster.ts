@@ -19,7 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort, portOpen, temporalReady } from './servers';
 import { ensureTemporalCli, toolsDir } from './tools';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 
 const run = promisify(execFile);
 
@@ -52,7 +52,7 @@ export function ensureTemporalServer(opts: { log?: (line: string) => void } = {}
 }
 
 function buildScript(): string {
-  // From src/devtools (ts-node, jest) or dist/src/devtools (built): the repository's scripts folder.
+  // From devkit/devtools (ts-node, jest) or dist/devkit/devtools (built): the repository's scripts folder.
   for (const up of ['../..', '../../..']) {
     const candidate = resolve(__dirname, up, 'scripts/build-temporal-server.sh');
     if (existsSync(candidate)) return candidate;
@@ -228,7 +228,7 @@ function serverConfig(pg: PostgresServer, ports: Record<ServiceName, Ports>, htt
       grpcPort: ${ports[name].grpc}
       membershipPort: ${ports[name].membership}
       bindOnLocalHost: true${name === 'frontend' ? `\n      httpPort: ${httpPort}` : ''}`;
-  return `# Written by src/devtools/cluster.ts for the cluster test (docs/cluster.md explains each part).
+  return `# Written by devkit/devtools/cluster.ts for the cluster test (docs/cluster.md explains each part).
 log:
   stdout: true
   level: warn

@@ -6,10 +6,10 @@
  * the pipeline is wedged for good.
  */
 import type { Client } from '@temporalio/client';
-import type { Board } from '../../buckets/board';
-import type { PipelineConfig } from '../../config/types';
-import { checkStalls } from '../../liveness/readings';
-import { queueKey, type BookRules, type BookStall, type QueueStall } from '../../liveness/stalls';
+import type { Board } from '../../../src/buckets/board';
+import type { PipelineConfig } from '../../../src/config/types';
+import { checkStalls } from '../../../src/liveness/readings';
+import { queueKey, type BookRules, type BookStall, type QueueStall } from '../../../src/liveness/stalls';
 
 export interface QueueStarvation {
   stall: QueueStall;

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { freePort, portOpen, startTemporalDevServer, type RunningServer } from '../servers';
 import type { SimulatorOptions } from '../../simulator';
 
-/** Compiled entry points (this file runs from dist/src/devtools/chaos/). */
+/** Compiled entry points (this file runs from dist/devkit/devtools/chaos/). */
 const SIMULATOR_CLI = join(__dirname, '..', '..', 'simulator', 'cli.js');
 const CHAOS_WORKER = join(__dirname, 'worker.js');
 
@@ -56,7 +56,7 @@ export interface SimulatorProcess {
   stop(): Promise<void>;
 }
 
-/** The simulator as its own process: `node dist/src/simulator/cli.js --control ...`. */
+/** The simulator as its own process: `node dist/devkit/simulator/cli.js --control ...`. */
 export async function startSimulatorProcess(opts: SimulatorOptions & { dataDir: string; logFile: string; oauth: { clientId: string; clientSecret: string; refreshToken: string } }): Promise<SimulatorProcess> {
   const port = await freePort();
   mkdirSync(opts.dataDir, { recursive: true });
@@ -131,7 +131,7 @@ export interface WorkerProcess {
   readonly unexpectedExits: string[];
 }
 
-/** A worker process (`dist/src/devtools/chaos/worker.js`, i.e. the real workers plus a switchable disk-usage source). */
+/** A worker process (`dist/devkit/devtools/chaos/worker.js`, i.e. the real workers plus a switchable disk-usage source). */
 export function workerProcess(opts: { name: string; hostId: string; configFile: string; diskUsageFile: string; logFile: string; env: NodeJS.ProcessEnv; cwd: string; restartOnCrash: boolean; log: (line: string) => void }): WorkerProcess {
   let child: ChildProcess | undefined;
   let expectingExit = false;

@@ -6,7 +6,7 @@
  */
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { encodedForms } from '../../common/secret-values';
+import { encodedForms } from '../../../src/common/secret-values';
 
 export interface Secret {
   /** What it is, for the report (never the value). */

@@ -9,9 +9,9 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { Command } from 'commander';
-import { loadConfig } from '../../config/load';
-import { diskUsage } from '../../activities/disk-space';
-import { createPipelineWorkers, installQuietRuntime } from '../../worker';
+import { loadConfig } from '../../../src/config/load';
+import { diskUsage } from '../../../src/activities/disk-space';
+import { createPipelineWorkers, installQuietRuntime } from '../../../src/worker';
 
 /** Usage from the switch file when it holds a number, else the real one. */
 export function switchableDiskUsage(file: string): (path: string) => Promise<number> {

@@ -55,7 +55,7 @@ export function createControlHandler(sim: RunningSimulator): (req: IncomingMessa
       const stats: SimulatorControlStats = { library: sim.stats(), grinRequests: sim.requestLog.length - tokenRequests, tokenRequests, faultHits };
       return sendJson(res, 200, stats);
     }
-    sendText(res, 404, TEXT, `no control resource ${req.method ?? 'GET'} ${CONTROL_PREFIX}${path}; see src/simulator/control.ts\n`);
+    sendText(res, 404, TEXT, `no control resource ${req.method ?? 'GET'} ${CONTROL_PREFIX}${path}; see devkit/simulator/control.ts\n`);
   }
 
   return (req, res) => {

@@ -3,7 +3,7 @@
  * (MARC21-slim) form for the METS file, and the values an extractor following PROTOCOL.md §6.4
  * should read back out of it.
  */
-import type { MarcRecord } from '../archive/types';
+import type { MarcRecord } from '../../src/archive/types';
 import { SeededRandom } from './book-random';
 
 export interface InventedRecord {

@@ -30,6 +30,6 @@ export function parkedViewUrl(uiUrl: string, namespace: string, save = false): s
 }
 
 if (require.main === module) {
-  // `node dist/src/devtools/web-ui-list.js NAMESPACE`: the local-storage entries as one JSON object (for page-screenshot --local-storage).
+  // `node dist/devkit/devtools/web-ui-list.js NAMESPACE`: the local-storage entries as one JSON object (for page-screenshot --local-storage).
   process.stdout.write(`${JSON.stringify(bookListStorage(process.argv[2] ?? 'default'))}\n`);
 }

@@ -16,7 +16,7 @@ import { ReadableStream } from 'node:stream/web';
 import { createGzip } from 'node:zlib';
 import * as openpgp from 'openpgp';
 import { pack as tarPack, type Pack } from 'tar-stream';
-import type { MarcRecord } from '../archive/types';
+import type { MarcRecord } from '../../src/archive/types';
 import { escapeXml, extractedMarc, inventRecord, inventTitle, marcRecordXml } from './marc-record';
 import { writeBombTarGz } from './bomb';
 import { SeededRandom, seededByteChunks } from './book-random';

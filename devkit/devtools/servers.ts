@@ -8,7 +8,7 @@ import { createServer, Socket } from 'node:net';
 import { mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ensureMotoServer, ensureRclone, ensureTemporalCli, type ToolOptions } from './tools';
-import { SEARCH_ATTRIBUTES } from '../workflows/search-attributes';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 
 export interface RunningServer {
   /** host:port (Temporal) or http URL (S3). */

@@ -112,7 +112,7 @@ export function simulatorCommand(): Command {
       faults,
     )
     .option('--archive-concurrency <n>', 'archives generated at once', integer('--archive-concurrency', 1), 2)
-    .option('--control', 'serve the control endpoint /_simulator/ (POST faults at run time, GET books/<barcode>, GET stats); see src/simulator/control.ts', false)
+    .option('--control', 'serve the control endpoint /_simulator/ (POST faults at run time, GET books/<barcode>, GET stats); see devkit/simulator/control.ts', false)
     .option('--log-requests', 'print one line per request', false);
 }
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `node dist/src/devtools/page-screenshot.js --url URL --out FILE.png [--wait-for TEXT]...`: a PNG of a
+ * `node dist/devkit/devtools/page-screenshot.js --url URL --out FILE.png [--wait-for TEXT]...`: a PNG of a
  * web page as headless Chromium renders it, taken once the page shows the given texts. For the README's
  * Web UI screenshots (scripts/screenshots.sh). Chromium's own `--screenshot` is not enough for the
  * Temporal Web UI: its `--virtual-time-budget` never runs out on a running workflow's page (the UI

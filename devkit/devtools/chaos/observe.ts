@@ -3,9 +3,9 @@
  * is running right now (Temporal's pending activities of the books in the file stages).
  */
 import type { Client } from '@temporalio/client';
-import type { Board } from '../../buckets/board';
-import { STAGE_BUCKETS, type Bucket } from '../../buckets/token';
-import { bookWorkflowId } from '../../workflows/contracts';
+import type { Board } from '../../../src/buckets/board';
+import { STAGE_BUCKETS, type Bucket } from '../../../src/buckets/token';
+import { bookWorkflowId } from '../../../src/workflows/contracts';
 
 export const FILE_STAGES = ['download', 'decrypt', 'extract', 'process', 'upload', 'cleanup'] as const;
 export type FileStage = (typeof FILE_STAGES)[number];
