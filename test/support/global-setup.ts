@@ -14,7 +14,9 @@ export default async function globalSetup(globalConfig: { testPathPattern?: stri
   // otherwise repeat in every test file's output (README notes it once).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const pattern = globalConfig.testPathPattern ?? '';
-  if (process.env.GRIN_TEST_NO_SERVERS === '1' || /(^|\/)test\/unit/.test(pattern)) return;
+  // jest joins the paths given on its command line with '|': skip only when every one is a unit test path.
+  const onlyUnit = pattern !== '' && pattern.split('|').every((p) => /(^|\/)test\/unit/.test(p));
+  if (process.env.GRIN_TEST_NO_SERVERS === '1' || onlyUnit) return;
   const log = (line: string) => process.stderr.write(`[test setup] ${line}\n`);
   const logDir = `${process.cwd()}/tmp/test-servers`;
   const [temporal, s3] = await Promise.all([
