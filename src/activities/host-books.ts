@@ -27,6 +27,7 @@
 import { readdir } from 'node:fs/promises';
 import type { BookToken } from '../buckets/token';
 import { BOOK_FILE, BOOK_FILE_SUFFIXES } from '../common/identifiers';
+import { SlotWaiters } from '../common/slot-waiters';
 import { isOnHostBucket } from '../common/stages';
 import type { DiskBudget } from './disk-space';
 
@@ -64,19 +65,12 @@ export function tokenOnHost(token: BookToken | null, hostQueue: string): boolean
   return !!token && token.fileQueue === hostQueue && isOnHostBucket(token.bucket);
 }
 
-interface Waiter {
-  resolve: () => void;
-  reject: (reason: unknown) => void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
-
 export class HostBooks {
   /** barcode → when it was (last) admitted, ms since the epoch; 0 for books found on disk at start. */
   private readonly held = new Map<string, number>();
   /** Slots granted for taking new books that have not been given back yet. */
   private reservedSlots = 0;
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new SlotWaiters();
   /** The operator's controls (src/control): new books held back, and a cap on downloads in flight. */
   private operatorPaused = false;
   private downloadCap: number | undefined;
@@ -182,19 +176,8 @@ export class HostBooks {
    */
   reserve(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.waiters.length === 0 && this.tryReserve()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.waiters.push(waiter);
-    });
+    if (this.waiters.size === 0 && this.tryReserve()) return Promise.resolve();
+    return this.waiters.wait(signal);
   }
 
   /** Gives back a slot from `reserve`/`tryReserve` (its task ended; a book it took is counted by `admit`). */
@@ -228,11 +211,6 @@ export class HostBooks {
   }
 
   private wake(): void {
-    while (this.waiters.length > 0 && this.hasRoom) {
-      const waiter = this.waiters.shift()!;
-      if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
-      this.reservedSlots++;
-      waiter.resolve();
-    }
+    this.waiters.serve(() => this.tryReserve());
   }
 }

@@ -6,13 +6,7 @@
  * tasks wait in Temporal's queue. The server-side rate (grin.rateLimitPerSecond) stays the ceiling.
  */
 import type { ActivitySlotInfo, CustomSlotSupplier, WorkerTuner } from '@temporalio/worker';
-
-interface Waiter {
-  resolve: () => void;
-  reject: (reason: unknown) => void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
-}
+import { SlotWaiters } from '../common/slot-waiters';
 
 export class GrinGate {
   private used = 0;
@@ -21,7 +15,7 @@ export class GrinGate {
   /** The earliest time (epoch ms) the next slot may be granted under the operator's rate. */
   private nextAt = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly waiters: Waiter[] = [];
+  private readonly waiters = new SlotWaiters();
 
   constructor(
     readonly limit: number,
@@ -58,20 +52,10 @@ export class GrinGate {
 
   reserve(signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (this.waiters.length === 0 && this.tryReserve()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter: Waiter = { resolve, reject, signal };
-      if (signal) {
-        waiter.onAbort = () => {
-          const i = this.waiters.indexOf(waiter);
-          if (i >= 0) this.waiters.splice(i, 1);
-          reject(signal.reason);
-        };
-        signal.addEventListener('abort', waiter.onAbort, { once: true });
-      }
-      this.waiters.push(waiter);
-      this.wake();
-    });
+    if (this.waiters.size === 0 && this.tryReserve()) return Promise.resolve();
+    const granted = this.waiters.wait(signal);
+    this.wake();
+    return granted;
   }
 
   release(): void {
@@ -89,14 +73,9 @@ export class GrinGate {
   }
 
   private wake(): void {
-    while (this.waiters.length > 0 && this.canGrant()) {
-      const waiter = this.waiters.shift()!;
-      if (waiter.signal && waiter.onAbort) waiter.signal.removeEventListener('abort', waiter.onAbort);
-      this.grant();
-      waiter.resolve();
-    }
+    this.waiters.serve(() => this.tryReserve());
     // Paced: look again when the next start is due (a pause or a full set of slots wakes on change).
-    if (this.waiters.length > 0 && !this.paused && this.used < this.limit && !this.timer) {
+    if (this.waiters.size > 0 && !this.paused && this.used < this.limit && !this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.wake();
