@@ -8,7 +8,6 @@ import { readSecret } from './config/secrets';
 import type { PipelineConfig } from './config/types';
 import { createTokenSource } from './grin/auth';
 import { GrinClient } from './grin/client';
-import type { RetryPolicy } from './grin/http';
 import type { GrinApi } from './grin/types';
 import { createStorage } from './storage';
 import type { BookStorage } from './storage/types';
@@ -45,13 +44,12 @@ export function openBoard(config: PipelineConfig): Promise<Board> {
   return Board.open(config.pipelineDir);
 }
 
-/** `retry`: the client's own retries, for callers without Temporal around them (the CLI); none by default. */
+/** One attempt per call: the worker's activities are retried by Temporal, the CLI's commands by src/cli/retry.ts. */
 export async function grinClientFrom(
   config: PipelineConfig,
-  opts: { retry?: RetryPolicy; logger?: { warn(message: string): void }; onResponse?: (endpoint: string, status: number | 'error') => void } = {},
+  opts: { logger?: { warn(message: string): void }; onResponse?: (endpoint: string, status: number | 'error') => void } = {},
 ): Promise<GrinClient> {
   return new GrinClient({
-    retry: opts.retry,
     logger: opts.logger,
     onResponse: opts.onResponse,
     baseUrl: config.grin.baseUrl,
