@@ -35,7 +35,7 @@ export async function buildServiceClients(config: PipelineConfig, opts: ServiceC
   return {
     board: await openBoard(config),
     grin: opts.grin ?? (await grinClientFrom(config, { logger: opts.grinLogger, onResponse: opts.onGrinResponse })),
-    storage: opts.storage ?? storageFrom(config),
+    storage: opts.storage ?? storageFrom(config, 'activities'),
     passphrase: passphraseFrom(config),
   };
 }
@@ -60,8 +60,14 @@ export async function grinClientFrom(
   });
 }
 
-export function storageFrom(config: PipelineConfig): BookStorage {
-  return createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts });
+/**
+ * The configured storage for activities (the S3 SDK's own retries off: Temporal's retry policy is
+ * the one layer) or for a CLI command (SDK retries kept: no other layer is around a command, and a
+ * command's S3 requests are many and independent, so retrying the one that failed beats redoing the
+ * command, as a retry helper around it would).
+ */
+export function storageFrom(config: PipelineConfig, use: 'activities' | 'cli'): BookStorage {
+  return createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts, sdkRetries: use === 'cli' });
 }
 
 export function passphraseFrom(config: PipelineConfig): () => string {
