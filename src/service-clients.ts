@@ -8,7 +8,6 @@ import { readSecret } from './config/secrets';
 import type { PipelineConfig } from './config/types';
 import { createTokenSource } from './grin/auth';
 import { GrinClient } from './grin/client';
-import type { RetryPolicy } from './grin/http';
 import type { GrinApi } from './grin/types';
 import { createStorage } from './storage';
 import type { BookStorage } from './storage/types';
@@ -36,7 +35,7 @@ export async function buildServiceClients(config: PipelineConfig, opts: ServiceC
   return {
     board: await openBoard(config),
     grin: opts.grin ?? (await grinClientFrom(config, { logger: opts.grinLogger, onResponse: opts.onGrinResponse })),
-    storage: opts.storage ?? storageFrom(config),
+    storage: opts.storage ?? storageFrom(config, 'activities'),
     passphrase: passphraseFrom(config),
   };
 }
@@ -45,13 +44,12 @@ export function openBoard(config: PipelineConfig): Promise<Board> {
   return Board.open(config.pipelineDir);
 }
 
-/** `retry`: the client's own retries, for callers without Temporal around them (the CLI); none by default. */
+/** One attempt per call: the worker's activities are retried by Temporal, the CLI's commands by src/cli/retry.ts. */
 export async function grinClientFrom(
   config: PipelineConfig,
-  opts: { retry?: RetryPolicy; logger?: { warn(message: string): void }; onResponse?: (endpoint: string, status: number | 'error') => void } = {},
+  opts: { logger?: { warn(message: string): void }; onResponse?: (endpoint: string, status: number | 'error') => void } = {},
 ): Promise<GrinClient> {
   return new GrinClient({
-    retry: opts.retry,
     logger: opts.logger,
     onResponse: opts.onResponse,
     baseUrl: config.grin.baseUrl,
@@ -62,8 +60,14 @@ export async function grinClientFrom(
   });
 }
 
-export function storageFrom(config: PipelineConfig): BookStorage {
-  return createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts });
+/**
+ * The configured storage for activities (the S3 SDK's own retries off: Temporal's retry policy is
+ * the one layer) or for a CLI command (SDK retries kept: no other layer is around a command, and a
+ * command's S3 requests are many and independent, so retrying the one that failed beats redoing the
+ * command, as a retry helper around it would).
+ */
+export function storageFrom(config: PipelineConfig, use: 'activities' | 'cli'): BookStorage {
+  return createStorage(config.storage, { partsInFlight: config.concurrency.uploadParts, sdkRetries: use === 'cli' });
 }
 
 export function passphraseFrom(config: PipelineConfig): () => string {

@@ -22,6 +22,7 @@ import { batchStaticDetails, batchSummary } from '../workflows/metadata';
 import { GrinBatch, GrinDirectory } from '../workflows/search-attributes';
 import { ensureSearchAttributes, UsageError } from './common';
 import { defaultBatchId, validateBatchId } from './batch-id';
+import { retrying } from './retry';
 import { PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export { defaultBatchId, validateBatchId };
@@ -92,14 +93,15 @@ export async function readSelection(config: PipelineConfig, sel: BatchSelection,
   let fromGrin = false;
   if (sel.queue !== undefined) {
     if (!isGrinQueue(sel.queue)) throw new UsageError(`--queue ${sel.queue}: not a queue; use one of ${GRIN_QUEUES.join(', ')}`);
-    const picked = await barcodesInQueue(await grin(), sel.queue);
+    const queue = sel.queue;
+    const picked = await retrying(`GRIN's ${queue} queue`, async () => barcodesInQueue(await grin(), queue), { log });
     log(`--queue ${sel.queue}: ${picked.description}`);
     text = picked.barcodes.join('\n');
     source = `GRIN's ${sel.queue} queue`;
     fromGrin = true;
   } else if (sel.sample !== undefined) {
     if (!Number.isInteger(sel.sample) || sel.sample < 1) throw new UsageError(`--sample must be a whole number of books, at least 1 (got ${sel.sample})`);
-    const all = await cachedAllBooks(config, await grin(), sel.refreshAllBooks, log);
+    const all = await retrying("GRIN's _all_books list", async () => cachedAllBooks(config, await grin(), sel.refreshAllBooks, log), { log });
     text = (await linesUpToBarcodes(all, sel.sample)).join('\n');
     source = all;
     fromGrin = true;

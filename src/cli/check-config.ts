@@ -81,7 +81,7 @@ function probeKey(): string {
 }
 
 async function checkStorage(config: PipelineConfig): Promise<string> {
-  const storage = storageFrom(config);
+  const storage = storageFrom(config, 'cli');
   const key = probeKey();
   const body = `grin-pipeline check-config probe ${new Date().toISOString()}`;
   await storage.putBytes(body, key);

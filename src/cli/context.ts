@@ -15,7 +15,7 @@ export interface CliContext {
   config(opts?: { required?: boolean }): PipelineConfig;
   board(): Promise<Board>;
   temporal(): Promise<Client>;
-  /** No Temporal around CLI commands: the GRIN client's own retries are their one retry layer. */
+  /** One attempt per call: a command wraps its GRIN steps in `retrying` (cli/retry.ts), its one retry layer. */
   grin(): Promise<GrinClient>;
   /** Closes the Temporal connection if one was opened. */
   close(): Promise<void>;
@@ -35,9 +35,9 @@ export function createCliContext(globals: () => GlobalOptions): CliContext {
   let temporalOpened = false;
   const grin = once(async () => {
     const current = configOf();
-    const [{ grinClientFrom }, { CLI_RETRY }] = await Promise.all([import('../service-clients'), import('../grin/http')]);
+    const { grinClientFrom } = await import('../service-clients');
     const logger = createLogger({ level: current.logging.level, format: current.logging.format }).child({ component: 'grin' });
-    return grinClientFrom(current, { retry: CLI_RETRY, logger });
+    return grinClientFrom(current, { logger });
   });
   return {
     config: configOf,

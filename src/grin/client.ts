@@ -1,10 +1,11 @@
 /**
  * The GRIN client (PROTOCOL.md §2–4): listings in text and HTML form, `_process`, HEAD/GET of
  * archives with resumable downloads, and `_barcode_search`. Every call uses the configured base URL,
- * carries the bearer token (http.ts) and fails with an error naming endpoint, barcode and status. By
- * default each call is one attempt (Temporal's retry policy is the pipeline's only retry layer);
- * a download that made progress resumes with Range inside that attempt; the CLI passes a `retry`
- * policy. A listing that fails throws; it never looks empty.
+ * carries the bearer token (http.ts) and fails with an error naming endpoint, barcode and status.
+ * Each call is one attempt: the caller's retry layer (Temporal's activity retry policy in the
+ * pipeline, src/cli/retry.ts in the CLI) decides whether and when to try again, so there is one.
+ * A download that made progress resumes with Range inside its attempt (progress, not a retry).
+ * A listing that fails throws; it never looks empty.
  */
 import { promises as fs, createWriteStream } from 'node:fs';
 import * as path from 'node:path';
@@ -21,25 +22,11 @@ import {
   GrinUsageError,
   QueueFullError,
   SlowTransferError,
+  asGrinError,
   isTransientError,
   type GrinErrorContext,
 } from './errors';
-import {
-  NO_RETRY,
-  DEFAULT_TIMEOUTS,
-  GrinHttp,
-  backoffDelay,
-  checkLength,
-  finalError,
-  headerValue,
-  readBodyText,
-  sleep,
-  statusError,
-  withRetry,
-  type GrinResponse,
-  type HttpTimeouts,
-  type RetryPolicy,
-} from './http';
+import { DEFAULT_TIMEOUTS, GrinHttp, checkLength, headerValue, readBodyText, statusError, type GrinResponse, type HttpTimeouts } from './http';
 import {
   DEFAULT_ALL_BOOKS_COLUMN_MAPS,
   LineSplitter,
@@ -88,8 +75,6 @@ export interface GrinClientOptions {
   directory: string;
   tokens: AccessTokenSource;
   timeouts?: Partial<HttpTimeouts>;
-  /** Attempts per call (default one: inside activities Temporal retries). */
-  retry?: Partial<RetryPolicy>;
   /** Barcodes per `_process` request (default 100). */
   processBatchSize?: number;
   /** Listing fetches in flight at once from this client (default 2). */
@@ -107,7 +92,7 @@ export interface GrinClientOptions {
   minDownloadRate?: { bytes: number; windowMs: number };
   /** Longest `_barcode_search` URL (default 7,500 characters). */
   maxSearchUrlLength?: number;
-  /** Told about retries and early stops; nothing secret is passed. */
+  /** Told about download resumes and listings stopped early; nothing secret is passed. */
   logger?: { warn(message: string): void };
   /** Told each HTTP answer's status (or `error` when none came), by endpoint (metrics). */
   onResponse?: (endpoint: string, status: number | 'error') => void;
@@ -118,7 +103,6 @@ export class GrinClient implements GrinApi {
   readonly baseUrl: string;
   readonly directory: string;
   private readonly http: GrinHttp;
-  private readonly retry: RetryPolicy;
   private readonly processBatchSize: number;
   /** Bounds concurrent listing fetches of this client (not a rate limiter). */
   private readonly listingSlots: ReturnType<typeof pLimit>;
@@ -136,7 +120,6 @@ export class GrinClient implements GrinApi {
     this.baseUrl = (opts.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     new URL(this.baseUrl); // fail early on a malformed base URL
     this.directory = opts.directory;
-    this.retry = { ...NO_RETRY, ...opts.retry };
     this.http = new GrinHttp(this.baseUrl, opts.tokens, { ...DEFAULT_TIMEOUTS, ...opts.timeouts }, opts.onResponse);
     this.processBatchSize = opts.processBatchSize ?? 100;
     this.listingSlots = pLimit(opts.listingConcurrency ?? 2);
@@ -174,7 +157,7 @@ export class GrinClient implements GrinApi {
    */
   async checkAccess(): Promise<void> {
     const ctx = this.ctx('GET', '');
-    await withRetry(this.retry, ctx, async () => {
+    await attempt(ctx, async () => {
       const res = await this.http.send({ method: 'GET', url: this.resourceUrl('', { format: 'text', result_count: 1 }), ctx });
       await res.body.dump();
       if (res.statusCode !== 200) throw statusError(ctx, res.statusCode);
@@ -185,68 +168,50 @@ export class GrinClient implements GrinApi {
   // Listings: text
 
   /**
-   * Non-blank lines of a text listing, streamed. A failure mid-stream is retried; the retry skips
-   * the lines already delivered (listings keep their order between fetches), so none repeat.
+   * Non-blank lines of a text listing, streamed. A failure mid-stream ends the listing with an error
+   * (the caller's retry reads it again from the start); the lines before it were delivered.
    */
   async *textLines(resource: string, params: Record<string, string | number> = {}): AsyncGenerator<string> {
     const ctx = this.ctx('GET', resource);
     const url = this.resourceUrl(resource, { format: 'text', ...params });
     const release = await this.listingSlot();
+    let res: GrinResponse | undefined;
+    let finished = false;
     try {
-      let delivered = 0;
-      for (let attempt = 1; ; attempt++) {
-        let res: GrinResponse | undefined;
-        let finished = false;
-        try {
-          res = await this.okResponse({ method: 'GET', url, ctx }, 'retry');
-          const decoder = new StringDecoder('utf8');
-          const splitter = new LineSplitter();
-          let seen = 0;
-          let bytes = 0;
-          let firstLine = true;
-          const take = (lines: string[]): string[] => {
-            const out: string[] = [];
-            for (const line of lines) {
-              if (line.trim() === '') continue;
-              if (firstLine) {
-                firstLine = false;
-                if (looksLikeHtml(line)) {
-                  throw new GrinFormatError({ ...ctx, status: 200 }, 'expected a text listing but got an HTML page', true);
-                }
-              }
-              if (line.includes(REQUEST_UNAVAILABLE_TEXT)) {
-                throw new GrinFormatError({ ...ctx, status: 200 }, `GRIN answered "${REQUEST_UNAVAILABLE_TEXT}"`, true);
-              }
-              seen++;
-              if (seen > delivered) out.push(line);
-            }
-            return out;
-          };
-          for await (const chunk of res.body) {
-            bytes += (chunk as Buffer).length;
-            for (const line of take(splitter.push(decoder.write(chunk as Buffer)))) {
-              delivered++;
-              yield line;
+      res = await this.okResponse({ method: 'GET', url, ctx }, 'retry');
+      const decoder = new StringDecoder('utf8');
+      const splitter = new LineSplitter();
+      let bytes = 0;
+      let firstLine = true;
+      const take = (lines: string[]): string[] => {
+        const out: string[] = [];
+        for (const line of lines) {
+          if (line.trim() === '') continue;
+          if (firstLine) {
+            firstLine = false;
+            if (looksLikeHtml(line)) {
+              throw new GrinFormatError({ ...ctx, status: 200 }, 'expected a text listing but got an HTML page', true);
             }
           }
-          const tail = take([...splitter.push(decoder.end()), ...splitter.end()]);
-          checkLength(res, bytes, ctx);
-          for (const line of tail) {
-            delivered++;
-            yield line;
+          if (line.includes(REQUEST_UNAVAILABLE_TEXT)) {
+            throw new GrinFormatError({ ...ctx, status: 200 }, `GRIN answered "${REQUEST_UNAVAILABLE_TEXT}"`, true);
           }
-          finished = true;
-          return;
-        } catch (err) {
-          if (!isTransientError(err) || attempt >= this.retry.attempts) throw finalError(err, ctx);
-          const delay = backoffDelay(this.retry, attempt);
-          this.logger?.warn(`${ctx.endpoint}: ${(err as Error).message}; retrying in ${delay} ms (${delivered} lines already read)`);
-          await sleep(delay);
-        } finally {
-          if (res && !finished) res.body.destroy();
+          out.push(line);
         }
+        return out;
+      };
+      for await (const chunk of res.body) {
+        bytes += (chunk as Buffer).length;
+        yield* take(splitter.push(decoder.write(chunk as Buffer)));
       }
+      const tail = take([...splitter.push(decoder.end()), ...splitter.end()]);
+      checkLength(res, bytes, ctx);
+      yield* tail;
+      finished = true;
+    } catch (err) {
+      throw asGrinError(err, ctx);
     } finally {
+      if (res && !finished) res.body.destroy();
       release();
     }
   }
@@ -350,7 +315,7 @@ export class GrinClient implements GrinApi {
       visited.add(url);
       const pageUrl: string = url;
       const page = await this.withListingSlot(() =>
-        withRetry(this.retry, ctx, async () => {
+        attempt(ctx, async () => {
           const res = await this.okResponse({ method: 'GET', url: pageUrl, ctx }, 'retry');
           const parsed = parseHtmlPage(await readBodyText(res, ctx), this.directory, { ...ctx, status: 200 }, pageNo);
           if (pageNo === 1 && parsed.unavailable && parsed.rows.length === 0) {
@@ -406,31 +371,26 @@ export class GrinClient implements GrinApi {
       const batch = unique.slice(i, i + this.processBatchSize);
       const ctx = this.ctx('GET', '_process', batch.length === 1 ? batch[0] : undefined);
       const url = this.resourceUrl('_process', { barcodes: batch.join(',') });
-      const answer = await withRetry(
-        this.retry,
-        ctx,
-        async () => {
-          const res = await this.http.send({ method: 'GET', url, ctx });
-          if (res.statusCode === 429) {
-            const ra = Number(headerValue(res.headers, 'retry-after'));
-            const accepted = await acceptedBeforeQueueFull(res, ctx);
-            for (const [barcode, outcome] of accepted) results.set(barcode, outcome);
-            const notSubmitted = unique.slice(i).filter((b) => !accepted.has(b));
-            throw new QueueFullError({ ...ctx, status: 429 }, results, notSubmitted, Number.isFinite(ra) && ra > 0 ? ra : undefined);
-          }
-          if (res.statusCode !== 200) {
-            await res.body.dump();
-            throw statusError(ctx, res.statusCode);
-          }
-          const body = await readBodyText(res, ctx);
-          try {
-            return parseProcessResponse(body);
-          } catch (err) {
-            throw new GrinFormatError({ ...ctx, status: 200 }, `cannot read the answer: ${(err as Error).message}`, true);
-          }
-        },
-        { shouldRetry: (err) => !(err instanceof QueueFullError) },
-      );
+      const answer = await attempt(ctx, async () => {
+        const res = await this.http.send({ method: 'GET', url, ctx });
+        if (res.statusCode === 429) {
+          const ra = Number(headerValue(res.headers, 'retry-after'));
+          const accepted = await acceptedBeforeQueueFull(res, ctx);
+          for (const [barcode, outcome] of accepted) results.set(barcode, outcome);
+          const notSubmitted = unique.slice(i).filter((b) => !accepted.has(b));
+          throw new QueueFullError({ ...ctx, status: 429 }, results, notSubmitted, Number.isFinite(ra) && ra > 0 ? ra : undefined);
+        }
+        if (res.statusCode !== 200) {
+          await res.body.dump();
+          throw statusError(ctx, res.statusCode);
+        }
+        const body = await readBodyText(res, ctx);
+        try {
+          return parseProcessResponse(body);
+        } catch (err) {
+          throw new GrinFormatError({ ...ctx, status: 200 }, `cannot read the answer: ${(err as Error).message}`, true);
+        }
+      });
       const byLower = new Map([...answer].map(([b, o]) => [b.toLowerCase(), o]));
       for (const barcode of batch) {
         results.set(
@@ -456,7 +416,7 @@ export class GrinClient implements GrinApi {
   async headArchive(filename: string): Promise<ArchiveHead | null> {
     const url = this.archiveUrl(filename);
     const ctx = this.ctx('HEAD', filename, barcodeFromFilename(filename, this.directory));
-    return withRetry(this.retry, ctx, async () => {
+    return attempt(ctx, async () => {
       const res = await this.http.send({ method: 'HEAD', url, ctx });
       await res.body.dump();
       if (res.statusCode === 404) return null;
@@ -473,11 +433,12 @@ export class GrinClient implements GrinApi {
 
   /**
    * Streams an archive into `destPath`. When the file already holds bytes and the ETag is known
-   * (`expectEtag`, or learnt by an earlier attempt of this call), asks for the rest with
-   * `Range` + `If-Range` and appends on 206; a 200 (the archive changed) starts over. Each retry
-   * resumes from the bytes on disk. Requires an ETag; checks the final size against
-   * Content-Length / Content-Range. No total time limit, but a body idle longer than the request
-   * timeout, or slower than the transfer-rate floor (`minDownloadRate`), is cut and resumed.
+   * (`expectEtag`, or learnt by an earlier request of this call), asks for the rest with
+   * `Range` + `If-Range` and appends on 206; a 200 (the archive changed) starts over. Each resume
+   * (and the caller's next attempt) starts from the bytes on disk. Requires an ETag; checks the
+   * final size against Content-Length / Content-Range. No total time limit, but a body idle longer
+   * than the request timeout, or slower than the transfer-rate floor (`minDownloadRate`), is cut and
+   * resumed.
    */
   async downloadArchive(
     filename: string,
@@ -607,8 +568,8 @@ export class GrinClient implements GrinApi {
   /**
    * Runs a download try until it succeeds. A transient failure after new bytes reached the disk
    * (a cut or stalled body) resumes at once with Range: that is the transfer going on, not a retry,
-   * and the one request it costs was admitted already. Any other failure ends the call (or, with a
-   * `retry` policy, is tried again after a backoff), leaving what is on disk for the next attempt.
+   * and the one request it costs was admitted already. Any other failure ends the call, leaving what
+   * is on disk for the caller's next attempt (the activity's retry) to resume from.
    */
   private async resuming<T>(
     ctx: GrinErrorContext,
@@ -617,23 +578,15 @@ export class GrinClient implements GrinApi {
     signal: AbortSignal | undefined,
     once: () => Promise<T>,
   ): Promise<T> {
-    let resumes = 0;
-    for (let attempt = 1; ; ) {
+    for (let resumes = 0; ; resumes++) {
       const before = await fileSize(destPath);
       try {
         return await once();
       } catch (err) {
-        if (signal?.aborted || !isTransientError(err)) throw finalError(err, ctx);
+        if (signal?.aborted || !isTransientError(err)) throw asGrinError(err, ctx);
         const progressed = canResume() && (await fileSize(destPath)) > before;
-        if (progressed && resumes < MAX_RESUMES_PER_CALL) {
-          resumes++;
-          this.logger?.warn(`${ctx.endpoint}: ${(err as Error).message}; resuming from the bytes on disk`);
-          continue;
-        }
-        if (++attempt > this.retry.attempts) throw finalError(err, ctx);
-        const delay = backoffDelay(this.retry, attempt - 1);
-        this.logger?.warn(`${ctx.endpoint}: attempt ${attempt - 1} failed (${(err as Error).message}); retrying in ${delay} ms`);
-        await sleep(delay, signal);
+        if (!progressed || resumes >= MAX_RESUMES_PER_CALL) throw asGrinError(err, ctx);
+        this.logger?.warn(`${ctx.endpoint}: ${(err as Error).message}; resuming from the bytes on disk`);
       }
     }
   }
@@ -654,7 +607,7 @@ export class GrinClient implements GrinApi {
     for (const batch of packBarcodesIntoUrls(prefix, unique, this.maxSearchUrlLength)) {
       const ctx = this.ctx('GET', '_barcode_search', batch.length === 1 ? batch[0] : undefined);
       const url = prefix + batch.map(encodeURIComponent).join('%20');
-      const text = await withRetry(this.retry, ctx, async () => {
+      const text = await attempt(ctx, async () => {
         const res = await this.okResponse({ method: 'GET', url, ctx }, 'retry');
         const body = await readBodyText(res, ctx);
         if (looksLikeHtml(body.slice(0, 200))) {
@@ -692,6 +645,18 @@ export class GrinClient implements GrinApi {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * One try of a request: whatever it throws leaves as a GRIN error naming `ctx` (a network-level
+ * fault wrapped, ours as it is). No retry here: that is the caller's (see the module comment).
+ */
+async function attempt<T>(ctx: GrinErrorContext, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw asGrinError(err, ctx);
+  }
+}
 
 function assertBarcode(barcode: string): void {
   if (!isValidBarcode(barcode)) {

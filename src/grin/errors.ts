@@ -28,9 +28,9 @@ export const WAITING_FOR_CREDENTIALS = 'GRIN to accept our credentials (check gr
 export interface GrinErrorOptions {
   retryable: boolean;
   /**
-   * Whether the client's own retry loop (used only outside Temporal, by the CLI) may try again at
-   * once. Default: `retryable`. False for faults only an operator or Google can end (credentials,
-   * ACL): a command should say so now rather than after minutes of backoff.
+   * Whether a retry within a command or call may try again soon (the CLI's retry helper, a download's
+   * Range resume). Default: `retryable`. False for faults only an operator or Google can end
+   * (credentials, ACL): a command should say so now rather than after minutes of backoff.
    */
   retryInCall?: boolean;
   waitingFor?: string;
@@ -211,8 +211,7 @@ export class GrinAnswerError extends PipelineError {
 /**
  * A fault of the connection itself (reset before the end of a body, no data within the idle limit),
  * raised by our HTTP transport. It carries a system error `code` like Node's own socket errors, so it
- * is classified with them (a network fault: transient, retried within the call, then named with the
- * endpoint by `asGrinError`).
+ * is classified with them (a network fault: transient, named with the endpoint by `asGrinError`).
  */
 export class ConnectionFault extends PipelineError {
   constructor(
@@ -223,7 +222,7 @@ export class ConnectionFault extends PipelineError {
   }
 }
 
-/** A wait or request stopped by its abort signal (a cancelled activity, Ctrl-C): never retried within the call. */
+/** A request stopped by its abort signal (a cancelled activity, Ctrl-C): never retried within a call or command. */
 export class GrinAbortError extends PipelineError {
   constructor() {
     super('aborted', { retryable: true });
@@ -249,8 +248,8 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 /**
- * True for errors worth another try within a call (the CLI's retry loop, resuming a download):
- * our own errors that say so, and network-level failures.
+ * True for errors worth another try soon, without Temporal (the CLI's retry helper, resuming a
+ * download): our own errors that say so, and network-level failures.
  */
 export function isTransientError(err: unknown): boolean {
   if (err instanceof GrinHttpError) return err.retryInCall;

@@ -1,9 +1,9 @@
 /**
  * One HTTP exchange with GRIN: bearer token on every request, redirects followed by hand
  * (a redirect to Google's login page, or a 401, means the token was refused: refresh once and try
- * again), 403 turned into a permission error. Plus an optional retry loop for callers outside
- * Temporal (the CLI); inside activities the client makes one attempt and Temporal's retry policy is
- * the only retry layer (it respects the shared GRIN rate limit and the activity's timeout).
+ * again), 403 turned into a permission error. No retries here: a failure is classified (transient
+ * or not) and thrown; the caller's retry layer waits (Temporal's activity retry policy, which keeps
+ * to the shared GRIN rate limit and the activity's timeout, or the CLI's helper in src/cli/retry.ts).
  *
  * The transport is Node's own http/https client, not undici: undici 7 (the last line that runs on
  * Node 20) throws an uncatchable assertion from a socket's end handler when a server closes the
@@ -14,7 +14,6 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { setTimeout as wait } from 'node:timers/promises';
 import type { AccessTokenSource } from './auth';
 import { WAITING_FOR_GRIN, ConnectionFault, GrinAbortError, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
 
@@ -25,18 +24,7 @@ export interface HttpTimeouts {
   requestMs: number;
 }
 
-export interface RetryPolicy {
-  /** Total attempts including the first. */
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
 export const DEFAULT_TIMEOUTS: HttpTimeouts = { connectMs: 10_000, requestMs: 60_000 };
-/** One attempt: in the pipeline, Temporal retries (see the book workflow's activity retry policies). */
-export const NO_RETRY: RetryPolicy = { attempts: 1, baseDelayMs: 1_000, maxDelayMs: 60_000 };
-/** For one-off commands that run outside Temporal (CLI listings, enrichment). */
-export const CLI_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 1_000, maxDelayMs: 60_000 };
 const MAX_REDIRECTS = 5;
 
 export interface GrinRequest {
@@ -301,56 +289,5 @@ export function statusError(ctx: GrinErrorContext, status: number, detail?: stri
   return new GrinHttpError({ ...ctx, status }, detail ?? `unexpected HTTP status ${status}`, {
     retryable,
     waitingFor: retryable ? WAITING_FOR_GRIN : undefined,
-  });
-}
-
-export interface RetryHooks {
-  /** Called before each wait, for logging. */
-  onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
-  signal?: AbortSignal;
-  /** Vetoes a retry of an otherwise transient error (e.g. a full queue the caller must back off from). */
-  shouldRetry?: (err: unknown) => boolean;
-}
-
-/** Exponential backoff with jitter: base·2^(n-1), capped, times a random factor in [0.5, 1). */
-export function backoffDelay(policy: RetryPolicy, attempt: number): number {
-  const exp = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(exp * (0.5 + Math.random() * 0.5));
-}
-
-/**
- * Runs `fn` up to `policy.attempts` times while it fails with a transient error. The last error is
- * rethrown as it is when it is a GrinHttpError, or wrapped in one (naming `ctx`) when it is a
- * network-level error, so every final error names the endpoint.
- */
-export async function withRetry<T>(
-  policy: RetryPolicy,
-  ctx: GrinErrorContext,
-  fn: (attempt: number) => Promise<T>,
-  hooks: RetryHooks = {},
-): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn(attempt);
-    } catch (err) {
-      if (hooks.signal?.aborted) throw err;
-      const transient = isTransientError(err) && (hooks.shouldRetry?.(err) ?? true);
-      if (!transient || attempt >= policy.attempts) throw finalError(err, ctx);
-      const delay = backoffDelay(policy, attempt);
-      hooks.onRetry?.(err, attempt, delay);
-      await sleep(delay, hooks.signal);
-    }
-  }
-}
-
-/** The error to give up with: ours as it is; a network-level one wrapped so it names the endpoint. */
-export function finalError(err: unknown, ctx: GrinErrorContext): unknown {
-  return asGrinError(err, ctx);
-}
-
-/** Waits `ms`; an abort ends the wait at once, rejecting with the abort's reason (the caller gives up). */
-export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  await wait(ms, undefined, { signal }).catch(() => {
-    throw abortReason(signal as AbortSignal);
   });
 }

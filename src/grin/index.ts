@@ -3,7 +3,7 @@ export * from './types';
 export * from './errors';
 export { GrinClient, DEFAULT_BASE_URL, MAX_SEARCH_URL_LENGTH, parseContentRange } from './client';
 export type { GrinClientOptions, ListingFormat } from './client';
-export type { HttpTimeouts, RetryPolicy } from './http';
+export type { HttpTimeouts } from './http';
 export {
   StaticTokenSource,
   OAuthTokenSource,

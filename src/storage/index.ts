@@ -16,7 +16,7 @@ export const DEFAULT_PARTS_IN_FLIGHT = 4;
 
 export function createStorage(
   config: StorageConfig,
-  opts: { partsInFlight?: number; env?: NodeJS.ProcessEnv } = {},
+  opts: { partsInFlight?: number; env?: NodeJS.ProcessEnv; sdkRetries?: boolean } = {},
 ): BookStorage {
   if (config.kind === 'local') return new LocalStorage(config.path);
   return new S3Storage({
@@ -28,6 +28,7 @@ export function createStorage(
     checksums: config.checksums,
     credentials: explicitCredentials(config, opts.env ?? process.env),
     partsInFlight: opts.partsInFlight ?? DEFAULT_PARTS_IN_FLIGHT,
+    sdkRetries: opts.sdkRetries,
   });
 }
 

@@ -54,6 +54,11 @@ export interface S3StorageOptions
   credentials?: S3Credentials;
   /** Parts uploaded at once per multipart upload. */
   partsInFlight: number;
+  /**
+   * The AWS SDK's own retries (its default, 3 attempts) on requests without a streamed body. Off
+   * (one attempt) in the worker: Temporal's activity retry policy is its one retry layer. Default on.
+   */
+  sdkRetries?: boolean;
 }
 
 /**
@@ -160,7 +165,7 @@ const RETRYABLE_4XX_CODES = new Set([
 export class S3Storage implements BookStorage {
   readonly location: string;
   readonly identity: StorageIdentity;
-  /** Client for everything except streamed uploads (SDK retries on). */
+  /** Client for everything except streamed uploads (SDK retries as `sdkRetries` says). */
   readonly client: S3Client;
   /**
    * Client for streamed bodies (PutObject from a file, UploadPart). The SDK cannot rewind a stream
@@ -203,7 +208,7 @@ export class S3Storage implements BookStorage {
       // Without timeouts a stalled connection would hang the upload forever.
       requestHandler: { connectionTimeout: 10_000, socketTimeout: 120_000 },
     };
-    this.client = new S3Client(base);
+    this.client = new S3Client(opts.sdkRetries === false ? { ...base, maxAttempts: 1 } : base);
     this.transferClient = new S3Client({ ...base, maxAttempts: 1 });
   }
 

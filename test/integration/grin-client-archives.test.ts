@@ -7,7 +7,7 @@ import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { ArchiveNotFoundError, GrinHttpError } from '../../src/grin/errors';
 import type { GrinClient } from '../../src/grin/client';
 import type { DownloadProgress } from '../../src/grin/types';
-import { clientFor } from './grin-client-helpers';
+import { clientFor, retried } from './grin-client-helpers';
 
 const sha = (file: string) => createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 
@@ -121,23 +121,26 @@ describe('GrinClient archives against the simulator', () => {
     });
   });
 
-  it('a missing ETag is retried, and an error when it stays missing', async () => {
+  it('a missing ETag is a transient failure (the caller\'s retry downloads), and an error when it stays missing', async () => {
     const dest = path.join(dir, 'x.part');
     sim.setFaults({ missingEtag: { times: 1 } });
-    expect((await client.downloadArchive('ARCH0001.tar.gz.gpg', dest)).size).toBeGreaterThan(0);
+    expect((await retried(() => client.downloadArchive('ARCH0001.tar.gz.gpg', dest))).size).toBeGreaterThan(0);
     sim.setFaults({ missingEtag: 1 });
-    const err = await client.downloadArchive('ARCH0001.tar.gz.gpg', path.join(dir, 'y.part')).catch((e: unknown) => e);
+    const err = await retried(() => client.downloadArchive('ARCH0001.tar.gz.gpg', path.join(dir, 'y.part'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GrinHttpError);
     expect((err as GrinHttpError).retryable).toBe(true);
     expect((err as Error).message).toMatch(/GET \/TEST\/ARCH0001\.tar\.gz\.gpg, barcode ARCH0001, HTTP 200: no ETag/);
     await expect(client.headArchive('ARCH0001.tar.gz.gpg')).rejects.toThrow(/no ETag/);
   });
 
-  it('429 and 5xx on archives are retried', async () => {
+  it('429 and 5xx on archives are transient failures, one request per call; the caller\'s retry downloads', async () => {
     const dest = path.join(dir, 'z.part');
     sim.setFaults({ rateLimitArchive: { times: 1 }, serverError: { times: 1 } });
     const before = archiveLog('ARCH0002').length;
-    expect((await client.downloadArchive('ARCH0002.tar.gz.gpg', dest)).resumed).toBe(false);
+    const first = await client.downloadArchive('ARCH0002.tar.gz.gpg', dest).catch((e: unknown) => e);
+    expect(first).toMatchObject({ status: 500, retryable: true });
+    expect(archiveLog('ARCH0002').slice(before)).toHaveLength(1);
+    expect((await retried(() => client.downloadArchive('ARCH0002.tar.gz.gpg', dest))).resumed).toBe(false);
     expect(archiveLog('ARCH0002').slice(before).map((e) => e.status)).toEqual([500, 429, 200]);
   });
 

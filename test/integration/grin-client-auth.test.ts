@@ -6,7 +6,7 @@ import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { GrinClient } from '../../src/grin/client';
 import { OAuthTokenSource, StaticTokenSource } from '../../src/grin/auth';
 import { GrinAuthError, GrinPermissionError } from '../../src/grin/errors';
-import { FAST_RETRY, clientFor, logged } from './grin-client-helpers';
+import { clientFor, logged, retried } from './grin-client-helpers';
 
 describe('GrinClient auth against the simulator', () => {
   let sim: RunningSimulator;
@@ -31,7 +31,7 @@ describe('GrinClient auth against the simulator', () => {
 
   async function oauthClient(refreshBeforeExpiryMs = 500) {
     const tokens = await OAuthTokenSource.fromFiles({ clientSecretFile, credentialsFile: credsFile, tokenUri: sim.tokenUri, refreshBeforeExpiryMs });
-    return new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens, retry: FAST_RETRY });
+    return new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens });
   }
 
   it('gets a token from the simulator /token, refreshes it proactively before expiry, and stores it (0600)', async () => {
@@ -124,10 +124,13 @@ describe('GrinClient auth against the simulator', () => {
   });
 
   it('a static token GRIN refuses is a GrinAuthError (no secret in the message)', async () => {
-    const client = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('wrong-token'), retry: FAST_RETRY });
+    const client = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('wrong-token') });
     try {
-      const err = (await client.headArchive(`${sim.barcodes[0]}.tar.gz.gpg`).catch((e: unknown) => e)) as Error;
+      const before = sim.requestLog.length;
+      const err = (await retried(() => client.headArchive(`${sim.barcodes[0]}.tar.gz.gpg`)).catch((e: unknown) => e)) as Error;
       expect(err).toBeInstanceOf(GrinAuthError);
+      // One refresh (none for a static token) and no retry: only the operator can fix the token.
+      expect(sim.requestLog.slice(before).filter((e) => e.path.endsWith('.tar.gz.gpg'))).toHaveLength(2);
       expect(err.message).not.toContain('wrong-token');
       expect(err.message).toContain(`HEAD /${sim.directory}/${sim.barcodes[0]}.tar.gz.gpg`);
       await expect(client.checkAccess()).rejects.toBeInstanceOf(GrinAuthError);
@@ -136,12 +139,14 @@ describe('GrinClient auth against the simulator', () => {
     }
   });
 
-  it('403 is a GrinPermissionError explaining the ACL delay, not retried', async () => {
-    const forbidden = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('not-on-acl'), retry: FAST_RETRY });
+  it('403 is a GrinPermissionError explaining the ACL delay, not retried by the CLI\'s retry helper', async () => {
+    const forbidden = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('not-on-acl') });
     const otherDir = clientFor(sim, { directory: 'OTHER' });
     try {
-      const err = await forbidden.listConverted().catch((e: unknown) => e);
+      const lines: string[] = [];
+      const err = await retried(() => forbidden.listConverted(), lines).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GrinPermissionError);
+      expect(lines).toEqual([]);
       expect((err as Error).message).toMatch(/12 hours/);
       expect((err as GrinPermissionError).status).toBe(403);
       expect(logged(sim, '_converted')).toHaveLength(1);

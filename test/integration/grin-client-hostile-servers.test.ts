@@ -16,7 +16,7 @@ import { GrinHttp, readBodyText } from '../../src/grin/http';
 import { StaticTokenSource } from '../../src/grin/auth';
 import { GrinFormatError, GrinListingError, SlowTransferError } from '../../src/grin/errors';
 import { ConversionListings } from '../../src/grin/conversion-listings';
-import { FAST_RETRY, collect } from './grin-client-helpers';
+import { collect, retried } from './grin-client-helpers';
 
 interface RawRequest {
   method: string;
@@ -68,7 +68,7 @@ function head(status: string, headers: Record<string, string | number>): string 
 }
 
 const makeClient = (baseUrl: string, extra: Partial<ConstructorParameters<typeof GrinClient>[0]> = {}) =>
-  new GrinClient({ baseUrl, directory: 'TEST', tokens: new StaticTokenSource('t0k'), retry: FAST_RETRY, ...extra });
+  new GrinClient({ baseUrl, directory: 'TEST', tokens: new StaticTokenSource('t0k'), ...extra });
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -156,7 +156,7 @@ describe('answers sent with Connection: close', () => {
     }
   });
 
-  it.each(SIZES)('answers of %i bytes cut short (Content-Length not reached) are retried, and downloads resume', async (size) => {
+  it.each(SIZES)('answers of %i bytes cut short (Content-Length not reached) fail transiently, and downloads resume', async (size) => {
     const listing = textListing(size);
     const archive = archiveBytes(size);
     const etag = 'etag-2';
@@ -177,8 +177,11 @@ describe('answers sent with Connection: close', () => {
     });
     const client = makeClient(srv.base);
     try {
-      expect(await client.listInProcess('text')).toEqual(listing.barcodes);
+      await expect(client.listInProcess('text')).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/_in_process/) });
+      expect(listingCalls).toBe(1);
+      expect(await retried(() => client.listInProcess('text'))).toEqual(listing.barcodes);
       expect(listingCalls).toBe(2);
+      // The download resumes with Range within its one call: progress, not a retry.
       const dest = path.join(dir, 'cut.gpg');
       const result = await client.downloadArchive('TEST_A2.tar.gz.gpg', dest);
       expect(result).toEqual({ etag, size, resumed: true });
@@ -191,7 +194,7 @@ describe('answers sent with Connection: close', () => {
     }
   });
 
-  it('a connection closed right after the headers, or mid-body, is retried; the download completes', async () => {
+  it('a connection closed right after the headers, or mid-body, fails transiently; under the caller\'s retry the download completes', async () => {
     const size = 300_000;
     const listing = textListing(70_000);
     const archive = archiveBytes(size);
@@ -210,12 +213,16 @@ describe('answers sent with Connection: close', () => {
         setTimeout(() => sock.destroy(), 20); // closed mid-body, without a clean end
       } else sock.end(a.body);
     });
-    const client = makeClient(srv.base, { retry: { attempts: 5, baseDelayMs: 5, maxDelayMs: 20 } });
+    const client = makeClient(srv.base, {});
+    const policy = { attempts: 5, baseDelayMs: 5, maxDelayMs: 20 };
     try {
-      expect(await collect(client.textLines('_in_process'))).toEqual(listing.barcodes);
+      expect(await retried(() => collect(client.textLines('_in_process')), undefined, policy)).toEqual(listing.barcodes);
+      expect(calls).toBe(3);
       const dest = path.join(dir, 'mid.gpg');
-      const result = await client.downloadArchive('TEST_A3.tar.gz.gpg', dest);
-      expect(result.size).toBe(size);
+      // Closed after the headers: nothing on disk, a failed try; closed mid-body: resumed at once with Range.
+      const result = await retried(() => client.downloadArchive('TEST_A3.tar.gz.gpg', dest), undefined, policy);
+      expect(calls).toBe(6);
+      expect(result).toEqual({ etag, size, resumed: true });
       expect(sha(fs.readFileSync(dest))).toBe(sha(archive));
     } finally {
       await client.close();
@@ -305,7 +312,6 @@ describe('a body that trickles', () => {
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/libraries`;
     const warnings: string[] = [];
     const client = makeClient(base, {
-      retry: { attempts: 1, baseDelayMs: 5, maxDelayMs: 20 },
       timeouts: { connectMs: 2_000, requestMs: 10_000 },
       minDownloadRate: { bytes: 4_096, windowMs: 1_000 },
       logger: { warn: (m) => warnings.push(m) },
@@ -335,7 +341,7 @@ describe('a body that trickles', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/libraries`;
     // Without a known ETag nothing can be resumed: the first cut ends the call.
-    const client = makeClient(base, { retry: { attempts: 1, baseDelayMs: 5, maxDelayMs: 20 }, minDownloadRate: { bytes: 4_096, windowMs: 500 } });
+    const client = makeClient(base, { minDownloadRate: { bytes: 4_096, windowMs: 500 } });
     try {
       const err = await client.downloadArchive('TEST_T2.tar.gz.gpg', path.join(dir, 't2.gpg')).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(SlowTransferError);

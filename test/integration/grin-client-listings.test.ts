@@ -2,7 +2,7 @@
 import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { GrinHttpError } from '../../src/grin/errors';
 import type { GrinClient } from '../../src/grin/client';
-import { clientFor, collect, logged } from './grin-client-helpers';
+import { clientFor, collect, logged, retried } from './grin-client-helpers';
 
 describe('GrinClient listings against the simulator', () => {
   let sim: RunningSimulator;
@@ -94,12 +94,16 @@ describe('GrinClient listings against the simulator', () => {
     for (const b of candidates) expect(available).not.toContain(b);
   });
 
-  it('a 5xx on a listing is retried; the request log shows the retries', async () => {
+  it('a 5xx on a listing is one transient failure per call; the caller\'s retry reads it; the request log shows each try', async () => {
     sim.setFaults({ serverError: { times: 2 } });
     const before = logged(sim, '_converted').length;
-    expect((await client.listConverted('text')).length).toBe(inPool().length);
-    const calls = logged(sim, '_converted').slice(before);
-    expect(calls.map((c) => c.status)).toEqual([500, 500, 200]);
+    const err = await client.listConverted('text').catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 500, retryable: true });
+    expect(logged(sim, '_converted').slice(before)).toHaveLength(1);
+    const lines: string[] = [];
+    expect((await retried(() => client.listConverted('text'), lines)).length).toBe(inPool().length);
+    expect(logged(sim, '_converted').slice(before).map((c) => c.status)).toEqual([500, 500, 200]);
+    expect(lines).toEqual([expect.stringMatching(/^test: retrying in \d+\.\d s \(GRIN GET \/\w+\/_converted, HTTP 500: unexpected HTTP status 500\); attempt 2 of 3$/)]);
   });
 
   it('a listing that keeps failing throws (never an empty list), naming endpoint and status', async () => {
@@ -111,11 +115,12 @@ describe('GrinClient listings against the simulator', () => {
     await expect(collect(client.listAllBarcodes())).rejects.toThrow(/HTTP 500/);
   });
 
-  it('404 on a listing is retried (transient), then reported', async () => {
+  it('404 on a listing is transient (retried by the caller), then reported', async () => {
     const before = sim.requestLog.length;
-    const err = await collect(client.textLines('_no_such_listing')).catch((e: unknown) => e);
+    const err = await retried(() => collect(client.textLines('_no_such_listing'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GrinHttpError);
     expect((err as GrinHttpError).status).toBe(404);
+    expect((err as GrinHttpError).retryable).toBe(true);
     expect(sim.requestLog.slice(before).filter((e) => e.path.endsWith('/_no_such_listing'))).toHaveLength(3);
   });
 
@@ -132,11 +137,13 @@ describe('GrinClient listings against the simulator', () => {
     expect(warnings.join('\n')).toMatch(/Your request is unavailable/);
   });
 
-  it('"Your request is unavailable" on the first page is retried, and an error if it persists', async () => {
+  it('"Your request is unavailable" on the first page is a transient error (the caller\'s retry reads the listing), and an error if it persists', async () => {
     sim.setFaults({ requestUnavailable: { times: 1 } });
-    expect((await client.listFailed('html')).length).toBe(0);
+    await expect(client.listFailed('html')).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/Your request is unavailable/) });
+    sim.setFaults({ requestUnavailable: { times: 1 } });
+    expect((await retried(() => client.listFailed('html'))).length).toBe(0);
     sim.setFaults({ requestUnavailable: 1 });
-    await expect(client.listConverted('html')).rejects.toThrow(/Your request is unavailable/);
+    await expect(retried(() => client.listConverted('html'))).rejects.toThrow(/Your request is unavailable/);
   });
 });
 

@@ -1,7 +1,7 @@
 /** GrinClient `_process` and `_barcode_search` over real HTTP against the simulator. */
 import { startSimulator, type RunningSimulator } from '../../devkit/simulator';
 import { QueueFullError } from '../../src/grin/errors';
-import { clientFor, logged } from './grin-client-helpers';
+import { clientFor, logged, retried } from './grin-client-helpers';
 
 describe('GrinClient _process against the simulator', () => {
   let sim: RunningSimulator;
@@ -66,12 +66,15 @@ describe('GrinClient _process against the simulator', () => {
     }
   });
 
-  it('a 5xx on _process is retried', async () => {
+  it('a 5xx on _process is a transient failure of the one request; the caller\'s retry asks again', async () => {
     const client = clientFor(sim);
     try {
       sim.setFaults({ serverError: { times: 1 } });
-      expect((await client.requestConversion(['NEW00001'])).get('NEW00001')).toEqual({ kind: 'requested' });
-      expect(logged(sim, '_process').map((c) => c.status)).toEqual([500, 200]);
+      await expect(client.requestConversion(['NEW00001'])).rejects.toMatchObject({ status: 500, retryable: true });
+      expect(logged(sim, '_process').map((c) => c.status)).toEqual([500]);
+      sim.setFaults({ serverError: { times: 1 } });
+      expect((await retried(() => client.requestConversion(['NEW00001']))).get('NEW00001')).toEqual({ kind: 'requested' });
+      expect(logged(sim, '_process').map((c) => c.status)).toEqual([500, 500, 200]);
     } finally {
       await client.close();
     }

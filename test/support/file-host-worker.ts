@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   installQuietRuntime('ERROR');
   const hostQueue = hostQueueName(config, hostId);
   const logFile = process.env.KILL_TEST_UPLOAD_LOG;
-  const storage = logFile ? recordingUploads(storageFrom(config), logFile) : undefined;
+  const storage = logFile ? recordingUploads(storageFrom(config, 'activities'), logFile) : undefined;
   const deps = await buildActivityDeps(config, hostQueue, { storage, crashPoint: killSwitchFromEnv() });
   const connection = await NativeConnection.connect({ address: config.temporal.address });
   // The test machine's real disk usage is not what these tests are about.
