@@ -45,7 +45,13 @@ export default tseslint.config(
     // Replaces the src/ entry's options for this rule, so the devkit patterns are repeated.
     files: ['src/workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })), patterns: devkitPatterns }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must be deterministic: no Node built-ins.' })),
+          patterns: devkitPatterns,
+        },
+      ],
     },
   },
 );

@@ -55,7 +55,11 @@ function median(values: number[]): number {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
-function run(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ stdout: string; stderr: string; wallMs: number }> {
+function run(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ stdout: string; stderr: string; wallMs: number }> {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
     const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -119,7 +123,13 @@ interface ChildSpec {
 }
 
 /** What the pipeline's stages 04–06 call, in order, on one book (src/activities/{decrypt,extract,process}.ts). */
-async function twoStep(archive: string, outDir: string, barcode: string, thread: Thread, useDigests: boolean): Promise<Record<string, number>> {
+async function twoStep(
+  archive: string,
+  outDir: string,
+  barcode: string,
+  thread: Thread,
+  useDigests: boolean,
+): Promise<Record<string, number>> {
   const steps: Record<string, number> = {};
   let t = Date.now();
   mkdirSync(outDir, { recursive: true });
@@ -148,7 +158,14 @@ async function childOurs(archive: string, workDir: string, spec: ChildSpec): Pro
     Array.from({ length: spec.copies }, async (_, i) => {
       const outDir = join(workDir, `run${i}`);
       if (spec.path !== 'fused') return twoStep(archive, outDir, `B${i}`, spec.thread, spec.path === 'two-step-digests');
-      const summary = await unpackArchive({ archive, passphrase: PASSPHRASE, outDir, barcode: `B${i}`, keep: spec.keep, decryptThread: spec.thread });
+      const summary = await unpackArchive({
+        archive,
+        passphrase: PASSPHRASE,
+        outDir,
+        barcode: `B${i}`,
+        keep: spec.keep,
+        decryptThread: spec.thread,
+      });
       return summary.timingsMs as unknown as Record<string, number>;
     }),
   );
@@ -191,7 +208,13 @@ async function measureOurs(archive: string, spec: ChildSpec, work: WorkDirs, scr
 }
 
 /** `gpg --decrypt | [tee B.tar.gz |] tar -xz`, each side under `/usr/bin/time -f %M` for its peak RSS. */
-async function measureGpgTar(archive: string, passFile: string, gnupgHome: string, keepTarGz: boolean, dirs: WorkDirs): Promise<Measurement> {
+async function measureGpgTar(
+  archive: string,
+  passFile: string,
+  gnupgHome: string,
+  keepTarGz: boolean,
+  dirs: WorkDirs,
+): Promise<Measurement> {
   const work = dirs.make('bench-gpg-');
   const out = join(work, 'x');
   mkdirSync(out);
@@ -244,16 +267,35 @@ function parseArgs(argv: string[]): Args {
 /** The variants, in the order each round runs them. */
 const VARIANTS = {
   base: { label: '(a) as built in --base DIST (before the change)', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker' } },
-  ours: { label: '(a) ours, one pass: decrypt (worker thread) + extract (all files), verify, derivatives (with the GC setting of `grin-pipeline unpack`)', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker' } },
+  ours: {
+    label:
+      '(a) ours, one pass: decrypt (worker thread) + extract (all files), verify, derivatives (with the GC setting of `grin-pipeline unpack`)',
+    spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker' },
+  },
   oursDefaultGc: {
     label: "(a') as (a), with V8's default GC settings (incremental marking on; what (a) ran with before issue 10's CPU work)",
     spec: { path: 'fused', copies: 1, keep: 'all', thread: 'worker', gc: 'default' },
   },
-  oursMain: { label: '(a1) same, decrypting in the main thread (before this change)', spec: { path: 'fused', copies: 1, keep: 'all', thread: 'main' } },
-  oursLean: { label: '(a2) as (a), storing only text/XML/checksum.md5 (every entry still checked and hashed)', spec: { path: 'fused', copies: 1, keep: 'derivative-inputs', thread: 'worker' } },
-  twoStep: { label: "(a3) the activities' two steps: decryptFile to .tar.gz (worker thread), then extractTarGz, verifyChecksums, makeDerivatives", spec: { path: 'two-step', copies: 1, keep: 'all', thread: 'worker' } },
-  twoStepMain: { label: '(a3.1) same, decrypting in the main thread (before this change)', spec: { path: 'two-step', copies: 1, keep: 'all', thread: 'main' } },
-  twoStepDigests: { label: '(a3.2) as (a3), verifyChecksums given the digests from extractTarGzWithDigests (not yet used by the activity)', spec: { path: 'two-step-digests', copies: 1, keep: 'all', thread: 'worker' } },
+  oursMain: {
+    label: '(a1) same, decrypting in the main thread (before this change)',
+    spec: { path: 'fused', copies: 1, keep: 'all', thread: 'main' },
+  },
+  oursLean: {
+    label: '(a2) as (a), storing only text/XML/checksum.md5 (every entry still checked and hashed)',
+    spec: { path: 'fused', copies: 1, keep: 'derivative-inputs', thread: 'worker' },
+  },
+  twoStep: {
+    label: "(a3) the activities' two steps: decryptFile to .tar.gz (worker thread), then extractTarGz, verifyChecksums, makeDerivatives",
+    spec: { path: 'two-step', copies: 1, keep: 'all', thread: 'worker' },
+  },
+  twoStepMain: {
+    label: '(a3.1) same, decrypting in the main thread (before this change)',
+    spec: { path: 'two-step', copies: 1, keep: 'all', thread: 'main' },
+  },
+  twoStepDigests: {
+    label: '(a3.2) as (a3), verifyChecksums given the digests from extractTarGzWithDigests (not yet used by the activity)',
+    spec: { path: 'two-step-digests', copies: 1, keep: 'all', thread: 'worker' },
+  },
   gpgTar: { label: '(b) gpg --decrypt \\| tar -xz', spec: null },
   gpgTeeTar: { label: "(b') gpg --decrypt \\| tee B.tar.gz \\| tar -xz (also keeps the .tar.gz, like ours)", spec: null },
   fourOurs: {
@@ -261,7 +303,10 @@ const VARIANTS = {
     spec: { path: 'fused', copies: 4, keep: 'all', thread: 'worker', gc: 'default' },
   },
   fourBase: { label: '(c) as built in --base DIST', spec: { path: 'fused', copies: 4, keep: 'all', thread: 'worker' } },
-  fourTwoStep: { label: '(c3) four of (a3) at once, one process (as a worker host running four books)', spec: { path: 'two-step', copies: 4, keep: 'all', thread: 'worker' } },
+  fourTwoStep: {
+    label: '(c3) four of (a3) at once, one process (as a worker host running four books)',
+    spec: { path: 'two-step', copies: 4, keep: 'all', thread: 'worker' },
+  },
 } satisfies Record<string, { label: string; spec: ChildSpec | null }>;
 type Variant = keyof typeof VARIANTS;
 
@@ -274,7 +319,9 @@ async function main(): Promise<void> {
   const { rounds, only } = args;
   const baseScript = args.base === null ? null : join(args.base, 'bench', 'archive-bench.js');
   if (baseScript !== null && !existsSync(baseScript)) throw new Error(`--base: ${baseScript} is missing (give a build's dist/ folder)`);
-  const names = (Object.keys(VARIANTS) as Variant[]).filter((n) => (!only || only.includes(n)) && ((n !== 'base' && n !== 'fourBase') || baseScript !== null));
+  const names = (Object.keys(VARIANTS) as Variant[]).filter(
+    (n) => (!only || only.includes(n)) && ((n !== 'base' && n !== 'fourBase') || baseScript !== null),
+  );
   if (!names.includes('gpgTar')) throw new Error('--only must include gpgTar (the reference of the ratios)');
   const { archive, passFile } = args.archive === null ? await ensureArchive(args.mb) : { archive: args.archive, passFile: writePassFile() };
   const size = statSync(archive).size;
@@ -340,7 +387,12 @@ async function main(): Promise<void> {
   const row = (name: Variant): string => {
     const m = summary[name];
     const lo = least[name];
-    const note = name === 'gpgTar' ? '1' : name.startsWith('four') ? 'target: peak RSS < 300 MiB' : `${ratio(m, summary.gpgTar)}; min: ${ratio(lo, least.gpgTar)}`;
+    const note =
+      name === 'gpgTar'
+        ? '1'
+        : name.startsWith('four')
+          ? 'target: peak RSS < 300 MiB'
+          : `${ratio(m, summary.gpgTar)}; min: ${ratio(lo, least.gpgTar)}`;
     const split = Number.isNaN(m.userS!) ? '' : ` (${m.userS!.toFixed(2)} + ${m.sysS!.toFixed(2)})`;
     return (
       `| ${VARIANTS[name].label} | ${(m.wallMs / 1000).toFixed(2)} s (min ${(lo.wallMs / 1000).toFixed(2)}) | ` +

@@ -11,7 +11,10 @@ import { simulatedPipelineOverrides, type SimulatorEndpoint } from '../devkit/de
 import type { SimulatorOptions } from '../devkit/simulator';
 
 /** Every book converted before the clock starts, GRIN's limits lifted: the time measured is the pipeline's. */
-export function convertedBooks(barcodes: string[], opts: { pages: number; pageKib: number; dataDir: string }): SimulatorOptions & { dataDir: string } {
+export function convertedBooks(
+  barcodes: string[],
+  opts: { pages: number; pageKib: number; dataDir: string },
+): SimulatorOptions & { dataDir: string } {
   return {
     barcodes,
     seed: 99,
@@ -26,7 +29,11 @@ export function convertedBooks(barcodes: string[], opts: { pages: number; pageKi
 }
 
 /** The pipeline's config against `sim` and the Temporal server at `temporalAddress`, data under `dir`. */
-export function benchConfig(sim: SimulatorEndpoint, dir: string, opts: { temporalAddress: string; fileActivities: number; window: number; booksOnHost?: number; cachedWorkflows?: number }): PipelineConfig {
+export function benchConfig(
+  sim: SimulatorEndpoint,
+  dir: string,
+  opts: { temporalAddress: string; fileActivities: number; window: number; booksOnHost?: number; cachedWorkflows?: number },
+): PipelineConfig {
   return loadConfig({
     env: {},
     overrides: deepMerge(simulatedPipelineOverrides(sim, dir, 'sim-token'), {

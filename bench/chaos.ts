@@ -20,7 +20,8 @@ function whole(flag: string, min: number) {
 }
 
 function profile(text: string): ChaosProfile {
-  if (!(CHAOS_PROFILES as readonly string[]).includes(text)) throw new InvalidArgumentError(`--profile must be one of ${CHAOS_PROFILES.join(', ')}, got "${text}"`);
+  if (!(CHAOS_PROFILES as readonly string[]).includes(text))
+    throw new InvalidArgumentError(`--profile must be one of ${CHAOS_PROFILES.join(', ')}, got "${text}"`);
   return text as ChaosProfile;
 }
 
@@ -42,7 +43,7 @@ async function main(): Promise<void> {
         '               S3 outage, a full disk, revoked GRIN credentials, GRIN request faults throughout; concurrency set small.',
         '  single-host  one worker with the default concurrency, as a library runs it: --kills kill -9s that land while a download',
         '               is in progress (the simulator slows a third of the archive bodies), --bursts bursts of GRIN answering 429 to',
-        '               every archive request for --burst-seconds each, GRIN request faults throughout. The pipeline\'s stall',
+        "               every archive request for --burst-seconds each, GRIN request faults throughout. The pipeline's stall",
         '               detector is read every 10 s during the run and once after it: the run fails if any pipeline queue (workflow,',
         '               GRIN, shared file queue, host file queue) goes more than 2 minutes with tasks waiting and no poller, if a',
         '               book stalls in a file stage, or if any book does not settle. A queue starved longer than --wedge-minutes',
@@ -51,22 +52,56 @@ async function main(): Promise<void> {
         'Example: npm run chaos -- --profile single-host --books 30 --kills 4 --retry-max 30 --deadline 14',
       ].join('\n'),
     )
-    .option('--profile <name>', `which faults and deployment: ${CHAOS_PROFILES.join(' or ')} (see Profiles below)`, profile, 'full' as ChaosProfile)
+    .option(
+      '--profile <name>',
+      `which faults and deployment: ${CHAOS_PROFILES.join(' or ')} (see Profiles below)`,
+      profile,
+      'full' as ChaosProfile,
+    )
     .option('--bursts <n>', 'single-host: bursts of archive 429s', whole('--bursts', 0), 2)
     .option('--burst-seconds <seconds>', 'single-host: how long each 429 burst lasts', whole('--burst-seconds', 1), 30)
-    .option('--wedge-minutes <minutes>', 'single-host: stop waiting once a queue has had tasks and no poller this long', whole('--wedge-minutes', 3), 6)
+    .option(
+      '--wedge-minutes <minutes>',
+      'single-host: stop waiting once a queue has had tasks and no poller this long',
+      whole('--wedge-minutes', 3),
+      6,
+    )
     .option('--books <n>', 'books in the batch (some bad, a few large)', whole('--books', 12), 150)
-    .option('--kills <n>', 'kill -9 of worker A, aimed at the file stages in turn (download, decrypt, extract, process, upload, cleanup)', whole('--kills', 0), 6)
+    .option(
+      '--kills <n>',
+      'kill -9 of worker A, aimed at the file stages in turn (download, decrypt, extract, process, upload, cleanup)',
+      whole('--kills', 0),
+      6,
+    )
     .option('--s3-outage <seconds>', 'how long S3 refuses connections', whole('--s3-outage', 0), 180)
     .option('--disk-full <seconds>', 'how long the processing disk reads as over the threshold', whole('--disk-full', 0), 45)
     .option('--revoke <seconds>', 'how long GRIN answers invalid_grant to token refreshes', whole('--revoke', 0), 30)
-    .option('--retry-max <seconds>', 'longest wait between retries of a failing stage (default: the config defaults, 1800 s GRIN / 300 s files)', whole('--retry-max', 1))
+    .option(
+      '--retry-max <seconds>',
+      'longest wait between retries of a failing stage (default: the config defaults, 1800 s GRIN / 300 s files)',
+      whole('--retry-max', 1),
+    )
     .option('--seed <n>', 'seed for the books, bad books and faults', whole('--seed', 0), 1)
     .option('--deadline <minutes>', 'give up waiting after this long and report what did not settle', whole('--deadline', 1), 40)
     .option('--data <dir>', 'where servers, board, logs go (default: a new temp folder)')
     .option('--keep', 'keep the data folder (logs, board, Temporal db) for inspection', false)
     .parse(process.argv)
-    .opts<{ profile: ChaosProfile; bursts: number; burstSeconds: number; wedgeMinutes: number; books: number; kills: number; s3Outage: number; diskFull: number; revoke: number; retryMax?: number; seed: number; deadline: number; data?: string; keep: boolean }>();
+    .opts<{
+      profile: ChaosProfile;
+      bursts: number;
+      burstSeconds: number;
+      wedgeMinutes: number;
+      books: number;
+      kills: number;
+      s3Outage: number;
+      diskFull: number;
+      revoke: number;
+      retryMax?: number;
+      seed: number;
+      deadline: number;
+      data?: string;
+      keep: boolean;
+    }>();
   const report = await runChaos({
     profile: opts.profile,
     bursts: opts.bursts,

@@ -81,14 +81,22 @@ async function runOn(kind: string, books: number, opts: { pages: number; pageKib
     await new Promise((r) => setTimeout(r, 5000));
     const before = { cpu: backend.cpuSeconds(), dbCpu: backend.databaseCpuSeconds(), db: await backend.databaseBytes() };
     const started = Date.now();
-    const summary = await (await startBatch(client, config, barcodes, { batchId: 'cost', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) })).result();
+    const summary = await (
+      await startBatch(client, config, barcodes, { batchId: 'cost', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) })
+    ).result();
     const seconds = (Date.now() - started) / 1000;
     const after = { cpu: backend.cpuSeconds(), dbCpu: backend.databaseCpuSeconds(), db: await backend.databaseBytes() };
     const stored = (await (await Board.open(config.pipelineDir)).counts())['07_stored'];
-    console.log(`${backend.name}: ${books} books × ${opts.pages} pages × ${opts.pageKib} KiB; stored ${stored} (batch ${summary.stored} stored, ${summary.failed} failed)`);
+    console.log(
+      `${backend.name}: ${books} books × ${opts.pages} pages × ${opts.pageKib} KiB; stored ${stored} (batch ${summary.stored} stored, ${summary.failed} failed)`,
+    );
     const perBook = (s: number) => `${((s / books) * 1000).toFixed(0)} ms per book`;
-    console.log(`  wall ${seconds.toFixed(1)} s; server CPU ${(after.cpu - before.cpu).toFixed(1)} s = ${perBook(after.cpu - before.cpu)}; database server CPU ${perBook(after.dbCpu - before.dbCpu)}${kind === 'cluster' ? '' : ' (SQLite: inside the server)'}`);
-    console.log(`  database ${(before.db / 1024 ** 2).toFixed(1)} → ${(after.db / 1024 ** 2).toFixed(1)} MiB: ${((after.db - before.db) / books / 1024).toFixed(1)} KiB per book`);
+    console.log(
+      `  wall ${seconds.toFixed(1)} s; server CPU ${(after.cpu - before.cpu).toFixed(1)} s = ${perBook(after.cpu - before.cpu)}; database server CPU ${perBook(after.dbCpu - before.dbCpu)}${kind === 'cluster' ? '' : ' (SQLite: inside the server)'}`,
+    );
+    console.log(
+      `  database ${(before.db / 1024 ** 2).toFixed(1)} → ${(after.db / 1024 ** 2).toFixed(1)} MiB: ${((after.db - before.db) / books / 1024).toFixed(1)} KiB per book`,
+    );
   } finally {
     workers.shutdown();
     await running;
@@ -99,14 +107,21 @@ async function runOn(kind: string, books: number, opts: { pages: number; pageKib
 
 async function main(): Promise<void> {
   const opts = new Command('cluster-cost')
-    .description('Server CPU and database growth per book on the dev server and on a PostgreSQL-backed cluster; prints figures, asserts nothing.')
+    .description(
+      'Server CPU and database growth per book on the dev server and on a PostgreSQL-backed cluster; prints figures, asserts nothing.',
+    )
     .option('--books <n>', 'books per backend', Number, 60)
     .option('--pages <n>', 'pages per book', Number, 2)
     .option('--page-kib <n>', 'KiB per page image', Number, 16)
     .option('--backends <list>', 'dev, cluster or both (comma-separated, in this order)', 'dev,cluster')
     .parse(process.argv)
     .opts<{ books: number; pages: number; pageKib: number; backends: string }>();
-  console.log(`node ${process.version}; load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `node ${process.version}; load average ${(await import('node:os'))
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   for (const kind of opts.backends.split(',').map((s) => s.trim())) await runOn(kind, opts.books, opts);
 }
 

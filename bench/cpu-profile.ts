@@ -93,7 +93,9 @@ async function child(archive: string, outDir: string, what: Component, tarGz: st
   const total = process.cpuUsage(total0);
   const end = threadCpu();
   const threads = end.map((t) => ({ ...t, cpuS: t.cpuS - (start.find((s) => s.tid === t.tid)?.cpuS ?? 0) }));
-  console.log(JSON.stringify({ wallS, cpuS: (total.user + total.system) / 1e6, threads, maxRssMiB: process.resourceUsage().maxRSS / 1024 }));
+  console.log(
+    JSON.stringify({ wallS, cpuS: (total.user + total.system) / 1e6, threads, maxRssMiB: process.resourceUsage().maxRSS / 1024 }),
+  );
 }
 
 // ---- profile summing ----------------------------------------------------------------------------
@@ -114,12 +116,23 @@ const COMPONENTS: Array<[string, (url: string, fn: string) => boolean]> = [
   ['garbage collection', (_u, f) => f === '(garbage collector)'],
   ['openpgp.js (cipher, MDC, its stream copies)', (u) => u.includes('node_modules/openpgp')],
   ['tar-stream (+ streamx, b4a)', (u) => /node_modules\/(tar-stream|streamx|b4a|fast-fifo|text-decoder)/.test(u)],
-  ['native fs calls (open, read, write, close: scheduling the pool work)', (u, f) => u === '' && /^(open|close|read|writeBuffers?|writeString|unlink|fstat|lstat|mkdir|rename)$/.test(f)],
+  [
+    'native fs calls (open, read, write, close: scheduling the pool work)',
+    (u, f) => u === '' && /^(open|close|read|writeBuffers?|writeString|unlink|fstat|lstat|mkdir|rename)$/.test(f),
+  ],
   ['node:crypto hash (MD5 / SHA-1 MDC)', (u) => u.includes('internal/crypto/hash')],
   ['node:crypto cipher', (u) => u.includes('internal/crypto/cipher')],
   ['zlib glue (inflate itself runs in the pool)', (u) => u === 'node:zlib' || u.includes('internal/zlib')],
   ['fs write glue (writes run in the pool)', (u) => u === 'node:fs' || u.includes('internal/fs/')],
-  ['thread hand-off (postMessage, batching)', (u, f) => u.includes('decrypt-thread') || u.includes('decrypt-worker') || u.includes('internal/worker') || u.includes('per_context/messageport') || f === 'postMessage'],
+  [
+    'thread hand-off (postMessage, batching)',
+    (u, f) =>
+      u.includes('decrypt-thread') ||
+      u.includes('decrypt-worker') ||
+      u.includes('internal/worker') ||
+      u.includes('per_context/messageport') ||
+      f === 'postMessage',
+  ],
   ['web streams', (u) => u.includes('internal/webstreams')],
   ['node streams', (u) => u.includes('internal/streams') || u === 'node:stream'],
   ['our extraction (extract.ts etc.)', (u) => u.includes('/src/archive/')],
@@ -204,7 +217,11 @@ async function main(): Promise<void> {
     console.log(`\nCPU seconds, each part alone in its own process (median; samples ${JSON.stringify(Object.fromEntries(cpu))}):\n`);
     console.log('| component | CPU s | how |\n|---|---|---|');
     const rows: Array<[string, number, string]> = [
-      ['decrypt (openpgp.js: AES-CFB, SHA-1 MDC, web streams, copies; S2K)', m('decrypt-main'), 'decrypt in the main thread, plaintext discarded'],
+      [
+        'decrypt (openpgp.js: AES-CFB, SHA-1 MDC, web streams, copies; S2K)',
+        m('decrypt-main'),
+        'decrypt in the main thread, plaintext discarded',
+      ],
       ['hand-off to/from the decryption thread', m('decrypt-worker') - m('decrypt-main'), 'decrypt in the worker thread minus the above'],
       ['inflate (node:zlib)', m('inflate'), 'gunzip of the decrypted .tar.gz, discarded'],
       ['tar parsing (tar-stream)', m('inflate-untar') - m('inflate'), '+ tar-stream, entries drained'],
@@ -222,8 +239,16 @@ async function main(): Promise<void> {
     const r = await runChild(['--cpu-prof', `--cpu-prof-dir=${profDir}`], 'full', archive, work, tarGz);
     const pid = Math.min(...r.threads.map((t) => t.tid));
     console.log(`\nprofiled run: wall ${r.wallS.toFixed(2)} s, CPU ${r.cpuS.toFixed(2)} s, peak RSS ${r.maxRssMiB.toFixed(0)} MiB`);
-    console.log('threads with CPU (tid - pid, name, CPU s):', r.threads.filter((t) => t.cpuS > 0).map((t) => `${t.tid - pid} ${t.name} ${t.cpuS.toFixed(2)}`).join('; '));
-    const files = readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')).sort();
+    console.log(
+      'threads with CPU (tid - pid, name, CPU s):',
+      r.threads
+        .filter((t) => t.cpuS > 0)
+        .map((t) => `${t.tid - pid} ${t.name} ${t.cpuS.toFixed(2)}`)
+        .join('; '),
+    );
+    const files = readdirSync(profDir)
+      .filter((f) => f.endsWith('.cpuprofile'))
+      .sort();
     for (const f of files) {
       const sums = sumProfile(join(profDir, f));
       const busy = [...sums].filter(([k]) => k !== 'idle').reduce((n, [, v]) => n + v, 0);

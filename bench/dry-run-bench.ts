@@ -40,13 +40,20 @@ async function main(): Promise<void> {
     }
     await new Promise<void>((r) => out.end(r));
     const configFile = join(dir, 'config.yaml');
-    writeFileSync(configFile, YAML.stringify({ pipelineDir, processingDir: join(dir, 'processing'), temporal: { address: server.address } }));
+    writeFileSync(
+      configFile,
+      YAML.stringify({ pipelineDir, processingDir: join(dir, 'processing'), temporal: { address: server.address } }),
+    );
 
     const cli = resolve(__dirname, '../src/client.js');
     const began = process.hrtime.bigint();
-    const child = spawn(process.execPath, [cli, '-c', configFile, 'start-batch', '--barcodes-file', file, '--batch-id', 'bench', '--dry-run'], {
-      stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [cli, '-c', configFile, 'start-batch', '--barcodes-file', file, '--batch-id', 'bench', '--dry-run'],
+      {
+        stdio: ['ignore', openSync('/dev/null', 'w'), 'pipe'],
+      },
+    );
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((done) => child.on('close', done));

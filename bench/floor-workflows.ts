@@ -24,7 +24,9 @@ export interface FloorBookInput {
 const localBoard = proxyLocalActivities<FloorActivities>({ startToCloseTimeout: '1 minute' });
 
 export async function floorBook(input: FloorBookInput): Promise<string> {
-  const onQueue = input.queues.map((taskQueue) => proxyActivities<FloorActivities>({ taskQueue, startToCloseTimeout: '1 minute', heartbeatTimeout: '30 seconds' }));
+  const onQueue = input.queues.map((taskQueue) =>
+    proxyActivities<FloorActivities>({ taskQueue, startToCloseTimeout: '1 minute', heartbeatTimeout: '30 seconds' }),
+  );
   await localBoard.stage({ barcode: input.barcode, stage: -1 }); // register on the board
   upsertSearchAttributes([{ key: GrinStage, value: '01_requested' }]);
   let last = '';

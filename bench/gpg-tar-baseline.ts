@@ -23,15 +23,36 @@ export interface BaselineResult {
 
 /** One book: decrypt, unpack and keep the archive, then copy it to `storeDir`; GNU time's figures. */
 async function oneBook(archive: string, passphraseFile: string, work: string, storeDir: string): Promise<{ cpu: number; rssMiB: number }> {
-  const name = archive.split('/').pop()!.replace(/\.gpg$/, '');
+  const name = archive
+    .split('/')
+    .pop()!
+    .replace(/\.gpg$/, '');
   const out = join(work, name.replace(/\.tar\.gz$/, ''));
   mkdirSync(out, { recursive: true });
   const timing = join(work, `${name}.time`);
   const script =
     'set -eo pipefail; gpg --batch --quiet --pinentry-mode loopback --passphrase-file "$1" -d "$2" | tee "$3" | tar -xzf - -C "$4"; cp "$3" "$5"';
-  await run('/usr/bin/time', ['-o', timing, '-f', '%U %S %M', 'bash', '-c', script, 'baseline', passphraseFile, archive, join(work, name), out, join(storeDir, name)], {
-    env: { ...process.env, GNUPGHOME: join(work, 'gnupg') },
-  });
+  await run(
+    '/usr/bin/time',
+    [
+      '-o',
+      timing,
+      '-f',
+      '%U %S %M',
+      'bash',
+      '-c',
+      script,
+      'baseline',
+      passphraseFile,
+      archive,
+      join(work, name),
+      out,
+      join(storeDir, name),
+    ],
+    {
+      env: { ...process.env, GNUPGHOME: join(work, 'gnupg') },
+    },
+  );
   const [user, sys, maxKb] = readFileSync(timing, 'utf8').trim().split(/\s+/).slice(-3).map(Number);
   rmSync(out, { recursive: true, force: true });
   rmSync(join(work, name), { force: true });
@@ -40,7 +61,10 @@ async function oneBook(archive: string, passphraseFile: string, work: string, st
 
 /** Runs the baseline over every `.gpg` archive in `archiveDir`, `parallel` at a time, under `work`. */
 export async function gpgTarBaseline(archiveDir: string, passphraseFile: string, work: string, parallel: number): Promise<BaselineResult> {
-  const archives = readdirSync(archiveDir).filter((f) => f.endsWith('.gpg')).sort().map((f) => join(archiveDir, f));
+  const archives = readdirSync(archiveDir)
+    .filter((f) => f.endsWith('.gpg'))
+    .sort()
+    .map((f) => join(archiveDir, f));
   const storeDir = join(work, 'storage');
   mkdirSync(join(work, 'gnupg'), { recursive: true, mode: 0o700 });
   mkdirSync(storeDir, { recursive: true });

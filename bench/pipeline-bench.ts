@@ -47,15 +47,22 @@ async function main(): Promise<void> {
 
     const client = await connectClient(config);
     const started = Date.now();
-    const handle = await startBatch(client, config, sim.barcodes, { batchId: 'bench', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, config, sim.barcodes, {
+      batchId: 'bench',
+      settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }),
+    });
     const summary = await handle.result();
     const seconds = (Date.now() - started) / 1000;
     const counts = await (await Board.open(config.pipelineDir)).counts();
     const bytes = sim.requestLog.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg')).reduce((n, r) => n + r.bytesSent, 0);
     const rss = process.resourceUsage().maxRSS / 1024;
-    console.log(`books ${opts.books} × ${opts.pages} pages × ${opts.pageKib} KiB, file activities ${opts.fileActivities}, node ${process.version}`);
+    console.log(
+      `books ${opts.books} × ${opts.pages} pages × ${opts.pageKib} KiB, file activities ${opts.fileActivities}, node ${process.version}`,
+    );
     console.log(`stored ${counts['07_stored']}, parked ${counts.failed} (batch: ${summary.stored} stored, ${summary.failed} failed)`);
-    console.log(`wall ${seconds.toFixed(1)} s  →  ${((counts['07_stored'] / seconds) * 3600).toFixed(0)} books/hour, ${(bytes / seconds / 1e6).toFixed(1)} MB/s downloaded`);
+    console.log(
+      `wall ${seconds.toFixed(1)} s  →  ${((counts['07_stored'] / seconds) * 3600).toFixed(0)} books/hour, ${(bytes / seconds / 1e6).toFixed(1)} MB/s downloaded`,
+    );
     console.log(`peak RSS of this process (worker + simulator + client) ${rss.toFixed(0)} MiB`);
   } finally {
     workers.shutdown();

@@ -160,7 +160,16 @@ const SIZES = [
 /** `--sizes`: each shape in its own process (so each peak RSS is its own), one after the other. */
 function runSizes(rest: string[]): void {
   for (const size of SIZES) {
-    const args = [process.argv[1], '--books', String(size.books), '--pages', String(size.pages), '--page-kib', String(size.pageKib), ...rest];
+    const args = [
+      process.argv[1],
+      '--books',
+      String(size.books),
+      '--pages',
+      String(size.pages),
+      '--page-kib',
+      String(size.pageKib),
+      ...rest,
+    ];
     console.log(`\n== ${size.books} books × ${size.pages} pages × ${size.pageKib} KiB ==`);
     const done = spawnSync(process.execPath, [...process.execArgv, ...args], { stdio: 'inherit' });
     if (done.status !== 0) throw new Error(`pipeline-cost ${args.slice(1).join(' ')} exited with ${done.status ?? done.signal}`);
@@ -184,7 +193,19 @@ async function main(): Promise<void> {
     .option('--keep', 'keep the data folder', false)
     .option('--no-baseline', 'skip the gpg | tar baseline (run on the same archives before and after the batch)')
     .parse(process.argv)
-    .opts<{ books: number; pages: number; pageKib: number; fileActivities: number; window?: number; booksOnHost?: number; cachedWorkflows?: number; sampleMs: number; history: boolean; keep: boolean; baseline: boolean }>();
+    .opts<{
+      books: number;
+      pages: number;
+      pageKib: number;
+      fileActivities: number;
+      window?: number;
+      booksOnHost?: number;
+      cachedWorkflows?: number;
+      sampleMs: number;
+      history: boolean;
+      keep: boolean;
+      baseline: boolean;
+    }>();
 
   const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-'));
   const barcodes = Array.from({ length: opts.books }, (_, i) => `COST${String(i).padStart(8, '0')}`);
@@ -199,7 +220,13 @@ async function main(): Promise<void> {
     }),
   ]);
   const simulator = { baseUrl: sim.baseUrl, directory: 'TEST', passphrase: 'simulator-passphrase' };
-  const config = benchConfig(simulator, dir, { temporalAddress: temporal.address, fileActivities: opts.fileActivities, window: opts.window ?? opts.books, booksOnHost: opts.booksOnHost, cachedWorkflows: opts.cachedWorkflows });
+  const config = benchConfig(simulator, dir, {
+    temporalAddress: temporal.address,
+    fileActivities: opts.fileActivities,
+    window: opts.window ?? opts.books,
+    booksOnHost: opts.booksOnHost,
+    cachedWorkflows: opts.cachedWorkflows,
+  });
   installQuietRuntime('ERROR');
   const workers = await createPipelineWorkers(config, { hostId: 'cost' });
   const running = workers.run();
@@ -215,8 +242,14 @@ async function main(): Promise<void> {
     }
     process.stderr.write(`(simulator packages ready in ${((Date.now() - pregen) / 1000).toFixed(1)} s)\n`);
     const passphraseFile = join(dir, 'secrets', 'gpg-passphrase.txt');
-    const baselineBefore = opts.baseline ? await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-1'), opts.fileActivities) : undefined;
-    process.stderr.write(`(load average before the batch: ${loadavg().map((l) => l.toFixed(2)).join(' ')})\n`);
+    const baselineBefore = opts.baseline
+      ? await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-1'), opts.fileActivities)
+      : undefined;
+    process.stderr.write(
+      `(load average before the batch: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')})\n`,
+    );
     const grinBefore = (await sim.control<{ grinRequests: number }>('stats')).grinRequests;
 
     const client = await connectClient(config);
@@ -229,7 +262,10 @@ async function main(): Promise<void> {
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
     const started = Date.now();
-    const handle = await startBatch(client, config, barcodes, { batchId: 'cost', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, config, barcodes, {
+      batchId: 'cost',
+      settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }),
+    });
     const summary = await handle.result();
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
@@ -240,38 +276,69 @@ async function main(): Promise<void> {
     const board = await Board.open(config.pipelineDir);
     const counts = await board.counts();
     // When books reached 07_stored, from their tokens (no polling during the run).
-    const storedAt = (await board.list('07_stored')).tokens.map((t) => Date.parse(t.stages['07_stored'] ?? '')).filter(Number.isFinite).sort((a, b) => a - b);
+    const storedAt = (await board.list('07_stored')).tokens
+      .map((t) => Date.parse(t.stages['07_stored'] ?? ''))
+      .filter(Number.isFinite)
+      .sort((a, b) => a - b);
     const storedAfter = (i: number) => (storedAt.length > i ? `${((storedAt[i] - started) / 1000).toFixed(1)} s` : 'n/a');
 
     // History: every book's execution, and every run of the batch (it continues as new).
     const books: HistoryCost[] = [];
     if (opts.history) for (const barcode of barcodes) books.push(await historyCost(client, bookWorkflowId('TEST', barcode)));
     const batchRuns: HistoryCost[] = [];
-    if (opts.history) for await (const run of client.workflow.list({ query: `WorkflowId = '${batchWorkflowId('TEST', 'cost')}'` })) {
-      batchRuns.push(await historyCost(client, run.workflowId, run.runId));
-    }
+    if (opts.history)
+      for await (const run of client.workflow.list({ query: `WorkflowId = '${batchWorkflowId('TEST', 'cost')}'` })) {
+        batchRuns.push(await historyCost(client, run.workflowId, run.runId));
+      }
     const sum = (xs: HistoryCost[], f: (h: HistoryCost) => number) => xs.reduce((n, h) => n + f(h), 0);
     const n = opts.books;
     const ms = (s: number) => ((s / n) * 1000).toFixed(0);
     const byType = new Map<string, number>();
     for (const h of books) for (const [t, c] of h.byType) byType.set(t, (byType.get(t) ?? 0) + c);
 
-    console.log(`books ${n} × ${opts.pages} pages × ${opts.pageKib} KiB, converted, limits lifted; file activities ${opts.fileActivities}, window ${opts.window ?? n}, books on host ${config.concurrency.booksOnHost}, workflows cached ${config.concurrency.cachedWorkflows}; node ${process.version}`);
+    console.log(
+      `books ${n} × ${opts.pages} pages × ${opts.pageKib} KiB, converted, limits lifted; file activities ${opts.fileActivities}, window ${opts.window ?? n}, books on host ${config.concurrency.booksOnHost}, workflows cached ${config.concurrency.cachedWorkflows}; node ${process.version}`,
+    );
     console.log(`stored ${counts['07_stored']}, parked ${counts.failed} (batch: ${summary.stored} stored, ${summary.failed} failed)`);
     console.log(`wall ${seconds.toFixed(1)} s → ${((counts['07_stored'] / seconds) * 3600).toFixed(0)} books/hour`);
-    console.log(`first book stored after ${storedAfter(0)}, 10th after ${storedAfter(9)}, half after ${storedAfter(Math.floor(n / 2) - 1)} (from the batch's start)`);
-    console.log(`local disk high-water (processing folder, ${diskPeak.samples} samples every ≥ ${opts.sampleMs} ms): ${diskPeak.peakBooks} books, ${(diskPeak.peakBytes / 1024 ** 2).toFixed(1)} MiB`);
-    console.log(`CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)`);
+    console.log(
+      `first book stored after ${storedAfter(0)}, 10th after ${storedAfter(9)}, half after ${storedAfter(Math.floor(n / 2) - 1)} (from the batch's start)`,
+    );
+    console.log(
+      `local disk high-water (processing folder, ${diskPeak.samples} samples every ≥ ${opts.sampleMs} ms): ${diskPeak.peakBooks} books, ${(diskPeak.peakBytes / 1024 ** 2).toFixed(1)} MiB`,
+    );
+    console.log(
+      `CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)`,
+    );
     console.log(formatThreadCpu(threadsBefore, threadsAfter, n));
-    if (opts.history) console.log(`history per book: ${(sum(books, (h) => h.events) / n).toFixed(1)} events, ${(sum(books, (h) => h.actions) / n).toFixed(1)} actions; batch: ${batchRuns.length} run(s), ${sum(batchRuns, (h) => h.events)} events (largest ${Math.max(...batchRuns.map((h) => h.events))}), ${(sum(batchRuns, (h) => h.actions) / n).toFixed(1)} actions per book`);
-    if (opts.history) console.log(`book events by type (per book): ${[...byType].sort((a, b) => b[1] - a[1]).map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`).join(', ')}`);
+    if (opts.history)
+      console.log(
+        `history per book: ${(sum(books, (h) => h.events) / n).toFixed(1)} events, ${(sum(books, (h) => h.actions) / n).toFixed(1)} actions; batch: ${batchRuns.length} run(s), ${sum(batchRuns, (h) => h.events)} events (largest ${Math.max(...batchRuns.map((h) => h.events))}), ${(sum(batchRuns, (h) => h.actions) / n).toFixed(1)} actions per book`,
+      );
+    if (opts.history)
+      console.log(
+        `book events by type (per book): ${[...byType]
+          .sort((a, b) => b[1] - a[1])
+          .map(([t, c]) => `${t.replace('EVENT_TYPE_', '')} ${(c / n).toFixed(1)}`)
+          .join(', ')}`,
+      );
     console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)}`);
     const worker = sampleProcess('self');
-    console.log(`peak RSS in the batch window (VmHWM): worker process ${worker.peakRssMiB.toFixed(0)} MiB, Temporal server ${after.server.peakRssMiB.toFixed(0)} MiB, simulator ${after.simulator.peakRssMiB.toFixed(0)} MiB`);
+    console.log(
+      `peak RSS in the batch window (VmHWM): worker process ${worker.peakRssMiB.toFixed(0)} MiB, Temporal server ${after.server.peakRssMiB.toFixed(0)} MiB, simulator ${after.simulator.peakRssMiB.toFixed(0)} MiB`,
+    );
     for (const line of formatServerTime(serverTimeBefore, serverTimeAfter, n)) console.log(line);
     if (opts.baseline) {
-      const afterRound = await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-2'), opts.fileActivities);
-      for (const [label, b] of [['before the batch', baselineBefore!], ['after the batch', afterRound]] as const) {
+      const afterRound = await gpgTarBaseline(
+        join(dir, 'sim', 'archives', 'TEST'),
+        passphraseFile,
+        join(dir, 'baseline-2'),
+        opts.fileActivities,
+      );
+      for (const [label, b] of [
+        ['before the batch', baselineBefore!],
+        ['after the batch', afterRound],
+      ] as const) {
         console.log(
           `baseline ${label} (gpg -d | tee | tar -xz, then cp to a folder; ${opts.fileActivities} at a time, same archives): wall ${b.wallSeconds.toFixed(1)} s, ` +
             `CPU ${ms(b.cpuSeconds)} ms per book, largest process peak RSS ${b.peakRssMiB.toFixed(0)} MiB; ` +
@@ -279,7 +346,11 @@ async function main(): Promise<void> {
         );
       }
     }
-    console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `load average at the end: ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     workers.shutdown();
     await running;

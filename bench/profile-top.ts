@@ -62,7 +62,9 @@ function main(): void {
     .parse(process.argv);
   const dir = program.args[0];
   const { top } = program.opts<{ top: number }>();
-  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .sort();
   if (files.length === 0) throw new Error(`${dir}: no .cpuprofile files (run with node --cpu-prof --cpu-prof-dir ${dir})`);
   for (const file of files) {
     const { total, byFunction, byPlace } = selfTimes(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile);

@@ -149,8 +149,18 @@ async function main(): Promise<void> {
     .option('--day-minutes <m>', "real minutes per simulated day (GRIN's clock)", Number, 20)
     .option('--conversions-per-day <n>', "GRIN's conversions per simulated day", Number, 5000)
     .option('--pool-cap <n>', "GRIN's converted pool (oldest package evicted beyond it)", Number, 5000)
-    .option('--pacing-margin <n>', 'grin.pacing.maxRequestedNotDownloaded = pool cap minus this (conversions the library asks for outside the pipeline)', Number, 500)
-    .option('--poll-seconds <s>', "how often waiting books look at GRIN's converted list, in real seconds (the config's 300 s scaled to the fast clock would be a few seconds: each waiting book's poll is an activity attempt, and that many would swamp this machine)", Number, 15)
+    .option(
+      '--pacing-margin <n>',
+      'grin.pacing.maxRequestedNotDownloaded = pool cap minus this (conversions the library asks for outside the pipeline)',
+      Number,
+      500,
+    )
+    .option(
+      '--poll-seconds <s>',
+      "how often waiting books look at GRIN's converted list, in real seconds (the config's 300 s scaled to the fast clock would be a few seconds: each waiting book's poll is an activity attempt, and that many would swamp this machine)",
+      Number,
+      15,
+    )
     .option('--window <n>', 'books in flight in the batch (default: the config default, concurrency.batchWindow)', Number)
     .option('--file-activities <n>', 'file stages in parallel on the worker', Number, 4)
     .option('--cached-workflows <n>', 'concurrency.cachedWorkflows (default: the config default)', Number)
@@ -189,7 +199,12 @@ async function main(): Promise<void> {
   const raw = deepMerge(simulatedPipelineOverrides(simulator, dir, 'sim-token'), {
     temporal: { address: temporal.address },
     grin: { pollIntervalSeconds: pollSeconds, rateLimitPerSecond: 200, pacing: { maxRequestedNotDownloaded } },
-    concurrency: { fileActivities: opts.fileActivities, grinActivities: 16, batchWindow: opts.window, cachedWorkflows: opts.cachedWorkflows },
+    concurrency: {
+      fileActivities: opts.fileActivities,
+      grinActivities: 16,
+      batchWindow: opts.window,
+      cachedWorkflows: opts.cachedWorkflows,
+    },
   });
   const configFile = join(dir, 'config.json');
   writeFileSync(configFile, JSON.stringify(raw, null, 2));
@@ -200,7 +215,9 @@ async function main(): Promise<void> {
   const worker = new SupervisedWorker([WORKER_CLI, '-c', configFile, '--host-id', 'scale', '--log-level', 'warn'], workerLog, log);
   worker.start();
   const watchWorker = setInterval(() => worker.sample(), 5_000);
-  log(`data ${dir}; GRIN day = ${opts.dayMinutes} real min (clock ×${clockSpeed.toFixed(1)}), ${opts.conversionsPerDay}/day, pool ${opts.poolCap}; pacing cap ${maxRequestedNotDownloaded}; poll ${pollSeconds} s; window ${config.concurrency.batchWindow}`);
+  log(
+    `data ${dir}; GRIN day = ${opts.dayMinutes} real min (clock ×${clockSpeed.toFixed(1)}), ${opts.conversionsPerDay}/day, pool ${opts.poolCap}; pacing cap ${maxRequestedNotDownloaded}; poll ${pollSeconds} s; window ${config.concurrency.batchWindow}`,
+  );
 
   const board = await Board.open(config.pipelineDir);
   const samples: Sample[] = [];
@@ -218,7 +235,9 @@ async function main(): Promise<void> {
       grin: (await stats()).library,
     };
     samples.push(s);
-    log(`${s.seconds.toFixed(0)} s: stored ${s.stored}, failed ${s.failed}, at GRIN ${s.atGrin} (queue ${s.grin.queued}, pool ${s.grin.pool}, converted ${s.grin.conversionsCompleted}, evicted before download ${s.grin.evictedBeforeDownload}); RSS worker ${mib(s.workerRssMiB)}, server ${mib(s.serverRssMiB)}`);
+    log(
+      `${s.seconds.toFixed(0)} s: stored ${s.stored}, failed ${s.failed}, at GRIN ${s.atGrin} (queue ${s.grin.queued}, pool ${s.grin.pool}, converted ${s.grin.conversionsCompleted}, evicted before download ${s.grin.evictedBeforeDownload}); RSS worker ${mib(s.workerRssMiB)}, server ${mib(s.serverRssMiB)}`,
+    );
     return s;
   };
 
@@ -226,15 +245,24 @@ async function main(): Promise<void> {
   try {
     const client = await connectClient(config);
     const grinBefore = (await stats()).grinRequests;
-    const cpuBefore = { worker: worker.sample().cpuSeconds, server: sampleOrNothing(temporal.pid).cpuSeconds, simulator: sampleOrNothing(sim.pid).cpuSeconds };
+    const cpuBefore = {
+      worker: worker.sample().cpuSeconds,
+      server: sampleOrNothing(temporal.pid).cpuSeconds,
+      simulator: sampleOrNothing(sim.pid).cpuSeconds,
+    };
     const load1 = loadavg();
     started = Date.now();
     const handle = await startBatch(client, config, barcodes, { batchId: 'scale', settings: bookSettingsFrom(config) });
     let timer: NodeJS.Timeout | undefined;
-    const sampling = setInterval(() => void sample().catch((err: unknown) => log(`sample failed: ${String(err)}`)), opts.sampleSeconds * 1000);
+    const sampling = setInterval(
+      () => void sample().catch((err: unknown) => log(`sample failed: ${String(err)}`)),
+      opts.sampleSeconds * 1000,
+    );
     const outcome = await Promise.race([
       handle.result().then((summary) => ({ summary })),
-      new Promise<{ error: string }>((resolve) => (timer = setTimeout(() => resolve({ error: `not finished after ${opts.maxMinutes} min` }), opts.maxMinutes * 60_000))),
+      new Promise<{ error: string }>(
+        (resolve) => (timer = setTimeout(() => resolve({ error: `not finished after ${opts.maxMinutes} min` }), opts.maxMinutes * 60_000)),
+      ),
     ]).finally(() => {
       clearInterval(sampling);
       clearTimeout(timer);
@@ -263,33 +291,64 @@ async function main(): Promise<void> {
       batchRuns.push(await historyCost(client, run.workflowId, run.runId));
     }
     const limit = pLimit(8);
-    const books = (await Promise.all(barcodes.map((b) => limit(() => historyCost(client, bookWorkflowId('TEST', b)).catch(() => undefined))))).filter((h): h is HistoryCost => !!h);
+    const books = (
+      await Promise.all(barcodes.map((b) => limit(() => historyCost(client, bookWorkflowId('TEST', b)).catch(() => undefined))))
+    ).filter((h): h is HistoryCost => !!h);
     const sum = (xs: HistoryCost[], f: (h: HistoryCost) => number) => xs.reduce((n, h) => n + f(h), 0);
     const n = opts.books;
     const stored = last.stored;
 
-    console.log(`scale: ${n} books × 1 page × 4 KiB, NOT converted beforehand; GRIN ${opts.conversionsPerDay} conversions/day, pool ${opts.poolCap}, day = ${opts.dayMinutes} real min (clock ×${clockSpeed.toFixed(1)}); pacing maxRequestedNotDownloaded ${maxRequestedNotDownloaded}; poll ${pollSeconds} s; window ${config.concurrency.batchWindow}; file activities ${opts.fileActivities}; workflows cached ${config.concurrency.cachedWorkflows}; node ${process.version}`);
-    console.log(`date ${new Date().toISOString()}; load average at start ${load1.map((l) => l.toFixed(2)).join(' ')}, at end ${load2.map((l) => l.toFixed(2)).join(' ')}`);
-    console.log(finished ? `batch: ${JSON.stringify((outcome as { summary: unknown }).summary)}` : `NOT FINISHED: ${(outcome as { error: string }).error}`);
+    console.log(
+      `scale: ${n} books × 1 page × 4 KiB, NOT converted beforehand; GRIN ${opts.conversionsPerDay} conversions/day, pool ${opts.poolCap}, day = ${opts.dayMinutes} real min (clock ×${clockSpeed.toFixed(1)}); pacing maxRequestedNotDownloaded ${maxRequestedNotDownloaded}; poll ${pollSeconds} s; window ${config.concurrency.batchWindow}; file activities ${opts.fileActivities}; workflows cached ${config.concurrency.cachedWorkflows}; node ${process.version}`,
+    );
+    console.log(
+      `date ${new Date().toISOString()}; load average at start ${load1.map((l) => l.toFixed(2)).join(' ')}, at end ${load2.map((l) => l.toFixed(2)).join(' ')}`,
+    );
+    console.log(
+      finished
+        ? `batch: ${JSON.stringify((outcome as { summary: unknown }).summary)}`
+        : `NOT FINISHED: ${(outcome as { error: string }).error}`,
+    );
     const workerLogText = readFileSync(workerLog, 'utf8');
     const occurrences = (text: string) => workerLogText.split(text).length - 1;
-    console.log(`worker: ${worker.exits.length} exit(s) by itself, each followed by a restart${worker.exits.length ? ` (${worker.exits.join('; ')})` : ''}; its log: ${occurrences('Workflow task duration exceeded')} workflow tasks over 5 s, ${occurrences('Script execution timed out')} timed out in the sandbox, ${occurrences('async hook stack has become corrupted')} Node crash(es) "async hook stack has become corrupted"`);
+    console.log(
+      `worker: ${worker.exits.length} exit(s) by itself, each followed by a restart${worker.exits.length ? ` (${worker.exits.join('; ')})` : ''}; its log: ${occurrences('Workflow task duration exceeded')} workflow tasks over 5 s, ${occurrences('Script execution timed out')} timed out in the sandbox, ${occurrences('async hook stack has become corrupted')} Node crash(es) "async hook stack has become corrupted"`,
+    );
     console.log(`stored ${stored}, parked ${last.failed}; wall ${wall.toFixed(0)} s → ${fmt((stored / wall) * 3600)} books/hour overall`);
     console.log('books stored over time (per interval; books/hour in that interval):');
     let prev = { seconds: 0, stored: 0 };
     for (const s of samples) {
       const rate = s.seconds > prev.seconds ? ((s.stored - prev.stored) / (s.seconds - prev.seconds)) * 3600 : 0;
-      console.log(`  ${String(Math.round(s.seconds)).padStart(6)} s  stored ${String(s.stored).padStart(6)}  +${String(s.stored - prev.stored).padStart(5)}  ${fmt(rate).padStart(7)} books/h  at GRIN ${String(s.atGrin).padStart(5)}  GRIN converted ${String(s.grin.conversionsCompleted).padStart(6)}  RSS worker ${mib(s.workerRssMiB)} server ${mib(s.serverRssMiB)}`);
+      console.log(
+        `  ${String(Math.round(s.seconds)).padStart(6)} s  stored ${String(s.stored).padStart(6)}  +${String(s.stored - prev.stored).padStart(5)}  ${fmt(rate).padStart(7)} books/h  at GRIN ${String(s.atGrin).padStart(5)}  GRIN converted ${String(s.grin.conversionsCompleted).padStart(6)}  RSS worker ${mib(s.workerRssMiB)} server ${mib(s.serverRssMiB)}`,
+      );
       prev = s;
     }
-    console.log(`CPU per stored book: worker ${(((workerNow.cpuSeconds - cpuBefore.worker) / stored) * 1000).toFixed(0)} ms, Temporal server ${(((serverNow.cpuSeconds - cpuBefore.server) / stored) * 1000).toFixed(0)} ms; simulator ${(((simNow.cpuSeconds - cpuBefore.simulator) / stored) * 1000).toFixed(0)} ms (GRIN's side)`);
-    console.log(`peak RSS: worker ${mib(workerNow.peakRssMiB)}, Temporal server ${mib(serverNow.peakRssMiB)}, simulator ${mib(simNow.peakRssMiB)}`);
-    console.log(`batch: ${batchRuns.length} run(s), largest ${fmt(Math.max(...batchRuns.map((h) => h.events)))} events, ${fmt(sum(batchRuns, (h) => h.events))} in all, ${(sum(batchRuns, (h) => h.actions) / n).toFixed(2)} actions per book`);
-    console.log(`books: ${(sum(books, (h) => h.events) / books.length).toFixed(1)} events per book (largest ${Math.max(...books.map((h) => h.events))}), ${(sum(books, (h) => h.actions) / books.length).toFixed(1)} actions per book incl. each poll while waiting (largest ${Math.max(...books.map((h) => h.actions))}); ${books.length} histories read`);
-    console.log(`GRIN requests per book ${(grinRequests / n).toFixed(2)} (${fmt(grinRequests)}${grin.grinRequests >= 199_000 ? '; the simulator keeps 200,000 log entries: an undercount' : ''}); ${grin.tokenRequests} token requests`);
-    console.log(`GRIN: ${grin.library.conversionsCompleted} conversions, ${grin.library.downloads} downloads, pool evictions ${grin.library.evictions}, evicted before download ${grin.library.evictedBeforeDownload}; most of ours requested and not downloaded at once ${grin.library.undownloadedHighWater}, queue high-water ${grin.library.queueHighWater}, 429 refusals ${grin.library.queueFullRefusals}`);
-    console.log(`board CLI: \`board\` ${boardCounts.seconds.toFixed(2)} s (exit ${boardCounts.status}), \`board --bucket 07_stored\` ${boardList.seconds.toFixed(2)} s for ${boardList.lines} tokens (exit ${boardList.status}); the CLI's start-up alone (\`--help\`) ${startup.seconds.toFixed(2)} s; counts in process ${countsMs} ms`);
-    if (!opts.inMemory) console.log(`Temporal database (SQLite, dev server): ${(fileSize(dbFile) / 2 ** 20).toFixed(0)} MiB + WAL ${(fileSize(`${dbFile}-wal`) / 2 ** 20).toFixed(0)} MiB → ${((fileSize(dbFile) + fileSize(`${dbFile}-wal`)) / n / 1024).toFixed(1)} KiB per book`);
+    console.log(
+      `CPU per stored book: worker ${(((workerNow.cpuSeconds - cpuBefore.worker) / stored) * 1000).toFixed(0)} ms, Temporal server ${(((serverNow.cpuSeconds - cpuBefore.server) / stored) * 1000).toFixed(0)} ms; simulator ${(((simNow.cpuSeconds - cpuBefore.simulator) / stored) * 1000).toFixed(0)} ms (GRIN's side)`,
+    );
+    console.log(
+      `peak RSS: worker ${mib(workerNow.peakRssMiB)}, Temporal server ${mib(serverNow.peakRssMiB)}, simulator ${mib(simNow.peakRssMiB)}`,
+    );
+    console.log(
+      `batch: ${batchRuns.length} run(s), largest ${fmt(Math.max(...batchRuns.map((h) => h.events)))} events, ${fmt(sum(batchRuns, (h) => h.events))} in all, ${(sum(batchRuns, (h) => h.actions) / n).toFixed(2)} actions per book`,
+    );
+    console.log(
+      `books: ${(sum(books, (h) => h.events) / books.length).toFixed(1)} events per book (largest ${Math.max(...books.map((h) => h.events))}), ${(sum(books, (h) => h.actions) / books.length).toFixed(1)} actions per book incl. each poll while waiting (largest ${Math.max(...books.map((h) => h.actions))}); ${books.length} histories read`,
+    );
+    console.log(
+      `GRIN requests per book ${(grinRequests / n).toFixed(2)} (${fmt(grinRequests)}${grin.grinRequests >= 199_000 ? '; the simulator keeps 200,000 log entries: an undercount' : ''}); ${grin.tokenRequests} token requests`,
+    );
+    console.log(
+      `GRIN: ${grin.library.conversionsCompleted} conversions, ${grin.library.downloads} downloads, pool evictions ${grin.library.evictions}, evicted before download ${grin.library.evictedBeforeDownload}; most of ours requested and not downloaded at once ${grin.library.undownloadedHighWater}, queue high-water ${grin.library.queueHighWater}, 429 refusals ${grin.library.queueFullRefusals}`,
+    );
+    console.log(
+      `board CLI: \`board\` ${boardCounts.seconds.toFixed(2)} s (exit ${boardCounts.status}), \`board --bucket 07_stored\` ${boardList.seconds.toFixed(2)} s for ${boardList.lines} tokens (exit ${boardList.status}); the CLI's start-up alone (\`--help\`) ${startup.seconds.toFixed(2)} s; counts in process ${countsMs} ms`,
+    );
+    if (!opts.inMemory)
+      console.log(
+        `Temporal database (SQLite, dev server): ${(fileSize(dbFile) / 2 ** 20).toFixed(0)} MiB + WAL ${(fileSize(`${dbFile}-wal`) / 2 ** 20).toFixed(0)} MiB → ${((fileSize(dbFile) + fileSize(`${dbFile}-wal`)) / n / 1024).toFixed(1)} KiB per book`,
+      );
   } finally {
     clearInterval(watchWorker);
     await worker.stop();

@@ -9,7 +9,14 @@
 /** Sum and count of each `<metric>_sum` / `_count` series, keyed by its labels. */
 export type Scrape = Map<string, { sum: number; count: number }>;
 
-const LONG_POLLS = new Set(['PollWorkflowTaskQueue', 'PollActivityTaskQueue', 'PollNexusTaskQueue', 'GetTaskQueueUserData', 'PollWorkflowExecutionHistory', 'ListNexusEndpoints']);
+const LONG_POLLS = new Set([
+  'PollWorkflowTaskQueue',
+  'PollActivityTaskQueue',
+  'PollNexusTaskQueue',
+  'GetTaskQueueUserData',
+  'PollWorkflowExecutionHistory',
+  'ListNexusEndpoints',
+]);
 
 export async function scrapeServerTime(metricsUrl: string): Promise<Scrape> {
   const text = await (await fetch(metricsUrl)).text();
@@ -38,7 +45,7 @@ export function formatServerTime(before: Scrape, after: Scrape, books: number, t
   });
   const lines: string[] = [];
   const titles: Record<string, string> = {
-    service_latency: 'requests handled (service_latency; the frontend\'s time includes the history and matching calls it makes)',
+    service_latency: "requests handled (service_latency; the frontend's time includes the history and matching calls it makes)",
     task_latency_processing: 'history tasks run (task_latency_processing)',
     persistence_latency: 'store operations (persistence_latency)',
   };

@@ -29,7 +29,8 @@ const activities: FloorActivities = {
 
 function chainLengths(value: string): number[] {
   const lengths = value.split(',').map((s) => Number(s.trim()));
-  if (lengths.length === 0 || lengths.some((n) => !Number.isInteger(n) || n < 0)) throw new InvalidArgumentError('expected whole numbers ≥ 0 separated by commas, e.g. 0,5,10.');
+  if (lengths.length === 0 || lengths.some((n) => !Number.isInteger(n) || n < 0))
+    throw new InvalidArgumentError('expected whole numbers ≥ 0 separated by commas, e.g. 0,5,10.');
   return lengths;
 }
 
@@ -39,7 +40,9 @@ function rssMiB(): string {
 
 async function main(): Promise<void> {
   const opts = new Command('temporal-floor')
-    .description("What Temporal alone costs per book of the pipeline's shape (activities that do nothing); prints figures, asserts nothing.")
+    .description(
+      "What Temporal alone costs per book of the pipeline's shape (activities that do nothing); prints figures, asserts nothing.",
+    )
     .option('--books <n>', 'books per run', Number, 200)
     .option('--activities <list>', 'chain lengths to run, comma-separated (the pipeline runs 5)', chainLengths, [0, 5, 10])
     .option('--cached-workflows <n>', 'maxCachedWorkflows, as concurrency.cachedWorkflows', Number, DEFAULT_CACHED_WORKFLOWS)
@@ -56,7 +59,13 @@ async function main(): Promise<void> {
   const client = new Client({ connection: clientConnection });
   // The pipeline's arrangement: a workflow worker with local activities, and a worker per activity queue.
   const workers = await Promise.all([
-    Worker.create({ connection, taskQueue: QUEUES.books, workflowsPath: require.resolve('./floor-workflows'), activities, maxCachedWorkflows: opts.cachedWorkflows }),
+    Worker.create({
+      connection,
+      taskQueue: QUEUES.books,
+      workflowsPath: require.resolve('./floor-workflows'),
+      activities,
+      maxCachedWorkflows: opts.cachedWorkflows,
+    }),
     Worker.create({ connection, taskQueue: QUEUES.grin, activities, maxConcurrentActivityTaskExecutions: 16 }),
     Worker.create({ connection, taskQueue: QUEUES.shared, activities, maxConcurrentActivityTaskExecutions: 4 }),
     Worker.create({ connection, taskQueue: QUEUES.host, activities, maxConcurrentActivityTaskExecutions: 4 }),
@@ -90,9 +99,12 @@ async function main(): Promise<void> {
       console.log(
         `${length} activities: wall ${seconds.toFixed(1)} s (${((n / seconds) * 3600).toFixed(0)} books/hour); CPU per book worker ${perBook(after.worker - before.worker)} ms + server ${perBook(after.server - before.server)} ms = ${perBook(after.worker - before.worker + after.server - before.server)} ms; ${(events / n).toFixed(1)} events, ${(actions / n).toFixed(1)} actions per book; worker RSS now ${rssMiB()} MiB`,
       );
-      if (process.env.FLOOR_SERVER_TIME) for (const line of formatServerTime(serverTimeBefore, serverTimeAfter, n)) console.log(`  ${line}`);
+      if (process.env.FLOOR_SERVER_TIME)
+        for (const line of formatServerTime(serverTimeBefore, serverTimeAfter, n)) console.log(`  ${line}`);
     }
-    console.log(`peak RSS: worker process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, Temporal server ${sampleProcess(temporal.pid).peakRssMiB.toFixed(0)} MiB`);
+    console.log(
+      `peak RSS: worker process ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB, Temporal server ${sampleProcess(temporal.pid).peakRssMiB.toFixed(0)} MiB`,
+    );
   } finally {
     for (const worker of workers) worker.shutdown();
     await running;

@@ -14,7 +14,14 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BookToken } from '../src/buckets/token';
 import { startS3Server, type RunningServer } from '../devkit/devtools/servers';
-import { checkStoredCopy, digestBytes, digestFile, type ContentDigest, type FixityManifest, type ManifestEntry } from '../src/storage/fixity';
+import {
+  checkStoredCopy,
+  digestBytes,
+  digestFile,
+  type ContentDigest,
+  type FixityManifest,
+  type ManifestEntry,
+} from '../src/storage/fixity';
 import { LocalStorage } from '../src/storage/local';
 import { S3Storage } from '../src/storage/s3';
 import type { BookStorage } from '../src/storage/types';
@@ -61,7 +68,13 @@ async function store(storage: BookStorage, book: Book): Promise<void> {
     await checkStoredCopy(storage, key, book.digests[artifact]);
     entries.push({ artifact, key, ...book.digests[artifact] });
   }
-  const manifest: FixityManifest = { version: 1, barcode: book.barcode, storage: storage.identity, createdAt: new Date().toISOString(), objects: entries };
+  const manifest: FixityManifest = {
+    version: 1,
+    barcode: book.barcode,
+    storage: storage.identity,
+    createdAt: new Date().toISOString(),
+    objects: entries,
+  };
   const text = JSON.stringify(manifest);
   const key = `meta/${book.barcode}/${book.barcode}.manifest.json`;
   await storage.putBytes(text, key);
@@ -96,24 +109,68 @@ async function main(): Promise<void> {
     const set: Book[] = [];
     for (let i = 0; i < books; i++) {
       const barcode = `BENCH${String(i).padStart(4, '0')}`;
-      const files = { archive: join(dir, `${barcode}.tar.gz`), ocr: join(dir, `${barcode}_ocr.jsonl.gz`), marc: join(dir, `${barcode}_marc.json`) };
+      const files = {
+        archive: join(dir, `${barcode}.tar.gz`),
+        ocr: join(dir, `${barcode}_ocr.jsonl.gz`),
+        marc: join(dir, `${barcode}_marc.json`),
+      };
       writeFileSync(files.archive, randomBytes(mb * 1e6));
       writeFileSync(files.ocr, randomBytes(200_000));
       writeFileSync(files.marc, JSON.stringify({ title: 'A book', pad: 'x'.repeat(4000) }));
-      set.push({ barcode, files, digests: { archive: await digestFile(files.archive), ocr: await digestFile(files.ocr), marc: await digestFile(files.marc) } });
+      set.push({
+        barcode,
+        files,
+        digests: { archive: await digestFile(files.archive), ocr: await digestFile(files.ocr), marc: await digestFile(files.marc) },
+      });
     }
     const totalMb = set.reduce((n, b) => n + b.digests.archive.size + b.digests.ocr.size + b.digests.marc.size, 0) / 1e6;
 
-    const figures: Record<string, number[]> = { digest: [], storeLocal: [], storeS3: [], putS3: [], verifyLocal: [], verifyLocalMd5: [], verifyS3: [] };
+    const figures: Record<string, number[]> = {
+      digest: [],
+      storeLocal: [],
+      storeS3: [],
+      putS3: [],
+      verifyLocal: [],
+      verifyLocalMd5: [],
+      verifyS3: [],
+    };
     for (let r = 0; r < rounds; r++) {
-      figures.digest.push((await timed(async () => { for (const b of set) await digestFile(b.files.archive); })).ms);
-      figures.storeLocal.push((await timed(async () => { for (const b of set) await store(local, b); })).ms);
-      figures.storeS3.push((await timed(async () => { for (const b of set) await store(s3, b); })).ms);
+      figures.digest.push(
+        (
+          await timed(async () => {
+            for (const b of set) await digestFile(b.files.archive);
+          })
+        ).ms,
+      );
+      figures.storeLocal.push(
+        (
+          await timed(async () => {
+            for (const b of set) await store(local, b);
+          })
+        ).ms,
+      );
+      figures.storeS3.push(
+        (
+          await timed(async () => {
+            for (const b of set) await store(s3, b);
+          })
+        ).ms,
+      );
       // The same uploads without reading back: what the check costs on top.
-      figures.putS3.push((await timed(async () => {
-        for (const b of set) for (const artifact of ['archive', 'ocr', 'marc'] as const) await s3.putFile(b.files[artifact], LAYOUT[artifact].split('{barcode}').join(b.barcode));
-      })).ms);
-      for (const [name, storage, md5] of [['verifyLocal', local, false], ['verifyLocalMd5', local, true], ['verifyS3', s3, false]] as const) {
+      figures.putS3.push(
+        (
+          await timed(async () => {
+            for (const b of set)
+              for (const artifact of ['archive', 'ocr', 'marc'] as const)
+                await s3.putFile(b.files[artifact], LAYOUT[artifact].split('{barcode}').join(b.barcode));
+          })
+        ).ms,
+      );
+      for (const [name, storage, md5] of [
+        ['verifyLocal', local, false],
+        ['verifyLocalMd5', local, true],
+        ['verifyS3', s3, false],
+      ] as const) {
         const run = await timed(async () => {
           for (const b of set) {
             const result = await verifyStoredBook(storage, LAYOUT, tokenOf(b), { md5 });
@@ -125,9 +182,14 @@ async function main(): Promise<void> {
     }
     const archiveMb = set.reduce((n, b) => n + b.digests.archive.size, 0) / 1e6;
     const rate = (ms: number, bytes = totalMb) => (bytes / (ms / 1000)).toFixed(0);
-    console.log(`verify-bench: ${books} books of ${mb} MB (+ derivatives), ${totalMb.toFixed(0)} MB a round, ${rounds} rounds, median of rounds; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `verify-bench: ${books} books of ${mb} MB (+ derivatives), ${totalMb.toFixed(0)} MB a round, ${rounds} rounds, median of rounds; load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
     console.log(`  S3 server: ${moto ? 'moto (started here)' : endpoint}; node ${process.version}`);
-    const row = (label: string, ms: number[], bytes = totalMb) => console.log(`  ${label.padEnd(58)} ${rate(median(ms), bytes).padStart(6)} MB/s  (${ms.map((m) => rate(m, bytes)).join(', ')})`);
+    const row = (label: string, ms: number[], bytes = totalMb) =>
+      console.log(`  ${label.padEnd(58)} ${rate(median(ms), bytes).padStart(6)} MB/s  (${ms.map((m) => rate(m, bytes)).join(', ')})`);
     row('digest pass on local files (MD5 + SHA-256, archives only)', figures.digest, archiveMb);
     row('verify against local storage (size + SHA-256, the default)', figures.verifyLocal);
     row('verify --md5 against local storage (MD5 too)', figures.verifyLocalMd5);

@@ -89,7 +89,10 @@ export function startFailureCause(logFile: string): string | undefined {
   } catch {
     return undefined;
   }
-  const line = text.split('\n').reverse().find((l) => /address already in use/i.test(l));
+  const line = text
+    .split('\n')
+    .reverse()
+    .find((l) => /address already in use/i.test(l));
   if (!line) return undefined;
   const address = /(?:listen tcp|bind)[^0-9]*([0-9.:[\]]+:\d+)/i.exec(line)?.[1];
   return `${address ? `${address}: ` : ''}address already in use`;
@@ -137,7 +140,9 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
         const cause = startFailureCause(logFile);
         throw new UsageError(
           `the Temporal dev server did not start: ${cause ?? `it exited; see ${logFile}`}` +
-            (cause ? `; another program holds the port: stop it, or give the demo other ports with --port (and --ui-port); log: ${logFile}` : ''),
+            (cause
+              ? `; another program holds the port: stop it, or give the demo other ports with --port (and --ui-port); log: ${logFile}`
+              : ''),
           1,
         );
       });
@@ -195,7 +200,10 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
       log(`--park: damaged archives at GRIN for ${damaged.join(', ')} (these books will be parked in failed)`);
     }
     const client = await connectClient(config);
-    const handle = await startBatch(client, config, barcodes, { batchId: `demo-${opts.sample}`, settings: bookSettingsFrom(config, { queueFullRetrySeconds: 10 }) });
+    const handle = await startBatch(client, config, barcodes, {
+      batchId: `demo-${opts.sample}`,
+      settings: bookSettingsFrom(config, { queueFullRetrySeconds: 10 }),
+    });
     log(`batch of ${barcodes.length} books started: ${handle.workflowId}`);
     log(uiLine('/namespaces/default/workflows'));
     const board = await Board.open(config.pipelineDir);
@@ -207,8 +215,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
     const stored = (await Promise.all(barcodes.map((b) => board.locate(b)))).filter((b) => b === '07_stored').length;
     log('');
     log(`board (${config.pipelineDir}): ${formatCounts(counts)}`);
-    log(`storage (${storage}): ${countFiles(storage, '.tar.gz')} archives, ${countFiles(storage, '_ocr.jsonl.gz')} OCR files, ${countFiles(storage, '_marc.json')} MARC files`);
-    log(`batch: ${summary.started} started, ${summary.alreadyKnown} already known, ${summary.stored} stored, ${summary.failed} parked, ${summary.cancelled} cancelled`);
+    log(
+      `storage (${storage}): ${countFiles(storage, '.tar.gz')} archives, ${countFiles(storage, '_ocr.jsonl.gz')} OCR files, ${countFiles(storage, '_marc.json')} MARC files`,
+    );
+    log(
+      `batch: ${summary.started} started, ${summary.alreadyKnown} already known, ${summary.stored} stored, ${summary.failed} parked, ${summary.cancelled} cancelled`,
+    );
     // A run over books already stored (e.g. after deleting temporal.db) should fetch nothing again.
     const archiveDownloads = sim.requestLog.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg') && r.status === 200).length;
     log(`GRIN this run: ${sim.requestLog.length} requests, ${archiveDownloads} archive downloads`);
@@ -241,23 +253,38 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
 function main(argv: string[]): void {
   const program = new Command('demo')
     .description('Run the whole pipeline locally: Temporal dev server, GRIN simulator, worker, and a batch of books.')
-    .option('--sample <n>', 'number of books', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--sample must be a whole number of at least 1.');
-      return n;
-    }, 20)
+    .option(
+      '--sample <n>',
+      'number of books',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('--sample must be a whole number of at least 1.');
+        return n;
+      },
+      20,
+    )
     .option('--stay', 'keep everything running after the batch (to look around in the Web UI) until Ctrl-C')
-    .option('--park <n>', 'damage the archives of the last n books at the simulated GRIN, so they end parked in failed (to see a parked book)', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('--park must be a whole number (0 or more).');
-      return n;
-    }, 0)
+    .option(
+      '--park <n>',
+      'damage the archives of the last n books at the simulated GRIN, so they end parked in failed (to see a parked book)',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('--park must be a whole number (0 or more).');
+        return n;
+      },
+      0,
+    )
     .option('--data <dir>', 'where the demo keeps its state (Temporal db, board, storage)', '.demo')
-    .option('--port <n>', 'Temporal frontend port', (v) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1 || n > 64535) throw new InvalidArgumentError('--port must be a TCP port number (1-64535).');
-      return n;
-    }, 7233)
+    .option(
+      '--port <n>',
+      'Temporal frontend port',
+      (v) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 64535) throw new InvalidArgumentError('--port must be a TCP port number (1-64535).');
+        return n;
+      },
+      7233,
+    )
     .option('--ui-port <n>', 'Temporal Web UI port (default: --port + 1000); for a server already running, where its UI is', (v) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('--ui-port must be a TCP port number (1-65535).');

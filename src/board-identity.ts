@@ -32,7 +32,10 @@ const BOARD_ID = /^[A-Za-z0-9_-]{8,64}$/;
 export class BoardIdError extends PipelineError {
   readonly exitCode = 2;
   constructor(file: string, problem: string) {
-    super(`Board id ${file}: ${problem}. Check that the board folder (pipelineDir) is mounted and writable on this host; a damaged id can be removed only when no worker runs.`, { retryable: false });
+    super(
+      `Board id ${file}: ${problem}. Check that the board folder (pipelineDir) is mounted and writable on this host; a damaged id can be removed only when no worker runs.`,
+      { retryable: false },
+    );
   }
 }
 
@@ -80,7 +83,11 @@ export async function ensureBoardId(pipelineDir: string): Promise<string> {
 }
 
 /** The first poller that is another live worker keeping another board, if any. */
-export function otherBoardWorker(pollers: readonly SeenPoller[], self: WorkerIdentity, live?: Liveness): (SeenPoller & { boardId: string; hostId: string }) | undefined {
+export function otherBoardWorker(
+  pollers: readonly SeenPoller[],
+  self: WorkerIdentity,
+  live?: Liveness,
+): (SeenPoller & { boardId: string; hostId: string }) | undefined {
   for (const p of pollers) {
     if (p.identity === self.identity) continue;
     const other = parseIdentity(p.identity);
@@ -109,7 +116,15 @@ export class BoardMismatchError extends PipelineError {
  */
 export async function assertSameBoard(
   connection: NativeConnection,
-  opts: { namespace: string; pipelineDir: string; workflowQueue: string; grinQueue: string; sharedFileQueue: string; self: WorkerIdentity; onUnchecked: (reason: string) => void },
+  opts: {
+    namespace: string;
+    pipelineDir: string;
+    workflowQueue: string;
+    grinQueue: string;
+    sharedFileQueue: string;
+    self: WorkerIdentity;
+    onUnchecked: (reason: string) => void;
+  },
 ): Promise<void> {
   let pollers: SeenPoller[];
   try {

@@ -33,13 +33,30 @@ import { EXIT, EXIT_CODES_HELP } from './cli/exit-codes';
 export { pendingActivities, type PendingActivity } from './cli/commands/status';
 
 const COMMANDS: { register(program: Command, context: CliContext): void }[] = [
-  startBatch, board, stalls, pause, throttle, status, signal, unpack, checkConfig, reconcile, resume, report, verify, batchStatus, enrich, auth,
+  startBatch,
+  board,
+  stalls,
+  pause,
+  throttle,
+  status,
+  signal,
+  unpack,
+  checkConfig,
+  reconcile,
+  resume,
+  report,
+  verify,
+  batchStatus,
+  enrich,
+  auth,
 ];
 
 export function buildProgram(): Command {
   const program = new Command('grin-pipeline')
-    .description('Copy a library\'s Google Books volumes out of GRIN into your storage, durably, on Temporal.\n' +
-      'The board (one folder per stage under pipelineDir) shows where every book is.')
+    .description(
+      "Copy a library's Google Books volumes out of GRIN into your storage, durably, on Temporal.\n" +
+        'The board (one folder per stage under pipelineDir) shows where every book is.',
+    )
     .option('-c, --config <file>', 'pipeline config (YAML); default $GRIN_PIPELINE_CONFIG, else embedded defaults')
     .showHelpAfterError('(add --help for usage)')
     // Throw instead of exiting, so a usage error ends with exit code 2 (reportAndExit); set before
@@ -64,7 +81,5 @@ function exitQuietlyOnClosedPipe(stream: NodeJS.WriteStream): void {
 if (require.main === module) {
   exitQuietlyOnClosedPipe(process.stdout);
   scrubStandardStreams();
-  buildProgram()
-    .parseAsync(process.argv)
-    .catch(reportAndExit);
+  buildProgram().parseAsync(process.argv).catch(reportAndExit);
 }

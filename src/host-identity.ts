@@ -69,8 +69,14 @@ export function parseIdentity(identity: string): (Omit<WorkerIdentity, 'identity
  * Whether a grin-pipeline worker seen polling is alive: on this machine (same boot id), while its
  * process exists (in this process: while its worker set runs); elsewhere, while it polled lately.
  */
-export function pollerAlive(other: { bootId: string; pid: number; runId: string }, ageSeconds: number, self: Pick<WorkerIdentity, 'bootId'>, live: Liveness = realLiveness): boolean {
-  if (other.bootId && other.bootId === self.bootId) return other.pid === process.pid ? live.runningHere(other.runId) : live.pidAlive(other.pid);
+export function pollerAlive(
+  other: { bootId: string; pid: number; runId: string },
+  ageSeconds: number,
+  self: Pick<WorkerIdentity, 'bootId'>,
+  live: Liveness = realLiveness,
+): boolean {
+  if (other.bootId && other.bootId === self.bootId)
+    return other.pid === process.pid ? live.runningHere(other.runId) : live.pidAlive(other.pid);
   return ageSeconds <= LIVE_POLL_SECONDS;
 }
 
@@ -119,15 +125,18 @@ const realLiveness: Liveness = {
 };
 
 /** The first poller that is another live worker with our host id, if any. */
-export function otherLiveWorker(pollers: readonly SeenPoller[], self: WorkerIdentity, live: Liveness = realLiveness): SeenPoller | undefined {
+export function otherLiveWorker(
+  pollers: readonly SeenPoller[],
+  self: WorkerIdentity,
+  live: Liveness = realLiveness,
+): SeenPoller | undefined {
   return pollers.find((p) => {
     if (p.identity === self.identity) return false;
     const other = parseIdentity(p.identity);
     if (other) {
       if (other.hostId !== self.hostId) return false;
       if (other.bootId && other.bootId === self.bootId) return pollerAlive(other, p.ageSeconds, self, live);
-    }
-    else if (!p.onHostQueue) return false; // a worker of another make on a queue all hosts share
+    } else if (!p.onHostQueue) return false; // a worker of another make on a queue all hosts share
     // Another machine, or a worker that does not say who it is (polling our host queue all the same).
     return p.ageSeconds <= LIVE_POLL_SECONDS;
   });
@@ -139,7 +148,7 @@ export class HostIdInUseError extends PipelineError {
   constructor(hostId: string, hostQueue: string, other: SeenPoller) {
     super(
       `Host id "${hostId}" is in use by another live worker: ${other.identity} (polled Temporal ${Math.round(other.ageSeconds)} s ago, file queue ${hostQueue}). ` +
-        'Two workers with one host id would run each other\'s books\' file stages on the wrong disk. Start this worker with its own --host-id ' +
+        "Two workers with one host id would run each other's books' file stages on the wrong disk. Start this worker with its own --host-id " +
         `(cloned machines share a host name, the default), or stop the other one; if it is already gone, start again after ${LIVE_POLL_SECONDS} s.`,
       { retryable: false },
     );
@@ -147,14 +156,21 @@ export class HostIdInUseError extends PipelineError {
 }
 
 /** The pollers Temporal has seen on the named queues, with their ages. */
-export async function pollersOf(connection: NativeConnection, namespace: string, queues: readonly { name: string; type: 'workflow' | 'activity'; host: boolean }[]): Promise<SeenPoller[]> {
+export async function pollersOf(
+  connection: NativeConnection,
+  namespace: string,
+  queues: readonly { name: string; type: 'workflow' | 'activity'; host: boolean }[],
+): Promise<SeenPoller[]> {
   const now = Date.now();
   const seen: SeenPoller[] = [];
   for (const queue of queues) {
     const res = await connection.workflowService.describeTaskQueue({
       namespace,
       taskQueue: { name: queue.name, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
-      taskQueueType: queue.type === 'workflow' ? temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW : temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+      taskQueueType:
+        queue.type === 'workflow'
+          ? temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW
+          : temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
     });
     for (const p of res.pollers ?? []) {
       const at = p.lastAccessTime ? Number(p.lastAccessTime.seconds ?? 0) * 1000 + Math.floor((p.lastAccessTime.nanos ?? 0) / 1e6) : 0;

@@ -33,7 +33,9 @@ export async function registerSearchAttributes(operator: OperatorService, namesp
   try {
     await operator.addSearchAttributes({
       namespace,
-      searchAttributes: Object.fromEntries(missing.map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+      searchAttributes: Object.fromEntries(
+        missing.map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+      ),
     });
   } catch (err) {
     throw new SearchAttributesMissingError(namespace, missing, err instanceof Error ? err.message : String(err));

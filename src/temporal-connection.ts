@@ -81,7 +81,8 @@ export function connectHint(temporal: TemporalConfig, detail: string): string {
     ? 'the server did not accept the client certificate in temporal.tls.clientCertFile (is it signed by a CA the server trusts, and temporal.tls.clientKeyFile its key?)'
     : 'the server requires a client certificate (mTLS): set temporal.tls.clientCertFile and temporal.tls.clientKeyFile';
   // The server's alert about our certificate (rustls / OpenSSL wording).
-  if (/CertificateRequired|certificate required|BadCertificate|bad certificate|UnknownCA|unknown ca|alert/i.test(detail)) return clientCertHint;
+  if (/CertificateRequired|certificate required|BadCertificate|bad certificate|UnknownCA|unknown ca|alert/i.test(detail))
+    return clientCertHint;
   // Our side refusing the server's certificate.
   if (/NotValidForName|altnames|hostname/i.test(detail)) {
     return "the server's certificate is not for this host name: set temporal.tls.serverName to the name it was issued for";
@@ -92,7 +93,9 @@ export function connectHint(temporal: TemporalConfig, detail: string): string {
       : "the server's certificate is not trusted: set temporal.tls.serverCaFile to its CA";
   }
   if (/unauthenticated|api key|unauthorized|permission denied/i.test(detail)) {
-    return temporal.apiKey ? 'the server refused the key in temporal.apiKey' : 'the server wants credentials: set temporal.apiKey, or a client certificate (temporal.tls.clientCertFile)';
+    return temporal.apiKey
+      ? 'the server refused the key in temporal.apiKey'
+      : 'the server wants credentials: set temporal.apiKey, or a client certificate (temporal.tls.clientCertFile)';
   }
   if (!settings.clientCertFile) {
     return 'the TLS connection was dropped; if the server requires client certificates (mTLS), set temporal.tls.clientCertFile and temporal.tls.clientKeyFile';
@@ -103,7 +106,9 @@ export function connectHint(temporal: TemporalConfig, detail: string): string {
 function connectError(temporal: TemporalConfig, err: unknown): TemporalConnectError {
   const detail = (err instanceof Error ? err.message : String(err)).split('\n')[0].trim();
   const how = tlsEnabled(temporal) ? 'over TLS' : 'without TLS';
-  return new TemporalConnectError(`Cannot connect to Temporal at ${temporal.address} ${how} (${detail}): ${connectHint(temporal, detail)}.`);
+  return new TemporalConnectError(
+    `Cannot connect to Temporal at ${temporal.address} ${how} (${detail}): ${connectHint(temporal, detail)}.`,
+  );
 }
 
 /**

@@ -33,7 +33,10 @@ export function workerGroup(members: { worker: RunnableWorker; taskQueue: string
         members.map(async ({ worker, taskQueue }) => {
           try {
             await worker.run();
-            if (!stopping) failure ??= new Error(`The worker for task queue ${taskQueue} stopped on its own; this process's other workers were stopped too.`);
+            if (!stopping)
+              failure ??= new Error(
+                `The worker for task queue ${taskQueue} stopped on its own; this process's other workers were stopped too.`,
+              );
           } catch (err) {
             failure ??= err;
           } finally {

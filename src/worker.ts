@@ -15,7 +15,17 @@ import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { PRIVATE_DIR_MODE } from './common/file-modes';
 import { join } from 'node:path';
-import { NativeConnection, Runtime, Worker, type ActivityInterceptorsFactory, type ActivitySlotInfo, type CustomSlotSupplier, type WorkerOptions, type WorkerTuner, type WorkflowBundle } from '@temporalio/worker';
+import {
+  NativeConnection,
+  Runtime,
+  Worker,
+  type ActivityInterceptorsFactory,
+  type ActivitySlotInfo,
+  type CustomSlotSupplier,
+  type WorkerOptions,
+  type WorkerTuner,
+  type WorkflowBundle,
+} from '@temporalio/worker';
 import { Command, InvalidArgumentError } from 'commander';
 import { CONFIG_FILE_ENV, loadConfig } from './config/load';
 import { noConfigMessage } from './cli/common';
@@ -168,9 +178,17 @@ export async function buildActivityDeps(
   const metrics = overrides.metrics;
   const onGrinResponse = metrics ? (endpoint: string, status: number | 'error') => metrics.grinResponse(endpoint, status) : undefined;
   const clients = await buildServiceClients(config, { grin: overrides.grin, storage: overrides.storage, grinLogger, onGrinResponse });
-  const conversionListings = new ConversionListings(clients.grin, { intervalMs: config.grin.pollIntervalSeconds * 1000, trackInProcess: true });
+  const conversionListings = new ConversionListings(clients.grin, {
+    intervalMs: config.grin.pollIntervalSeconds * 1000,
+    trackInProcess: true,
+  });
   await mkdir(config.processingDir, { recursive: true, mode: PRIVATE_DIR_MODE }).catch(() => undefined); // the download says what is wrong with it
-  const disk = new DiskBudget(config.processingDir, config.limits.diskUsageThreshold, config.limits.archiveBytesEstimate, overrides.diskBytes);
+  const disk = new DiskBudget(
+    config.processingDir,
+    config.limits.diskUsageThreshold,
+    config.limits.archiveBytesEstimate,
+    overrides.diskBytes,
+  );
   await disk.refresh().catch(() => undefined); // unmeasured, the disk does not limit admission until it is
   // The books a crash left on this host's disk are held again (until their tokens are checked).
   const hostBooks = await new HostBooks(config.concurrency.booksOnHost, disk).seedFromDisk(config.processingDir);
@@ -212,7 +230,10 @@ type AdmissionPermit = Record<string, never>;
  * metrics, when given, outermost, so they see the failure as converted; then the error protocol
  * (activities/failure-interceptor.ts).
  */
-export function activityInterceptors(deps: Pick<ActivityDeps, 'board'>, metrics?: PipelineMetrics): { activity: ActivityInterceptorsFactory[] } {
+export function activityInterceptors(
+  deps: Pick<ActivityDeps, 'board'>,
+  metrics?: PipelineMetrics,
+): { activity: ActivityInterceptorsFactory[] } {
   return { activity: [...(metrics ? [metricsInterceptor(metrics, deps.board)] : []), failureInterceptor(deps.board)] };
 }
 
@@ -244,7 +265,9 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       workflowQueue: config.temporal.workflowTaskQueue,
       self,
       onUnchecked: (reason) =>
-        (opts.logger ?? loggerFrom(config)).warn(`Could not check that host id "${hostId}" is unique among live workers (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway. Make sure no other worker uses it.`),
+        (opts.logger ?? loggerFrom(config)).warn(
+          `Could not check that host id "${hostId}" is unique among live workers (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway. Make sure no other worker uses it.`,
+        ),
     });
     await assertSameBoard(connection, {
       namespace: config.temporal.namespace,
@@ -254,11 +277,16 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       sharedFileQueue: sharedFileQueueName(config),
       self,
       onUnchecked: (reason) =>
-        (opts.logger ?? loggerFrom(config)).warn(`Could not check that the other workers keep this board ${config.pipelineDir} (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway.`),
+        (opts.logger ?? loggerFrom(config)).warn(
+          `Could not check that the other workers keep this board ${config.pipelineDir} (Temporal's DescribeTaskQueue failed: ${reason}); starting anyway.`,
+        ),
     });
     // The workflows upsert these; one the namespace lacks would fail their workflow tasks (search-attribute-registration.ts).
     const added = await registerSearchAttributes(connection.operatorService, config.temporal.namespace);
-    if (added.length > 0) (opts.logger ?? loggerFrom(config)).info(`Registered the search attributes ${added.join(', ')} on namespace ${config.temporal.namespace}.`);
+    if (added.length > 0)
+      (opts.logger ?? loggerFrom(config)).info(
+        `Registered the search attributes ${added.join(', ')} on namespace ${config.temporal.namespace}.`,
+      );
   } catch (err) {
     if (ownConnection) await connection.close();
     throw err;
@@ -274,7 +302,13 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
 
   // The operator's pause and throttle (src/control), read before any worker polls and every few seconds after.
   const grinGate = new GrinGate(config.concurrency.grinActivities);
-  const controls = startControlWatch({ config, gate: grinGate, hostBooks: deps.hostBooks, logger: opts.logger ?? loggerFrom(config), intervalMs: opts.controlCheckMs });
+  const controls = startControlWatch({
+    config,
+    gate: grinGate,
+    hostBooks: deps.hostBooks,
+    logger: opts.logger ?? loggerFrom(config),
+    intervalMs: opts.controlCheckMs,
+  });
   await controls.check();
   const grinRunning = { running: 0 };
   const downloadsRunning = { running: 0 };
@@ -296,7 +330,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       ...shared,
       taskQueue: config.temporal.grinTaskQueue,
       // A task a poll brought after a pause waits at its start (src/control/activity-pause.ts).
-      activities: heldWhilePaused(createGrinActivities(deps), { what: 'GRIN requests', pausedSince: () => controls.current().pause.grin?.since }, grinRunning),
+      activities: heldWhilePaused(
+        createGrinActivities(deps),
+        { what: 'GRIN requests', pausedSince: () => controls.current().pause.grin?.since },
+        grinRunning,
+      ),
       // concurrency.grinActivities at once, held while the operator pauses GRIN, paced by a throttle.
       tuner: grinGateTuner(grinGate),
       // One budget for GRIN across every worker, enforced by the Temporal server.
@@ -306,7 +344,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
       ...shared,
       taskQueue: sharedFileQueueName(config),
       // A download a poll brought after a pause waits at its start, heartbeating, until unpaused.
-      activities: heldWhilePaused(createFileHostActivities(deps, { download: opts.download }), { what: 'downloads', pausedSince: () => controls.current().pause.downloads?.since }, downloadsRunning),
+      activities: heldWhilePaused(
+        createFileHostActivities(deps, { download: opts.download }),
+        { what: 'downloads', pausedSince: () => controls.current().pause.downloads?.since },
+        downloadsRunning,
+      ),
       // Take a new book only while this host holds fewer than booksOnHost (each slot may bring one).
       tuner: admissionTuner(deps.hostBooks),
       // Downloads start here (fetchArchive): admitted at GRIN's pace, as the GRIN queue's calls are.
@@ -328,18 +370,31 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     if (checking) return;
     checking = true;
     // A token that cannot be read now keeps its book held until the next look.
-    void deps.hostBooks.reconcile((b) => deps.board.get(b), hostQueue, { graceMs: reconcileMs }).catch(() => undefined).finally(() => (checking = false));
+    void deps.hostBooks
+      .reconcile((b) => deps.board.get(b), hostQueue, { graceMs: reconcileMs })
+      .catch(() => undefined)
+      .finally(() => (checking = false));
   };
   reconcile();
   const reconciling = setInterval(reconcile, reconcileMs);
   reconciling.unref();
   const stallWatch =
     opts.stallWatch !== false && config.metrics.stallCheckSeconds > 0
-      ? startStallWatch({ config, board: deps.board, logger: opts.logger ?? loggerFrom(config), metrics, notifier: deps.notifier, ...opts.stallWatch })
+      ? startStallWatch({
+          config,
+          board: deps.board,
+          logger: opts.logger ?? loggerFrom(config),
+          metrics,
+          notifier: deps.notifier,
+          ...opts.stallWatch,
+        })
       : undefined;
   // The disk's room changes as books write and free files: admission looks again at each measure.
   const measuring = setInterval(() => {
-    void deps.hostBooks.disk?.refresh().then(() => deps.hostBooks.recheck(), () => undefined);
+    void deps.hostBooks.disk?.refresh().then(
+      () => deps.hostBooks.recheck(),
+      () => undefined,
+    );
   }, opts.diskCheckMs ?? DISK_CHECK_MS);
   measuring.unref();
   markRunning(self);
@@ -407,14 +462,18 @@ async function main(argv: string[]): Promise<void> {
   const config = loadConfig({ file: opts.config });
   const refusals = await unreadableSecrets(config);
   if (refusals.length > 0) {
-    process.stderr.write(`${refusals.join('\n')}\n(fix the setting or the file, check with \`grin-pipeline check-config\`, then start the worker again)\n`);
+    process.stderr.write(
+      `${refusals.join('\n')}\n(fix the setting or the file, check with \`grin-pipeline check-config\`, then start the worker again)\n`,
+    );
     process.exit(2);
   }
   const logger = loggerFrom(config, opts.logLevel);
   installPipelineRuntime({ logger, metrics: config.metrics });
   const workers = await createPipelineWorkers(config, { hostId: opts.hostId, logger });
   const metricsUrl = config.metrics.port > 0 ? `, metrics http://${config.metrics.host}:${config.metrics.port}/metrics` : '';
-  process.stderr.write(`grin-pipeline worker: Temporal ${config.temporal.address}, directory ${config.grin.directory}, file queue ${workers.hostQueue}${metricsUrl}\n`);
+  process.stderr.write(
+    `grin-pipeline worker: Temporal ${config.temporal.address}, directory ${config.grin.directory}, file queue ${workers.hostQueue}${metricsUrl}\n`,
+  );
   const stop = () => workers.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -29,13 +29,19 @@ export class WorkflowBundleError extends Error {}
 export async function bundleWorkflowsInChild(workflowsPath: string): Promise<WorkflowBundle> {
   const sdk = require.resolve('@temporalio/worker');
   try {
-    const { stdout } = await run(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--inspect')), '-e', CHILD, workflowsPath, sdk], {
-      maxBuffer: 256 * 1024 * 1024,
-      encoding: 'utf8',
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [...process.execArgv.filter((a) => !a.startsWith('--inspect')), '-e', CHILD, workflowsPath, sdk],
+      {
+        maxBuffer: 256 * 1024 * 1024,
+        encoding: 'utf8',
+      },
+    );
     return { code: stdout };
   } catch (err) {
     const e = err as { stderr?: string; message?: string };
-    throw new WorkflowBundleError(`Could not bundle the workflow code (${workflowsPath}): ${(e.stderr || e.message || String(err)).trim().slice(0, 2000)}`);
+    throw new WorkflowBundleError(
+      `Could not bundle the workflow code (${workflowsPath}): ${(e.stderr || e.message || String(err)).trim().slice(0, 2000)}`,
+    );
   }
 }

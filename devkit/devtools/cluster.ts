@@ -97,7 +97,12 @@ export async function startPostgres(opts: { dir: string; port?: number; logFile?
       if (!(mode & 0o001)) chmodSync(up, (mode & 0o7777) | 0o001);
     }
   }
-  if (asRoot) chownSync(opts.dir, Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })), Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })));
+  if (asRoot)
+    chownSync(
+      opts.dir,
+      Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' })),
+      Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' })),
+    );
   const dataDir = join(opts.dir, 'data');
   const logFile = opts.logFile ?? join(opts.dir, 'postgres.log');
   const port = opts.port ?? (await freePort());
@@ -115,7 +120,8 @@ export async function startPostgres(opts: { dir: string; port?: number; logFile?
     dataDir,
     stop: async (mode = 'fast') => void (await pgCtl(['-m', mode, '-w', 'stop'])),
     start: async () => void (await pgCtl(['-o', settings, '-l', logFile, '-w', '-t', String(START_TIMEOUT_MS / 1000), 'start'])),
-    query: async (database, sql) => (await run(join(PG_BIN, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', DB_USER, '-d', database, '-Atc', sql])).stdout.trim(),
+    query: async (database, sql) =>
+      (await run(join(PG_BIN, 'psql'), ['-h', '127.0.0.1', '-p', String(port), '-U', DB_USER, '-d', database, '-Atc', sql])).stdout.trim(),
     cpuSeconds: () => {
       const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), { encoding: 'utf8', flag: 'r' }).split('\n')[0]);
       const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
@@ -270,14 +276,21 @@ system.forceSearchAttributesCacheRefreshOnRead:
   - value: true
 `;
 
-async function waitUntil(what: string, check: () => Promise<boolean>, opts: { child?: ChildProcess; logFile?: string; timeoutMs?: number } = {}): Promise<void> {
+async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  opts: { child?: ChildProcess; logFile?: string; timeoutMs?: number } = {},
+): Promise<void> {
   const deadline = Date.now() + (opts.timeoutMs ?? START_TIMEOUT_MS);
   while (Date.now() < deadline) {
-    if (opts.child && opts.child.exitCode !== null) throw new Error(`${what}: exited with code ${opts.child.exitCode}${opts.logFile ? `; see ${opts.logFile}` : ''}`);
+    if (opts.child && opts.child.exitCode !== null)
+      throw new Error(`${what}: exited with code ${opts.child.exitCode}${opts.logFile ? `; see ${opts.logFile}` : ''}`);
     if (await check().catch(() => false)) return;
     await new Promise((r) => setTimeout(r, 300));
   }
-  throw new Error(`${what}: not ready within ${(opts.timeoutMs ?? START_TIMEOUT_MS) / 1000} s${opts.logFile ? `; see ${opts.logFile}` : ''}`);
+  throw new Error(
+    `${what}: not ready within ${(opts.timeoutMs ?? START_TIMEOUT_MS) / 1000} s${opts.logFile ? `; see ${opts.logFile}` : ''}`,
+  );
 }
 
 /** Retries an operator command until the cluster takes it (services still joining answer "unavailable"). */
@@ -312,8 +325,25 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
   });
   log(`PostgreSQL 15 on 127.0.0.1:${postgres.port} (${postgres.dataDir})`);
   const sql = (database: string, args: string[]) =>
-    run(sqlTool, ['--plugin', 'postgres12', '--ep', '127.0.0.1', '-p', String(postgres.port), '-u', DB_USER, '--pw', DB_USER, '--db', database, ...args]);
-  for (const [database, schema] of [['temporal', 'postgresql/v12/temporal'], ['temporal_visibility', 'postgresql/v12/visibility']] as const) {
+    run(sqlTool, [
+      '--plugin',
+      'postgres12',
+      '--ep',
+      '127.0.0.1',
+      '-p',
+      String(postgres.port),
+      '-u',
+      DB_USER,
+      '--pw',
+      DB_USER,
+      '--db',
+      database,
+      ...args,
+    ]);
+  for (const [database, schema] of [
+    ['temporal', 'postgresql/v12/temporal'],
+    ['temporal_visibility', 'postgresql/v12/visibility'],
+  ] as const) {
     await sql(database, ['create-database']);
     await sql(database, ['setup-schema', '-v', '0.0']);
     await sql(database, ['update-schema', '--schema-name', schema]);
@@ -335,12 +365,18 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
     const logFile = join(dir, `${name}.log`);
     const spawnService = () => {
       const out = openSync(logFile, 'a');
-      const child = spawn(server, ['--config-file', configFile, '--allow-no-auth', 'start', '--service', name], { stdio: ['ignore', out, out] });
+      const child = spawn(server, ['--config-file', configFile, '--allow-no-auth', 'start', '--service', name], {
+        stdio: ['ignore', out, out],
+      });
       children.set(name, child);
       return child;
     };
     const ready = (child: ChildProcess) =>
-      waitUntil(`Temporal ${name} service`, async () => (name === 'frontend' ? temporalReady(address, 'temporal-system') : portOpen(ports[name].grpc)), { child, logFile });
+      waitUntil(
+        `Temporal ${name} service`,
+        async () => (name === 'frontend' ? temporalReady(address, 'temporal-system') : portOpen(ports[name].grpc)),
+        { child, logFile },
+      );
     services[name] = {
       name,
       grpcPort: ports[name].grpc,
@@ -370,14 +406,25 @@ export async function startTemporalCluster(opts: ClusterOptions = {}): Promise<T
     // writing it at once make one exit ("failed to initialize current cluster metadata").
     await services.history.start();
     await Promise.all((['matching', 'frontend', 'worker'] as const).map((name) => services[name].start()));
-    await waitUntil('Temporal frontend', () => temporalReady(address, 'temporal-system'), { child: children.get('frontend'), logFile: join(dir, 'frontend.log') });
+    await waitUntil('Temporal frontend', () => temporalReady(address, 'temporal-system'), {
+      child: children.get('frontend'),
+      logFile: join(dir, 'frontend.log'),
+    });
     log(`Temporal ${TEMPORAL_SERVER_VERSION}: frontend ${address}, history, matching and worker services (logs in ${dir})`);
     // As an operator registers them: the namespace with its retention, then the search attributes.
     const at = ['--address', address];
-    await operator(cli, ['operator', 'namespace', 'create', '--namespace', namespace, '--retention', opts.retention ?? '72h', ...at], /already exists|AlreadyExists/i);
+    await operator(
+      cli,
+      ['operator', 'namespace', 'create', '--namespace', namespace, '--retention', opts.retention ?? '72h', ...at],
+      /already exists|AlreadyExists/i,
+    );
     await waitUntil(`namespace ${namespace}`, () => temporalReady(address, namespace));
     for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) {
-      await operator(cli, ['operator', 'search-attribute', 'create', '--namespace', namespace, '--name', name, '--type', type, ...at], /already exists|AlreadyExists/i);
+      await operator(
+        cli,
+        ['operator', 'search-attribute', 'create', '--namespace', namespace, '--name', name, '--type', type, ...at],
+        /already exists|AlreadyExists/i,
+      );
     }
   } catch (err) {
     await stopAll();

@@ -185,7 +185,9 @@ export async function screenshotPage(opts: ScreenshotOptions): Promise<string> {
         // Keep what it did show, to see why.
         const shot = await cdp.send<{ data: string }>('Page.captureScreenshot', { format: 'png' });
         writeFileSync(opts.out, Buffer.from(shot.data, 'base64'));
-        throw new Error(`${opts.url} did not show ${missing.map((m) => JSON.stringify(m)).join(', ')} within ${timeoutMs / 1000}s (what it showed: ${opts.out})`);
+        throw new Error(
+          `${opts.url} did not show ${missing.map((m) => JSON.stringify(m)).join(', ')} within ${timeoutMs / 1000}s (what it showed: ${opts.out})`,
+        );
       }
       await sleep(250);
     }
@@ -210,17 +212,32 @@ function main(argv: string[]): void {
     .description('Save a PNG of a web page rendered by headless Chromium, once the page shows the given texts.')
     .requiredOption('--url <url>', 'page to capture')
     .requiredOption('--out <file>', 'PNG to write')
-    .option('--wait-for <text>', 'capture only once the page shows this text (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--size <WxH>', 'window size', (v) => {
-      const m = /^(\d+)x(\d+)$/.exec(v);
-      if (!m) throw new InvalidArgumentError('--size must be WxH, e.g. 1400x900');
-      return { width: Number(m[1]), height: Number(m[2]) };
-    }, { width: 1400, height: 900 })
-    .option('--timeout <seconds>', 'how long to wait for the texts', (v) => {
-      const n = Number(v);
-      if (!(n > 0)) throw new InvalidArgumentError('--timeout must be a positive number of seconds');
-      return n;
-    }, 60)
+    .option(
+      '--wait-for <text>',
+      'capture only once the page shows this text (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option(
+      '--size <WxH>',
+      'window size',
+      (v) => {
+        const m = /^(\d+)x(\d+)$/.exec(v);
+        if (!m) throw new InvalidArgumentError('--size must be WxH, e.g. 1400x900');
+        return { width: Number(m[1]), height: Number(m[2]) };
+      },
+      { width: 1400, height: 900 },
+    )
+    .option(
+      '--timeout <seconds>',
+      'how long to wait for the texts',
+      (v) => {
+        const n = Number(v);
+        if (!(n > 0)) throw new InvalidArgumentError('--timeout must be a positive number of seconds');
+        return n;
+      },
+      60,
+    )
     .option('--chromium <path>', 'the Chromium binary', process.env.CHROMIUM || 'chromium')
     .option('--local-storage <json>', 'local-storage entries to set before the page loads, as a JSON object of strings', (v: string) => {
       let parsed: unknown;
@@ -235,8 +252,25 @@ function main(argv: string[]): void {
       return parsed as Record<string, string>;
     })
     .parse(argv);
-  const o = program.opts<{ url: string; out: string; waitFor: string[]; size: { width: number; height: number }; timeout: number; chromium: string; localStorage?: Record<string, string> }>();
-  screenshotPage({ url: o.url, out: o.out, waitFor: o.waitFor, width: o.size.width, height: o.size.height, timeoutMs: o.timeout * 1000, chromium: o.chromium, localStorage: o.localStorage })
+  const o = program.opts<{
+    url: string;
+    out: string;
+    waitFor: string[];
+    size: { width: number; height: number };
+    timeout: number;
+    chromium: string;
+    localStorage?: Record<string, string>;
+  }>();
+  screenshotPage({
+    url: o.url,
+    out: o.out,
+    waitFor: o.waitFor,
+    width: o.size.width,
+    height: o.size.height,
+    timeoutMs: o.timeout * 1000,
+    chromium: o.chromium,
+    localStorage: o.localStorage,
+  })
     .then(() => process.exit(0))
     .catch((err: unknown) => {
       process.stderr.write(`page-screenshot: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -46,7 +46,13 @@ const START_TIMEOUT_MS = 180_000;
 
 export class ExitedWhileStarting extends Error {}
 
-async function waitFor(what: string, check: () => Promise<boolean>, child: ChildProcess, timeoutMs: number, logFile?: string): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  child: ChildProcess,
+  timeoutMs: number,
+  logFile?: string,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {

@@ -117,10 +117,12 @@ export class ArchiveStore {
     const promise = this.pending.get(key);
     this.pending.delete(key);
     this.ready.delete(key);
-    promise?.then(
-      (info) => rm(info.path, { force: true }),
-      () => undefined,
-    ).catch(() => undefined);
+    promise
+      ?.then(
+        (info) => rm(info.path, { force: true }),
+        () => undefined,
+      )
+      .catch(() => undefined);
   }
 
   /** Waits for archives being generated (before their folder is removed). */

@@ -75,11 +75,60 @@ export function missingTextPage(opts: Pick<BookContentOptions, 'pages'>): number
 // ---- OCR text and hOCR ------------------------------------------------------------------------
 
 const WORDS = [
-  'the', 'of', 'and', 'to', 'in', 'a', 'was', 'which', 'that', 'with', 'his', 'her', 'from', 'upon', 'by',
-  'river', 'village', 'winter', 'church', 'road', 'letter', 'journey', 'morning', 'garden', 'harbour', 'house',
-  'said', 'found', 'returned', 'observed', 'remained', 'walked', 'wrote', 'believed', 'described',
-  'small', 'ancient', 'quiet', 'great', 'northern', 'certain', 'several', 'remarkable', 'narrow',
-  'café', 'naïve', 'début', 'rôle', 'façade', 'élite', 'protégé', 'señor', 'Zürich', 'Québec',
+  'the',
+  'of',
+  'and',
+  'to',
+  'in',
+  'a',
+  'was',
+  'which',
+  'that',
+  'with',
+  'his',
+  'her',
+  'from',
+  'upon',
+  'by',
+  'river',
+  'village',
+  'winter',
+  'church',
+  'road',
+  'letter',
+  'journey',
+  'morning',
+  'garden',
+  'harbour',
+  'house',
+  'said',
+  'found',
+  'returned',
+  'observed',
+  'remained',
+  'walked',
+  'wrote',
+  'believed',
+  'described',
+  'small',
+  'ancient',
+  'quiet',
+  'great',
+  'northern',
+  'certain',
+  'several',
+  'remarkable',
+  'narrow',
+  'café',
+  'naïve',
+  'début',
+  'rôle',
+  'façade',
+  'élite',
+  'protégé',
+  'señor',
+  'Zürich',
+  'Québec',
 ];
 
 /** Lines of words on one page: a running head, then prose sentences wrapped into lines. */
@@ -109,7 +158,10 @@ function pageLines(opts: BookContentOptions, page: number): string[][] {
 /** The exact content of a page's .txt file (or undefined when the defect leaves it out). */
 export function expectedPageText(opts: BookContentOptions, page: number): string | undefined {
   if (opts.defect === 'missing-page-text' && page === missingTextPage(opts)) return undefined;
-  const text = pageLines(opts, page).map((words) => words.join(' ')).join('\n') + '\n';
+  const text =
+    pageLines(opts, page)
+      .map((words) => words.join(' '))
+      .join('\n') + '\n';
   // Some OCR pages end with a form feed; readers must keep or tolerate it.
   return page % 3 === 0 ? `${text}\f` : text;
 }
@@ -331,9 +383,16 @@ class ByteLimit extends Transform {
   }
 }
 
-function writeEntry(pack: Pack, header: { name: string; size: number; mtime: Date }, chunks: Iterable<Buffer>, md5: ReturnType<typeof createHash>): Promise<void> {
+function writeEntry(
+  pack: Pack,
+  header: { name: string; size: number; mtime: Date },
+  chunks: Iterable<Buffer>,
+  md5: ReturnType<typeof createHash>,
+): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    const entry = pack.entry({ ...header, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '' }, (error) => (error ? reject(error) : resolve()));
+    const entry = pack.entry({ ...header, type: 'file', mode: 0o644, uid: 0, gid: 0, uname: '', gname: '' }, (error) =>
+      error ? reject(error) : resolve(),
+    );
     const iterator = chunks[Symbol.iterator]();
     // Write until the entry's buffer is full, then continue on 'drain': memory stays at one buffer.
     const writeMore = (): void => {
@@ -383,7 +442,11 @@ async function produceTar(opts: BookContentOptions, pack: Pack, mtime: Date): Pr
     if (victim) victim.md5 = createHash('md5').update(`not ${victim.md5}`).digest('hex');
   }
   if (opts.defect === 'missing-listed-file') {
-    listed.push({ name: pageName(opts.pages + 1, 'jp2'), size: opts.pageImageBytes, md5: createHash('md5').update(`absent ${opts.barcode}`).digest('hex') });
+    listed.push({
+      name: pageName(opts.pages + 1, 'jp2'),
+      size: opts.pageImageBytes,
+      md5: createHash('md5').update(`absent ${opts.barcode}`).digest('hex'),
+    });
   }
   const checksums = Buffer.from(listed.map((file) => `${file.md5}  ${file.name}\n`).join(''), 'utf8');
   await writeEntry(pack, { name: 'checksum.md5', size: checksums.length, mtime }, [checksums], createHash('md5'));
@@ -431,7 +494,10 @@ async function writeAtomically<T>(outPath: string, write: (tempPath: string) => 
 export async function writeBookTarGz(opts: BookContentOptions, outPath: string): Promise<{ bytes: number; files: number }> {
   validateOptions(opts);
   if (opts.defect === 'decompression-bomb') {
-    return writeAtomically(outPath, async (tempPath) => ({ ...(await writeBombTarGz(tempPath, pageName(1, 'jp2'), BOMB_MEBIBYTES)), files: 1 }));
+    return writeAtomically(outPath, async (tempPath) => ({
+      ...(await writeBombTarGz(tempPath, pageName(1, 'jp2'), BOMB_MEBIBYTES)),
+      files: 1,
+    }));
   }
   // A fixed, per-book modification time keeps the tar headers (and so the bytes) reproducible.
   const mtime = new Date(Date.UTC(2015, 0, 1) + new SeededRandom(`${opts.seed}|${opts.barcode}|mtime`).int(0, 3000) * 86_400_000);
@@ -503,7 +569,8 @@ export async function encryptFile(
 ): Promise<{ bytes: number }> {
   if (passphrase.length === 0) throw new Error('encryptFile: the passphrase is empty; give the library passphrase');
   const compression = opts?.compression ?? 'none';
-  if (!(compression in COMPRESSION)) throw new Error(`encryptFile: compression must be 'none', 'zip' or 'zlib', got ${JSON.stringify(compression)}`);
+  if (!(compression in COMPRESSION))
+    throw new Error(`encryptFile: compression must be 'none', 'zip' or 'zlib', got ${JSON.stringify(compression)}`);
   const { mtime } = await stat(inPath);
   return writeAtomically(outPath, async (tempPath) => {
     const message = await openpgp.createMessage({
@@ -517,7 +584,11 @@ export async function encryptFile(
       passwords: [passphrase],
       format: 'binary',
       // Pinned rather than inherited from openpgp's defaults: SEIPDv1 is what GnuPG 2.2 reads.
-      config: { aeadProtect: false, preferredCompressionAlgorithm: COMPRESSION[compression], preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256 },
+      config: {
+        aeadProtect: false,
+        preferredCompressionAlgorithm: COMPRESSION[compression],
+        preferredSymmetricAlgorithm: openpgp.enums.symmetric.aes256,
+      },
     });
     const output: Writable = createWriteStream(tempPath);
     await pipeline(Readable.fromWeb(encrypted as unknown as ReadableStream<Uint8Array>), output);
@@ -530,7 +601,10 @@ export async function encryptFile(
  * (atomically) and removes the temporary file. The encrypted bytes differ on every call (random
  * salt and session key, as with gpg); the decrypted tar.gz is byte-identical for the same options.
  */
-export async function writeEncryptedBookArchive(opts: BookContentOptions & { passphrase: string }, outPath: string): Promise<{ bytes: number }> {
+export async function writeEncryptedBookArchive(
+  opts: BookContentOptions & { passphrase: string },
+  outPath: string,
+): Promise<{ bytes: number }> {
   const { passphrase, ...content } = opts;
   const tarPath = temporaryPathNextTo(outPath, 'tar-gz');
   try {

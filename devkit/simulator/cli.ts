@@ -20,7 +20,8 @@ function integer(flag: string, min: number) {
 function decimal(flag: string, min: number, max = Infinity) {
   return (text: string): number => {
     const value = Number(text);
-    if (!Number.isFinite(value) || value < min || value > max) throw new InvalidArgumentError(`${flag} needs a number from ${min}${max < Infinity ? ` to ${max}` : ''}, got "${text}"`);
+    if (!Number.isFinite(value) || value < min || value > max)
+      throw new InvalidArgumentError(`${flag} needs a number from ${min}${max < Infinity ? ` to ${max}` : ''}, got "${text}"`);
     return value;
   };
 }
@@ -31,7 +32,12 @@ function inlineOrFile(text: string): string {
 }
 
 function barcodeList(text: string, previous: string[] = []): string[] {
-  return [...previous, ...inlineOrFile(text).split(/[\s,]+/).filter(Boolean)];
+  return [
+    ...previous,
+    ...inlineOrFile(text)
+      .split(/[\s,]+/)
+      .filter(Boolean),
+  ];
 }
 
 function repeatable(text: string, previous: string[] = []): string[] {
@@ -46,7 +52,8 @@ function pageRange(text: string): { min: number; max: number } {
 
 function oauthClient(text: string, previous: OAuthClientConfig[] = []): OAuthClientConfig[] {
   const parts = text.split(':');
-  if (parts.length !== 3 || parts.some((p) => !p)) throw new InvalidArgumentError('--oauth-client needs CLIENT_ID:CLIENT_SECRET:REFRESH_TOKEN');
+  if (parts.length !== 3 || parts.some((p) => !p))
+    throw new InvalidArgumentError('--oauth-client needs CLIENT_ID:CLIENT_SECRET:REFRESH_TOKEN');
   return [...previous, { clientId: parts[0], clientSecret: parts[1], refreshToken: parts[2] }];
 }
 
@@ -79,22 +86,42 @@ export function simulatorCommand(): Command {
     .description('Run the GRIN simulator: a fake Google Return INterface library directory over HTTP, until Ctrl-C.')
     .option('--directory <name>', 'library directory (case-sensitive)', 'TEST')
     .option('--books <n>', 'generated books (39999 + 9 digits); default 100, or 0 with --barcodes', integer('--books', 0))
-    .option('--barcodes <list|@file>', 'explicit barcodes, comma/space/newline separated, added after the generated ones (repeatable)', barcodeList)
+    .option(
+      '--barcodes <list|@file>',
+      'explicit barcodes, comma/space/newline separated, added after the generated ones (repeatable)',
+      barcodeList,
+    )
     .option('--seed <n>', 'seed for every generated fact', integer('--seed', 0), 1)
     .option('--port <n>', 'TCP port (0 = any free port)', integer('--port', 0), 8085)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--passphrase-file <path>', 'read the GPG passphrase from this file (default passphrase: simulator-passphrase)')
     .option('--token <token>', 'accepted static bearer token (repeatable; default sim-token)', repeatable)
     .option('--forbidden-token <token>', 'bearer token that is valid but gets 403 on the directory (repeatable)', repeatable)
-    .option('--oauth-client <id:secret:refresh>', `client of the /token endpoint (repeatable; default ${DEFAULT_OAUTH_CLIENT.clientId}:${DEFAULT_OAUTH_CLIENT.clientSecret}:${DEFAULT_OAUTH_CLIENT.refreshToken})`, oauthClient)
+    .option(
+      '--oauth-client <id:secret:refresh>',
+      `client of the /token endpoint (repeatable; default ${DEFAULT_OAUTH_CLIENT.clientId}:${DEFAULT_OAUTH_CLIENT.clientSecret}:${DEFAULT_OAUTH_CLIENT.refreshToken})`,
+      oauthClient,
+    )
     .option('--token-lifetime <seconds>', 'lifetime of issued access tokens (wall seconds)', decimal('--token-lifetime', 0.001), 3600)
     .addOption(new Option('--pages <n|min-max>', 'pages per book').argParser(pageRange).default({ min: 8, max: 24 }, '8-24'))
     .option('--book-pages <json|@file>', 'page counts of particular barcodes, e.g. {"39999000000001":400}', bookPages)
     .option('--page-image-bytes <n>', 'size of each page image (jp2)', integer('--page-image-bytes', 1), 96 * 1024)
-    .addOption(new Option('--initial-state <mix>', 'starting states: all-available (NEW, PREVIOUSLY_DOWNLOADED, CONVERTED), mixed (real distribution), all-new').choices(['all-available', 'mixed', 'all-new']).default('all-available'))
+    .addOption(
+      new Option(
+        '--initial-state <mix>',
+        'starting states: all-available (NEW, PREVIOUSLY_DOWNLOADED, CONVERTED), mixed (real distribution), all-new',
+      )
+        .choices(['all-available', 'mixed', 'all-new'])
+        .default('all-available'),
+    )
     .option('--initial-states <json|@file>', 'starting states of particular barcodes, e.g. {"39999000000001":"CHECKED_IN"}', initialStates)
     .option('--conversion-delay <seconds>', 'simulated seconds from _process to CONVERTED', decimal('--conversion-delay', 0), 60)
-    .option('--conversion-failure-rate <0..1>', 'share of conversions that fail (listed in _failed)', decimal('--conversion-failure-rate', 0, 1), 0)
+    .option(
+      '--conversion-failure-rate <0..1>',
+      'share of conversions that fail (listed in _failed)',
+      decimal('--conversion-failure-rate', 0, 1),
+      0,
+    )
     .option('--fail-conversion <list|@file>', 'barcodes whose conversions fail', barcodeList)
     .option('--queue-cap <n>', 'conversion queue size at which _process answers 429', integer('--queue-cap', 1), 50_000)
     .option('--conversions-per-day <n>', 'conversions completed per simulated day', integer('--conversions-per-day', 1), 5_000)
@@ -103,16 +130,32 @@ export function simulatorCommand(): Command {
     .option('--data-dir <path>', 'where generated archives and passphrase.txt go (default: a temp dir, removed on exit)')
     .option('--filename-prefix', 'list converted files as <DIR>_<BARCODE>.tar.gz.gpg', false)
     .option('--html-page-size <n>', 'HTML listing rows when a request gives no result_count', integer('--html-page-size', 1), 100)
-    .addOption(new Option('--html-paging <style>', 'HTML "Next" links page by first= offsets or opaque ctoken= tokens').choices(['first', 'ctoken']).default('first'))
-    .addOption(new Option('--next-href <style>', 'HTML "Next" hrefs relative to the directory or absolute paths').choices(['relative', 'absolute-path']).default('relative'))
-    .addOption(new Option('--all-books-layout <layout>', '_all_books?format=text&mode=all columns: pul7 or gt9').choices(['pul7', 'gt9']).default('pul7'))
+    .addOption(
+      new Option('--html-paging <style>', 'HTML "Next" links page by first= offsets or opaque ctoken= tokens')
+        .choices(['first', 'ctoken'])
+        .default('first'),
+    )
+    .addOption(
+      new Option('--next-href <style>', 'HTML "Next" hrefs relative to the directory or absolute paths')
+        .choices(['relative', 'absolute-path'])
+        .default('relative'),
+    )
+    .addOption(
+      new Option('--all-books-layout <layout>', '_all_books?format=text&mode=all columns: pul7 or gt9')
+        .choices(['pul7', 'gt9'])
+        .default('pul7'),
+    )
     .option(
       '--faults <json|@file>',
       `fault injection, e.g. {"serverError":0.05,"transient404":{"barcodes":["B"],"times":1},"slowBody":0.1,"slowBodyBytesPerSecond":100000}; switches: ${FAULT_SWITCHES.join(', ')}; settings: serverErrorStatus, slowBodyBytesPerSecond, truncateBodyFraction`,
       faults,
     )
     .option('--archive-concurrency <n>', 'archives generated at once', integer('--archive-concurrency', 1), 2)
-    .option('--control', 'serve the control endpoint /_simulator/ (POST faults at run time, GET books/<barcode>, GET stats); see devkit/simulator/control.ts', false)
+    .option(
+      '--control',
+      'serve the control endpoint /_simulator/ (POST faults at run time, GET books/<barcode>, GET stats); see devkit/simulator/control.ts',
+      false,
+    )
     .option('--log-requests', 'print one line per request', false);
 }
 
@@ -174,7 +217,9 @@ async function main(): Promise<void> {
   out(`GRIN simulator: directory ${sim.directory}, ${sim.barcodes.length} books`);
   out(`  base URL        ${sim.baseUrl}   (requests go to ${sim.baseUrl}/${sim.directory}/...)`);
   out(`  bearer token    ${sim.accessTokens.join(', ')}`);
-  out(`  token endpoint  ${sim.tokenUri}${client ? `   (client id ${client.clientId}; its secret and refresh token are the --oauth-client values)` : ''}`);
+  out(
+    `  token endpoint  ${sim.tokenUri}${client ? `   (client id ${client.clientId}; its secret and refresh token are the --oauth-client values)` : ''}`,
+  );
   out(`  passphrase file ${sim.passphraseFile}`);
   out(`  data dir        ${sim.dataDir}`);
   out('Ctrl-C stops it.');
@@ -183,7 +228,9 @@ async function main(): Promise<void> {
     setInterval(() => {
       printed = Math.min(printed, sim.requestLog.length); // the log drops its oldest entries when full
       for (const e of sim.requestLog.slice(printed)) {
-        out(`${new Date(e.time).toISOString()} ${e.method} ${e.path}${e.query ? `?${e.query}` : ''} -> ${e.status} ${e.bytesSent}B${e.fault ? ` [${e.fault}]` : ''}`);
+        out(
+          `${new Date(e.time).toISOString()} ${e.method} ${e.path}${e.query ? `?${e.query}` : ''} -> ${e.status} ${e.bytesSent}B${e.fault ? ` [${e.fault}]` : ''}`,
+        );
       }
       printed = sim.requestLog.length;
     }, 500).unref();

@@ -52,7 +52,12 @@ export function createControlHandler(sim: RunningSimulator): (req: IncomingMessa
         if (entry.path === '/token') tokenRequests += 1;
         if (entry.fault) faultHits[entry.fault] = (faultHits[entry.fault] ?? 0) + 1;
       }
-      const stats: SimulatorControlStats = { library: sim.stats(), grinRequests: sim.requestLog.length - tokenRequests, tokenRequests, faultHits };
+      const stats: SimulatorControlStats = {
+        library: sim.stats(),
+        grinRequests: sim.requestLog.length - tokenRequests,
+        tokenRequests,
+        faultHits,
+      };
       return sendJson(res, 200, stats);
     }
     sendText(res, 404, TEXT, `no control resource ${req.method ?? 'GET'} ${CONTROL_PREFIX}${path}; see devkit/simulator/control.ts\n`);

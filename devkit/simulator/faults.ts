@@ -71,7 +71,8 @@ function normaliseSwitch(name: string, value: FaultSwitch): FaultRule {
     throw new Error(`fault "${name}": barcodes must be a list of strings`);
   }
   for (const key of Object.keys(rule)) {
-    if (!['rate', 'barcodes', 'times'].includes(key)) throw new Error(`fault "${name}": unknown field "${key}" (expected rate, barcodes, times)`);
+    if (!['rate', 'barcodes', 'times'].includes(key))
+      throw new Error(`fault "${name}": unknown field "${key}" (expected rate, barcodes, times)`);
   }
   return rule;
 }

@@ -7,7 +7,13 @@ export const HTML = 'text/html; charset=utf-8';
 
 export class RequestTooLarge extends Error {}
 
-export function sendText(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
+export function sendText(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
   res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': String(Buffer.byteLength(body)), ...headers });
   res.end(body);
 }
@@ -29,7 +35,13 @@ function drained(res: ServerResponse): Promise<void> {
  * Sends a body produced chunk by chunk (chunked transfer encoding). The first chunk is produced
  * before the headers go out, so an error about the request still becomes a proper status.
  */
-export async function sendChunks(res: ServerResponse, status: number, contentType: string, chunks: Iterable<string>, headOnly: boolean): Promise<void> {
+export async function sendChunks(
+  res: ServerResponse,
+  status: number,
+  contentType: string,
+  chunks: Iterable<string>,
+  headOnly: boolean,
+): Promise<void> {
   const iterator = chunks[Symbol.iterator]();
   let next = iterator.next();
   res.writeHead(status, { 'Content-Type': contentType });

@@ -126,7 +126,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     nextHref: opts.nextHref,
   };
   const archives = new ArchiveStore(
-    { dataDir, directory: opts.directory, seed: opts.seed, passphrase: opts.passphrase, pageImageBytes: opts.pageImageBytes, concurrency: opts.archiveConcurrency },
+    {
+      dataDir,
+      directory: opts.directory,
+      seed: opts.seed,
+      passphrase: opts.passphrase,
+      pageImageBytes: opts.pageImageBytes,
+      concurrency: opts.archiveConcurrency,
+    },
     faults,
   );
   const catalogue = createInventory({
@@ -154,9 +161,21 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
     },
     { packageGone: (barcode, conversion) => archives.forget(barcode, conversion) },
   );
-  const tokens = new TokenAuthority(opts.accessTokens, opts.forbiddenTokens, opts.oauthClients, opts.tokenLifetimeSeconds, () => clock.wallNow());
+  const tokens = new TokenAuthority(opts.accessTokens, opts.forbiddenTokens, opts.oauthClients, opts.tokenLifetimeSeconds, () =>
+    clock.wallNow(),
+  );
   const log = new RequestLog(opts.requestLogLimit);
-  const grin = createRequestHandler({ directory: opts.directory, forbiddenDirectories: opts.forbiddenDirectories, style, library, archives, faults, tokens, clock, log });
+  const grin = createRequestHandler({
+    directory: opts.directory,
+    forbiddenDirectories: opts.forbiddenDirectories,
+    style,
+    library,
+    archives,
+    faults,
+    tokens,
+    clock,
+    log,
+  });
   let control: ReturnType<typeof createControlHandler> | undefined; // set below, once the simulator's API exists
   const server = createServer({ keepAliveTimeout: 30_000 }, (req, res) =>
     control && req.url?.startsWith(CONTROL_PREFIX) ? control(req, res) : grin(req, res),

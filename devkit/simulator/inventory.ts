@@ -206,11 +206,13 @@ export function createInventory(opts: InventoryOptions): SimBook[] {
   const all = [...generatedBarcodes(opts.seed, opts.books, taken), ...opts.barcodes];
   for (const [barcode, state] of Object.entries(opts.initialStates)) {
     if (!taken.has(barcode)) throw new Error(`initialStates names barcode "${barcode}", which is not in the library`);
-    if (!(BOOK_STATES as readonly string[]).includes(state)) throw new Error(`initialStates["${barcode}"]: unknown state "${state}"; use one of ${BOOK_STATES.join(', ')}`);
+    if (!(BOOK_STATES as readonly string[]).includes(state))
+      throw new Error(`initialStates["${barcode}"]: unknown state "${state}"; use one of ${BOOK_STATES.join(', ')}`);
   }
   for (const [barcode, pages] of Object.entries(opts.bookPages ?? {})) {
     if (!taken.has(barcode)) throw new Error(`bookPages names barcode "${barcode}", which is not in the library`);
-    if (!Number.isInteger(pages) || pages < 1) throw new Error(`bookPages["${barcode}"] must be a positive whole number of pages, got ${String(pages)}`);
+    if (!Number.isInteger(pages) || pages < 1)
+      throw new Error(`bookPages["${barcode}"] must be a positive whole number of pages, got ${String(pages)}`);
   }
   const stateRandom = seededRandom(deriveSeed(opts.seed, 'states'));
   return all.map((barcode) => {

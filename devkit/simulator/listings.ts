@@ -63,7 +63,11 @@ const COL = {
   failedDate: date('Convert Failed Date', (b) => b.failure?.date),
   failedInfo: { label: 'Convert Failed Info', value: (b: SimBook) => b.failure?.info ?? '' },
   failedDetail: { label: 'Detailed Convert Failed Info', value: (b: SimBook) => b.failure?.detailedInfo ?? '' },
-  link: { label: 'Google Books', value: googleBooksUrl, html: (b: SimBook) => `<a href="${escapeHtml(googleBooksUrl(b))}">Google Books</a>` },
+  link: {
+    label: 'Google Books',
+    value: googleBooksUrl,
+    html: (b: SimBook) => `<a href="${escapeHtml(googleBooksUrl(b))}">Google Books</a>`,
+  },
   unknown: { label: '', value: () => '' },
 } satisfies Record<string, Column>;
 
@@ -87,7 +91,18 @@ function specFor(name: ListingName, style: ListingStyle): ListingSpec {
           style.allBooksTextLayout === 'gt9'
             ? [COL.barcode, COL.scanned, COL.converted, COL.downloaded, COL.processed, COL.analyzed, COL.unknown, COL.ocrd, COL.link]
             : [COL.barcode, COL.scanned, COL.processed, COL.analyzed, COL.converted, COL.ocrd, COL.link],
-        html: [COL.barcode, COL.title, COL.status, COL.scanned, COL.analyzed, COL.converted, COL.downloaded, COL.processed, COL.ocrd, COL.link],
+        html: [
+          COL.barcode,
+          COL.title,
+          COL.status,
+          COL.scanned,
+          COL.analyzed,
+          COL.converted,
+          COL.downloaded,
+          COL.processed,
+          COL.ocrd,
+          COL.link,
+        ],
       };
     case '_converted':
       return {
@@ -108,8 +123,29 @@ function specFor(name: ListingName, style: ListingStyle): ListingSpec {
       return {
         rows: (library) => library.failed(),
         plain: byBarcode,
-        modeAll: [COL.barcode, COL.scanned, COL.processed, COL.analyzed, COL.failedDate, COL.failedInfo, COL.ocrd, COL.failedDetail, COL.link],
-        html: [COL.barcode, COL.title, COL.scanned, COL.processed, COL.analyzed, COL.failedDate, COL.failedInfo, COL.ocrd, COL.failedDetail, COL.link],
+        modeAll: [
+          COL.barcode,
+          COL.scanned,
+          COL.processed,
+          COL.analyzed,
+          COL.failedDate,
+          COL.failedInfo,
+          COL.ocrd,
+          COL.failedDetail,
+          COL.link,
+        ],
+        html: [
+          COL.barcode,
+          COL.title,
+          COL.scanned,
+          COL.processed,
+          COL.analyzed,
+          COL.failedDate,
+          COL.failedInfo,
+          COL.ocrd,
+          COL.failedDetail,
+          COL.link,
+        ],
       };
   }
 }
@@ -166,7 +202,8 @@ function decodeCtoken(listing: string, token: string): number {
 
 function pageOf(listing: string, query: URLSearchParams, defaultCount: number | undefined): Page {
   const resultCount = intParam(query, 'result_count');
-  if (resultCount !== undefined && resultCount < -1) throw new BadListingRequest(`result_count must be -1 (all) or a positive integer, got ${resultCount}`);
+  if (resultCount !== undefined && resultCount < -1)
+    throw new BadListingRequest(`result_count must be -1 (all) or a positive integer, got ${resultCount}`);
   const ctoken = query.get('ctoken');
   const first = intParam(query, 'first');
   if (first !== undefined && first < 0) throw new BadListingRequest(`first must be >= 0, got ${first}`);
@@ -271,7 +308,8 @@ export function requestUnavailablePage(): string {
 
 /** A listing page whose only cell holds `levels` nested elements: what a broken or hostile page may look like. */
 export function deeplyNestedPage(name: ListingName, levels: number): string {
-  const table = `<table><tr class="heading"><td><span class="hd3">Barcode</span></td><td><span class="hd3">Info</span></td></tr>\n` +
+  const table =
+    `<table><tr class="heading"><td><span class="hd3">Barcode</span></td><td><span class="hd3">Info</span></td></tr>\n` +
     `<tr><td>${'<div>'.repeat(levels)}${'</div>'.repeat(levels)}</td><td></td></tr></table>\n`;
   const shell = pageShell(`GRIN ${name}`, table);
   return shell.head + shell.tail;
@@ -326,7 +364,10 @@ const SEARCH_COLUMNS: Column[] = [
 
 /** Barcodes from `barcodes=` parameters: space-separated (GT), comma-separated or repeated. */
 export function barcodesFromQuery(query: URLSearchParams): string[] {
-  return query.getAll('barcodes').flatMap((v) => v.split(/[\s,]+/)).filter(Boolean);
+  return query
+    .getAll('barcodes')
+    .flatMap((v) => v.split(/[\s,]+/))
+    .filter(Boolean);
 }
 
 /** `_barcode_search`: TSV with a header row, one row per barcode found (unknown ones are left out). */

@@ -33,14 +33,119 @@ export interface InventedRecord {
   barcode: string; // 955$b
 }
 
-const ADJECTIVES = ['ancient', 'forgotten', 'northern', 'silent', 'natural', 'moral', 'golden', 'rural', 'modern', 'curious', 'naïve', 'lesser', 'remarkable', 'early', 'western', 'quiet'];
-const NOUNS = ['river', 'harbour', 'garden', 'parish', 'chronicle', 'voyage', 'mountain', 'orchard', 'mill', 'frontier', 'lighthouse', 'library', 'abbey', 'valley', 'café', 'manor', 'railway', 'island'];
-const PLACES = ['Cornwall', 'New England', 'the Hebrides', 'Lower Canada', 'Provence', 'the Ohio Valley', 'Bohemia', 'Zürich', 'the Levant', 'Northumberland', 'Québec', 'the Carolinas'];
-const TOPICS = ['agriculture', 'navigation', 'botany', 'geology', 'church history', 'education', 'political economy', 'architecture', 'natural history', 'folklore', 'commerce', 'music'];
-const SURNAMES = ['Ashworth', 'Bellamy', 'Carrington', 'Delacroix', 'Everard', 'Fairweather', 'Gallagher', 'Hollis', 'Ingram', 'Jennings', 'Kessler', 'Lefèvre', 'Marchbanks', 'Northcote', 'Okafor', 'Pemberton'];
-const GIVEN_NAMES = ['Abigail', 'Benjamin', 'Charlotte', 'Édouard', 'Frederick', 'Harriet', 'Josiah', 'Louisa', 'Matthias', 'Prudence', 'Silas', 'Theodora'];
-const CORPORATE_BODIES = ['Royal Society of Antiquaries', 'Massachusetts Horticultural Society', 'Society for the Diffusion of Useful Knowledge', 'Geological Survey of Canada'];
-const PUBLISHERS = ['Smith, Elder & Co.', 'Harper & Brothers', 'Longmans, Green', 'Ticknor and Fields', 'J. Murray', 'Hachette', 'D. Appleton & Company'];
+const ADJECTIVES = [
+  'ancient',
+  'forgotten',
+  'northern',
+  'silent',
+  'natural',
+  'moral',
+  'golden',
+  'rural',
+  'modern',
+  'curious',
+  'naïve',
+  'lesser',
+  'remarkable',
+  'early',
+  'western',
+  'quiet',
+];
+const NOUNS = [
+  'river',
+  'harbour',
+  'garden',
+  'parish',
+  'chronicle',
+  'voyage',
+  'mountain',
+  'orchard',
+  'mill',
+  'frontier',
+  'lighthouse',
+  'library',
+  'abbey',
+  'valley',
+  'café',
+  'manor',
+  'railway',
+  'island',
+];
+const PLACES = [
+  'Cornwall',
+  'New England',
+  'the Hebrides',
+  'Lower Canada',
+  'Provence',
+  'the Ohio Valley',
+  'Bohemia',
+  'Zürich',
+  'the Levant',
+  'Northumberland',
+  'Québec',
+  'the Carolinas',
+];
+const TOPICS = [
+  'agriculture',
+  'navigation',
+  'botany',
+  'geology',
+  'church history',
+  'education',
+  'political economy',
+  'architecture',
+  'natural history',
+  'folklore',
+  'commerce',
+  'music',
+];
+const SURNAMES = [
+  'Ashworth',
+  'Bellamy',
+  'Carrington',
+  'Delacroix',
+  'Everard',
+  'Fairweather',
+  'Gallagher',
+  'Hollis',
+  'Ingram',
+  'Jennings',
+  'Kessler',
+  'Lefèvre',
+  'Marchbanks',
+  'Northcote',
+  'Okafor',
+  'Pemberton',
+];
+const GIVEN_NAMES = [
+  'Abigail',
+  'Benjamin',
+  'Charlotte',
+  'Édouard',
+  'Frederick',
+  'Harriet',
+  'Josiah',
+  'Louisa',
+  'Matthias',
+  'Prudence',
+  'Silas',
+  'Theodora',
+];
+const CORPORATE_BODIES = [
+  'Royal Society of Antiquaries',
+  'Massachusetts Horticultural Society',
+  'Society for the Diffusion of Useful Knowledge',
+  'Geological Survey of Canada',
+];
+const PUBLISHERS = [
+  'Smith, Elder & Co.',
+  'Harper & Brothers',
+  'Longmans, Green',
+  'Ticknor and Fields',
+  'J. Murray',
+  'Hachette',
+  'D. Appleton & Company',
+];
 const PUBLICATION_PLACES = ['London', 'New York', 'Boston', 'Edinburgh', 'Paris', 'Philadelphia', 'Leipzig'];
 const PLACE_CODES = ['enk', 'nyu', 'mau', 'stk', 'fr ', 'pau', 'gw '];
 const GENRES = ['Fiction.', 'Travel writing.', 'Essays.', 'Biographies.', 'Sermons.', 'Handbooks and manuals.', 'Poetry.'];
@@ -136,7 +241,8 @@ export function inventRecord(seed: number, barcode: string, directory: string, t
   const subjectCount = random.int(1, 3);
   const subjects = Array.from({ length: subjectCount }, () => `${capitalize(random.pick(TOPICS))} -- ${random.pick(PLACES)}.`);
   const notes = ['Includes index.'];
-  if (random.chance(0.6)) notes.push(`Originally published: ${random.pick(PUBLICATION_PLACES)} : ${random.pick(PUBLISHERS)}, ${born + 30}.`);
+  if (random.chance(0.6))
+    notes.push(`Originally published: ${random.pick(PUBLICATION_PLACES)} : ${random.pick(PUBLISHERS)}, ${born + 30}.`);
 
   return {
     leader: `0${digits(random, 4)}cam a2200${digits(random, 3)} a 4500`,
@@ -192,17 +298,45 @@ export function marcRecordXml(record: InventedRecord, indent = ''): string {
     `  ${datafield('010', ' ', ' ', [['a', record.lccn]])}`,
     ...record.isbns.map((isbn) => `  ${datafield('020', ' ', ' ', [['a', isbn]])}`),
     ...record.systemNumbers.map((number) => `  ${datafield('035', ' ', ' ', [['a', number]])}`),
-    ...record.lcCallNumbers.map((call) => `  ${datafield('050', '0', '0', [['a', call], ['b', record.lcItemNumber]])}`),
+    ...record.lcCallNumbers.map(
+      (call) =>
+        `  ${datafield('050', '0', '0', [
+          ['a', call],
+          ['b', record.lcItemNumber],
+        ])}`,
+    ),
   ];
-  if (record.personalAuthor) lines.push(`  ${datafield('100', '1', ' ', [['a', record.personalAuthor], ['d', record.authorDates]])}`);
+  if (record.personalAuthor)
+    lines.push(
+      `  ${datafield('100', '1', ' ', [
+        ['a', record.personalAuthor],
+        ['d', record.authorDates],
+      ])}`,
+    );
   if (record.corporateAuthor) lines.push(`  ${datafield('110', '2', ' ', [['a', record.corporateAuthor]])}`);
   lines.push(
-    `  ${datafield('245', '1', String(nonfilingCharacters(record.title)), [['a', record.title], ['b', record.titleRemainder]])}`,
-    `  ${datafield('260', ' ', ' ', [['a', record.publicationPlace], ['b', record.publisher], ['c', `${record.date1}.`]])}`,
+    `  ${datafield('245', '1', String(nonfilingCharacters(record.title)), [
+      ['a', record.title],
+      ['b', record.titleRemainder],
+    ])}`,
+    `  ${datafield('260', ' ', ' ', [
+      ['a', record.publicationPlace],
+      ['b', record.publisher],
+      ['c', `${record.date1}.`],
+    ])}`,
     ...record.notes.map((note) => `  ${datafield('500', ' ', ' ', [['a', note]])}`),
     ...record.subjects.map((subject) => `  ${datafield('650', ' ', '0', [['a', subject]])}`),
-    ...record.genres.map((genre) => `  ${datafield('655', ' ', '7', [['a', genre], ['2', 'lcgft']])}`),
-    `  ${datafield('955', ' ', ' ', [['a', record.holdingLibrary], ['b', record.barcode]])}`,
+    ...record.genres.map(
+      (genre) =>
+        `  ${datafield('655', ' ', '7', [
+          ['a', genre],
+          ['2', 'lcgft'],
+        ])}`,
+    ),
+    `  ${datafield('955', ' ', ' ', [
+      ['a', record.holdingLibrary],
+      ['b', record.barcode],
+    ])}`,
     `</marc:record>`,
   );
   return lines.map((line) => indent + line).join('\n');

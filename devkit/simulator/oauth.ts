@@ -93,20 +93,34 @@ export class TokenAuthority {
     }
     const grantType = form.get('grant_type');
     if (grantType !== 'refresh_token') {
-      return { status: 400, body: { error: 'unsupported_grant_type', error_description: `grant_type must be refresh_token, got ${grantType ?? 'nothing'}` } };
+      return {
+        status: 400,
+        body: { error: 'unsupported_grant_type', error_description: `grant_type must be refresh_token, got ${grantType ?? 'nothing'}` },
+      };
     }
     const client = this.clients.find((c) => c.clientId === clientId);
     if (!client || client.clientSecret !== clientSecret) {
-      return { status: 401, body: { error: 'invalid_client', error_description: 'The OAuth client was not found or its secret is wrong.' } };
+      return {
+        status: 401,
+        body: { error: 'invalid_client', error_description: 'The OAuth client was not found or its secret is wrong.' },
+      };
     }
     if (form.get('refresh_token') !== client.refreshToken) return TokenAuthority.revoked();
-    const refreshLeft = client.refreshTokenLifetimeSeconds === undefined ? undefined : Math.floor((this.startedAt + client.refreshTokenLifetimeSeconds * 1000 - this.wallNow()) / 1000);
+    const refreshLeft =
+      client.refreshTokenLifetimeSeconds === undefined
+        ? undefined
+        : Math.floor((this.startedAt + client.refreshTokenLifetimeSeconds * 1000 - this.wallNow()) / 1000);
     if (refreshLeft !== undefined && refreshLeft <= 0) return TokenAuthority.revoked();
     const accessToken = `${ISSUED_PREFIX}${randomBytes(18).toString('base64url')}`;
     this.issued.set(accessToken, { expiresAt: this.wallNow() + this.lifetimeSeconds * 1000, forbidden: client.forbidden ?? false });
     this.issuedCount += 1;
     this.forgetExpired();
-    const body: Record<string, string | number> = { access_token: accessToken, expires_in: this.lifetimeSeconds, token_type: 'Bearer', scope: SCOPES };
+    const body: Record<string, string | number> = {
+      access_token: accessToken,
+      expires_in: this.lifetimeSeconds,
+      token_type: 'Bearer',
+      scope: SCOPES,
+    };
     if (refreshLeft !== undefined) body.refresh_token_expires_in = refreshLeft;
     return { status: 200, body };
   }

@@ -70,12 +70,17 @@ export interface SimulatorOptions {
 export type ResolvedOptions = Required<Omit<SimulatorOptions, 'startTime' | 'dataDir' | 'port' | 'host' | 'faults'>> &
   Pick<SimulatorOptions, 'startTime' | 'dataDir'> & { port: number; host: string; faults: FaultConfig };
 
-export const DEFAULT_OAUTH_CLIENT: OAuthClientConfig = { clientId: 'sim-client-id', clientSecret: 'sim-client-secret', refreshToken: 'sim-refresh-token' };
+export const DEFAULT_OAUTH_CLIENT: OAuthClientConfig = {
+  clientId: 'sim-client-id',
+  clientSecret: 'sim-client-secret',
+  refreshToken: 'sim-refresh-token',
+};
 
 const DIRECTORY_PATTERN = /^[A-Za-z0-9_-]+$/;
 
 function positiveInt(name: string, value: number, allowZero = false): number {
-  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1)) throw new Error(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${value}`);
+  if (!Number.isInteger(value) || value < (allowZero ? 0 : 1))
+    throw new Error(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${value}`);
   return value;
 }
 
@@ -117,13 +122,15 @@ export function resolveOptions(opts: SimulatorOptions = {}): ResolvedOptions {
     port: opts.port ?? 0,
     host: opts.host ?? '127.0.0.1',
   };
-  if (!DIRECTORY_PATTERN.test(resolved.directory)) throw new Error(`directory "${resolved.directory}" may only hold A-Z, a-z, 0-9, _ and -`);
+  if (!DIRECTORY_PATTERN.test(resolved.directory))
+    throw new Error(`directory "${resolved.directory}" may only hold A-Z, a-z, 0-9, _ and -`);
   positiveInt('books', resolved.books, true);
   if (resolved.books + resolved.barcodes.length === 0) throw new Error('the library is empty: give books > 0 or some barcodes');
   if (!resolved.passphrase) throw new Error('passphrase must not be empty');
   positiveInt('pages.min', resolved.pages.min);
   positiveInt('pages.max', resolved.pages.max);
-  if (resolved.pages.max < resolved.pages.min) throw new Error(`pages.max (${resolved.pages.max}) is below pages.min (${resolved.pages.min})`);
+  if (resolved.pages.max < resolved.pages.min)
+    throw new Error(`pages.max (${resolved.pages.max}) is below pages.min (${resolved.pages.min})`);
   if (!Number.isInteger(resolved.pageImageBytes) || resolved.pageImageBytes < MIN_PAGE_IMAGE_BYTES) {
     throw new Error(`pageImageBytes must be an integer of at least ${MIN_PAGE_IMAGE_BYTES}, got ${resolved.pageImageBytes}`);
   }
@@ -133,8 +140,11 @@ export function resolveOptions(opts: SimulatorOptions = {}): ResolvedOptions {
   if (!['mixed', 'all-available', 'all-new'].includes(resolved.initialState)) {
     throw new Error(`initialState must be mixed, all-available or all-new, got "${resolved.initialState}"`);
   }
-  if (!['first', 'ctoken'].includes(resolved.htmlPaging)) throw new Error(`htmlPaging must be first or ctoken, got "${resolved.htmlPaging}"`);
-  if (!['relative', 'absolute-path'].includes(resolved.nextHref)) throw new Error(`nextHref must be relative or absolute-path, got "${resolved.nextHref}"`);
-  if (!['pul7', 'gt9'].includes(resolved.allBooksTextLayout)) throw new Error(`allBooksTextLayout must be pul7 or gt9, got "${resolved.allBooksTextLayout}"`);
+  if (!['first', 'ctoken'].includes(resolved.htmlPaging))
+    throw new Error(`htmlPaging must be first or ctoken, got "${resolved.htmlPaging}"`);
+  if (!['relative', 'absolute-path'].includes(resolved.nextHref))
+    throw new Error(`nextHref must be relative or absolute-path, got "${resolved.nextHref}"`);
+  if (!['pul7', 'gt9'].includes(resolved.allBooksTextLayout))
+    throw new Error(`allBooksTextLayout must be pul7 or gt9, got "${resolved.allBooksTextLayout}"`);
   return resolved;
 }

@@ -54,7 +54,8 @@ export class RequestLog {
     };
     if (typeof req.headers.range === 'string') entry.range = req.headers.range;
     const count = (chunk: unknown, encoding?: unknown) => {
-      if (typeof chunk === 'string') entry.bytesSent += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+      if (typeof chunk === 'string')
+        entry.bytesSent += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
       else if (chunk instanceof Uint8Array) entry.bytesSent += chunk.byteLength;
     };
     const write = res.write.bind(res) as (...args: unknown[]) => boolean;

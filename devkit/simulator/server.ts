@@ -54,7 +54,9 @@ interface Call {
 function loginRedirect(call: Call): void {
   const original = `http://${call.req.headers.host ?? 'localhost'}${call.req.url ?? '/'}`;
   const location = `https://accounts.google.com/ServiceLogin?service=print&continue=${encodeURIComponent(original)}`;
-  sendText(call.res, 302, HTML, `<html><body>Moved Temporarily. <a href="${escapeHtml(location)}">Sign in</a></body></html>\n`, { Location: location });
+  sendText(call.res, 302, HTML, `<html><body>Moved Temporarily. <a href="${escapeHtml(location)}">Sign in</a></body></html>\n`, {
+    Location: location,
+  });
 }
 
 function forbidden(call: Call, directory: string): void {
@@ -122,9 +124,15 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
     if (ctx.tokens.isIssued(token) && fault(call, 'revokedCredentials')) return loginRedirect(call);
     const verdict = ctx.tokens.check(token);
     if (verdict === 'invalid') return loginRedirect(call);
-    if (verdict === 'forbidden' || directory !== ctx.directory || ctx.forbiddenDirectories.includes(directory)) return forbidden(call, directory);
+    if (verdict === 'forbidden' || directory !== ctx.directory || ctx.forbiddenDirectories.includes(directory))
+      return forbidden(call, directory);
     if (fault(call, 'serverError', barcodes)) {
-      return sendText(call.res, ctx.faults.serverErrorStatus, HTML, '<html><body><h1>Server Error</h1><p>The server encountered a temporary error.</p></body></html>\n');
+      return sendText(
+        call.res,
+        ctx.faults.serverErrorStatus,
+        HTML,
+        '<html><body><h1>Server Error</h1><p>The server encountered a temporary error.</p></body></html>\n',
+      );
     }
 
     ctx.library.tick(ctx.clock.now());
@@ -154,11 +162,14 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
   }
 
   function processRequest(call: Call, barcodes: string[]): void {
-    if (barcodes.length === 0) return sendText(call.res, 400, TEXT, 'No barcodes given: pass barcodes=B1,B2 (or repeated barcodes=, or a newline-separated body)\n');
+    if (barcodes.length === 0)
+      return sendText(call.res, 400, TEXT, 'No barcodes given: pass barcodes=B1,B2 (or repeated barcodes=, or a newline-separated body)\n');
     const result = ctx.library.requestConversion(barcodes, ctx.clock.now());
     const status = result.queueFull ? 429 : 200;
     if (call.url.searchParams.get('process_format') === 'html') {
-      const rows = result.statuses.map((s) => `<tr><td>${escapeHtml(s.barcode)}</td><td><div><pre>${escapeHtml(s.status)}</pre></div></td></tr>`).join('\n');
+      const rows = result.statuses
+        .map((s) => `<tr><td>${escapeHtml(s.barcode)}</td><td><div><pre>${escapeHtml(s.status)}</pre></div></td></tr>`)
+        .join('\n');
       return sendText(call.res, status, HTML, `<html><body><div id="Main"><table>\n${rows}\n</table></div></body></html>\n`);
     }
     const lines = ['Barcode\tStatus', ...result.statuses.map((s) => `${s.barcode}\t${s.status}`)];
@@ -168,7 +179,11 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
   /** The barcode a file name stands for, if it is written the way `_converted` lists it. */
   function barcodeOfFilename(filename: string): string | undefined {
     const stem = filename.slice(0, -ARCHIVE_SUFFIX.length);
-    const barcode = ctx.style.filenamePrefix ? (stem.startsWith(`${ctx.directory}_`) ? stem.slice(ctx.directory.length + 1) : undefined) : stem;
+    const barcode = ctx.style.filenamePrefix
+      ? stem.startsWith(`${ctx.directory}_`)
+        ? stem.slice(ctx.directory.length + 1)
+        : undefined
+      : stem;
     return barcode && archiveFilename(ctx.style, barcode) === filename ? barcode : undefined;
   }
 
@@ -176,7 +191,8 @@ export function createRequestHandler(ctx: GrinContext): (req: IncomingMessage, r
     const { req, res } = call;
     const book = barcode ? ctx.library.get(barcode) : undefined;
     if (!book) return notFound(call, `${filename} does not exist`);
-    if (fault(call, 'rateLimitArchive', [barcode])) return sendText(res, 429, HTML, '<html><body><h1>429 Too Many Requests</h1></body></html>\n');
+    if (fault(call, 'rateLimitArchive', [barcode]))
+      return sendText(res, 429, HTML, '<html><body><h1>429 Too Many Requests</h1></body></html>\n');
     if (fault(call, 'transient404', [barcode]) || !book.inPool) return notFound(call, `${filename} is not available for download`);
     const info = await ctx.archives.get(book);
     if (!book.inPool || book.conversions !== info.conversion) return notFound(call, `${filename} is not available for download`);

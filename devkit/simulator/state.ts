@@ -73,14 +73,27 @@ export class Library {
   private readonly completedPerDay = new Map<number, number>();
   private readonly failureRandom: Random;
   private lastTick = -Infinity;
-  private readonly counters = { queueHighWater: 0, conversionsCompleted: 0, conversionsFailed: 0, evictions: 0, evictedBeforeDownload: 0, undownloadedHighWater: 0, downloads: 0, queueFullRefusals: 0 };
+  private readonly counters = {
+    queueHighWater: 0,
+    conversionsCompleted: 0,
+    conversionsFailed: 0,
+    evictions: 0,
+    evictedBeforeDownload: 0,
+    undownloadedHighWater: 0,
+    downloads: 0,
+    queueFullRefusals: 0,
+  };
 
   constructor(
     catalogue: SimBook[],
     private readonly rules: ConversionRules,
     private readonly events: LibraryEvents = {},
   ) {
-    for (const [name, value] of Object.entries({ queueCap: rules.queueCap, poolCap: rules.poolCap, conversionsPerDay: rules.conversionsPerDay })) {
+    for (const [name, value] of Object.entries({
+      queueCap: rules.queueCap,
+      poolCap: rules.poolCap,
+      conversionsPerDay: rules.conversionsPerDay,
+    })) {
       if (!(Number.isInteger(value) && value > 0)) throw new Error(`${name} must be a positive integer, got ${value}`);
     }
     if (!(rules.conversionDelaySeconds >= 0)) throw new Error(`conversionDelaySeconds must be >= 0, got ${rules.conversionDelaySeconds}`);
@@ -166,7 +179,9 @@ export class Library {
 
   private complete(book: SimBook, at: number): void {
     book.requestedAt = undefined;
-    const fails = this.rules.failConversion.includes(book.barcode) || (this.rules.conversionFailureRate > 0 && this.failureRandom() < this.rules.conversionFailureRate);
+    const fails =
+      this.rules.failConversion.includes(book.barcode) ||
+      (this.rules.conversionFailureRate > 0 && this.failureRandom() < this.rules.conversionFailureRate);
     if (fails) {
       const [info, detailedInfo] = pick(this.failureRandom, FAILURE_REASONS);
       book.state = book.stateBeforeConversion;

@@ -118,7 +118,10 @@ export function createBoardActivities(deps: ActivityDeps) {
         storage: deps.storage.location,
         status: `token rebuilt from the workflow (${input.reason})`,
       });
-      if (rebuilt) log(`rebuilt the token of ${input.barcode} in ${input.bucket} from its workflow (${input.reason})${setAside.length ? `; set aside ${setAside.join(', ')}` : ''}`);
+      if (rebuilt)
+        log(
+          `rebuilt the token of ${input.barcode} in ${input.bucket} from its workflow (${input.reason})${setAside.length ? `; set aside ${setAside.join(', ')}` : ''}`,
+        );
       return { rebuilt, setAside };
     },
 
@@ -171,7 +174,8 @@ export function createBoardActivities(deps: ActivityDeps) {
     /** Parks the book in `failed` with the reason an operator will read. */
     async parkBook(input: { barcode: string; stage: StageBucket; message: string; type?: string }): Promise<void> {
       const current = await readable(input.barcode);
-      const already = current?.bucket === 'failed' && current.lastError?.stage === input.stage && current.lastError.message === input.message;
+      const already =
+        current?.bucket === 'failed' && current.lastError?.stage === input.stage && current.lastError.message === input.message;
       if (already) return;
       await moveRebuilding(input.barcode, 'failed', {
         status: `parked: ${failedStageWords(input.stage)}`,

@@ -99,7 +99,8 @@ export function createDownloadActivity(deps: ActivityDeps, opts: DownloadOptions
 
       const usage = opts.diskUsage ?? diskUsage;
       const diskCheckBytes = opts.diskCheckBytes ?? DISK_CHECK_BYTES;
-      const diskFull = (used: number) => new DiskFullError(processingDir, used, limits.diskUsageThreshold, opts.diskRetrySeconds ?? DISK_RETRY_SECONDS);
+      const diskFull = (used: number) =>
+        new DiskFullError(processingDir, used, limits.diskUsageThreshold, opts.diskRetrySeconds ?? DISK_RETRY_SECONDS);
 
       const used = await usage(processingDir);
       // The token says the book waits for disk space (activities/waiting.ts writes every such wait).

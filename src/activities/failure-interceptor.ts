@@ -12,7 +12,10 @@ import { activityFacts } from '../common/stages';
 import { failureOf } from './failures';
 import { BookWaits, processFaultReporter, type FaultReporter } from './waiting';
 
-export function failureInterceptor(board: Pick<Board, 'update'>, reporter: FaultReporter = processFaultReporter): ActivityInterceptorsFactory {
+export function failureInterceptor(
+  board: Pick<Board, 'update'>,
+  reporter: FaultReporter = processFaultReporter,
+): ActivityInterceptorsFactory {
   const waits = new BookWaits(board, reporter);
   return (ctx) => ({
     inbound: {

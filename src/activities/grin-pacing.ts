@@ -72,7 +72,8 @@ export function createGrinPacing(board: PacingBoard, caps: PacingCaps): Pacing {
     for (const bucket of ['01_requested', '02_converted'] as const) {
       for (const token of (await board.list(bucket)).tokens) {
         // Tokens from before request numbers existed are not counted: their age is unknown.
-        if (typeof token.requestSeq === 'number' && (!oldest || token.requestSeq < oldest.seq)) oldest = { barcode: token.barcode, seq: token.requestSeq };
+        if (typeof token.requestSeq === 'number' && (!oldest || token.requestSeq < oldest.seq))
+          oldest = { barcode: token.barcode, seq: token.requestSeq };
       }
     }
     return oldest;

@@ -31,7 +31,12 @@ import type { CoalescerOptions } from './batch-notices';
 
 /** `notices`: how settle notices to a batch are grouped (tests set a delay of 0 to send each at once). */
 export function createBoardActivityGroup(deps: ActivityDeps, opts: { notices?: CoalescerOptions } = {}) {
-  return { ...createBoardActivities(deps), ...createBatchActivities({ notices: opts.notices }), ...createReportActivities(deps), ...createNotifyActivities(deps) };
+  return {
+    ...createBoardActivities(deps),
+    ...createBatchActivities({ notices: opts.notices }),
+    ...createReportActivities(deps),
+    ...createNotifyActivities(deps),
+  };
 }
 
 // GRIN and file stages show book-wide faults (what a book waits for) on its token and in the log:
@@ -45,7 +50,6 @@ export function createGrinActivities(deps: ActivityDeps) {
     ...createConversionWatchActivities(deps),
   };
 }
-
 
 export function createFileHostActivities(deps: ActivityDeps, opts: { download?: DownloadOptions } = {}) {
   return {

@@ -15,7 +15,11 @@ const NEEDED: Partial<Record<StageBucket, (p: Paths, barcode: string) => string[
   '03_downloaded': (p) => [p.encrypted],
   '04_decrypted': (p) => [p.decrypted],
   '05_extracted': (p) => [p.decrypted, p.extracted, p.unpacked],
-  '06_processed': (p, barcode) => [p.decrypted, join(p.derivatives, `${barcode}_ocr.jsonl.gz`), join(p.derivatives, `${barcode}_marc.json`)],
+  '06_processed': (p, barcode) => [
+    p.decrypted,
+    join(p.derivatives, `${barcode}_ocr.jsonl.gz`),
+    join(p.derivatives, `${barcode}_marc.json`),
+  ],
 };
 
 export function createLocalFilesActivities(deps: ActivityDeps) {
@@ -27,7 +31,10 @@ export function createLocalFilesActivities(deps: ActivityDeps) {
     async findLocalProgress(input: { barcode: string; bucket: StageBucket }): Promise<{ bucket: StageBucket }> {
       const paths = bookPaths(deps.config.processingDir, input.barcode);
       const token = await deps.board.get(input.barcode);
-      const expectSize: Record<string, number | undefined> = { [paths.encrypted]: token?.encryptedBytes, [paths.decrypted]: token?.decryptedBytes };
+      const expectSize: Record<string, number | undefined> = {
+        [paths.encrypted]: token?.encryptedBytes,
+        [paths.decrypted]: token?.decryptedBytes,
+      };
       for (let i = STAGE_BUCKETS.indexOf(input.bucket); i >= STAGE_BUCKETS.indexOf('03_downloaded'); i--) {
         const bucket = STAGE_BUCKETS[i];
         const needed = NEEDED[bucket]?.(paths, input.barcode) ?? [];

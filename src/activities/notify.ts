@@ -7,7 +7,13 @@ import type { ActivityDeps } from './deps';
 
 export function createNotifyActivities(deps: Pick<ActivityDeps, 'notifier'>) {
   return {
-    async sendBatchNotification(input: { batchId: string; total: number; stored: number; failed: number; cancelled: number }): Promise<void> {
+    async sendBatchNotification(input: {
+      batchId: string;
+      total: number;
+      stored: number;
+      failed: number;
+      cancelled: number;
+    }): Promise<void> {
       deps.notifier?.send({ kind: 'batch-finished', ...input });
     },
   };

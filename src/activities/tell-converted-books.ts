@@ -59,9 +59,7 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
       for (const barcode of barcodes) {
         let seen;
         try {
-          seen = failure && !deps.conversionListings.answersConvertedOnly
-            ? undefined
-            : await lookFor(barcode, input.pollIntervalSeconds);
+          seen = failure && !deps.conversionListings.answersConvertedOnly ? undefined : await lookFor(barcode, input.pollIntervalSeconds);
         } catch (err) {
           failure ??= { err };
           saidWaiting.add(barcode);
@@ -72,7 +70,8 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
           continue;
         }
         if (seen.state !== 'waiting') ended.push({ barcode, notice: seen });
-        else if (saidWaiting.delete(barcode)) await deps.board.update(barcode, { status: 'waiting for GRIN to convert' }).catch(() => undefined);
+        else if (saidWaiting.delete(barcode))
+          await deps.board.update(barcode, { status: 'waiting for GRIN to convert' }).catch(() => undefined);
       }
       // A listing failed: every book it left unanswered waits for it (its token says so).
       for (const barcode of unanswered) {

@@ -109,7 +109,9 @@ export function createUploadActivity(deps: ActivityDeps) {
       const previous = activity.info.heartbeatDetails as UploadHeartbeat | undefined;
       // A checkpoint of another storage (workers restarted with another bucket) is not continued here.
       const resumeFrom =
-        previous?.checkpoint?.key === keys.archive && (previous.checkpoint.location ?? storage.location) === storage.location ? previous.checkpoint : undefined;
+        previous?.checkpoint?.key === keys.archive && (previous.checkpoint.location ?? storage.location) === storage.location
+          ? previous.checkpoint
+          : undefined;
 
       // Where this upload writes is on the token before it writes: if storage changes mid-upload
       // (workers restarted with another bucket), the old location's partial copies stay accounted for.
@@ -139,7 +141,9 @@ export function createUploadActivity(deps: ActivityDeps) {
         const localDamaged = async (): Promise<LocalCopyDamagedError | null> => {
           if (!token.decryptedSha256) return null;
           const now = await digestFile(files.archive).catch(() => null);
-          return now && now.sha256 !== token.decryptedSha256 ? new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, now.sha256) : null;
+          return now && now.sha256 !== token.decryptedSha256
+            ? new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, now.sha256)
+            : null;
         };
         if (token.decryptedSha256 && digests.archive.sha256 !== token.decryptedSha256) {
           throw new LocalCopyDamagedError(barcode, files.archive, token.decryptedSha256, digests.archive.sha256);
@@ -149,7 +153,9 @@ export function createUploadActivity(deps: ActivityDeps) {
         const existing = await storage.head(keys.archive);
         // Metadata and size only pick a candidate; the content digest decides.
         const candidate =
-          !!existing && existing.metadata.grin_etag === (token.grinEtag ?? '') && existing.size === localSize &&
+          !!existing &&
+          existing.metadata.grin_etag === (token.grinEtag ?? '') &&
+          existing.size === localSize &&
           (!input.force || previous?.archiveStored === digests.archive.sha256);
         const found = candidate ? await storage.readDigest(keys.archive, { signal }) : null;
         const archiveSkipped = !!found && sameContent(digests.archive, found);
@@ -192,14 +198,23 @@ export function createUploadActivity(deps: ActivityDeps) {
         deps.crashPoint?.('upload:after-archive', barcode);
         heartbeat({ archiveStored: digests.archive.sha256 });
 
-        sent += (await storage.putFile(files.ocr, keys.ocr, {
-          metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
-          contentType: 'application/gzip',
-          md5: digests.ocr.md5,
-          signal,
-        })).size;
+        sent += (
+          await storage.putFile(files.ocr, keys.ocr, {
+            metadata: { barcode, page_count: String(token.pageCount ?? 0), acquired_at: acquiredAt },
+            contentType: 'application/gzip',
+            md5: digests.ocr.md5,
+            signal,
+          })
+        ).size;
         await checkStoredCopy(storage, keys.ocr, digests.ocr, signal);
-        sent += (await storage.putFile(files.marc, keys.marc, { metadata: { barcode }, contentType: 'application/json', md5: digests.marc.md5, signal })).size;
+        sent += (
+          await storage.putFile(files.marc, keys.marc, {
+            metadata: { barcode },
+            contentType: 'application/json',
+            md5: digests.marc.md5,
+            signal,
+          })
+        ).size;
         await checkStoredCopy(storage, keys.marc, digests.marc, signal);
         deps.crashPoint?.('upload:after-derivatives', barcode);
 
@@ -241,7 +256,9 @@ export function createUploadActivity(deps: ActivityDeps) {
       } catch (err) {
         // The cancel may not have reached this attempt yet (cancelBook removing the local files broke it).
         const cancelled =
-          activity.cancellationDetails?.cancelRequested || err instanceof BookCancelledError || (await board.get(barcode).catch(() => null))?.bucket === 'cancelled';
+          activity.cancellationDetails?.cancelRequested ||
+          err instanceof BookCancelledError ||
+          (await board.get(barcode).catch(() => null))?.bucket === 'cancelled';
         // The location stays in the token's uploadedTo: a request the server finishes after our
         // abort (and after these deletes) can still leave an object there, and reconcile finds it.
         if (cancelled) await removeQuietly(storage, unrecorded);
@@ -281,7 +298,10 @@ class LocalCopyDamagedError extends PipelineError {
 /** An operator cancelled the book while it was uploading (the token is in `cancelled`). */
 class BookCancelledError extends PipelineError {
   constructor(barcode: string) {
-    super(`${barcode} was cancelled while it was uploading; the objects this upload wrote were removed`, { retryable: false, benign: true });
+    super(`${barcode} was cancelled while it was uploading; the objects this upload wrote were removed`, {
+      retryable: false,
+      benign: true,
+    });
   }
 }
 
@@ -297,7 +317,13 @@ async function refuseIfCancelled(deps: ActivityDeps, barcode: string): Promise<v
  * or without a manifest (a token from before manifests, or storage changed since), the book needs
  * downloading again.
  */
-async function confirmStored(storage: BookStorage, barcode: string, token: BookToken, manifestKey: string, localPath: string): Promise<void> {
+async function confirmStored(
+  storage: BookStorage,
+  barcode: string,
+  token: BookToken,
+  manifestKey: string,
+  localPath: string,
+): Promise<void> {
   const missing = () => new LocalCopyMissingError(barcode, localPath, 'decrypted archive');
   if (token.storedIn && token.storedIn.location !== storage.location) throw missing();
   const text = await storage.getBytes(token.fixity?.manifest ?? manifestKey).catch(() => null);

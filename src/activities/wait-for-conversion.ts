@@ -44,7 +44,11 @@ export type ConversionSeen = ConversionNotice | { state: 'waiting' };
  * What GRIN's listings say of a book in 01_requested. `lost`: in neither list, in a snapshot taken
  * well after we asked (GRIN dropped the request, or the package left the converted pool unseen).
  */
-export async function lookForConversion(deps: Pick<ActivityDeps, 'conversionListings' | 'board'>, barcode: string, pollIntervalSeconds: number): Promise<ConversionSeen> {
+export async function lookForConversion(
+  deps: Pick<ActivityDeps, 'conversionListings' | 'board'>,
+  barcode: string,
+  pollIntervalSeconds: number,
+): Promise<ConversionSeen> {
   const seen = await deps.conversionListings.check(barcode);
   if (seen.state === 'converted') return { state: 'converted', filename: seen.filename };
   if (seen.state === 'failed') {

@@ -154,7 +154,11 @@ class DecryptThread {
     for (const [id, since] of this.owedSince) {
       const job = this.jobs.get(id);
       if (!job || now - since < job.stallMs) continue;
-      this.fail(new DecryptThreadError(`it made no progress for ${Math.round((now - since) / 1000)} s and was stopped; the work is retried on a new thread`));
+      this.fail(
+        new DecryptThreadError(
+          `it made no progress for ${Math.round((now - since) / 1000)} s and was stopped; the work is retried on a new thread`,
+        ),
+      );
       void this.worker.terminate();
       return;
     }
@@ -209,7 +213,8 @@ class DecryptThread {
     const jobs = [...this.jobs.values()];
     this.jobs.clear();
     this.owedSince.clear();
-    for (const job of jobs) job.onError(new DecryptThreadError(`The decryption thread stopped unexpectedly (${cause.message}).`, { cause }));
+    for (const job of jobs)
+      job.onError(new DecryptThreadError(`The decryption thread stopped unexpectedly (${cause.message}).`, { cause }));
   }
 }
 
@@ -224,9 +229,12 @@ function revive(e: SerializedError): Error {
 /** The thread's script is not installed: no archive is at fault, books wait for a complete install. */
 function threadMissing(): DecryptThreadError {
   const file = join(__dirname, 'decrypt-worker.js');
-  return new DecryptThreadError(`Cannot start a decryption thread: ${file} is missing; rebuild or reinstall grin-pipeline (npm run build).`, {
-    waitingFor: `a complete install (${file})`,
-  });
+  return new DecryptThreadError(
+    `Cannot start a decryption thread: ${file} is missing; rebuild or reinstall grin-pipeline (npm run build).`,
+    {
+      waitingFor: `a complete install (${file})`,
+    },
+  );
 }
 
 const pool: DecryptThread[] = [];
@@ -255,7 +263,12 @@ function pickThread(): DecryptThread {
  * decryptFile in a worker thread: the thread writes `dest` itself, so the plaintext never crosses
  * threads (no copies, no garbage in this thread). On failure `dest` is deleted, as decryptFile does.
  */
-export async function decryptFileInWorker(src: string, dest: string, passphrase: string, opts: DecryptOptions = {}): Promise<{ bytes: number }> {
+export async function decryptFileInWorker(
+  src: string,
+  dest: string,
+  passphrase: string,
+  opts: DecryptOptions = {},
+): Promise<{ bytes: number }> {
   if (!workerAvailable()) throw threadMissing();
   const thread = pickThread();
   const id = nextId++;

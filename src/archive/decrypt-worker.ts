@@ -41,7 +41,12 @@ function post(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 }
 
 function serialize(err: unknown): SerializedError {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as { name?: unknown; message?: unknown; code?: unknown; redownload?: unknown };
+  const e = (typeof err === 'object' && err !== null ? err : {}) as {
+    name?: unknown;
+    message?: unknown;
+    code?: unknown;
+    redownload?: unknown;
+  };
   return {
     name: typeof e.name === 'string' ? e.name : 'Error',
     message: typeof e.message === 'string' ? e.message : String(err),
@@ -102,7 +107,7 @@ function batchSender(id: number, job: Job): Sink {
   };
   return {
     async take(chunk) {
-      for (let at = 0; at < chunk.length && !job.cancelled; ) {
+      for (let at = 0; at < chunk.length && !job.cancelled;) {
         const n = Math.min(chunk.length - at, BATCH_BYTES - filled);
         batch.set(chunk.subarray(at, at + n), filled);
         filled += n;

@@ -104,22 +104,21 @@ function describeFailure(label: string, err: unknown, quick: QuickCheck): Error 
   if (/Session key decryption failed/i.test(detail)) return wrongPassphrase(label);
   if (quick === 'unavailable') {
     // Without gpg's quick check a wrong key and damaged data fail the same way: say both.
-    return new DecryptError(
-      `Could not decrypt ${label}: either the GPG passphrase is wrong or the file is damaged (${detail}).`,
-      { cause: err, damaged: true },
-    );
+    return new DecryptError(`Could not decrypt ${label}: either the GPG passphrase is wrong or the file is damaged (${detail}).`, {
+      cause: err,
+      damaged: true,
+    });
   }
   if (/Modification detected|tag mismatch|authenticat|integrity/i.test(detail)) {
     return new DecryptError(
-      `Could not decrypt ${label}: the integrity check failed, so the file is damaged or was altered. ` +
-        'Download it again.',
+      `Could not decrypt ${label}: the integrity check failed, so the file is damaged or was altered. ` + 'Download it again.',
       { cause: err, damaged: true },
     );
   }
-  return new DecryptError(
-    `Could not decrypt ${label}: the file is damaged or incomplete (${detail}). Download it again.`,
-    { cause: err, damaged: true },
-  );
+  return new DecryptError(`Could not decrypt ${label}: the file is damaged or incomplete (${detail}). Download it again.`, {
+    cause: err,
+    damaged: true,
+  });
 }
 
 type PacketView = BinaryPgpInspection & { head?: Buffer };
@@ -403,12 +402,7 @@ async function pickByQuickCheck(
  * Decrypts `src` into `dest`. On any failure `dest` is deleted and a DecryptError (or
  * ArchiveLimitError when `maxBytes` is exceeded) is thrown; the passphrase never appears in messages.
  */
-export async function decryptFile(
-  src: string,
-  dest: string,
-  passphrase: string,
-  opts: DecryptOptions = {},
-): Promise<{ bytes: number }> {
+export async function decryptFile(src: string, dest: string, passphrase: string, opts: DecryptOptions = {}): Promise<{ bytes: number }> {
   if (opts.thread !== 'main' && workerAvailable()) return decryptFileInWorker(src, dest, passphrase, opts);
   const decrypted = await openDecryptedStreamInThread(src, passphrase, opts);
   try {

@@ -36,11 +36,7 @@ export const ocrFileName = (barcode: string): string => `${barcode}_ocr.jsonl.gz
 export const marcFileName = (barcode: string): string => `${barcode}_marc.json`;
 
 /** Writes both derivatives of the book unpacked in `dir` into `outDir`. */
-export async function makeDerivatives(
-  dir: string,
-  barcode: string,
-  outDir: string,
-): Promise<DerivativesResult & { notes: string[] }> {
+export async function makeDerivatives(dir: string, barcode: string, outDir: string): Promise<DerivativesResult & { notes: string[] }> {
   assertSafeBarcode(barcode);
   await mkdir(outDir, { recursive: true, mode: PRIVATE_DIR_MODE });
   const notes: string[] = [];

@@ -68,12 +68,7 @@ function isPaxSparse(header: TarEntry['header']): boolean {
 }
 
 /** Extracts the `.tar.gz` at `src` into `destDir` (absent or empty). */
-export async function extractTarGz(
-  src: string,
-  destDir: string,
-  limits: ExtractLimits,
-  opts: ExtractOptions = {},
-): Promise<ExtractResult> {
+export async function extractTarGz(src: string, destDir: string, limits: ExtractLimits, opts: ExtractOptions = {}): Promise<ExtractResult> {
   const { files, bytes } = await extractTarGzWithDigests(src, destDir, limits, opts);
   return { files, bytes };
 }
@@ -105,7 +100,11 @@ export async function decryptAndExtract(
   destDir: string,
   passphrase: string,
   limits: ExtractLimits,
-  opts: ExtractOptions & { onDecryptProgress?: (bytes: number) => void; decryptThread?: DecryptOptions['thread']; decryptStallMs?: number } = {},
+  opts: ExtractOptions & {
+    onDecryptProgress?: (bytes: number) => void;
+    decryptThread?: DecryptOptions['thread'];
+    decryptStallMs?: number;
+  } = {},
 ): Promise<{ decryptedBytes: number; decryptedSha256: string; decryptedMd5: string } & ExtractResultWithDigests> {
   await prepareDestination(destDir); // fail on a non-empty folder before any decryption work
   let decrypted: DecryptedStream | undefined;

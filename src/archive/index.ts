@@ -3,7 +3,14 @@ export * from './types';
 export * from './errors';
 export { decryptFile, openDecryptedStream, type DecryptOptions, type DecryptedStream } from './decrypt';
 export { decryptThreadStats } from './decrypt-thread';
-export { extractTarGz, extractTarGzWithDigests, decryptAndExtract, derivativeInputsOnly, type ExtractOptions, type ExtractResultWithDigests } from './extract';
+export {
+  extractTarGz,
+  extractTarGzWithDigests,
+  decryptAndExtract,
+  derivativeInputsOnly,
+  type ExtractOptions,
+  type ExtractResultWithDigests,
+} from './extract';
 export { verifyChecksums, CHECKSUM_FILE, type VerifyOptions } from './verify';
 export { writeOcrJsonl } from './ocr';
 export { extractMarc, marcFromXml } from './marc';

@@ -63,7 +63,7 @@ export function deriveS2KKey(passphrase: string, s2k: S2KSpec, length: number): 
     const copies = Math.max(1, Math.floor(Math.min(BLOCK_BYTES, total) / data.length));
     const block = Buffer.alloc(copies * data.length);
     for (let at = 0; at < block.length; at += data.length) data.copy(block, at);
-    for (let left = total; left > 0; ) {
+    for (let left = total; left > 0;) {
       const piece = left >= block.length ? block : block.subarray(0, left);
       for (const h of contexts) h.update(piece);
       left -= piece.length;

@@ -87,7 +87,8 @@ export interface UnpackOptions {
 export async function unpackArchive(opts: UnpackOptions): Promise<UnpackSummary> {
   const barcode = opts.barcode ?? barcodeFromArchiveName(opts.archive);
   assertSafeBarcode(barcode);
-  if (!opts.decrypted && opts.passphrase === undefined) throw new ArchiveUsageError('unpackArchive: a passphrase is needed unless `decrypted` is set.');
+  if (!opts.decrypted && opts.passphrase === undefined)
+    throw new ArchiveUsageError('unpackArchive: a passphrase is needed unless `decrypted` is set.');
   const limits: ExtractLimits = { ...DEFAULT_EXTRACT_LIMITS, ...opts.limits };
   const outDir = resolve(opts.outDir);
   const created = await claimOutputFolder(outDir);
@@ -152,7 +153,9 @@ async function run(
 
   const notes = [...derived.notes];
   if (checksum.unlisted.length > 0) {
-    notes.unshift(`${checksum.unlisted.length} file(s) are not listed in checksum.md5, so their contents were not checked: ${listNames(checksum.unlisted)}.`);
+    notes.unshift(
+      `${checksum.unlisted.length} file(s) are not listed in checksum.md5, so their contents were not checked: ${listNames(checksum.unlisted)}.`,
+    );
   }
   if (!checksum.hadChecksumFile) notes.unshift('The archive has no checksum.md5, so file contents could not be verified.');
   return {
@@ -183,11 +186,14 @@ async function claimOutputFolder(outDir: string): Promise<string | undefined> {
     throw err;
   });
   if (info) {
-    if (info.isSymbolicLink()) throw new OutputExistsError(`The output folder ${outDir} is a symbolic link; give a real folder (unpack never follows links).`);
+    if (info.isSymbolicLink())
+      throw new OutputExistsError(`The output folder ${outDir} is a symbolic link; give a real folder (unpack never follows links).`);
     if (!info.isDirectory()) throw new OutputExistsError(`The output folder ${outDir} exists and is not a folder.`);
     const existing = await readdir(outDir);
     if (existing.length > 0) {
-      throw new OutputExistsError(`The output folder ${outDir} is not empty (${listNames(existing, 3)}); give an empty or new folder (unpack never overwrites).`);
+      throw new OutputExistsError(
+        `The output folder ${outDir} is not empty (${listNames(existing, 3)}); give an empty or new folder (unpack never overwrites).`,
+      );
     }
     return undefined;
   }

@@ -89,6 +89,9 @@ export function parseBarcodeList(text: string, source: string): BarcodeList {
 }
 
 /** `file:line: reason` lines for showing a list's problems (or its duplicates) to a person. */
-export function formatBarcodeListProblems(list: Pick<BarcodeList, 'problems' | 'source'>, which: BarcodeListProblem[] = list.problems): string[] {
+export function formatBarcodeListProblems(
+  list: Pick<BarcodeList, 'problems' | 'source'>,
+  which: BarcodeListProblem[] = list.problems,
+): string[] {
   return which.map((problem) => `${list.source}:${problem.line}: ${problem.reason}`);
 }

@@ -255,8 +255,17 @@ export class Board {
         }
       }
       const updatedAt = nextTimestamp(undefined);
-      const status = setAside.length ? `${patch.status ?? 'token rebuilt'}; the unreadable file was kept as ${setAside.join(', ')}` : patch.status;
-      const token: BookToken = { ...patch, ...(status ? { status } : {}), barcode, bucket, stages: { ...patch.stages, [bucket]: updatedAt }, updatedAt };
+      const status = setAside.length
+        ? `${patch.status ?? 'token rebuilt'}; the unreadable file was kept as ${setAside.join(', ')}`
+        : patch.status;
+      const token: BookToken = {
+        ...patch,
+        ...(status ? { status } : {}),
+        barcode,
+        bucket,
+        stages: { ...patch.stages, [bucket]: updatedAt },
+        updatedAt,
+      };
       await this.writeTokenCopy(token);
       return { token, rebuilt: true, setAside };
     });
@@ -382,7 +391,8 @@ export class Board {
     // kill -9 mid-write leaves their temp file there too.
     const metaDir = path.join(this.root, 'meta');
     for (const name of await fs.readdir(metaDir).catch(() => [] as string[])) {
-      if (TEMP_FILE.test(name) && (await removeIfOlderThan(path.join(metaDir, name), tempMaxAgeMs))) result.tempFilesRemoved.push(`meta/${name}`);
+      if (TEMP_FILE.test(name) && (await removeIfOlderThan(path.join(metaDir, name), tempMaxAgeMs)))
+        result.tempFilesRemoved.push(`meta/${name}`);
     }
 
     const unresolved = new Set<string>();
@@ -423,9 +433,7 @@ export class Board {
    * in `setAside`. Must run under the barcode's lock.
    */
   private async settle(barcode: string, setAside: BoardProblem[] = []): Promise<Settled | null> {
-    const present = await Promise.all(
-      BUCKETS.map(async (bucket) => ((await isFile(this.tokenPath(bucket, barcode))) ? bucket : null)),
-    );
+    const present = await Promise.all(BUCKETS.map(async (bucket) => ((await isFile(this.tokenPath(bucket, barcode))) ? bucket : null)));
     const copies: Copy[] = [];
     for (const bucket of present) {
       const copy = bucket && (await this.readCopy(bucket, barcode));

@@ -22,6 +22,8 @@ export function validateBatchId(id: string, what = '--batch-id'): string {
  * twice re-attaches to its batch. E.g. `batch-30-3f2a9c0d1e` for 30 books.
  */
 export function defaultBatchId(directory: string, barcodes: string[]): string {
-  const hash = createHash('sha256').update(`${directory}\n${barcodes.join('\n')}\n`).digest('hex');
+  const hash = createHash('sha256')
+    .update(`${directory}\n${barcodes.join('\n')}\n`)
+    .digest('hex');
   return `batch-${barcodes.length}-${hash.slice(0, 10)}`;
 }

@@ -16,7 +16,17 @@ import { bookWorkflowId } from '../workflows/contracts';
 import { GrinStage } from '../workflows/search-attributes';
 import type { Selection } from './batch';
 
-export type PlanReason = 'new' | 'last run ended' | 'already stored' | 'already running' | 'parked' | 'cancelled' | 'invalid' | 'duplicate' | 'over limit' | 'batch finished';
+export type PlanReason =
+  | 'new'
+  | 'last run ended'
+  | 'already stored'
+  | 'already running'
+  | 'parked'
+  | 'cancelled'
+  | 'invalid'
+  | 'duplicate'
+  | 'over limit'
+  | 'batch finished';
 
 export interface PlanLine {
   action: 'start' | 'skip';
@@ -42,13 +52,20 @@ async function bookPlan(client: Client, directory: string, barcode: string): Pro
     switch (d.status.name) {
       case 'RUNNING':
       case 'PAUSED':
-        if (stage === 'failed') return { action: 'skip', reason: 'parked', barcode, detail: 'running, parked in failed: waits for `retry` or `cancel`' };
+        if (stage === 'failed')
+          return { action: 'skip', reason: 'parked', barcode, detail: 'running, parked in failed: waits for `retry` or `cancel`' };
         return { action: 'skip', reason: 'already running', barcode, detail: `already running${stage ? ` (at ${stage})` : ''}` };
       case 'COMPLETED':
-        if (stage === 'cancelled') return { action: 'skip', reason: 'cancelled', barcode, detail: 'cancelled by an operator (its workflow finished)' };
+        if (stage === 'cancelled')
+          return { action: 'skip', reason: 'cancelled', barcode, detail: 'cancelled by an operator (its workflow finished)' };
         return { action: 'skip', reason: 'already stored', barcode, detail: 'already stored (its workflow finished)' };
       default:
-        return { action: 'start', reason: 'last run ended', barcode, detail: `its last run ended ${d.status.name.toLowerCase()}: started anew` };
+        return {
+          action: 'start',
+          reason: 'last run ended',
+          barcode,
+          detail: `its last run ended ${d.status.name.toLowerCase()}: started anew`,
+        };
     }
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return { action: 'start', reason: 'new', barcode, detail: 'no workflow yet' };
@@ -70,12 +87,19 @@ export interface PlanOptions {
 }
 
 /** Every line of the selection with what start-batch would do with it. Reads Temporal; changes nothing. */
-export async function planBatch(client: Client, config: PipelineConfig, board: Board, selection: Selection, opts: PlanOptions = {}): Promise<PlanLine[]> {
+export async function planBatch(
+  client: Client,
+  config: PipelineConfig,
+  board: Board,
+  selection: Selection,
+  opts: PlanOptions = {},
+): Promise<PlanLine[]> {
   const inBatch = opts.limit === undefined ? selection.barcodes : selection.barcodes.slice(0, opts.limit);
   const overLimit = selection.barcodes.slice(inBatch.length);
   let books: PlanLine[] = [];
   if (opts.batchFinished) {
-    for (const barcode of inBatch) books.push({ action: 'skip', reason: 'batch finished', barcode, detail: 'this batch already finished: it is not run again' });
+    for (const barcode of inBatch)
+      books.push({ action: 'skip', reason: 'batch finished', barcode, detail: 'this batch already finished: it is not run again' });
   } else if (inBatch.length > (opts.describeUpTo ?? DESCRIBE_UP_TO)) {
     books = await planFromBoard(client, config, board, inBatch); // a million lines: never spread as arguments
   } else {
@@ -101,13 +125,21 @@ async function planFromBoard(client: Client, config: PipelineConfig, board: Boar
   const [where, running] = await Promise.all([boardIndex(board), runningBooks(client, config.grin.directory)]);
   return barcodes.map((barcode): PlanLine => {
     const bucket = where.get(barcode);
-    if (bucket === '07_stored') return { action: 'skip', reason: 'already stored', barcode, detail: 'already stored (07_stored on the board)' };
+    if (bucket === '07_stored')
+      return { action: 'skip', reason: 'already stored', barcode, detail: 'already stored (07_stored on the board)' };
     if (bucket === 'cancelled') return { action: 'skip', reason: 'cancelled', barcode, detail: 'cancelled by an operator (on the board)' };
     if (running.has(barcode)) {
-      if (bucket === 'failed') return { action: 'skip', reason: 'parked', barcode, detail: 'running, parked in failed: waits for `retry` or `cancel`' };
+      if (bucket === 'failed')
+        return { action: 'skip', reason: 'parked', barcode, detail: 'running, parked in failed: waits for `retry` or `cancel`' };
       return { action: 'skip', reason: 'already running', barcode, detail: `already running${bucket ? ` (at ${bucket})` : ''}` };
     }
-    if (bucket) return { action: 'start', reason: 'last run ended', barcode, detail: `in ${bucket} on the board with no running workflow: started anew, from there` };
+    if (bucket)
+      return {
+        action: 'start',
+        reason: 'last run ended',
+        barcode,
+        detail: `in ${bucket} on the board with no running workflow: started anew, from there`,
+      };
     return { action: 'start', reason: 'new', barcode, detail: 'not on the board and no running workflow' };
   });
 }

@@ -77,7 +77,9 @@ export function formatBatchStatus(s: BatchStatus): string {
   const lines = [`batch ${s.batchId} (workflow ${s.workflowId}): ${s.state}`];
   if (s.progress) {
     const p = s.progress;
-    lines.push(`  list: ${p.offset}/${p.total} started or skipped, ${p.inFlight.length} in flight (window ${p.window}), ${p.alreadyKnown} already known (their workflows existed before)`);
+    lines.push(
+      `  list: ${p.offset}/${p.total} started or skipped, ${p.inFlight.length} in flight (window ${p.window}), ${p.alreadyKnown} already known (their workflows existed before)`,
+    );
   }
   if (s.summary) {
     const r = s.summary;

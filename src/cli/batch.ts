@@ -37,7 +37,12 @@ export interface BatchSelection {
 }
 
 /** The expensive `_all_books` listing, cached in the pipeline folder; refreshed on request. */
-export async function cachedAllBooks(config: PipelineConfig, grin: GrinApi, refresh = false, log: (s: string) => void = () => undefined): Promise<string> {
+export async function cachedAllBooks(
+  config: PipelineConfig,
+  grin: GrinApi,
+  refresh = false,
+  log: (s: string) => void = () => undefined,
+): Promise<string> {
   const dir = join(config.pipelineDir, 'cache');
   const file = join(dir, `${config.grin.directory}_all_books.txt`);
   if (!refresh && existsSync(file)) return file;
@@ -85,9 +90,15 @@ export interface Selection {
 }
 
 /** Reads the selection and reports each line's fate; bad lines are returned, not thrown (see `selectBarcodes`). */
-export async function readSelection(config: PipelineConfig, sel: BatchSelection, grin: () => GrinApi | Promise<GrinApi>, log: (s: string) => void): Promise<Selection> {
+export async function readSelection(
+  config: PipelineConfig,
+  sel: BatchSelection,
+  grin: () => GrinApi | Promise<GrinApi>,
+  log: (s: string) => void,
+): Promise<Selection> {
   const chosen = [sel.queue !== undefined, sel.sample !== undefined, !!sel.barcodesFile, !!sel.barcodes?.length].filter(Boolean).length;
-  if (chosen !== 1) throw new UsageError('Say which books: exactly one of --queue NAME, --sample N, --barcodes-file FILE, or barcodes as arguments.');
+  if (chosen !== 1)
+    throw new UsageError('Say which books: exactly one of --queue NAME, --sample N, --barcodes-file FILE, or barcodes as arguments.');
   let text: string;
   let source: string;
   let fromGrin = false;
@@ -100,8 +111,11 @@ export async function readSelection(config: PipelineConfig, sel: BatchSelection,
     source = `GRIN's ${sel.queue} queue`;
     fromGrin = true;
   } else if (sel.sample !== undefined) {
-    if (!Number.isInteger(sel.sample) || sel.sample < 1) throw new UsageError(`--sample must be a whole number of books, at least 1 (got ${sel.sample})`);
-    const all = await retrying("GRIN's _all_books list", async () => cachedAllBooks(config, await grin(), sel.refreshAllBooks, log), { log });
+    if (!Number.isInteger(sel.sample) || sel.sample < 1)
+      throw new UsageError(`--sample must be a whole number of books, at least 1 (got ${sel.sample})`);
+    const all = await retrying("GRIN's _all_books list", async () => cachedAllBooks(config, await grin(), sel.refreshAllBooks, log), {
+      log,
+    });
     text = (await linesUpToBarcodes(all, sel.sample)).join('\n');
     source = all;
     fromGrin = true;
@@ -114,7 +128,8 @@ export async function readSelection(config: PipelineConfig, sel: BatchSelection,
     } else {
       if (!existsSync(sel.barcodesFile)) throw new UsageError(`--barcodes-file ${sel.barcodesFile}: no such file`);
       // Node's error for reading a folder does not name it: say it here.
-      if (!statSync(sel.barcodesFile).isFile()) throw new UsageError(`--barcodes-file ${sel.barcodesFile}: not a file (give a file with one barcode per line)`);
+      if (!statSync(sel.barcodesFile).isFile())
+        throw new UsageError(`--barcodes-file ${sel.barcodesFile}: not a file (give a file with one barcode per line)`);
       text = await readFile(sel.barcodesFile, 'utf8');
     }
   } else {
@@ -157,7 +172,10 @@ export function refuseInvalidLines(selection: Selection, log: (s: string) => voi
 /** "skipped 3 malformed line(s) of <listing> (lines 4, 9, 12): not barcodes; …". */
 export function skippedLinesMessage(selection: Pick<Selection, 'invalid' | 'source'>): string {
   const { invalid, source } = selection;
-  const numbers = invalid.slice(0, LINE_NUMBERS_SHOWN).map((p) => p.line).join(', ');
+  const numbers = invalid
+    .slice(0, LINE_NUMBERS_SHOWN)
+    .map((p) => p.line)
+    .join(', ');
   const more = invalid.length > LINE_NUMBERS_SHOWN ? ` and ${invalid.length - LINE_NUMBERS_SHOWN} more` : '';
   const first = invalid[0];
   return (
@@ -170,11 +188,18 @@ export function skippedLinesMessage(selection: Pick<Selection, 'invalid' | 'sour
 export function reportDuplicates(selection: Selection, log: (s: string) => void): void {
   const { duplicates, source } = selection;
   if (duplicates.length === 0) return;
-  log(`${duplicates.length} repeated barcode line(s) in ${source}, each book counted once:\n${shownLines(selection, duplicates).join('\n')}`);
+  log(
+    `${duplicates.length} repeated barcode line(s) in ${source}, each book counted once:\n${shownLines(selection, duplicates).join('\n')}`,
+  );
 }
 
 /** Resolves the selection into a validated, de-duplicated barcode list; bad lines are refused, repeats reported. */
-export async function selectBarcodes(config: PipelineConfig, sel: BatchSelection, grin: () => GrinApi | Promise<GrinApi>, log: (s: string) => void): Promise<string[]> {
+export async function selectBarcodes(
+  config: PipelineConfig,
+  sel: BatchSelection,
+  grin: () => GrinApi | Promise<GrinApi>,
+  log: (s: string) => void,
+): Promise<string[]> {
   const selection = await readSelection(config, sel, grin, log);
   refuseInvalidLines(selection, log);
   reportDuplicates(selection, log);
@@ -214,7 +239,12 @@ async function writeBatchList(config: PipelineConfig, batchId: string, barcodes:
  * Starts the batch, or attaches to it: a running batch of this id is attached to, and a finished
  * one is not run again (its handle gives its result). A failed or terminated batch starts anew.
  */
-export async function startBatch(client: Client, config: PipelineConfig, barcodes: string[], opts: StartBatchOptions): Promise<WorkflowHandle<typeof batchWorkflow>> {
+export async function startBatch(
+  client: Client,
+  config: PipelineConfig,
+  barcodes: string[],
+  opts: StartBatchOptions,
+): Promise<WorkflowHandle<typeof batchWorkflow>> {
   validateBatchId(opts.batchId);
   await ensureSearchAttributes(client, config.temporal.namespace);
   const file = await writeBatchList(config, opts.batchId, barcodes);
@@ -240,7 +270,12 @@ export async function startBatch(client: Client, config: PipelineConfig, barcode
       workflowIdConflictPolicy: WorkflowIdConflictPolicy.USE_EXISTING,
       workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
       staticSummary: batchSummary(opts.batchId, config.grin.directory, barcodes.length),
-      staticDetails: batchStaticDetails(opts.batchId, config.grin.directory, barcodes.length, opts.window ?? config.concurrency.batchWindow),
+      staticDetails: batchStaticDetails(
+        opts.batchId,
+        config.grin.directory,
+        barcodes.length,
+        opts.window ?? config.concurrency.batchWindow,
+      ),
       typedSearchAttributes: [
         { key: GrinDirectory, value: config.grin.directory },
         { key: GrinBatch, value: opts.batchId },
@@ -253,7 +288,11 @@ export async function startBatch(client: Client, config: PipelineConfig, barcode
 }
 
 /** What running `start-batch` for this id will do: start it, join it while it runs, or show how it ended. */
-export async function batchStanding(client: Client, config: PipelineConfig, batchId: string): Promise<'new' | 'running' | 'finished' | 'ended'> {
+export async function batchStanding(
+  client: Client,
+  config: PipelineConfig,
+  batchId: string,
+): Promise<'new' | 'running' | 'finished' | 'ended'> {
   try {
     const { status } = await client.workflow.getHandle(batchWorkflowId(config.grin.directory, batchId)).describe();
     if (status.name === 'RUNNING') return 'running';

@@ -36,8 +36,19 @@ export function watchReport(first: WatchSample, now: WatchSample): WatchReport {
   const storedPerHour = windowMs > 0 ? Math.max(0, stored) / (windowMs / 3_600_000) : null;
   const onTheirWay = BUCKETS.filter((b) => !SETTLED.includes(b)).reduce((n, b) => n + now.counts[b], 0);
   const eta =
-    storedPerHour && storedPerHour > 0 ? new Date(now.at + (onTheirWay / storedPerHour) * 3_600_000).toISOString() : onTheirWay === 0 ? new Date(now.at).toISOString() : null;
-  return { at: new Date(now.at).toISOString(), counts: now.counts, onTheirWay, storedPerHour, windowSeconds: Math.round(windowMs / 1000), eta };
+    storedPerHour && storedPerHour > 0
+      ? new Date(now.at + (onTheirWay / storedPerHour) * 3_600_000).toISOString()
+      : onTheirWay === 0
+        ? new Date(now.at).toISOString()
+        : null;
+  return {
+    at: new Date(now.at).toISOString(),
+    counts: now.counts,
+    onTheirWay,
+    storedPerHour,
+    windowSeconds: Math.round(windowMs / 1000),
+    eta,
+  };
 }
 
 function duration(ms: number): string {

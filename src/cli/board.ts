@@ -29,10 +29,15 @@ function seconds(value: string): number {
 export function register(program: Command, context: CliContext): void {
   program
     .command('board')
-    .description('Count the books in each bucket, or list one bucket. With --watch: refresh the counts, with the rate books are stored and an ETA, until Ctrl-C.')
+    .description(
+      'Count the books in each bucket, or list one bucket. With --watch: refresh the counts, with the rate books are stored and an ETA, until Ctrl-C.',
+    )
     .option('--bucket <name>', `list the books in one bucket (${BUCKETS.join(', ')})`)
     .option('--json', 'machine-readable output (docs/cli.md); with --watch one JSON object per line per refresh')
-    .option('--watch', 'refresh until Ctrl-C: counts, books stored per hour since the watch started, and when the books on their way would be done')
+    .option(
+      '--watch',
+      'refresh until Ctrl-C: counts, books stored per hour since the watch started, and when the books on their way would be done',
+    )
     .option('--interval <seconds>', 'with --watch: seconds between refreshes', seconds, 10)
     .action(async (opts: BoardFlags) => {
       const config = context.config();
@@ -73,7 +78,9 @@ async function printCounts(board: Board, config: PipelineConfig, json: boolean):
   // What the folders alone show; `grin-pipeline stalls` also asks Temporal (queues nobody polls).
   const stalled = await boardOnlyStalls(board, config);
   if (stalled.length) {
-    process.stdout.write(`STALLED: ${stalled.length} book(s) in a file stage with no token change for over ${config.metrics.bookStallMinutes} min (\`grin-pipeline stalls\` says why):\n`);
+    process.stdout.write(
+      `STALLED: ${stalled.length} book(s) in a file stage with no token change for over ${config.metrics.bookStallMinutes} min (\`grin-pipeline stalls\` says why):\n`,
+    );
     for (const b of stalled.slice(0, 10)) process.stdout.write(`  ${b.barcode} in ${b.bucket}: ${b.why}\n`);
     if (stalled.length > 10) process.stdout.write(`  ... and ${stalled.length - 10} more\n`);
   }

@@ -121,7 +121,8 @@ const REFRESH_TOKEN_WARN_DAYS = 30;
  */
 async function checkRefreshToken(config: PipelineConfig): Promise<CheckLine> {
   const part = 'refresh token';
-  if (config.grin.accessToken) return { part, outcome: 'not checked', text: 'a fixed access token is configured (grin.accessToken), no refresh token' };
+  if (config.grin.accessToken)
+    return { part, outcome: 'not checked', text: 'a fixed access token is configured (grin.accessToken), no refresh token' };
   return check(part, async () => {
     const tokens = await createTokenSource(config.grin);
     if (!(tokens instanceof OAuthTokenSource)) return 'no refresh token';

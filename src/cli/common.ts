@@ -122,7 +122,11 @@ export function reportAndExit(err: unknown): never {
   if (!(err instanceof CommanderError)) {
     const e = err as { exitCode?: number; message?: string; stack?: string };
     const expected = err instanceof PipelineError || e?.exitCode !== undefined;
-    const message = expected ? (e.message ?? String(err)) : code === EXIT.badInput ? fileErrorMessage(err as NodeJS.ErrnoException) : (e?.stack ?? String(err));
+    const message = expected
+      ? (e.message ?? String(err))
+      : code === EXIT.badInput
+        ? fileErrorMessage(err as NodeJS.ErrnoException)
+        : (e?.stack ?? String(err));
     process.stderr.write(`error: ${message}\n`);
   }
   process.exit(code);

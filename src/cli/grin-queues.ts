@@ -22,7 +22,10 @@ export interface QueueSelection {
   description: string;
 }
 
-export async function barcodesInQueue(grin: Pick<GrinApi, 'listAllBarcodes' | 'listConverted' | 'listInProcess' | 'listFailed'>, queue: GrinQueue): Promise<QueueSelection> {
+export async function barcodesInQueue(
+  grin: Pick<GrinApi, 'listAllBarcodes' | 'listConverted' | 'listInProcess' | 'listFailed'>,
+  queue: GrinQueue,
+): Promise<QueueSelection> {
   switch (queue) {
     case 'converted': {
       const barcodes = unique((await grin.listConverted()).map((e) => e.barcode));

@@ -5,7 +5,14 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { pauseLines, PAUSE_TARGETS, throttleLine, updateOperatorControl, type OperatorControl, type PauseTarget } from '../control/operator-control';
+import {
+  pauseLines,
+  PAUSE_TARGETS,
+  throttleLine,
+  updateOperatorControl,
+  type OperatorControl,
+  type PauseTarget,
+} from '../control/operator-control';
 import { UsageError } from './common';
 import type { CliContext } from './context';
 
@@ -30,7 +37,7 @@ export async function existingBoard(pipelineDir: string): Promise<void> {
 /** What is in force, as the CLI prints it (also used by `throttle`). */
 export function controlSummary(control: OperatorControl): string[] {
   const lines = [...pauseLines(control), throttleLine(control) ?? ''].filter(Boolean);
-  return lines.length ? lines : ['nothing paused or throttled: GRIN requests and downloads run at the config\'s rates'];
+  return lines.length ? lines : ["nothing paused or throttled: GRIN requests and downloads run at the config's rates"];
 }
 
 export function printControl(control: OperatorControl, json: boolean | undefined, note: string): void {
@@ -69,7 +76,9 @@ export function register(program: Command, context: CliContext): void {
   pauseOptions(
     program
       .command('unpause')
-      .description('End a pause made by `pause` (all of it by default): held-back GRIN requests and downloads go on. Workers keep running throughout.'),
+      .description(
+        'End a pause made by `pause` (all of it by default): held-back GRIN requests and downloads go on. Workers keep running throughout.',
+      ),
   ).action(async (opts: PauseFlags) => {
     const config = context.config();
     await existingBoard(config.pipelineDir);

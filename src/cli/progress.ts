@@ -19,13 +19,21 @@ export function formatCounts(counts: Record<Bucket, number>): string {
 }
 
 /** Waits for the batch to finish, showing progress; resolves with its summary. */
-export async function followBatch(handle: WorkflowHandle<typeof batchWorkflow>, board: Board, books: readonly string[], opts: { intervalMs?: number; out?: NodeJS.WriteStream } = {}): Promise<BatchSummary> {
+export async function followBatch(
+  handle: WorkflowHandle<typeof batchWorkflow>,
+  board: Board,
+  books: readonly string[],
+  opts: { intervalMs?: number; out?: NodeJS.WriteStream } = {},
+): Promise<BatchSummary> {
   const members = new Set(books);
   const total = members.size;
   const out = opts.out ?? process.stderr;
   const interactive = !!out.isTTY;
   const bar = interactive
-    ? new SingleBar({ format: ' {bar} {value}/{total} stored | {counts} | {duration_formatted}', hideCursor: true, stream: out }, Presets.shades_classic)
+    ? new SingleBar(
+        { format: ' {bar} {value}/{total} stored | {counts} | {duration_formatted}', hideCursor: true, stream: out },
+        Presets.shades_classic,
+      )
     : undefined;
   bar?.start(total, 0, { counts: '' });
   let lastLine = '';
@@ -50,7 +58,13 @@ export async function followBatch(handle: WorkflowHandle<typeof batchWorkflow>, 
   let done = false;
   const schedule = () => {
     if (done) return;
-    timer = setTimeout(() => void tick().catch(() => undefined).finally(schedule), Math.max(opts.intervalMs ?? 1000, lastTickMs * 10));
+    timer = setTimeout(
+      () =>
+        void tick()
+          .catch(() => undefined)
+          .finally(schedule),
+      Math.max(opts.intervalMs ?? 1000, lastTickMs * 10),
+    );
   };
   schedule();
   try {

@@ -74,7 +74,12 @@ interface TemporalView {
   info: WorkflowExecutionInfo;
 }
 
-export async function reconcileFromTemporal(client: Client, config: PipelineConfig, board: Board, opts: ReconcileFromTemporalOptions = {}): Promise<ReconcileFromTemporalSummary> {
+export async function reconcileFromTemporal(
+  client: Client,
+  config: PipelineConfig,
+  board: Board,
+  opts: ReconcileFromTemporalOptions = {},
+): Promise<ReconcileFromTemporalSummary> {
   const log = opts.log ?? (() => undefined);
   const latest = new Map<string, WorkflowExecutionInfo>();
   const query = `WorkflowType = 'bookWorkflow' AND GrinDirectory = '${config.grin.directory}'`;
@@ -82,7 +87,15 @@ export async function reconcileFromTemporal(client: Client, config: PipelineConf
     const seen = latest.get(info.workflowId);
     if (!seen || info.startTime > seen.startTime) latest.set(info.workflowId, info);
   }
-  const summary: ReconcileFromTemporalSummary = { known: latest.size, rebuilt: [], moved: [], disagreements: [], stranded: [], unreadable: [], agreed: 0 };
+  const summary: ReconcileFromTemporalSummary = {
+    known: latest.size,
+    rebuilt: [],
+    moved: [],
+    disagreements: [],
+    stranded: [],
+    unreadable: [],
+    agreed: 0,
+  };
   const toResume: string[] = [];
   const limit = pLimit(16);
   await Promise.all(
@@ -98,10 +111,15 @@ export async function reconcileFromTemporal(client: Client, config: PipelineConf
           summary.unreadable.push(`${view.barcode}: ${err.message}`);
           const rebuild = view.authoritative && !opts.dryRun;
           if (rebuild) {
-            await board.rebuild(view.barcode, view.bucket, { ...tokenPatch(config, view, 'rebuilt from Temporal (the token was unreadable)'), directory: config.grin.directory });
+            await board.rebuild(view.barcode, view.bucket, {
+              ...tokenPatch(config, view, 'rebuilt from Temporal (the token was unreadable)'),
+              directory: config.grin.directory,
+            });
             summary.rebuilt.push(view.barcode);
           }
-          log(`${view.barcode}: token unreadable (${err.message}); Temporal: ${view.bucket} (${view.describe}) → ${rebuild ? `set aside and rebuilt in ${view.bucket}` : view.authoritative ? `would rebuild it in ${view.bucket}` : 'left for an operator (that run did not complete)'}`);
+          log(
+            `${view.barcode}: token unreadable (${err.message}); Temporal: ${view.bucket} (${view.describe}) → ${rebuild ? `set aside and rebuilt in ${view.bucket}` : view.authoritative ? `would rebuild it in ${view.bucket}` : 'left for an operator (that run did not complete)'}`,
+          );
           return;
         }
         const says = `board: ${onBoard ?? 'no token'}, Temporal: ${view.bucket} (${view.describe})`;
@@ -133,7 +151,12 @@ export async function reconcileFromTemporal(client: Client, config: PipelineConf
           summary.rebuilt.push(view.barcode);
           log(`${view.barcode}: ${says} → ${opts.dryRun ? 'would write' : 'wrote'} the token in ${view.bucket}`);
         } else if (view.authoritative) {
-          if (!opts.dryRun) await board.move(view.barcode, view.bucket, tokenPatch(config, view, `repaired from Temporal (the board had it in ${onBoard})`));
+          if (!opts.dryRun)
+            await board.move(
+              view.barcode,
+              view.bucket,
+              tokenPatch(config, view, `repaired from Temporal (the board had it in ${onBoard})`),
+            );
           summary.moved.push(view.barcode);
           log(`${view.barcode}: ${says} → ${opts.dryRun ? 'would move' : 'moved'} the token to ${view.bucket}`);
         } else {
@@ -165,11 +188,26 @@ async function temporalView(client: Client, info: WorkflowExecutionInfo, queryTi
   const status = info.status.name;
   let live: BookStatus | undefined;
   if (status === 'RUNNING') {
-    live = await withTimeout(client.workflow.getHandle(info.workflowId, info.runId).query(statusQuery), queryTimeoutMs).catch(() => undefined);
+    live = await withTimeout(client.workflow.getHandle(info.workflowId, info.runId).query(statusQuery), queryTimeoutMs).catch(
+      () => undefined,
+    );
   }
-  const bucket: string | undefined = live ? (live.state === 'parked' ? 'failed' : live.state === 'stored' ? '07_stored' : live.state === 'cancelled' ? 'cancelled' : live.bucket) : stage;
+  const bucket: string | undefined = live
+    ? live.state === 'parked'
+      ? 'failed'
+      : live.state === 'stored'
+        ? '07_stored'
+        : live.state === 'cancelled'
+          ? 'cancelled'
+          : live.bucket
+    : stage;
   if (!bucket || !isBucket(bucket)) return undefined;
-  const describe = status === 'RUNNING' ? (live ? `running: ${live.activity}` : 'running; status query unanswered, stage from visibility') : status.toLowerCase();
+  const describe =
+    status === 'RUNNING'
+      ? live
+        ? `running: ${live.activity}`
+        : 'running; status query unanswered, stage from visibility'
+      : status.toLowerCase();
   return { barcode, bucket, authoritative: status === 'RUNNING' || status === 'COMPLETED', describe, live, info };
 }
 
@@ -200,7 +238,9 @@ export function formatReconcileSummary(s: ReconcileFromTemporalSummary, dryRun =
     `Temporal knows ${s.known} book workflow(s): ${s.agreed} agree with the board; ` +
     `${s.rebuilt.length} token(s) ${dryRun ? 'would be' : ''} rebuilt (missing on the board), ${s.moved.length} ${dryRun ? 'would be' : ''} moved to Temporal's bucket, ` +
     `${s.disagreements.length} left as the board says` +
-    (s.stranded.length ? `; ${s.stranded.length} stranded (closed workflow, token parked or running), ${s.stranded.filter((b) => b.fixed).length} fixed` : '') +
+    (s.stranded.length
+      ? `; ${s.stranded.length} stranded (closed workflow, token parked or running), ${s.stranded.filter((b) => b.fixed).length} fixed`
+      : '') +
     (s.unreadable.length ? `; ${s.unreadable.length} unreadable token(s)` : '')
   ).replace(/ {2}/g, ' ');
 }

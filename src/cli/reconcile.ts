@@ -90,7 +90,9 @@ export function unfixedProblems(report: ReconcileReport): number {
 }
 
 export function formatReconcileReport(r: ReconcileReport): string {
-  const lines = [`duplicates resolved: ${r.duplicatesResolved.length}, temp files removed: ${r.tempFilesRemoved.length}, problems: ${r.problems.length}`];
+  const lines = [
+    `duplicates resolved: ${r.duplicatesResolved.length}, temp files removed: ${r.tempFilesRemoved.length}, problems: ${r.problems.length}`,
+  ];
   for (const p of r.problems) lines.push(`  ${p.bucket}/${p.file}: ${p.problem}`);
   if (r.fromTemporal) lines.push(formatReconcileSummary(r.fromTemporal, r.dryRun));
   if (r.storageError) lines.push(`storage could not be listed: ${r.storageError}`);
@@ -122,7 +124,10 @@ export function register(program: Command, context: CliContext): void {
     )
     .option('--from-temporal', "write missing tokens and move misplaced ones to the bucket Temporal's workflows say")
     .option('--dry-run', 'with --from-temporal: only report what would change')
-    .option('--fix', 'with --from-temporal: settle books whose workflow closed unfinished while the token says parked or running (a cancelled one → cancelled, others resumed)')
+    .option(
+      '--fix',
+      'with --from-temporal: settle books whose workflow closed unfinished while the token says parked or running (a cancelled one → cancelled, others resumed)',
+    )
     .option('--no-storage', 'do not list storage for orphan objects (objects with no stored token)')
     .option('--json', 'machine-readable output (docs/cli.md)')
     .action(async (opts: { fromTemporal?: boolean; dryRun?: boolean; fix?: boolean; storage?: boolean; json?: boolean }) => {

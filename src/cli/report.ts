@@ -30,7 +30,9 @@ export function register(program: Command, context: CliContext): void {
       const report = await reportFromBoard(board, { batchId: opts.batch });
       // A batch id that names nothing is a typo, not an empty batch: its list is written when it starts.
       if (opts.batch !== undefined && report.rows.length === 0 && !existsSync(join(config.pipelineDir, 'batches', `${opts.batch}.txt`))) {
-        throw new UsageError(`no batch ${opts.batch} on the board at ${config.pipelineDir} (no list in batches/ and no token names it); check the id (\`ls ${join(config.pipelineDir, 'batches')}\`)`);
+        throw new UsageError(
+          `no batch ${opts.batch} on the board at ${config.pipelineDir} (no list in batches/ and no token names it); check the id (\`ls ${join(config.pipelineDir, 'batches')}\`)`,
+        );
       }
       const text = formatReport(report, opts.json ? 'json' : opts.format);
       if (opts.out) await writeFile(opts.out, text, { mode: PRIVATE_FILE_MODE });

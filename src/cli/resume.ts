@@ -47,20 +47,24 @@ export async function resumeFromBoard(client: Client, config: PipelineConfig, bo
     const { tokens, problems } = await board.list(bucket);
     summary.problems.push(...problems.map((p) => `${p.bucket}/${p.file}: ${p.problem}`));
     await Promise.all(
-      tokens.filter((token) => !opts.only || opts.only.has(token.barcode)).map((token) =>
-        limit(async () => {
-          if (await hasRunningWorkflow(client, config, token.barcode)) {
-            summary.running++;
-            return;
-          }
-          if (!opts.dryRun && !(await startBook(client, config, token, opts.settings))) {
-            summary.running++; // started by someone else in the meantime
-            return;
-          }
-          (summary.started[bucket] ??= []).push(token.barcode);
-          log(`${token.barcode}: ${opts.dryRun ? 'would start' : 'started'} (board: ${bucket}${bucket === 'failed' ? ', comes back parked until retry' : ''})`);
-        }),
-      ),
+      tokens
+        .filter((token) => !opts.only || opts.only.has(token.barcode))
+        .map((token) =>
+          limit(async () => {
+            if (await hasRunningWorkflow(client, config, token.barcode)) {
+              summary.running++;
+              return;
+            }
+            if (!opts.dryRun && !(await startBook(client, config, token, opts.settings))) {
+              summary.running++; // started by someone else in the meantime
+              return;
+            }
+            (summary.started[bucket] ??= []).push(token.barcode);
+            log(
+              `${token.barcode}: ${opts.dryRun ? 'would start' : 'started'} (board: ${bucket}${bucket === 'failed' ? ', comes back parked until retry' : ''})`,
+            );
+          }),
+        ),
     );
   }
   for (const list of Object.values(summary.started)) list.sort();

@@ -9,7 +9,17 @@ import { Board } from '../buckets/board';
 import type { BookToken, Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
 // Temporal's protos load only when a command asks Temporal (`board` stays quick).
-import { bookStalls, describeStalls, unpausedQueueStalls, lastProgressMs, queueStalls, stallRulesFrom, type BookStall, type QueueRole, type StallReport } from '../liveness/stalls';
+import {
+  bookStalls,
+  describeStalls,
+  unpausedQueueStalls,
+  lastProgressMs,
+  queueStalls,
+  stallRulesFrom,
+  type BookStall,
+  type QueueRole,
+  type StallReport,
+} from '../liveness/stalls';
 import type { CliContext } from './context';
 import { EXIT } from './exit-codes';
 
@@ -31,7 +41,11 @@ const ON_HOST: readonly Bucket[] = ['02_converted', '03_downloaded', '04_decrypt
 /** Books the board alone shows as stalled: no token change past the limit in a file stage. */
 export async function boardOnlyStalls(board: Board, config: PipelineConfig, nowMs = Date.now()): Promise<BookStall[]> {
   const tokens = (await Promise.all(ON_HOST.map((b) => board.list(b)))).flatMap((l) => l.tokens);
-  return bookStalls(tokens.map((token) => ({ token })), nowMs, stallRulesFrom(config).bookRules);
+  return bookStalls(
+    tokens.map((token) => ({ token })),
+    nowMs,
+    stallRulesFrom(config).bookRules,
+  );
 }
 
 /**
@@ -48,17 +62,30 @@ export async function bookStall(client: Client, config: PipelineConfig, token: B
   const role = queueRoleOf(waiting.type);
   const queues = pipelineQueues(config, [token]).filter((q) => q.role === role);
   const { pausedQueueRoles } = await import('../control/paused-queues');
-  const stalled = unpausedQueueStalls(queueStalls(await readQueues(client, config.temporal.namespace, queues), Date.now(), rules.queueRules), await pausedQueueRoles(config));
+  const stalled = unpausedQueueStalls(
+    queueStalls(await readQueues(client, config.temporal.namespace, queues), Date.now(), rules.queueRules),
+    await pausedQueueRoles(config),
+  );
   if (!stalled.length) return undefined;
   const quietMs = Date.now() - lastProgressMs({ token, live });
-  return { barcode: token.barcode, bucket: token.bucket, quietMs, why: `its ${waiting.type} waits in a stalled queue: ${describeStalls({ queues: stalled, books: [] }).join('; ')}` };
+  return {
+    barcode: token.barcode,
+    bucket: token.bucket,
+    quietMs,
+    why: `its ${waiting.type} waits in a stalled queue: ${describeStalls({ queues: stalled, books: [] }).join('; ')}`,
+  };
 }
 
 /** The queue a book's activity runs on, by its type (src/worker.ts puts each group on its queue). */
 function queueRoleOf(activityType: string): QueueRole {
   if (/^(fetchArchive|claimFileHost)$/.test(activityType)) return 'shared-file';
   if (/^(requestConversion|waitForConversion|checkArchive|watchConversions)/.test(activityType)) return 'grin';
-  if (/^(registerBook|markConverted|parkBook|unparkBook|rewindBook|cancelBook|readBatchBarcodes|notifyBatch|settledBooks|writeBatchReport|sendBatchNotification)$/.test(activityType)) return 'workflow';
+  if (
+    /^(registerBook|markConverted|parkBook|unparkBook|rewindBook|cancelBook|readBatchBarcodes|notifyBatch|settledBooks|writeBatchReport|sendBatchNotification)$/.test(
+      activityType,
+    )
+  )
+    return 'workflow';
   return 'host-file';
 }
 

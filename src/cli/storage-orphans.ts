@@ -35,7 +35,12 @@ type Kind = keyof StorageLayout;
 function templatePattern(template: string): RegExp {
   const parts = template.split('{barcode}').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   // Every {barcode} in a template names the same barcode: the first captures it, the others repeat it.
-  return new RegExp(`^${parts[0]}([A-Za-z0-9_-]+)${parts.slice(1).map((p, i) => (i === parts.length - 2 ? p : `${p}\\1`)).join('')}$`);
+  return new RegExp(
+    `^${parts[0]}([A-Za-z0-9_-]+)${parts
+      .slice(1)
+      .map((p, i) => (i === parts.length - 2 ? p : `${p}\\1`))
+      .join('')}$`,
+  );
 }
 
 /** Which book and artifact a key is, by the layout; undefined for keys of no template. */

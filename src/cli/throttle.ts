@@ -36,20 +36,29 @@ export function register(program: Command, context: CliContext): void {
       'Change, while the workers run, how fast each host starts GRIN calls (--grin-rate) and how many downloads each host ' +
         'runs at once (--downloads); --reset goes back to the config. With no option: print what is in force.',
     )
-    .option('--grin-rate <n>', 'GRIN calls (requests, listings, checks) started per second by each host; at most grin.rateLimitPerSecond', rate)
+    .option(
+      '--grin-rate <n>',
+      'GRIN calls (requests, listings, checks) started per second by each host; at most grin.rateLimitPerSecond',
+      rate,
+    )
     .option('--downloads <n>', 'downloads in flight per host; at most concurrency.booksOnHost', downloads)
     .option('--reset', "back to the config's figures")
     .option('--json', 'print the controls now in force as JSON (docs/cli.md)')
     .action(async (opts: ThrottleFlags) => {
       const config = context.config();
       await existingBoard(config.pipelineDir);
-      if (opts.reset && (opts.grinRate !== undefined || opts.downloads !== undefined)) throw new UsageError('--reset goes back to the config; give it alone, or give --grin-rate/--downloads without it.');
+      if (opts.reset && (opts.grinRate !== undefined || opts.downloads !== undefined))
+        throw new UsageError('--reset goes back to the config; give it alone, or give --grin-rate/--downloads without it.');
       const notes: string[] = [];
       if (opts.grinRate !== undefined && opts.grinRate >= config.grin.rateLimitPerSecond) {
-        notes.push(`--grin-rate ${opts.grinRate} is not below grin.rateLimitPerSecond (${config.grin.rateLimitPerSecond}), the ceiling the Temporal server enforces: that ceiling applies (raising it takes a config change and a worker restart)`);
+        notes.push(
+          `--grin-rate ${opts.grinRate} is not below grin.rateLimitPerSecond (${config.grin.rateLimitPerSecond}), the ceiling the Temporal server enforces: that ceiling applies (raising it takes a config change and a worker restart)`,
+        );
       }
       if (opts.downloads !== undefined && opts.downloads > config.concurrency.booksOnHost) {
-        notes.push(`--downloads ${opts.downloads} is above concurrency.booksOnHost (${config.concurrency.booksOnHost}): a host never holds more books than that`);
+        notes.push(
+          `--downloads ${opts.downloads} is above concurrency.booksOnHost (${config.concurrency.booksOnHost}): a host never holds more books than that`,
+        );
       }
       const changing = opts.reset || opts.grinRate !== undefined || opts.downloads !== undefined;
       const control = changing
@@ -64,6 +73,12 @@ export function register(program: Command, context: CliContext): void {
           })
         : await readOperatorControl(config.pipelineDir);
       for (const note of notes) process.stderr.write(`note: ${note}\n`);
-      printControl(control, opts.json, changing ? 'every worker reads this within a few seconds (no restart)' : `config: grin.rateLimitPerSecond ${config.grin.rateLimitPerSecond}, concurrency.booksOnHost ${config.concurrency.booksOnHost}`);
+      printControl(
+        control,
+        opts.json,
+        changing
+          ? 'every worker reads this within a few seconds (no restart)'
+          : `config: grin.rateLimitPerSecond ${config.grin.rateLimitPerSecond}, concurrency.booksOnHost ${config.concurrency.booksOnHost}`,
+      );
     });
 }

@@ -57,7 +57,11 @@ export function register(program: Command, context: CliContext): void {
     .requiredOption('--out <dir>', 'output folder: new, or empty (never a symbolic link)')
     .option('--barcode <barcode>', 'name outputs after this barcode (default: from the file name, e.g. PRNC_32101….tar.gz.gpg)')
     .option('--max-unpacked <size>', 'refuse an archive that unpacks to more than this (overrides limits.maxUnpackedBytes)', byteSizeArg)
-    .option('--max-ratio <n>', 'refuse an archive that unpacks to more than n bytes per compressed byte (overrides limits.maxExpansionRatio)', ratioArg)
+    .option(
+      '--max-ratio <n>',
+      'refuse an archive that unpacks to more than n bytes per compressed byte (overrides limits.maxExpansionRatio)',
+      ratioArg,
+    )
     .addHelpText('after', `\n${UNPACK_EXIT_CODES}`)
     .action(async (archive: string, opts: UnpackCliOptions) => {
       try {
@@ -97,13 +101,24 @@ async function runUnpack(archive: string, opts: UnpackCliOptions, context: CliCo
     abort.abort();
   };
   // Loaded here, not at the CLI's start-up (openpgp and the archive code are only needed now).
-  const [{ tuneGcForStreamingProcess }, { UnpackAborted, unpackArchive }] = await Promise.all([import('../archive/gc-tuning'), import('../archive/unpack')]);
+  const [{ tuneGcForStreamingProcess }, { UnpackAborted, unpackArchive }] = await Promise.all([
+    import('../archive/gc-tuning'),
+    import('../archive/unpack'),
+  ]);
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // This process does nothing but this one archive: see gc-tuning.ts (~0.5 CPU s less per 300 MB).
   tuneGcForStreamingProcess();
   try {
-    const summary = await unpackArchive({ archive, passphrase, decrypted: opts.decrypted, outDir: opts.out, barcode, limits, signal: abort.signal });
+    const summary = await unpackArchive({
+      archive,
+      passphrase,
+      decrypted: opts.decrypted,
+      outDir: opts.out,
+      barcode,
+      limits,
+      signal: abort.signal,
+    });
     process.stdout.write(JSON.stringify(summary, null, 2) + '\n');
   } catch (err) {
     if (err instanceof UnpackAborted) throw Object.assign(err, { exitCode: signalExit || 130 });

@@ -80,7 +80,9 @@ function storageResolver(config: PipelineConfig, configured: BookStorage) {
     const named = token.storedIn;
     if (!named || cache.has(named.location)) return cache.get(named?.location ?? configured.location)!;
     if (named.kind !== config.storage.kind) {
-      throw new Error(`it was stored in ${named.location} (${named.kind}), and the config's storage is ${config.storage.kind}: verify it with a config for that storage`);
+      throw new Error(
+        `it was stored in ${named.location} (${named.kind}), and the config's storage is ${config.storage.kind}: verify it with a config for that storage`,
+      );
     }
     const { createStorage } = await import('../storage');
     const other: StorageConfig =
@@ -123,7 +125,14 @@ export async function runVerify(config: PipelineConfig, opts: VerifyOptions): Pr
     try {
       result = await verifyStoredBook(await storageOf(token), config.storage.layout, token, { onBytes: pace, md5: opts.md5 });
     } catch (err) {
-      result = { barcode: token.barcode, ok: false, bytes: 0, objects: [], problem: err instanceof Error ? err.message : String(err), verifiedAt: new Date().toISOString() };
+      result = {
+        barcode: token.barcode,
+        ok: false,
+        bytes: 0,
+        objects: [],
+        problem: err instanceof Error ? err.message : String(err),
+        verifiedAt: new Date().toISOString(),
+      };
     }
     books.push(result);
     bytes += result.bytes;
@@ -133,7 +142,9 @@ export async function runVerify(config: PipelineConfig, opts: VerifyOptions): Pr
       });
     }
     const secs = Math.max(0.001, (Date.now() - bookStart) / 1000);
-    log(`${where} ${result.ok ? 'ok' : 'FAILED'}: ${result.objects.length} objects, ${megabytes(result.bytes)} MB, ${(result.bytes / 1e6 / secs).toFixed(1)} MB/s${result.problem ? `; ${result.problem}` : ''}`);
+    log(
+      `${where} ${result.ok ? 'ok' : 'FAILED'}: ${result.objects.length} objects, ${megabytes(result.bytes)} MB, ${(result.bytes / 1e6 / secs).toFixed(1)} MB/s${result.problem ? `; ${result.problem}` : ''}`,
+    );
   }
   const seconds = (Date.now() - started) / 1000;
   const ok = books.filter((b) => b.ok).length;
@@ -156,7 +167,18 @@ function megabytes(bytes: number): string {
   return (bytes / 1e6).toFixed(1);
 }
 
-const CSV_COLUMNS = ['barcode', 'artifact', 'key', 'verdict', 'expected_size', 'found_size', 'expected_sha256', 'found_sha256', 'detail', 'verified_at'] as const;
+const CSV_COLUMNS = [
+  'barcode',
+  'artifact',
+  'key',
+  'verdict',
+  'expected_size',
+  'found_size',
+  'expected_sha256',
+  'found_sha256',
+  'detail',
+  'verified_at',
+] as const;
 
 function csvCell(value: unknown): string {
   const text = value === undefined || value === null ? '' : String(value);
@@ -169,7 +191,11 @@ export function formatVerifyReport(report: VerifyReport, format: 'csv' | 'json')
   const rows: string[] = [CSV_COLUMNS.join(',')];
   for (const book of report.books) {
     for (const o of book.objects) {
-      rows.push([o.barcode, o.artifact, o.key, o.verdict, o.expectedSize, o.foundSize, o.expectedSha256, o.foundSha256, o.detail, book.verifiedAt].map(csvCell).join(','));
+      rows.push(
+        [o.barcode, o.artifact, o.key, o.verdict, o.expectedSize, o.foundSize, o.expectedSha256, o.foundSha256, o.detail, book.verifiedAt]
+          .map(csvCell)
+          .join(','),
+      );
     }
     if (book.objects.length === 0 || (book.problem && book.objects.every((o) => o.verdict === 'ok'))) {
       rows.push([book.barcode, 'manifest', '', 'error', '', '', '', '', book.problem, book.verifiedAt].map(csvCell).join(','));
@@ -193,9 +219,11 @@ export function register(program: Command, context: CliContext): void {
         'Exit code 1 if any object differs or is missing, or a manifest cannot be read.',
     )
     .argument('[barcodes...]', 'books to verify (default: --batch or --all)')
-    .option('--batch <id>', "the stored books of this batch")
+    .option('--batch <id>', 'the stored books of this batch')
     .option('--all', 'every stored book (07_stored)')
-    .option('--since <duration>', 'skip books verified OK within this time (e.g. 30d, 12h): a long run can be resumed', (v) => parseDuration(v))
+    .option('--since <duration>', 'skip books verified OK within this time (e.g. 30d, 12h): a long run can be resumed', (v) =>
+      parseDuration(v),
+    )
     .option('--max-mbps <n>', 'read at most this many MB (10^6 bytes) a second on average (default: no limit)', (v) => {
       const n = Number(v);
       if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--max-mbps ${JSON.stringify(v)} must be a positive number of MB per second`);
@@ -204,25 +232,30 @@ export function register(program: Command, context: CliContext): void {
     .option('--md5', 'compare MD5 too (size and SHA-256 are always compared; MD5 costs more CPU)')
     .addOption(new Option('--format <format>', 'report format').choices(['csv', 'json']).default('csv'))
     .option('--out <file>', 'write the report here instead of standard output')
-    .action(async (barcodes: string[], opts: { batch?: string; all?: boolean; since?: number; maxMbps?: number; md5?: boolean; format: 'csv' | 'json'; out?: string }) => {
-      const chosen = [barcodes.length > 0, opts.batch !== undefined, !!opts.all].filter(Boolean).length;
-      if (chosen !== 1) throw new UsageError('verify needs exactly one of: barcodes, --batch <id>, or --all');
-      if (opts.batch !== undefined) validateBatchId(opts.batch, '--batch');
-      const config = context.config();
-      const report = await runVerify(config, {
-        board: await context.board(),
-        barcodes,
-        batch: opts.batch,
-        all: opts.all,
-        sinceMs: opts.since,
-        md5: opts.md5,
-        bytesPerSecond: opts.maxMbps === undefined ? undefined : opts.maxMbps * 1e6,
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
-      const text = formatVerifyReport(report, opts.format);
-      if (opts.out) await writeFile(opts.out, text);
-      else process.stdout.write(text);
-      process.stderr.write(verifySummaryText(report) + '\n');
-      if (report.summary.failed > 0) process.exitCode = EXIT.failed;
-    });
+    .action(
+      async (
+        barcodes: string[],
+        opts: { batch?: string; all?: boolean; since?: number; maxMbps?: number; md5?: boolean; format: 'csv' | 'json'; out?: string },
+      ) => {
+        const chosen = [barcodes.length > 0, opts.batch !== undefined, !!opts.all].filter(Boolean).length;
+        if (chosen !== 1) throw new UsageError('verify needs exactly one of: barcodes, --batch <id>, or --all');
+        if (opts.batch !== undefined) validateBatchId(opts.batch, '--batch');
+        const config = context.config();
+        const report = await runVerify(config, {
+          board: await context.board(),
+          barcodes,
+          batch: opts.batch,
+          all: opts.all,
+          sinceMs: opts.since,
+          md5: opts.md5,
+          bytesPerSecond: opts.maxMbps === undefined ? undefined : opts.maxMbps * 1e6,
+          log: (line) => process.stderr.write(`${line}\n`),
+        });
+        const text = formatVerifyReport(report, opts.format);
+        if (opts.out) await writeFile(opts.out, text);
+        else process.stdout.write(text);
+        process.stderr.write(verifySummaryText(report) + '\n');
+        if (report.summary.failed > 0) process.exitCode = EXIT.failed;
+      },
+    );
 }

@@ -66,7 +66,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): PipelineConfig {
 
   const result = PipelineConfigSchema.safeParse(merged, { reportInput: true });
   if (!result.success) {
-    throw new ConfigError(result.error.issues.flatMap((issue) => describeZodIssue(issue, merged)), absoluteFile);
+    throw new ConfigError(
+      result.error.issues.flatMap((issue) => describeZodIssue(issue, merged)),
+      absoluteFile,
+    );
   }
   const baseDir = absoluteFile === undefined ? process.cwd() : path.dirname(absoluteFile);
   return resolveConfigPaths(result.data, baseDir);
@@ -84,8 +87,7 @@ function readConfigFile(file: string, fromEnv: boolean): Record<string, unknown>
       [
         {
           path: '',
-          message:
-            'Fix the path, or copy config.example.yaml to start one (the demo writes .demo/config.yaml).',
+          message: 'Fix the path, or copy config.example.yaml to start one (the demo writes .demo/config.yaml).',
         },
       ],
       file,
@@ -105,10 +107,7 @@ function readConfigFile(file: string, fromEnv: boolean): Record<string, unknown>
   }
   if (data === null || data === undefined) return {};
   if (!isPlainObject(data)) {
-    throw new ConfigError(
-      [{ path: '', message: `expected a mapping of settings (key: value lines), got ${describeValue(data)}` }],
-      file,
-    );
+    throw new ConfigError([{ path: '', message: `expected a mapping of settings (key: value lines), got ${describeValue(data)}` }], file);
   }
   return dropNulls(data) as Record<string, unknown>;
 }
@@ -195,11 +194,7 @@ function describeZodIssue(issue: z.core.$ZodIssue, input: unknown): ConfigIssue[
     const allowed = allowedKeysAt(PipelineConfigSchema, issue.path, input) ?? [];
     return issue.keys.map((key) => {
       const suggestion = closestKey(key, allowed);
-      const hint = suggestion
-        ? ` (did you mean "${suggestion}"?)`
-        : allowed.length > 0
-          ? ` (known keys here: ${allowed.join(', ')})`
-          : '';
+      const hint = suggestion ? ` (did you mean "${suggestion}"?)` : allowed.length > 0 ? ` (known keys here: ${allowed.join(', ')})` : '';
       return { path: dotted([...issue.path, key]), message: `unknown key${hint}` };
     });
   }

@@ -158,7 +158,9 @@ const GrinSchema = z.strictObject({
    */
   minDownloadRate: z
     .strictObject({
-      bytes: z.preprocess(parseByteSize, nonNegativeInt('a number of bytes (0 for no floor), or a size like "256 KiB"')).default(256 * 1024),
+      bytes: z
+        .preprocess(parseByteSize, nonNegativeInt('a number of bytes (0 for no floor), or a size like "256 KiB"'))
+        .default(256 * 1024),
       windowSeconds: positiveNumber().default(60),
     })
     .prefault({}),
@@ -177,9 +179,7 @@ const GrinSchema = z.strictObject({
 
 function keyTemplate() {
   const error = 'expected a relative key template containing {barcode}, e.g. "raw/{barcode}/{barcode}.tar.gz"';
-  return z
-    .string({ error })
-    .refine((t) => t.includes('{barcode}') && !t.startsWith('/') && !t.split('/').includes('..'), { error });
+  return z.string({ error }).refine((t) => t.includes('{barcode}') && !t.startsWith('/') && !t.split('/').includes('..'), { error });
 }
 
 const StorageLayoutSchema = z

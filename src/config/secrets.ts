@@ -37,10 +37,7 @@ export function readSecret(ref: SecretRef, what: string, env: NodeJS.ProcessEnv 
   const hasFile = ref.file !== undefined;
   const hasEnv = ref.env !== undefined;
   if (hasFile === hasEnv) {
-    throw new SecretError(
-      `The ${what} setting must name exactly one source: {file: <path>} or {env: <VARIABLE>}.`,
-      what,
-    );
+    throw new SecretError(`The ${what} setting must name exactly one source: {file: <path>} or {env: <VARIABLE>}.`, what);
   }
   const secret = hasFile ? readSecretFile(ref.file as string, what) : readSecretEnv(ref.env as string, what, env);
   // Known by value from now on: every output of this process has it replaced (common/secret-values.ts).
@@ -119,7 +116,8 @@ export function registerConfiguredSecrets(config: ConfiguredSecrets, env: NodeJS
     registerSecret(env.AWS_SECRET_ACCESS_KEY, 'S3 secret access key');
     registerSecret(env.AWS_SESSION_TOKEN, 'S3 session token');
   }
-  const clientFile = readJsonQuietly(config.grin.clientSecretFile) as { installed?: { client_secret?: unknown }; web?: { client_secret?: unknown } } | undefined;
+  const clientFile = readJsonQuietly(config.grin.clientSecretFile) as
+    { installed?: { client_secret?: unknown }; web?: { client_secret?: unknown } } | undefined;
   const clientSecret = clientFile?.installed?.client_secret ?? clientFile?.web?.client_secret;
   if (typeof clientSecret === 'string') registerSecret(clientSecret, 'OAuth client secret');
   const creds = readJsonQuietly(config.grin.credentialsFile) as { refresh_token?: unknown; access_token?: unknown } | undefined;

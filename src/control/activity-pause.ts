@@ -52,7 +52,11 @@ export interface RunningCount {
 }
 
 /** The same activities, each waiting at its start while `check` says paused; `count` counts those past the wait. */
-export function heldWhilePaused<T extends Record<string, (...args: never[]) => Promise<unknown>>>(activities: T, check: PauseCheck, count: RunningCount = { running: 0 }): T {
+export function heldWhilePaused<T extends Record<string, (...args: never[]) => Promise<unknown>>>(
+  activities: T,
+  check: PauseCheck,
+  count: RunningCount = { running: 0 },
+): T {
   const held = {} as Record<string, (...args: never[]) => Promise<unknown>>;
   for (const [name, fn] of Object.entries(activities)) {
     held[name] = async (...args: never[]) => {

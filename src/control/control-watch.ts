@@ -47,10 +47,15 @@ export function startControlWatch(opts: ControlWatchOptions): ControlWatch {
         current = control;
         failing = false;
         const now = describe(control);
-        if (now !== said) opts.logger.info(now || 'operator controls lifted: no pause, the config\'s rates', { component: 'operator-control' });
+        if (now !== said)
+          opts.logger.info(now || "operator controls lifted: no pause, the config's rates", { component: 'operator-control' });
         said = now;
       } catch (err) {
-        if (!failing) opts.logger.warn(`operator controls not read (the last ones stay in force): ${err instanceof Error ? err.message : String(err)}`, { component: 'operator-control' });
+        if (!failing)
+          opts.logger.warn(
+            `operator controls not read (the last ones stay in force): ${err instanceof Error ? err.message : String(err)}`,
+            { component: 'operator-control' },
+          );
         failing = true;
       } finally {
         checking = undefined;

@@ -76,10 +76,13 @@ export class GrinGate {
     this.waiters.serve(() => this.tryReserve());
     // Paced: look again when the next start is due (a pause or a full set of slots wakes on change).
     if (this.waiters.size > 0 && !this.paused && this.used < this.limit && !this.timer) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.wake();
-      }, Math.max(1, this.nextAt - this.now()));
+      this.timer = setTimeout(
+        () => {
+          this.timer = undefined;
+          this.wake();
+        },
+        Math.max(1, this.nextAt - this.now()),
+      );
       this.timer.unref();
     }
   }

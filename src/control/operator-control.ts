@@ -66,7 +66,9 @@ export function parseOperatorControl(text: string, file = 'operator-control.json
   try {
     raw = JSON.parse(text);
   } catch {
-    throw new OperatorControlError(`${file} is not JSON; remove it (\`grin-pipeline unpause\` and \`grin-pipeline throttle --reset\` write a fresh one)`);
+    throw new OperatorControlError(
+      `${file} is not JSON; remove it (\`grin-pipeline unpause\` and \`grin-pipeline throttle --reset\` write a fresh one)`,
+    );
   }
   const obj = (raw ?? {}) as { pause?: Record<string, { since?: unknown }>; throttle?: Record<string, unknown> };
   const pause: OperatorControl['pause'] = {};
@@ -84,7 +86,10 @@ export function parseOperatorControl(text: string, file = 'operator-control.json
 }
 
 /** Reads the controls, applies `change` and writes the result atomically; returns what was written. */
-export async function updateOperatorControl(pipelineDir: string, change: (current: OperatorControl) => OperatorControl): Promise<OperatorControl> {
+export async function updateOperatorControl(
+  pipelineDir: string,
+  change: (current: OperatorControl) => OperatorControl,
+): Promise<OperatorControl> {
   const current = await readOperatorControl(pipelineDir).catch((err: unknown) => {
     // A damaged file is replaced: the command that writes it says what is in force now.
     if (err instanceof OperatorControlError) return NO_CONTROL;
@@ -118,7 +123,8 @@ export function throttleLine(control: OperatorControl): string | undefined {
 
 /** The pause that holds back a book in this bucket, if any: GRIN requests before conversion, downloads once converted. */
 export function pauseFor(control: OperatorControl, bucket: string): { target: PauseTarget; since: string } | undefined {
-  const target: PauseTarget | undefined = bucket === '00_available' || bucket === '01_requested' ? 'grin' : bucket === '02_converted' ? 'downloads' : undefined;
+  const target: PauseTarget | undefined =
+    bucket === '00_available' || bucket === '01_requested' ? 'grin' : bucket === '02_converted' ? 'downloads' : undefined;
   const entry = target ? control.pause[target] : undefined;
   return target && entry ? { target, since: entry.since } : undefined;
 }

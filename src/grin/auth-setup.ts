@@ -14,11 +14,7 @@ import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library';
 import { GrinAuthSetupError } from './errors';
 import { GOOGLE_TOKEN_URI, readClientSecretFile, tokenEndpointError, writeCredentialsFile, type StoredCredentials } from './auth';
 
-export const GRIN_SCOPES = [
-  'openid',
-  'https://www.googleapis.com/auth/userinfo.email',
-  'https://www.googleapis.com/auth/userinfo.profile',
-];
+export const GRIN_SCOPES = ['openid', 'https://www.googleapis.com/auth/userinfo.email', 'https://www.googleapis.com/auth/userinfo.profile'];
 
 export interface AuthSetupOptions {
   clientSecretFile: string;
@@ -63,7 +59,8 @@ export function extractCode(pasted: string, expectedState: string): string {
   const error = params.get('error');
   if (error) throw new GrinAuthSetupError(`Google refused the consent: ${error}`);
   const state = params.get('state');
-  if (state !== null && state !== expectedState) throw new GrinAuthSetupError('the pasted address belongs to another consent attempt (state mismatch); start again');
+  if (state !== null && state !== expectedState)
+    throw new GrinAuthSetupError('the pasted address belongs to another consent attempt (state mismatch); start again');
   const code = params.get('code');
   if (!code) throw new GrinAuthSetupError('the pasted address has no code= parameter');
   return code;
@@ -80,7 +77,7 @@ export async function runAuthSetup(opts: AuthSetupOptions): Promise<string> {
     transporterOptions: { fetchImplementation: fetch },
     endpoints: {
       oauth2TokenUrl: tokenUri,
-      ...(opts.authUri ?? info.authUri ? { oauth2AuthBaseUrl: opts.authUri ?? info.authUri } : {}),
+      ...((opts.authUri ?? info.authUri) ? { oauth2AuthBaseUrl: opts.authUri ?? info.authUri } : {}),
     },
   });
   const { codeVerifier, codeChallenge } = await client.generateCodeVerifierAsync();
@@ -92,13 +89,15 @@ export async function runAuthSetup(opts: AuthSetupOptions): Promise<string> {
   if (opts.mode === 'loopback') {
     const receiver = await startLoopbackReceiver(opts.port ?? 0, state, opts.timeoutMs ?? 300_000);
     redirectUri = receiver.redirectUri;
-    out.write(`Open this address in a browser on this machine and allow access:\n\n${buildConsentUrl(client, { redirectUri, state, codeChallenge })}\n\n`);
+    out.write(
+      `Open this address in a browser on this machine and allow access:\n\n${buildConsentUrl(client, { redirectUri, state, codeChallenge })}\n\n`,
+    );
     code = await receiver.code;
   } else {
     redirectUri = `http://127.0.0.1:${opts.port ?? 8085}/`;
     out.write(
       `Open this address in any browser and allow access:\n\n${buildConsentUrl(client, { redirectUri, state, codeChallenge })}\n\n` +
-        'The browser then fails to load a 127.0.0.1 page: copy that page\'s address from the address bar and paste it here.\n> ',
+        "The browser then fails to load a 127.0.0.1 page: copy that page's address from the address bar and paste it here.\n> ",
     );
     code = extractCode(await readLine(opts.input ?? process.stdin), state);
   }
@@ -139,7 +138,10 @@ export async function startLoopbackReceiver(port: number, state: string, timeout
   const { port: actual } = server.address() as AddressInfo;
   const redirectUri = `http://127.0.0.1:${actual}/`;
   const code = new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => finish(new GrinAuthSetupError(`no answer from the browser within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new GrinAuthSetupError(`no answer from the browser within ${Math.round(timeoutMs / 1000)} s`)),
+      timeoutMs,
+    );
     const finish = (err: Error | null, value?: string) => {
       clearTimeout(timer);
       server.close();

@@ -250,7 +250,14 @@ export class OAuthTokenSource implements AccessTokenSource {
 }
 
 /** OAuth's error codes (RFC 6749 5.2): the only part of a token endpoint's answer an error repeats. */
-const OAUTH_ERROR_CODES = new Set(['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope']);
+const OAUTH_ERROR_CODES = new Set([
+  'invalid_request',
+  'invalid_client',
+  'invalid_grant',
+  'unauthorized_client',
+  'unsupported_grant_type',
+  'invalid_scope',
+]);
 
 export function tokenEndpointError(tokenUri: string, err: unknown): TokenEndpointError {
   const e = err as { response?: { status?: number; headers?: unknown; data?: unknown }; code?: unknown; cause?: { code?: unknown } };
@@ -259,7 +266,10 @@ export function tokenEndpointError(tokenUri: string, err: unknown): TokenEndpoin
   if (typeof status === 'number') {
     const type = headerOf(e.response?.headers, 'content-type')?.split(';')[0].trim() || 'no content type';
     const data = e.response?.data as { error?: unknown } | undefined;
-    const code = typeof data === 'object' && data !== null && typeof data.error === 'string' && OAUTH_ERROR_CODES.has(data.error) ? data.error : undefined;
+    const code =
+      typeof data === 'object' && data !== null && typeof data.error === 'string' && OAUTH_ERROR_CODES.has(data.error)
+        ? data.error
+        : undefined;
     return new TokenEndpointError(
       `the OAuth token endpoint ${endpoint} answered HTTP ${status} (${type})${code ? `, OAuth error ${code}` : ''}`,
       status,

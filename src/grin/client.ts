@@ -26,7 +26,16 @@ import {
   isTransientError,
   type GrinErrorContext,
 } from './errors';
-import { DEFAULT_TIMEOUTS, GrinHttp, checkLength, headerValue, readBodyText, statusError, type GrinResponse, type HttpTimeouts } from './http';
+import {
+  DEFAULT_TIMEOUTS,
+  GrinHttp,
+  checkLength,
+  headerValue,
+  readBodyText,
+  statusError,
+  type GrinResponse,
+  type HttpTimeouts,
+} from './http';
 import {
   DEFAULT_ALL_BOOKS_COLUMN_MAPS,
   LineSplitter,
@@ -42,18 +51,17 @@ import {
   type AllBooksColumnMap,
   type AllBooksRecord,
 } from './parse-text';
-import { HtmlTooDeepError, REQUEST_UNAVAILABLE_TEXT, parseListingPage, resolveNextUrl, type HtmlListingPage, type HtmlListingRow } from './parse-html';
+import {
+  HtmlTooDeepError,
+  REQUEST_UNAVAILABLE_TEXT,
+  parseListingPage,
+  resolveNextUrl,
+  type HtmlListingPage,
+  type HtmlListingRow,
+} from './parse-html';
 import { parseProcessResponse } from './process-status';
 import { packBarcodesIntoUrls } from './enrich';
-import type {
-  ArchiveHead,
-  ConversionOutcome,
-  ConvertedEntry,
-  DownloadProgress,
-  DownloadResult,
-  FailedEntry,
-  GrinApi,
-} from './types';
+import type { ArchiveHead, ConversionOutcome, ConvertedEntry, DownloadProgress, DownloadResult, FailedEntry, GrinApi } from './types';
 import { PRIVATE_FILE_MODE, PRIVATE_DIR_MODE } from '../common/file-modes';
 
 export const DEFAULT_BASE_URL = 'https://books.google.com/libraries';
@@ -98,7 +106,6 @@ export interface GrinClientOptions {
   onResponse?: (endpoint: string, status: number | 'error') => void;
 }
 
-
 export class GrinClient implements GrinApi {
   readonly baseUrl: string;
   readonly directory: string;
@@ -115,7 +122,9 @@ export class GrinClient implements GrinApi {
 
   constructor(opts: GrinClientOptions) {
     if (!isValidDirectory(opts.directory)) {
-      throw new GrinUsageError(`GRIN directory ${JSON.stringify(opts.directory)} is not valid: use letters, digits, '_' or '-' (case-sensitive)`);
+      throw new GrinUsageError(
+        `GRIN directory ${JSON.stringify(opts.directory)} is not valid: use letters, digits, '_' or '-' (case-sensitive)`,
+      );
     }
     this.baseUrl = (opts.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, '');
     new URL(this.baseUrl); // fail early on a malformed base URL
@@ -395,7 +404,8 @@ export class GrinClient implements GrinApi {
       for (const barcode of batch) {
         results.set(
           barcode,
-          answer.get(barcode) ?? byLower.get(barcode.toLowerCase()) ?? { kind: 'unknown', text: '(GRIN returned no status for this barcode)' },
+          answer.get(barcode) ??
+            byLower.get(barcode.toLowerCase()) ?? { kind: 'unknown', text: '(GRIN returned no status for this barcode)' },
         );
       }
     }
@@ -451,118 +461,124 @@ export class GrinClient implements GrinApi {
     let knownEtag = opts.expectEtag ? stripEtag(opts.expectEtag) : undefined;
     await fs.mkdir(path.dirname(destPath), { recursive: true, mode: PRIVATE_DIR_MODE });
 
-    return this.resuming(ctx, destPath, () => knownEtag !== undefined, opts.signal, async () => {
-      const onDisk = await fileSize(destPath);
-      const headers: Record<string, string> = {};
-      const ranged = onDisk > 0 && knownEtag !== undefined;
-      if (ranged) {
-        headers.range = `bytes=${onDisk}-`;
-        headers['if-range'] = `"${knownEtag}"`;
-      }
-      const res = await this.http.send({ method: 'GET', url, ctx, headers, signal: opts.signal });
-      let consumed = false;
-      try {
-        const status = res.statusCode;
-        if (status === 404) throw new ArchiveNotFoundError({ ...ctx, status }, filename);
-        const etag = stripEtag(headerValue(res.headers, 'etag'));
-        if (status === 416 && ranged) {
-          // Our range starts at the end: the file may already be complete.
-          const total = parseContentRange(headerValue(res.headers, 'content-range'))?.total;
-          if (total === onDisk && (!etag || etag === knownEtag)) {
-            return { etag: knownEtag!, size: onDisk, resumed: true };
-          }
-          await fs.truncate(destPath, 0);
-          throw new GrinHttpError({ ...ctx, status }, 'the partial file does not fit the archive; starting over', { retryable: true });
+    return this.resuming(
+      ctx,
+      destPath,
+      () => knownEtag !== undefined,
+      opts.signal,
+      async () => {
+        const onDisk = await fileSize(destPath);
+        const headers: Record<string, string> = {};
+        const ranged = onDisk > 0 && knownEtag !== undefined;
+        if (ranged) {
+          headers.range = `bytes=${onDisk}-`;
+          headers['if-range'] = `"${knownEtag}"`;
         }
-        if (status !== 200 && status !== 206) throw statusError(ctx, status);
-        if (!etag) throw new GrinHttpError({ ...ctx, status }, 'no ETag header in the answer', { retryable: true });
-
-        let start = 0;
-        let total: number | undefined;
-        if (status === 206) {
-          const range = parseContentRange(headerValue(res.headers, 'content-range'));
-          if (!ranged || !range || range.start !== onDisk || etag !== knownEtag) {
-            await fs.truncate(destPath, 0).catch(() => undefined);
-            throw new GrinHttpError({ ...ctx, status }, 'unexpected partial answer; starting over', { retryable: true });
-          }
-          start = range.start;
-          total = range.total ?? lengthHeader(res) ?? undefined;
-          if (range.total === undefined && total !== undefined) total += start;
-        } else {
-          total = lengthHeader(res);
-        }
-        knownEtag = etag;
-
-        let bytes = start;
-        let lastReported = start;
-        const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w', mode: PRIVATE_FILE_MODE });
-        // Progress reports what is on disk, not what arrived: a resume after a crash starts from the
-        // file's size, so a heartbeat must never claim bytes still sitting in a write buffer. A report
-        // goes out once the disk is a step past the last one (the write buffer's lag varies).
-        const report = () => {
-          const onDisk = start + file.bytesWritten;
-          if (onDisk - lastReported < PROGRESS_STEP_BYTES) return;
-          lastReported = onDisk;
-          opts.onProgress?.({ bytes: onDisk, etag });
-        };
-        const counter = new Transform({
-          transform(chunk: Buffer, _enc, cb) {
-            bytes += chunk.length;
-            if (bytes - lastReported >= PROGRESS_STEP_BYTES) report();
-            cb(null, chunk);
-          },
-        });
-        consumed = true;
-        // A body that fails (cut, stalled, aborted) ends the file normally instead of destroying it,
-        // so every byte that arrived is written and a resume starts after it.
-        let bodyError: unknown;
-        // A body slower than the floor (a trickle keeps the idle timeout from ever firing) is cut
-        // like a stalled one; the bytes that came are kept and the resume asks for the rest.
-        const floor = this.minDownloadRate;
-        let arrived = 0;
-        let arrivedAtLastCheck = 0;
-        const rateCheck =
-          floor.bytes > 0
-            ? setInterval(() => {
-                const received = arrived - arrivedAtLastCheck;
-                arrivedAtLastCheck = arrived;
-                // Our own disk holding the body back is not GRIN being slow.
-                if (file.writableNeedDrain || counter.writableNeedDrain) return;
-                if (received < floor.bytes) res.body.destroy(new SlowTransferError({ ...ctx, status }, received, floor));
-              }, floor.windowMs)
-            : undefined;
-        rateCheck?.unref();
-        const upToTheFailure = async function* (body: AsyncIterable<Buffer>) {
-          try {
-            for await (const chunk of body) {
-              arrived += chunk.length;
-              yield chunk;
-            }
-          } catch (err) {
-            bodyError = err;
-          }
-        };
+        const res = await this.http.send({ method: 'GET', url, ctx, headers, signal: opts.signal });
+        let consumed = false;
         try {
-          await pipeline(upToTheFailure(res.body), counter, file);
-        } catch (err) {
-          // Let writes already handed to the file land before anyone (a retry) touches it again.
-          if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
-          throw err;
+          const status = res.statusCode;
+          if (status === 404) throw new ArchiveNotFoundError({ ...ctx, status }, filename);
+          const etag = stripEtag(headerValue(res.headers, 'etag'));
+          if (status === 416 && ranged) {
+            // Our range starts at the end: the file may already be complete.
+            const total = parseContentRange(headerValue(res.headers, 'content-range'))?.total;
+            if (total === onDisk && (!etag || etag === knownEtag)) {
+              return { etag: knownEtag!, size: onDisk, resumed: true };
+            }
+            await fs.truncate(destPath, 0);
+            throw new GrinHttpError({ ...ctx, status }, 'the partial file does not fit the archive; starting over', { retryable: true });
+          }
+          if (status !== 200 && status !== 206) throw statusError(ctx, status);
+          if (!etag) throw new GrinHttpError({ ...ctx, status }, 'no ETag header in the answer', { retryable: true });
+
+          let start = 0;
+          let total: number | undefined;
+          if (status === 206) {
+            const range = parseContentRange(headerValue(res.headers, 'content-range'));
+            if (!ranged || !range || range.start !== onDisk || etag !== knownEtag) {
+              await fs.truncate(destPath, 0).catch(() => undefined);
+              throw new GrinHttpError({ ...ctx, status }, 'unexpected partial answer; starting over', { retryable: true });
+            }
+            start = range.start;
+            total = range.total ?? lengthHeader(res) ?? undefined;
+            if (range.total === undefined && total !== undefined) total += start;
+          } else {
+            total = lengthHeader(res);
+          }
+          knownEtag = etag;
+
+          let bytes = start;
+          let lastReported = start;
+          const file = createWriteStream(destPath, { flags: start > 0 ? 'a' : 'w', mode: PRIVATE_FILE_MODE });
+          // Progress reports what is on disk, not what arrived: a resume after a crash starts from the
+          // file's size, so a heartbeat must never claim bytes still sitting in a write buffer. A report
+          // goes out once the disk is a step past the last one (the write buffer's lag varies).
+          const report = () => {
+            const onDisk = start + file.bytesWritten;
+            if (onDisk - lastReported < PROGRESS_STEP_BYTES) return;
+            lastReported = onDisk;
+            opts.onProgress?.({ bytes: onDisk, etag });
+          };
+          const counter = new Transform({
+            transform(chunk: Buffer, _enc, cb) {
+              bytes += chunk.length;
+              if (bytes - lastReported >= PROGRESS_STEP_BYTES) report();
+              cb(null, chunk);
+            },
+          });
+          consumed = true;
+          // A body that fails (cut, stalled, aborted) ends the file normally instead of destroying it,
+          // so every byte that arrived is written and a resume starts after it.
+          let bodyError: unknown;
+          // A body slower than the floor (a trickle keeps the idle timeout from ever firing) is cut
+          // like a stalled one; the bytes that came are kept and the resume asks for the rest.
+          const floor = this.minDownloadRate;
+          let arrived = 0;
+          let arrivedAtLastCheck = 0;
+          const rateCheck =
+            floor.bytes > 0
+              ? setInterval(() => {
+                  const received = arrived - arrivedAtLastCheck;
+                  arrivedAtLastCheck = arrived;
+                  // Our own disk holding the body back is not GRIN being slow.
+                  if (file.writableNeedDrain || counter.writableNeedDrain) return;
+                  if (received < floor.bytes) res.body.destroy(new SlowTransferError({ ...ctx, status }, received, floor));
+                }, floor.windowMs)
+              : undefined;
+          rateCheck?.unref();
+          const upToTheFailure = async function* (body: AsyncIterable<Buffer>) {
+            try {
+              for await (const chunk of body) {
+                arrived += chunk.length;
+                yield chunk;
+              }
+            } catch (err) {
+              bodyError = err;
+            }
+          };
+          try {
+            await pipeline(upToTheFailure(res.body), counter, file);
+          } catch (err) {
+            // Let writes already handed to the file land before anyone (a retry) touches it again.
+            if (!file.closed) await new Promise<void>((resolve) => file.once('close', () => resolve()));
+            throw err;
+          } finally {
+            clearInterval(rateCheck);
+          }
+          if (bodyError !== undefined) throw bodyError;
+          const size = await fileSize(destPath);
+          if (total !== undefined && size !== total) {
+            if (size > total) await fs.truncate(destPath, 0);
+            throw new GrinHttpError({ ...ctx, status }, `body cut short: ${size} of ${total} bytes on disk`, { retryable: true });
+          }
+          if (lastReported !== size) opts.onProgress?.({ bytes: size, etag });
+          return { etag, size, resumed: status === 206 };
         } finally {
-          clearInterval(rateCheck);
+          if (!consumed) await res.body.dump().catch(() => undefined);
         }
-        if (bodyError !== undefined) throw bodyError;
-        const size = await fileSize(destPath);
-        if (total !== undefined && size !== total) {
-          if (size > total) await fs.truncate(destPath, 0);
-          throw new GrinHttpError({ ...ctx, status }, `body cut short: ${size} of ${total} bytes on disk`, { retryable: true });
-        }
-        if (lastReported !== size) opts.onProgress?.({ bytes: size, etag });
-        return { etag, size, resumed: status === 206 };
-      } finally {
-        if (!consumed) await res.body.dump().catch(() => undefined);
-      }
-    });
+      },
+    );
   }
 
   /**
@@ -698,7 +714,10 @@ function barcodeEntry(barcode: string | null): FailedEntry | null {
 
 function stripEtag(raw: string | undefined): string | undefined {
   if (!raw) return undefined;
-  const v = raw.trim().replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
+  const v = raw
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1');
   return v === '' ? undefined : v;
 }
 
@@ -728,7 +747,6 @@ async function fileSize(file: string): Promise<number> {
   }
 }
 
-
 /** `_all_books` HTML row → record, by substring of the normalised header, first match wins (§2.12 rule 6). */
 function allBooksRecordFromRow(row: HtmlListingRow): AllBooksRecord {
   const record: AllBooksRecord = { barcode: row.barcode };
@@ -748,7 +766,7 @@ function allBooksRecordFromRow(row: HtmlListingRow): AllBooksRecord {
     const rule = rules.find(([re]) => re.test(key));
     if (rule && rule[1] === 'googleBooksLink' && !value.includes('http')) continue;
     if (rule) {
-      if (record[rule[1]] === undefined) record[rule[1]] = rule[1] === 'title' || rule[1] === 'state' ? row.texts[key] ?? value : value;
+      if (record[rule[1]] === undefined) record[rule[1]] = rule[1] === 'title' || rule[1] === 'state' ? (row.texts[key] ?? value) : value;
     } else {
       record.extra ??= {};
       record.extra[key] = value;

@@ -23,7 +23,9 @@ export function packBarcodesIntoUrls(prefix: string, barcodes: readonly string[]
     }
     const cost = current.length === 0 ? encoded : encoded + 3;
     if (prefix.length + cost > maxLength) {
-      throw new GrinUsageError(`barcode ${JSON.stringify(barcode)} does not fit in a _barcode_search URL of at most ${maxLength} characters`);
+      throw new GrinUsageError(
+        `barcode ${JSON.stringify(barcode)} does not fit in a _barcode_search URL of at most ${maxLength} characters`,
+      );
     }
     current.push(barcode);
     length += cost;

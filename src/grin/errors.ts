@@ -292,7 +292,10 @@ export class TokenEndpointError extends PipelineError {
   readonly code?: string;
   constructor(message: string, status?: number, code?: string) {
     // Transient: the endpoint comes back, or an operator renews the credentials; the book never parks for it.
-    super(message, { retryable: true, waitingFor: 'the OAuth token endpoint to grant an access token (check the GRIN credentials if this lasts)' });
+    super(message, {
+      retryable: true,
+      waitingFor: 'the OAuth token endpoint to grant an access token (check the GRIN credentials if this lasts)',
+    });
     this.status = status;
     this.code = code;
   }

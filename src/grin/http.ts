@@ -15,7 +15,17 @@ import * as https from 'node:https';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { AccessTokenSource } from './auth';
-import { WAITING_FOR_GRIN, ConnectionFault, GrinAbortError, GrinAuthError, GrinHttpError, GrinPermissionError, asGrinError, isTransientError, type GrinErrorContext } from './errors';
+import {
+  WAITING_FOR_GRIN,
+  ConnectionFault,
+  GrinAbortError,
+  GrinAuthError,
+  GrinHttpError,
+  GrinPermissionError,
+  asGrinError,
+  isTransientError,
+  type GrinErrorContext,
+} from './errors';
 
 export interface HttpTimeouts {
   /** TCP/TLS connect timeout. */
@@ -61,7 +71,9 @@ export class ResponseBody extends Readable {
     });
     res.on('end', () => this.push(null));
     res.on('error', (err) => this.failAfterData(err));
-    res.on('aborted', () => this.failAfterData(new ConnectionFault('the server closed the connection before the end of the body', 'ECONNRESET')));
+    res.on('aborted', () =>
+      this.failAfterData(new ConnectionFault('the server closed the connection before the end of the body', 'ECONNRESET')),
+    );
     // Runs before Node's own close handler, which destroys a response not yet complete. Removed
     // once the response is over: a kept-alive socket serves many responses.
     const socket = (this.socket = res.socket);
@@ -133,7 +145,7 @@ export class GrinHttp {
     let token = await this.token(req.ctx, () => this.tokens.getAccessToken());
     let refreshed = false;
     let url = req.url;
-    for (let redirects = 0; ; ) {
+    for (let redirects = 0; ;) {
       const sameOrigin = new URL(url).origin === this.origin;
       const headers: Record<string, string> = { ...req.headers };
       // The token only ever goes to GRIN's own origin.
@@ -215,11 +227,18 @@ export class GrinHttp {
       });
       req.on('socket', (socket) => {
         if (!socket.connecting) return;
-        connectTimer = setTimeout(() => fail(timeoutError(`could not connect within ${this.timeouts.connectMs} ms`)), this.timeouts.connectMs);
+        connectTimer = setTimeout(
+          () => fail(timeoutError(`could not connect within ${this.timeouts.connectMs} ms`)),
+          this.timeouts.connectMs,
+        );
         socket.once('connect', () => clearTimeout(connectTimer));
       });
       req.setTimeout(this.timeouts.requestMs, () =>
-        fail(timeoutError(`no data from the server for ${this.timeouts.requestMs} ms (${response ? 'in the body' : 'waiting for the headers'})`)),
+        fail(
+          timeoutError(
+            `no data from the server for ${this.timeouts.requestMs} ms (${response ? 'in the body' : 'waiting for the headers'})`,
+          ),
+        ),
       );
       signal?.addEventListener('abort', onAbort, { once: true });
       req.end();
@@ -275,11 +294,7 @@ export async function readBodyText(res: GrinResponse, ctx: GrinErrorContext): Pr
 export function checkLength(res: GrinResponse, bytes: number, ctx: GrinErrorContext): void {
   const declared = headerValue(res.headers, 'content-length');
   if (declared !== undefined && /^\d+$/.test(declared) && Number(declared) !== bytes) {
-    throw new GrinHttpError(
-      { ...ctx, status: res.statusCode },
-      `body cut short: got ${bytes} of ${declared} bytes`,
-      { retryable: true },
-    );
+    throw new GrinHttpError({ ...ctx, status: res.statusCode }, `body cut short: got ${bytes} of ${declared} bytes`, { retryable: true });
   }
 }
 

@@ -178,12 +178,20 @@ export function parseHtml(html: string, maxDepth = MAX_HTML_DEPTH): HtmlElement 
 
 /** Descendants in document order (of `tag`, if given), walked with a stack rather than recursion. */
 export function* descendants(el: HtmlElement, tag?: string): Generator<HtmlElement> {
-  yield* walk(el, (child) => !tag || child.tag === tag, () => true);
+  yield* walk(
+    el,
+    (child) => !tag || child.tag === tag,
+    () => true,
+  );
 }
 
 /** Descendants of `tag`, not looking inside nested tables (a row of this table, not of a table in a cell). */
 function ownDescendants(el: HtmlElement, tag: string): Generator<HtmlElement> {
-  return walk(el, (child) => child.tag === tag, (child) => child.tag !== 'table');
+  return walk(
+    el,
+    (child) => child.tag === tag,
+    (child) => child.tag !== 'table',
+  );
 }
 
 /** Pre-order walk below `el`: yields elements `pick` accepts, descends into those `enter` accepts. */

@@ -127,10 +127,7 @@ export const DEFAULT_ALL_BOOKS_COLUMN_MAPS: readonly AllBooksColumnMap[] = [ALL_
  * (the 7-column PUL and 9-column GT layouts by default). A row of any other width keeps its
  * barcode (first field) and puts the rest in `extra` as `column<N>`, so nothing is lost.
  */
-export function parseAllBooksLine(
-  line: string,
-  maps: readonly AllBooksColumnMap[] = DEFAULT_ALL_BOOKS_COLUMN_MAPS,
-): AllBooksRecord | null {
+export function parseAllBooksLine(line: string, maps: readonly AllBooksColumnMap[] = DEFAULT_ALL_BOOKS_COLUMN_MAPS): AllBooksRecord | null {
   if (line.trim() === '') return null;
   const fields = line.split('\t').map((f) => f.trim());
   const map = maps.find((m) => m.length === fields.length);

@@ -49,7 +49,8 @@ export function parseProcessResponse(body: string): Map<string, ConversionOutcom
   }
   for (const line of lines) {
     const fields = line.split('\t');
-    if (fields.length < 2) throw new GrinAnswerError(`expected Barcode<TAB>Status, got a line without a tab: ${JSON.stringify(line.slice(0, 80))}`);
+    if (fields.length < 2)
+      throw new GrinAnswerError(`expected Barcode<TAB>Status, got a line without a tab: ${JSON.stringify(line.slice(0, 80))}`);
     out.set(fields[0]!.trim(), mapConversionStatus(fields[1]!));
   }
   return out;

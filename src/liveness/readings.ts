@@ -53,7 +53,10 @@ export function pipelineQueues(config: PipelineConfig, tokens: readonly Pick<Boo
   ];
 }
 
-const TASK_QUEUE_TYPE = { workflow: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, activity: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY };
+const TASK_QUEUE_TYPE = {
+  workflow: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  activity: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+};
 
 /** Backlog (with the oldest task's age) and recent pollers of each queue, one DescribeTaskQueue per queue and kind. */
 export async function readQueues(client: Client, namespace: string, queues: readonly WatchedQueue[]): Promise<QueueReading[]> {
@@ -80,7 +83,14 @@ export async function readQueues(client: Client, namespace: string, queues: read
 }
 
 /** Buckets where a book can stall (00_available waits for room at GRIN by design; settled books are done). */
-const WATCHED_BUCKETS: readonly Bucket[] = ['01_requested', '02_converted', '03_downloaded', '04_decrypted', '05_extracted', '06_processed'];
+const WATCHED_BUCKETS: readonly Bucket[] = [
+  '01_requested',
+  '02_converted',
+  '03_downloaded',
+  '04_decrypted',
+  '05_extracted',
+  '06_processed',
+];
 
 export async function unsettledTokens(board: Board, opts: { requested?: boolean } = {}): Promise<BookToken[]> {
   const buckets = opts.requested === false ? WATCHED_BUCKETS.filter((b) => b !== '01_requested') : WATCHED_BUCKETS;
@@ -104,7 +114,12 @@ export async function readLive(client: Client, directory: string, barcode: strin
     const nextAttemptMs = protoMs(a.nextAttemptScheduleTime);
     return {
       type: a.activityType?.name ?? '?',
-      state: state === PENDING.PENDING_ACTIVITY_STATE_STARTED || state === PENDING.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED ? 'running' : nextAttemptMs !== undefined && nextAttemptMs > 0 ? 'backoff' : 'queued',
+      state:
+        state === PENDING.PENDING_ACTIVITY_STATE_STARTED || state === PENDING.PENDING_ACTIVITY_STATE_CANCEL_REQUESTED
+          ? 'running'
+          : nextAttemptMs !== undefined && nextAttemptMs > 0
+            ? 'backoff'
+            : 'queued',
       attempt: a.attempt ?? 1,
       lastStartedMs: protoMs(a.lastStartedTime) || undefined,
       lastHeartbeatMs: protoMs(a.lastHeartbeatTime) || undefined,
@@ -113,7 +128,15 @@ export async function readLive(client: Client, directory: string, barcode: strin
     };
   });
   const status = described.status.name;
-  return { workflowStatus: status.charAt(0) + status.slice(1).toLowerCase().replace(/_(\w)/g, (_, c: string) => c.toUpperCase()), activities };
+  return {
+    workflowStatus:
+      status.charAt(0) +
+      status
+        .slice(1)
+        .toLowerCase()
+        .replace(/_(\w)/g, (_, c: string) => c.toUpperCase()),
+    activities,
+  };
 }
 
 export interface StallCheckOptions {
@@ -141,7 +164,10 @@ export async function checkStalls(opts: StallCheckOptions): Promise<StallReport>
   const queueReadings = await readQueues(opts.client, opts.config.temporal.namespace, pipelineQueues(opts.config, tokens));
   // A queue the operator paused waits by design (an unreadable control file hides no stall).
   const control = await readOperatorControl(opts.config.pipelineDir).catch(() => undefined);
-  const queues = unpausedQueueStalls(queueStalls(queueReadings, now(), opts.queueRules, opts.backlogSince), await pausedQueueRoles(opts.config));
+  const queues = unpausedQueueStalls(
+    queueStalls(queueReadings, now(), opts.queueRules, opts.backlogSince),
+    await pausedQueueRoles(opts.config),
+  );
   const t = now();
   const quiet = tokens
     .map((token) => ({ token, limit: quietLimitMs(token, opts.bookRules) }))
@@ -152,5 +178,10 @@ export async function checkStalls(opts: StallCheckOptions): Promise<StallReport>
     quiet.map(async ({ token }) => ({ token, live: await readLive(opts.client, opts.config.grin.directory, token.barcode) })),
   );
   const paused = control ? pauseLines(control) : [];
-  return { at: new Date(now()).toISOString(), queues, books: bookStalls(readings, now(), opts.bookRules), ...(paused.length ? { paused } : {}) };
+  return {
+    at: new Date(now()).toISOString(),
+    queues,
+    books: bookStalls(readings, now(), opts.bookRules),
+    ...(paused.length ? { paused } : {}),
+  };
 }

@@ -58,7 +58,12 @@ export function queueKey(q: Pick<QueueReading, 'queue' | 'kind'>): string {
  * it, else the first reading that saw the backlog, which the caller keeps in `backlogSince`, queue
  * key → epoch ms, across readings; a one-off reading passes none).
  */
-export function queueStalls(readings: readonly QueueReading[], nowMs: number, rules: QueueRules, backlogSince: Map<string, number> = new Map()): QueueStall[] {
+export function queueStalls(
+  readings: readonly QueueReading[],
+  nowMs: number,
+  rules: QueueRules,
+  backlogSince: Map<string, number> = new Map(),
+): QueueStall[] {
   const stalls: QueueStall[] = [];
   const seen = new Set<string>();
   for (const r of readings) {
@@ -73,7 +78,15 @@ export function queueStalls(readings: readonly QueueReading[], nowMs: number, ru
     const lastPollMs = r.lastPollsMs.length ? Math.max(...r.lastPollsMs) : undefined;
     const waitBegan = r.backlogAgeMs && r.backlogAgeMs > 0 ? nowMs - r.backlogAgeMs : firstSeen;
     const starvedMs = nowMs - Math.max(waitBegan, lastPollMs ?? -Infinity);
-    if (starvedMs > rules.queueGraceMs) stalls.push({ queue: r.queue, role: r.role, kind: r.kind, backlog: r.backlog, starvedMs, ...(lastPollMs !== undefined ? { lastPollMs } : {}) });
+    if (starvedMs > rules.queueGraceMs)
+      stalls.push({
+        queue: r.queue,
+        role: r.role,
+        kind: r.kind,
+        backlog: r.backlog,
+        starvedMs,
+        ...(lastPollMs !== undefined ? { lastPollMs } : {}),
+      });
   }
   // A queue no longer read (its last book left it) starts afresh if it comes back.
   for (const key of backlogSince.keys()) if (!seen.has(key)) backlogSince.delete(key);
@@ -159,7 +172,12 @@ export function bookStalls(books: readonly BookReading[], nowMs: number, rules: 
     if (live && live.workflowStatus !== 'Running') {
       // Nothing will move a book whose workflow has ended or is gone, whatever its bucket.
       const quiet = nowMs - lastProgressMs(book);
-      stalls.push({ barcode: token.barcode, bucket: token.bucket, quietMs: Number.isFinite(quiet) ? quiet : 0, why: `its workflow is ${live.workflowStatus} but the book is not settled: nothing will move it (\`grin-pipeline resume\` starts it again from the board)` });
+      stalls.push({
+        barcode: token.barcode,
+        bucket: token.bucket,
+        quietMs: Number.isFinite(quiet) ? quiet : 0,
+        why: `its workflow is ${live.workflowStatus} but the book is not settled: nothing will move it (\`grin-pipeline resume\` starts it again from the board)`,
+      });
       continue;
     }
     const limit = quietLimitMs(token, rules);
@@ -168,7 +186,12 @@ export function bookStalls(books: readonly BookReading[], nowMs: number, rules: 
     const quiet = Number.isFinite(last) ? nowMs - last : Infinity;
     if (quiet <= limit) continue;
     if (!live) {
-      stalls.push({ barcode: token.barcode, bucket: token.bucket, quietMs: quiet, why: `no token change for ${minutes(quiet)} (over ${minutes(limit)} in ${token.bucket})${token.status ? `; status: ${token.status}` : ''}` });
+      stalls.push({
+        barcode: token.barcode,
+        bucket: token.bucket,
+        quietMs: quiet,
+        why: `no token change for ${minutes(quiet)} (over ${minutes(limit)} in ${token.bucket})${token.status ? `; status: ${token.status}` : ''}`,
+      });
       continue;
     }
     const acts = live.activities;
@@ -183,7 +206,12 @@ export function bookStalls(books: readonly BookReading[], nowMs: number, rules: 
           )
           .join('; ')
       : 'its workflow waits on no activity';
-    stalls.push({ barcode: token.barcode, bucket: token.bucket, quietMs: quiet, why: `no progress for ${minutes(quiet)} (over ${minutes(limit)} in ${token.bucket}): ${what}` });
+    stalls.push({
+      barcode: token.barcode,
+      bucket: token.bucket,
+      quietMs: quiet,
+      why: `no progress for ${minutes(quiet)} (over ${minutes(limit)} in ${token.bucket}): ${what}`,
+    });
   }
   return stalls.sort((a, b) => b.quietMs - a.quietMs);
 }
@@ -207,7 +235,12 @@ export function unpausedQueueStalls(stalls: readonly QueueStall[], pausedRoles: 
   return stalls.filter((q) => !pausedRoles.has(q.role));
 }
 
-const ROLE_NAME: Record<QueueRole, string> = { workflow: 'workflow queue', grin: 'GRIN queue', 'shared-file': 'shared file queue', 'host-file': 'host file queue' };
+const ROLE_NAME: Record<QueueRole, string> = {
+  workflow: 'workflow queue',
+  grin: 'GRIN queue',
+  'shared-file': 'shared file queue',
+  'host-file': 'host file queue',
+};
 
 /** One line per stall, for the worker log and the CLI. Empty when all is well. */
 export function describeStalls(report: Pick<StallReport, 'queues' | 'books'>, maxBooks = 20): string[] {
@@ -215,7 +248,9 @@ export function describeStalls(report: Pick<StallReport, 'queues' | 'books'>, ma
     (q) =>
       `STALLED ${ROLE_NAME[q.role]} ${q.queue}: ${q.backlog} ${q.kind} task(s) waiting and no worker polled it for ${Math.round(q.starvedMs / 1000)} s` +
       (q.lastPollMs !== undefined ? ` (last poll ${new Date(q.lastPollMs).toISOString()})` : ' (no poller the server remembers)') +
-      (q.role === 'host-file' ? '; is that host\'s worker running?' : '; check that a worker runs and admits work (`temporal task-queue describe`)'),
+      (q.role === 'host-file'
+        ? "; is that host's worker running?"
+        : '; check that a worker runs and admits work (`temporal task-queue describe`)'),
   );
   for (const b of report.books.slice(0, maxBooks)) lines.push(`STALLED book ${b.barcode} in ${b.bucket}: ${b.why}`);
   if (report.books.length > maxBooks) lines.push(`... and ${report.books.length - maxBooks} more stalled books`);

@@ -82,7 +82,10 @@ export function startStallWatch(opts: StallWatchOptions): StallWatch {
     round()
       .catch((err: unknown) => {
         // Said once per outage: a Temporal restart should not fill the log.
-        if (!failingSince) opts.logger.warn(`stall check could not read Temporal or the board: ${err instanceof Error ? err.message : String(err)}`, { component: 'stall-watch' });
+        if (!failingSince)
+          opts.logger.warn(`stall check could not read Temporal or the board: ${err instanceof Error ? err.message : String(err)}`, {
+            component: 'stall-watch',
+          });
         failingSince ??= new Date().toISOString();
       })
       .finally(() => (running = false));

@@ -111,7 +111,10 @@ export function prettyLine(entry: Record<string, unknown>): string {
   const fields = Object.entries(rest)
     .filter(([k]) => !['sdkComponent', 'namespace', 'runId', 'taskToken', 'activityId', 'isLocal', 'workflowType'].includes(k))
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-  const err = error && typeof error === 'object' ? ` — ${String((error as { name?: unknown }).name)}: ${String((error as { message?: unknown }).message)}` : '';
+  const err =
+    error && typeof error === 'object'
+      ? ` — ${String((error as { name?: unknown }).name)}: ${String((error as { message?: unknown }).message)}`
+      : '';
   return `${String(time).slice(11, 23)} ${String(level).toUpperCase().padEnd(5)} ${String(msg)}${fields.length ? `  ${fields.join(' ')}` : ''}${err}`;
 }
 

@@ -43,7 +43,10 @@ async function record(metrics: PipelineMetrics, board: Pick<Board, 'get'>, type:
   const back = type === 'unparkBook' ? input.backTo : type === 'rewindBook' ? input.to : undefined;
   if (back) metrics.bookEntered(back);
   // A request that found the package already converted moved the token on (lean books).
-  const entered = type === 'requestConversion' && (result as { converted?: string }).converted ? (['01_requested', '02_converted'] as const) : (facts?.enters ?? []);
+  const entered =
+    type === 'requestConversion' && (result as { converted?: string }).converted
+      ? (['01_requested', '02_converted'] as const)
+      : (facts?.enters ?? []);
   for (const bucket of entered) metrics.bookEntered(bucket);
   const stageEnds = entered.flatMap((bucket) => {
     const ended = stageEndingIn(bucket);

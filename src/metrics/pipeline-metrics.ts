@@ -32,17 +32,40 @@ export class PipelineMetrics {
     this.entered = meter.createCounter('grin_books_entered', 'books', 'Books that entered each board bucket (tag bucket)');
     this.parked = meter.createCounter('grin_books_parked', 'books', 'Books parked in failed, by error type (tag reason)');
     this.bytesCounter = meter.createCounter('grin_bytes', 'bytes', 'Bytes downloaded from GRIN and uploaded to storage (tag direction)');
-    this.stageSeconds = meter.createHistogram(STAGE_DURATION, 'float', 's', 'Time a book spent in a stage, from entering its bucket to entering the next (tag stage)');
-    this.responses = meter.createCounter('grin_http_responses', 'responses', 'GRIN HTTP responses by endpoint and status (status "error": no response)');
-    this.unexpected = meter.createCounter(UNEXPECTED_ERRORS, 'failures', 'Activity failures no error class decided (retried as transient), by activity and error class (tags activity, error)');
-    this.unexpectedAttempt = meter.createHistogram(UNEXPECTED_ERROR_ATTEMPT, 'int', 'attempts', 'The attempt number at which each unexpected error was met (tags activity, error)');
+    this.stageSeconds = meter.createHistogram(
+      STAGE_DURATION,
+      'float',
+      's',
+      'Time a book spent in a stage, from entering its bucket to entering the next (tag stage)',
+    );
+    this.responses = meter.createCounter(
+      'grin_http_responses',
+      'responses',
+      'GRIN HTTP responses by endpoint and status (status "error": no response)',
+    );
+    this.unexpected = meter.createCounter(
+      UNEXPECTED_ERRORS,
+      'failures',
+      'Activity failures no error class decided (retried as transient), by activity and error class (tags activity, error)',
+    );
+    this.unexpectedAttempt = meter.createHistogram(
+      UNEXPECTED_ERROR_ATTEMPT,
+      'int',
+      'attempts',
+      'The attempt number at which each unexpected error was met (tags activity, error)',
+    );
     this.starvedQueues = meter.createGauge(
       'grin_stalled_queue_seconds',
       'int',
       's',
       'Seconds a pipeline task queue has had tasks waiting and no worker polling it, once past metrics.queueStallSeconds; 0 otherwise (tags queue, role, kind)',
     );
-    this.stalledBooks = meter.createGauge('grin_stalled_books', 'int', 'books', 'Books without progress for longer than their stage explains, by bucket (see metrics.bookStallMinutes)');
+    this.stalledBooks = meter.createGauge(
+      'grin_stalled_books',
+      'int',
+      'books',
+      'Books without progress for longer than their stage explains, by bucket (see metrics.bookStallMinutes)',
+    );
   }
 
   /** An activity failed with an error that is not a PipelineError, at attempt `attempt`. */
@@ -53,7 +76,12 @@ export class PipelineMetrics {
 
   /** The stall detector's latest verdict (src/liveness): stalled queues and books; what recovered goes back to 0. */
   stalls(report: Pick<StallReport, 'queues' | 'books'>): void {
-    const queues = new Map(report.queues.map((q) => [`${q.kind}:${q.queue}`, { labels: { queue: q.queue, role: q.role, kind: q.kind }, seconds: Math.round(q.starvedMs / 1000) }]));
+    const queues = new Map(
+      report.queues.map((q) => [
+        `${q.kind}:${q.queue}`,
+        { labels: { queue: q.queue, role: q.role, kind: q.kind }, seconds: Math.round(q.starvedMs / 1000) },
+      ]),
+    );
     for (const [key, labels] of this.stallLabels.queues) if (!queues.has(key)) this.starvedQueues.set(0, labels);
     this.stallLabels.queues.clear();
     for (const [key, { labels, seconds }] of queues) {

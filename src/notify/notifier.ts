@@ -55,7 +55,13 @@ export function notificationFor(event: NotifyEvent, directory: string, at = new 
       return {
         ...base,
         title: `grin-pipeline: batch ${event.batchId} finished: ${event.stored} of ${event.total} stored, ${event.failed} parked, ${event.cancelled} cancelled`,
-        text: [`batch ${event.batchId} (${directory}) finished`, `stored ${event.stored}`, `parked in failed ${event.failed}`, `cancelled ${event.cancelled}`, `total ${event.total}`]
+        text: [
+          `batch ${event.batchId} (${directory}) finished`,
+          `stored ${event.stored}`,
+          `parked in failed ${event.failed}`,
+          `cancelled ${event.cancelled}`,
+          `total ${event.total}`,
+        ]
           .concat(event.failed > 0 ? ['`grin-pipeline board --bucket failed` lists the parked books and their reasons'] : [])
           .join('\n'),
       };
@@ -63,7 +69,10 @@ export function notificationFor(event: NotifyEvent, directory: string, at = new 
       return {
         ...base,
         title: `grin-pipeline: ${event.books.length} book(s) parked in failed (${directory})`,
-        text: event.books.map((b) => `${b.barcode}: ${b.stage} failed: ${b.reason}`).concat(['`grin-pipeline retry <barcode>` after fixing the cause; `grin-pipeline status <barcode>` says what to do']).join('\n'),
+        text: event.books
+          .map((b) => `${b.barcode}: ${b.stage} failed: ${b.reason}`)
+          .concat(['`grin-pipeline retry <barcode>` after fixing the cause; `grin-pipeline status <barcode>` says what to do'])
+          .join('\n'),
       };
     case 'stalled':
       return { ...base, title: `grin-pipeline: stalled (${directory}): ${event.lines[0] ?? ''}`, text: event.lines.join('\n') };
@@ -96,14 +105,22 @@ export function createNotifier(config: NotifyConfig, directory: string, logger: 
     channels.push({
       name: `webhook at ${webhookHost}`,
       deliver: async (n) => {
-        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(n), signal: AbortSignal.timeout(timeoutMs) });
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(n),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
         await res.body?.cancel().catch(() => undefined);
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
       },
     });
   }
   if (config.mailTo.length) {
-    channels.push({ name: `mail through ${config.sendmail}`, deliver: (n) => sendmail(config.sendmail, mailMessage(n, config.mailTo), timeoutMs) });
+    channels.push({
+      name: `mail through ${config.sendmail}`,
+      deliver: (n) => sendmail(config.sendmail, mailMessage(n, config.mailTo), timeoutMs),
+    });
   }
 
   const deliver = async (n: Notification) => {
@@ -115,8 +132,12 @@ export function createNotifier(config: NotifyConfig, directory: string, logger: 
         } catch (err) {
           if (attempt >= attempts) {
             // The cause without the URL (a fetch error may quote it; the scrubber would hide it anyway).
-            const why = err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
-            logger.warn(`notification "${n.event}" not delivered by ${channel.name} after ${attempts} attempts: ${why.split(config.webhook ?? '\0').join('<notify.webhook>')}`, { component: 'notify' });
+            const why =
+              err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
+            logger.warn(
+              `notification "${n.event}" not delivered by ${channel.name} after ${attempts} attempts: ${why.split(config.webhook ?? '\0').join('<notify.webhook>')}`,
+              { component: 'notify' },
+            );
             break;
           }
           await new Promise((r) => setTimeout(r, retryMs * 2 ** (attempt - 1)).unref());
@@ -164,7 +185,9 @@ function sendmail(program: string, message: string, timeoutMs: number): Promise<
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-500)));
     child.on('error', reject);
-    child.on('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${program} exited with ${code ?? signal}${stderr ? `: ${stderr.trim()}` : ''}`))));
+    child.on('close', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`${program} exited with ${code ?? signal}${stderr ? `: ${stderr.trim()}` : ''}`)),
+    );
     child.stdin.on('error', () => undefined);
     child.stdin.end(message);
   });

@@ -166,7 +166,8 @@ export function summarize(rows: ReportRow[], now: Date, batchId?: string): Repor
   const booksPerHourLastDay = round(storedLastDay / dayHours, 2);
   // The ETA uses the unrounded rate.
   const rate = storedLastHour > 0 ? storedLastHour / hourHours : storedLastDay / dayHours;
-  const eta = remaining === 0 ? now.toISOString() : rate > 0 ? new Date(now.getTime() + (remaining / rate) * HOUR_MS).toISOString() : undefined;
+  const eta =
+    remaining === 0 ? now.toISOString() : rate > 0 ? new Date(now.getTime() + (remaining / rate) * HOUR_MS).toISOString() : undefined;
   return {
     generatedAt: now.toISOString(),
     ...(batchId !== undefined ? { batchId } : {}),

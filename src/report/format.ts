@@ -79,7 +79,10 @@ function duration(ms: number): string {
 /** The summary for a terminal. */
 export function summaryText(s: ReportSummary): string {
   const buckets = REPORT_BUCKETS.map((b) => `${b} ${s.buckets[b]}`).join(', ');
-  const parked = Object.entries(s.parkedByReason).sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ');
+  const parked = Object.entries(s.parkedByReason)
+    .sort((a, b) => b[1] - a[1])
+    .map(([r, n]) => `${r} ${n}`)
+    .join(', ');
   return [
     `${s.books} book(s)${s.batchId ? ` in batch ${s.batchId}` : ''} at ${s.generatedAt}`,
     `buckets: ${buckets}`,

@@ -137,7 +137,9 @@ export function parseManifest(text: string, key: string): FixityManifest {
   const okEntry = (e: Partial<ManifestEntry>) =>
     typeof e?.key === 'string' && typeof e.size === 'number' && /^[0-9a-f]{32}$/.test(e.md5 ?? '') && /^[0-9a-f]{64}$/.test(e.sha256 ?? '');
   if (m?.version !== 1 || typeof m.barcode !== 'string' || !Array.isArray(m.objects) || !m.objects.every(okEntry)) {
-    throw new StorageContentError(`Fixity manifest ${key} lacks its version, barcode or objects (key, size, md5, sha256); run the book again to write a new one`);
+    throw new StorageContentError(
+      `Fixity manifest ${key} lacks its version, barcode or objects (key, size, md5, sha256); run the book again to write a new one`,
+    );
   }
   return m as FixityManifest;
 }
@@ -168,5 +170,9 @@ export async function checkStoredCopy(storage: BookStorage, key: string, expecte
   const found = await storage.readDigest(key, { signal });
   if (found && sameContent(expected, found)) return;
   await storage.delete(key).catch(() => undefined);
-  throw new FixityMismatchError(storage.location, key, found ? describeDifference(expected, found) : 'the object is not there after upload');
+  throw new FixityMismatchError(
+    storage.location,
+    key,
+    found ? describeDifference(expected, found) : 'the object is not there after upload',
+  );
 }

@@ -33,10 +33,7 @@ export function createStorage(
 }
 
 /** Both keys, or neither (then the AWS SDK's default provider chain: env, profile, instance role...). */
-function explicitCredentials(
-  config: Extract<StorageConfig, { kind: 's3' }>,
-  env: NodeJS.ProcessEnv,
-): S3Credentials | undefined {
+function explicitCredentials(config: Extract<StorageConfig, { kind: 's3' }>, env: NodeJS.ProcessEnv): S3Credentials | undefined {
   const { accessKeyId, secretAccessKey } = config;
   if (!accessKeyId && !secretAccessKey) return undefined;
   if (!accessKeyId || !secretAccessKey) {

@@ -191,7 +191,6 @@ export class LocalStorage implements BookStorage {
     }
   }
 
-
   async abortUpload(_checkpoint: UploadCheckpoint): Promise<void> {
     // Local writes are never partial in place: an interrupted write leaves only a temp file.
   }

@@ -48,8 +48,10 @@ export interface S3Credentials {
 }
 
 /** The config's S3 settings (see `S3StorageConfig`), with credentials already read from their sources. */
-export interface S3StorageOptions
-  extends Pick<S3StorageConfig, 'bucket' | 'prefix' | 'region' | 'endpoint' | 'forcePathStyle' | 'checksums'> {
+export interface S3StorageOptions extends Pick<
+  S3StorageConfig,
+  'bucket' | 'prefix' | 'region' | 'endpoint' | 'forcePathStyle' | 'checksums'
+> {
   /** Explicit credentials; without them the SDK's default provider chain is used. */
   credentials?: S3Credentials;
   /** Parts uploaded at once per multipart upload. */
@@ -103,7 +105,9 @@ export class S3StorageError extends PipelineError {
   ) {
     const bucketFault = BUCKET_FAULT_CODES.has(code) || httpStatus === 403 || httpStatus === 301;
     const unreachable =
-      !bucketFault && retryable && (httpStatus === undefined ? !LOCAL_CODES.has(code) : httpStatus >= 500 || httpStatus === 429 || httpStatus === 408);
+      !bucketFault &&
+      retryable &&
+      (httpStatus === undefined ? !LOCAL_CODES.has(code) : httpStatus >= 500 || httpStatus === 429 || httpStatus === 408);
     // A refusal a setting fixes hits every book alike: books wait for the operator, they do not park.
     super(message, {
       retryable: retryable || bucketFault || fixedBySetting !== undefined,
@@ -224,7 +228,9 @@ export class S3Storage implements BookStorage {
     do {
       let page;
       try {
-        page = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix || undefined, ContinuationToken }));
+        page = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix || undefined, ContinuationToken }),
+        );
       } catch (err) {
         throw this.wrap('ListObjectsV2', undefined, err);
       }
@@ -330,9 +336,7 @@ export class S3Storage implements BookStorage {
   async abortUpload(checkpoint: UploadCheckpoint): Promise<void> {
     const fullKey = this.fullKey(checkpoint.key);
     try {
-      await this.client.send(
-        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: checkpoint.uploadId }),
-      );
+      await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: checkpoint.uploadId }));
     } catch (err) {
       if (errorCode(err) === 'NoSuchUpload') return; // already gone: the goal is reached
       throw this.wrap('AbortMultipartUpload', fullKey, err);
@@ -352,7 +356,12 @@ export class S3Storage implements BookStorage {
       if (isNotFound(err)) {
         throw new S3StorageError(
           `Upload verification failed for s3://${this.bucket}/${fullKey}: the object is not there after upload`,
-          'HeadObject', this.bucket, fullKey, 'NotFound', 404, true,
+          'HeadObject',
+          this.bucket,
+          fullKey,
+          'NotFound',
+          404,
+          true,
         );
       }
       throw this.wrap('HeadObject', fullKey, err);
@@ -361,14 +370,24 @@ export class S3Storage implements BookStorage {
     if (storedSize !== expected.size) {
       throw new S3StorageError(
         `Upload verification failed for s3://${this.bucket}/${fullKey}: stored size ${storedSize} bytes, local file ${expected.size} bytes`,
-        'HeadObject', this.bucket, fullKey, 'SizeMismatch', undefined, true,
+        'HeadObject',
+        this.bucket,
+        fullKey,
+        'SizeMismatch',
+        undefined,
+        true,
       );
     }
     const etag = plainMd5Etag(out.ETag, out.ServerSideEncryption, out.SSECustomerAlgorithm);
     if (expected.md5 && etag && etag !== expected.md5.toLowerCase()) {
       throw new S3StorageError(
         `Upload verification failed for s3://${this.bucket}/${fullKey}: stored MD5 (ETag) ${etag}, local MD5 ${expected.md5}`,
-        'HeadObject', this.bucket, fullKey, 'ChecksumMismatch', undefined, true,
+        'HeadObject',
+        this.bucket,
+        fullKey,
+        'ChecksumMismatch',
+        undefined,
+        true,
       );
     }
     return { size: storedSize, metadata: metadataFromServer(out.Metadata) };
@@ -387,9 +406,7 @@ export class S3Storage implements BookStorage {
         new CreateBucketCommand({
           Bucket: this.bucket,
           CreateBucketConfiguration:
-            this.region && this.region !== 'us-east-1'
-              ? { LocationConstraint: this.region as BucketLocationConstraint }
-              : undefined,
+            this.region && this.region !== 'us-east-1' ? { LocationConstraint: this.region as BucketLocationConstraint } : undefined,
         }),
       );
     } catch (err) {
@@ -427,23 +444,25 @@ export class S3Storage implements BookStorage {
     try {
       await this.uploadMissingParts(localPath, fullKey, size, state, opts.signal, () => opts.onCheckpoint?.(checkpoint()));
       const parts = [...state.done.values()].sort((a, b) => a.partNumber - b.partNumber);
-      await this.client.send(
-        new CompleteMultipartUploadCommand({
-          Bucket: this.bucket,
-          Key: fullKey,
-          UploadId: state.uploadId,
-          MultipartUpload: {
-            Parts: parts.map((p) => ({
-              PartNumber: p.partNumber,
-              ETag: p.etag,
-              ...(state.useCrc32 && p.checksumCRC32 ? { ChecksumCRC32: p.checksumCRC32 } : {}),
-            })),
-          },
-        }),
-        { abortSignal: opts.signal },
-      ).catch((err: unknown) => {
-        throw this.wrap('CompleteMultipartUpload', fullKey, err);
-      });
+      await this.client
+        .send(
+          new CompleteMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: fullKey,
+            UploadId: state.uploadId,
+            MultipartUpload: {
+              Parts: parts.map((p) => ({
+                PartNumber: p.partNumber,
+                ETag: p.etag,
+                ...(state.useCrc32 && p.checksumCRC32 ? { ChecksumCRC32: p.checksumCRC32 } : {}),
+              })),
+            },
+          }),
+          { abortSignal: opts.signal },
+        )
+        .catch((err: unknown) => {
+          throw this.wrap('CompleteMultipartUpload', fullKey, err);
+        });
     } catch (err) {
       // Interruptions (abort signal, crash in a callback, network) leave the upload for a resume;
       // errors that will only repeat give it up so the server does not keep orphaned parts.
@@ -464,7 +483,9 @@ export class S3Storage implements BookStorage {
     const others = (out?.Uploads ?? []).filter((u) => u.Key === fullKey && u.UploadId && u.UploadId !== keep);
     await Promise.all(
       others.map((u) =>
-        this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: u.UploadId })).catch(() => undefined),
+        this.client
+          .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: fullKey, UploadId: u.UploadId }))
+          .catch(() => undefined),
       ),
     );
   }
@@ -499,12 +520,7 @@ export class S3Storage implements BookStorage {
    * is kept only if its size and (where the ETag is an MD5) content match the local file.
    * Returns null when the upload no longer exists or cannot be continued.
    */
-  private async resumeState(
-    cp: UploadCheckpoint,
-    key: string,
-    localPath: string,
-    size: number,
-  ): Promise<MultipartState | null> {
+  private async resumeState(cp: UploadCheckpoint, key: string, localPath: string, size: number): Promise<MultipartState | null> {
     if (cp.key !== key) {
       throw new StorageRefusedError(`Cannot resume upload ${cp.uploadId}: its checkpoint is for key ${cp.key}, not ${key}`);
     }
@@ -629,7 +645,12 @@ export class S3Storage implements BookStorage {
       if (etag && etag !== sentMd5) {
         throw new S3StorageError(
           `S3 UploadPart ${partNumber} for s3://${this.bucket}/${fullKey}: server MD5 ${etag} differs from the bytes sent (${sentMd5})`,
-          'UploadPart', this.bucket, fullKey, 'PartChecksumMismatch', undefined, true,
+          'UploadPart',
+          this.bucket,
+          fullKey,
+          'PartChecksumMismatch',
+          undefined,
+          true,
         );
       }
       return { partNumber, etag: out.ETag, size: length, checksumCRC32: out.ChecksumCRC32 };
@@ -655,7 +676,12 @@ export class S3Storage implements BookStorage {
   private abortedError(operation: string, fullKey: string): S3StorageError {
     return new S3StorageError(
       `S3 ${operation} for s3://${this.bucket}/${fullKey} was interrupted (abort signal)`,
-      operation, this.bucket, fullKey, 'AbortError', undefined, true,
+      operation,
+      this.bucket,
+      fullKey,
+      'AbortError',
+      undefined,
+      true,
     );
   }
 
@@ -670,7 +696,13 @@ export class S3Storage implements BookStorage {
     const hint = fix ? `. This S3 server does not take the AWS SDK's streamed uploads with checksums: set ${fix} in the config` : '';
     return new S3StorageError(
       `S3 ${operation} failed for ${where}: ${code}${statusText}${detail && detail !== code ? `: ${detail}` : ''}${hint}`,
-      operation, this.bucket, fullKey, code, status, retryable, fix,
+      operation,
+      this.bucket,
+      fullKey,
+      code,
+      status,
+      retryable,
+      fix,
     );
   }
 }

@@ -52,7 +52,14 @@ export async function verifyStoredBook(
   const { barcode } = token;
   const verifiedAt = new Date().toISOString();
   const manifestKey = token.fixity?.manifest ?? manifestKeyFor(token.stored?.token ?? storageKey(layout, 'token', barcode));
-  const fail = (problem: string, objects: VerifiedObject[] = [], bytes = 0): VerifiedBook => ({ barcode, ok: false, bytes, objects, problem, verifiedAt });
+  const fail = (problem: string, objects: VerifiedObject[] = [], bytes = 0): VerifiedBook => ({
+    barcode,
+    ok: false,
+    bytes,
+    objects,
+    problem,
+    verifiedAt,
+  });
 
   let entries: ManifestEntry[];
   try {
@@ -61,7 +68,9 @@ export async function verifyStoredBook(
       throw err;
     });
     if (!text) {
-      return fail(`no fixity manifest at ${manifestKey} in ${storage.location} (stored before manifests were kept, or removed); run the book again with retry --force to write one`);
+      return fail(
+        `no fixity manifest at ${manifestKey} in ${storage.location} (stored before manifests were kept, or removed); run the book again with retry --force to write one`,
+      );
     }
     entries = parseManifest(text.toString('utf8'), manifestKey).objects;
   } catch (err) {
@@ -82,7 +91,8 @@ export async function verifyStoredBook(
         },
       });
       if (!found) objects.push({ ...base, verdict: 'missing', detail: `no object at ${entry.key}` });
-      else if (sameContent(entry, found)) objects.push({ ...base, verdict: 'ok', foundSize: found.size, foundSha256: found.sha256, foundMd5: found.md5 });
+      else if (sameContent(entry, found))
+        objects.push({ ...base, verdict: 'ok', foundSize: found.size, foundSha256: found.sha256, foundMd5: found.md5 });
       else {
         objects.push({
           ...base,
@@ -100,7 +110,11 @@ export async function verifyStoredBook(
   }
   const archive = entries.find((e) => e.artifact === 'archive');
   if (token.fixity && archive?.sha256 !== token.fixity.archiveSha256) {
-    return fail(`the manifest's archive SHA-256 (${archive?.sha256 ?? 'none'}) differs from the token's (${token.fixity.archiveSha256})`, objects, bytes);
+    return fail(
+      `the manifest's archive SHA-256 (${archive?.sha256 ?? 'none'}) differs from the token's (${token.fixity.archiveSha256})`,
+      objects,
+      bytes,
+    );
   }
   const bad = objects.filter((o) => o.verdict !== 'ok');
   return {

@@ -31,7 +31,16 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { BoardActivities } from '../activities';
 import { bookWorkflow } from './book';
 import { BatchTracker } from './batch-tracker';
-import { BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchProgressQuery, bookSettledSignal, booksSettledSignal, bookWorkflowId, type BatchInput, type BatchProgress, type BatchSummary } from './contracts';
+import {
+  BATCH_WORKFLOW_TASK_TIMEOUT_MS,
+  batchProgressQuery,
+  bookSettledSignal,
+  booksSettledSignal,
+  bookWorkflowId,
+  type BatchInput,
+  type BatchProgress,
+  type BatchSummary,
+} from './contracts';
 import { GrinBarcode, GrinBatch, GrinDirectory, GrinStage } from './search-attributes';
 import { batchCurrentDetails, bookStaticDetails, bookSummary, HANDLER_DESCRIPTIONS } from './metadata';
 
@@ -82,14 +91,22 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
   const progress = (): BatchProgress => ({ ...books.view(), batchId: input.batchId, total, window: input.window });
   /** The Web UI's current details: the counts (no command, so replay is unaffected). */
   const publish = () => setCurrentDetails(batchCurrentDetails(progress()));
-  setHandler(bookSettledSignal, (settled) => {
-    books.settled(settled);
-    publish();
-  }, { description: HANDLER_DESCRIPTIONS.bookSettled });
-  setHandler(booksSettledSignal, (settled) => {
-    for (const one of settled) books.settled(one);
-    publish();
-  }, { description: HANDLER_DESCRIPTIONS.booksSettled });
+  setHandler(
+    bookSettledSignal,
+    (settled) => {
+      books.settled(settled);
+      publish();
+    },
+    { description: HANDLER_DESCRIPTIONS.bookSettled },
+  );
+  setHandler(
+    booksSettledSignal,
+    (settled) => {
+      for (const one of settled) books.settled(one);
+      publish();
+    },
+    { description: HANDLER_DESCRIPTIONS.booksSettled },
+  );
   setHandler(batchProgressQuery, progress, { description: HANDLER_DESCRIPTIONS.progress });
 
   const moreToStart = () => books.offset < total;
@@ -115,7 +132,11 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
     }
     if (canStart()) {
       if (next.length === 0) {
-        next = await readBatchBarcodes({ file: input.barcodesFile, offset: books.offset, limit: Math.min(PAGE, startsPerRun - startsThisRun, total - books.offset) });
+        next = await readBatchBarcodes({
+          file: input.barcodesFile,
+          offset: books.offset,
+          limit: Math.min(PAGE, startsPerRun - startsThisRun, total - books.offset),
+        });
         if (next.length === 0) total = books.offset; // the list was shorter than announced
         continue;
       }
@@ -130,7 +151,9 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
   // Batches recorded before the report existed finish without one, as they did.
   if (patched(BATCH_REPORT)) {
     try {
-      const { keys } = await writeBatchReport.executeWithOptions({ summary: `report of batch ${input.batchId} to storage` }, [{ batchId: input.batchId }]);
+      const { keys } = await writeBatchReport.executeWithOptions({ summary: `report of batch ${input.batchId} to storage` }, [
+        { batchId: input.batchId },
+      ]);
       log.info('batch report written', { batchId: input.batchId, keys });
     } catch (err) {
       // The report is a convenience: `grin-pipeline report --batch` makes it again.
@@ -153,7 +176,14 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
   function startBook(barcode: string): void {
     books.startSent(barcode);
     startsThisRun++;
-    const args = { barcode, directory: input.directory, batchId: input.batchId, batchWorkflowId: self, force: input.force, settings: input.settings };
+    const args = {
+      barcode,
+      directory: input.directory,
+      batchId: input.batchId,
+      batchWorkflowId: self,
+      force: input.force,
+      settings: input.settings,
+    };
     startChild(bookWorkflow, {
       workflowId: bookWorkflowId(input.directory, barcode),
       args: [args],
@@ -195,7 +225,7 @@ export async function batchWorkflow(input: BatchInput): Promise<BatchSummary> {
         for (const settled of await settledBooks({ directory: input.directory, barcodes: watched })) books.settled(settled);
         publish();
       } catch (err) {
-        log.warn('could not ask Temporal how the batch\'s books stand; trying again at the next interval', { error: String(err) });
+        log.warn("could not ask Temporal how the batch's books stand; trying again at the next interval", { error: String(err) });
       }
     }
   }

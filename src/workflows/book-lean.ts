@@ -30,7 +30,9 @@ export function leanStages(run: BookRun): readonly StageRow[] {
       run: async () => {
         run.watch.notice = undefined;
         run.watch.requested = true;
-        const asked = await run.grin.requestConversion.executeWithOptions(about('ask GRIN to convert'), [{ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds, watch: true }]);
+        const asked = await run.grin.requestConversion.executeWithOptions(about('ask GRIN to convert'), [
+          { barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds, watch: true },
+        ]);
         if (asked.converted) {
           // GRIN already had it converted, and the request moved the token on to 02_converted.
           status.grinFilename = asked.converted;
@@ -55,7 +57,10 @@ export function leanStages(run: BookRun): readonly StageRow[] {
         run.watch.notice = undefined;
         run.watch.requested = false;
         if (notice.state !== 'converted') {
-          throw ApplicationFailure.nonRetryable(notice.message, notice.state === 'lost' ? FailureType.ConversionRequestLost : FailureType.GrinConversionFailed);
+          throw ApplicationFailure.nonRetryable(
+            notice.message,
+            notice.state === 'lost' ? FailureType.ConversionRequestLost : FailureType.GrinConversionFailed,
+          );
         }
         await run.board.markConverted({ barcode, filename: notice.filename });
         status.grinFilename = notice.filename;
@@ -71,7 +76,9 @@ export function leanStages(run: BookRun): readonly StageRow[] {
       run: async () => {
         const filename = archive();
         run.doing('waiting for a host with room, then downloading');
-        const fetched = await run.fetcher.fetchArchive.executeWithOptions(about(`download ${filename} on the first host with room`), [{ barcode, filename }]);
+        const fetched = await run.fetcher.fetchArchive.executeWithOptions(about(`download ${filename} on the first host with room`), [
+          { barcode, filename },
+        ]);
         run.onHost(fetched.fileQueue);
       },
     },
@@ -93,7 +100,9 @@ export function leanStages(run: BookRun): readonly StageRow[] {
       onHost: true,
       doing: 'extracting and verifying checksums',
       run: async () => {
-        await run.files().extractAndProcess.executeWithOptions(about('extract, verify checksums, make OCR and MARC derivatives'), [{ barcode }]);
+        await run
+          .files()
+          .extractAndProcess.executeWithOptions(about('extract, verify checksums, make OCR and MARC derivatives'), [{ barcode }]);
       },
     },
     {
@@ -114,7 +123,9 @@ export function leanStages(run: BookRun): readonly StageRow[] {
       onHost: true,
       doing: 'uploading and verifying',
       run: async () => {
-        await run.files().storeBook.executeWithOptions(about('upload, verify in storage, remove local files'), [{ barcode, force: input.force }]);
+        await run
+          .files()
+          .storeBook.executeWithOptions(about('upload, verify in storage, remove local files'), [{ barcode, force: input.force }]);
       },
     },
   ];
@@ -123,7 +134,8 @@ export function leanStages(run: BookRun): readonly StageRow[] {
 const LEAN_SHAPE: BookShape = {
   localBookkeeping: true,
   // Upserted when a book settles or leaves a settled stage (the batch or `resume` set it at the start).
-  upsertsStage: (shown: string | undefined, bucket: Bucket) => shown !== bucket && (SETTLED_STAGES.includes(bucket) || SETTLED_STAGES.includes(shown ?? '')),
+  upsertsStage: (shown: string | undefined, bucket: Bucket) =>
+    shown !== bucket && (SETTLED_STAGES.includes(bucket) || SETTLED_STAGES.includes(shown ?? '')),
   stages: leanStages,
 };
 

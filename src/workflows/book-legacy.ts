@@ -29,7 +29,9 @@ export function legacyStages(run: BookRun): readonly StageRow[] {
       run: async () => {
         run.watch.notice = undefined;
         run.watch.requested = true;
-        const asked = await run.grin.requestConversion.executeWithOptions(about('ask GRIN to convert'), [{ barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds }]);
+        const asked = await run.grin.requestConversion.executeWithOptions(about('ask GRIN to convert'), [
+          { barcode, queueFullRetrySeconds: settings.queueFullRetrySeconds },
+        ]);
         if (asked.converted) {
           // GRIN already had it converted, and the request moved the token on to 02_converted.
           status.grinFilename = asked.converted;
@@ -45,7 +47,12 @@ export function legacyStages(run: BookRun): readonly StageRow[] {
       doing: 'waiting for GRIN to convert',
       askAgainOn: FailureType.ConversionRequestLost,
       run: async () => {
-        status.grinFilename = (await run.waiter.waitForConversion.executeWithOptions(about('wait for GRIN to convert (each attempt is one look at the listing)'), [{ barcode, pollIntervalSeconds: settings.pollIntervalSeconds }])).filename;
+        status.grinFilename = (
+          await run.waiter.waitForConversion.executeWithOptions(
+            about('wait for GRIN to convert (each attempt is one look at the listing)'),
+            [{ barcode, pollIntervalSeconds: settings.pollIntervalSeconds }],
+          )
+        ).filename;
       },
     },
     {
@@ -63,7 +70,9 @@ export function legacyStages(run: BookRun): readonly StageRow[] {
         run.doing('choosing a host for the file stages');
         run.onHost(await run.hosts.claimFileHost.executeWithOptions(about('claim a host for the file stages'), [{ barcode }]));
         run.doing('downloading');
-        await run.files().downloadArchive.executeWithOptions(about(`download ${archive}`), [{ barcode, filename: archive, expectEtag: head.etag }]);
+        await run
+          .files()
+          .downloadArchive.executeWithOptions(about(`download ${archive}`), [{ barcode, filename: archive, expectEtag: head.etag }]);
       },
     },
     {

@@ -30,7 +30,18 @@ import type { RegisterResult } from '../activities/board-ops';
 import type { Bucket, StageBucket } from '../buckets/token';
 import type { FailureDetails } from '../common/errors';
 import { FailureType, LOST_TOKEN_TYPES, type FailureTypeName } from '../common/failure-types';
-import { cancelSignal, conversionSeenSignal, retrySignal, statusQuery, type BookInput, type ConversionNotice, type BookOutcome, type BookSettings, type BookSettled, type BookStatus } from './contracts';
+import {
+  cancelSignal,
+  conversionSeenSignal,
+  retrySignal,
+  statusQuery,
+  type BookInput,
+  type ConversionNotice,
+  type BookOutcome,
+  type BookSettings,
+  type BookSettled,
+  type BookStatus,
+} from './contracts';
 import { GrinStage, parkedSearchAttributes, unparkedSearchAttributes } from './search-attributes';
 import { bookCurrentDetails, HANDLER_DESCRIPTIONS } from './metadata';
 import { tellBatch } from './batch-notify';
@@ -188,7 +199,10 @@ function fileStageLimits(settings: BookSettings): ActivityOptions {
 }
 
 /** Board bookkeeping run by the workflow's own worker, recorded as one marker event each. */
-const LOCAL_BOARD_OPTIONS: LocalActivityOptions = { startToCloseTimeout: '1 minute', retry: { initialInterval: '1s', maximumInterval: '1 minute' } };
+const LOCAL_BOARD_OPTIONS: LocalActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1s', maximumInterval: '1 minute' },
+};
 
 /** Doubling waits between attempts, from `firstSeconds` up to `maxSeconds`. */
 function backoff(firstSeconds: number, maxSeconds: number): ActivityOptions['retry'] {
@@ -202,7 +216,9 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
   const { barcode, directory, settings } = input;
   /** Whether a behaviour patch applies to this run (see BookShape.patchesApplied). */
   const applies = (patchId: string): boolean => shape.patchesApplied === true || patched(patchId);
-  const board = shape.localBookkeeping ? proxyLocalActivities<BoardActivities>(LOCAL_BOARD_OPTIONS) : proxyActivities<BoardActivities>(activityOptions('board', settings));
+  const board = shape.localBookkeeping
+    ? proxyLocalActivities<BoardActivities>(LOCAL_BOARD_OPTIONS)
+    : proxyActivities<BoardActivities>(activityOptions('board', settings));
   const filesOn = (queue: string) => proxyActivities<FileActivities>({ ...activityOptions('files', settings), taskQueue: queue });
 
   const status: BookStatus = {
@@ -233,23 +249,36 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
     publish();
   };
   setHandler(statusQuery, () => status, { description: HANDLER_DESCRIPTIONS.status });
-  setHandler(retrySignal, () => {
-    retryRequested = true;
-  }, { description: HANDLER_DESCRIPTIONS.retry });
-  setHandler(cancelSignal, (reason?: string) => {
-    cancelReason = reason || 'cancelled by operator';
-    // Interrupt whatever stage is running (a book may wait days for GRIN).
-    if (status.state === 'running') stageScope.cancel();
-  }, { description: HANDLER_DESCRIPTIONS.cancel });
-  setHandler(conversionSeenSignal, (notice: ConversionNotice) => {
-    watch.notice = notice;
-  }, { description: HANDLER_DESCRIPTIONS.conversionSeen });
+  setHandler(
+    retrySignal,
+    () => {
+      retryRequested = true;
+    },
+    { description: HANDLER_DESCRIPTIONS.retry },
+  );
+  setHandler(
+    cancelSignal,
+    (reason?: string) => {
+      cancelReason = reason || 'cancelled by operator';
+      // Interrupt whatever stage is running (a book may wait days for GRIN).
+      if (status.state === 'running') stageScope.cancel();
+    },
+    { description: HANDLER_DESCRIPTIONS.cancel },
+  );
+  setHandler(
+    conversionSeenSignal,
+    (notice: ConversionNotice) => {
+      watch.notice = notice;
+    },
+    { description: HANDLER_DESCRIPTIONS.conversionSeen },
+  );
   publish();
 
   const show = (bucket: Bucket, activity: string) => {
     status.bucket = bucket;
     doing(activity);
-    if (shape.upsertsStage(workflowInfo().typedSearchAttributes.get(GrinStage), bucket)) upsertSearchAttributes([{ key: GrinStage, value: bucket }]);
+    if (shape.upsertsStage(workflowInfo().typedSearchAttributes.get(GrinStage), bucket))
+      upsertSearchAttributes([{ key: GrinStage, value: bucket }]);
   };
   /**
    * True when `err` is this run being cancelled through Temporal, which is then handled as the
@@ -366,18 +395,22 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
     if (!rowAt(bucket).onHost) return bucket;
     let found: StageBucket = DOWNLOAD;
     if (fileQueue) {
-      doing('looking for the book\'s local files');
+      doing("looking for the book's local files");
       try {
         found = (await runStage(() => files().findLocalProgress({ barcode, bucket }))).bucket;
       } catch (err) {
         if (err instanceof Cancelled || !isHostLost(err)) throw err;
-        log.warn('the host holding the book\'s files does not answer; downloading again', { barcode, fileQueue });
+        log.warn("the host holding the book's files does not answer; downloading again", { barcode, fileQueue });
       }
     }
     // The host reports the furthest bucket, up to `bucket`, whose files it holds.
     const resumeAt = found === '07_stored' ? bucket : found;
     if (resumeAt !== bucket) {
-      await board.rewindBook({ barcode, to: resumeAt, status: `continuing from ${resumeAt}: the files of later stages are not on ${fileQueue ?? 'any known host'}` });
+      await board.rewindBook({
+        barcode,
+        to: resumeAt,
+        status: `continuing from ${resumeAt}: the files of later stages are not on ${fileQueue ?? 'any known host'}`,
+      });
     }
     if (resumeAt === DOWNLOAD) fileQueue = undefined;
     return resumeAt;
@@ -389,7 +422,7 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
     if (type && LOST_TOKEN_TYPES.includes(type) && tokenRebuilds < MAX_TOKEN_REBUILDS && applies(REBUILD_LOST_TOKEN)) {
       // The token was deleted or truncated by hand: write it afresh where this run is, then run the stage again.
       tokenRebuilds++;
-      log.warn('the book\'s token is gone or unreadable; rebuilding it from the workflow', { barcode, bucket: row.bucket, type });
+      log.warn("the book's token is gone or unreadable; rebuilding it from the workflow", { barcode, bucket: row.bucket, type });
       await board.rebuildToken({
         barcode,
         directory,
@@ -415,8 +448,16 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
       // Losing hosts is never the book's fault: past MAX_HOST_MOVES it pauses before each move instead of parking.
       status.hostMoves++;
       // The pause starts at the time a host is given to pick work up, and doubles.
-      const pauseSeconds = status.hostMoves > MAX_HOST_MOVES ? Math.min(settings.hostPickupTimeoutSeconds * 2 ** (status.hostMoves - MAX_HOST_MOVES - 1), MAX_HOST_WAIT_SECONDS) : 0;
-      log.warn(copyLost ? 'the book\'s local copy is gone from its file host; downloading again' : 'file host did not pick up work; moving the book to another host', { barcode, fileQueue, hostMoves: status.hostMoves, pauseSeconds });
+      const pauseSeconds =
+        status.hostMoves > MAX_HOST_MOVES
+          ? Math.min(settings.hostPickupTimeoutSeconds * 2 ** (status.hostMoves - MAX_HOST_MOVES - 1), MAX_HOST_WAIT_SECONDS)
+          : 0;
+      log.warn(
+        copyLost
+          ? "the book's local copy is gone from its file host; downloading again"
+          : 'file host did not pick up work; moving the book to another host',
+        { barcode, fileQueue, hostMoves: status.hostMoves, pauseSeconds },
+      );
       const why = copyLost
         ? `its local copy is gone from ${fileQueue ?? 'its file host'} (${failureMessage(err)}; ${status.hostMoves} hosts lost so far)`
         : `its file host is gone (${status.hostMoves} hosts lost so far)`;
@@ -437,7 +478,11 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
         await runStage(() => files().discardLocalFiles({ barcode })).catch((e: unknown) => {
           if (e instanceof Cancelled || !isHostLost(e)) throw e;
         });
-        await board.rewindBook({ barcode, to: DOWNLOAD, status: `integrity check failed (${failureMessage(err)}); downloading a fresh copy` });
+        await board.rewindBook({
+          barcode,
+          to: DOWNLOAD,
+          status: `integrity check failed (${failureMessage(err)}); downloading a fresh copy`,
+        });
         fileQueue = undefined;
         return DOWNLOAD;
       }
@@ -452,7 +497,9 @@ export async function runBook(input: BookInput, shape: BookShape): Promise<BookO
   async function parkAndWait(row: StageRow, err: unknown, note = ''): Promise<void> {
     const message = failureMessage(err) + note;
     const type = failureType(err);
-    await board.parkBook.executeWithOptions({ summary: `${barcode}: park in failed: ${type ?? 'error'}` }, [{ barcode, stage: parksAs(row), message, type }]);
+    await board.parkBook.executeWithOptions({ summary: `${barcode}: park in failed: ${type ?? 'error'}` }, [
+      { barcode, stage: parksAs(row), message, type },
+    ]);
     await parkedUntilRetry(row, message, type);
   }
 

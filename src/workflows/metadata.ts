@@ -16,7 +16,7 @@ export const HANDLER_DESCRIPTIONS = {
   conversionSeen: 'Sent by the conversion watcher when GRIN lists the book as converted, failed or lost (internal).',
   bookSettled: 'Sent by a book workflow when it is stored, parked or cancelled (internal).',
   booksSettled: 'Sent by a worker for several books that were stored, parked or cancelled (internal).',
-  progress: 'The batch\'s counts: started, stored, failed (parked), cancelled, in flight.',
+  progress: "The batch's counts: started, stored, failed (parked), cancelled, in flight.",
 } as const;
 
 /** One line: what the book is, for the workflow list. */
@@ -56,7 +56,7 @@ export function parkedAdvice(type: string | undefined, message: string): string 
       return 'GRIN refuses this book; check it in GRIN, then retry or cancel';
     case FailureType.ArchiveNotFound:
     case FailureType.ConversionRequestLost:
-      return 'GRIN keeps losing this book\'s package; retry to request it again, or cancel';
+      return "GRIN keeps losing this book's package; retry to request it again, or cancel";
     default:
       return /configured limit/.test(message)
         ? 'the stage kept failing until the configured time limit; fix what its last error says, then retry'

@@ -28,7 +28,12 @@ export const GrinParkReason = defineSearchAttributeKey('GrinParkReason', SearchA
  * The upsert that parks a book in the Web UI's list: `GrinStage = "failed"` and, when `withReason`
  * (the book workflow's patch `park-reason-attribute`), the short reason.
  */
-export function parkedSearchAttributes(withReason: boolean, stage: string, message: string, type: string | undefined): SearchAttributeUpdatePair[] {
+export function parkedSearchAttributes(
+  withReason: boolean,
+  stage: string,
+  message: string,
+  type: string | undefined,
+): SearchAttributeUpdatePair[] {
   return [
     { key: GrinStage, value: 'failed' },
     ...(withReason ? [{ key: GrinParkReason, value: parkReasonText(stage, message, type) }] : []),

@@ -46,7 +46,14 @@ beforeAll(async () => {
   [cluster, s3] = await Promise.all([startTemporalCluster({ log }), startS3Server({ log })]);
   process.env.GRIN_TEST_TEMPORAL_ADDRESS = cluster.address;
   process.env.GRIN_TEST_S3_ENDPOINT = s3.address;
-  sim = await startTestSimulator('cluster', { books: BOOKS, seed: 2212, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 8 * 1024 });
+  sim = await startTestSimulator('cluster', {
+    books: BOOKS,
+    seed: 2212,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 2, max: 4 },
+    pageImageBytes: 8 * 1024,
+  });
 });
 
 afterAll(async () => {
@@ -67,7 +74,9 @@ async function objectVersions(storage: S3Storage, bucket: string): Promise<Objec
   let keyMarker: string | undefined;
   let versionIdMarker: string | undefined;
   for (;;) {
-    const page = await storage.client.send(new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
+    const page = await storage.client.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+    );
     versions.push(...(page.Versions ?? []));
     if (!page.IsTruncated) return versions;
     keyMarker = page.NextKeyMarker;
@@ -100,7 +109,11 @@ test('a batch on a PostgreSQL-backed cluster with two worker hosts survives kill
   const cpuBefore = cluster.cpuSeconds();
   const client = await connect();
   const batchId = 'cluster-chaos';
-  await startBatch(client, env.config, sim.barcodes, { batchId, window: 20, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+  await startBatch(client, env.config, sim.barcodes, {
+    batchId,
+    window: 20,
+    settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+  });
   const board = await Board.open(env.config.pipelineDir);
   const stored = async () => (await board.counts())['07_stored'];
 
@@ -136,22 +149,36 @@ test('a batch on a PostgreSQL-backed cluster with two worker hosts survives kill
 
   // The batch completes (asked again through a new connection: the frontend it started with was killed).
   let summary: unknown;
-  await waitUntil(async () => {
-    try {
-      summary = await (await connect()).workflow.getHandle(batchWorkflowId(env.config.grin.directory, batchId)).result();
-      return true;
-    } catch (err) {
-      log(`batch result not yet readable: ${(err as Error).message}`);
-      return false;
-    }
-  }, PATIENCE_MS, 'the batch result');
+  await waitUntil(
+    async () => {
+      try {
+        summary = await (await connect()).workflow.getHandle(batchWorkflowId(env.config.grin.directory, batchId)).result();
+        return true;
+      } catch (err) {
+        log(`batch result not yet readable: ${(err as Error).message}`);
+        return false;
+      }
+    },
+    PATIENCE_MS,
+    'the batch result',
+  );
   expect(summary).toMatchObject({ stored: BOOKS, failed: 0, cancelled: 0 });
-  expect(await board.counts()).toMatchObject({ '07_stored': BOOKS, failed: 0, cancelled: 0, '00_available': 0, '01_requested': 0, '02_converted': 0 });
+  expect(await board.counts()).toMatchObject({
+    '07_stored': BOOKS,
+    failed: 0,
+    cancelled: 0,
+    '00_available': 0,
+    '01_requested': 0,
+    '02_converted': 0,
+  });
 
   // Both hosts did file work: each took some books (the token names the host queue of its file stages).
   const fileQueues = new Set<string>();
   for (const barcode of sim.barcodes) fileQueues.add((await board.get(barcode))!.fileQueue ?? '');
-  expect([...fileQueues].sort()).toEqual([`${env.config.temporal.fileTaskQueuePrefix}-host-a`, `${env.config.temporal.fileTaskQueuePrefix}-host-b`]);
+  expect([...fileQueues].sort()).toEqual([
+    `${env.config.temporal.fileTaskQueuePrefix}-host-a`,
+    `${env.config.temporal.fileTaskQueuePrefix}-host-b`,
+  ]);
 
   // Stored exactly once: one version of each object (a second upload would add one), each book's
   // objects are its manifest's, and their bytes have the manifest's digests.
@@ -167,7 +194,10 @@ test('a batch on a PostgreSQL-backed cluster with two worker hosts survives kill
     for (const entry of manifest.objects) {
       listed.add(entry.key);
       const bytes = await storage.getBytes(entry.key);
-      expect({ key: entry.key, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({ key: entry.key, sha256: entry.sha256 });
+      expect({ key: entry.key, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({
+        key: entry.key,
+        sha256: entry.sha256,
+      });
     }
     expect((await board.get(barcode))!.fixity?.archiveSha256).toBe(manifest.objects.find((o) => o.key.endsWith('.tar.gz'))?.sha256);
   }
@@ -181,12 +211,32 @@ test('a batch on a PostgreSQL-backed cluster with two worker hosts survives kill
   const reconcile = await runCli(['-c', configFile, 'reconcile', '--from-temporal', '--dry-run', '--json']);
   expect(reconcile.error).toBeUndefined();
   expect(reconcile.exitCode).toBe(0);
-  const report = JSON.parse(reconcile.stdout) as { fromTemporal: { known: number; agreed: number; rebuilt: string[]; moved: string[]; disagreements: string[]; stranded: unknown[]; unreadable: string[] } };
-  expect(report.fromTemporal).toMatchObject({ known: BOOKS, agreed: BOOKS, rebuilt: [], moved: [], disagreements: [], stranded: [], unreadable: [] });
+  const report = JSON.parse(reconcile.stdout) as {
+    fromTemporal: {
+      known: number;
+      agreed: number;
+      rebuilt: string[];
+      moved: string[];
+      disagreements: string[];
+      stranded: unknown[];
+      unreadable: string[];
+    };
+  };
+  expect(report.fromTemporal).toMatchObject({
+    known: BOOKS,
+    agreed: BOOKS,
+    rebuilt: [],
+    moved: [],
+    disagreements: [],
+    stranded: [],
+    unreadable: [],
+  });
 
   // Figures (docs/benchmarks.md takes them from bench/cluster-cost.ts, without the kills).
   const dbAfter = (await cluster.postgres.databaseBytes('temporal')) + (await cluster.postgres.databaseBytes('temporal_visibility'));
   const cpu = cluster.cpuSeconds() - cpuBefore;
   log(`server CPU (four services, kills included): ${cpu.toFixed(1)} s for ${BOOKS} books = ${(cpu / BOOKS).toFixed(2)} s/book`);
-  log(`PostgreSQL (temporal + temporal_visibility) grew ${((dbAfter - dbBefore) / 1024).toFixed(0)} KiB = ${((dbAfter - dbBefore) / BOOKS / 1024).toFixed(1)} KiB/book`);
+  log(
+    `PostgreSQL (temporal + temporal_visibility) grew ${((dbAfter - dbBefore) / 1024).toFixed(0)} KiB = ${((dbAfter - dbBefore) / BOOKS / 1024).toFixed(1)} KiB/book`,
+  );
 });

@@ -24,7 +24,15 @@ import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
 import type { RunningSimulator } from '../../devkit/simulator';
 import { createPipelineWorkers, hostQueueName } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
-import { startTestSimulator, startWorkers, temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv } from '../support/pipeline';
+import {
+  startTestSimulator,
+  startWorkers,
+  temporalAddress,
+  temporalClient,
+  testEnv,
+  workflowBundle,
+  type TestEnv,
+} from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
@@ -35,7 +43,14 @@ const envs: TestEnv[] = [];
 const children: SupervisedWorker[] = [];
 
 beforeAll(async () => {
-  sim = await startTestSimulator('admission', { books: 60, seed: 2026120720, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 4, max: 8 }, pageImageBytes: 32 * KiB });
+  sim = await startTestSimulator('admission', {
+    books: 60,
+    seed: 2026120720,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 4, max: 8 },
+    pageImageBytes: 32 * KiB,
+  });
 });
 
 afterAll(async () => {
@@ -97,14 +112,26 @@ test('(a) a burst of 429s on archive downloads at the start of a batch, one host
   try {
     const client = await temporalClient();
     const before = faultHits('rateLimitArchive');
-    const handle = await startBatch(client, env.config, barcodes, { batchId: 'burst-429', window: barcodes.length, settings: settings(env.config) });
+    const handle = await startBatch(client, env.config, barcodes, {
+      batchId: 'burst-429',
+      window: barcodes.length,
+      settings: settings(env.config),
+    });
     // As many failed download attempts as the host has places (under the old bookkeeping each failed
     // book kept one, and the host stopped asking for work), then the burst goes on a little longer.
-    await waitUntil(async () => faultHits('rateLimitArchive') - before >= env.config.concurrency.booksOnHost, PATIENCE_MS, 'six downloads answered 429');
+    await waitUntil(
+      async () => faultHits('rateLimitArchive') - before >= env.config.concurrency.booksOnHost,
+      PATIENCE_MS,
+      'six downloads answered 429',
+    );
     await new Promise((r) => setTimeout(r, 5000));
     sim.setFaults({ rateLimitArchive: undefined });
     const board = await Board.open(env.config.pipelineDir);
-    await waitUntil(async () => (await board.counts())['07_stored'] === barcodes.length, PATIENCE_MS, 'all twelve books stored after the 429 burst');
+    await waitUntil(
+      async () => (await board.counts())['07_stored'] === barcodes.length,
+      PATIENCE_MS,
+      'all twelve books stored after the 429 burst',
+    );
     expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
   } finally {
     sim.setFaults({ rateLimitArchive: undefined });
@@ -137,9 +164,17 @@ test('(b) kill -9 of the worker mid-download, leaving .part files, then restarts
   const client = await temporalClient();
   // A download lost with its worker is noticed by its missing heartbeat (5 s here, not minutes).
   const killSettings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2, heartbeatTimeoutSeconds: 5 });
-  const handle = await startBatch(client, env.config, barcodes, { batchId: 'killed-downloads', window: barcodes.length, settings: killSettings });
+  const handle = await startBatch(client, env.config, barcodes, {
+    batchId: 'killed-downloads',
+    window: barcodes.length,
+    settings: killSettings,
+  });
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => (await board.counts())['07_stored'] === barcodes.length, PATIENCE_MS, 'all eight books stored after the kills');
+  await waitUntil(
+    async () => (await board.counts())['07_stored'] === barcodes.length,
+    PATIENCE_MS,
+    'all eight books stored after the kills',
+  );
   expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
   // The kills did happen, and left partial downloads behind.
   expect(worker.deaths()).toBeGreaterThan(0);
@@ -167,9 +202,17 @@ test('(c) a small processing disk: books are admitted only as the disk can carry
   try {
     const barcodes = sim.barcodes.slice(24, 34);
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, barcodes, { batchId: 'small-disk', window: barcodes.length, settings: settings(env.config) });
+    const handle = await startBatch(client, env.config, barcodes, {
+      batchId: 'small-disk',
+      window: barcodes.length,
+      settings: settings(env.config),
+    });
     const board = await Board.open(env.config.pipelineDir);
-    await waitUntil(async () => (await board.counts())['07_stored'] === barcodes.length, PATIENCE_MS, 'all ten books stored on a small disk');
+    await waitUntil(
+      async () => (await board.counts())['07_stored'] === barcodes.length,
+      PATIENCE_MS,
+      'all ten books stored on a small disk',
+    );
     expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
     const archives = await Promise.all(barcodes.map(async (b) => (await board.get(b))?.encryptedBytes ?? 0));
     const smallest = Math.min(...archives);
@@ -196,14 +239,22 @@ test('(d) a second live worker with the same host id is refused, with one line n
   const connection = await NativeConnection.connect({ address: temporalAddress() });
   try {
     let firstIdentity = '';
-    await waitUntil(async () => {
-      const pollers = await pollersOf(connection, env.config.temporal.namespace, [{ name: hostQueue, type: 'activity', host: true }]);
-      firstIdentity = pollers.find((p) => p.identity.startsWith('grin-pipeline host=twin '))?.identity ?? '';
-      return firstIdentity !== '';
-    }, PATIENCE_MS, 'the first worker polling its host queue');
+    await waitUntil(
+      async () => {
+        const pollers = await pollersOf(connection, env.config.temporal.namespace, [{ name: hostQueue, type: 'activity', host: true }]);
+        firstIdentity = pollers.find((p) => p.identity.startsWith('grin-pipeline host=twin '))?.identity ?? '';
+        return firstIdentity !== '';
+      },
+      PATIENCE_MS,
+      'the first worker polling its host queue',
+    );
 
     // The same host id from another process (as on a cloned machine, whose host name is the same).
-    const second = spawn(process.execPath, ['-r', join(dir, 'ts-hook.cjs'), CHILD_SCRIPT, join(dir, 'worker-config.json'), 'twin', bundleFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const second = spawn(
+      process.execPath,
+      ['-r', join(dir, 'ts-hook.cjs'), CHILD_SCRIPT, join(dir, 'worker-config.json'), 'twin', bundleFile],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     second.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -217,7 +268,9 @@ test('(d) a second live worker with the same host id is refused, with one line n
     expect(lines[0]).toContain('--host-id');
 
     // In-process too (createPipelineWorkers is what every entry point calls).
-    await expect(createPipelineWorkers(env.config, { hostId: 'twin', connection, workflowBundle: await workflowBundle() })).rejects.toThrow(/is in use by another live worker/);
+    await expect(createPipelineWorkers(env.config, { hostId: 'twin', connection, workflowBundle: await workflowBundle() })).rejects.toThrow(
+      /is in use by another live worker/,
+    );
     // Another host id starts beside it.
     const other = await startWorkers(env.config, { hostId: 'twin-2', connection });
     await other.stop();
@@ -245,13 +298,18 @@ test('(e) a book whose local copy is gone from its host, twice, is downloaded ag
     // decrypt run again finds the downloaded archive missing.
     env: { GRIN_PIPELINE_KILL_AT: `decrypt:after-output@${victim},decrypt:after-record@${victim}`, GRIN_PIPELINE_KILL_ONCE_DIR: onceDir },
     beforeRestart: () => {
-      for (const f of bookFiles(env.config.processingDir)) if (f.barcode === victim) rmSync(join(env.config.processingDir, f.name), { recursive: true, force: true });
+      for (const f of bookFiles(env.config.processingDir))
+        if (f.barcode === victim) rmSync(join(env.config.processingDir, f.name), { recursive: true, force: true });
     },
   });
   children.push(worker);
   const client = await temporalClient();
   const lostSettings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2, heartbeatTimeoutSeconds: 5 });
-  const handle = await startBatch(client, env.config, barcodes, { batchId: 'lost-copies', window: barcodes.length, settings: lostSettings });
+  const handle = await startBatch(client, env.config, barcodes, {
+    batchId: 'lost-copies',
+    window: barcodes.length,
+    settings: lostSettings,
+  });
   expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
   expect(worker.deaths()).toBe(2);
   const status = await client.workflow.getHandle(bookWorkflowId(sim.directory, victim)).query(statusQuery);

@@ -12,7 +12,11 @@ import { temporalClient, testS3Storage, useSimulatedPipeline } from '../support/
 jest.setTimeout(600_000);
 
 const bucket = `reports-${Date.now()}`;
-const p = useSimulatedPipeline('report', { books: 4, seed: 5, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 4 * 1024 }, { storage: testS3Storage({ bucket, prefix: 'lib/' }) });
+const p = useSimulatedPipeline(
+  'report',
+  { books: 4, seed: 5, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 4 * 1024 },
+  { storage: testS3Storage({ bucket, prefix: 'lib/' }) },
+);
 
 // Before any book is stored (the workers touch storage only to store one).
 beforeAll(async () => {
@@ -28,10 +32,19 @@ test('a finished batch writes its report to storage under meta/reports/', async 
   const handle = await startBatch(client, env.config, barcodes, { batchId: 'rep', settings });
   expect(await handle.result()).toMatchObject({ stored: 2, failed: 1 });
 
-  const s3 = new S3Client({ region: 'us-east-1', endpoint: env.config.storage.kind === 's3' ? env.config.storage.endpoint : undefined, forcePathStyle: true, credentials: { accessKeyId: 'test-access-key', secretAccessKey: 'test-secret-key' } });
+  const s3 = new S3Client({
+    region: 'us-east-1',
+    endpoint: env.config.storage.kind === 's3' ? env.config.storage.endpoint : undefined,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'test-access-key', secretAccessKey: 'test-secret-key' },
+  });
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'lib/meta/reports/' }));
   const keys = (listed.Contents ?? []).map((o) => o.Key!.slice('lib/'.length)).sort();
-  expect(keys.map((k) => k.replace(/-\d{4}-.*\./, '-<time>.'))).toEqual(['meta/reports/batch-rep-<time>.csv', 'meta/reports/batch-rep-<time>.json', 'meta/reports/batch-rep-<time>.txt']);
+  expect(keys.map((k) => k.replace(/-\d{4}-.*\./, '-<time>.'))).toEqual([
+    'meta/reports/batch-rep-<time>.csv',
+    'meta/reports/batch-rep-<time>.json',
+    'meta/reports/batch-rep-<time>.txt',
+  ]);
 
   const storage = createStorage(env.config.storage);
   const report = JSON.parse((await storage.getBytes(keys[1])).toString('utf8')) as Report;

@@ -32,7 +32,7 @@ afterAll(async () => {
   env?.cleanup();
 });
 
-test('a worker whose board folder is not the other live workers\' is refused; one on the same board starts', async () => {
+test("a worker whose board folder is not the other live workers' is refused; one on the same board starts", async () => {
   const dir = join(env.dir, 'child');
   mkdirSync(dir, { recursive: true });
   const bundleFile = join(dir, 'workflows.js');
@@ -43,11 +43,17 @@ test('a worker whose board folder is not the other live workers\' is refused; on
   try {
     // Host A polls the workflow queue with its board's id.
     let identityA = '';
-    await waitUntil(async () => {
-      const pollers = await pollersOf(connection, env.config.temporal.namespace, [{ name: env.config.temporal.workflowTaskQueue, type: 'workflow', host: false }]);
-      identityA = pollers.find((p) => p.identity.startsWith('grin-pipeline host=host-a '))?.identity ?? '';
-      return identityA !== '';
-    }, PATIENCE_MS, 'host A polling the workflow queue');
+    await waitUntil(
+      async () => {
+        const pollers = await pollersOf(connection, env.config.temporal.namespace, [
+          { name: env.config.temporal.workflowTaskQueue, type: 'workflow', host: false },
+        ]);
+        identityA = pollers.find((p) => p.identity.startsWith('grin-pipeline host=host-a '))?.identity ?? '';
+        return identityA !== '';
+      },
+      PATIENCE_MS,
+      'host A polling the workflow queue',
+    );
     const boardA = readFileSync(join(env.config.pipelineDir, 'meta/board-id'), 'utf8').trim();
     expect(identityA).toContain(` board=${boardA}`);
 
@@ -55,7 +61,9 @@ test('a worker whose board folder is not the other live workers\' is refused; on
     const boardDirB = join(env.dir, 'board-b');
     const configB = join(dir, 'config-b.json');
     writeFileSync(configB, JSON.stringify({ ...env.config, pipelineDir: boardDirB, processingDir: join(env.dir, 'processing-b') }));
-    const second = spawn(process.execPath, ['-r', join(dir, 'ts-hook.cjs'), CHILD_SCRIPT, configB, 'host-b', bundleFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const second = spawn(process.execPath, ['-r', join(dir, 'ts-hook.cjs'), CHILD_SCRIPT, configB, 'host-b', bundleFile], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     second.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

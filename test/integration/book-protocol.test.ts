@@ -57,7 +57,14 @@ let board: Board;
 let configFile: string;
 
 beforeAll(async () => {
-  sim = await startTestSimulator('protocol', { books: 6, seed: 91, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 32 * 1024 });
+  sim = await startTestSimulator('protocol', {
+    books: 6,
+    seed: 91,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 2, max: 3 },
+    pageImageBytes: 32 * 1024,
+  });
   env = testEnv(sim, 'protocol', { grin: { pollIntervalSeconds: 1 } });
   const grin = hookedGrin(new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('sim-token') }));
   workers = await startWorkers(env.config, { grin });
@@ -97,7 +104,15 @@ async function run(barcode: string, batchId: string): Promise<{ book: WorkflowHa
   const client = await temporalClient();
   const batch = await startBatch(client, env.config, [barcode], { batchId, settings: settings() });
   const book = await bookHandle(barcode);
-  await waitUntil(() => book.describe().then(() => true, () => false), PATIENCE_MS, 'the batch started the book');
+  await waitUntil(
+    () =>
+      book.describe().then(
+        () => true,
+        () => false,
+      ),
+    PATIENCE_MS,
+    'the batch started the book',
+  );
   return { book, batch };
 }
 
@@ -166,7 +181,9 @@ test('status, board and reconcile read an unreadable token of a parked book; a T
   // reconcile reports it, goes on through the other books, and rebuilds it from the running workflow.
   const reconcile = await runCli(['-c', configFile, 'reconcile', '--from-temporal', '--json']);
   expect(reconcile.error).toBeUndefined();
-  const report = JSON.parse(reconcile.stdout) as { fromTemporal: { known: number; unreadable: string[]; rebuilt: string[]; agreed: number } };
+  const report = JSON.parse(reconcile.stdout) as {
+    fromTemporal: { known: number; unreadable: string[]; rebuilt: string[]; agreed: number };
+  };
   expect(report.fromTemporal.unreadable).toEqual([expect.stringMatching(new RegExp(`^${barcode}: Token file .* unreadable JSON`))]);
   expect(report.fromTemporal.rebuilt).toEqual([barcode]);
   expect(report.fromTemporal.agreed).toBe(report.fromTemporal.known - 1); // the books of the tests before
@@ -184,7 +201,11 @@ test('status, board and reconcile read an unreadable token of a parked book; a T
   // The batch had counted the book when it parked (and ended); where its books are now counts it cancelled.
   expect(await batch.result()).toMatchObject({ total: 1, failed: 1 });
   const client = await temporalClient();
-  await waitUntil(async () => (await batchStatus(client, env.config, 'parked-then-temporal-cancel')).books.cancelled === 1, PATIENCE_MS, 'batch-status counting it cancelled');
+  await waitUntil(
+    async () => (await batchStatus(client, env.config, 'parked-then-temporal-cancel')).books.cancelled === 1,
+    PATIENCE_MS,
+    'batch-status counting it cancelled',
+  );
   expect((await batchStatus(client, env.config, 'parked-then-temporal-cancel')).books).toMatchObject({ failed: 0, cancelled: 1 });
 });
 
@@ -225,13 +246,21 @@ test('a plain error thrown in a stage is retried, and status names it with its a
     },
   });
   const { book } = await run(barcode, 'unexpected-error');
-  await waitUntil(async () => /unexpected TypeError \(attempt [2-9]/.test((await board.get(barcode))?.status ?? ''), PATIENCE_MS, 'the token naming the error at attempt 2 or later');
+  await waitUntil(
+    async () => /unexpected TypeError \(attempt [2-9]/.test((await board.get(barcode))?.status ?? ''),
+    PATIENCE_MS,
+    'the token naming the error at attempt 2 or later',
+  );
 
   const status = await runCli(['-c', configFile, 'status', barcode]);
   expect(status.error).toBeUndefined();
-  expect(status.stdout).toMatch(/bucket +02_converted — unexpected TypeError \(attempt \d+, retried as transient\): Cannot read properties of undefined \(reading 'etag'\)/);
-  expect(status.stdout).toMatch(/activity +fetchArchive, attempt \d+\n +last failure: unexpected TypeError \(attempt \d+, retried as transient\)/);
-  expect((await board.locate(barcode))).toBe('02_converted'); // waiting, never parked
+  expect(status.stdout).toMatch(
+    /bucket +02_converted — unexpected TypeError \(attempt \d+, retried as transient\): Cannot read properties of undefined \(reading 'etag'\)/,
+  );
+  expect(status.stdout).toMatch(
+    /activity +fetchArchive, attempt \d+\n +last failure: unexpected TypeError \(attempt \d+, retried as transient\)/,
+  );
+  expect(await board.locate(barcode)).toBe('02_converted'); // waiting, never parked
 
   fixed = true;
   expect(await book.result()).toBe('stored');
@@ -245,17 +274,24 @@ test('reconcile --from-temporal finds a parked book whose workflow was terminate
   await book.terminate('terminated by hand in the Web UI');
   // Visibility may lag the termination by a moment.
   const client = await temporalClient();
-  await waitUntil(async () => {
-    for await (const info of client.workflow.list({ query: `WorkflowId = '${book.workflowId}'` })) if (info.status.name === 'TERMINATED') return true;
-    return false;
-  }, PATIENCE_MS, 'visibility showing it terminated');
+  await waitUntil(
+    async () => {
+      for await (const info of client.workflow.list({ query: `WorkflowId = '${book.workflowId}'` }))
+        if (info.status.name === 'TERMINATED') return true;
+      return false;
+    },
+    PATIENCE_MS,
+    'visibility showing it terminated',
+  );
 
   const report = await runCli(['-c', configFile, 'reconcile', '--from-temporal', '--json']);
   expect(report.error).toBeUndefined();
   expect(report.exitCode).toBe(1); // a problem it did not fix
   const stranded = (JSON.parse(report.stdout) as { fromTemporal: { stranded: unknown[] } }).fromTemporal.stranded;
   expect(stranded).toEqual([{ barcode, workflow: 'TERMINATED', board: 'failed', fix: 'grin-pipeline resume', fixed: false }]);
-  expect(report.stderr).toContain(`${barcode}: board: failed, but its workflow closed as TERMINATED: nothing will move it → fix: grin-pipeline resume`);
+  expect(report.stderr).toContain(
+    `${barcode}: board: failed, but its workflow closed as TERMINATED: nothing will move it → fix: grin-pipeline resume`,
+  );
 
   const fixed = await runCli(['-c', configFile, 'reconcile', '--from-temporal', '--fix', '--json']);
   expect(fixed.error).toBeUndefined();
@@ -264,7 +300,11 @@ test('reconcile --from-temporal finds a parked book whose workflow was terminate
   ]);
   // A new run holds the book again, parked with its reason until an operator's retry or cancel.
   const resumed = await bookHandle(barcode);
-  await waitUntil(async () => (await resumed.query(statusQuery).catch(() => undefined))?.state === 'parked', PATIENCE_MS, 'the new run parked');
+  await waitUntil(
+    async () => (await resumed.query(statusQuery).catch(() => undefined))?.state === 'parked',
+    PATIENCE_MS,
+    'the new run parked',
+  );
   expect((await resumed.describe()).status.name).toBe('RUNNING');
   expect(await board.locate(barcode)).toBe('failed');
 });

@@ -50,7 +50,14 @@ function damagingGrin(real: GrinApi): GrinApi {
 }
 
 beforeAll(async () => {
-  sim = await startTestSimulator('recovery', { books: 6, seed: 77, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 32 * 1024 });
+  sim = await startTestSimulator('recovery', {
+    books: 6,
+    seed: 77,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 2, max: 3 },
+    pageImageBytes: 32 * 1024,
+  });
   env = testEnv(sim, 'recovery', { grin: { pollIntervalSeconds: 1 } });
   const grin = damagingGrin(new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('sim-token') }));
   workers = await startWorkers(env.config, { grin });
@@ -62,7 +69,8 @@ afterAll(async () => {
 });
 
 const settings = () => bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
-const archiveGets = (barcode: string) => sim.requestLog.filter((r) => r.method === 'GET' && r.barcode === barcode && r.path.endsWith('.tar.gz.gpg') && r.status === 200);
+const archiveGets = (barcode: string) =>
+  sim.requestLog.filter((r) => r.method === 'GET' && r.barcode === barcode && r.path.endsWith('.tar.gz.gpg') && r.status === 200);
 const processCalls = (barcode: string) => sim.requestLog.filter((r) => r.path.endsWith('/_process') && r.barcodes?.includes(barcode));
 
 test('a package gone from GRIN at download is requested from GRIN again, and stored', async () => {

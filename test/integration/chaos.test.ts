@@ -37,14 +37,37 @@ describe('npm run chaos, short form', () => {
   }, PATIENCE_MS);
   afterAll(() => rmSync(build, { recursive: true, force: true }));
 
-  it('stores every good book once and intact, parks every bad one with its reason, leaves nothing behind and leaks no secret', async () => {
-    const args = ['--books', '20', '--kills', '3', '--s3-outage', '20', '--disk-full', '15', '--revoke', '15', '--retry-max', '5', '--seed', '7', '--deadline', '30'];
-    const code = await run(process.execPath, [join(build, 'bench', 'chaos.js'), ...args], output);
-    const text = readFileSync(output, 'utf8');
-    const failures = text.split('\n').filter((line, i, all) => line.startsWith('FAIL') || (i > 0 && all[i - 1].startsWith('FAIL') && line.startsWith('        ')));
-    // The FAIL lines name the book, bucket and reason; the whole run is in tmp/chaos-test.log.
-    expect(failures).toEqual([]);
-    expect(text.trim().split('\n').at(-1)).toMatch(/^chaos: (\d+)\/\1 checks passed/);
-    expect(code).toBe(0);
-  }, TEST_PATIENCE_MS);
+  it(
+    'stores every good book once and intact, parks every bad one with its reason, leaves nothing behind and leaks no secret',
+    async () => {
+      const args = [
+        '--books',
+        '20',
+        '--kills',
+        '3',
+        '--s3-outage',
+        '20',
+        '--disk-full',
+        '15',
+        '--revoke',
+        '15',
+        '--retry-max',
+        '5',
+        '--seed',
+        '7',
+        '--deadline',
+        '30',
+      ];
+      const code = await run(process.execPath, [join(build, 'bench', 'chaos.js'), ...args], output);
+      const text = readFileSync(output, 'utf8');
+      const failures = text
+        .split('\n')
+        .filter((line, i, all) => line.startsWith('FAIL') || (i > 0 && all[i - 1].startsWith('FAIL') && line.startsWith('        ')));
+      // The FAIL lines name the book, bucket and reason; the whole run is in tmp/chaos-test.log.
+      expect(failures).toEqual([]);
+      expect(text.trim().split('\n').at(-1)).toMatch(/^chaos: (\d+)\/\1 checks passed/);
+      expect(code).toBe(0);
+    },
+    TEST_PATIENCE_MS,
+  );
 });

@@ -17,14 +17,29 @@ import { startTestSimulator, testEnv, testS3Storage, type TestEnv } from '../sup
 jest.setTimeout(300_000);
 
 const WEEK = 7 * 86_400;
-const testing = { clientId: 'testing-client', clientSecret: 'testing-client-secret-value', refreshToken: 'testing-refresh-token-value', refreshTokenLifetimeSeconds: WEEK };
-const production = { clientId: 'production-client', clientSecret: 'production-client-secret-value', refreshToken: 'production-refresh-token-value' };
+const testing = {
+  clientId: 'testing-client',
+  clientSecret: 'testing-client-secret-value',
+  refreshToken: 'testing-refresh-token-value',
+  refreshTokenLifetimeSeconds: WEEK,
+};
+const production = {
+  clientId: 'production-client',
+  clientSecret: 'production-client-secret-value',
+  refreshToken: 'production-refresh-token-value',
+};
 const bucket = `check-oauth-${randomBytes(4).toString('hex')}`;
 let sim: RunningSimulator;
 let env: TestEnv;
 
 beforeAll(async () => {
-  sim = await startTestSimulator('check-oauth', { books: 1, barcodes: ['OAU001'], pages: { min: 1, max: 1 }, pageImageBytes: 1024, oauthClients: [testing, production] });
+  sim = await startTestSimulator('check-oauth', {
+    books: 1,
+    barcodes: ['OAU001'],
+    pages: { min: 1, max: 1 },
+    pageImageBytes: 1024,
+    oauthClients: [testing, production],
+  });
   env = testEnv(sim, 'check-oauth', { storage: testS3Storage({ bucket }) });
   const s3 = env.config.storage as Extract<PipelineConfig['storage'], { kind: 's3' }>;
   await new S3Storage({ ...s3, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, partsInFlight: 1 }).createBucketIfMissing();
@@ -39,7 +54,9 @@ afterAll(async () => {
 function oauthConfig(client: { clientId: string; clientSecret: string; refreshToken: string }): string {
   const clientSecretFile = join(env.dir, `${client.clientId}.client.json`);
   const credentialsFile = join(env.dir, `${client.clientId}.credentials.json`);
-  writeFileSync(clientSecretFile, JSON.stringify({ installed: { client_id: client.clientId, client_secret: client.clientSecret } }), { mode: 0o600 });
+  writeFileSync(clientSecretFile, JSON.stringify({ installed: { client_id: client.clientId, client_secret: client.clientSecret } }), {
+    mode: 0o600,
+  });
   writeFileSync(credentialsFile, JSON.stringify({ refresh_token: client.refreshToken }), { mode: 0o600 });
   const config = structuredClone(env.config);
   delete config.grin.accessToken;
@@ -57,7 +74,9 @@ test('a refresh token that expires within days is a warning naming the "Testing"
   const run = await runCli(['-c', oauthConfig(testing), 'check-config', '--connect']);
   expect(lineFor(run.stdout, 'GRIN')).toMatch(/^ok +GRIN +.*authenticated listing answered/);
   const line = lineFor(run.stdout, 'refresh token');
-  expect(line).toMatch(/^WARNING +refresh token +the refresh token expires in (6\.9|7\.0) days \(\d{4}-\d\d-\d\dT\d\d:\d\dZ\); a client in "Testing" publishing status/);
+  expect(line).toMatch(
+    /^WARNING +refresh token +the refresh token expires in (6\.9|7\.0) days \(\d{4}-\d\d-\d\dT\d\d:\d\dZ\); a client in "Testing" publishing status/,
+  );
   expect(line).toContain('"In production"');
   expect(line).toContain('grin-pipeline auth setup');
   expect(run.exitCode).toBe(0);

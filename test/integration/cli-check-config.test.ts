@@ -22,11 +22,21 @@ let rclone: RunningServer;
 const bucket = `check-config-${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
-  sim = await startTestSimulator('check-config', { books: 2, barcodes: ['CHK001', 'CHK002'], initialStates: { CHK001: 'CONVERTED' }, pages: { min: 1, max: 1 }, pageImageBytes: 2048 });
+  sim = await startTestSimulator('check-config', {
+    books: 2,
+    barcodes: ['CHK001', 'CHK002'],
+    initialStates: { CHK001: 'CONVERTED' },
+    pages: { min: 1, max: 1 },
+    pageImageBytes: 2048,
+  });
   env = testEnv(sim, 'check-config', { storage: testS3Storage({ bucket }) });
   const s3 = env.config.storage as Extract<PipelineConfig['storage'], { kind: 's3' }>;
   await new S3Storage({ ...s3, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, partsInFlight: 1 }).createBucketIfMissing();
-  rclone = await startRcloneS3Server({ dataDir: join(env.dir, 'rclone'), accessKeyId: 'right-access', secretAccessKey: 'right-secret-value' });
+  rclone = await startRcloneS3Server({
+    dataDir: join(env.dir, 'rclone'),
+    accessKeyId: 'right-access',
+    secretAccessKey: 'right-secret-value',
+  });
 });
 
 afterAll(async () => {
@@ -58,8 +68,12 @@ test('a good config passes offline and with --connect; the passphrase is tried o
   expect(online.exitCode).toBe(0);
   expect(lineFor(online.stdout, 'Temporal')).toMatch(/^ok +Temporal +127\.0\.0\.1:\d+: connected, namespace default/);
   expect(lineFor(online.stdout, 'GRIN')).toMatch(new RegExp(`^ok +GRIN +.*directory ${sim.directory}: authenticated listing answered`));
-  expect(lineFor(online.stdout, 'storage')).toMatch(new RegExp(`^ok +storage +s3://${bucket}/: probe object written, read back and deleted`));
-  expect(lineFor(online.stdout, 'decryption')).toMatch(/^skipped +decryption +passphrase not tried on an archive \(give one with --archive FILE\)/);
+  expect(lineFor(online.stdout, 'storage')).toMatch(
+    new RegExp(`^ok +storage +s3://${bucket}/: probe object written, read back and deleted`),
+  );
+  expect(lineFor(online.stdout, 'decryption')).toMatch(
+    /^skipped +decryption +passphrase not tried on an archive \(give one with --archive FILE\)/,
+  );
   // The probe is gone again.
   const s3 = env.config.storage as Extract<PipelineConfig['storage'], { kind: 's3' }>;
   const storage = new S3Storage({ ...s3, credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, partsInFlight: 1 });
@@ -73,7 +87,14 @@ test('a good config passes offline and with --connect; the passphrase is tried o
 
   const wrongPassphrase = join(env.dir, 'wrong-passphrase.txt');
   writeFileSync(wrongPassphrase, 'not the library passphrase\n', { mode: 0o600 });
-  const wrong = await runCli(['-c', configWith('wrong-pass', { grin: { gpgPassphrase: { file: wrongPassphrase } } }), 'check-config', '--connect', '--archive', archive]);
+  const wrong = await runCli([
+    '-c',
+    configWith('wrong-pass', { grin: { gpgPassphrase: { file: wrongPassphrase } } }),
+    'check-config',
+    '--connect',
+    '--archive',
+    archive,
+  ]);
   expect(wrong.exitCode).toBe(1);
   expect(lineFor(wrong.stdout, 'decryption')).toMatch(/^FAILED +decryption +.*passphrase is wrong/);
   expect(wrong.stdout).not.toContain('not the library passphrase');
@@ -83,7 +104,9 @@ test('a missing passphrase file: exit 2, one line naming the file', async () => 
   const missing = join(env.dir, 'no-such-passphrase.txt');
   const run = await runCli(['-c', configWith('no-pass', { grin: { gpgPassphrase: { file: missing } } }), 'check-config']);
   expect(run.exitCode).toBe(2);
-  expect(lineFor(run.stdout, 'passphrase')).toMatch(new RegExp(`^FAILED +passphrase +Cannot read the GPG passphrase .*from file ${missing}: it does not exist`));
+  expect(lineFor(run.stdout, 'passphrase')).toMatch(
+    new RegExp(`^FAILED +passphrase +Cannot read the GPG passphrase .*from file ${missing}: it does not exist`),
+  );
 });
 
 test('no GRIN credentials: exit 2, one line saying what to set', async () => {
@@ -97,7 +120,9 @@ test('no GRIN credentials: exit 2, one line saying what to set', async () => {
 test('--connect with a wrong Temporal address: exit 1, the Temporal line says so', async () => {
   const run = await runCli(['-c', configWith('bad-temporal', { temporal: { address: '127.0.0.1:1' } }), 'check-config', '--connect']);
   expect(run.exitCode).toBe(1);
-  expect(lineFor(run.stdout, 'Temporal')).toMatch(/^FAILED +Temporal +Cannot connect to Temporal at 127\.0\.0\.1:1 without TLS .*is the server up and temporal.address/);
+  expect(lineFor(run.stdout, 'Temporal')).toMatch(
+    /^FAILED +Temporal +Cannot connect to Temporal at 127\.0\.0\.1:1 without TLS .*is the server up and temporal.address/,
+  );
   expect(lineFor(run.stdout, 'GRIN')).toMatch(/^ok /);
 });
 
@@ -111,9 +136,16 @@ test('--connect with GRIN credentials the simulator refuses: exit 1, the GRIN li
 });
 
 test('--connect with a missing bucket (moto): exit 1, the storage line names the bucket and NoSuchBucket', async () => {
-  const run = await runCli(['-c', configWith('no-bucket', { storage: testS3Storage({ bucket: `${bucket}-missing` }) }), 'check-config', '--connect']);
+  const run = await runCli([
+    '-c',
+    configWith('no-bucket', { storage: testS3Storage({ bucket: `${bucket}-missing` }) }),
+    'check-config',
+    '--connect',
+  ]);
   expect(run.exitCode).toBe(1);
-  expect(lineFor(run.stdout, 'storage')).toMatch(new RegExp(`^FAILED +storage +S3 PutObject failed for s3://${bucket}-missing/.*NoSuchBucket`));
+  expect(lineFor(run.stdout, 'storage')).toMatch(
+    new RegExp(`^FAILED +storage +S3 PutObject failed for s3://${bucket}-missing/.*NoSuchBucket`),
+  );
 });
 
 test('--connect with wrong S3 keys (rclone checks them): exit 1, no secret in the output', async () => {
@@ -122,13 +154,19 @@ test('--connect with wrong S3 keys (rclone checks them): exit 1, no secret in th
   const run = await runCli([
     '-c',
     configWith('bad-keys', {
-      storage: { ...testS3Storage({ bucket: 'books', endpoint: rclone.address }), accessKeyId: { env: 'CHECK_WRONG_ACCESS' }, secretAccessKey: { env: 'CHECK_WRONG_SECRET' } },
+      storage: {
+        ...testS3Storage({ bucket: 'books', endpoint: rclone.address }),
+        accessKeyId: { env: 'CHECK_WRONG_ACCESS' },
+        secretAccessKey: { env: 'CHECK_WRONG_SECRET' },
+      },
     }),
     'check-config',
     '--connect',
   ]);
   expect(run.exitCode).toBe(1);
-  expect(lineFor(run.stdout, 'storage')).toMatch(/^FAILED +storage +S3 PutObject failed for s3:\/\/books\/.*(InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|403)/);
+  expect(lineFor(run.stdout, 'storage')).toMatch(
+    /^FAILED +storage +S3 PutObject failed for s3:\/\/books\/.*(InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied|403)/,
+  );
   expect(run.stdout + run.stderr).not.toContain('wrong-secret-value');
 });
 

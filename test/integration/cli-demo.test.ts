@@ -43,7 +43,9 @@ test('a Web UI port held by another program: one line with "address already in u
     const run = await captureStderr(() => runDemo({ sample: 1, park: 0, data: join(dir, 'busy'), port, uiPort: held }));
     expect(run.error).toBeDefined();
     expect(run.error!.exitCode).toBe(1);
-    expect(run.error!.message).toMatch(new RegExp(`^the Temporal dev server did not start: (\\S+:${held}: )?address already in use; another program holds the port`));
+    expect(run.error!.message).toMatch(
+      new RegExp(`^the Temporal dev server did not start: (\\S+:${held}: )?address already in use; another program holds the port`),
+    );
     expect(run.error!.message).not.toContain('\n');
     expect(run.error!.message).not.toMatch(/\bat \w+ \(/);
   } finally {

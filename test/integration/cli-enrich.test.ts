@@ -42,7 +42,11 @@ test('the CLI: --json prints the summary with the unknown barcodes by name, and 
   writeFileSync(tokenFile, 'sim-token\n', { mode: 0o600 });
   const config = loadConfig({
     env: {},
-    overrides: { pipelineDir: join(out, 'pipeline'), processingDir: join(out, 'processing'), grin: { baseUrl: sim.baseUrl, directory: sim.directory, accessToken: { file: tokenFile } } },
+    overrides: {
+      pipelineDir: join(out, 'pipeline'),
+      processingDir: join(out, 'processing'),
+      grin: { baseUrl: sim.baseUrl, directory: sim.directory, accessToken: { file: tokenFile } },
+    },
   });
   const cliOut = join(out, 'cli');
   const [known] = sim.barcodes;

@@ -15,7 +15,14 @@ import { temporalClient, useSimulatedPipeline } from '../support/pipeline';
 
 jest.setTimeout(600_000);
 
-const ctx = useSimulatedPipeline('cli-batch', { books: 6, seed: 12, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
+const ctx = useSimulatedPipeline('cli-batch', {
+  books: 6,
+  seed: 12,
+  initialState: 'all-available',
+  conversionDelaySeconds: 1,
+  pages: { min: 1, max: 2 },
+  pageImageBytes: 4096,
+});
 let client: Client;
 let configFile: string;
 let stored: string;
@@ -38,7 +45,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await client?.workflow.getHandle(bookWorkflowId(ctx.sim.directory, running)).terminate('test over').catch(() => undefined);
+  await client?.workflow
+    .getHandle(bookWorkflowId(ctx.sim.directory, running))
+    .terminate('test over')
+    .catch(() => undefined);
   await client?.connection.close();
 });
 
@@ -55,7 +65,9 @@ test('--dry-run prints every line with what would happen and why, and starts not
     expect.stringMatching(/^skip +line 5: "not a barcode" +"not a barcode" is not a barcode \(must be 3 to 50 characters/),
     expect.stringMatching(new RegExp(`^skip +line 6: "${stored}" +${stored} repeats line 1`)),
   ]);
-  expect(run.stderr).toContain('dry run, batch dry (new: would be started): 1 would start (1 new); 5 skipped (1 already stored, 1 already running, 1 over limit, 1 invalid, 1 duplicate)');
+  expect(run.stderr).toContain(
+    'dry run, batch dry (new: would be started): 1 would start (1 new); 5 skipped (1 already stored, 1 already running, 1 over limit, 1 invalid, 1 duplicate)',
+  );
   expect(run.stderr).toContain('nothing was started');
   expect(run.stderr).toContain('a real run refuses this list until its 1 invalid line(s) are fixed');
   expect(run.exitCode).toBe(2);
@@ -85,7 +97,10 @@ test('--queue converted selects the books GRIN has converted now; an unknown que
   expect(converted).toContain(stored);
   const run = await runCli(['-c', configFile, 'start-batch', '--queue', 'converted', '--batch-id', 'converted-only', '--dry-run']);
   expect(run.stderr).toContain(`--queue converted: ${converted.length} book(s) GRIN has converted now (_converted)`);
-  const listed = run.stdout.trim().split('\n').map((line) => line.split(/ +/)[1]);
+  const listed = run.stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split(/ +/)[1]);
   expect(listed.sort()).toEqual([...converted].sort());
 
   const bad = await runCli(['-c', configFile, 'start-batch', '--queue', 'everything', '--dry-run']);
@@ -96,7 +111,12 @@ test('--queue converted selects the books GRIN has converted now; an unknown que
 test('--json: start-batch (dry run, and --wait), batch-status, status and retry print one parseable document; unknown ids exit 2', async () => {
   const dry = await runCli(['-c', configFile, 'start-batch', stored, fresh[0], '--batch-id', 'json-dry', '--dry-run', '--json']);
   expect(dry.exitCode).toBe(0);
-  const plan = JSON.parse(dry.stdout) as { dryRun: boolean; batchId: string; standing: string; plan: { action: string; reason: string; barcode: string }[] };
+  const plan = JSON.parse(dry.stdout) as {
+    dryRun: boolean;
+    batchId: string;
+    standing: string;
+    plan: { action: string; reason: string; barcode: string }[];
+  };
   expect(plan).toMatchObject({ dryRun: true, batchId: 'json-dry', standing: 'new' });
   expect(plan.plan.map((l) => [l.barcode, l.action, l.reason])).toEqual([
     [stored, 'skip', 'already stored'],
@@ -109,7 +129,9 @@ test('--json: start-batch (dry run, and --wait), batch-status, status and retry 
   // Progress counts this batch's one book, not the other books stored on the board.
   const progress = waited.stderr.split('\n').filter((line) => /^\[\d\d:\d\d:\d\d\] /.test(line));
   expect(progress.at(-1)).toMatch(/^\[\d\d:\d\d:\d\d\] stored 1$/);
-  const onBoard = await (await import('../../src/buckets/board')).Board.open(ctx.env.config.pipelineDir).then((b) => b.countsOf(['07_stored']));
+  const onBoard = await (
+    await import('../../src/buckets/board')
+  ).Board.open(ctx.env.config.pipelineDir).then((b) => b.countsOf(['07_stored']));
   expect(onBoard['07_stored']).toBeGreaterThan(1); // the whole board would not have said "stored 1"
   expect(JSON.parse(waited.stdout)).toMatchObject({
     dryRun: false,
@@ -138,14 +160,21 @@ test('--json: start-batch (dry run, and --wait), batch-status, status and retry 
 
   const retry = await runCli(['-c', configFile, 'retry', 'NOSUCH123', '--json']);
   expect(retry.exitCode).toBe(2);
-  expect(JSON.parse(retry.stdout)).toEqual({ signal: 'retry', results: [{ barcode: 'NOSUCH123', sent: false, error: expect.stringMatching(/^not on the board at .* and has no workflow: check the barcode/) }] });
+  expect(JSON.parse(retry.stdout)).toEqual({
+    signal: 'retry',
+    results: [
+      { barcode: 'NOSUCH123', sent: false, error: expect.stringMatching(/^not on the board at .* and has no workflow: check the barcode/) },
+    ],
+  });
 });
 
 test('retry and cancel agree with status on unknown and stored books: one error line each, exit 2, no advice to resume', async () => {
   for (const signal of ['retry', 'cancel']) {
     const unknown = await runCli(['-c', configFile, signal, 'NOSUCH123']);
     expect(unknown.exitCode).toBe(2);
-    expect(unknown.stderr).toMatch(/^error: NOSUCH123: not on the board at .* and has no workflow: check the barcode \(and -c, the config naming the board\)\n$/);
+    expect(unknown.stderr).toMatch(
+      /^error: NOSUCH123: not on the board at .* and has no workflow: check the barcode \(and -c, the config naming the board\)\n$/,
+    );
     const done = await runCli(['-c', configFile, signal, stored]);
     expect(done.exitCode).toBe(2);
     expect(done.stderr).toBe(`error: ${stored}: already stored (07_stored): its workflow has finished; there is nothing to ${signal}\n`);
@@ -183,7 +212,12 @@ test('reconcile --from-temporal --dry-run --json and resume --dry-run --json: pa
   writeFileSync(token, saved);
   expect(written).toBe(false); // a dry run
   expect(reconcile.error).toBeUndefined();
-  const report = JSON.parse(reconcile.stdout) as { dryRun: boolean; problems: unknown[]; fromTemporal: { rebuilt: string[]; disagreements: string[]; agreed: number }; counts: Record<string, number> };
+  const report = JSON.parse(reconcile.stdout) as {
+    dryRun: boolean;
+    problems: unknown[];
+    fromTemporal: { rebuilt: string[]; disagreements: string[]; agreed: number };
+    counts: Record<string, number>;
+  };
   expect(report).toMatchObject({ dryRun: true, problems: [] });
   expect(report.fromTemporal).toMatchObject({ rebuilt: [stored], disagreements: [] });
   expect(report.fromTemporal.agreed).toBeGreaterThan(0);

@@ -53,7 +53,11 @@ describe(`a window of ${BOOKS} converted books, booksOnHost ${BOOKS_ON_HOST}`, (
       }
     })();
 
-    const handle = await startBatch(client, env.config, barcodes, { batchId: 'depthfirst', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, barcodes, {
+      batchId: 'depthfirst',
+      window: BOOKS,
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     const summary = await handle.result();
     sampling = false;
     await sampler;
@@ -76,7 +80,9 @@ describe(`a window of ${BOOKS} converted books, booksOnHost ${BOOKS_ON_HOST}`, (
 
     // Every book was converted when it was requested, so none waited and no conversion watcher ran
     // (signalling one for each book would cost the server a signal and the watcher a workflow task).
-    await expect(client.workflow.getHandle(conversionWatchWorkflowId(p.sim.directory)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+    await expect(client.workflow.getHandle(conversionWatchWorkflowId(p.sim.directory)).describe()).rejects.toBeInstanceOf(
+      WorkflowNotFoundError,
+    );
   });
 });
 
@@ -86,7 +92,13 @@ describe('a host that restarts full', () => {
   let sim: RunningSimulator;
   let env: TestEnv;
   beforeAll(async () => {
-    sim = await startTestSimulator('depthfull', { barcodes: [BOOK], seed: 32, initialStates: { [BOOK]: 'CONVERTED' }, pages: { min: 1, max: 1 }, pageImageBytes: 4096 });
+    sim = await startTestSimulator('depthfull', {
+      barcodes: [BOOK],
+      seed: 32,
+      initialStates: { [BOOK]: 'CONVERTED' },
+      pages: { min: 1, max: 1 },
+      pageImageBytes: 4096,
+    });
     env = testEnv(sim, 'depthfull', { grin: { rateLimitPerSecond: 200 }, concurrency: { fileActivities: 2, booksOnHost: 1 } });
   });
   afterAll(async () => {
@@ -110,10 +122,14 @@ describe('a host that restarts full', () => {
     workers = await startWorkers(config, { hostBooksReconcileMs: 300 });
     try {
       const client = await temporalClient();
-      const handle = await startBatch(client, config, [BOOK], { batchId: 'depthfull', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
+      const handle = await startBatch(client, config, [BOOK], {
+        batchId: 'depthfull',
+        settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }),
+      });
       const book = client.workflow.getHandle(bookWorkflowId(sim.directory, BOOK));
       // (The batch starts the book's workflow: until it has, there is nothing to describe.)
-      const asksForHost = async () => (await book.describe()).raw.pendingActivities?.some((a) => a.activityType?.name === 'fetchArchive') ?? false;
+      const asksForHost = async () =>
+        (await book.describe()).raw.pendingActivities?.some((a) => a.activityType?.name === 'fetchArchive') ?? false;
       await waitUntil(() => asksForHost().catch(() => false), PATIENCE_MS, 'the book asking for a host');
       // The held book's token is checked again and again: it stays, so the new book waits.
       await new Promise((r) => setTimeout(r, 1500));

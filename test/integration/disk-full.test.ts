@@ -47,7 +47,14 @@ async function diskUsage(): Promise<number> {
 }
 
 beforeAll(async () => {
-  sim = await startTestSimulator('diskfull', { books: 12, seed: 5, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 16 * 1024 });
+  sim = await startTestSimulator('diskfull', {
+    books: 12,
+    seed: 5,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 2, max: 4 },
+    pageImageBytes: 16 * 1024,
+  });
   env = testEnv(sim, 'diskfull', { concurrency: { fileActivities: 2 } });
   workers = await startWorkers(env.config, { download: { diskUsage, diskRetrySeconds: 1 } });
 });
@@ -83,13 +90,20 @@ test('while the disk is full the tokens say the books wait for disk space; they 
   const handle = await startBatch(client, env.config, barcodes, { batchId: 'disk-full', window: barcodes.length, settings: settings() });
   const board = await Board.open(env.config.pipelineDir);
   await waitUntil(
-    async () => (await Promise.all(barcodes.map((b) => board.get(b)))).every((t) => /^waiting for disk space on .* \(usage 95\.0% over threshold/.test(t?.status ?? '')),
+    async () =>
+      (await Promise.all(barcodes.map((b) => board.get(b)))).every((t) =>
+        /^waiting for disk space on .* \(usage 95\.0% over threshold/.test(t?.status ?? ''),
+      ),
     PATIENCE_MS,
     'every token says it waits for disk space',
   );
   expect((await Promise.all(barcodes.map((b) => board.locate(b)))).every((bucket) => bucket === '02_converted')).toBe(true);
 
   fullAnyway = false;
-  await waitUntil(async () => (await Promise.all(barcodes.map((b) => board.locate(b)))).every((bucket) => bucket === '07_stored'), PATIENCE_MS, 'all three stored');
+  await waitUntil(
+    async () => (await Promise.all(barcodes.map((b) => board.locate(b)))).every((bucket) => bucket === '07_stored'),
+    PATIENCE_MS,
+    'all three stored',
+  );
   expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
 });

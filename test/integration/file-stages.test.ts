@@ -5,7 +5,19 @@
  * runs in a fresh environment that gets attempt 1's last heartbeat details (JSON round-tripped).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListPartsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
@@ -61,7 +73,10 @@ async function attempt<A, R>(
   opts: { info?: Partial<Info>; onHeartbeat?: (details: unknown, env: MockActivityEnvironment) => void } = {},
 ): Promise<Run<R>> {
   // As the workers run them: through the failure interceptor (errors converted, waits on the token).
-  const env = new MockActivityEnvironment({ activityType: fn.name, ...opts.info }, { logger: quietLogger, interceptors: activityInterceptors({ board: waitsBoard }).activity });
+  const env = new MockActivityEnvironment(
+    { activityType: fn.name, ...opts.info },
+    { logger: quietLogger, interceptors: activityInterceptors({ board: waitsBoard }).activity },
+  );
   const beats: unknown[] = [];
   env.on('heartbeat', (details: unknown) => {
     beats.push(JSON.parse(JSON.stringify(details ?? null)));
@@ -177,7 +192,12 @@ describe('download', () => {
     expect(existsSync(paths.partial)).toBe(false);
     expect(await md5OfFile(paths.encrypted)).toBe(archive.etag);
     const token = await deps.board.get(A);
-    expect(token).toMatchObject({ bucket: '03_downloaded', grinEtag: archive.etag, encryptedBytes: archive.size, status: 'downloaded (resumed)' });
+    expect(token).toMatchObject({
+      bucket: '03_downloaded',
+      grinEtag: archive.etag,
+      encryptedBytes: archive.size,
+      status: 'downloaded (resumed)',
+    });
   });
 
   test('progress heartbeats reach the activity that is downloading, also over a connection another activity opened', async () => {
@@ -245,7 +265,12 @@ describe('download', () => {
     const run = await attempt(downloadArchive, input, { info: { attempt: 2 } });
     expect(run.error).toBeUndefined();
     const archive = (await sim.archive(C))!;
-    expect(await deps.board.get(C)).toMatchObject({ bucket: '03_downloaded', grinEtag: archive.etag, encryptedBytes: archive.size, status: 'downloaded' });
+    expect(await deps.board.get(C)).toMatchObject({
+      bucket: '03_downloaded',
+      grinEtag: archive.etag,
+      encryptedBytes: archive.size,
+      status: 'downloaded',
+    });
     expect(archiveGets(sim, C)).toHaveLength(1);
   });
 
@@ -263,7 +288,11 @@ describe('download', () => {
     const kept = fileSize(paths.partial);
     expect(kept).toBeGreaterThanOrEqual(MiB);
     expect(kept).toBeLessThan(archive.size);
-    expect(await deps.board.get(D)).toMatchObject({ bucket: '02_converted', grinEtag: archive.etag, status: expect.stringMatching(/^waiting for disk space/) });
+    expect(await deps.board.get(D)).toMatchObject({
+      bucket: '02_converted',
+      grinEtag: archive.etag,
+      status: expect.stringMatching(/^waiting for disk space/),
+    });
 
     const second = await attempt(downloadArchive, input, { info: { attempt: 2, heartbeatDetails: lastHeartbeat(first) } });
     expect(second.error).toBeUndefined();
@@ -275,7 +304,12 @@ describe('download', () => {
     expect(gets[1]).toMatchObject({ status: 206, bytesSent: archive.size - resumedFrom });
     expect(gets[0].bytesSent + gets[1].bytesSent - archive.size).toBeLessThanOrEqual(HEARTBEAT_BYTES);
     expect(await md5OfFile(paths.encrypted)).toBe(archive.etag);
-    expect(await deps.board.get(D)).toMatchObject({ bucket: '03_downloaded', grinEtag: archive.etag, encryptedBytes: archive.size, status: 'downloaded (resumed)' });
+    expect(await deps.board.get(D)).toMatchObject({
+      bucket: '03_downloaded',
+      grinEtag: archive.etag,
+      encryptedBytes: archive.size,
+      status: 'downloaded (resumed)',
+    });
   });
   test('a new workflow run (no heartbeat details) continues a partial file with the ETag recorded in the token', async () => {
     const archive = (await sim.archive(G))!;
@@ -394,7 +428,12 @@ describe('download when GRIN re-converted the book between attempts', () => {
     const encrypted = bookPaths(env.config.processingDir, E).encrypted;
     expect(fileSize(encrypted)).toBe(fresh.size);
     expect(await md5OfFile(encrypted)).toBe(fresh.etag);
-    expect(await deps.board.get(E)).toMatchObject({ bucket: '03_downloaded', grinEtag: fresh.etag, encryptedBytes: fresh.size, status: 'downloaded' });
+    expect(await deps.board.get(E)).toMatchObject({
+      bucket: '03_downloaded',
+      grinEtag: fresh.etag,
+      encryptedBytes: fresh.size,
+      status: 'downloaded',
+    });
   });
 });
 
@@ -418,7 +457,7 @@ describe('upload to S3 and clean-up', () => {
     mkdirSync(paths.derivatives, { recursive: true });
     const hash = createHash('md5');
     const fd = openSync(paths.decrypted, 'w');
-    for (let written = 0; written < bytes; ) {
+    for (let written = 0; written < bytes;) {
       const chunk = randomBytes(Math.min(4 * MiB, bytes - written));
       writeSync(fd, chunk);
       hash.update(chunk);
@@ -491,9 +530,13 @@ describe('upload to S3 and clean-up', () => {
     const md5 = await processedBook(U, BIG);
     const { uploadBook } = createFileActivities(deps);
 
-    const first = await attempt(uploadBook, { barcode: U }, {
-      onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 2 && cutOff(e),
-    });
+    const first = await attempt(
+      uploadBook,
+      { barcode: U },
+      {
+        onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 2 && cutOff(e),
+      },
+    );
     expect(first.error).toBeDefined();
     const details = lastHeartbeat(first) as { checkpoint: UploadCheckpoint };
     const { uploadId } = details.checkpoint;
@@ -510,7 +553,11 @@ describe('upload to S3 and clean-up', () => {
     const before = archiveWrites(U).length;
     const second = await attempt(uploadBook, { barcode: U }, { info: { attempt: 2, heartbeatDetails: details } });
     expect(second.error).toBeUndefined();
-    expect(second.result).toEqual({ keys: expect.objectContaining({ archive: archiveKey(U) }), archiveSkipped: false, bytes: expect.any(Number) });
+    expect(second.result).toEqual({
+      keys: expect.objectContaining({ archive: archiveKey(U) }),
+      archiveSkipped: false,
+      bytes: expect.any(Number),
+    });
     const sent = archiveWrites(U).slice(before);
     const resumed = (second.beats[0] as { checkpoint: UploadCheckpoint }).checkpoint;
     expect(resumed.uploadId).toBe(uploadId);
@@ -533,7 +580,10 @@ describe('upload to S3 and clean-up', () => {
     expect(await pendingUploads(archiveKey(U))).toEqual([]);
     const token = await deps.board.get(U);
     expect(token?.stored).toMatchObject({ archive: archiveKey(U), ocr: `full/${U}/${U}_ocr.jsonl.gz`, marc: `meta/${U}/${U}_marc.json` });
-    expect(JSON.parse((await storage.getBytes(`meta/${U}/${U}.token.json`)).toString())).toMatchObject({ barcode: U, grinEtag: `etag-${U}` });
+    expect(JSON.parse((await storage.getBytes(`meta/${U}/${U}.token.json`)).toString())).toMatchObject({
+      barcode: U,
+      grinEtag: `etag-${U}`,
+    });
   });
 
   test('a re-run does not upload a stored archive with the same ETag again; force does', async () => {
@@ -600,7 +650,10 @@ describe('upload to S3 and clean-up', () => {
     expect(token.fixity).toMatchObject({ manifest: manifestKey, objects: 4 });
     const manifest = JSON.parse((await storage.getBytes(manifestKey)).toString()) as FixityManifest;
     expect(manifest.objects.map((o) => o.key)).toEqual([
-      archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`,
+      archiveKey(barcode),
+      `full/${barcode}/${barcode}_ocr.jsonl.gz`,
+      `meta/${barcode}/${barcode}_marc.json`,
+      `meta/${barcode}/${barcode}.token.json`,
     ]);
     const paths = bookPaths(env.config.processingDir, barcode);
     const sha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
@@ -618,17 +671,27 @@ describe('upload to S3 and clean-up', () => {
     await processedBook(barcode, 1 * MiB);
     const { uploadBook } = createFileActivities(deps);
     // The operator's cancel moves the token (cancelBook) while the upload goes on (the workflow does not wait).
-    const run = await attempt(uploadBook, { barcode }, {
-      onHeartbeat: (d) => {
-        if ((d as { archiveStored?: string }).archiveStored) void deps.board.move(barcode, 'cancelled', { status: 'cancelled by operator' });
+    const run = await attempt(
+      uploadBook,
+      { barcode },
+      {
+        onHeartbeat: (d) => {
+          if ((d as { archiveStored?: string }).archiveStored)
+            void deps.board.move(barcode, 'cancelled', { status: 'cancelled by operator' });
+        },
       },
-    });
+    );
     expect(run.error).toBeDefined();
     expect((await deps.board.get(barcode))?.bucket).toBe('cancelled');
     expect((await deps.board.get(barcode))?.stored).toBeUndefined();
     // The location stays on record: a PUT the server finishes after the abort could still land there.
     expect((await deps.board.get(barcode))?.uploadedTo).toEqual([storage.location]);
-    for (const key of [archiveKey(barcode), `full/${barcode}/${barcode}_ocr.jsonl.gz`, `meta/${barcode}/${barcode}_marc.json`, `meta/${barcode}/${barcode}.token.json`]) {
+    for (const key of [
+      archiveKey(barcode),
+      `full/${barcode}/${barcode}_ocr.jsonl.gz`,
+      `meta/${barcode}/${barcode}_marc.json`,
+      `meta/${barcode}/${barcode}.token.json`,
+    ]) {
       expect(await storage.head(key)).toBeNull();
     }
   });
@@ -637,12 +700,18 @@ describe('upload to S3 and clean-up', () => {
     const barcode = 'UPMOVE01';
     await processedBook(barcode, 20 * MiB);
     const { uploadBook } = createFileActivities(deps);
-    const first = await attempt(uploadBook, { barcode }, {
-      onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 1 && cutOff(e),
-    });
+    const first = await attempt(
+      uploadBook,
+      { barcode },
+      {
+        onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 1 && cutOff(e),
+      },
+    );
     expect(first.error).toBeDefined();
     // Workers restarted with another prefix (or bucket): the retry writes there.
-    const other = createStorage({ ...env.config.storage, prefix: 'moved/' } as typeof env.config.storage, { partsInFlight: 2 }) as S3Storage;
+    const other = createStorage({ ...env.config.storage, prefix: 'moved/' } as typeof env.config.storage, {
+      partsInFlight: 2,
+    }) as S3Storage;
     const { uploadBook: uploadElsewhere } = createFileActivities({ ...deps, storage: other });
     const second = await attempt(uploadElsewhere, { barcode }, { info: { attempt: 2, heartbeatDetails: lastHeartbeat(first) } });
     expect(second.error).toBeUndefined();
@@ -651,7 +720,9 @@ describe('upload to S3 and clean-up', () => {
     expect(token.storedIn?.location).toBe(other.location);
     expect(token.storage).toBe(other.location);
     expect(reportRow(token).partialCopiesIn).toEqual([storage.location]);
-    expect(await other.readDigest(archiveKey(barcode), { md5: true })).toEqual(await digestFile(bookPaths(env.config.processingDir, barcode).decrypted));
+    expect(await other.readDigest(archiveKey(barcode), { md5: true })).toEqual(
+      await digestFile(bookPaths(env.config.processingDir, barcode).decrypted),
+    );
   });
 
   test('a decrypted archive changed on disk since decryption is not uploaded; the book is sent to be downloaded again', async () => {
@@ -666,7 +737,11 @@ describe('upload to S3 and clean-up', () => {
     const { uploadBook } = createFileActivities(deps);
     const run = await attempt(uploadBook, { barcode });
     expect(run.error).toBeInstanceOf(ApplicationFailure);
-    expect(run.error).toMatchObject({ type: 'LocalCopyDamagedError', nonRetryable: true, details: [expect.objectContaining({ redownload: true })] });
+    expect(run.error).toMatchObject({
+      type: 'LocalCopyDamagedError',
+      nonRetryable: true,
+      details: [expect.objectContaining({ redownload: true })],
+    });
     expect((run.error as Error).message).toContain(`decryption wrote ${decryptedSha256}`);
     expect(await storage.head(archiveKey(barcode))).toBeNull();
   });
@@ -674,24 +749,35 @@ describe('upload to S3 and clean-up', () => {
   test.each([
     ['a single PUT', 1 * MiB],
     ['a multipart upload', 20 * MiB],
-  ])('with decryption\'s size, MD5 and SHA-256 on the token, an archive changed on disk since is caught in %s (no digest pass) and sent to be downloaded again', async (_how, size) => {
-    const barcode = `UPDIG${size}`;
-    const md5 = await processedBook(barcode, size);
-    const paths = bookPaths(env.config.processingDir, barcode);
-    const decryptedSha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
-    await deps.board.update(barcode, { decryptedSha256, decryptedMd5: md5, decryptedBytes: size }); // what the decrypt stage records
-    const bytes = readFileSync(paths.decrypted);
-    bytes[size - 4242] ^= 0x01;
-    writeFileSync(paths.decrypted, bytes);
-    const { uploadBook } = createFileActivities(deps);
-    const run = await attempt(uploadBook, { barcode });
-    expect(run.error).toMatchObject({ type: 'LocalCopyDamagedError', nonRetryable: true, details: [expect.objectContaining({ redownload: true })] });
-    expect((run.error as Error).message).toContain(`decryption wrote ${decryptedSha256}`);
-    expect(await storage.head(archiveKey(barcode))).toBeNull();
-    expect((await storage.client.send(new ListMultipartUploadsCommand({ Bucket: bucketName() }))).Uploads?.filter((u) => u.Key?.includes(barcode)) ?? []).toEqual([]);
-  });
+  ])(
+    "with decryption's size, MD5 and SHA-256 on the token, an archive changed on disk since is caught in %s (no digest pass) and sent to be downloaded again",
+    async (_how, size) => {
+      const barcode = `UPDIG${size}`;
+      const md5 = await processedBook(barcode, size);
+      const paths = bookPaths(env.config.processingDir, barcode);
+      const decryptedSha256 = createHash('sha256').update(readFileSync(paths.decrypted)).digest('hex');
+      await deps.board.update(barcode, { decryptedSha256, decryptedMd5: md5, decryptedBytes: size }); // what the decrypt stage records
+      const bytes = readFileSync(paths.decrypted);
+      bytes[size - 4242] ^= 0x01;
+      writeFileSync(paths.decrypted, bytes);
+      const { uploadBook } = createFileActivities(deps);
+      const run = await attempt(uploadBook, { barcode });
+      expect(run.error).toMatchObject({
+        type: 'LocalCopyDamagedError',
+        nonRetryable: true,
+        details: [expect.objectContaining({ redownload: true })],
+      });
+      expect((run.error as Error).message).toContain(`decryption wrote ${decryptedSha256}`);
+      expect(await storage.head(archiveKey(barcode))).toBeNull();
+      expect(
+        (await storage.client.send(new ListMultipartUploadsCommand({ Bucket: bucketName() }))).Uploads?.filter((u) =>
+          u.Key?.includes(barcode),
+        ) ?? [],
+      ).toEqual([]);
+    },
+  );
 
-  test('with decryption\'s digests on the token, the stored archive and the manifest carry exactly those digests', async () => {
+  test("with decryption's digests on the token, the stored archive and the manifest carry exactly those digests", async () => {
     const barcode = 'UPDIGOK1';
     const md5 = await processedBook(barcode, 20 * MiB);
     const paths = bookPaths(env.config.processingDir, barcode);
@@ -710,13 +796,17 @@ describe('upload to S3 and clean-up', () => {
     await processedBook(barcode, 20 * MiB);
     const { uploadBook } = createFileActivities(deps);
     let uploadId: string | undefined;
-    const run = await attempt(uploadBook, { barcode }, {
-      onHeartbeat: (d, e) => {
-        const cp = (d as { checkpoint?: UploadCheckpoint }).checkpoint;
-        uploadId ??= cp?.uploadId;
-        if ((cp?.parts.length ?? 0) >= 1) operatorCancel(e);
+    const run = await attempt(
+      uploadBook,
+      { barcode },
+      {
+        onHeartbeat: (d, e) => {
+          const cp = (d as { checkpoint?: UploadCheckpoint }).checkpoint;
+          uploadId ??= cp?.uploadId;
+          if ((cp?.parts.length ?? 0) >= 1) operatorCancel(e);
+        },
       },
-    });
+    );
     expect(run.error).toBeDefined();
     expect(uploadId).toBeDefined();
     expect(await pendingUploads(archiveKey(barcode))).toEqual([]);
@@ -727,10 +817,14 @@ describe('upload to S3 and clean-up', () => {
     const barcode = 'UPLAST01';
     await processedBook(barcode, 20 * MiB);
     const { uploadBook } = createFileActivities(deps);
-    const run = await attempt(uploadBook, { barcode }, {
-      info: { attempt: 3, retryPolicy: { maximumAttempts: 3 } },
-      onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 1 && cutOff(e),
-    });
+    const run = await attempt(
+      uploadBook,
+      { barcode },
+      {
+        info: { attempt: 3, retryPolicy: { maximumAttempts: 3 } },
+        onHeartbeat: (d, e) => ((d as { checkpoint?: UploadCheckpoint }).checkpoint?.parts.length ?? 0) >= 1 && cutOff(e),
+      },
+    );
     expect(run.error).toBeDefined();
     expect(await pendingUploads(archiveKey(barcode))).toEqual([]);
   });
@@ -754,7 +848,15 @@ describe('upload to S3 and clean-up', () => {
           onCheckpoint: (cp) => {
             opts.onCheckpoint?.(cp);
             if (cp.parts.length >= 1) {
-              throw new S3StorageError('the server refuses further parts (InvalidArgument)', 'UploadPart', 'b', undefined, 'InvalidArgument', 400, false);
+              throw new S3StorageError(
+                'the server refuses further parts (InvalidArgument)',
+                'UploadPart',
+                'b',
+                undefined,
+                'InvalidArgument',
+                400,
+                false,
+              );
             }
           },
         }),

@@ -34,7 +34,13 @@ describe('GrinClient archives against the simulator', () => {
   });
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grin-client-archive-'));
-    sim.setFaults({ truncateBody: undefined, missingEtag: undefined, transient404: undefined, rateLimitArchive: undefined, serverError: undefined });
+    sim.setFaults({
+      truncateBody: undefined,
+      missingEtag: undefined,
+      transient404: undefined,
+      rateLimitArchive: undefined,
+      serverError: undefined,
+    });
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -121,7 +127,7 @@ describe('GrinClient archives against the simulator', () => {
     });
   });
 
-  it('a missing ETag is a transient failure (the caller\'s retry downloads), and an error when it stays missing', async () => {
+  it("a missing ETag is a transient failure (the caller's retry downloads), and an error when it stays missing", async () => {
     const dest = path.join(dir, 'x.part');
     sim.setFaults({ missingEtag: { times: 1 } });
     expect((await retried(() => client.downloadArchive('ARCH0001.tar.gz.gpg', dest))).size).toBeGreaterThan(0);
@@ -133,7 +139,7 @@ describe('GrinClient archives against the simulator', () => {
     await expect(client.headArchive('ARCH0001.tar.gz.gpg')).rejects.toThrow(/no ETag/);
   });
 
-  it('429 and 5xx on archives are transient failures, one request per call; the caller\'s retry downloads', async () => {
+  it("429 and 5xx on archives are transient failures, one request per call; the caller's retry downloads", async () => {
     const dest = path.join(dir, 'z.part');
     sim.setFaults({ rateLimitArchive: { times: 1 }, serverError: { times: 1 } });
     const before = archiveLog('ARCH0002').length;
@@ -141,7 +147,11 @@ describe('GrinClient archives against the simulator', () => {
     expect(first).toMatchObject({ status: 500, retryable: true });
     expect(archiveLog('ARCH0002').slice(before)).toHaveLength(1);
     expect((await retried(() => client.downloadArchive('ARCH0002.tar.gz.gpg', dest))).resumed).toBe(false);
-    expect(archiveLog('ARCH0002').slice(before).map((e) => e.status)).toEqual([500, 429, 200]);
+    expect(
+      archiveLog('ARCH0002')
+        .slice(before)
+        .map((e) => e.status),
+    ).toEqual([500, 429, 200]);
   });
 
   it('404 on an archive is ArchiveNotFoundError at once, even when it would have been transient', async () => {

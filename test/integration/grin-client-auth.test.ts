@@ -30,7 +30,12 @@ describe('GrinClient auth against the simulator', () => {
   });
 
   async function oauthClient(refreshBeforeExpiryMs = 500) {
-    const tokens = await OAuthTokenSource.fromFiles({ clientSecretFile, credentialsFile: credsFile, tokenUri: sim.tokenUri, refreshBeforeExpiryMs });
+    const tokens = await OAuthTokenSource.fromFiles({
+      clientSecretFile,
+      credentialsFile: credsFile,
+      tokenUri: sim.tokenUri,
+      refreshBeforeExpiryMs,
+    });
     return new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens });
   }
 
@@ -84,7 +89,12 @@ describe('GrinClient auth against the simulator', () => {
   });
 
   it('20 concurrent callers share one token refresh: exactly one POST /token each time', async () => {
-    const tokens = await OAuthTokenSource.fromFiles({ clientSecretFile, credentialsFile: credsFile, tokenUri: sim.tokenUri, refreshBeforeExpiryMs: 59_000 });
+    const tokens = await OAuthTokenSource.fromFiles({
+      clientSecretFile,
+      credentialsFile: credsFile,
+      tokenUri: sim.tokenUri,
+      refreshBeforeExpiryMs: 59_000,
+    });
     const client = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens });
     const tokenPosts = () => sim.requestLog.filter((e) => e.path === '/token' && e.method === 'POST').length;
     try {
@@ -139,7 +149,7 @@ describe('GrinClient auth against the simulator', () => {
     }
   });
 
-  it('403 is a GrinPermissionError explaining the ACL delay, not retried by the CLI\'s retry helper', async () => {
+  it("403 is a GrinPermissionError explaining the ACL delay, not retried by the CLI's retry helper", async () => {
     const forbidden = new GrinClient({ baseUrl: sim.baseUrl, directory: sim.directory, tokens: new StaticTokenSource('not-on-acl') });
     const otherDir = clientFor(sim, { directory: 'OTHER' });
     try {

@@ -45,9 +45,14 @@ describe('ConversionListings against the simulator', () => {
     const client = clientFor(sim);
     try {
       const seen = new Map<string, string | null>();
-      const summary = await enrichBarcodes(client, [...sim.barcodes, 'MISSING1'], (b, f) => {
-        seen.set(b, f ? f.State! : null);
-      }, { chunkSize: 4 });
+      const summary = await enrichBarcodes(
+        client,
+        [...sim.barcodes, 'MISSING1'],
+        (b, f) => {
+          seen.set(b, f ? f.State! : null);
+        },
+        { chunkSize: 4 },
+      );
       expect(summary).toEqual({ found: 10, missing: 1 });
       expect(seen.get('MISSING1')).toBeNull();
       for (const b of sim.barcodes) expect(seen.get(b)).toBe(sim.book(b).state);

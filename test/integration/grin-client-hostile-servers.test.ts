@@ -64,7 +64,9 @@ async function rawServe(handler: RawHandler) {
 }
 
 function head(status: string, headers: Record<string, string | number>): string {
-  return `HTTP/1.1 ${status}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}Connection: close\r\n\r\n`;
+  return `HTTP/1.1 ${status}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}Connection: close\r\n\r\n`;
 }
 
 const makeClient = (baseUrl: string, extra: Partial<ConstructorParameters<typeof GrinClient>[0]> = {}) =>
@@ -99,11 +101,18 @@ function archiveAnswer(req: RawRequest, archive: Buffer, etag: string): { head: 
   if (range && req.headers['if-range'] === `"${etag}"`) {
     const start = Number(range[1]);
     if (start >= archive.length) {
-      return { head: head('416 Range Not Satisfiable', { 'Content-Range': `bytes */${archive.length}`, 'Content-Length': 0 }), body: Buffer.alloc(0) };
+      return {
+        head: head('416 Range Not Satisfiable', { 'Content-Range': `bytes */${archive.length}`, 'Content-Length': 0 }),
+        body: Buffer.alloc(0),
+      };
     }
     const body = archive.subarray(start);
     return {
-      head: head('206 Partial Content', { ETag: `"${etag}"`, 'Content-Range': `bytes ${start}-${archive.length - 1}/${archive.length}`, 'Content-Length': body.length }),
+      head: head('206 Partial Content', {
+        ETag: `"${etag}"`,
+        'Content-Range': `bytes ${start}-${archive.length - 1}/${archive.length}`,
+        'Content-Length': body.length,
+      }),
       body,
     };
   }
@@ -194,7 +203,7 @@ describe('answers sent with Connection: close', () => {
     }
   });
 
-  it('a connection closed right after the headers, or mid-body, fails transiently; under the caller\'s retry the download completes', async () => {
+  it("a connection closed right after the headers, or mid-body, fails transiently; under the caller's retry the download completes", async () => {
     const size = 300_000;
     const listing = textListing(70_000);
     const archive = archiveBytes(size);
@@ -207,7 +216,8 @@ describe('answers sent with Connection: close', () => {
         ? { head: head('200 OK', { 'Content-Type': 'text/plain', 'Content-Length': listing.body.length }), body: listing.body }
         : archiveAnswer(req, archive, etag);
       sock.write(a.head);
-      if (calls % 3 === 1) sock.end(); // closed right after the headers
+      if (calls % 3 === 1)
+        sock.end(); // closed right after the headers
       else if (calls % 3 === 2) {
         sock.write(a.body.subarray(0, 1000));
         setTimeout(() => sock.destroy(), 20); // closed mid-body, without a clean end
@@ -294,7 +304,11 @@ describe('a body that trickles', () => {
       const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
       if (range && req.headers['if-range'] === `"${etag}"`) {
         const start = Number(range[1]);
-        res.writeHead(206, { etag: `"${etag}"`, 'content-range': `bytes ${start}-${archive.length - 1}/${archive.length}`, 'content-length': archive.length - start });
+        res.writeHead(206, {
+          etag: `"${etag}"`,
+          'content-range': `bytes ${start}-${archive.length - 1}/${archive.length}`,
+          'content-length': archive.length - start,
+        });
         res.end(archive.subarray(start));
         return;
       }
@@ -357,20 +371,25 @@ describe('a body that trickles', () => {
 });
 
 describe('listing pages nested thousands of levels deep', () => {
-  const heading = '<tr class="heading"><td></td><td><span class="hd3">Barcode</span></td><td><span class="hd3">Convert Failed Info</span></td></tr>';
+  const heading =
+    '<tr class="heading"><td></td><td><span class="hd3">Barcode</span></td><td><span class="hd3">Convert Failed Info</span></td></tr>';
   const deepPage = `<html><body><table>${heading}<tr><td></td><td>F1</td><td>${'<div>'.repeat(10_000)}x</td></tr></table></body></html>`;
 
   it('a deep _failed page is a clear listing error; books _converted lists still go on', async () => {
     const srv = await rawServe((req, sock) => {
       const body = req.path.includes('_failed') ? Buffer.from(deepPage) : Buffer.from('TEST_C1.tar.gz.gpg\n');
-      sock.write(head('200 OK', { 'Content-Type': req.path.includes('_failed') ? 'text/html' : 'text/plain', 'Content-Length': body.length }));
+      sock.write(
+        head('200 OK', { 'Content-Type': req.path.includes('_failed') ? 'text/html' : 'text/plain', 'Content-Length': body.length }),
+      );
       sock.end(body);
     });
     const client = makeClient(srv.base);
     try {
       const err = await client.listFailed('html').catch((e: unknown) => e);
       expect(err).toBeInstanceOf(GrinFormatError);
-      expect((err as Error).message).toMatch(/GRIN GET \/TEST\/_failed.*page 1 of the listing was refused: the page nests elements more than 1000 levels deep/);
+      expect((err as Error).message).toMatch(
+        /GRIN GET \/TEST\/_failed.*page 1 of the listing was refused: the page nests elements more than 1000 levels deep/,
+      );
       const listings = new ConversionListings(client, { intervalMs: 60_000 });
       expect(await listings.check('C1')).toEqual({ state: 'converted', filename: 'TEST_C1.tar.gz.gpg' });
       const waiting = await listings.check('W1').catch((e: unknown) => e);
@@ -400,4 +419,3 @@ describe('listing pages nested thousands of levels deep', () => {
     }
   });
 });
-

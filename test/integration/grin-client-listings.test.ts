@@ -94,7 +94,7 @@ describe('GrinClient listings against the simulator', () => {
     for (const b of candidates) expect(available).not.toContain(b);
   });
 
-  it('a 5xx on a listing is one transient failure per call; the caller\'s retry reads it; the request log shows each try', async () => {
+  it("a 5xx on a listing is one transient failure per call; the caller's retry reads it; the request log shows each try", async () => {
     sim.setFaults({ serverError: { times: 2 } });
     const before = logged(sim, '_converted').length;
     const err = await client.listConverted('text').catch((e: unknown) => e);
@@ -102,8 +102,16 @@ describe('GrinClient listings against the simulator', () => {
     expect(logged(sim, '_converted').slice(before)).toHaveLength(1);
     const lines: string[] = [];
     expect((await retried(() => client.listConverted('text'), lines)).length).toBe(inPool().length);
-    expect(logged(sim, '_converted').slice(before).map((c) => c.status)).toEqual([500, 500, 200]);
-    expect(lines).toEqual([expect.stringMatching(/^test: retrying in \d+\.\d s \(GRIN GET \/\w+\/_converted, HTTP 500: unexpected HTTP status 500\); attempt 2 of 3$/)]);
+    expect(
+      logged(sim, '_converted')
+        .slice(before)
+        .map((c) => c.status),
+    ).toEqual([500, 500, 200]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^test: retrying in \d+\.\d s \(GRIN GET \/\w+\/_converted, HTTP 500: unexpected HTTP status 500\); attempt 2 of 3$/,
+      ),
+    ]);
   });
 
   it('a listing that keeps failing throws (never an empty list), naming endpoint and status', async () => {
@@ -139,7 +147,10 @@ describe('GrinClient listings against the simulator', () => {
 
   it('"Your request is unavailable" on the first page is a transient error (the caller\'s retry reads the listing), and an error if it persists', async () => {
     sim.setFaults({ requestUnavailable: { times: 1 } });
-    await expect(client.listFailed('html')).rejects.toMatchObject({ retryable: true, message: expect.stringMatching(/Your request is unavailable/) });
+    await expect(client.listFailed('html')).rejects.toMatchObject({
+      retryable: true,
+      message: expect.stringMatching(/Your request is unavailable/),
+    });
     sim.setFaults({ requestUnavailable: { times: 1 } });
     expect((await retried(() => client.listFailed('html'))).length).toBe(0);
     sim.setFaults({ requestUnavailable: 1 });

@@ -32,7 +32,7 @@ const makeClient = (baseUrl: string, extra: Partial<ConstructorParameters<typeof
   new GrinClient({ baseUrl, directory: 'TEST', tokens: new StaticTokenSource('t0k'), ...extra });
 
 describe('GrinClient network edge cases', () => {
-  it('a text listing cut mid-stream fails transiently; the caller\'s retry reads it again without repeating or losing lines', async () => {
+  it("a text listing cut mid-stream fails transiently; the caller's retry reads it again without repeating or losing lines", async () => {
     const lines = Array.from({ length: 2000 }, (_, i) => `B${String(i).padStart(6, '0')}`);
     const body = lines.join('\n') + '\n';
     const srv = await serve((_req, res, n) => {
@@ -75,7 +75,8 @@ describe('GrinClient network edge cases', () => {
 
   it('follows ordinary redirects by hand with the token, at most 5', async () => {
     const srv = await serve((req, res, n) => {
-      if (req.url!.includes('_in_process') && n < 3) return res.writeHead(302, { location: `/libraries/TEST/_in_process?format=text&hop=${n}` }).end();
+      if (req.url!.includes('_in_process') && n < 3)
+        return res.writeHead(302, { location: `/libraries/TEST/_in_process?format=text&hop=${n}` }).end();
       if (req.url!.includes('_in_process')) return res.writeHead(200).end('B1\nB2\n');
       res.writeHead(302, { location: '/libraries/TEST/_available?format=text' }).end();
     });
@@ -106,10 +107,11 @@ describe('GrinClient network edge cases', () => {
     }
   });
 
-  it('a server that stops sending hits the idle timeout, a transient failure the caller\'s retry gets past', async () => {
+  it("a server that stops sending hits the idle timeout, a transient failure the caller's retry gets past", async () => {
     const srv = await serve((_req, res, n) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
-      if (n === 1) res.write('B1\n'); // then silence
+      if (n === 1)
+        res.write('B1\n'); // then silence
       else res.end('B1\nB2\n');
     });
     // A second of silence: short for the test, long beyond any pause a busy machine puts in a live answer.

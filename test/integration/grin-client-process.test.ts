@@ -49,7 +49,9 @@ describe('GrinClient _process against the simulator', () => {
     const client = clientFor(sim, { processBatchSize: 3 });
     try {
       await client.requestConversion(['NEW00001', 'NEW00002']);
-      const err = (await client.requestConversion(['NEW00003', 'NEW00004', 'NEW00005', 'CONV0006']).catch((e: unknown) => e)) as QueueFullError;
+      const err = (await client
+        .requestConversion(['NEW00003', 'NEW00004', 'NEW00005', 'CONV0006'])
+        .catch((e: unknown) => e)) as QueueFullError;
       expect(err).toBeInstanceOf(QueueFullError);
       expect(err.status).toBe(429);
       expect(err.message).toMatch(/queue is full/);
@@ -66,7 +68,7 @@ describe('GrinClient _process against the simulator', () => {
     }
   });
 
-  it('a 5xx on _process is a transient failure of the one request; the caller\'s retry asks again', async () => {
+  it("a 5xx on _process is a transient failure of the one request; the caller's retry asks again", async () => {
     const client = clientFor(sim);
     try {
       sim.setFaults({ serverError: { times: 1 } });

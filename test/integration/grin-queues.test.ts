@@ -39,15 +39,26 @@ test('converted, unconverted and failed-at-grin select books by where GRIN has t
 });
 
 test('start-batch --queue: a listing that fails transiently is read again by the CLI retry helper, which says so on its log', async () => {
-  const sim = await startSimulator({ barcodes: ['CONV0001', 'NEW000001'], initialState: 'all-new', initialStates: { CONV0001: 'CONVERTED' } });
+  const sim = await startSimulator({
+    barcodes: ['CONV0001', 'NEW000001'],
+    initialState: 'all-new',
+    initialStates: { CONV0001: 'CONVERTED' },
+  });
   const client = clientFor(sim);
   try {
     sim.setFaults({ serverError: { times: 1 }, serverErrorStatus: 503 });
     const lines: string[] = [];
     const config = { grin: { directory: sim.directory } } as PipelineConfig;
-    const selection = await readSelection(config, { queue: 'converted' }, () => client, (line) => lines.push(line));
+    const selection = await readSelection(
+      config,
+      { queue: 'converted' },
+      () => client,
+      (line) => lines.push(line),
+    );
     expect(selection.barcodes).toEqual(['CONV0001']);
-    expect(lines[0]).toMatch(/^GRIN's converted queue: retrying in \d\.\d s \(GRIN GET \/\w+\/_converted, HTTP 503: unexpected HTTP status 503\); attempt 2 of 5$/);
+    expect(lines[0]).toMatch(
+      /^GRIN's converted queue: retrying in \d\.\d s \(GRIN GET \/\w+\/_converted, HTTP 503: unexpected HTTP status 503\); attempt 2 of 5$/,
+    );
     expect(sim.requestLog.map((e) => e.status)).toEqual([503, 200]);
   } finally {
     await client.close();

@@ -30,7 +30,15 @@ import { storageKey } from '../../src/storage/layout';
 import { activityInterceptors, buildActivityDeps, hostQueueName, installQuietRuntime } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
 import type { UploadLogLine } from '../support/file-host-worker';
-import { temporalAddress, temporalClient, testEnv, workflowBundle, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
+import {
+  temporalAddress,
+  temporalClient,
+  testEnv,
+  workflowBundle,
+  type TestEnv,
+  testS3Storage,
+  startTestSimulator,
+} from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
@@ -51,7 +59,14 @@ const allPoints = Object.entries(KILL_POINTS).flatMap(([activity, points]) => po
 
 beforeAll(async () => {
   // Small archives (1-2 MiB: a download spans a few progress steps) and one over the 16 MiB multipart threshold.
-  sim = await startTestSimulator('kill', { books: 600, seed: 20261129, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 16, max: 290 }, pageImageBytes: PAGE_IMAGE_BYTES });
+  sim = await startTestSimulator('kill', {
+    books: 600,
+    seed: 20261129,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 16, max: 290 },
+    pageImageBytes: PAGE_IMAGE_BYTES,
+  });
   env = testEnv(sim, 'kill', {
     storage: testS3Storage({ bucket: `books-kill-${Date.now()}`, prefix: 'lib/' }),
     // One file activity at a time on the killed worker: each kill interrupts exactly the activity it is aimed at.
@@ -81,8 +96,21 @@ async function startInProcessWorkers(): Promise<void> {
   const namespace = config.temporal.namespace;
   const interceptors = activityInterceptors(deps);
   const workers = await Promise.all([
-    Worker.create({ connection, namespace, interceptors, taskQueue: config.temporal.workflowTaskQueue, workflowBundle: await workflowBundle(), activities: createBoardActivityGroup(deps) }),
-    Worker.create({ connection, namespace, interceptors, taskQueue: config.temporal.grinTaskQueue, activities: createGrinActivities(deps) }),
+    Worker.create({
+      connection,
+      namespace,
+      interceptors,
+      taskQueue: config.temporal.workflowTaskQueue,
+      workflowBundle: await workflowBundle(),
+      activities: createBoardActivityGroup(deps),
+    }),
+    Worker.create({
+      connection,
+      namespace,
+      interceptors,
+      taskQueue: config.temporal.grinTaskQueue,
+      activities: createGrinActivities(deps),
+    }),
   ]);
   inProcess = { workers, connection, running: Promise.all(workers.map((w) => w.run())) };
 }
@@ -92,7 +120,8 @@ function pickBooks(): Map<string, KillPoint[]> {
   const small = sim.barcodes.filter((b) => bytes(b) > 1.1 * MiB && bytes(b) < 2 * MiB);
   const big = sim.barcodes.find((b) => bytes(b) > 17 * MiB);
   const needed = allPoints.length - 1; // upload:after-part goes to the big book; extract:after-unpack shares one
-  if (!big || small.length < needed) throw new Error(`simulator seed gives ${small.length} small books and ${big ? 'a' : 'no'} big one; pick another seed`);
+  if (!big || small.length < needed)
+    throw new Error(`simulator seed gives ${small.length} small books and ${big ? 'a' : 'no'} big one; pick another seed`);
   const plan = new Map<string, KillPoint[]>([[big, ['upload:after-part']]]);
   let next = 0;
   for (const point of allPoints) {
@@ -175,9 +204,15 @@ test('a worker killed right after each side effect of each file stage: every boo
     const token = (await board.get(barcode))!;
     const archive = (await sim.archive(barcode))!;
     const stored = await storage.head(storageKey(layout, 'archive', barcode));
-    expect({ barcode, size: stored?.size, etag: stored?.metadata.grin_etag }).toEqual({ barcode, size: token.decryptedBytes, etag: archive.etag });
+    expect({ barcode, size: stored?.size, etag: stored?.metadata.grin_etag }).toEqual({
+      barcode,
+      size: token.decryptedBytes,
+      etag: archive.etag,
+    });
     const plain = await openDecryptedStream(archive.path, sim.passphrase);
-    const storedMd5 = createHash('md5').update(await storage.getBytes(storageKey(layout, 'archive', barcode))).digest('hex');
+    const storedMd5 = createHash('md5')
+      .update(await storage.getBytes(storageKey(layout, 'archive', barcode)))
+      .digest('hex');
     expect({ barcode, md5: storedMd5 }).toEqual({ barcode, md5: await md5Of(plain.stream) });
     for (const kind of ['ocr', 'marc', 'token'] as const) {
       expect({ barcode, kind, stored: !!(await storage.head(storageKey(layout, kind, barcode))) }).toEqual({ barcode, kind, stored: true });
@@ -185,7 +220,10 @@ test('a worker killed right after each side effect of each file stage: every boo
   }
 
   // No archive was sent again once storage held it; no multipart upload left open.
-  const uploads = readFileSync(uploadLog, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as UploadLogLine);
+  const uploads = readFileSync(uploadLog, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as UploadLogLine);
   expect(uploads.filter((u) => u.alreadyStored)).toEqual([]);
   const open = await storage.client.send(new ListMultipartUploadsCommand({ Bucket: (env.config.storage as { bucket: string }).bucket }));
   expect(open.Uploads ?? []).toEqual([]);

@@ -38,11 +38,17 @@ beforeAll(async () => {
       done();
     },
   });
-  expect(installPipelineRuntime({ logger: createLogger({ level: 'warn', format: 'json', stream }), metrics: { port, host: '127.0.0.1' } })).toBe(true);
+  expect(
+    installPipelineRuntime({ logger: createLogger({ level: 'warn', format: 'json', stream }), metrics: { port, host: '127.0.0.1' } }),
+  ).toBe(true);
 });
 // Registered after the hook above, so the workers start under that Runtime.
 // The stall watch checks every second, so its gauges are there by the end of the batch.
-const p = useSimulatedPipeline('metrics', { books: 4, seed: 9, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 }, { metrics: { stallCheckSeconds: 1 } });
+const p = useSimulatedPipeline(
+  'metrics',
+  { books: 4, seed: 9, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 },
+  { metrics: { stallCheckSeconds: 1 } },
+);
 
 /** `name{labels} value` lines of the exposition format, as [name, labels, value]. */
 function samples(text: string): { name: string; labels: Record<string, string>; value: number }[] {
@@ -125,6 +131,11 @@ test('GET /metrics shows the SDK metrics and the pipeline counters of a small ba
 
   // The GRIN client's warning about the cut download reached the log with the activity's metadata.
   const grinWarning = logLines.find((l) => l.component === 'grin' && l.barcode === cut);
-  expect(grinWarning).toMatchObject({ level: 'warn', activityType: 'fetchArchive', stage: 'download', workflowId: `grin/${sim.directory}/${cut}` });
+  expect(grinWarning).toMatchObject({
+    level: 'warn',
+    activityType: 'fetchArchive',
+    stage: 'download',
+    workflowId: `grin/${sim.directory}/${cut}`,
+  });
   expect(JSON.stringify(logLines)).not.toContain(sim.passphrase);
 });

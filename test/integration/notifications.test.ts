@@ -51,8 +51,18 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   webhook = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/T0-secret-path-4242`;
-  sim = await startTestSimulator('notify', { books: 4, seed: 24, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 4 * 1024 });
-  env = testEnv(sim, 'notify', { notify: { webhook, mailTo: ['ops@example.org'], parkWindowSeconds: 2 }, metrics: { queueStallSeconds: 1 } });
+  sim = await startTestSimulator('notify', {
+    books: 4,
+    seed: 24,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 2, max: 3 },
+    pageImageBytes: 4 * 1024,
+  });
+  env = testEnv(sim, 'notify', {
+    notify: { webhook, mailTo: ['ops@example.org'], parkWindowSeconds: 2 },
+    metrics: { queueStallSeconds: 1 },
+  });
   // A fake sendmail on PATH: each message read from standard input into its own file.
   const bin = join(env.dir, 'bin');
   mailDir = join(env.dir, 'mail');
@@ -78,9 +88,16 @@ test('a batch with a parked book: one grouped park message with the reason, one 
     const client = await temporalClient();
     const barcodes = sim.barcodes.slice(0, 3);
     sim.setFaults({ notGzip: { barcodes: [barcodes[2]] } });
-    const handle = await startBatch(client, env.config, barcodes, { batchId: 'told', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, barcodes, {
+      batchId: 'told',
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     expect(await handle.result()).toMatchObject({ stored: 2, failed: 1 });
-    await waitUntil(async () => posts.some((p) => p.body.event === 'batch-finished') && posts.some((p) => p.body.event === 'books-parked'), PATIENCE_MS, 'both messages at the webhook');
+    await waitUntil(
+      async () => posts.some((p) => p.body.event === 'batch-finished') && posts.some((p) => p.body.event === 'books-parked'),
+      PATIENCE_MS,
+      'both messages at the webhook',
+    );
     await waitUntil(async () => mails().length >= 2, PATIENCE_MS, 'both messages by mail');
   } finally {
     await workers.stop();
@@ -89,13 +106,21 @@ test('a batch with a parked book: one grouped park message with the reason, one 
   expect(posts.every((p) => p.path === '/hooks/T0-secret-path-4242')).toBe(true);
   const parked = posts.filter((p) => p.body.event === 'books-parked');
   expect(parked).toHaveLength(1);
-  expect(parked[0].body.details).toEqual({ kind: 'books-parked', books: [expect.objectContaining({ barcode: sim.barcodes[2], stage: expect.any(String), reason: expect.any(String) })] });
+  expect(parked[0].body.details).toEqual({
+    kind: 'books-parked',
+    books: [expect.objectContaining({ barcode: sim.barcodes[2], stage: expect.any(String), reason: expect.any(String) })],
+  });
   expect(parked[0].body.text).toContain(`${sim.barcodes[2]}: `);
   const finished = posts.filter((p) => p.body.event === 'batch-finished');
   expect(finished).toHaveLength(1);
-  expect(finished[0].body).toMatchObject({ directory: env.config.grin.directory, details: { kind: 'batch-finished', batchId: 'told', total: 3, stored: 2, failed: 1, cancelled: 0 } });
+  expect(finished[0].body).toMatchObject({
+    directory: env.config.grin.directory,
+    details: { kind: 'batch-finished', batchId: 'told', total: 3, stored: 2, failed: 1, cancelled: 0 },
+  });
   expect(finished[0].body.title).toBe('grin-pipeline: batch told finished: 2 of 3 stored, 1 parked, 0 cancelled');
-  const subjects = mails().map((m) => /^Subject: (.*)$/m.exec(m)?.[1]).sort();
+  const subjects = mails()
+    .map((m) => /^Subject: (.*)$/m.exec(m)?.[1])
+    .sort();
   expect(subjects).toEqual([finished[0].body.title, parked[0].body.title].sort());
   expect(mails().every((m) => /^To: ops@example\.org$/m.test(m))).toBe(true);
   // The URL's path is a secret: registered, so no log line or output can carry it.
@@ -109,11 +134,26 @@ test('a queue nobody polls (no worker running): the stall watch sends one "stall
   const notifier = createNotifier(config.notify, config.grin.directory, createLogger({ level: 'error' }), { retryMs: 100 });
   const board = await Board.open(config.pipelineDir);
   // No worker runs now: the batch's first workflow task waits on a queue nobody polls.
-  const watch = startStallWatch({ client, config, board, logger: createLogger({ level: 'error' }), intervalMs: 1000, notifier, onReport: (r) => reports.push(r) });
+  const watch = startStallWatch({
+    client,
+    config,
+    board,
+    logger: createLogger({ level: 'error' }),
+    intervalMs: 1000,
+    notifier,
+    onReport: (r) => reports.push(r),
+  });
   try {
     const before = posts.filter((p) => p.body.event === 'stalled').length;
-    await startBatch(client, config, [sim.barcodes[3]], { batchId: 'stalled-told', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
-    await waitUntil(async () => posts.filter((p) => p.body.event === 'stalled').length > before, PATIENCE_MS, 'a stalled message at the webhook');
+    await startBatch(client, config, [sim.barcodes[3]], {
+      batchId: 'stalled-told',
+      settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }),
+    });
+    await waitUntil(
+      async () => posts.filter((p) => p.body.event === 'stalled').length > before,
+      PATIENCE_MS,
+      'a stalled message at the webhook',
+    );
     const seen = reports.length;
     await waitUntil(async () => reports.length >= seen + 3, PATIENCE_MS, 'three more checks');
     await notifier.flush();
@@ -123,6 +163,9 @@ test('a queue nobody polls (no worker running): the stall watch sends one "stall
     expect(reports.slice(seen).every((r) => r.queues.length > 0)).toBe(true);
   } finally {
     await watch.stop();
-    await client.workflow.getHandle(batchWorkflowId(config.grin.directory, 'stalled-told')).terminate().catch(() => undefined);
+    await client.workflow
+      .getHandle(batchWorkflowId(config.grin.directory, 'stalled-told'))
+      .terminate()
+      .catch(() => undefined);
   }
 });

@@ -23,7 +23,14 @@ let sim: RunningSimulator;
 let env: TestEnv;
 
 beforeAll(async () => {
-  sim = await startTestSimulator('opctl', { books: 12, seed: 2026120705, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 4, max: 8 }, pageImageBytes: 32 * KiB });
+  sim = await startTestSimulator('opctl', {
+    books: 12,
+    seed: 2026120705,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 4, max: 8 },
+    pageImageBytes: 32 * KiB,
+  });
   env = testEnv(sim, 'opctl', { metrics: { queueStallSeconds: 1 } });
 });
 
@@ -32,7 +39,8 @@ afterAll(async () => {
   env?.cleanup();
 });
 
-const archiveGetsSince = (t: number) => sim.requestLog.filter((e) => e.method === 'GET' && e.path.endsWith('.tar.gz.gpg') && e.time >= t).map((e) => e.path);
+const archiveGetsSince = (t: number) =>
+  sim.requestLog.filter((e) => e.method === 'GET' && e.path.endsWith('.tar.gz.gpg') && e.time >= t).map((e) => e.path);
 const conversionRequestsSince = (t: number) => sim.requestLog.filter((e) => e.path.endsWith('/_process') && e.time >= t).map((e) => e.path);
 
 test('a running batch is paused (nothing new reaches GRIN, the views say so), throttled, unpaused, and completes', async () => {
@@ -45,7 +53,11 @@ test('a running batch is paused (nothing new reaches GRIN, the views say so), th
   try {
     const barcodes = [...sim.barcodes];
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, barcodes, { batchId: 'paused', window: barcodes.length, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2 }) });
+    const handle = await startBatch(client, env.config, barcodes, {
+      batchId: 'paused',
+      window: barcodes.length,
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 2 }),
+    });
     const board = await Board.open(env.config.pipelineDir);
     const downloaded = async () => (await Promise.all(barcodes.map((b) => board.get(b)))).filter((t) => t?.stages['03_downloaded']).length;
     await waitUntil(async () => (await downloaded()) >= 1, PATIENCE_MS, 'a first book downloaded');
@@ -55,10 +67,14 @@ test('a running batch is paused (nothing new reaches GRIN, the views say so), th
     expect(paused.stdout).toMatch(/^GRIN requests paused by operator since \S+/m);
     expect(paused.stdout).toMatch(/^downloads paused by operator since \S+/m);
     // The workers read the pause, and what was already running when it came has finished.
-    await waitUntil(async () => {
-      const s = workers.operatorState();
-      return s.grinPaused && s.downloadsPaused && s.grinRunning === 0 && s.downloadsRunning === 0;
-    }, PATIENCE_MS, 'the workers holding GRIN calls and downloads');
+    await waitUntil(
+      async () => {
+        const s = workers.operatorState();
+        return s.grinPaused && s.downloadsPaused && s.grinRunning === 0 && s.downloadsRunning === 0;
+      },
+      PATIENCE_MS,
+      'the workers holding GRIN calls and downloads',
+    );
     // The simulator logs a request when its response closes, which may be just after the client has
     // its last byte: what counts is that no request *started* once the workers were idle.
     const idleAt = Date.now();
@@ -74,7 +90,9 @@ test('a running batch is paused (nothing new reaches GRIN, the views say so), th
     const boardView = await runCli(['-c', configFile, 'board']);
     expect(boardView.exitCode).toBe(0);
     expect(boardView.stdout).toMatch(/^downloads paused by operator since \S+/m);
-    const waiting = (await Promise.all(barcodes.map((b) => board.get(b)))).find((t) => t && ['00_available', '01_requested', '02_converted'].includes(t.bucket))!;
+    const waiting = (await Promise.all(barcodes.map((b) => board.get(b)))).find(
+      (t) => t && ['00_available', '01_requested', '02_converted'].includes(t.bucket),
+    )!;
     expect(waiting).toBeDefined();
     const status = await runCli(['-c', configFile, 'status', waiting.barcode]);
     expect(status.stdout).toMatch(/^waiting\s+(GRIN requests|downloads) paused by operator since \S+/m);
@@ -99,7 +117,11 @@ test('a running batch is paused (nothing new reaches GRIN, the views say so), th
       const unpaused = await runCli(['-c', configFile, 'unpause']);
       expect(unpaused.exitCode).toBe(0);
       expect(unpaused.stdout).not.toContain('paused by operator');
-      await waitUntil(async () => (await board.counts())['07_stored'] === barcodes.length, PATIENCE_MS, 'every book stored after the pause');
+      await waitUntil(
+        async () => (await board.counts())['07_stored'] === barcodes.length,
+        PATIENCE_MS,
+        'every book stored after the pause',
+      );
     } finally {
       clearInterval(sampler);
     }

@@ -54,15 +54,24 @@ describeWithChromium('page-screenshot', () => {
 
   test('a text that never shows fails with its name, and what was shown is still written', async () => {
     const out = join(dir, 'missing.png');
-    await expect(screenshotPage({ url, out, waitFor: ['drawn by script', 'never there'], width: 320, height: 200, chromium, timeoutMs: 4000 })).rejects.toThrow(
-      /did not show "never there" within 4s/,
-    );
+    await expect(
+      screenshotPage({ url, out, waitFor: ['drawn by script', 'never there'], width: 320, height: 200, chromium, timeoutMs: 4000 }),
+    ).rejects.toThrow(/did not show "never there" within 4s/);
     expect(pngSize(out)).toEqual({ width: 320, height: 200 });
   });
 
   test('local-storage entries are set before the page runs, and the text shown is returned', async () => {
     const out = join(dir, 'seeded.png');
-    const text = await screenshotPage({ url, out, waitFor: ['inside the frame'], localStorage: { seed: 'planted before load' }, width: 320, height: 200, chromium, settleMs: 100 });
+    const text = await screenshotPage({
+      url,
+      out,
+      waitFor: ['inside the frame'],
+      localStorage: { seed: 'planted before load' },
+      width: 320,
+      height: 200,
+      chromium,
+      settleMs: 100,
+    });
     expect(text).toContain('drawn by script; seed: planted before load');
   });
 });

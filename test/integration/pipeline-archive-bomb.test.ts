@@ -14,7 +14,14 @@ import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
 
-const p = useSimulatedPipeline('bomb', { books: 2, seed: 11, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 16 * 1024 });
+const p = useSimulatedPipeline('bomb', {
+  books: 2,
+  seed: 11,
+  initialState: 'all-available',
+  conversionDelaySeconds: 1,
+  pages: { min: 2, max: 3 },
+  pageImageBytes: 16 * 1024,
+});
 
 test('a decompression bomb is parked as a permanent failure after less than 100 MB unpacked; a good book is stored', async () => {
   const { sim, env } = p;
@@ -25,8 +32,13 @@ test('a decompression bomb is parked as a permanent failure after less than 100 
   const handle = await startBatch(client, env.config, [bomb, good], { batchId: 'bomb', settings });
   const board = await Board.open(env.config.pipelineDir);
   await waitUntil(async () => (await board.locate(bomb)) === 'failed', PATIENCE_MS, 'bomb parked').catch(async (err: unknown) => {
-    const desc = await client.workflow.getHandle(bookWorkflowId(sim.directory, bomb)).describe().catch(() => undefined);
-    throw new Error(`${String(err)}; token: ${JSON.stringify(await board.get(bomb))}; pending: ${JSON.stringify(desc?.raw.pendingActivities?.map((a) => [a.activityType?.name, a.attempt, a.lastFailure?.message]))}`);
+    const desc = await client.workflow
+      .getHandle(bookWorkflowId(sim.directory, bomb))
+      .describe()
+      .catch(() => undefined);
+    throw new Error(
+      `${String(err)}; token: ${JSON.stringify(await board.get(bomb))}; pending: ${JSON.stringify(desc?.raw.pendingActivities?.map((a) => [a.activityType?.name, a.attempt, a.lastFailure?.message]))}`,
+    );
   });
 
   const error = (await board.get(bomb))!.lastError!;

@@ -19,7 +19,14 @@ import { startBatch, type StartBatchOptions } from '../../src/cli/batch';
 import { batchStatus } from '../../src/cli/batch-status';
 import { bookSettingsFrom, UsageError } from '../../src/cli/common';
 import type { RunningSimulator } from '../../devkit/simulator';
-import { BATCH_STARTS_PER_RUN, BATCH_WORKFLOW_TASK_TIMEOUT_MS, batchWorkflowId, bookWorkflowId, retrySignal, type BatchInput } from '../../src/workflows/contracts';
+import {
+  BATCH_STARTS_PER_RUN,
+  BATCH_WORKFLOW_TASK_TIMEOUT_MS,
+  batchWorkflowId,
+  bookWorkflowId,
+  retrySignal,
+  type BatchInput,
+} from '../../src/workflows/contracts';
 import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
 import { LOST_NEWS } from '../support/lose-batch-news';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
@@ -39,12 +46,26 @@ let board: Board;
 let unused: string[];
 
 beforeAll(async () => {
-  sim = await startTestSimulator('batch', { books: 200, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
+  sim = await startTestSimulator('batch', {
+    books: 200,
+    seed: 31,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 1, max: 2 },
+    pageImageBytes: 4096,
+  });
   env = testEnv(sim, 'batch', { grin: { pollIntervalSeconds: 1 } });
   const bundle: WorkflowBundle = await bundleWorkflowCode({
     workflowsPath: require.resolve('../../src/workflows'),
     workflowInterceptorModules: [require.resolve('../support/lose-batch-news')],
-    logger: { trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => process.stderr.write(`${m}\n`), log: () => undefined },
+    logger: {
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: (m: string) => process.stderr.write(`${m}\n`),
+      log: () => undefined,
+    },
   });
   // Each settle notice goes out at once (no grouping), so news can beat a page of starts (the race
   // one test below needs); grouping itself is tested in test/unit/batch-notices.test.ts.
@@ -79,7 +100,7 @@ function batch(batchId: string, barcodes: string[], opts: Partial<StartBatchOpti
 async function runHistories(batchId: string, firstRunId: string): Promise<HistoryEvent[][]> {
   const id = batchWorkflowId(sim.directory, batchId);
   const runs: HistoryEvent[][] = [];
-  for (let runId: string | null | undefined = firstRunId; runId; ) {
+  for (let runId: string | null | undefined = firstRunId; runId;) {
     const events: HistoryEvent[] = (await client.workflow.getHandle(id, runId).fetchHistory()).events ?? [];
     runs.push(events);
     runId = events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId;
@@ -113,7 +134,9 @@ test('a window of 5 and a continue-as-new every 7 starts still stores all 30 boo
   expect(summary).toEqual({ batchId: 'many-runs', total: 30, started: 30, alreadyKnown: 0, stored: 30, failed: 0, cancelled: 0 });
   for (const barcode of barcodes) expect(await board.locate(barcode)).toBe('07_stored');
   // Each book was downloaded once: no book was started twice across runs.
-  const gets = sim.requestLog.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg') && r.status === 200 && barcodes.some((b) => r.path.includes(b)));
+  const gets = sim.requestLog.filter(
+    (r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg') && r.status === 200 && barcodes.some((b) => r.path.includes(b)),
+  );
   expect(gets).toHaveLength(30);
   expect(new Set(gets.map((r) => r.path)).size).toBe(30);
   // The batch really ran as several runs (30 starts / 7 per run).
@@ -172,10 +195,12 @@ test('books that settle while the batch continues as new are all counted', async
   });
   expect(crossed.length).toBeGreaterThan(0);
   const rejected = runs.flat().filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED).length;
-  process.stderr.write(`settle-across-runs: ${runs.length} runs, ${crossed.length} books' news crossed a continue-as-new, ${rejected} workflow tasks rejected (e.g. a signal during continue-as-new)\n`);
+  process.stderr.write(
+    `settle-across-runs: ${runs.length} runs, ${crossed.length} books' news crossed a continue-as-new, ${rejected} workflow tasks rejected (e.g. a signal during continue-as-new)\n`,
+  );
 });
 
-test('when every book\'s news is lost, the periodic reconcile still ends the batch with exact counts', async () => {
+test("when every book's news is lost, the periodic reconcile still ends the batch with exact counts", async () => {
   const stored = await alreadyStored(12);
   const fresh = take(2); // these go through GRIN and every stage
   const batchId = `${LOST_NEWS}-1`;
@@ -202,19 +227,27 @@ test('a book parked in a batch and stored by a retry after the batch finished: b
     writeFileSync(passphraseFile, sim.passphrase);
   }
   expect(summary).toEqual({ batchId: 'retry-later', total: 2, started: 2, alreadyKnown: 0, stored: 1, failed: 1, cancelled: 0 });
-  await waitUntil(async () => {
-    const s = await batchStatus(client, env.config, 'retry-later');
-    return s.state === 'finished' && s.books.failed === 1 && s.books['07_stored'] === 1;
-  }, PATIENCE_MS, 'batch-status shows one stored and one parked');
+  await waitUntil(
+    async () => {
+      const s = await batchStatus(client, env.config, 'retry-later');
+      return s.state === 'finished' && s.books.failed === 1 && s.books['07_stored'] === 1;
+    },
+    PATIENCE_MS,
+    'batch-status shows one stored and one parked',
+  );
 
   // After the batch has finished, the operator fixes the passphrase and retries the book.
   const book = client.workflow.getHandle(bookWorkflowId(sim.directory, stuck));
   await book.signal(retrySignal);
   expect(await book.result()).toBe('stored');
-  await waitUntil(async () => {
-    const s = await batchStatus(client, env.config, 'retry-later');
-    return s.books['07_stored'] === 2 && s.books.failed === 0;
-  }, PATIENCE_MS, 'batch-status shows both books stored');
+  await waitUntil(
+    async () => {
+      const s = await batchStatus(client, env.config, 'retry-later');
+      return s.books['07_stored'] === 2 && s.books.failed === 0;
+    },
+    PATIENCE_MS,
+    'batch-status shows both books stored',
+  );
   // What the batch counted when it ended is still reported as such.
   expect((await batchStatus(client, env.config, 'retry-later')).summary).toEqual(summary);
 

@@ -13,7 +13,15 @@ import type { BookStorage } from '../../src/storage/types';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import { bookWorkflowId, retrySignal, statusQuery } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
+import {
+  startWorkers,
+  temporalClient,
+  testEnv,
+  type RunningWorkers,
+  type TestEnv,
+  testS3Storage,
+  startTestSimulator,
+} from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 // Generous: a busy machine may take many times longer than an idle one; the tests wait for events.
@@ -43,7 +51,14 @@ async function tarEntries(gz: Buffer): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  sim = await startTestSimulator('e2e', { books: 30, seed: 7, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 4 }, pageImageBytes: 16 * 1024 });
+  sim = await startTestSimulator('e2e', {
+    books: 30,
+    seed: 7,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 2, max: 4 },
+    pageImageBytes: 16 * 1024,
+  });
   env = testEnv(sim, 'e2e', {
     storage: testS3Storage({ bucket: `books-e2e-${Date.now()}`, prefix: 'library/' }),
   });
@@ -77,7 +92,15 @@ test(`${BOOKS} books go from 00_available to 07_stored with their files in S3`, 
     const token = await board.get(barcode);
     expect(token).toMatchObject({ barcode, bucket: '07_stored', directory: sim.directory });
     // Every stage left its timestamp on the way.
-    for (const b of ['01_requested', '02_converted', '03_downloaded', '04_decrypted', '05_extracted', '06_processed', '07_stored'] as const) {
+    for (const b of [
+      '01_requested',
+      '02_converted',
+      '03_downloaded',
+      '04_decrypted',
+      '05_extracted',
+      '06_processed',
+      '07_stored',
+    ] as const) {
       expect(token!.stages[b]).toBeDefined();
     }
     expect(token!.grinEtag).toBe(sim.book(barcode).etag);
@@ -90,7 +113,10 @@ test(`${BOOKS} books go from 00_available to 07_stored with their files in S3`, 
     expect(names).toContain('checksum.md5');
     expect(names).toContain(`${sim.directory}_${barcode}.xml`);
 
-    const ocrLines = gunzipSync(await storage.getBytes(`full/${barcode}/${barcode}_ocr.jsonl.gz`)).toString('utf8').trim().split('\n');
+    const ocrLines = gunzipSync(await storage.getBytes(`full/${barcode}/${barcode}_ocr.jsonl.gz`))
+      .toString('utf8')
+      .trim()
+      .split('\n');
     expect(ocrLines.length).toBe(token!.pageCount);
     expect(typeof JSON.parse(ocrLines[0])).toBe('string');
     expect(JSON.parse(ocrLines[0]).length).toBeGreaterThan(10);
@@ -158,7 +184,11 @@ test('damaged archives are parked with the reason: a checksum mismatch names the
   const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1 });
   await startBatch(client, env.config, [mismatch, notGzip], { batchId: 'damaged', settings });
   const board = await Board.open(env.config.pipelineDir);
-  await waitUntil(async () => (await board.locate(mismatch)) === 'failed' && (await board.locate(notGzip)) === 'failed', PATIENCE_MS, 'both parked');
+  await waitUntil(
+    async () => (await board.locate(mismatch)) === 'failed' && (await board.locate(notGzip)) === 'failed',
+    PATIENCE_MS,
+    'both parked',
+  );
 
   const m = (await board.get(mismatch))!.lastError!;
   expect(m.stage).toBe('05_extracted');

@@ -21,7 +21,18 @@ describe('100 books waiting for conversion at once', () => {
   // GRIN takes an hour to convert, on the simulator's clock: the books wait until the test moves
   // that clock, however long a busy machine takes to start them all.
   const CONVERSION_SECONDS = 3600;
-  const p = useSimulatedPipeline('wait200', { books: BOOKS, seed: 11, initialState: 'all-new', conversionDelaySeconds: CONVERSION_SECONDS, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: POLL_SECONDS, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
+  const p = useSimulatedPipeline(
+    'wait200',
+    {
+      books: BOOKS,
+      seed: 11,
+      initialState: 'all-new',
+      conversionDelaySeconds: CONVERSION_SECONDS,
+      pages: { min: 1, max: 1 },
+      pageImageBytes: 4096,
+    },
+    { grin: { pollIntervalSeconds: POLL_SECONDS, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } },
+  );
 
   test('one _converted fetch per poll interval, few history events per waiting book, all stored', async () => {
     const { sim, env } = p;
@@ -32,10 +43,14 @@ describe('100 books waiting for conversion at once', () => {
 
     // Every book asked for; all are now waiting for GRIN.
     let counts = await board.counts();
-    await waitUntil(async () => {
-      counts = await board.counts();
-      return counts['01_requested'] === BOOKS;
-    }, PATIENCE_MS, 'all books requested').catch((err: Error) => {
+    await waitUntil(
+      async () => {
+        counts = await board.counts();
+        return counts['01_requested'] === BOOKS;
+      },
+      PATIENCE_MS,
+      'all books requested',
+    ).catch((err: Error) => {
       throw new Error(`${err.message}; board: ${JSON.stringify(counts)}`);
     });
 
@@ -57,12 +72,17 @@ describe('100 books waiting for conversion at once', () => {
     // One worker process, one watcher for 100 books: its `_converted` fetches are, on average, at least one
     // poll interval apart (the simulator's log times them; a single gap may look shorter when one
     // request waited longer than the next for a busy event loop, hence one fetch of allowance).
-    const fetches = sim.requestLog.filter((r) => r.path.endsWith('/_converted')).map((r) => r.time).sort((a, b) => a - b);
+    const fetches = sim.requestLog
+      .filter((r) => r.path.endsWith('/_converted'))
+      .map((r) => r.time)
+      .sort((a, b) => a - b);
     expect(fetches.length).toBeGreaterThanOrEqual(POLLS);
     const spanMs = fetches[fetches.length - 1] - fetches[0];
     expect(fetches.length - 1).toBeLessThanOrEqual(spanMs / (POLL_SECONDS * 1000) + 1);
     const histories = await Promise.all(
-      sim.barcodes.slice(0, 20).map(async (b) => (await client.workflow.getHandle(bookWorkflowId(sim.directory, b)).describe()).historyLength),
+      sim.barcodes
+        .slice(0, 20)
+        .map(async (b) => (await client.workflow.getHandle(bookWorkflowId(sim.directory, b)).describe()).historyLength),
     );
     // 45 events on a calm machine (npm run bench:cost counts them); a busy one may add a workflow task
     // retried or held open for a slow local activity, but nowhere near the 88 of a polling book.
@@ -79,7 +99,19 @@ describe('a conversion queue cap of 20 with 60 books', () => {
   // GRIN converts only when the test moves its clock, so the queue fills up first however fast or
   // slow this machine starts the books.
   const CONVERSION_SECONDS = 3600;
-  const p = useSimulatedPipeline('cap20', { books: BOOKS, seed: 12, initialState: 'all-new', queueCap: CAP, conversionDelaySeconds: CONVERSION_SECONDS, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } });
+  const p = useSimulatedPipeline(
+    'cap20',
+    {
+      books: BOOKS,
+      seed: 12,
+      initialState: 'all-new',
+      queueCap: CAP,
+      conversionDelaySeconds: CONVERSION_SECONDS,
+      pages: { min: 1, max: 1 },
+      pageImageBytes: 4096,
+    },
+    { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500 }, concurrency: { fileActivities: 8, grinActivities: 16 } },
+  );
 
   test('every book is stored and GRIN never holds more than 20 of our requests', async () => {
     const { sim, env } = p;
@@ -121,7 +153,10 @@ describe('a package evicted from the converted pool before download', () => {
   test('is requested again and the book is still stored', async () => {
     const { sim, env } = p;
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, [A], { batchId: 'evict', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, [A], {
+      batchId: 'evict',
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     const archivePath = `/libraries/${sim.directory}/${A}.tar.gz.gpg`;
     await waitUntil(async () => sim.requestLog.some((r) => r.path === archivePath && r.status === 429), PATIENCE_MS, 'download attempted');
 
@@ -146,17 +181,28 @@ describe('a package evicted from the converted pool before download', () => {
 describe('the shared GRIN rate limit', () => {
   const BOOKS = 12;
   const RATE = 3;
-  const p = useSimulatedPipeline('rate', { books: BOOKS, seed: 14, initialState: 'all-new', conversionDelaySeconds: 1, pages: { min: 1, max: 1 }, pageImageBytes: 4096 }, { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: RATE }, concurrency: { grinActivities: 16 } });
+  const p = useSimulatedPipeline(
+    'rate',
+    { books: BOOKS, seed: 14, initialState: 'all-new', conversionDelaySeconds: 1, pages: { min: 1, max: 1 }, pageImageBytes: 4096 },
+    { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: RATE }, concurrency: { grinActivities: 16 } },
+  );
 
   test('GRIN activities start no faster than the Temporal task-queue rate limit allows', async () => {
     const { sim, env } = p;
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'rate', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, sim.barcodes, {
+      batchId: 'rate',
+      window: BOOKS,
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     expect(await handle.result()).toMatchObject({ stored: BOOKS });
     // Each book's request is one `_process` call from a rate-limited GRIN activity; with 16 slots
     // free they would all go out at once, but the server hands out RATE activities per second.
     // The simulator's log times the requests: a busy machine only spreads them further apart.
-    const requests = sim.requestLog.filter((r) => r.path.endsWith('/_process')).map((r) => r.time).sort((a, b) => a - b);
+    const requests = sim.requestLog
+      .filter((r) => r.path.endsWith('/_process'))
+      .map((r) => r.time)
+      .sort((a, b) => a - b);
     expect(requests).toHaveLength(BOOKS);
     const spanSeconds = (requests[requests.length - 1] - requests[0]) / 1000;
     // After a first burst of up to RATE, the rest take at least (BOOKS - RATE) / RATE = 3 s; half of
@@ -166,7 +212,7 @@ describe('the shared GRIN rate limit', () => {
   });
 });
 
-describe('pacing caps: 3 books in GRIN\'s queue, 5 requested and not downloaded, 24 books', () => {
+describe("pacing caps: 3 books in GRIN's queue, 5 requested and not downloaded, 24 books", () => {
   const BOOKS = 24;
   const QUEUE_CAP = 3;
   const POOL_CAP = 5;
@@ -176,8 +222,20 @@ describe('pacing caps: 3 books in GRIN\'s queue, 5 requested and not downloaded,
   const CONVERSION_SECONDS = 3600;
   const p = useSimulatedPipeline(
     'pacing',
-    { books: BOOKS, seed: 14, initialState: 'all-new', poolCap: 6, conversionDelaySeconds: CONVERSION_SECONDS, pages: { min: 1, max: 1 }, pageImageBytes: 4096, faults: { rateLimitArchive: {} } },
-    { grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500, pacing: { maxInGrinQueue: QUEUE_CAP, maxRequestedNotDownloaded: POOL_CAP } }, concurrency: { fileActivities: 8, grinActivities: 16 } },
+    {
+      books: BOOKS,
+      seed: 14,
+      initialState: 'all-new',
+      poolCap: 6,
+      conversionDelaySeconds: CONVERSION_SECONDS,
+      pages: { min: 1, max: 1 },
+      pageImageBytes: 4096,
+      faults: { rateLimitArchive: {} },
+    },
+    {
+      grin: { pollIntervalSeconds: 1, rateLimitPerSecond: 500, pacing: { maxInGrinQueue: QUEUE_CAP, maxRequestedNotDownloaded: POOL_CAP } },
+      concurrency: { fileActivities: 8, grinActivities: 16 },
+    },
   );
 
   test('GRIN never holds more than the caps of our books, and every book is stored', async () => {
@@ -186,20 +244,33 @@ describe('pacing caps: 3 books in GRIN\'s queue, 5 requested and not downloaded,
     const settings = bookSettingsFrom(env.config, { pollIntervalSeconds: 1, queueFullRetrySeconds: 1 });
     const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'pacing', window: BOOKS, settings });
     const board = await Board.open(env.config.pipelineDir);
-    const waitingFor = async (what: string) => (await board.list('00_available')).tokens.some((t) => t.status?.startsWith(`waiting for ${what}`));
+    const waitingFor = async (what: string) =>
+      (await board.list('00_available')).tokens.some((t) => t.status?.startsWith(`waiting for ${what}`));
 
     // The queue cap: 3 requested, the others wait for room in GRIN's queue.
-    await waitUntil(async () => (await board.counts())['01_requested'] === QUEUE_CAP && (await waitingFor("room in GRIN's conversion queue")), PATIENCE_MS, 'the queue cap reached');
+    await waitUntil(
+      async () => (await board.counts())['01_requested'] === QUEUE_CAP && (await waitingFor("room in GRIN's conversion queue")),
+      PATIENCE_MS,
+      'the queue cap reached',
+    );
     expect(sim.stats().queued).toBe(QUEUE_CAP);
 
     // GRIN converts those 3; downloads are still refused, so 2 more may be requested, then none.
     sim.advance(CONVERSION_SECONDS);
-    await waitUntil(async () => {
-      const c = await board.counts();
-      return c['02_converted'] === QUEUE_CAP && c['01_requested'] === POOL_CAP - QUEUE_CAP;
-    }, PATIENCE_MS, '2 more requested');
+    await waitUntil(
+      async () => {
+        const c = await board.counts();
+        return c['02_converted'] === QUEUE_CAP && c['01_requested'] === POOL_CAP - QUEUE_CAP;
+      },
+      PATIENCE_MS,
+      '2 more requested',
+    );
     sim.advance(CONVERSION_SECONDS);
-    await waitUntil(async () => (await board.counts())['02_converted'] === POOL_CAP && (await waitingFor("room in GRIN's converted pool")), PATIENCE_MS, 'the pool cap reached');
+    await waitUntil(
+      async () => (await board.counts())['02_converted'] === POOL_CAP && (await waitingFor("room in GRIN's converted pool")),
+      PATIENCE_MS,
+      'the pool cap reached',
+    );
     expect((await board.counts())['01_requested']).toBe(0);
     expect(sim.stats().pool).toBe(POOL_CAP);
 

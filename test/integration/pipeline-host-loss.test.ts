@@ -55,8 +55,10 @@ test('a book whose host stops mid-download finishes on another host', async () =
     const bytesOnDisk = () => statSync(partial, { throwIfNoEntry: false })?.size ?? 0;
     await waitUntil(async () => bytesOnDisk() > 0, PATIENCE_MS, 'host A downloading');
     // The host that took the download recorded itself on the token.
-    expect((await (await Board.open(env.config.pipelineDir)).get(barcode))?.fileQueue).toBe(`${env.config.temporal.fileTaskQueuePrefix}-host-a`);
-    expect((await Board.open(env.config.pipelineDir).then((b) => b.locate(barcode)))).toBe('02_converted');
+    expect((await (await Board.open(env.config.pipelineDir)).get(barcode))?.fileQueue).toBe(
+      `${env.config.temporal.fileTaskQueuePrefix}-host-a`,
+    );
+    expect(await Board.open(env.config.pipelineDir).then((b) => b.locate(barcode))).toBe('02_converted');
 
     await hostA.stop(); // host A disappears
     hostAStopped = true;

@@ -22,7 +22,16 @@ import { createStorage } from '../../src/storage';
 import type { FixityManifest } from '../../src/storage/fixity';
 import type { S3Storage } from '../../src/storage/s3';
 import { runCli, writeConfigFile } from '../support/cli';
-import { s3Endpoint, startWorkers, temporalClient, testEnv, testS3Storage, startTestSimulator, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import {
+  s3Endpoint,
+  startWorkers,
+  temporalClient,
+  testEnv,
+  testS3Storage,
+  startTestSimulator,
+  type RunningWorkers,
+  type TestEnv,
+} from '../support/pipeline';
 import { TEST_PATIENCE_MS } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
@@ -39,7 +48,14 @@ const bucket = `books-fixity-${Date.now()}`;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'grin-fixity-'));
-  sim = await startTestSimulator('s3fixity', { books: BOOKS, seed: 47, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 8 * 1024 });
+  sim = await startTestSimulator('s3fixity', {
+    books: BOOKS,
+    seed: 47,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 1, max: 2 },
+    pageImageBytes: 8 * 1024,
+  });
   proxy = await startS3FaultProxy(s3Endpoint(), { corruptBodies: BOOKS, corruptKeys: /\.tar\.gz$/, dropChecksums: true, lieEtags: true });
   env = testEnv(sim, 's3fixity', { storage: testS3Storage({ bucket, endpoint: proxy.url }) });
   direct = createStorage({ ...env.config.storage, endpoint: s3Endpoint() } as typeof env.config.storage) as S3Storage;
@@ -58,7 +74,11 @@ afterAll(async () => {
 test('an archive damaged on its way to S3 (checksums dropped, ETags lied) is never recorded stored; every book ends stored intact', async () => {
   const client = await temporalClient();
   const board = await Board.open(env.config.pipelineDir);
-  const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 's3fixity', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+  const handle = await startBatch(client, env.config, sim.barcodes, {
+    batchId: 's3fixity',
+    window: BOOKS,
+    settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+  });
   const summary = await handle.result();
   expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
 
@@ -83,7 +103,11 @@ test('an archive damaged on its way to S3 (checksums dropped, ETags lied) is nev
     expect(manifest.storage.location).toBe(`s3://${bucket}/`);
     for (const entry of manifest.objects) {
       const bytes = await direct.getBytes(entry.key);
-      expect({ key: entry.key, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({ key: entry.key, size: entry.size, sha256: entry.sha256 });
+      expect({ key: entry.key, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }).toEqual({
+        key: entry.key,
+        size: entry.size,
+        sha256: entry.sha256,
+      });
     }
     expect(token?.storedIn).toEqual({ kind: 's3', bucket, prefix: '', location: `s3://${bucket}/` });
   }
@@ -114,7 +138,9 @@ test('verify passes on an honest store and finds one byte flipped at rest; --sin
   const found = await runCli(['-c', configFile, 'verify', '--all', '--out', csvFile]);
   expect(found.exitCode).toBe(1);
   const rows = readFileSync(csvFile, 'utf8').trim().split('\n').slice(1);
-  expect(rows.filter((r) => r.includes(',mismatch,'))).toEqual([expect.stringContaining(`${damaged},archive,raw/${damaged}/${damaged}.tar.gz,mismatch,`)]);
+  expect(rows.filter((r) => r.includes(',mismatch,'))).toEqual([
+    expect.stringContaining(`${damaged},archive,raw/${damaged}/${damaged}.tar.gz,mismatch,`),
+  ]);
   const board = await Board.open(env.config.pipelineDir);
   expect((await board.get(damaged))?.fixity).toMatchObject({ verifiedOk: false, verifyProblem: expect.stringContaining('SHA-256') });
   expect((await board.get(intact))?.fixity).toMatchObject({ verifiedOk: true });

@@ -13,7 +13,16 @@ import type { RunningSimulator } from '../../devkit/simulator';
 import { createStorage } from '../../src/storage';
 import type { BookStorage } from '../../src/storage/types';
 import { bookWorkflowId } from '../../src/workflows/contracts';
-import { s3Endpoint, startWorkers, temporalClient, testEnv, type RunningWorkers, type TestEnv, testS3Storage, startTestSimulator } from '../support/pipeline';
+import {
+  s3Endpoint,
+  startWorkers,
+  temporalClient,
+  testEnv,
+  type RunningWorkers,
+  type TestEnv,
+  testS3Storage,
+  startTestSimulator,
+} from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
@@ -28,7 +37,14 @@ let storage: BookStorage;
 let workers: RunningWorkers;
 
 beforeAll(async () => {
-  sim = await startTestSimulator('s3outage', { books: BOOKS, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 8 * 1024 });
+  sim = await startTestSimulator('s3outage', {
+    books: BOOKS,
+    seed: 31,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 1, max: 2 },
+    pageImageBytes: 8 * 1024,
+  });
   const moto = new URL(s3Endpoint());
   proxy = await startTcpProxy({ host: moto.hostname, port: Number(moto.port) });
   env = testEnv(sim, 's3outage', {
@@ -51,7 +67,11 @@ test(`books wait for S3 through ${FAILED_ATTEMPTS} failed upload attempts, say s
   const board = await Board.open(env.config.pipelineDir);
   // S3 goes away before the books reach the upload (only the upload needs it).
   proxy.down();
-  const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 's3outage', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+  const handle = await startBatch(client, env.config, sim.barcodes, {
+    batchId: 's3outage',
+    window: BOOKS,
+    settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+  });
 
   const waitingForS3 = async (minAttempt = 1) => {
     const tokens = await Promise.all(sim.barcodes.map((b) => board.get(b)));
@@ -66,7 +86,11 @@ test(`books wait for S3 through ${FAILED_ATTEMPTS} failed upload attempts, say s
   expect(pending.find((a) => a.type === 'storeBook')?.waitingFor).toMatch(/S3 storage/);
 
   // More failed attempts than the old budget of 5: nobody parks.
-  await waitUntil(async () => (await waitingForS3(FAILED_ATTEMPTS)).length > 0, PATIENCE_MS, `a book's upload failed ${FAILED_ATTEMPTS} times`);
+  await waitUntil(
+    async () => (await waitingForS3(FAILED_ATTEMPTS)).length > 0,
+    PATIENCE_MS,
+    `a book's upload failed ${FAILED_ATTEMPTS} times`,
+  );
   const waitingAtEnd = (await waitingForS3()).length;
   const storedDuringOutage = (await board.counts())['07_stored'] ?? 0;
   expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);
@@ -76,7 +100,9 @@ test(`books wait for S3 through ${FAILED_ATTEMPTS} failed upload attempts, say s
   // The wait between attempts is the config's `timeouts.fileRetryMaxSeconds` (5 s in tests), not the default 5 minutes.
   const history = await client.workflow.getHandle(bookWorkflowId(sim.directory, waiter.barcode)).fetchHistory();
   const upload = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'storeBook');
-  expect(Number(upload?.activityTaskScheduledEventAttributes?.retryPolicy?.maximumInterval?.seconds)).toBe(env.config.timeouts.fileRetryMaxSeconds);
+  expect(Number(upload?.activityTaskScheduledEventAttributes?.retryPolicy?.maximumInterval?.seconds)).toBe(
+    env.config.timeouts.fileRetryMaxSeconds,
+  );
   expect((await board.list('failed')).tokens.map((t) => `${t.barcode}: ${t.lastError?.message}`)).toEqual([]);
   expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
   expect(waitingAtEnd).toBeGreaterThan(0);

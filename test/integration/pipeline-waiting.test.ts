@@ -10,7 +10,15 @@ import { bookSettingsFrom } from '../../src/cli/common';
 import { pendingActivities } from '../../src/client';
 import type { RunningSimulator } from '../../devkit/simulator';
 import { bookWorkflowId, conversionWatchWorkflowId } from '../../src/workflows/contracts';
-import { startWorkers, temporalClient, testEnv, useSimulatedPipeline, type RunningWorkers, type TestEnv, startTestSimulator } from '../support/pipeline';
+import {
+  startWorkers,
+  temporalClient,
+  testEnv,
+  useSimulatedPipeline,
+  type RunningWorkers,
+  type TestEnv,
+  startTestSimulator,
+} from '../support/pipeline';
 import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
@@ -22,12 +30,21 @@ async function parkedReasons(board: Board): Promise<string[]> {
 }
 
 describe('two login redirects in a row', () => {
-  const p = useSimulatedPipeline('redirect2', { books: 2, seed: 21, initialState: 'all-available', ...SMALL_BOOKS, faults: { loginRedirect: { times: 2 } } });
+  const p = useSimulatedPipeline('redirect2', {
+    books: 2,
+    seed: 21,
+    initialState: 'all-available',
+    ...SMALL_BOOKS,
+    faults: { loginRedirect: { times: 2 } },
+  });
 
   test('the book is still stored, not parked', async () => {
     const { sim, env } = p;
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, sim.barcodes.slice(0, 1), { batchId: 'redirect2', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, sim.barcodes.slice(0, 1), {
+      batchId: 'redirect2',
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     const summary = await handle.result();
     const board = await Board.open(env.config.pipelineDir);
     expect(await parkedReasons(board)).toEqual([]);
@@ -45,14 +62,25 @@ describe('a failed shared listing with 50 books waiting', () => {
   const CONVERSION_SECONDS = 3_600;
   const p = useSimulatedPipeline(
     'listing50',
-    { books: BOOKS, seed: 22, initialState: 'all-new', ...SMALL_BOOKS, conversionDelaySeconds: CONVERSION_SECONDS, faults: { requestUnavailable: {} } },
+    {
+      books: BOOKS,
+      seed: 22,
+      initialState: 'all-new',
+      ...SMALL_BOOKS,
+      conversionDelaySeconds: CONVERSION_SECONDS,
+      faults: { requestUnavailable: {} },
+    },
     { grin: { pollIntervalSeconds: 2, rateLimitPerSecond: 200 }, concurrency: { fileActivities: 8, grinActivities: 16 } },
   );
 
   test('parks no book; every book says what it waits for, and all are stored once the listing works', async () => {
     const { sim, env } = p;
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'listing50', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 2 }) });
+    const handle = await startBatch(client, env.config, sim.barcodes, {
+      batchId: 'listing50',
+      window: BOOKS,
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 2 }),
+    });
     const board = await Board.open(env.config.pipelineDir);
 
     const waiting = async () => {
@@ -61,7 +89,11 @@ describe('a failed shared listing with 50 books waiting', () => {
     };
     await waitUntil(async () => (await waiting()) === BOOKS, PATIENCE_MS, 'all 50 books waiting for the listing');
     // The listing kept failing for every one of them, again and again, and none parked.
-    await waitUntil(async () => sim.requestLog.filter((r) => r.fault === 'requestUnavailable').length >= 3, PATIENCE_MS, 'listing failed 3 times');
+    await waitUntil(
+      async () => sim.requestLog.filter((r) => r.fault === 'requestUnavailable').length >= 3,
+      PATIENCE_MS,
+      'listing failed 3 times',
+    );
     expect(await parkedReasons(board)).toEqual([]);
     expect((await board.counts())['01_requested']).toBe(BOOKS);
     // Books wait for the conversion watcher's signal, not in an activity of their own; the watcher's
@@ -92,7 +124,11 @@ describe('a _failed listing page nested 10,000 levels deep, all along', () => {
   test('books GRIN has converted are stored all the same; none parks, the worker lives', async () => {
     const { sim, env } = p;
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'deepfailed', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, sim.barcodes, {
+      batchId: 'deepfailed',
+      window: BOOKS,
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     const summary = await handle.result();
     const board = await Board.open(env.config.pipelineDir);
     expect(await parkedReasons(board)).toEqual([]);
@@ -122,7 +158,11 @@ describe('every GRIN answer with Connection: close, and archive bodies that tric
   test('every book is stored: the worker survives the closes, and trickling downloads are cut and resumed', async () => {
     const { sim, env } = p;
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'connclose', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, sim.barcodes, {
+      batchId: 'connclose',
+      window: BOOKS,
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     const summary = await handle.result();
     const board = await Board.open(env.config.pipelineDir);
     expect(await parkedReasons(board)).toEqual([]);
@@ -145,7 +185,13 @@ describe('revoked GRIN credentials (invalid_grant)', () => {
   let workers: RunningWorkers;
 
   beforeAll(async () => {
-    sim = await startTestSimulator('revoked', { books: BOOKS, seed: 23, initialState: 'all-available', ...SMALL_BOOKS, faults: { revokedCredentials: {} } });
+    sim = await startTestSimulator('revoked', {
+      books: BOOKS,
+      seed: 23,
+      initialState: 'all-available',
+      ...SMALL_BOOKS,
+      faults: { revokedCredentials: {} },
+    });
     env = testEnv(sim, 'revoked');
     // OAuth through the simulator's token endpoint instead of the fixed test token.
     const oauth = sim.oauthClients[0]!;
@@ -167,11 +213,16 @@ describe('revoked GRIN credentials (invalid_grant)', () => {
 
   test('books wait, naming the credentials, and go on by themselves when the credentials work again', async () => {
     const client = await temporalClient();
-    const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'revoked', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    const handle = await startBatch(client, env.config, sim.barcodes, {
+      batchId: 'revoked',
+      window: BOOKS,
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     const board = await Board.open(env.config.pipelineDir);
     const waitingForCredentials = async () =>
-      (await Promise.all(sim.barcodes.map((b) => board.get(b)))).filter((t) => /^waiting for GRIN to accept our credentials .*\(attempt [2-9]\d*\)/.test(t?.status ?? ''))
-        .length;
+      (await Promise.all(sim.barcodes.map((b) => board.get(b)))).filter((t) =>
+        /^waiting for GRIN to accept our credentials .*\(attempt [2-9]\d*\)/.test(t?.status ?? ''),
+      ).length;
     // A second attempt has failed too for every book: they wait, and none parked.
     await waitUntil(async () => (await waitingForCredentials()) === BOOKS, PATIENCE_MS, 'books waiting for credentials (attempt 2)');
     expect(await parkedReasons(board)).toEqual([]);

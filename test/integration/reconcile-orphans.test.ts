@@ -25,7 +25,8 @@ async function plantBooks(config: PipelineConfig): Promise<void> {
   if (config.storage.kind === 's3') await (storage as S3Storage).createBucketIfMissing();
   const layout = config.storage.layout;
   const board = await Board.open(config.pipelineDir);
-  const put = (kind: 'archive' | 'ocr' | 'marc' | 'token', barcode: string) => storage.putBytes(`${kind} of ${barcode}`, storageKey(layout, kind, barcode));
+  const put = (kind: 'archive' | 'ocr' | 'marc' | 'token', barcode: string) =>
+    storage.putBytes(`${kind} of ${barcode}`, storageKey(layout, kind, barcode));
   // Stored completely.
   await board.create({ barcode: 'GOOD01', directory: 'TEST' });
   await board.move('GOOD01', '07_stored');
@@ -59,7 +60,15 @@ test.each([
   ['the S3 test server', () => testS3Storage({ bucket: `books-orphans-${Date.now()}`, prefix: 'library/' })],
   ['local storage', () => ({ kind: 'local' as const, path: join(dir, 'storage') })],
 ])('reconcile lists books with objects and no stored token on %s', async (_where, storageSettings) => {
-  const config = loadConfig({ env: {}, overrides: { pipelineDir: join(dir, 'pipeline'), processingDir: join(dir, 'processing'), storage: storageSettings(), temporal: { address: '127.0.0.1:1' } } });
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      pipelineDir: join(dir, 'pipeline'),
+      processingDir: join(dir, 'processing'),
+      storage: storageSettings(),
+      temporal: { address: '127.0.0.1:1' },
+    },
+  });
   await plantBooks(config);
 
   const report = await runReconcile(config, {});
@@ -69,7 +78,9 @@ test.each([
   const configFile = writeConfigFile(dir, config);
   const text = await runCli(['-c', configFile, 'reconcile']);
   expect(text.exitCode).toBe(1);
-  expect(text.stdout).toContain('storage: 9 objects, 2 books with objects and no stored token (orphans), 1 being uploaded, 1 keys outside the layout');
+  expect(text.stdout).toContain(
+    'storage: 9 objects, 2 books with objects and no stored token (orphans), 1 being uploaded, 1 keys outside the layout',
+  );
   expect(text.stdout).toContain('orphan CANC01 (board: cancelled): full/CANC01/CANC01_ocr.jsonl.gz raw/CANC01/CANC01.tar.gz');
   expect(text.stdout).toContain('orphan LOST01 (not on the board): meta/LOST01/LOST01_marc.json');
   const json = await runCli(['-c', configFile, 'reconcile', '--json']);

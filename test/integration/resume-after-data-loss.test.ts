@@ -80,7 +80,8 @@ afterAll(async () => {
   env?.cleanup();
 });
 
-const archiveGets = (barcodes: string[]) => sim.requestLog.filter((r) => r.method === 'GET' && r.barcode && barcodes.includes(r.barcode) && r.path.endsWith('.tar.gz.gpg'));
+const archiveGets = (barcodes: string[]) =>
+  sim.requestLog.filter((r) => r.method === 'GET' && r.barcode && barcodes.includes(r.barcode) && r.path.endsWith('.tar.gz.gpg'));
 
 test('after Temporal loses its data, resume finishes every book from its bucket; reconcile --from-temporal rebuilds a lost board', async () => {
   const { config } = env;
@@ -98,7 +99,9 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   workers = await startWorkers(config, { storage: gated.storage });
   await startBatch(await clientFor(config), config, barcodes, { batchId: 'before-loss', settings });
   await waitUntil(
-    async () => (await board.locate(parkedBook)) === 'failed' && (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '06_processed'),
+    async () =>
+      (await board.locate(parkedBook)) === 'failed' &&
+      (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '06_processed'),
     PATIENCE_MS,
     'books parked or waiting at the upload',
   ).catch(async (err: Error) => {
@@ -122,7 +125,11 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   workers = await startWorkers(config); // real storage: uploads go through now
   const resumed = await resumeFromBoard(client, config, board, { settings });
   expect(Object.values(resumed.started).flat()).toHaveLength(BOOKS);
-  await waitUntil(async () => (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '07_stored'), PATIENCE_MS, 'resumed books stored');
+  await waitUntil(
+    async () => (await Promise.all([filesGone, ...atUpload].map((b) => board.locate(b)))).every((b) => b === '07_stored'),
+    PATIENCE_MS,
+    'resumed books stored',
+  );
 
   const after = sim.requestLog.slice(seenBefore);
   const getsAfter = after.filter((r) => r.method === 'GET' && r.path.endsWith('.tar.gz.gpg'));
@@ -131,7 +138,11 @@ test('after Temporal loses its data, resume finishes every book from its bucket;
   expect(after.filter((r) => r.path.endsWith('/_process'))).toEqual([]);
   // The parked book came back parked with its reason, waiting for retry.
   const parked = client.workflow.getHandle(bookWorkflowId(config.grin.directory, parkedBook));
-  await waitUntil(async () => (await parked.query(statusQuery).catch(() => undefined))?.state === 'parked', PATIENCE_MS, 'parked book parked again');
+  await waitUntil(
+    async () => (await parked.query(statusQuery).catch(() => undefined))?.state === 'parked',
+    PATIENCE_MS,
+    'parked book parked again',
+  );
   expect((await parked.query(statusQuery)).lastError?.stage).toBe('04_decrypted');
   expect(await board.locate(parkedBook)).toBe('failed');
   // A second resume finds nothing to do.

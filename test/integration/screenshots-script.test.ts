@@ -27,7 +27,10 @@ describeWithChromium('scripts/screenshots.sh', () => {
   test('takes the three pictures of a demo with a parked book, the list showing why it is parked', async () => {
     const out = mkdtempSync(join(tmpdir(), 'screenshots-test-'));
     try {
-      const r = await run('bash', ['scripts/screenshots.sh', '--out', out, '--sample', '3', '--park', '1', '--size', '1200x800'], { ...process.env, CHROMIUM: chromium });
+      const r = await run('bash', ['scripts/screenshots.sh', '--out', out, '--sample', '3', '--park', '1', '--size', '1200x800'], {
+        ...process.env,
+        CHROMIUM: chromium,
+      });
       expect({ code: r.code, output: r.code === 0 ? '' : r.output }).toEqual({ code: 0, output: '' });
       for (const file of ['failed-list.png', 'parked-book.png', 'batch.png']) {
         const png = readFileSync(join(out, file));

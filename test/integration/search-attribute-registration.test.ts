@@ -19,21 +19,26 @@ test('a namespace without the search attributes gets all of them as Keyword, onc
   try {
     const namespace = `sa-${randomBytes(4).toString('hex')}`;
     await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
-    await waitUntil(async () => {
-      try {
-        await connection.operatorService.listSearchAttributes({ namespace });
-        return true;
-      } catch {
-        return false;
-      }
-    }, 60_000, 'namespace usable');
+    await waitUntil(
+      async () => {
+        try {
+          await connection.operatorService.listSearchAttributes({ namespace });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      60_000,
+      'namespace usable',
+    );
     const before = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
     for (const name of Object.keys(SEARCH_ATTRIBUTES)) expect(before[name]).toBeUndefined();
 
     expect((await registerSearchAttributes(connection.operatorService, namespace)).sort()).toEqual(Object.keys(SEARCH_ATTRIBUTES).sort());
     const after = (await connection.operatorService.listSearchAttributes({ namespace })).customAttributes ?? {};
     const { temporal } = await import('@temporalio/proto');
-    for (const name of Object.keys(SEARCH_ATTRIBUTES)) expect({ name, type: after[name] }).toEqual({ name, type: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD });
+    for (const name of Object.keys(SEARCH_ATTRIBUTES))
+      expect({ name, type: after[name] }).toEqual({ name, type: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD });
     expect(Object.keys(SEARCH_ATTRIBUTES)).toContain('GrinParkReason');
 
     expect(await registerSearchAttributes(connection.operatorService, namespace)).toEqual([]);

@@ -23,7 +23,16 @@ import { createStorage } from '../../src/storage';
 import type { RunningSimulator } from '../../devkit/simulator';
 import { installPipelineRuntime } from '../../src/worker';
 import { runCli, writeConfigFile } from '../support/cli';
-import { s3Endpoint, startTestSimulator, startWorkers, temporalClient, testEnv, testS3Storage, type RunningWorkers, type TestEnv } from '../support/pipeline';
+import {
+  s3Endpoint,
+  startTestSimulator,
+  startWorkers,
+  temporalClient,
+  testEnv,
+  testS3Storage,
+  type RunningWorkers,
+  type TestEnv,
+} from '../support/pipeline';
 import { TEST_PATIENCE_MS } from '../support/wait';
 
 jest.setTimeout(TEST_PATIENCE_MS);
@@ -50,7 +59,11 @@ interface Echo {
  * An HTTP server in front of `target` that forwards every request, except those `echo` answers
  * itself (an error page quoting the request). `seen` gets every forwarded response body.
  */
-async function startProxy(target: string, echo: (req: http.IncomingMessage, body: Buffer) => Echo | undefined, seen?: (path: string, body: Buffer) => void) {
+async function startProxy(
+  target: string,
+  echo: (req: http.IncomingMessage, body: Buffer) => Echo | undefined,
+  seen?: (path: string, body: Buffer) => void,
+) {
   const echoed: string[] = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -65,7 +78,11 @@ async function startProxy(target: string, echo: (req: http.IncomingMessage, body
       }
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) {
-        if (typeof v === 'string' && !['host', 'connection', 'keep-alive', 'expect', 'transfer-encoding', 'content-length', 'accept-encoding'].includes(k)) headers[k] = v;
+        if (
+          typeof v === 'string' &&
+          !['host', 'connection', 'keep-alive', 'expect', 'transfer-encoding', 'content-length', 'accept-encoding'].includes(k)
+        )
+          headers[k] = v;
       }
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
       fetch(new URL(req.url ?? '/', target), { method: req.method, headers, body: hasBody ? body : undefined, redirect: 'manual' })
@@ -124,7 +141,9 @@ beforeAll(async () => {
     oauthClients: [{ clientId: 'leak-client', clientSecret: values.clientSecret, refreshToken: values.refreshToken }],
   });
   const echoPage = (req: http.IncomingMessage, body: Buffer) =>
-    `<html><body><h1>Error</h1><p>Your request:</p><pre>${req.method} ${req.url}\n${Object.entries(req.headers).map(([k, v]) => `${k}: ${String(v)}`).join('\n')}\n\n${body.toString('utf8')}\n${decodeURIComponent(body.toString('utf8'))}</pre></body></html>`;
+    `<html><body><h1>Error</h1><p>Your request:</p><pre>${req.method} ${req.url}\n${Object.entries(req.headers)
+      .map(([k, v]) => `${k}: ${String(v)}`)
+      .join('\n')}\n\n${body.toString('utf8')}\n${decodeURIComponent(body.toString('utf8'))}</pre></body></html>`;
   let tokenRequests = 0;
   tokenProxy = await startProxy(
     sim.tokenUri,
@@ -169,7 +188,9 @@ beforeAll(async () => {
   const secretsDir = join(env.dir, 'secrets');
   const clientSecretFile = join(secretsDir, 'client_secret.json');
   const credentialsFile = join(secretsDir, 'credentials.json');
-  fs.writeFileSync(clientSecretFile, JSON.stringify({ installed: { client_id: 'leak-client', client_secret: values.clientSecret } }), { mode: 0o600 });
+  fs.writeFileSync(clientSecretFile, JSON.stringify({ installed: { client_id: 'leak-client', client_secret: values.clientSecret } }), {
+    mode: 0o600,
+  });
   fs.writeFileSync(credentialsFile, JSON.stringify({ refresh_token: values.refreshToken }), { mode: 0o600 });
   const grin = env.config.grin as { accessToken?: unknown; credentialsFile?: string; clientSecretFile?: string; tokenUri?: string };
   delete grin.accessToken;
@@ -218,7 +239,11 @@ function widerThanOwner(dir: string): string[] {
 
 test('secrets planted in error pages reach no output: board files, logs, Temporal histories, status, report, metrics', async () => {
   const client = await temporalClient();
-  const handle = await startBatch(client, env.config, sim.barcodes, { batchId: 'leak', window: BOOKS, settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+  const handle = await startBatch(client, env.config, sim.barcodes, {
+    batchId: 'leak',
+    window: BOOKS,
+    settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+  });
   const summary = await handle.result();
   expect(summary).toMatchObject({ stored: BOOKS, failed: 0 });
 
@@ -259,7 +284,10 @@ test('secrets planted in error pages reach no output: board files, logs, Tempora
   // The CLI: status of every book (text and JSON) and the report.
   const configFile = writeConfigFile(env.dir, env.config);
   for (const barcode of sim.barcodes) {
-    for (const args of [['status', barcode], ['status', barcode, '--json']]) {
+    for (const args of [
+      ['status', barcode],
+      ['status', barcode, '--json'],
+    ]) {
       const run = await runCli(['-c', configFile, ...args]);
       record(scanValue([run.stdout, run.stderr], `grin-pipeline ${args.join(' ')}`, secrets));
     }

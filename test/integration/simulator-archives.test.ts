@@ -111,7 +111,11 @@ describe('simulator archives', () => {
     expect(listing.query).toBe('format=text');
     expect(listing.bytesSent).toBe('C0001.tar.gz.gpg\nC0002.tar.gz.gpg\n'.length);
     expect(entry('HEAD /libraries/TEST/C0001.tar.gz.gpg 200')).toMatchObject({ barcode: 'C0001', bytesSent: 0 });
-    expect(entry('GET /libraries/TEST/C0001.tar.gz.gpg 206')).toMatchObject({ barcode: 'C0001', range: 'bytes=5-', bytesSent: got.body.length });
+    expect(entry('GET /libraries/TEST/C0001.tar.gz.gpg 206')).toMatchObject({
+      barcode: 'C0001',
+      range: 'bytes=5-',
+      bytesSent: got.body.length,
+    });
     const processCall = entry('GET /libraries/TEST/_process 200');
     expect(processCall.barcodes).toEqual(['N0001', 'C0002']);
     expect(processCall.aborted).toBeUndefined();
@@ -121,7 +125,13 @@ describe('simulator archives', () => {
 
 describe('simulator archive names with a directory prefix', () => {
   it('serves exactly the listed <DIR>_<BARCODE>.tar.gz.gpg name', async () => {
-    const sim = await startSimulator({ barcodes: ['C0001'], initialStates: { C0001: 'CONVERTED' }, filenamePrefix: true, directory: 'NLI', ...TINY });
+    const sim = await startSimulator({
+      barcodes: ['C0001'],
+      initialStates: { C0001: 'CONVERTED' },
+      filenamePrefix: true,
+      directory: 'NLI',
+      ...TINY,
+    });
     try {
       expect(lines((await grin(sim, '_converted?format=text')).text)).toEqual(['NLI_C0001.tar.gz.gpg']);
       expect((await grin(sim, 'NLI_C0001.tar.gz.gpg', { method: 'HEAD' })).status).toBe(200);
@@ -135,7 +145,12 @@ describe('simulator archive names with a directory prefix', () => {
 
 describe('simulator bookPages', () => {
   it('gives the named books their page counts and leaves the others as the seed draws them', async () => {
-    const common = { barcodes: ['C0001', 'C0002'], initialStates: { C0001: 'CONVERTED' as const, C0002: 'CONVERTED' as const }, ...TINY, pages: { min: 2, max: 9 } };
+    const common = {
+      barcodes: ['C0001', 'C0002'],
+      initialStates: { C0001: 'CONVERTED' as const, C0002: 'CONVERTED' as const },
+      ...TINY,
+      pages: { min: 2, max: 9 },
+    };
     const plain = await startSimulator(common);
     const sized = await startSimulator({ ...common, bookPages: { C0002: 30 } });
     try {

@@ -15,7 +15,12 @@ async function tokenRequest(sim: RunningSimulator, form: Record<string, string>,
 }
 
 const CLIENT = { clientId: 'app-1', clientSecret: 'secret-1', refreshToken: 'refresh-1' };
-const REFRESH = { grant_type: 'refresh_token', client_id: CLIENT.clientId, client_secret: CLIENT.clientSecret, refresh_token: CLIENT.refreshToken };
+const REFRESH = {
+  grant_type: 'refresh_token',
+  client_id: CLIENT.clientId,
+  client_secret: CLIENT.clientSecret,
+  refresh_token: CLIENT.refreshToken,
+};
 
 describe('simulator auth', () => {
   let sim: RunningSimulator;
@@ -81,18 +86,27 @@ describe('simulator auth', () => {
     try {
       const [client] = quick.oauthClients;
       const askedAt = Date.now();
-      const answer = await tokenRequest(quick, { grant_type: 'refresh_token', client_id: client.clientId, client_secret: client.clientSecret, refresh_token: client.refreshToken });
+      const answer = await tokenRequest(quick, {
+        grant_type: 'refresh_token',
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+        refresh_token: client.refreshToken,
+      });
       const token = String(answer.json.access_token);
       expect((await grin(quick, '_in_process?format=text', { token })).status).toBe(200);
       // Refused from some moment on, never before its lifetime has passed.
-      await waitUntil(async () => (await grin(quick, '_in_process?format=text', { token })).status === 302, PATIENCE_MS, 'the token expired');
+      await waitUntil(
+        async () => (await grin(quick, '_in_process?format=text', { token })).status === 302,
+        PATIENCE_MS,
+        'the token expired',
+      );
       expect(Date.now() - askedAt).toBeGreaterThanOrEqual(LIFETIME_SECONDS * 1000);
     } finally {
       await quick.close();
     }
   });
 
-  it('refuses bad refresh tokens, bad clients and other grants with Google\'s error codes', async () => {
+  it("refuses bad refresh tokens, bad clients and other grants with Google's error codes", async () => {
     const badGrant = await tokenRequest(sim, { ...REFRESH, refresh_token: 'stolen' });
     expect(badGrant).toEqual({ status: 400, json: expect.objectContaining({ error: 'invalid_grant' }) });
     const badSecret = await tokenRequest(sim, { ...REFRESH, client_secret: 'guess' });
@@ -105,12 +119,21 @@ describe('simulator auth', () => {
 
   it('accepts client credentials in an HTTP Basic header', async () => {
     const basic = Buffer.from(`${CLIENT.clientId}:${CLIENT.clientSecret}`).toString('base64');
-    const answer = await tokenRequest(sim, { grant_type: 'refresh_token', refresh_token: CLIENT.refreshToken }, { authorization: `Basic ${basic}` });
+    const answer = await tokenRequest(
+      sim,
+      { grant_type: 'refresh_token', refresh_token: CLIENT.refreshToken },
+      { authorization: `Basic ${basic}` },
+    );
     expect(answer.status).toBe(200);
   });
 
   it('gives tokens of a client not allowed on the directory that answer 403', async () => {
-    const answer = await tokenRequest(sim, { grant_type: 'refresh_token', client_id: 'app-2', client_secret: 'secret-2', refresh_token: 'refresh-2' });
+    const answer = await tokenRequest(sim, {
+      grant_type: 'refresh_token',
+      client_id: 'app-2',
+      client_secret: 'secret-2',
+      refresh_token: 'refresh-2',
+    });
     expect((await grin(sim, '_in_process?format=text', { token: String(answer.json.access_token) })).status).toBe(403);
   });
 

@@ -21,7 +21,22 @@ describe('simulator CLI', () => {
 
   it('documents every flag in --help', () => {
     const help = simulatorCommand().helpInformation();
-    for (const flag of ['--books', '--port', '--directory', '--clock-speed', '--queue-cap', '--conversions-per-day', '--pool-cap', '--faults', '--data-dir', '--token-lifetime', '--passphrase-file', '--filename-prefix', '--html-paging', '--all-books-layout']) {
+    for (const flag of [
+      '--books',
+      '--port',
+      '--directory',
+      '--clock-speed',
+      '--queue-cap',
+      '--conversions-per-day',
+      '--pool-cap',
+      '--faults',
+      '--data-dir',
+      '--token-lifetime',
+      '--passphrase-file',
+      '--filename-prefix',
+      '--html-paging',
+      '--all-books-layout',
+    ]) {
       expect(help).toContain(flag);
     }
   });
@@ -31,9 +46,35 @@ describe('simulator CLI', () => {
     writeFileSync(join(dir, 'faults.json'), JSON.stringify({ transient404: { times: 1 } }));
     const { options, logRequests } = parseSimulatorArgs(
       [
-        '--books', '3', '--barcodes', 'AB001,AB002', '--directory', 'UOM', '--port', '0', '--passphrase-file', join(dir, 'pass.txt'),
-        '--pages', '2', '--page-image-bytes', '4096', '--clock-speed', '1440', '--queue-cap', '20', '--faults', `@${join(dir, 'faults.json')}`,
-        '--initial-state', 'all-new', '--token', 'tok-a', '--token', 'tok-b', '--oauth-client', 'id:secret:refresh', '--log-requests',
+        '--books',
+        '3',
+        '--barcodes',
+        'AB001,AB002',
+        '--directory',
+        'UOM',
+        '--port',
+        '0',
+        '--passphrase-file',
+        join(dir, 'pass.txt'),
+        '--pages',
+        '2',
+        '--page-image-bytes',
+        '4096',
+        '--clock-speed',
+        '1440',
+        '--queue-cap',
+        '20',
+        '--faults',
+        `@${join(dir, 'faults.json')}`,
+        '--initial-state',
+        'all-new',
+        '--token',
+        'tok-a',
+        '--token',
+        'tok-b',
+        '--oauth-client',
+        'id:secret:refresh',
+        '--log-requests',
       ],
       quiet(),
     );

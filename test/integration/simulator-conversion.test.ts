@@ -56,10 +56,16 @@ describe('simulator _process', () => {
     expect(statuses(form.text)).toEqual({ N0003: 'Success', N0004: 'Success' });
     const plain = await grin(sim, '_process', { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'N0005\nN0001\n' });
     expect(statuses(plain.text)).toEqual({ N0005: 'Success', N0001: 'Already being converted' });
-    const json = await grin(sim, '_process?process_format=json', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'barcodes=N0006' });
+    const json = await grin(sim, '_process?process_format=json', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'barcodes=N0006',
+    });
     expect(statuses(json.text)).toEqual({ N0006: 'Success' });
     const html = await grin(sim, '_process?barcodes=N0006&process_format=html');
-    expect(html.text).toMatch(/<div id="Main"><table>\s*<tr><td>N0006<\/td><td><div><pre>Already being converted<\/pre><\/div><\/td><\/tr>/);
+    expect(html.text).toMatch(
+      /<div id="Main"><table>\s*<tr><td>N0006<\/td><td><div><pre>Already being converted<\/pre><\/div><\/td><\/tr>/,
+    );
     expect((await grin(sim, '_process')).status).toBe(400);
   });
 
@@ -74,7 +80,9 @@ describe('simulator _process', () => {
     // requested a moment after START (the clock also runs in real time), converted 600 s later
     expect(book.dates.converted!.getTime() - START.getTime()).toBeGreaterThanOrEqual(600_000);
     expect(book.dates.converted!.getTime() - START.getTime()).toBeLessThan(630_000);
-    expect(lines((await grin(sim, '_converted?format=text')).text)).toEqual(expect.arrayContaining(['N0001.tar.gz.gpg', 'N0002.tar.gz.gpg']));
+    expect(lines((await grin(sim, '_converted?format=text')).text)).toEqual(
+      expect.arrayContaining(['N0001.tar.gz.gpg', 'N0002.tar.gz.gpg']),
+    );
     expect((await grin(sim, '_in_process?format=text')).text).toBe('');
     expect(statuses((await grin(sim, '_process?barcodes=N0001')).text)).toEqual({ N0001: 'Already available for download' });
     expect((await grin(sim, 'N0001.tar.gz.gpg', { method: 'HEAD' })).status).toBe(200);
@@ -83,7 +91,14 @@ describe('simulator _process', () => {
 
 describe('simulator limits', () => {
   it('answers 429 once the queue reaches its cap, queueing only what fits', async () => {
-    const sim = await startSimulator({ books: 6, initialState: 'all-new', queueCap: 3, conversionDelaySeconds: 100, startTime: START, ...TINY });
+    const sim = await startSimulator({
+      books: 6,
+      initialState: 'all-new',
+      queueCap: 3,
+      conversionDelaySeconds: 100,
+      startTime: START,
+      ...TINY,
+    });
     try {
       const [a, b, c, d, e] = sim.barcodes;
       expect((await grin(sim, `_process?barcodes=${a},${b}`)).status).toBe(200);
@@ -103,7 +118,14 @@ describe('simulator limits', () => {
   });
 
   it('completes at most conversionsPerDay per simulated day, the rest the next day', async () => {
-    const sim = await startSimulator({ books: 5, initialState: 'all-new', conversionsPerDay: 2, conversionDelaySeconds: 60, startTime: START, ...TINY });
+    const sim = await startSimulator({
+      books: 5,
+      initialState: 'all-new',
+      conversionsPerDay: 2,
+      conversionDelaySeconds: 60,
+      startTime: START,
+      ...TINY,
+    });
     try {
       await grin(sim, `_process?barcodes=${sim.barcodes.join(',')}`);
       sim.advance(3600);
@@ -130,7 +152,14 @@ describe('simulator limits', () => {
   });
 
   it('evicts the oldest package past the pool cap; the evicted book needs _process again', async () => {
-    const sim = await startSimulator({ books: 3, initialState: 'all-new', poolCap: 2, conversionDelaySeconds: 10, startTime: START, ...TINY });
+    const sim = await startSimulator({
+      books: 3,
+      initialState: 'all-new',
+      poolCap: 2,
+      conversionDelaySeconds: 10,
+      startTime: START,
+      ...TINY,
+    });
     try {
       const [a, b, c] = sim.barcodes;
       for (const barcode of [a, b, c]) {
@@ -152,7 +181,14 @@ describe('simulator limits', () => {
   });
 
   it('lists failed conversions in _failed with date and reasons, and lets them be requested again', async () => {
-    const sim = await startSimulator({ barcodes: ['F0001', 'G0001'], initialState: 'all-new', failConversion: ['F0001'], conversionDelaySeconds: 30, startTime: START, ...TINY });
+    const sim = await startSimulator({
+      barcodes: ['F0001', 'G0001'],
+      initialState: 'all-new',
+      failConversion: ['F0001'],
+      conversionDelaySeconds: 30,
+      startTime: START,
+      ...TINY,
+    });
     try {
       await grin(sim, '_process?barcodes=F0001,G0001');
       sim.advance(30);
@@ -173,7 +209,14 @@ describe('simulator limits', () => {
   });
 
   it('fails a share of conversions with conversionFailureRate', async () => {
-    const sim = await startSimulator({ books: 40, initialState: 'all-new', conversionFailureRate: 0.5, conversionDelaySeconds: 1, startTime: START, ...TINY });
+    const sim = await startSimulator({
+      books: 40,
+      initialState: 'all-new',
+      conversionFailureRate: 0.5,
+      conversionDelaySeconds: 1,
+      startTime: START,
+      ...TINY,
+    });
     try {
       await grin(sim, `_process?barcodes=${sim.barcodes.join(',')}`);
       sim.advance(1);

@@ -7,7 +7,8 @@ import { PATIENCE_MS, waitUntil } from '../support/wait';
 import { TINY, call, decrypt, download, grin, lines } from './simulator-helpers';
 
 /** Log entries are appended when each response closes, which may come just after the client has its answer. */
-const waitForLog = (sim: RunningSimulator, entries: number) => waitUntil(async () => sim.requestLog.length >= entries, PATIENCE_MS, `${entries} requests logged`);
+const waitForLog = (sim: RunningSimulator, entries: number) =>
+  waitUntil(async () => sim.requestLog.length >= entries, PATIENCE_MS, `${entries} requests logged`);
 
 async function untar(tarGz: Buffer): Promise<Map<string, Buffer>> {
   const files = new Map<string, Buffer>();
@@ -34,7 +35,12 @@ async function untar(tarGz: Buffer): Promise<Map<string, Buffer>> {
 describe('simulator request faults', () => {
   let sim: RunningSimulator;
   beforeEach(async () => {
-    sim = await startSimulator({ barcodes: ['C0001', 'C0002', 'N0001'], initialStates: { C0001: 'CONVERTED', C0002: 'CONVERTED' }, initialState: 'all-new', ...TINY });
+    sim = await startSimulator({
+      barcodes: ['C0001', 'C0002', 'N0001'],
+      initialStates: { C0001: 'CONVERTED', C0002: 'CONVERTED' },
+      initialState: 'all-new',
+      ...TINY,
+    });
   });
   afterEach(() => sim.close());
 
@@ -45,7 +51,9 @@ describe('simulator request faults', () => {
     expect((await grin(sim, '_converted?format=text')).status).toBe(200);
     await waitForLog(sim, 3);
     // Entries are appended as responses close, not always in the order the requests were made.
-    expect(sim.requestLog.map((e) => `${e.path.split('/').pop()} ${e.fault}`).sort()).toEqual(['C0001.tar.gz.gpg serverError', '_converted serverError', '_converted undefined'].sort());
+    expect(sim.requestLog.map((e) => `${e.path.split('/').pop()} ${e.fault}`).sort()).toEqual(
+      ['C0001.tar.gz.gpg serverError', '_converted serverError', '_converted undefined'].sort(),
+    );
   });
 
   it('serverError for listed barcodes hits only requests about them, and changes nothing', async () => {
@@ -155,7 +163,12 @@ describe('simulator request faults', () => {
         method: 'POST',
         token: null,
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'refresh_token', client_id: clientId, client_secret: clientSecret, refresh_token: refreshToken }).toString(),
+        body: new URLSearchParams({
+          grant_type: 'refresh_token',
+          client_id: clientId,
+          client_secret: clientSecret,
+          refresh_token: refreshToken,
+        }).toString(),
       });
     const issued = JSON.parse((await refresh()).text) as { access_token: string };
     sim.setFaults({ revokedCredentials: {} });
@@ -196,7 +209,15 @@ describe('simulator request faults', () => {
 });
 
 describe('simulator archive content faults', () => {
-  const CONTENT_FAULTS = ['checksumMismatch', 'notGzip', 'truncatedTar', 'noMarc', 'missingListedFile', 'missingPageText', 'hostileArchive'] as const;
+  const CONTENT_FAULTS = [
+    'checksumMismatch',
+    'notGzip',
+    'truncatedTar',
+    'noMarc',
+    'missingListedFile',
+    'missingPageText',
+    'hostileArchive',
+  ] as const;
   const barcodes = ['D0001', 'D0002', 'D0003', 'D0004', 'D0005', 'D0006', 'D0007', 'BAD01', 'COR01', 'GOOD1'];
   let sim: RunningSimulator;
   let baseline: RunningSimulator;
@@ -238,8 +259,17 @@ describe('simulator archive content faults', () => {
     if (name === 'notGzip') expect(damaged.subarray(0, 2)).not.toEqual(Buffer.from([0x1f, 0x8b]));
     if (name === 'checksumMismatch') {
       const files = await untar(damaged);
-      const listed = new Map(files.get('checksum.md5')!.toString('utf8').trim().split('\n').map((l) => [l.slice(34), l.slice(0, 32)]));
-      const mismatched = [...listed].filter(([file, md5]) => files.has(file) && createHash('md5').update(files.get(file)!).digest('hex') !== md5);
+      const listed = new Map(
+        files
+          .get('checksum.md5')!
+          .toString('utf8')
+          .trim()
+          .split('\n')
+          .map((l) => [l.slice(34), l.slice(0, 32)]),
+      );
+      const mismatched = [...listed].filter(
+        ([file, md5]) => files.has(file) && createHash('md5').update(files.get(file)!).digest('hex') !== md5,
+      );
       expect(mismatched.length).toBeGreaterThan(0);
     }
   });
@@ -260,7 +290,10 @@ describe('simulator control endpoint', () => {
     await call(`${origin()}/_simulator/faults`, { method: 'POST', token: null, body: JSON.stringify({ serverError: null }) });
     expect((await grin(sim, '_converted?format=text')).status).toBe(200);
     await waitForLog(sim, 2);
-    const stats = JSON.parse((await call(`${origin()}/_simulator/stats`, { token: null })).text) as { faultHits: Record<string, number>; grinRequests: number };
+    const stats = JSON.parse((await call(`${origin()}/_simulator/stats`, { token: null })).text) as {
+      faultHits: Record<string, number>;
+      grinRequests: number;
+    };
     expect(stats.faultHits).toEqual({ serverError: 1 });
     expect(stats.grinRequests).toBeGreaterThanOrEqual(2);
     const book = JSON.parse((await call(`${origin()}/_simulator/books/C0001`, { token: null })).text) as { state: string; pages: number };

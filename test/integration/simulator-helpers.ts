@@ -38,14 +38,19 @@ export function htmlRows(html: string): string[][] {
       const checkbox = /<input type="checkbox" name="barcodes" value="([^"]*)"/.exec(cell[1]);
       if (href) return href[1].replace(/&amp;/g, '&');
       if (checkbox) return `checkbox:${checkbox[1]}`;
-      return cell[1].replace(/<[^>]*>/g, '').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
+      return cell[1]
+        .replace(/<[^>]*>/g, '')
+        .replace(/&#39;/g, "'")
+        .replace(/&amp;/g, '&');
     }),
   );
 }
 
 export function htmlHeadings(html: string): string[] {
   const head = /<thead><tr class="heading">([\s\S]*?)<\/tr><\/thead>/.exec(html)?.[1] ?? '';
-  return [...head.matchAll(/<td>([\s\S]*?)<\/td>/g)].map((c) => /<span class="hd3">([^<]*)<\/span>/.exec(c[1])?.[1].replace(/&#39;/g, "'") ?? '');
+  return [...head.matchAll(/<td>([\s\S]*?)<\/td>/g)].map(
+    (c) => /<span class="hd3">([^<]*)<\/span>/.exec(c[1])?.[1].replace(/&#39;/g, "'") ?? '',
+  );
 }
 
 export function nextHref(html: string): string | undefined {

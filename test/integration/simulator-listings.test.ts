@@ -10,7 +10,13 @@ describe('simulator listings', () => {
     sim = await startSimulator({
       books: 20,
       barcodes: ['T0001', 'T0002', 'T0003', 'T0004', 'T0005'],
-      initialStates: { T0001: 'IN_PROCESS', T0002: 'CONVERTED', T0003: 'CHECKED_IN', T0004: 'NOT_AVAILABLE_FOR_DOWNLOAD', T0005: 'PREVIOUSLY_DOWNLOADED' },
+      initialStates: {
+        T0001: 'IN_PROCESS',
+        T0002: 'CONVERTED',
+        T0003: 'CHECKED_IN',
+        T0004: 'NOT_AVAILABLE_FOR_DOWNLOAD',
+        T0005: 'PREVIOUSLY_DOWNLOADED',
+      },
       seed: 7,
       initialState: 'mixed',
       conversionDelaySeconds: 3600,
@@ -40,7 +46,9 @@ describe('simulator listings', () => {
     const book = sim.book(scanned[0]);
     expect(scanned[1]).toMatch(GRIN_DATE);
     expect(scanned[6]).toMatch(/^https:\/\/books\.google\.com\/books\?id=/);
-    expect(new Date(`${scanned[1].replace(/\//g, '-').replace(' ', 'T')}:00Z`).getTime()).toBe(Math.floor(book.dates.scanned!.getTime() / 60000) * 60000);
+    expect(new Date(`${scanned[1].replace(/\//g, '-').replace(' ', 'T')}:00Z`).getTime()).toBe(
+      Math.floor(book.dates.scanned!.getTime() / 60000) * 60000,
+    );
     // result_count limits text listings too (GT's smoke test)
     expect(lines((await grin(sim, '_all_books?format=text&mode=all&result_count=3')).text)).toHaveLength(3);
   });
@@ -48,7 +56,12 @@ describe('simulator listings', () => {
   it('lists _in_process, _available, _converted and _failed by state', async () => {
     const inProcess = lines((await grin(sim, '_in_process?format=text')).text);
     expect(inProcess).toContain('T0001');
-    expect(inProcess.sort()).toEqual(states().filter((b) => b.state === 'IN_PROCESS').map((b) => b.barcode).sort());
+    expect(inProcess.sort()).toEqual(
+      states()
+        .filter((b) => b.state === 'IN_PROCESS')
+        .map((b) => b.barcode)
+        .sort(),
+    );
     const available = lines((await grin(sim, '_available?format=text')).text);
     expect(available).toContain('T0005');
     expect(available).not.toContain('T0003');
@@ -61,7 +74,12 @@ describe('simulator listings', () => {
     );
     const converted = lines((await grin(sim, '_converted?format=text')).text);
     expect(converted).toContain('T0002.tar.gz.gpg');
-    expect(converted.sort()).toEqual(states().filter((b) => b.inPool).map((b) => `${b.barcode}.tar.gz.gpg`).sort());
+    expect(converted.sort()).toEqual(
+      states()
+        .filter((b) => b.inPool)
+        .map((b) => `${b.barcode}.tar.gz.gpg`)
+        .sort(),
+    );
     const convertedAll = lines((await grin(sim, '_converted?format=text&mode=all')).text).map((l) => l.split('\t'));
     for (const row of convertedAll) {
       expect(row).toHaveLength(5);
@@ -124,7 +142,9 @@ describe('simulator listings', () => {
     expect(htmlHeadings(converted.text)[1]).toBe('Filename');
     for (const row of htmlRows(converted.text)) expect(row[1]).toBe(`${row[0].slice('checkbox:'.length)}.tar.gz.gpg`);
     const failed = await grin(sim, '_failed?result_count=-1');
-    expect(htmlHeadings(failed.text)).toEqual(expect.arrayContaining(['Barcode', 'Convert Failed Date', 'Convert Failed Info', 'Detailed Convert Failed Info']));
+    expect(htmlHeadings(failed.text)).toEqual(
+      expect.arrayContaining(['Barcode', 'Convert Failed Date', 'Convert Failed Info', 'Detailed Convert Failed Info']),
+    );
   });
 
   it('answers a bad paging parameter with 400 naming it', async () => {
@@ -142,7 +162,9 @@ describe('simulator listings', () => {
     const [header, ...rows] = lines(answer.text).map((l) => l.split('\t'));
     expect(header.slice(0, 3)).toEqual(['Barcode', 'Check-In Date', 'State']);
     expect(header).toHaveLength(25);
-    expect(header).toEqual(expect.arrayContaining(['Viewability', 'Opted-Out (post-scan)', 'Material Error%', "OCR'd Date", 'Digitization Method']));
+    expect(header).toEqual(
+      expect.arrayContaining(['Viewability', 'Opted-Out (post-scan)', 'Material Error%', "OCR'd Date", 'Digitization Method']),
+    );
     expect(rows.map((r) => r[0])).toEqual([a, b]);
     for (const row of rows) expect(row).toHaveLength(25);
     expect(rows[0][header.indexOf('State')]).toBe(sim.book(a).state);
@@ -150,7 +172,10 @@ describe('simulator listings', () => {
   });
 
   it('filters _all_books by scan date with the execute_query form', async () => {
-    const scanned = states().filter((b) => b.dates.scanned).map((b) => b.dates.scanned!.toISOString().slice(0, 10)).sort();
+    const scanned = states()
+      .filter((b) => b.dates.scanned)
+      .map((b) => b.dates.scanned!.toISOString().slice(0, 10))
+      .sort();
     const day = scanned[0];
     const end = new Date(Date.parse(day) + 86_400_000).toISOString().slice(0, 10);
     const answer = await grin(sim, `_all_books?execute_query=true&format=text&last_scan_date_start=${day}&last_scan_date_end=${end}`);

@@ -26,7 +26,14 @@ let workers: RunningWorkers;
 const healthyReports: StallReport[] = [];
 
 beforeAll(async () => {
-  sim = await startTestSimulator('stall-watch', { books: 5, seed: 31, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 16 * 1024 });
+  sim = await startTestSimulator('stall-watch', {
+    books: 5,
+    seed: 31,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 2, max: 3 },
+    pageImageBytes: 16 * 1024,
+  });
   // Every second, a queue is stalled after 15 s without a poll, a book after a minute without progress.
   env = testEnv(sim, 'stall-watch', { metrics: { stallCheckSeconds: 1, queueStallSeconds: GRACE_SECONDS, bookStallMinutes: 1 } });
   workers = await startWorkers(env.config, { stallWatch: { intervalMs: 1000, onReport: (r) => healthyReports.push(r) } });
@@ -41,7 +48,10 @@ afterAll(async () => {
 test('a healthy batch: every check finds no stalled queue or book', async () => {
   const client = await temporalClient();
   const barcodes = sim.barcodes.slice(0, 3);
-  const handle = await startBatch(client, env.config, barcodes, { batchId: 'healthy', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+  const handle = await startBatch(client, env.config, barcodes, {
+    batchId: 'healthy',
+    settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+  });
   expect(await handle.result()).toMatchObject({ stored: 3, failed: 0 });
   // Watch a few more checks after the batch, with the board settled.
   const seen = healthyReports.length;
@@ -53,13 +63,26 @@ test('a healthy batch: every check finds no stalled queue or book', async () => 
 test('a book whose file queue no worker polls: the queue is reported, and `status` shows the book held by it', async () => {
   const client = await temporalClient();
   // The book's downloads go to a shared file queue that no worker polls (its workflow and GRIN calls run as usual).
-  const config = { ...env.config, temporal: { ...env.config.temporal, fileTaskQueuePrefix: `${env.config.temporal.fileTaskQueuePrefix}-nobody` } };
+  const config = {
+    ...env.config,
+    temporal: { ...env.config.temporal, fileTaskQueuePrefix: `${env.config.temporal.fileTaskQueuePrefix}-nobody` },
+  };
   const barcode = sim.barcodes[3];
   const reports: StallReport[] = [];
   const board = await Board.open(config.pipelineDir);
-  const watch = startStallWatch({ client, config, board, logger: createLogger({ level: 'error' }), intervalMs: 1000, onReport: (r) => reports.push(r) });
+  const watch = startStallWatch({
+    client,
+    config,
+    board,
+    logger: createLogger({ level: 'error' }),
+    intervalMs: 1000,
+    onReport: (r) => reports.push(r),
+  });
   try {
-    await startBatch(client, config, [barcode], { batchId: 'no-file-worker', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
+    await startBatch(client, config, [barcode], {
+      batchId: 'no-file-worker',
+      settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }),
+    });
     const named = (r: StallReport) => r.queues.find((q) => q.queue === config.temporal.fileTaskQueuePrefix);
     const started = Date.now();
     while (!reports.some(named)) {
@@ -67,18 +90,30 @@ test('a book whose file queue no worker polls: the queue is reported, and `statu
       await new Promise((r) => setTimeout(r, 250));
     }
     const first = reports.find(named)!;
-    expect(first.queues).toEqual([expect.objectContaining({ queue: config.temporal.fileTaskQueuePrefix, role: 'shared-file', kind: 'activity', backlog: 1 })]);
+    expect(first.queues).toEqual([
+      expect.objectContaining({ queue: config.temporal.fileTaskQueuePrefix, role: 'shared-file', kind: 'activity', backlog: 1 }),
+    ]);
     expect(first.queues[0].starvedMs).toBeGreaterThan(GRACE_SECONDS * 1000);
     // The book waits in the queue: not a stall of its own, but `status` says what holds it.
     expect(first.books).toEqual([]);
     const token = (await board.get(barcode))!;
     expect(token.bucket).toBe('02_converted');
     const verdict = await bookStall(client, config, token);
-    expect(verdict?.why).toMatch(new RegExp(`its fetchArchive waits in a stalled queue: STALLED shared file queue ${config.temporal.fileTaskQueuePrefix}: 1 activity task`));
+    expect(verdict?.why).toMatch(
+      new RegExp(
+        `its fetchArchive waits in a stalled queue: STALLED shared file queue ${config.temporal.fileTaskQueuePrefix}: 1 activity task`,
+      ),
+    );
   } finally {
     await watch.stop();
-    await client.workflow.getHandle(batchWorkflowId(config.grin.directory, 'no-file-worker')).terminate().catch(() => undefined);
-    await client.workflow.getHandle(bookWorkflowId(config.grin.directory, barcode)).terminate().catch(() => undefined);
+    await client.workflow
+      .getHandle(batchWorkflowId(config.grin.directory, 'no-file-worker'))
+      .terminate()
+      .catch(() => undefined);
+    await client.workflow
+      .getHandle(bookWorkflowId(config.grin.directory, barcode))
+      .terminate()
+      .catch(() => undefined);
   }
 });
 
@@ -97,10 +132,20 @@ test('workers gone: a batch started then waits on the workflow queue and is repo
     }),
   });
   const reports: StallReport[] = [];
-  const watch = startStallWatch({ client, config: env.config, board: await Board.open(env.config.pipelineDir), logger, intervalMs: 1000, onReport: (r) => reports.push(r) });
+  const watch = startStallWatch({
+    client,
+    config: env.config,
+    board: await Board.open(env.config.pipelineDir),
+    logger,
+    intervalMs: 1000,
+    onReport: (r) => reports.push(r),
+  });
   try {
     const started = Date.now();
-    await startBatch(client, env.config, [sim.barcodes[4]], { batchId: 'orphan', settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }) });
+    await startBatch(client, env.config, [sim.barcodes[4]], {
+      batchId: 'orphan',
+      settings: bookSettingsFrom(env.config, { pollIntervalSeconds: 1 }),
+    });
     const named = (r: StallReport) => r.queues.find((q) => q.queue === env.config.temporal.workflowTaskQueue && q.kind === 'workflow');
     while (!reports.some(named)) {
       if (Date.now() - started > 120_000) throw new Error(`no stall reported in 120 s; last report: ${JSON.stringify(reports.at(-1))}`);
@@ -116,9 +161,18 @@ test('workers gone: a batch started then waits on the workflow queue and is repo
     expect(first.queues).toHaveLength(1);
     expect(first.books).toEqual([]);
     const warned = lines.map((l) => JSON.parse(l) as { level: string; msg?: string; message?: string }).filter((e) => e.level === 'warn');
-    expect(warned.map((e) => e.msg ?? e.message)).toContainEqual(expect.stringMatching(new RegExp(`^STALLED workflow queue ${env.config.temporal.workflowTaskQueue}: 1 workflow task\\(s\\) waiting and no worker polled it`)));
+    expect(warned.map((e) => e.msg ?? e.message)).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^STALLED workflow queue ${env.config.temporal.workflowTaskQueue}: 1 workflow task\\(s\\) waiting and no worker polled it`,
+        ),
+      ),
+    );
   } finally {
     await watch.stop();
-    await client.workflow.getHandle(batchWorkflowId(env.config.grin.directory, 'orphan')).terminate().catch(() => undefined);
+    await client.workflow
+      .getHandle(batchWorkflowId(env.config.grin.directory, 'orphan'))
+      .terminate()
+      .catch(() => undefined);
   }
 });

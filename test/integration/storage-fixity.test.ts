@@ -24,7 +24,16 @@ let rclone: RunningServer;
 const proxies: S3FaultProxy[] = [];
 
 function s3(endpoint: string, bucket: string, credentials = { accessKeyId: 'test', secretAccessKey: 'test-secret-value' }): S3Storage {
-  return new S3Storage({ bucket, prefix: 'fix', region: 'us-east-1', endpoint, forcePathStyle: true, checksums: 'when_required', credentials, partsInFlight: 2 });
+  return new S3Storage({
+    bucket,
+    prefix: 'fix',
+    region: 'us-east-1',
+    endpoint,
+    forcePathStyle: true,
+    checksums: 'when_required',
+    credentials,
+    partsInFlight: 2,
+  });
 }
 
 async function proxied(target: string): Promise<S3FaultProxy> {
@@ -53,8 +62,20 @@ afterAll(async () => {
  * moto 5 records Content-MD5 and x-amz-checksum-* but checks neither; rclone checks the body.
  */
 const servers = [
-  { name: 'moto', endpoint: () => process.env.GRIN_TEST_S3_ENDPOINT!, bucket: `fixity-${Date.now()}`, creds: undefined, refusesDamagedBody: false },
-  { name: 'rclone serve s3', endpoint: () => rclone.address, bucket: 'books', creds: { accessKeyId: 'rclone-fixity', secretAccessKey: 'rclone-fixity-secret' }, refusesDamagedBody: true },
+  {
+    name: 'moto',
+    endpoint: () => process.env.GRIN_TEST_S3_ENDPOINT!,
+    bucket: `fixity-${Date.now()}`,
+    creds: undefined,
+    refusesDamagedBody: false,
+  },
+  {
+    name: 'rclone serve s3',
+    endpoint: () => rclone.address,
+    bucket: 'books',
+    creds: { accessKeyId: 'rclone-fixity', secretAccessKey: 'rclone-fixity-secret' },
+    refusesDamagedBody: true,
+  },
 ];
 
 describe.each(servers)('$name', ({ endpoint, bucket, creds, refusesDamagedBody }) => {
@@ -63,7 +84,11 @@ describe.each(servers)('$name', ({ endpoint, bucket, creds, refusesDamagedBody }
   });
 
   /** One upload attempt as the upload activity makes it: put, then read back and compare. */
-  async function uploadOnce(storage: S3Storage, local: string, key: string): Promise<'stored' | 'refused by the server' | 'removed by the read-back check'> {
+  async function uploadOnce(
+    storage: S3Storage,
+    local: string,
+    key: string,
+  ): Promise<'stored' | 'refused by the server' | 'removed by the read-back check'> {
     try {
       await storage.putFile(local, key);
     } catch (err) {

@@ -37,7 +37,12 @@ const md5 = (data: Buffer) => createHash('md5').update(data).digest('hex');
 
 beforeAll(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'grin-rclone-'));
-  server = await startRcloneS3Server({ dataDir: path.join(tmp, 'data'), accessKeyId: ACCESS, secretAccessKey: SECRET, logFile: path.join(tmp, 'rclone.log') });
+  server = await startRcloneS3Server({
+    dataDir: path.join(tmp, 'data'),
+    accessKeyId: ACCESS,
+    secretAccessKey: SECRET,
+    logFile: path.join(tmp, 'rclone.log'),
+  });
   await storage().createBucketIfMissing();
 });
 
@@ -80,7 +85,10 @@ test.each([
   fs.writeFileSync(file, randomBytes(size));
   const error = await storage({ checksums: 'when_supported' })
     .putFile(file, `raw/REFUSED${size}/REFUSED.tar.gz`)
-    .then(() => undefined, (err: unknown) => err);
+    .then(
+      () => undefined,
+      (err: unknown) => err,
+    );
   expect(error).toBeInstanceOf(S3StorageError);
   const e = error as S3StorageError;
   expect(e.httpStatus).toBe(411);

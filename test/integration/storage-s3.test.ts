@@ -55,9 +55,7 @@ function md5(data: Buffer): string {
 }
 
 async function pendingUploads(storage: S3Storage, key: string): Promise<string[]> {
-  const out = await storage.client.send(
-    new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: storage.fullKey(key) }),
-  );
+  const out = await storage.client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: storage.fullKey(key) }));
   return (out.Uploads ?? []).filter((u) => u.Key === storage.fullKey(key)).map((u) => u.UploadId!);
 }
 
@@ -66,7 +64,7 @@ beforeAll(async () => {
   bigFile = path.join(tmp, 'big.tar.gz');
   const fd = fs.openSync(bigFile, 'w');
   const hash = createHash('md5');
-  for (let written = 0; written < FILE_SIZE; ) {
+  for (let written = 0; written < FILE_SIZE;) {
     const chunk = randomBytes(Math.min(4 * MiB, FILE_SIZE - written));
     fs.writeSync(fd, chunk);
     hash.update(chunk);
@@ -91,7 +89,12 @@ test('putBytes, head and getBytes with metadata, under the prefix', async () => 
     metadata: meta,
     contentType: 'application/json',
   });
-  const expectedMeta = { barcode: 'B123', grin_etag: 'abcdef0123', original_filename: 'B123.tar.gz.gpg', acquired_at: '2025-01-02T03:04:05Z' };
+  const expectedMeta = {
+    barcode: 'B123',
+    grin_etag: 'abcdef0123',
+    original_filename: 'B123.tar.gz.gpg',
+    acquired_at: '2025-01-02T03:04:05Z',
+  };
   expect(stored).toEqual({ size: 17, metadata: expectedMeta });
   expect(await storage.head('meta/B123/B123.token.json')).toEqual({ size: 17, metadata: expectedMeta });
   expect((await storage.getBytes('meta/B123/B123.token.json')).toString()).toBe('{"hello":"world"}');
@@ -228,9 +231,10 @@ test('a part that fails with a server error after its body was sent fails the at
     { step: 'initialize', name: 'failSecondPartOnce' },
   );
   const checkpoints: UploadCheckpoint[] = [];
-  const error = await storage
-    .putFile(bigFile, key, { onCheckpoint: (c) => checkpoints.push(structuredClone(c)) })
-    .then(() => undefined, (err: unknown) => err);
+  const error = await storage.putFile(bigFile, key, { onCheckpoint: (c) => checkpoints.push(structuredClone(c)) }).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   // One try inside the call: Temporal's retry of the activity is the only retry layer.
   expect(error).toBeInstanceOf(S3StorageError);
   expect(error).toMatchObject({ retryable: true, httpStatus: 503 });
@@ -300,9 +304,7 @@ test('an error that will only repeat gives the multipart upload up (aborted on t
     { step: 'initialize', name: 'denyThirdPart' },
   );
   let uploadId = '';
-  const error: unknown = await storage
-    .putFile(bigFile, key, { onCheckpoint: (c) => (uploadId = c.uploadId) })
-    .catch((e: unknown) => e);
+  const error: unknown = await storage.putFile(bigFile, key, { onCheckpoint: (c) => (uploadId = c.uploadId) }).catch((e: unknown) => e);
   expect(error).toBeInstanceOf(S3StorageError);
   expect((error as S3StorageError).retryable).toBe(false);
   expect((error as Error).message).toMatch(/UploadPart 3 failed for s3:\/\/.*DENIED1\.tar\.gz: InvalidArgument \(HTTP 400\)/);
@@ -317,9 +319,9 @@ test('verifyStored reports a size or MD5 mismatch naming the key and sizes', asy
   await expect(storage.verifyStored('meta/V1/V1.json', { size: 13 })).rejects.toThrow(
     `Upload verification failed for s3://${bucket}/run1/meta/V1/V1.json: stored size 12 bytes, local file 13 bytes`,
   );
-  await expect(
-    storage.verifyStored('meta/V1/V1.json', { size: 12, md5: '0123456789abcdef0123456789abcdef' }),
-  ).rejects.toThrow(/stored MD5 \(ETag\) [0-9a-f]{32}, local MD5 0123456789abcdef0123456789abcdef/);
+  await expect(storage.verifyStored('meta/V1/V1.json', { size: 12, md5: '0123456789abcdef0123456789abcdef' })).rejects.toThrow(
+    /stored MD5 \(ETag\) [0-9a-f]{32}, local MD5 0123456789abcdef0123456789abcdef/,
+  );
 });
 
 test('errors name bucket, key and S3 code, and never the secret', async () => {

@@ -29,7 +29,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'grin-tls-'));
   pki = makePki(dir, SERVER_NAME);
   terminator = await startTlsTerminator(pki, temporalAddress());
-  sim = await startTestSimulator('tls', { books: 2, seed: 21, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 1, max: 2 }, pageImageBytes: 4096 });
+  sim = await startTestSimulator('tls', {
+    books: 2,
+    seed: 21,
+    initialState: 'all-available',
+    conversionDelaySeconds: 1,
+    pages: { min: 1, max: 2 },
+    pageImageBytes: 4096,
+  });
   writeFileSync(join(dir, 'api-key'), 'test-api-key-value\n', { mode: 0o600 });
   env = testEnv(sim, 'tls', {
     temporal: {
@@ -74,7 +81,10 @@ test('worker and CLI connect through mTLS with the right CA and client certifica
   try {
     const { namespaceInfo } = await client.workflowService.describeNamespace({ namespace: config.temporal.namespace });
     expect(namespaceInfo?.name).toBe('default');
-    const batch = await startBatch(client, config, [sim.barcodes[0]], { batchId: 'over-tls', settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }) });
+    const batch = await startBatch(client, config, [sim.barcodes[0]], {
+      batchId: 'over-tls',
+      settings: bookSettingsFrom(config, { pollIntervalSeconds: 1 }),
+    });
     expect(await batch.result()).toMatchObject({ total: 1, stored: 1 });
   } finally {
     await client.connection.close();
@@ -91,26 +101,47 @@ test.each(['client', 'worker'] as const)('%s: no client certificate -> one line 
   expect(terminator.refused).toBeGreaterThan(refusedBefore);
 });
 
-test.each(['client', 'worker'] as const)('%s: a client certificate from another CA -> one line naming temporal.tls.clientCertFile', async (side) => {
-  const error = await connectFailure(
-    temporalWith({ serverCaFile: pki.caFile, serverName: SERVER_NAME, clientCertFile: pki.strangerCertFile, clientKeyFile: pki.strangerKeyFile }),
-    side,
-  );
-  expect(error.message).toContain('temporal.tls.clientCertFile');
-  expect(error.message).not.toContain('PRIVATE KEY');
-});
+test.each(['client', 'worker'] as const)(
+  '%s: a client certificate from another CA -> one line naming temporal.tls.clientCertFile',
+  async (side) => {
+    const error = await connectFailure(
+      temporalWith({
+        serverCaFile: pki.caFile,
+        serverName: SERVER_NAME,
+        clientCertFile: pki.strangerCertFile,
+        clientKeyFile: pki.strangerKeyFile,
+      }),
+      side,
+    );
+    expect(error.message).toContain('temporal.tls.clientCertFile');
+    expect(error.message).not.toContain('PRIVATE KEY');
+  },
+);
 
-test.each(['client', 'worker'] as const)("%s: a CA that did not sign the server's certificate -> one line naming temporal.tls.serverCaFile", async (side) => {
-  const error = await connectFailure(
-    temporalWith({ serverCaFile: pki.strangerCaFile, serverName: SERVER_NAME, clientCertFile: pki.clientCertFile, clientKeyFile: pki.clientKeyFile }),
-    side,
-  );
-  expect(error.message).toContain('temporal.tls.serverCaFile');
-});
+test.each(['client', 'worker'] as const)(
+  "%s: a CA that did not sign the server's certificate -> one line naming temporal.tls.serverCaFile",
+  async (side) => {
+    const error = await connectFailure(
+      temporalWith({
+        serverCaFile: pki.strangerCaFile,
+        serverName: SERVER_NAME,
+        clientCertFile: pki.clientCertFile,
+        clientKeyFile: pki.clientKeyFile,
+      }),
+      side,
+    );
+    expect(error.message).toContain('temporal.tls.serverCaFile');
+  },
+);
 
 test('worker: a server name the certificate was not issued for -> one line naming temporal.tls.serverName', async () => {
   const error = await connectFailure(
-    temporalWith({ serverCaFile: pki.caFile, serverName: 'not-the-server.test', clientCertFile: pki.clientCertFile, clientKeyFile: pki.clientKeyFile }),
+    temporalWith({
+      serverCaFile: pki.caFile,
+      serverName: 'not-the-server.test',
+      clientCertFile: pki.clientCertFile,
+      clientKeyFile: pki.clientKeyFile,
+    }),
     'worker',
   );
   expect(error.message).toContain('temporal.tls.serverName');

@@ -25,7 +25,10 @@ describeWithChromium('the Web UI list of books', () => {
   let server: RunningServer & { uiUrl?: string };
   let connection: Connection;
   let dir: string;
-  const parked = { id: 'grin/TEST/PARKED0001', reason: parkReasonText('04_decrypted', 'the archive is not valid gzip data (incorrect header check)', 'CorruptArchiveError') };
+  const parked = {
+    id: 'grin/TEST/PARKED0001',
+    reason: parkReasonText('04_decrypted', 'the archive is not valid gzip data (incorrect header check)', 'CorruptArchiveError'),
+  };
   const stored = 'grin/TEST/STORED0002';
 
   beforeAll(async () => {
@@ -48,7 +51,11 @@ describeWithChromium('the Web UI list of books', () => {
       });
     await start(parked.id, 'failed', parked.reason);
     await start(stored, '07_stored');
-    await waitUntil(async () => (await client.workflow.count('GrinStage = "failed"')).count === 1, 60_000, 'visibility lists the parked book');
+    await waitUntil(
+      async () => (await client.workflow.count('GrinStage = "failed"')).count === 1,
+      60_000,
+      'visibility lists the parked book',
+    );
   });
   afterAll(async () => {
     await connection?.close();
@@ -73,7 +80,13 @@ describeWithChromium('the Web UI list of books', () => {
   });
 
   test('without those settings the default columns do not show the reason (what the settings are for)', async () => {
-    const text = await screenshotPage({ url: parkedViewUrl(server.uiUrl!, 'default'), out: join(dir, 'default.png'), waitFor: [parked.id], chromium, settleMs: 500 });
+    const text = await screenshotPage({
+      url: parkedViewUrl(server.uiUrl!, 'default'),
+      out: join(dir, 'default.png'),
+      waitFor: [parked.id],
+      chromium,
+      settleMs: 500,
+    });
     expect(text).not.toContain(parked.reason);
     expect(text).not.toContain('GrinParkReason');
   });

@@ -18,7 +18,14 @@ import { waitUntil } from '../support/wait';
 
 jest.setTimeout(600_000);
 
-const ctx = useSimulatedPipeline('webui', { books: 6, seed: 11, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 4 * 1024 });
+const ctx = useSimulatedPipeline('webui', {
+  books: 6,
+  seed: 11,
+  initialState: 'all-available',
+  conversionDelaySeconds: 1,
+  pages: { min: 2, max: 3 },
+  pageImageBytes: 4 * 1024,
+});
 
 type Metadata = temporal.api.sdk.v1.IWorkflowMetadata;
 const METADATA_QUERY = '__temporal_workflow_metadata';
@@ -26,13 +33,17 @@ const METADATA_QUERY = '__temporal_workflow_metadata';
 /** The books the Web UI's list shows for a visibility query, with their GrinStage and GrinParkReason (visibility lags: waits for `expected` rows). */
 async function listed(client: Client, query: string, expected: number): Promise<{ id: string; stage?: string; reason?: string }[]> {
   let rows: { id: string; stage?: string; reason?: string }[] = [];
-  await waitUntil(async () => {
-    rows = [];
-    for await (const w of client.workflow.list({ query })) {
-      rows.push({ id: w.workflowId, stage: w.typedSearchAttributes.get(GrinStage), reason: w.typedSearchAttributes.get(GrinParkReason) });
-    }
-    return rows.length === expected;
-  }, 60_000, `${expected} workflow(s) listed for ${query}`);
+  await waitUntil(
+    async () => {
+      rows = [];
+      for await (const w of client.workflow.list({ query })) {
+        rows.push({ id: w.workflowId, stage: w.typedSearchAttributes.get(GrinStage), reason: w.typedSearchAttributes.get(GrinParkReason) });
+      }
+      return rows.length === expected;
+    },
+    60_000,
+    `${expected} workflow(s) listed for ${query}`,
+  );
   return rows;
 }
 
@@ -93,10 +104,14 @@ test("a parked book's current details give the reason and what to do", async () 
     await waitUntil(async () => (await board.locate(barcode)) === 'failed', 300_000, 'book parked');
     const book = client.workflow.getHandle(bookWorkflowId(sim.directory, barcode));
     let details = '';
-    await waitUntil(async () => {
-      details = (await book.query<Metadata>(METADATA_QUERY)).currentDetails ?? '';
-      return details.startsWith('**parked**');
-    }, 60_000, 'parked details');
+    await waitUntil(
+      async () => {
+        details = (await book.query<Metadata>(METADATA_QUERY)).currentDetails ?? '';
+        return details.startsWith('**parked**');
+      },
+      60_000,
+      'parked details',
+    );
     const reason = (await board.get(barcode))!.lastError!.message;
     expect(details).toContain(`**parked** at 04_decrypted: ${reason.replace(/\s+/g, ' ').slice(0, 100)}`);
     expect(details).toContain('**to do**: the archive is damaged at GRIN');
@@ -107,8 +122,14 @@ test("a parked book's current details give the reason and what to do", async () 
     const id = bookWorkflowId(sim.directory, barcode);
     const expected = parkReasonText('04_decrypted', reason, 'CorruptArchiveError');
     expect(expected).toMatch(/^CorruptArchiveError at 04_decrypted: /);
-    await waitUntil(async () => (await listed(client, `GrinBatch = "webui-park" AND GrinStage = "failed"`, 1))[0].reason === expected, 60_000, 'reason listed');
-    expect(await listed(client, `GrinBatch = "webui-park" AND GrinStage = "failed" AND GrinParkReason STARTS_WITH "CorruptArchiveError"`, 1)).toEqual([{ id, stage: 'failed', reason: expected }]);
+    await waitUntil(
+      async () => (await listed(client, `GrinBatch = "webui-park" AND GrinStage = "failed"`, 1))[0].reason === expected,
+      60_000,
+      'reason listed',
+    );
+    expect(
+      await listed(client, `GrinBatch = "webui-park" AND GrinStage = "failed" AND GrinParkReason STARTS_WITH "CorruptArchiveError"`, 1),
+    ).toEqual([{ id, stage: 'failed', reason: expected }]);
 
     await book.signal(cancelSignal, 'test over');
     expect(await book.result()).toBe('cancelled');

@@ -49,14 +49,21 @@ test('a worker with an unreadable passphrase file exits with a line naming it, a
     overrides: {
       pipelineDir: join(dir, 'pipeline'),
       processingDir: join(dir, 'processing'),
-      temporal: { address: temporalAddress(), workflowTaskQueue: queue, grinTaskQueue: `${queue}-grin`, fileTaskQueuePrefix: `${queue}-files` },
+      temporal: {
+        address: temporalAddress(),
+        workflowTaskQueue: queue,
+        grinTaskQueue: `${queue}-grin`,
+        fileTaskQueuePrefix: `${queue}-files`,
+      },
       grin: { directory: 'SECRETS', gpgPassphrase: { file: missing }, accessToken: { env: 'GRIN_TEST_NO_TOKEN_NEEDED' } },
       storage: { kind: 'local', path: join(dir, 'storage') },
     },
   });
   const run = await runWorker(writeConfigFile(dir, config));
   expect(run.code).toBe(2);
-  expect(run.stderr).toContain(`grin-pipeline worker: not starting: passphrase: Cannot read the GPG passphrase (grin.gpgPassphrase) from file ${missing}: it does not exist.`);
+  expect(run.stderr).toContain(
+    `grin-pipeline worker: not starting: passphrase: Cannot read the GPG passphrase (grin.gpgPassphrase) from file ${missing}: it does not exist.`,
+  );
   expect(run.stderr).toMatch(/check-config/);
 
   // It never polled: Temporal has seen no poller on any of its queues.
@@ -73,6 +80,8 @@ test('a worker given no config refuses with one error line and creates no board'
   const cwd = mkdtempSync(join(dir, 'no-config-'));
   const run = await runWorker(undefined, cwd);
   expect(run.code).toBe(2);
-  expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^error: no config: no -c FILE given and \$GRIN_PIPELINE_CONFIG is not set/)]);
+  expect(run.stderr.trim().split('\n')).toEqual([
+    expect.stringMatching(/^error: no config: no -c FILE given and \$GRIN_PIPELINE_CONFIG is not set/),
+  ]);
   expect(readdirSync(cwd)).toEqual([]);
 });

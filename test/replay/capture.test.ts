@@ -23,7 +23,14 @@ maybe('capture replay fixtures', () => {
   let workers: RunningWorkers;
 
   beforeAll(async () => {
-    sim = await startTestSimulator('capture', { books: 20, seed: 404, initialState: 'all-available', conversionDelaySeconds: 1, pages: { min: 2, max: 3 }, pageImageBytes: 64 * 1024 });
+    sim = await startTestSimulator('capture', {
+      books: 20,
+      seed: 404,
+      initialState: 'all-available',
+      conversionDelaySeconds: 1,
+      pages: { min: 2, max: 3 },
+      pageImageBytes: 64 * 1024,
+    });
     env = testEnv(sim, 'capture', { grin: { pollIntervalSeconds: 1 }, timeouts: { hostPickupSeconds: 3, heartbeatSeconds: 5 } });
     workers = await startWorkers(env.config, { hostId: 'host-a' });
   });
@@ -39,7 +46,12 @@ maybe('capture replay fixtures', () => {
   test('a batch that continues as new, and its stored books', async () => {
     const client = await temporalClient();
     const barcodes = sim.barcodes.slice(0, 6);
-    const handle = await startBatch(client, env.config, barcodes, { batchId: 'capture-can', window: 2, startsPerRun: 3, settings: settings() });
+    const handle = await startBatch(client, env.config, barcodes, {
+      batchId: 'capture-can',
+      window: 2,
+      startsPerRun: 3,
+      settings: settings(),
+    });
     await handle.result();
     const last = await client.workflow.getHandle(handle.workflowId).fetchHistory();
     const firstRunId = last.events?.[0]?.workflowExecutionStartedEventAttributes?.firstExecutionRunId ?? undefined;

@@ -22,8 +22,12 @@ test('there are recorded histories to replay', () => {
 test.each(files)('%s replays against the current workflow code', async (file) => {
   const history = readHistory(join(HISTORIES_DIR, file));
   const results: { workflowId: string; error?: unknown }[] = [];
-  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: file }, [{ workflowId: file, history }])) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle: await workflowBundle(), replayName: file }, [
+    { workflowId: file, history },
+  ])) {
     results.push(result);
   }
-  expect(results.map((r) => ({ workflowId: r.workflowId, error: r.error ? String(r.error) : undefined }))).toEqual([{ workflowId: file, error: undefined }]);
+  expect(results.map((r) => ({ workflowId: r.workflowId, error: r.error ? String(r.error) : undefined }))).toEqual([
+    { workflowId: file, error: undefined },
+  ]);
 });

@@ -6,7 +6,8 @@
 import { spawnSync } from 'node:child_process';
 
 export const chromium: string | undefined =
-  process.env.CHROMIUM || ['chromium', 'chromium-browser', 'google-chrome'].find((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
+  process.env.CHROMIUM ||
+  ['chromium', 'chromium-browser', 'google-chrome'].find((c) => spawnSync('sh', ['-c', `command -v ${c}`]).status === 0);
 
 /** `describe` where Chromium is installed; elsewhere `describe.skip`, with the reason printed. */
 export function describeWithChromium(name: string, fn: () => void): void {

@@ -9,7 +9,8 @@ import type { WorkflowInterceptorsFactory } from '@temporalio/workflow';
 export const LOST_NEWS = 'lost-news';
 
 const lost = (input: { activityType: string; args: unknown[] }) =>
-  input.activityType === 'notifyBatch' && !!(input.args[0] as { batchWorkflowId?: string } | undefined)?.batchWorkflowId?.includes(LOST_NEWS);
+  input.activityType === 'notifyBatch' &&
+  !!(input.args[0] as { batchWorkflowId?: string } | undefined)?.batchWorkflowId?.includes(LOST_NEWS);
 
 export const interceptors: WorkflowInterceptorsFactory = () => ({
   outbound: [

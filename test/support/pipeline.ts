@@ -16,7 +16,8 @@ import { createPipelineWorkers, installQuietRuntime, type PipelineWorkerOptions,
 
 export function temporalAddress(): string {
   const address = process.env.GRIN_TEST_TEMPORAL_ADDRESS;
-  if (!address) throw new Error('GRIN_TEST_TEMPORAL_ADDRESS is not set: run integration tests through jest (global setup starts the servers)');
+  if (!address)
+    throw new Error('GRIN_TEST_TEMPORAL_ADDRESS is not set: run integration tests through jest (global setup starts the servers)');
   return address;
 }
 
@@ -33,7 +34,14 @@ export function workflowBundle(): Promise<WorkflowBundle> {
 }
 
 const noop = () => undefined;
-const quietBundlerLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => process.stderr.write(`${m}\n`), log: noop };
+const quietBundlerLogger = {
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: (m: string) => process.stderr.write(`${m}\n`),
+  log: noop,
+};
 
 export interface TestEnv {
   dir: string;
@@ -110,7 +118,11 @@ export interface SimulatedPipeline {
  * Registers beforeAll/afterAll that start a simulator, a fresh pipeline against it and in-process
  * workers, and stop them all afterwards. Read the fields inside tests (they are set in beforeAll).
  */
-export function useSimulatedPipeline(name: string, simOptions: SimulatorOptions, overrides: Record<string, unknown> = {}): SimulatedPipeline {
+export function useSimulatedPipeline(
+  name: string,
+  simOptions: SimulatorOptions,
+  overrides: Record<string, unknown> = {},
+): SimulatedPipeline {
   const ctx = {} as SimulatedPipeline;
   beforeAll(async () => {
     ctx.sim = await startTestSimulator(name, simOptions);

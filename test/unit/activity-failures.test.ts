@@ -41,20 +41,40 @@ const cases: [string, unknown, Expected][] = [
   ['403 on the directory', new GrinPermissionError(ctx), { nonRetryable: false, waitingFor: /allow our Google account/ }],
   ['GRIN 503', statusError(ctx, 503), { nonRetryable: false, waitingFor: /GRIN to answer/ }],
   ['GRIN 429 on an archive', statusError(ctx, 429), { nonRetryable: false, waitingFor: /GRIN to answer/ }],
-  ['a network error', asGrinError(Object.assign(new Error('connect refused'), { code: 'ECONNREFUSED' }), ctx), { nonRetryable: false, waitingFor: /GRIN to answer/ }],
-  ['a failed shared listing', new GrinListingError(ctx, new GrinHttpError(ctx, 'not found', { retryable: false })), { nonRetryable: false, waitingFor: /listing/ }],
+  [
+    'a network error',
+    asGrinError(Object.assign(new Error('connect refused'), { code: 'ECONNREFUSED' }), ctx),
+    { nonRetryable: false, waitingFor: /GRIN to answer/ },
+  ],
+  [
+    'a failed shared listing',
+    new GrinListingError(ctx, new GrinHttpError(ctx, 'not found', { retryable: false })),
+    { nonRetryable: false, waitingFor: /listing/ },
+  ],
   ['S3 unreachable', s3('ECONNREFUSED', undefined, true), { nonRetryable: false, waitingFor: /S3 storage .* to answer/ }],
   ['S3 throttling', s3('SlowDown', 503, true), { nonRetryable: false, waitingFor: /S3 storage/ }],
   ['the bucket missing', s3('NoSuchBucket', 404, false), { nonRetryable: false, waitingFor: /bucket s3:\/\/books to exist/ }],
   ['S3 access denied', s3('AccessDenied', 403, false), { nonRetryable: false, waitingFor: /bucket/ }],
-  ['the disk above the threshold', new DiskFullError('/data', 0.97, 0.9, 30), { nonRetryable: false, waitingFor: /disk space/, nextRetryDelayMs: 30_000 }],
-  ['an unreadable passphrase file', new SecretError('Cannot read the GPG passphrase from file /x', 'GPG passphrase'), { nonRetryable: false, waitingFor: /GPG passphrase/ }],
+  [
+    'the disk above the threshold',
+    new DiskFullError('/data', 0.97, 0.9, 30),
+    { nonRetryable: false, waitingFor: /disk space/, nextRetryDelayMs: 30_000 },
+  ],
+  [
+    'an unreadable passphrase file',
+    new SecretError('Cannot read the GPG passphrase from file /x', 'GPG passphrase'),
+    { nonRetryable: false, waitingFor: /GPG passphrase/ },
+  ],
   // transient without a book-wide wait
   ['a cut body', new GrinHttpError(ctx, 'body cut short', { retryable: true }), { nonRetryable: false }],
   ['an unknown error', new Error('EIO: i/o error'), { nonRetryable: false }],
   // expected, quiet
   ['not converted yet', new NotConvertedYet('B1', 30), { nonRetryable: false, benign: true, nextRetryDelayMs: 30_000 }],
-  ['the conversion queue full', new QueueFullError(ctx, new Map(), ['B1'], 600), { nonRetryable: false, benign: true, nextRetryDelayMs: 600_000 }],
+  [
+    'the conversion queue full',
+    new QueueFullError(ctx, new Map(), ['B1'], 600),
+    { nonRetryable: false, benign: true, nextRetryDelayMs: 600_000 },
+  ],
   // permanent: the book parks
   ['a wrong passphrase', new DecryptError('the GPG passphrase is wrong'), { nonRetryable: true }],
   ['a hostile archive', new UnsafeArchiveError('../etc/passwd', 'outside'), { nonRetryable: true }],

@@ -59,7 +59,11 @@ interface Host {
 }
 
 const ON_HOST: readonly Bucket[] = ['03_downloaded', '04_decrypted', '06_processed'];
-const NEXT: Partial<Record<Bucket, Bucket>> = { '03_downloaded': '04_decrypted', '04_decrypted': '06_processed', '06_processed': '07_stored' };
+const NEXT: Partial<Record<Bucket, Bucket>> = {
+  '03_downloaded': '04_decrypted',
+  '04_decrypted': '06_processed',
+  '06_processed': '07_stored',
+};
 
 class Model {
   readonly tokens = new Map<string, Token>();
@@ -96,7 +100,10 @@ class Model {
 
   /** A worker process starting: HostBooks seeded from the disk, as buildActivityDeps does. */
   private bootHost(host: Host): void {
-    host.disk = new DiskBudget('/processing', 1, 3 * UNIT, async () => ({ total: this.capacity, available: this.capacity - this.used(host) }));
+    host.disk = new DiskBudget('/processing', 1, 3 * UNIT, async () => ({
+      total: this.capacity,
+      available: this.capacity - this.used(host),
+    }));
     // The disk estimate starts over too, from the archives found on disk.
     host.largestSeen = 0;
     host.books = new HostBooks(this.limit, host.disk).seed(heldBarcodesIn([...host.files.keys()]));
@@ -143,7 +150,8 @@ class Model {
       // Independent of DiskBudget's arithmetic: the room measured here carries every book on the host at the estimated peak.
       const peak = PEAK_ARCHIVE_SIZES * (host.largestSeen || 3 * UNIT);
       const room = this.capacity - this.used(host);
-      if (room < (before + 1) * peak) throw new Error(`${host.name} granted a slot with ${before} books on it and room for fewer: ${room} < ${before + 1} × ${peak}`);
+      if (room < (before + 1) * peak)
+        throw new Error(`${host.name} granted a slot with ${before} books on it and room for fewer: ${room} < ${before + 1} × ${peak}`);
     }
     const waiting = this.backlog();
     if (waiting.length === 0) {
@@ -206,7 +214,8 @@ class Model {
     } else if (t.bucket === '04_decrypted') {
       host.files.set(`${barcode}_derivatives`, 1);
     } else {
-      for (const name of [...host.files.keys()]) if (name.startsWith(`${barcode}.`) || name.startsWith(`${barcode}_`)) host.files.delete(name);
+      for (const name of [...host.files.keys()])
+        if (name.startsWith(`${barcode}.`) || name.startsWith(`${barcode}_`)) host.files.delete(name);
       host.books.release(barcode);
       host.continued.delete(barcode);
     }
@@ -230,7 +239,8 @@ class Model {
   }
 
   private removeFiles(host: Host, barcode: string): void {
-    for (const name of [...host.files.keys()]) if (name.startsWith(`${barcode}.`) || name.startsWith(`${barcode}_`)) host.files.delete(name);
+    for (const name of [...host.files.keys()])
+      if (name.startsWith(`${barcode}.`) || name.startsWith(`${barcode}_`)) host.files.delete(name);
   }
 
   /** The operator's retry: continueFrom finds the files on the host (findLocalProgress admits) or downloads again. */
@@ -271,10 +281,13 @@ class Model {
   check(): void {
     for (const h of this.hosts.filter((x) => x.up)) {
       // No slot held by nothing.
-      if (h.books.reserved !== h.fetches.size) throw new Error(`${h.name}: ${h.books.reserved} slots granted, ${h.fetches.size} downloads running`);
+      if (h.books.reserved !== h.fetches.size)
+        throw new Error(`${h.name}: ${h.books.reserved} slots granted, ${h.fetches.size} downloads running`);
       const continued = [...h.continued].filter((b) => h.books.has(b)).length;
       if (h.books.count - continued + h.books.reserved > this.limit) {
-        throw new Error(`${h.name}: ${h.books.count} books held (${continued} continued by a retry) + ${h.books.reserved} slots > limit ${this.limit}`);
+        throw new Error(
+          `${h.name}: ${h.books.count} books held (${continued} continued by a retry) + ${h.books.reserved} slots > limit ${this.limit}`,
+        );
       }
     }
     const up = this.hosts.filter((x) => x.up);
@@ -282,12 +295,17 @@ class Model {
     const someonePolls = up.some((h) => h.books.hasRoom);
     const downloading = up.some((h) => h.fetches.size > 0);
     const stageToRun = up.some((h) => h.books.barcodes().some((b) => this.hostTasks(h).includes(b)));
-    const letGoNext = up.some((h) => h.books.barcodes().some((b) => {
-      const t = this.tokens.get(b);
-      return !t || t.fileQueue !== h.name || !ON_HOST.includes(t.bucket);
-    }));
+    const letGoNext = up.some((h) =>
+      h.books.barcodes().some((b) => {
+        const t = this.tokens.get(b);
+        return !t || t.fileQueue !== h.name || !ON_HOST.includes(t.bucket);
+      }),
+    );
     if (!(someonePolls || downloading || stageToRun || letGoNext)) {
-      throw new Error(`wedged: downloads ${this.backlog().join(' ')} wait on the shared queue and no host up will ever poll; ` + up.map((h) => `${h.name} holds [${h.books.barcodes().join(' ')}] slots ${h.books.reserved}`).join('; '));
+      throw new Error(
+        `wedged: downloads ${this.backlog().join(' ')} wait on the shared queue and no host up will ever poll; ` +
+          up.map((h) => `${h.name} holds [${h.books.barcodes().join(' ')}] slots ${h.books.reserved}`).join('; '),
+      );
     }
   }
 
@@ -340,8 +358,13 @@ class Model {
         await this.reconcile(h);
       }
     }
-    const left = [...this.tokens].filter(([, t]) => t.bucket !== '07_stored').map(([b, t]) => `${b} in ${t.bucket}${t.fileQueue ? ` on ${t.fileQueue}` : ''}`);
-    throw new Error(`not every book reached 07_stored once the faults stopped: ${left.join(', ')}; ` + this.hosts.map((h) => `${h.name} holds [${h.books.barcodes().join(' ')}] slots ${h.books.reserved}`).join('; '));
+    const left = [...this.tokens]
+      .filter(([, t]) => t.bucket !== '07_stored')
+      .map(([b, t]) => `${b} in ${t.bucket}${t.fileQueue ? ` on ${t.fileQueue}` : ''}`);
+    throw new Error(
+      `not every book reached 07_stored once the faults stopped: ${left.join(', ')}; ` +
+        this.hosts.map((h) => `${h.name} holds [${h.books.barcodes().join(' ')}] slots ${h.books.reserved}`).join('; '),
+    );
   }
 }
 
@@ -361,7 +384,9 @@ test(`admission never wedges: ${SEQUENCES} random sequences of admit, fail, cras
       stored += model.tokens.size;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      throw new Error(`admission model, seed ${seed} (replay: ADMISSION_MODEL_SEED=${seed}): ${message}\nlast steps:\n  ${log.slice(-25).join('\n  ')}`);
+      throw new Error(
+        `admission model, seed ${seed} (replay: ADMISSION_MODEL_SEED=${seed}): ${message}\nlast steps:\n  ${log.slice(-25).join('\n  ')}`,
+      );
     }
   }
   expect(stored).toBeGreaterThan(seeds.length * 3 - 1);

@@ -20,7 +20,7 @@ describe('decompression bombs', () => {
   afterEach(() => removeDir(dir));
   afterAll(() => cleanupGpg());
 
-  it('the defaults are the config schema\'s, for unpack and the pipeline alike', () => {
+  it("the defaults are the config schema's, for unpack and the pipeline alike", () => {
     const { maxUnpackedBytes, maxEntries, maxExpansionRatio, expansionCheckAfterBytes } = loadConfig({ env: {} }).limits;
     expect(DEFAULT_EXTRACT_LIMITS).toEqual({ maxUnpackedBytes, maxEntries, maxExpansionRatio, expansionCheckAfterBytes });
     expect(maxEntries).toBe(200_000);
@@ -90,7 +90,10 @@ describe('sparse files (GNU tar --sparse) are refused', () => {
     writeFileSync(join(src, 'a.txt'), 'a\n');
     // 5 MB with one block of data in the middle: GNU tar stores it as a sparse map.
     execFileSync('truncate', ['-s', '5M', join(src, 'hole.bin')]);
-    execFileSync('dd', ['of=' + join(src, 'hole.bin'), 'bs=1', 'seek=3000000', 'conv=notrunc'], { input: 'data', stdio: ['pipe', 'ignore', 'ignore'] });
+    execFileSync('dd', ['of=' + join(src, 'hole.bin'), 'bs=1', 'seek=3000000', 'conv=notrunc'], {
+      input: 'data',
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
   });
   afterAll(() => removeDir(dir));
 

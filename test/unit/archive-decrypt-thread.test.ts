@@ -134,7 +134,7 @@ describe('decryption in a worker thread', () => {
     expect(decryptThreadStats().activeJobs).toBe(0);
   });
 
-  it('stops the thread\'s job when the caller destroys the stream early', async () => {
+  it("stops the thread's job when the caller destroys the stream early", async () => {
     const decrypted = await openDecryptedStream(bigFile, PASSPHRASE);
     expect(decryptThreadStats().activeJobs).toBe(1);
     await new Promise<void>((resolve) => decrypted.stream.once('readable', resolve));
@@ -185,7 +185,12 @@ describe('decryption in a worker thread', () => {
 
   it('stops a stuck thread, fails its jobs (to be retried) and decrypts on a new thread afterwards', async () => {
     // A book of many pages, so the job is still running when the thread is frozen.
-    const tarGz = await makeTarGz(bookEntries('B6', Array.from({ length: 40 }, () => randomBytes(150_000).toString('base64'))));
+    const tarGz = await makeTarGz(
+      bookEntries(
+        'B6',
+        Array.from({ length: 40 }, () => randomBytes(150_000).toString('base64')),
+      ),
+    );
     const file = join(dir, 'B6.tar.gz.gpg');
     writeFileSync(file, await encryptWithOpenpgp(tarGz));
     const limits = { ...DEFAULT_EXTRACT_LIMITS, maxUnpackedBytes: 100_000_000, maxEntries: 1000 };
@@ -197,7 +202,10 @@ describe('decryption in a worker thread', () => {
       while (decryptThreadStats().jobsStarted < started + n) await new Promise((r) => setImmediate(r));
       freezeDecryptThreads(20_000);
     };
-    const stuck = decryptAndExtract(file, join(dir, 'B6.tar.gz'), join(dir, 'B6'), PASSPHRASE, limits, { decryptThread: 'worker', decryptStallMs: 300 });
+    const stuck = decryptAndExtract(file, join(dir, 'B6.tar.gz'), join(dir, 'B6'), PASSPHRASE, limits, {
+      decryptThread: 'worker',
+      decryptStallMs: 300,
+    });
     await handedOver(1);
     const stuckFile = decryptFile(bigFile, join(dir, 'stuck.out'), PASSPHRASE, { stallMs: 300 });
     await handedOver(2);

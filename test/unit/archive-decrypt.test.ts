@@ -4,14 +4,7 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { decryptFile } from '../../src/archive/decrypt';
 import { ArchiveLimitError, DecryptError } from '../../src/archive/errors';
-import {
-  PASSPHRASE,
-  cleanupGpg,
-  encryptWithOpenpgp,
-  gpgEncrypt,
-  removeDir,
-  tempDir,
-} from './archive-fixtures';
+import { PASSPHRASE, cleanupGpg, encryptWithOpenpgp, gpgEncrypt, removeDir, tempDir } from './archive-fixtures';
 
 describe('decryptFile', () => {
   let dir: string;
@@ -200,7 +193,9 @@ describe('decryptFile', () => {
 
     it('armoured too', async () => {
       const file = gpgFile('cam.asc', 'random.bin', ['--cipher-algo', 'CAMELLIA192', '--armor']);
-      await expect(decryptFile(file, join(dir, 'cam.out'), PASSPHRASE)).rejects.toThrow(/encrypted with CAMELLIA192.*gpg -d cam\.asc > cam\.tar\.gz/);
+      await expect(decryptFile(file, join(dir, 'cam.out'), PASSPHRASE)).rejects.toThrow(
+        /encrypted with CAMELLIA192.*gpg -d cam\.asc > cam\.tar\.gz/,
+      );
     });
   });
 

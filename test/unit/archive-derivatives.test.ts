@@ -9,7 +9,12 @@ import { SAMPLE_METS, removeDir, tempDir } from './archive-fixtures';
 
 function readJsonl(file: string): unknown[] {
   const text = gunzipSync(readFileSync(file)).toString('utf8');
-  return text === '' ? [] : text.replace(/\n$/, '').split('\n').map((l) => JSON.parse(l) as unknown);
+  return text === ''
+    ? []
+    : text
+        .replace(/\n$/, '')
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown);
 }
 
 describe('writeOcrJsonl', () => {

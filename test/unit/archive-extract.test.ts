@@ -113,7 +113,10 @@ describe('extractTarGz', () => {
     });
 
     it('a name given twice (a second write would overwrite the first)', async () => {
-      const src = await archive([{ name: 'a.txt', data: '1' }, { name: 'a.txt', data: '2' }]);
+      const src = await archive([
+        { name: 'a.txt', data: '1' },
+        { name: 'a.txt', data: '2' },
+      ]);
       await expect(extractTarGz(src, join(dir, 'out'), LIMITS)).rejects.toThrow(UnsafeArchiveError);
     });
   });
@@ -222,9 +225,7 @@ describe('decryptAndExtract (one pass)', () => {
     const bytes = readFileSync(gpgPath);
     bytes[bytes.length - 5] ^= 0xff; // inside the MDC: every tar entry decrypts fine, the check at the end fails
     writeFileSync(gpgPath, bytes);
-    const err = await decryptAndExtract(gpgPath, join(dir, 'd.tar.gz'), join(dir, 'x'), PASSPHRASE, LIMITS).catch(
-      (e: unknown) => e,
-    );
+    const err = await decryptAndExtract(gpgPath, join(dir, 'd.tar.gz'), join(dir, 'x'), PASSPHRASE, LIMITS).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DecryptError);
     expect((err as Error).message).toMatch(/integrity check failed/);
     expect(existsSync(join(dir, 'd.tar.gz'))).toBe(false);
@@ -233,12 +234,16 @@ describe('decryptAndExtract (one pass)', () => {
 
   it('removes both outputs on a wrong passphrase and on a hostile entry', async () => {
     const { gpgPath } = await encryptedBook();
-    await expect(decryptAndExtract(gpgPath, join(dir, 'd.tar.gz'), join(dir, 'x'), 'wrong', LIMITS)).rejects.toThrow(
-      /passphrase is wrong/,
-    );
+    await expect(decryptAndExtract(gpgPath, join(dir, 'd.tar.gz'), join(dir, 'x'), 'wrong', LIMITS)).rejects.toThrow(/passphrase is wrong/);
     expect(existsSync(join(dir, 'd.tar.gz'))).toBe(false);
 
-    writeFileSync(join(dir, 'h.tar.gz'), await makeTarGz([{ name: 'ok', data: 'x' }, { name: 'l', type: 'symlink', linkname: '/' }]));
+    writeFileSync(
+      join(dir, 'h.tar.gz'),
+      await makeTarGz([
+        { name: 'ok', data: 'x' },
+        { name: 'l', type: 'symlink', linkname: '/' },
+      ]),
+    );
     gpgEncrypt(join(dir, 'h.tar.gz'), join(dir, 'h.gpg'));
     await expect(decryptAndExtract(join(dir, 'h.gpg'), join(dir, 'd.tar.gz'), join(dir, 'x'), PASSPHRASE, LIMITS)).rejects.toThrow(
       UnsafeArchiveError,

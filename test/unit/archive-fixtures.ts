@@ -97,8 +97,23 @@ export function gpgEncrypt(input: string, output: string, extra: string[] = [], 
   writeFileSync(passFile, passphrase + '\n');
   execFileSync(
     GPG,
-    ['--batch', '--quiet', '--yes', '--pinentry-mode', 'loopback', '--no-symkey-cache', '--passphrase-file', passFile,
-      '--s2k-count', '1024', ...extra, '--symmetric', '-o', output, input],
+    [
+      '--batch',
+      '--quiet',
+      '--yes',
+      '--pinentry-mode',
+      'loopback',
+      '--no-symkey-cache',
+      '--passphrase-file',
+      passFile,
+      '--s2k-count',
+      '1024',
+      ...extra,
+      '--symmetric',
+      '-o',
+      output,
+      input,
+    ],
     { env: { ...process.env, GNUPGHOME: home }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
 }

@@ -64,7 +64,9 @@ describe('S2K with node:crypto', () => {
         expect(deriveS2KKey(PASSPHRASE, spec, length)!.toString('hex')).toBe(naiveS2K(PASSPHRASE, spec, length, hash).toString('hex'));
       }
     }
-    expect(deriveS2KKey('', { type: 3, hashAlgo, salt, count: 2048 }, 32)).toEqual(naiveS2K('', { type: 3, hashAlgo, salt, count: 2048 }, 32, hash));
+    expect(deriveS2KKey('', { type: 3, hashAlgo, salt, count: 2048 }, 32)).toEqual(
+      naiveS2K('', { type: 3, hashAlgo, salt, count: 2048 }, 32, hash),
+    );
   });
 
   it('returns null for a hash it does not know', () => {

@@ -48,9 +48,9 @@ describe('unpackArchive', () => {
   it('applies the given limits', async () => {
     const archive = join(dir, 'B8.tar.gz.gpg');
     writeFileSync(archive, await encryptWithOpenpgp(await makeTarGz(bookEntries('B8', ['one', 'two']))));
-    await expect(
-      unpackArchive({ archive, passphrase: PASSPHRASE, outDir: join(dir, 'out'), limits: { maxEntries: 3 } }),
-    ).rejects.toThrow(/more than 3 entries/);
+    await expect(unpackArchive({ archive, passphrase: PASSPHRASE, outDir: join(dir, 'out'), limits: { maxEntries: 3 } })).rejects.toThrow(
+      /more than 3 entries/,
+    );
     expect(existsSync(join(dir, 'out', 'B8'))).toBe(false);
     expect(existsSync(join(dir, 'out', 'B8.tar.gz'))).toBe(false);
   });

@@ -87,6 +87,8 @@ describe('verifyChecksums', () => {
 
   it('refuses a line that is not md5sum format, naming the line', async () => {
     list([`${md5('image one')}  00000001.jp2`, 'this is not a checksum line']);
-    await expect(verifyChecksums(dir)).rejects.toThrow(new CorruptArchiveError('checksum.md5 line 2 is not in md5sum format ("<32 hex digits>  <file name>").'));
+    await expect(verifyChecksums(dir)).rejects.toThrow(
+      new CorruptArchiveError('checksum.md5 line 2 is not in md5sum format ("<32 hex digits>  <file name>").'),
+    );
   });
 });

@@ -16,14 +16,17 @@ test.each(['first-10k', 'a', 'demo-20', 'x.y_z', 'A'.repeat(80)])('accepts %j', 
   expect(validateBatchId(id)).toBe(id);
 });
 
-test.each(['', '..', '../x', 'a/b', 'a\\b', '.hidden', '-flag', 'a..b', 'with space', 'é', 'A'.repeat(81), 'x"y'])('refuses %j with a usage error (exit 2)', (id) => {
-  let thrown: unknown;
-  try {
-    validateBatchId(id);
-  } catch (err) {
-    thrown = err;
-  }
-  expect(thrown).toBeInstanceOf(UsageError);
-  expect((thrown as UsageError).exitCode).toBe(2);
-  expect((thrown as UsageError).message).toContain('--batch-id');
-});
+test.each(['', '..', '../x', 'a/b', 'a\\b', '.hidden', '-flag', 'a..b', 'with space', 'é', 'A'.repeat(81), 'x"y'])(
+  'refuses %j with a usage error (exit 2)',
+  (id) => {
+    let thrown: unknown;
+    try {
+      validateBatchId(id);
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(UsageError);
+    expect((thrown as UsageError).exitCode).toBe(2);
+    expect((thrown as UsageError).message).toContain('--batch-id');
+  },
+);

@@ -43,19 +43,24 @@ test('invalid lines are refused with line number, value and why; nothing is drop
   ]);
   expect(selection.duplicates.map((p) => p.line)).toEqual([4]);
   await expect(selectBarcodes(config(), { barcodesFile: file }, noGrin, () => undefined)).rejects.toThrow(
-    new RegExp(`2 bad line\\(s\\)[\\s\\S]*${file}:2: "BB B222" is not a barcode[\\s\\S]*${file}:3: "x" is not a barcode[\\s\\S]*nothing was started`),
+    new RegExp(
+      `2 bad line\\(s\\)[\\s\\S]*${file}:2: "BB B222" is not a barcode[\\s\\S]*${file}:3: "x" is not a barcode[\\s\\S]*nothing was started`,
+    ),
   );
 });
 
-test.each(['..', '../escape', 'a/b', 'a\\b', 'x..y'])('start-batch --batch-id %j is refused in one line naming the flag (exit 2)', async (id) => {
-  const run = await runCli(['-c', join(dir, 'no-such-config.yaml'), 'start-batch', '--batch-id', id, 'AAA111']);
-  expect(run.error).toBeInstanceOf(UsageError);
-  expect(run.exitCode).toBe(2);
-  expect(run.error!.message).toContain('--batch-id');
-  expect(run.error!.message.split('\n')).toHaveLength(1);
-  // Refused before the config (missing here) was read and before anything was written.
-  expect(existsSync(join(dir, 'pipeline'))).toBe(false);
-});
+test.each(['..', '../escape', 'a/b', 'a\\b', 'x..y'])(
+  'start-batch --batch-id %j is refused in one line naming the flag (exit 2)',
+  async (id) => {
+    const run = await runCli(['-c', join(dir, 'no-such-config.yaml'), 'start-batch', '--batch-id', id, 'AAA111']);
+    expect(run.error).toBeInstanceOf(UsageError);
+    expect(run.exitCode).toBe(2);
+    expect(run.error!.message).toContain('--batch-id');
+    expect(run.error!.message.split('\n')).toHaveLength(1);
+    // Refused before the config (missing here) was read and before anything was written.
+    expect(existsSync(join(dir, 'pipeline'))).toBe(false);
+  },
+);
 
 test('start-batch --limit 0 is refused by the option parser', async () => {
   const run = await runCli(['start-batch', '--limit', '0', 'AAA111']);

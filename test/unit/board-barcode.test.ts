@@ -1,10 +1,4 @@
-import {
-  formatBarcodeListProblems,
-  InvalidBarcodeError,
-  isValidBarcode,
-  parseBarcodeList,
-  validateBarcode,
-} from '../../src/buckets';
+import { formatBarcodeListProblems, InvalidBarcodeError, isValidBarcode, parseBarcodeList, validateBarcode } from '../../src/buckets';
 
 describe('validateBarcode', () => {
   test.each(['32101067995035', 'abc', 'A_B-c9', 'x'.repeat(50)])('accepts %j', (barcode) => {
@@ -21,7 +15,9 @@ describe('validateBarcode', () => {
   );
 
   test('the error quotes the value and states the rule', () => {
-    expect(() => validateBarcode('../x')).toThrow('Invalid barcode "../x": a barcode must be 3 to 50 characters, each a letter, digit, "_" or "-".');
+    expect(() => validateBarcode('../x')).toThrow(
+      'Invalid barcode "../x": a barcode must be 3 to 50 characters, each a letter, digit, "_" or "-".',
+    );
   });
 
   test('a huge or odd value is cut short and JSON-quoted in the message', () => {

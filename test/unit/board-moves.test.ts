@@ -139,8 +139,8 @@ test('invalid barcodes are refused before any path is touched', async () => {
   const outside = path.join(path.dirname(root), 'x.json');
   fs.writeFileSync(outside, JSON.stringify({ barcode: '../x', directory: 'PRNC', bucket: '00_available', stages: {}, updatedAt: '' }));
   const before = allEntries();
-  const fsCalls = (['lstat', 'stat', 'readFile', 'open', 'rename', 'rm', 'unlink', 'readdir', 'mkdir', 'access'] as const).map(
-    (method) => jest.spyOn(fs.promises, method),
+  const fsCalls = (['lstat', 'stat', 'readFile', 'open', 'rename', 'rm', 'unlink', 'readdir', 'mkdir', 'access'] as const).map((method) =>
+    jest.spyOn(fs.promises, method),
   );
   for (const bad of ['../x', '../../etc/passwd', 'a/b', 'ab', '']) {
     await expect(board.get(bad)).rejects.toThrow(InvalidBarcodeError);
@@ -168,7 +168,11 @@ test('rebuild writes a token that was deleted, in the bucket it is told', async 
   await board.create({ barcode: 'LOST11', directory: 'PRNC' });
   await board.move('LOST11', '03_downloaded');
   fs.rmSync(path.join(root, '03_downloaded', 'LOST11.json'));
-  const { token, rebuilt, setAside } = await board.rebuild('LOST11', '03_downloaded', { directory: 'PRNC', workflowId: 'grin/PRNC/LOST11', status: 'rebuilt' });
+  const { token, rebuilt, setAside } = await board.rebuild('LOST11', '03_downloaded', {
+    directory: 'PRNC',
+    workflowId: 'grin/PRNC/LOST11',
+    status: 'rebuilt',
+  });
   expect({ rebuilt, setAside }).toEqual({ rebuilt: true, setAside: [] });
   expect(token).toMatchObject({ bucket: '03_downloaded', directory: 'PRNC', workflowId: 'grin/PRNC/LOST11', status: 'rebuilt' });
   expect(await board.get('LOST11')).toEqual(token);

@@ -142,7 +142,15 @@ test('strays and unreadable tokens are reported by list and reconcile, never fat
   expect(listed.tokens.map((token) => token.barcode)).toEqual(['GOOD01', 'PLACE1']);
   expect(listed.tokens[1].bucket).toBe('00_available');
   const byFile = Object.fromEntries(listed.problems.map((problem) => [problem.file, problem.problem]));
-  expect(Object.keys(byFile).sort()).toEqual(['ARRAY1.json', 'BAD01.json', 'DIR001.json', 'OTHER1.json', 'PLACE1.json', 'a.json', 'notes.txt']);
+  expect(Object.keys(byFile).sort()).toEqual([
+    'ARRAY1.json',
+    'BAD01.json',
+    'DIR001.json',
+    'OTHER1.json',
+    'PLACE1.json',
+    'a.json',
+    'notes.txt',
+  ]);
   expect(byFile['BAD01.json']).toMatch(/unreadable JSON/);
   expect(byFile['OTHER1.json']).toMatch(/token says barcode "SOMEONE"/);
   expect(byFile['PLACE1.json']).toMatch(/token says bucket "06_processed" but the file is in 00_available/);

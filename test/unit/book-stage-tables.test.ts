@@ -11,7 +11,10 @@ import type { BookRun, StageRow } from '../../src/workflows/book-run';
 
 // Building a table calls nothing on the run (its rows use it when they run).
 const run = { input: { barcode: '39015000000001', directory: 'd', settings: {} }, status: {} } as unknown as BookRun;
-const tables: [string, readonly StageRow[]][] = [['lean', leanStages(run)], ['legacy', legacyStages(run)]];
+const tables: [string, readonly StageRow[]][] = [
+  ['lean', leanStages(run)],
+  ['legacy', legacyStages(run)],
+];
 const order = (bucket: string) => STAGE_BUCKETS.indexOf(bucket as (typeof STAGE_BUCKETS)[number]);
 
 describe.each(tables)('the %s stage table', (_name, table) => {
@@ -26,7 +29,7 @@ describe.each(tables)('the %s stage table', (_name, table) => {
     }
   });
 
-  test('needs the files on the book\'s host exactly after the download, and runs those stages on that host', () => {
+  test("needs the files on the book's host exactly after the download, and runs those stages on that host", () => {
     for (const row of table) {
       expect([row.bucket, row.onHost]).toEqual([row.bucket, order(row.bucket) >= order('03_downloaded')]);
       if (row.onHost) expect(row.queue).toBe('files');

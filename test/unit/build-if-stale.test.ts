@@ -20,8 +20,21 @@ function age(file: string, when: Date): void {
 beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'grin-stale-'));
   for (const dir of ['src/cli', 'devkit/simulator', 'bench', 'dist']) mkdirSync(join(root, dir), { recursive: true });
-  for (const file of ['src/a.ts', 'src/cli/b.ts', 'devkit/simulator/d.ts', 'bench/c.ts', 'tsconfig.json', 'dist/.build-stamp']) writeFileSync(join(root, file), '');
-  for (const file of ['src/a.ts', 'src/cli/b.ts', 'devkit/simulator/d.ts', 'bench/c.ts', 'tsconfig.json', 'src/cli', 'src', 'devkit/simulator', 'devkit', 'bench']) age(file, past);
+  for (const file of ['src/a.ts', 'src/cli/b.ts', 'devkit/simulator/d.ts', 'bench/c.ts', 'tsconfig.json', 'dist/.build-stamp'])
+    writeFileSync(join(root, file), '');
+  for (const file of [
+    'src/a.ts',
+    'src/cli/b.ts',
+    'devkit/simulator/d.ts',
+    'bench/c.ts',
+    'tsconfig.json',
+    'src/cli',
+    'src',
+    'devkit/simulator',
+    'devkit',
+    'bench',
+  ])
+    age(file, past);
   age('dist/.build-stamp', built);
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));

@@ -15,19 +15,32 @@ function seen(over: Partial<LivenessObservations> = {}): LivenessObservations {
 }
 
 test('short starvations (a busy worker between polls) pass', () => {
-  const c = livenessCheck(seen({ longestStarved: new Map([['activity:files', { stall: stall('files', 30_000), seenAtMs: 5000 }]]) }), LIMIT);
+  const c = livenessCheck(
+    seen({ longestStarved: new Map([['activity:files', { stall: stall('files', 30_000), seenAtMs: 5000 }]]) }),
+    LIMIT,
+  );
   expect(c.ok).toBe(true);
   expect(c.figure).toMatch(/40 readings \(1 failed\); longest starvation 30 s \(shared-file queue files\), limit 120 s; 0 stalled books/);
 });
 
 test('a queue starved past the limit fails, naming the queue, its backlog and when', () => {
-  const c = livenessCheck(seen({ longestStarved: new Map([['activity:files', { stall: stall('files', 361_000), seenAtMs: 400_000 }]]) }), LIMIT);
+  const c = livenessCheck(
+    seen({ longestStarved: new Map([['activity:files', { stall: stall('files', 361_000), seenAtMs: 400_000 }]]) }),
+    LIMIT,
+  );
   expect(c.ok).toBe(false);
-  expect(c.problems).toEqual([expect.stringMatching(/^shared-file queue files: 48 activity task\(s\) waited 361 s with no worker polling \(limit 120 s; seen 400 s into the run, no poller remembered\)/)]);
+  expect(c.problems).toEqual([
+    expect.stringMatching(
+      /^shared-file queue files: 48 activity task\(s\) waited 361 s with no worker polling \(limit 120 s; seen 400 s into the run, no poller remembered\)/,
+    ),
+  ]);
 });
 
 test('a stalled book fails; a detector that never answered fails (liveness unknown)', () => {
-  const book = livenessCheck(seen({ stalledBooks: new Map([['B1', { barcode: 'B1', bucket: '03_downloaded', quietMs: 400_000, why: 'no progress' }]]) }), LIMIT);
+  const book = livenessCheck(
+    seen({ stalledBooks: new Map([['B1', { barcode: 'B1', bucket: '03_downloaded', quietMs: 400_000, why: 'no progress' }]]) }),
+    LIMIT,
+  );
   expect(book.problems).toEqual(['book B1 stalled in 03_downloaded: no progress']);
   const blind = livenessCheck(seen({ samples: 0, failedSamples: 12 }), LIMIT);
   expect(blind.ok).toBe(false);

@@ -15,7 +15,9 @@ describe('workflowLine (status)', () => {
   });
 
   test('only a leading state prefix is dropped', () => {
-    expect(workflowLine({ state: 'running', activity: 'waiting: parked: odd text', reRequests: 0 })).toBe('running: waiting: parked: odd text');
+    expect(workflowLine({ state: 'running', activity: 'waiting: parked: odd text', reRequests: 0 })).toBe(
+      'running: waiting: parked: odd text',
+    );
   });
 });
 

@@ -24,7 +24,10 @@ let configFile: string;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'grin-cli-operation-'));
-  config = loadConfig({ env: {}, overrides: { pipelineDir: join(dir, 'pipeline'), processingDir: join(dir, 'processing'), temporal: { address: '127.0.0.1:1' } } });
+  config = loadConfig({
+    env: {},
+    overrides: { pipelineDir: join(dir, 'pipeline'), processingDir: join(dir, 'processing'), temporal: { address: '127.0.0.1:1' } },
+  });
   configFile = writeConfigFile(dir, config);
   const board = await Board.open(config.pipelineDir);
   await board.create({ barcode: 'PARKED01', directory: 'PRNC', batchId: 'b1' });
@@ -32,7 +35,12 @@ beforeAll(async () => {
   // As the park wrote it before the wording changed: the bucket the book was heading for.
   await board.move('PARKED01', 'failed', {
     status: 'parked: 04_decrypted failed',
-    lastError: { stage: '04_decrypted', message: 'Could not decrypt: wrong passphrase', type: 'DecryptError', at: new Date().toISOString() },
+    lastError: {
+      stage: '04_decrypted',
+      message: 'Could not decrypt: wrong passphrase',
+      type: 'DecryptError',
+      at: new Date().toISOString(),
+    },
   });
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,7 +64,9 @@ describe('without a config', () => {
     for (const args of [['board'], ['status', 'AAA111'], ['report'], ['check-config']]) {
       const run = await runCli(args);
       expect(run.exitCode).toBe(2);
-      expect(run.error!.message).toMatch(/^no config: no -c FILE given and \$GRIN_PIPELINE_CONFIG is not set; give the pipeline's config with -c config\.yaml/);
+      expect(run.error!.message).toMatch(
+        /^no config: no -c FILE given and \$GRIN_PIPELINE_CONFIG is not set; give the pipeline's config with -c config\.yaml/,
+      );
       expect(run.error!.message).not.toContain('\n');
     }
     expect(existsSync(join(empty, 'data'))).toBe(false);
@@ -91,7 +101,9 @@ test('retry/cancel --all-failed with no parked book: nothing to do, said, exit 0
 test('check-config --connect --archive with a missing file: one error line, exit 2, no connection tried', async () => {
   const run = await cli('check-config', '--connect', '--archive', join(dir, 'nosuch.gpg'));
   expect(run.exitCode).toBe(2);
-  expect(run.error!.message).toBe(`--archive ${join(dir, 'nosuch.gpg')}: no such file; give an encrypted archive (.tar.gz.gpg) downloaded from GRIN`);
+  expect(run.error!.message).toBe(
+    `--archive ${join(dir, 'nosuch.gpg')}: no such file; give an encrypted archive (.tar.gz.gpg) downloaded from GRIN`,
+  );
   expect(run.stdout).toBe('');
 });
 
@@ -132,7 +144,10 @@ describe('report', () => {
 
   test('a run of 2 minutes: its rate over 2 minutes, not spread over a day', () => {
     const books = [1, 2, 3, 4, 5, 6].map((i) => stored(`B${i}`, 2, 1));
-    const { summary } = buildReport([...books, { ...stored('B7', 2, 1), bucket: '03_downloaded', stages: { '00_available': ago(2) } }], now);
+    const { summary } = buildReport(
+      [...books, { ...stored('B7', 2, 1), bucket: '03_downloaded', stages: { '00_available': ago(2) } }],
+      now,
+    );
     expect(summary.storedLastDay).toBe(6);
     expect(summary.booksPerHourLastDay).toBe(180);
     expect(summary.booksPerHourLastHour).toBe(180);
@@ -170,15 +185,27 @@ describe("malformed lines of GRIN's _all_books", () => {
 
   test('--sample N: N books, the malformed lines skipped and reported with their line numbers', async () => {
     const said: string[] = [];
-    const barcodes = await selectBarcodes(config, { sample: 3 }, () => grin, (s) => said.push(s));
+    const barcodes = await selectBarcodes(
+      config,
+      { sample: 3 },
+      () => grin,
+      (s) => said.push(s),
+    );
     expect(barcodes).toEqual(['AAA0001', 'AAA0002', 'AAA0003']);
     const warning = said.find((s) => s.startsWith('warning: skipped'));
-    expect(warning).toMatch(/^warning: skipped 2 malformed line\(s\) of .*_all_books\.txt \(lines 2, 5\): not barcodes, e\.g\. line 2: "not a barcode" is not a barcode/);
+    expect(warning).toMatch(
+      /^warning: skipped 2 malformed line\(s\) of .*_all_books\.txt \(lines 2, 5\): not barcodes, e\.g\. line 2: "not a barcode" is not a barcode/,
+    );
   });
 
   test('--queue unconverted: not refused; the bad entries are skipped and counted', async () => {
     const said: string[] = [];
-    const barcodes = await selectBarcodes(config, { queue: 'unconverted' }, () => grin, (s) => said.push(s));
+    const barcodes = await selectBarcodes(
+      config,
+      { queue: 'unconverted' },
+      () => grin,
+      (s) => said.push(s),
+    );
     expect(barcodes).toEqual(['AAA0001', 'AAA0002', 'AAA0003', 'AAA0004']);
     expect(said.join('\n')).toMatch(/warning: skipped 2 malformed line\(s\) of GRIN's unconverted queue/);
   });
@@ -186,14 +213,21 @@ describe("malformed lines of GRIN's _all_books", () => {
   test('a barcode file the operator wrote is still refused for a bad line', async () => {
     const file = join(dir, 'mine.txt');
     writeFileSync(file, 'AAA0001\nnot a barcode\n');
-    const selection = await readSelection(config, { barcodesFile: file }, () => grin, () => undefined);
+    const selection = await readSelection(
+      config,
+      { barcodesFile: file },
+      () => grin,
+      () => undefined,
+    );
     expect(() => refuseInvalidLines(selection, () => undefined)).toThrow(/1 bad line\(s\) in .*mine\.txt/);
   });
 });
 
 test('board with its reader gone (`board | head`): no stack trace, exit 0', async () => {
   const hook = writeTsHook(dir);
-  const child = spawn(process.execPath, ['-r', hook, resolve(__dirname, '../../src/client.ts'), '-c', configFile, 'board'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['-r', hook, resolve(__dirname, '../../src/client.ts'), '-c', configFile, 'board'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout.destroy(); // the reader is gone before the first line is written
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

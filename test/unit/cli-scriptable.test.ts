@@ -19,7 +19,10 @@ let pipelineDir: string;
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'grin-cli-scriptable-'));
   pipelineDir = join(dir, 'pipeline');
-  const config = loadConfig({ env: {}, overrides: { pipelineDir, processingDir: join(dir, 'processing'), temporal: { address: '127.0.0.1:1' } } });
+  const config = loadConfig({
+    env: {},
+    overrides: { pipelineDir, processingDir: join(dir, 'processing'), temporal: { address: '127.0.0.1:1' } },
+  });
   configFile = writeConfigFile(dir, config);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -51,7 +54,9 @@ test('a file the user named that cannot be written: one line naming it, exit 2',
   const target = join(dir, 'no-such-folder', 'report.csv');
   const run = await cli('report', '--out', target);
   expect(run.exitCode).toBe(2);
-  expect(fileErrorMessage(run.error as NodeJS.ErrnoException)).toBe(`cannot open ${target}: no such file or folder; check the path and its permissions`);
+  expect(fileErrorMessage(run.error as NodeJS.ErrnoException)).toBe(
+    `cannot open ${target}: no such file or folder; check the path and its permissions`,
+  );
 });
 
 test('exitCodeOf: own exit codes kept, file errors are bad input, anything else failed', () => {
@@ -113,7 +118,10 @@ describe('board-only commands', () => {
     const board = await Board.open(pipelineDir);
     await board.create({ barcode: 'AAA111', directory: 'PRNC', batchId: 'b1' });
     await board.create({ barcode: 'BBB222', directory: 'PRNC', batchId: 'b1' });
-    await board.move('BBB222', 'failed', { status: 'parked: 04_decrypted failed', lastError: { stage: '04_decrypted', message: 'wrong passphrase', at: new Date().toISOString() } });
+    await board.move('BBB222', 'failed', {
+      status: 'parked: 04_decrypted failed',
+      lastError: { stage: '04_decrypted', message: 'wrong passphrase', at: new Date().toISOString() },
+    });
     // What cancelBook writes: the reason in status; the old error stays as history.
     await board.move('BBB222', 'cancelled', { status: 'withdrawn by the library' });
   });
@@ -129,7 +137,10 @@ describe('board-only commands', () => {
   test('board --bucket cancelled: the cancel reason; --json: tokens and problems', async () => {
     const text = await cli('board', '--bucket', 'cancelled');
     expect(text.stdout).toMatch(/^BBB222\t\S+\twithdrawn by the library\n$/);
-    const json = JSON.parse((await cli('board', '--bucket', 'cancelled', '--json')).stdout) as { tokens: { barcode: string; status: string }[]; problems: unknown[] };
+    const json = JSON.parse((await cli('board', '--bucket', 'cancelled', '--json')).stdout) as {
+      tokens: { barcode: string; status: string }[];
+      problems: unknown[];
+    };
     expect(json.tokens.map((t) => [t.barcode, t.status])).toEqual([['BBB222', 'withdrawn by the library']]);
     expect(json.problems).toEqual([]);
   });
@@ -145,7 +156,13 @@ describe('board-only commands', () => {
   test('reconcile: a clean board exits 0; a stray file it does not fix exits 1; --json says the same', async () => {
     const clean = await cli('reconcile', '--json');
     expect(clean.exitCode).toBe(0);
-    expect(JSON.parse(clean.stdout)).toMatchObject({ dryRun: false, duplicatesResolved: [], tempFilesRemoved: [], problems: [], counts: { '00_available': 1, cancelled: 1 } });
+    expect(JSON.parse(clean.stdout)).toMatchObject({
+      dryRun: false,
+      duplicatesResolved: [],
+      tempFilesRemoved: [],
+      problems: [],
+      counts: { '00_available': 1, cancelled: 1 },
+    });
 
     mkdirSync(join(pipelineDir, 'failed'), { recursive: true });
     writeFileSync(join(pipelineDir, 'failed', 'notes.txt'), 'left by someone');
@@ -177,7 +194,14 @@ test('check-config --json: the check lines only; a secret that cannot be read ex
   writeFileSync(token, 'secret-token-value\n', { mode: 0o600 });
   const good = writeConfigFile(
     dir,
-    loadConfig({ env: {}, overrides: { pipelineDir, temporal: { address: '127.0.0.1:1' }, grin: { gpgPassphrase: { file: passphrase }, accessToken: { file: token } } } }),
+    loadConfig({
+      env: {},
+      overrides: {
+        pipelineDir,
+        temporal: { address: '127.0.0.1:1' },
+        grin: { gpgPassphrase: { file: passphrase }, accessToken: { file: token } },
+      },
+    }),
     'good.yaml',
   );
   const ok = await runCli(['-c', good, 'check-config', '--json']);

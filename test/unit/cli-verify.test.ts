@@ -32,13 +32,25 @@ async function storedBook(root: string, barcode: string): Promise<void> {
     entries.push({ artifact, key, ...digestBytes(bytes) });
   }
   const manifestKey = `meta/${barcode}/${barcode}.manifest.json`;
-  const manifest: FixityManifest = { version: 1, barcode, storage: storage.identity, createdAt: new Date().toISOString(), objects: entries };
+  const manifest: FixityManifest = {
+    version: 1,
+    barcode,
+    storage: storage.identity,
+    createdAt: new Date().toISOString(),
+    objects: entries,
+  };
   await storage.putBytes(JSON.stringify(manifest), manifestKey);
   await board.create({ barcode, directory: 'PRNC', batchId: 'b1' });
   await board.move(barcode, '07_stored', {
     storedIn: { ...storage.identity },
     stored: Object.fromEntries(Object.entries(objects).map(([a, [key]]) => [a, key])),
-    fixity: { manifest: manifestKey, objects: 3, bytes: entries.reduce((n, e) => n + e.size, 0), archiveSha256: entries[0].sha256, recordedAt: new Date().toISOString() },
+    fixity: {
+      manifest: manifestKey,
+      objects: 3,
+      bytes: entries.reduce((n, e) => n + e.size, 0),
+      archiveSha256: entries[0].sha256,
+      recordedAt: new Date().toISOString(),
+    },
   });
 }
 
@@ -55,7 +67,12 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'grin-cli-verify-'));
   const config = loadConfig({
     env: {},
-    overrides: { pipelineDir: join(dir, 'pipeline'), processingDir: join(dir, 'processing'), temporal: { address: '127.0.0.1:1' }, storage: { kind: 'local', path: join(dir, 'storage') } },
+    overrides: {
+      pipelineDir: join(dir, 'pipeline'),
+      processingDir: join(dir, 'processing'),
+      temporal: { address: '127.0.0.1:1' },
+      storage: { kind: 'local', path: join(dir, 'storage') },
+    },
   });
   configFile = writeConfigFile(dir, config);
   board = await Board.open(config.pipelineDir);
@@ -94,8 +111,14 @@ test('an intact store passes; a byte flipped in the storage folder fails with ex
   expect(bad.exitCode).toBe(1);
   const rows = readFileSync(out, 'utf8').trim().split('\n');
   expect(rows[0]).toBe('barcode,artifact,key,verdict,expected_size,found_size,expected_sha256,found_sha256,detail,verified_at');
-  expect(rows.filter((r) => !r.includes(',ok,'))).toEqual([rows[0], expect.stringMatching(/^FLIP001,archive,raw\/FLIP001\/FLIP001\.tar\.gz,mismatch,300000,300000,/)]);
-  expect((await board.get('FLIP001'))?.fixity).toMatchObject({ verifiedOk: false, verifyProblem: expect.stringContaining('raw/FLIP001/FLIP001.tar.gz: mismatch') });
+  expect(rows.filter((r) => !r.includes(',ok,'))).toEqual([
+    rows[0],
+    expect.stringMatching(/^FLIP001,archive,raw\/FLIP001\/FLIP001\.tar\.gz,mismatch,300000,300000,/),
+  ]);
+  expect((await board.get('FLIP001'))?.fixity).toMatchObject({
+    verifiedOk: false,
+    verifyProblem: expect.stringContaining('raw/FLIP001/FLIP001.tar.gz: mismatch'),
+  });
   expect((await board.get('GOOD001'))?.fixity).toMatchObject({ verifiedOk: true, verifiedAt: expect.any(String) });
 
   // Resumed: books verified OK within the hour are skipped; the damaged one is checked again.

@@ -37,7 +37,9 @@ test('unknown keys are errors, with a suggestion when one is close', () => {
   expect(error.message).toContain('storage.bukcet: unknown key (did you mean "bucket"?)');
   expect(error.message).toContain('temporl: unknown key (did you mean "temporal"?)');
   const far = errorFor('limits:\n  zzz: 1\n');
-  expect(far.message).toContain('limits.zzz: unknown key (known keys here: maxUnpackedBytes, maxEntries, maxExpansionRatio, expansionCheckAfterBytes, diskUsageThreshold, archiveBytesEstimate)');
+  expect(far.message).toContain(
+    'limits.zzz: unknown key (known keys here: maxUnpackedBytes, maxEntries, maxExpansionRatio, expansionCheckAfterBytes, diskUsageThreshold, archiveBytesEstimate)',
+  );
 });
 
 test('every problem gets its own line', () => {
@@ -126,5 +128,7 @@ test('invalid overrides are reported like file values', () => {
 
 test('a scalar where a section belongs is named in plain words', () => {
   expect(errorFor('grin: 5\n').message).toContain('grin: expected a mapping (indented key: value lines), got 5');
-  expect(errorFor('grin:\n  timeouts: soon\n').message).toContain('grin.timeouts: expected a mapping (indented key: value lines), got "soon"');
+  expect(errorFor('grin:\n  timeouts: soon\n').message).toContain(
+    'grin.timeouts: expected a mapping (indented key: value lines), got "soon"',
+  );
 });

@@ -59,7 +59,14 @@ test('without a file the built-in defaults make a complete config, paths from th
     diskUsageThreshold: 0.9,
     archiveBytesEstimate: 256 * 1024 ** 2,
   });
-  expect(config.concurrency).toEqual({ batchWindow: 2000, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4, cachedWorkflows: 500 });
+  expect(config.concurrency).toEqual({
+    batchWindow: 2000,
+    grinActivities: 4,
+    fileActivities: 4,
+    booksOnHost: 6,
+    uploadParts: 4,
+    cachedWorkflows: 500,
+  });
   expect(config.timeouts).toEqual({
     hostPickupSeconds: 600,
     heartbeatSeconds: 120,
@@ -83,14 +90,17 @@ test('config.example.yaml loads and equals the built-in defaults apart from the 
 
 test('each commented s3 example in config.example.yaml is valid once uncommented', () => {
   const text = fs.readFileSync(path.join(repoRoot, 'config.example.yaml'), 'utf8');
-  const blocks = text.split(/^# Example, /m).slice(1).map((block) =>
-    block
-      .split('\n')
-      .slice(1)
-      .filter((line) => line.startsWith('# ') && !line.startsWith('# ---'))
-      .map((line) => line.slice(2))
-      .join('\n'),
-  );
+  const blocks = text
+    .split(/^# Example, /m)
+    .slice(1)
+    .map((block) =>
+      block
+        .split('\n')
+        .slice(1)
+        .filter((line) => line.startsWith('# ') && !line.startsWith('# ---'))
+        .map((line) => line.slice(2))
+        .join('\n'),
+    );
   expect(blocks).toHaveLength(3);
   for (const block of blocks) {
     const config = loadConfig({ file: writeConfig(block.split('\n\n')[0]), env: {} });
@@ -123,7 +133,14 @@ test('file values replace defaults; nested mappings merge key by key; sizes may 
   expect(config.grin.timeouts).toEqual({ requestSeconds: 5, connectSeconds: 10 });
   expect(config.grin.minDownloadRate).toEqual({ bytes: 64 * 1024, windowSeconds: 60 });
   expect(config.limits.maxUnpackedBytes).toBe(512 * 1024 ** 2);
-  expect(config.concurrency).toEqual({ batchWindow: 10, grinActivities: 4, fileActivities: 4, booksOnHost: 6, uploadParts: 4, cachedWorkflows: 500 });
+  expect(config.concurrency).toEqual({
+    batchWindow: 10,
+    grinActivities: 4,
+    fileActivities: 4,
+    booksOnHost: 6,
+    uploadParts: 4,
+    cachedWorkflows: 500,
+  });
   expect(config.retentionDays).toBe(0);
 });
 
@@ -155,13 +172,7 @@ test('relative paths resolve against the config file folder; absolute and ~ path
 
 test('s3 secret files resolve against the file folder too', () => {
   const file = writeConfig(
-    [
-      'storage:',
-      '  kind: s3',
-      '  bucket: books',
-      '  accessKeyId: {file: keys/id}',
-      '  secretAccessKey: {env: S3_SECRET}',
-    ].join('\n'),
+    ['storage:', '  kind: s3', '  bucket: books', '  accessKeyId: {file: keys/id}', '  secretAccessKey: {env: S3_SECRET}'].join('\n'),
   );
   const config = loadConfig({ file, env: {} });
   expect(config.storage).toMatchObject({

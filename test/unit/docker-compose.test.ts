@@ -32,7 +32,9 @@ const services = compose.services;
 const TEMPORAL = SERVICES.map((name) => `temporal-${name}`);
 
 test('has the services of a single-host deployment: the four Temporal services as the cluster test runs them', () => {
-  expect(Object.keys(services).sort()).toEqual(['minio', 'minio-bucket', 'postgresql', 'temporal-schema', 'temporal-setup', 'temporal-ui', ...TEMPORAL].sort());
+  expect(Object.keys(services).sort()).toEqual(
+    ['minio', 'minio-bucket', 'postgresql', 'temporal-schema', 'temporal-setup', 'temporal-ui', ...TEMPORAL].sort(),
+  );
   for (const name of SERVICES) expect(services[`temporal-${name}`].environment?.TEMPORAL_SERVICES).toBe(name);
 });
 
@@ -79,14 +81,20 @@ test('volumes: named volumes at the paths the images write (PostgreSQL data, Min
   expect(services.minio.command).toContain('/data');
   expect(Object.keys(compose.volumes).sort()).toEqual(['minio-data', 'postgres-data']);
   // Temporal keeps its state in PostgreSQL: only its dynamic config, read-only, from the repository.
-  for (const name of TEMPORAL) expect(services[name].volumes).toEqual(['./deploy/temporal/dynamicconfig.yaml:/etc/temporal/dynamicconfig.yaml:ro']);
+  for (const name of TEMPORAL)
+    expect(services[name].volumes).toEqual(['./deploy/temporal/dynamicconfig.yaml:/etc/temporal/dynamicconfig.yaml:ro']);
   expect(readFileSync(join(__dirname, '..', '..', 'deploy/temporal/dynamicconfig.yaml'), 'utf8')).toContain('limit.maxIDLength');
 });
 
 test('environment: the names each image reads; passwords only from the environment, required', () => {
   expect(Object.keys(services.postgresql.environment!).sort()).toEqual(['POSTGRES_PASSWORD', 'POSTGRES_USER']);
   for (const name of TEMPORAL) {
-    expect(services[name].environment).toMatchObject({ DB: 'postgres12', DB_PORT: '5432', POSTGRES_SEEDS: 'postgresql', POSTGRES_USER: 'temporal' });
+    expect(services[name].environment).toMatchObject({
+      DB: 'postgres12',
+      DB_PORT: '5432',
+      POSTGRES_SEEDS: 'postgresql',
+      POSTGRES_USER: 'temporal',
+    });
     expect(services[name].environment!.POSTGRES_PWD).toBe(services.postgresql.environment!.POSTGRES_PASSWORD);
   }
   expect(services['temporal-schema'].environment).toMatchObject({ SQL_PLUGIN: 'postgres12', SQL_HOST: 'postgresql', SQL_USER: 'temporal' });
@@ -103,7 +111,8 @@ test('environment: the names each image reads; passwords only from the environme
 
 test('start order: schemas after PostgreSQL is healthy; the services after the schemas; set-up and UI after the frontend; one-shots not restarted', () => {
   expect(services['temporal-schema'].depends_on).toEqual({ postgresql: { condition: 'service_healthy' } });
-  for (const name of TEMPORAL) expect(services[name].depends_on).toEqual({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+  for (const name of TEMPORAL)
+    expect(services[name].depends_on).toEqual({ 'temporal-schema': { condition: 'service_completed_successfully' } });
   expect(services['temporal-setup'].depends_on).toEqual({ 'temporal-frontend': { condition: 'service_healthy' } });
   expect(services['temporal-ui'].depends_on).toEqual({ 'temporal-frontend': { condition: 'service_healthy' } });
   expect(services['minio-bucket'].depends_on).toEqual({ minio: { condition: 'service_healthy' } });

@@ -6,7 +6,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { toFailure } from '../../src/activities/failures';
 import { LocalCopyMissingError } from '../../src/activities/stage-state';
 import { ConversionRequestLost, GrinConversionFailed } from '../../src/activities/wait-for-conversion';
-import { ArchiveLimitError, ChecksumMismatchError, CorruptArchiveError, DecryptError, NoOcrTextError, UnsafeArchiveError } from '../../src/archive/errors';
+import {
+  ArchiveLimitError,
+  ChecksumMismatchError,
+  CorruptArchiveError,
+  DecryptError,
+  NoOcrTextError,
+  UnsafeArchiveError,
+} from '../../src/archive/errors';
 import { BookNotOnBoardError, TokenFileError } from '../../src/buckets/board';
 import { FailureType, type FailureTypeName } from '../../src/common/failure-types';
 import { ArchiveNotFoundError, GrinPermissionError, GrinRefusedError } from '../../src/grin/errors';
@@ -45,9 +52,21 @@ test('an error nothing classified becomes the declared unexpected type', () => {
 test('the values old histories and parked tokens hold are unchanged', () => {
   const values: FailureTypeName[] = Object.values(FailureType);
   expect(values.sort()).toEqual([
-    'ActivityError', 'ArchiveLimitError', 'ArchiveNotFoundError', 'BookNotOnBoardError', 'ChecksumMismatchError', 'ConversionRequestLost',
-    'CorruptArchiveError', 'DecryptError', 'GrinConversionFailed', 'GrinPermissionError', 'GrinRefusedError', 'LocalCopyMissingError',
-    'NoOcrTextError', 'TokenFileError', 'UnsafeArchiveError',
+    'ActivityError',
+    'ArchiveLimitError',
+    'ArchiveNotFoundError',
+    'BookNotOnBoardError',
+    'ChecksumMismatchError',
+    'ConversionRequestLost',
+    'CorruptArchiveError',
+    'DecryptError',
+    'GrinConversionFailed',
+    'GrinPermissionError',
+    'GrinRefusedError',
+    'LocalCopyMissingError',
+    'NoOcrTextError',
+    'TokenFileError',
+    'UnsafeArchiveError',
   ]);
 });
 

@@ -77,12 +77,22 @@ describe('OAuth token sources', () => {
 
   it('refreshes proactively shortly before expiry, not earlier', async () => {
     fs.writeFileSync(credsFile, JSON.stringify({ refresh_token: 'rt-1', access_token: 'old', expiry_date: Date.now() + 120_000 }));
-    const fresh = await OAuthTokenSource.fromFiles({ clientSecretFile: clientFile, credentialsFile: credsFile, tokenUri: tokenServer.url, refreshBeforeExpiryMs: 60_000 });
+    const fresh = await OAuthTokenSource.fromFiles({
+      clientSecretFile: clientFile,
+      credentialsFile: credsFile,
+      tokenUri: tokenServer.url,
+      refreshBeforeExpiryMs: 60_000,
+    });
     expect(await fresh.getAccessToken()).toBe('old');
     expect(tokenServer.requests).toHaveLength(0);
 
     fs.writeFileSync(credsFile, JSON.stringify({ refresh_token: 'rt-1', access_token: 'old', expiry_date: Date.now() + 30_000 }));
-    const expiring = await OAuthTokenSource.fromFiles({ clientSecretFile: clientFile, credentialsFile: credsFile, tokenUri: tokenServer.url, refreshBeforeExpiryMs: 60_000 });
+    const expiring = await OAuthTokenSource.fromFiles({
+      clientSecretFile: clientFile,
+      credentialsFile: credsFile,
+      tokenUri: tokenServer.url,
+      refreshBeforeExpiryMs: 60_000,
+    });
     expect(await expiring.getAccessToken()).toBe('at-1');
     expect(tokenServer.requests).toHaveLength(1);
   });
@@ -106,9 +116,13 @@ describe('OAuth token sources', () => {
   });
 
   it('explains missing or broken files', async () => {
-    await expect(OAuthTokenSource.fromFiles({ clientSecretFile: clientFile, credentialsFile: credsFile })).rejects.toThrow(/cannot read GRIN credentials file/);
+    await expect(OAuthTokenSource.fromFiles({ clientSecretFile: clientFile, credentialsFile: credsFile })).rejects.toThrow(
+      /cannot read GRIN credentials file/,
+    );
     fs.writeFileSync(credsFile, JSON.stringify({ access_token: 'x' }));
-    await expect(OAuthTokenSource.fromFiles({ clientSecretFile: clientFile, credentialsFile: credsFile })).rejects.toThrow(/no refresh_token.*auth setup/);
+    await expect(OAuthTokenSource.fromFiles({ clientSecretFile: clientFile, credentialsFile: credsFile })).rejects.toThrow(
+      /no refresh_token.*auth setup/,
+    );
     fs.writeFileSync(clientFile, '{"web": {}}');
     fs.writeFileSync(credsFile, JSON.stringify({ refresh_token: 'rt-1' }));
     await expect(OAuthTokenSource.fromFiles({ clientSecretFile: clientFile, credentialsFile: credsFile })).rejects.toThrow(/Desktop app/);
@@ -162,7 +176,14 @@ describe('OAuth token sources', () => {
       const output = new PassThrough();
       let printed = '';
       output.on('data', (c) => (printed += String(c)));
-      const done = runAuthSetup({ clientSecretFile: clientFile, credentialsFile: credsFile, tokenUri: tokenServer.url, mode: 'loopback', output, timeoutMs: 120_000 });
+      const done = runAuthSetup({
+        clientSecretFile: clientFile,
+        credentialsFile: credsFile,
+        tokenUri: tokenServer.url,
+        mode: 'loopback',
+        output,
+        timeoutMs: 120_000,
+      });
       while (!printed.includes('https://')) await new Promise((r) => setTimeout(r, 10));
       const consent = new URL(printed.match(/https:\/\/\S+/)![0]);
       const redirect = consent.searchParams.get('redirect_uri')!;
@@ -183,7 +204,14 @@ describe('OAuth token sources', () => {
       const output = new PassThrough();
       let printed = '';
       output.on('data', (c) => (printed += String(c)));
-      const done = runAuthSetup({ clientSecretFile: clientFile, credentialsFile: credsFile, tokenUri: tokenServer.url, mode: 'paste', input, output });
+      const done = runAuthSetup({
+        clientSecretFile: clientFile,
+        credentialsFile: credsFile,
+        tokenUri: tokenServer.url,
+        mode: 'paste',
+        input,
+        output,
+      });
       while (!printed.includes('> ')) await new Promise((r) => setTimeout(r, 10));
       const state = new URL(printed.match(/https:\/\/\S+/)![0]).searchParams.get('state');
       input.write(`http://127.0.0.1:8085/?state=${state}&code=the-code\n`);

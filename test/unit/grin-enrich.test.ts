@@ -26,11 +26,22 @@ describe('enrichBarcodes', () => {
       },
     };
     const seen: [string, string | null][] = [];
-    const summary = await enrichBarcodes(client, ['B1', 'B2', 'B3', 'B2', 'B4', 'B5'], (b, f) => {
-      seen.push([b, f ? f.State! : null]);
-    }, { chunkSize: 2 });
+    const summary = await enrichBarcodes(
+      client,
+      ['B1', 'B2', 'B3', 'B2', 'B4', 'B5'],
+      (b, f) => {
+        seen.push([b, f ? f.State! : null]);
+      },
+      { chunkSize: 2 },
+    );
     expect(calls).toEqual([['B1', 'B2'], ['B3', 'B4'], ['B5']]);
-    expect(seen).toEqual([['B1', 'NEW'], ['B2', 'NEW'], ['B3', null], ['B4', 'NEW'], ['B5', 'NEW']]);
+    expect(seen).toEqual([
+      ['B1', 'NEW'],
+      ['B2', 'NEW'],
+      ['B3', null],
+      ['B4', 'NEW'],
+      ['B5', 'NEW'],
+    ]);
     expect(summary).toEqual({ found: 4, missing: 1 });
   });
 });

@@ -80,11 +80,13 @@ test('requests at the same moment are admitted one at a time and never overshoot
   const paced = createGrinPacing(board, { maxRequestedNotDownloaded: 3, maxInGrinQueue: 100 });
   const results = await Promise.allSettled(books.map((b) => paced(b, 1, requestOf(b))));
   expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
-  expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof GrinRoomError)).toBe(true);
+  expect(results.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof GrinRoomError)).toBe(
+    true,
+  );
   expect((await board.counts())['01_requested']).toBe(3);
 });
 
-test('a book not downloaded while later ones are holds back requests that would push its package out of GRIN\'s pool', async () => {
+test("a book not downloaded while later ones are holds back requests that would push its package out of GRIN's pool", async () => {
   const books = Array.from({ length: 6 }, (_, i) => `DDD000${i}`);
   for (const b of books) await place(b, '00_available');
   const paced = createGrinPacing(board, { maxRequestedNotDownloaded: 3, maxInGrinQueue: 100 });

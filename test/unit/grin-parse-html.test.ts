@@ -116,7 +116,9 @@ describe('HTML listing pages (§2.12)', () => {
   it('finds Next links by first= or ctoken=, with "Next", ">" or &gt;', () => {
     const table = `<table><tr class="heading"><td><span class="hd3">Barcode</span></td></tr></table>`;
     const next = (a: string) => parseListingPage(table + a).nextHref;
-    expect(next('<a href="?first=10">Previous</a><a href="/libraries/X/_converted?ctoken=AbC">next page</a>')).toBe('/libraries/X/_converted?ctoken=AbC');
+    expect(next('<a href="?first=10">Previous</a><a href="/libraries/X/_converted?ctoken=AbC">next page</a>')).toBe(
+      '/libraries/X/_converted?ctoken=AbC',
+    );
     expect(next('<a href="_x?result_count=5&first=5">&gt;&gt;</a>')).toBe('_x?result_count=5&first=5');
     expect(next('<a href="_x?first=5">2</a>')).toBeUndefined();
     expect(next('<a href="_x?page=2">Next</a>')).toBeUndefined();
@@ -149,7 +151,9 @@ describe('resolveNextUrl (fixes §11.4)', () => {
   const base = 'http://127.0.0.1:4567/libraries';
   const page = 'http://127.0.0.1:4567/libraries/TEST/_all_books?result_count=10';
   it('resolves absolute-path links against the base URL origin, not Google', () => {
-    expect(resolveNextUrl('/libraries/TEST/_all_books?first=10', page, base)).toBe('http://127.0.0.1:4567/libraries/TEST/_all_books?first=10');
+    expect(resolveNextUrl('/libraries/TEST/_all_books?first=10', page, base)).toBe(
+      'http://127.0.0.1:4567/libraries/TEST/_all_books?first=10',
+    );
   });
   it('resolves relative links against the page', () => {
     expect(resolveNextUrl('_all_books?first=10', page, base)).toBe('http://127.0.0.1:4567/libraries/TEST/_all_books?first=10');
@@ -193,7 +197,10 @@ describe('the small HTML reader', () => {
     });
 
     it('cells implicitly closed by the next row do not add up across a long table', () => {
-      const rows = Array.from({ length: 5_000 }, (_, i) => `<tr><td><input type="checkbox" name="barcodes" value="B${i}"><td><font>B${i}<td>t`).join('');
+      const rows = Array.from(
+        { length: 5_000 },
+        (_, i) => `<tr><td><input type="checkbox" name="barcodes" value="B${i}"><td><font>B${i}<td>t`,
+      ).join('');
       const page = parseListingPage(`<table>${HEAD}${rows}</table>`);
       expect(page.rows).toHaveLength(5_000);
       expect(page.rows[4_999]!.barcode).toBe('B4999');

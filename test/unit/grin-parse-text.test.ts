@@ -112,7 +112,8 @@ describe('_all_books?format=text&mode=all (§2.3b)', () => {
 
 describe('_failed?format=text&mode=all (§2.7)', () => {
   it('reads PUL-client order', () => {
-    const line = 'B1\t2008/01/01 00:00\t2008/01/02 00:00\t2008/01/03 00:00\t2020/05/06 07:08\tError: Timeout\t\tProcess exceeded 3600s\thttp://x';
+    const line =
+      'B1\t2008/01/01 00:00\t2008/01/02 00:00\t2008/01/03 00:00\t2020/05/06 07:08\tError: Timeout\t\tProcess exceeded 3600s\thttp://x';
     expect(parseFailedModeAllLine(line)).toEqual({
       barcode: 'B1',
       failedDate: '2020/05/06 07:08',

@@ -13,7 +13,9 @@ const nobodyAlive = { pidAlive: () => false, runningHere: () => false };
 
 test('our own identity and workers with other host ids never count', () => {
   expect(self.identity).toContain('host=scanner-1');
-  expect(otherLiveWorker([poller(self.identity, 0), poller(ours({ host: 'scanner-2', boot: 'other' }), 0)], self, nobodyAlive)).toBeUndefined();
+  expect(
+    otherLiveWorker([poller(self.identity, 0), poller(ours({ host: 'scanner-2', boot: 'other' }), 0)], self, nobodyAlive),
+  ).toBeUndefined();
 });
 
 test('on this machine: live while its process exists (a worker killed and restarted at once is not refused for its ghost)', () => {
@@ -40,7 +42,9 @@ test('a worker that does not say who it is counts on our host queue only', () =>
 
 test('the refusal names the other worker, the host id and what to do', () => {
   const err = new HostIdInUseError('scanner-1', 'files-scanner-1', poller(ours({ boot: 'ffffffff' }), 12));
-  expect(err.message).toMatch(/^Host id "scanner-1" is in use by another live worker: grin-pipeline host=scanner-1 machine=m boot=ffffffff pid=999999 run=abcd1234 \(polled Temporal 12 s ago/);
+  expect(err.message).toMatch(
+    /^Host id "scanner-1" is in use by another live worker: grin-pipeline host=scanner-1 machine=m boot=ffffffff pid=999999 run=abcd1234 \(polled Temporal 12 s ago/,
+  );
   expect(err.message).toContain('--host-id');
   expect(err.retryable).toBe(false);
   expect(err.exitCode).toBe(2);

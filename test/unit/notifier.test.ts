@@ -13,7 +13,14 @@ import { createNotifier, mailMessage, notificationFor, NO_NOTIFIER, type Notific
 
 function recordingLogger(): Logger & { warnings: string[] } {
   const warnings: string[] = [];
-  const logger = { warnings, debug: () => undefined, info: () => undefined, warn: (m: string) => warnings.push(m), error: () => undefined, child: () => logger } as unknown as Logger & { warnings: string[] };
+  const logger = {
+    warnings,
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (m: string) => warnings.push(m),
+    error: () => undefined,
+    child: () => logger,
+  } as unknown as Logger & { warnings: string[] };
   return logger;
 }
 
@@ -56,7 +63,17 @@ test('parks within the window go out as one message; a failing sendmail is a war
     writeFileSync(failing, '#!/bin/sh\necho "mail system down" >&2\nexit 75\n');
     chmodSync(failing, 0o755);
     const logger = recordingLogger();
-    const notifier = createNotifier({ ...config, webhook: `http://127.0.0.1:${(server.address() as AddressInfo).port}/h`, mailTo: ['ops@example.org'], sendmail: failing }, 'DIR', logger, { attempts: 2, retryMs: 10 });
+    const notifier = createNotifier(
+      {
+        ...config,
+        webhook: `http://127.0.0.1:${(server.address() as AddressInfo).port}/h`,
+        mailTo: ['ops@example.org'],
+        sendmail: failing,
+      },
+      'DIR',
+      logger,
+      { attempts: 2, retryMs: 10 },
+    );
     notifier.parked({ barcode: 'B1', stage: '04_decrypted', reason: 'wrong passphrase' });
     notifier.parked({ barcode: 'B2', stage: '05_extracted', reason: 'checksum mismatch' });
     await notifier.flush();
@@ -64,7 +81,9 @@ test('parks within the window go out as one message; a failing sendmail is a war
     expect(bodies).toHaveLength(1);
     expect(bodies[0]).toMatchObject({ event: 'books-parked', title: 'grin-pipeline: 2 book(s) parked in failed (DIR)' });
     expect(bodies[0].text).toContain('B1: 04_decrypted failed: wrong passphrase\nB2: 05_extracted failed: checksum mismatch');
-    expect(logger.warnings).toEqual([expect.stringMatching(/not delivered by mail through .*sendmail-fails after 2 attempts: .*exited with 75: mail system down/)]);
+    expect(logger.warnings).toEqual([
+      expect.stringMatching(/not delivered by mail through .*sendmail-fails after 2 attempts: .*exited with 75: mail system down/),
+    ]);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -73,7 +92,9 @@ test('parks within the window go out as one message; a failing sendmail is a war
 test('a mail message: headers for sendmail -t, no line break smuggled into the subject', () => {
   const n = notificationFor({ kind: 'batch-finished', batchId: 'b\nBcc: x@evil', total: 3, stored: 2, failed: 1, cancelled: 0 }, 'DIR');
   const mail = mailMessage(n, ['a@example.org', 'b@example.org']);
-  expect(mail).toMatch(/^To: a@example\.org, b@example\.org\nSubject: grin-pipeline: batch b Bcc: x@evil finished: 2 of 3 stored, 1 parked, 0 cancelled\n/);
+  expect(mail).toMatch(
+    /^To: a@example\.org, b@example\.org\nSubject: grin-pipeline: batch b Bcc: x@evil finished: 2 of 3 stored, 1 parked, 0 cancelled\n/,
+  );
   const headers = mail.slice(0, mail.indexOf('\n\n'));
   expect(headers).not.toMatch(/^Bcc:/m);
 });

@@ -25,11 +25,11 @@ beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'opctl-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the control file', () => {
-  test('missing means no pause and the config\'s figures', async () => {
+  test("missing means no pause and the config's figures", async () => {
     expect(await readOperatorControl(dir)).toEqual(NO_CONTROL);
   });
 
-  test('written and read back; a second pause keeps the first one\'s time', async () => {
+  test("written and read back; a second pause keeps the first one's time", async () => {
     await updateOperatorControl(dir, (c) => ({ ...c, pause: { grin: { since: '2026-12-07T05:00:00.000Z' } } }));
     const c = await updateOperatorControl(dir, (c) => {
       c.pause.grin ??= { since: '2026-12-07T06:00:00.000Z' };
@@ -54,7 +54,13 @@ describe('the control file', () => {
     writeFileSync(operatorControlFile(dir), '{ half');
     await expect(readOperatorControl(dir)).rejects.toThrow(OperatorControlError);
     await expect(readOperatorControl(dir)).rejects.toThrow(/not JSON; remove it/);
-    writeFileSync(operatorControlFile(dir), JSON.stringify({ pause: { grin: { since: 'yesterday' }, downloads: true }, throttle: { grinRatePerSecond: -1, downloadsPerHost: 1.5 } }));
+    writeFileSync(
+      operatorControlFile(dir),
+      JSON.stringify({
+        pause: { grin: { since: 'yesterday' }, downloads: true },
+        throttle: { grinRatePerSecond: -1, downloadsPerHost: 1.5 },
+      }),
+    );
     expect(await readOperatorControl(dir)).toEqual({ pause: {}, throttle: {} });
   });
 });
@@ -93,7 +99,7 @@ describe('GrinGate', () => {
     expect(gate.tryReserve()).toBe(true);
   });
 
-  test('a waiter under a rate is woken by the gate\'s own timer', async () => {
+  test("a waiter under a rate is woken by the gate's own timer", async () => {
     const gate = new GrinGate(10);
     gate.set({ paused: false, ratePerSecond: 20 });
     await gate.reserve();
@@ -114,7 +120,7 @@ describe('GrinGate', () => {
   });
 });
 
-describe('download admission (HostBooks) under the operator\'s controls', () => {
+describe("download admission (HostBooks) under the operator's controls", () => {
   test('paused: no slot even on an empty host; unpaused: the waiter gets one', async () => {
     const books = new HostBooks(6);
     books.setOperatorControls({ paused: true });
@@ -146,5 +152,7 @@ test('a paused queue is not a stall; other queues still are', () => {
   const stall = (role: QueueStall['role']): QueueStall => ({ queue: role, role, kind: 'activity', backlog: 3, starvedMs: 600_000 });
   const stalls = [stall('grin'), stall('shared-file'), stall('host-file')];
   expect(unpausedQueueStalls(stalls, new Set([PAUSED_QUEUE_ROLE.downloads])).map((q) => q.role)).toEqual(['grin', 'host-file']);
-  expect(unpausedQueueStalls(stalls, new Set([PAUSED_QUEUE_ROLE.grin, PAUSED_QUEUE_ROLE.downloads])).map((q) => q.role)).toEqual(['host-file']);
+  expect(unpausedQueueStalls(stalls, new Set([PAUSED_QUEUE_ROLE.grin, PAUSED_QUEUE_ROLE.downloads])).map((q) => q.role)).toEqual([
+    'host-file',
+  ]);
 });

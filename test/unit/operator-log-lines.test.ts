@@ -18,7 +18,11 @@ let dir: string;
 let board: Board;
 let deps: ActivityDeps;
 const entries: LogEntry[] = [];
-const env = () => new MockActivityEnvironment({ workflowExecution: { workflowId: 'grin/PRNC/B00001', runId: 'r' } }, { logger: new DefaultLogger('DEBUG', (e) => entries.push(e)) });
+const env = () =>
+  new MockActivityEnvironment(
+    { workflowExecution: { workflowId: 'grin/PRNC/B00001', runId: 'r' } },
+    { logger: new DefaultLogger('DEBUG', (e) => entries.push(e)) },
+  );
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'grin-log-lines-'));
@@ -37,7 +41,10 @@ test('a park: one info line naming the stage the book was in and the reason, no 
   await env().run(parkBook, input);
   const parks = entries.filter((e) => e.message.startsWith('book parked'));
   expect(parks).toHaveLength(1);
-  expect(parks[0]).toMatchObject({ level: 'INFO', message: 'book parked: decrypt failed (in 03_downloaded): Could not decrypt: wrong passphrase' });
+  expect(parks[0]).toMatchObject({
+    level: 'INFO',
+    message: 'book parked: decrypt failed (in 03_downloaded): Could not decrypt: wrong passphrase',
+  });
   expect(parks[0].meta).toMatchObject({ barcode: 'B00001', type: 'DecryptError' });
   expect(JSON.stringify(parks[0].meta)).not.toContain('stack');
   expect((await board.get('B00001'))?.status).toBe('parked: decrypt failed (in 03_downloaded)');

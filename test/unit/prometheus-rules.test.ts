@@ -14,8 +14,11 @@ const DEPLOY = join(__dirname, '..', '..', 'deploy');
 const RULES = join(DEPLOY, 'prometheus-rules.yml');
 const RULE_TESTS = join(DEPLOY, 'prometheus-rules.test.yml');
 
-const promtool = process.env.PROMTOOL || (spawnSync('sh', ['-c', 'command -v promtool']).stdout?.toString().trim() || undefined);
-if (!promtool) console.warn('SKIPPED prometheus-rules: promtool is not installed (Debian: apt-get install -y prometheus; or set PROMTOOL=/path/to/promtool).');
+const promtool = process.env.PROMTOOL || spawnSync('sh', ['-c', 'command -v promtool']).stdout?.toString().trim() || undefined;
+if (!promtool)
+  console.warn(
+    'SKIPPED prometheus-rules: promtool is not installed (Debian: apt-get install -y prometheus; or set PROMTOOL=/path/to/promtool).',
+  );
 const maybe = promtool ? test : test.skip;
 
 function run(...args: string[]): { status: number | null; output: string } {
@@ -38,9 +41,15 @@ maybe('the rule tests pass', () => {
 test('every alert in the rules file is exercised by the rule tests, firing at least once', () => {
   const rules = parse(readFileSync(RULES, 'utf8')) as { groups: { rules: { alert?: string }[] }[] };
   const alerts = rules.groups.flatMap((g) => g.rules.flatMap((r) => (r.alert ? [r.alert] : [])));
-  const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as { tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[] };
-  const fired = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)));
-  const quiet = new Set(tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length === 0).map((a) => a.alertname)));
+  const tests = parse(readFileSync(RULE_TESTS, 'utf8')) as {
+    tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+  };
+  const fired = new Set(
+    tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)),
+  );
+  const quiet = new Set(
+    tests.tests.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.exp_alerts.length === 0).map((a) => a.alertname)),
+  );
   expect(alerts.length).toBeGreaterThan(0);
   for (const alert of alerts) {
     expect({ alert, fires: fired.has(alert), quietCase: quiet.has(alert) }).toEqual({ alert, fires: true, quietCase: true });

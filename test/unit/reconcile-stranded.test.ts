@@ -23,7 +23,10 @@ let board: Board;
 
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'reconcile-stranded-'));
-  config = loadConfig({ env: {}, overrides: { pipelineDir: path.join(dir, 'pipeline'), processingDir: path.join(dir, 'processing'), grin: { directory: 'PRNC' } } });
+  config = loadConfig({
+    env: {},
+    overrides: { pipelineDir: path.join(dir, 'pipeline'), processingDir: path.join(dir, 'processing'), grin: { directory: 'PRNC' } },
+  });
   board = await Board.open(config.pipelineDir);
   fs.mkdirSync(config.processingDir, { recursive: true });
 });
@@ -68,9 +71,15 @@ test('a parked book whose run was cancelled through Temporal: the fix is printed
   const client = closedRuns([{ barcode: 'CANC11', status: 'CANCELLED', stage: 'failed' }]);
 
   const report = await reconcileFromTemporal(client, config, board, { log: (l) => lines.push(l) });
-  expect(report.stranded).toEqual([{ barcode: 'CANC11', workflow: 'CANCELLED', board: 'failed', fix: 'grin-pipeline reconcile --from-temporal --fix', fixed: false }]);
+  expect(report.stranded).toEqual([
+    { barcode: 'CANC11', workflow: 'CANCELLED', board: 'failed', fix: 'grin-pipeline reconcile --from-temporal --fix', fixed: false },
+  ]);
   expect(report.agreed).toBe(0);
-  expect(lines).toEqual([expect.stringContaining('CANC11: board: failed, but its workflow closed as CANCELLED: nothing will move it → fix: grin-pipeline reconcile --from-temporal --fix')]);
+  expect(lines).toEqual([
+    expect.stringContaining(
+      'CANC11: board: failed, but its workflow closed as CANCELLED: nothing will move it → fix: grin-pipeline reconcile --from-temporal --fix',
+    ),
+  ]);
   expect(await board.locate('CANC11')).toBe('failed');
 
   const fixed = await reconcileFromTemporal(client, config, board, { fix: true });

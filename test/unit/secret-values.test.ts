@@ -14,7 +14,15 @@ import { defaultFailureConverter, defaultPayloadConverter } from '@temporalio/co
 import { toFailure } from '../../src/activities/failures';
 import { Board } from '../../src/buckets/board';
 import { PipelineError } from '../../src/common/errors';
-import { clearSecrets, encodedForms, MAX_ROTATING_SECRETS, registerSecret, scrubDeep, scrubStandardStreams, scrubText } from '../../src/common/secret-values';
+import {
+  clearSecrets,
+  encodedForms,
+  MAX_ROTATING_SECRETS,
+  registerSecret,
+  scrubDeep,
+  scrubStandardStreams,
+  scrubText,
+} from '../../src/common/secret-values';
 import { readSecret, registerConfiguredSecrets } from '../../src/config/secrets';
 import { OAuthTokenSource } from '../../src/grin/auth';
 import { GrinAuthError } from '../../src/grin/errors';
@@ -91,7 +99,9 @@ describe('scrubText', () => {
         { S3_SECRET: 's3-secret-value-planted' },
       );
       const out = scrubText(`${CLIENT_SECRET} ${REFRESH_TOKEN} AKIAPLANTEDKEYID0001 s3-secret-value-planted`);
-      expect(out).toBe('[redacted OAuth client secret] [redacted OAuth refresh token] [redacted S3 access key id] [redacted S3 secret access key]');
+      expect(out).toBe(
+        '[redacted OAuth client secret] [redacted OAuth refresh token] [redacted S3 access key id] [redacted S3 secret access key]',
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -110,7 +120,11 @@ describe('every way out', () => {
   test('Temporal failures: message, stack, details and the whole cause chain, as the SDK encodes them', () => {
     const root = new Error(`openpgp: could not decrypt with passphrase ${PASSPHRASE}`);
     const middle = new Error(`token endpoint said refresh_token=${encodeURIComponent(REFRESH_TOKEN)}`, { cause: root });
-    const pipelineError = new PipelineError(`decrypt failed (${PASSPHRASE})`, { retryable: false, waitingFor: `a passphrase other than ${PASSPHRASE}`, cause: middle });
+    const pipelineError = new PipelineError(`decrypt failed (${PASSPHRASE})`, {
+      retryable: false,
+      waitingFor: `a passphrase other than ${PASSPHRASE}`,
+      cause: middle,
+    });
     for (const err of [pipelineError, middle]) {
       const encoded = defaultFailureConverter.errorToFailure(toFailure(err), defaultPayloadConverter);
       const json = JSON.stringify(encoded, (_k, v: unknown) => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v));
@@ -125,7 +139,11 @@ describe('every way out', () => {
     const stream = new Writable({ write: (chunk: Buffer, _e, done) => ((written += chunk.toString()), done()) });
     const logsDir = path.join(dir, 'logs');
     const logger = createLogger({ format: 'json', stream, perStageDir: logsDir });
-    logger.warn(`attempt failed: ${PASSPHRASE}`, { stage: 'request', error: new Error(`echo ${JSON.stringify({ r: REFRESH_TOKEN })}`), body: `refresh_token=${encodeURIComponent(REFRESH_TOKEN)}` });
+    logger.warn(`attempt failed: ${PASSPHRASE}`, {
+      stage: 'request',
+      error: new Error(`echo ${JSON.stringify({ r: REFRESH_TOKEN })}`),
+      body: `refresh_token=${encodeURIComponent(REFRESH_TOKEN)}`,
+    });
     await new Promise((r) => setTimeout(r, 200));
     const file = path.join(logsDir, 'request.log');
     const fileText = fs.readFileSync(file, 'utf8');
@@ -141,7 +159,9 @@ describe('every way out', () => {
   test('board tokens: the error a token quotes is scrubbed, and token files and buckets are private', async () => {
     const board = await Board.open(path.join(dir, 'pipeline'));
     await board.create({ barcode: 'AAA111', directory: 'TEST' });
-    await board.move('AAA111', 'failed', { lastError: { stage: 'decrypt', type: 'DecryptError', message: `bad passphrase ${PASSPHRASE}` } as never });
+    await board.move('AAA111', 'failed', {
+      lastError: { stage: 'decrypt', type: 'DecryptError', message: `bad passphrase ${PASSPHRASE}` } as never,
+    });
     const file = board.tokenPath('failed', 'AAA111');
     const text = fs.readFileSync(file, 'utf8');
     expect(text).toContain('[redacted GPG passphrase]');
@@ -149,7 +169,10 @@ describe('every way out', () => {
     expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     expect(fs.statSync(board.bucketDir('failed')).mode & 0o777).toBe(0o700);
 
-    const report = buildReport([JSON.parse(text) as never, { ...(JSON.parse(text) as object), barcode: 'BBB222', lastError: { message: REFRESH_TOKEN } } as never], new Date());
+    const report = buildReport(
+      [JSON.parse(text) as never, { ...(JSON.parse(text) as object), barcode: 'BBB222', lastError: { message: REFRESH_TOKEN } } as never],
+      new Date(),
+    );
     expect(leaks(JSON.stringify(report), REFRESH_TOKEN)).toBe(false);
   });
 });
@@ -166,7 +189,9 @@ describe('a token endpoint whose error page echoes the request', () => {
         answers++;
         const echo = `<html><body><h1>Bad Request</h1><pre>${req.method} ${req.url}\n${JSON.stringify(req.headers)}\n${body}\n${decodeURIComponent(body)}</pre></body></html>`;
         if (req.url?.endsWith('/json')) {
-          res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'invalid_grant', error_description: `${decodeURIComponent(body)}` }));
+          res
+            .writeHead(400, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ error: 'invalid_grant', error_description: `${decodeURIComponent(body)}` }));
         } else {
           res.writeHead(400, { 'content-type': 'text/html; charset=utf-8' }).end(echo);
         }
@@ -181,7 +206,11 @@ describe('a token endpoint whose error page echoes the request', () => {
     ['an HTML page', '/token', /answered HTTP 400 \(text\/html\)$/],
     ['a JSON error', '/token/json', /answered HTTP 400 \(application\/json\), OAuth error invalid_grant$/],
   ])('%s: the error says status and content type, quotes nothing, and nothing leaks into Temporal', async (_what, tokenPath, expected) => {
-    const source = new OAuthTokenSource({ client: { clientId: 'client-id', clientSecret: CLIENT_SECRET }, credentials: { refresh_token: REFRESH_TOKEN }, tokenUri: `${url}${tokenPath}` });
+    const source = new OAuthTokenSource({
+      client: { clientId: 'client-id', clientSecret: CLIENT_SECRET },
+      credentials: { refresh_token: REFRESH_TOKEN },
+      tokenUri: `${url}${tokenPath}`,
+    });
     clearSecrets(); // the message itself must not quote the body, scrubber or not
     const before = answers;
     const err = (await source.refresh().catch((e: unknown) => e)) as Error;
@@ -194,12 +223,16 @@ describe('a token endpoint whose error page echoes the request', () => {
     registerSecret(CLIENT_SECRET, 'OAuth client secret');
     registerSecret(REFRESH_TOKEN, 'OAuth refresh token');
     const grin = new GrinHttp(`${url}/libraries`, source);
-    const failure = await grin.send({ method: 'GET', url: `${url}/libraries/X/_converted`, ctx: { endpoint: 'GET /X/_converted' } }).catch((e: unknown) => e);
+    const failure = await grin
+      .send({ method: 'GET', url: `${url}/libraries/X/_converted`, ctx: { endpoint: 'GET /X/_converted' } })
+      .catch((e: unknown) => e);
     await grin.close();
     expect(failure).toBeInstanceOf(GrinAuthError);
     const encoded = defaultFailureConverter.errorToFailure(toFailure(failure), defaultPayloadConverter);
     const json = JSON.stringify(encoded);
-    expect(json).toMatch(/could not get an access token: the OAuth token endpoint http:\/\/127\.0\.0\.1:\d+\/token(\/json)? answered HTTP 400/);
+    expect(json).toMatch(
+      /could not get an access token: the OAuth token endpoint http:\/\/127\.0\.0\.1:\d+\/token(\/json)? answered HTTP 400/,
+    );
     expect(leaks(json, CLIENT_SECRET)).toBe(false);
     expect(leaks(json, REFRESH_TOKEN)).toBe(false);
   });

@@ -125,10 +125,17 @@ describe('writeBookTarGz', () => {
     expect(readFileSync(path).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
     const entries = await readTar(path);
     expect(entries.map((entry) => entry.name)).toEqual([
-      '00000001.jp2', '00000001.txt', '00000001.html',
-      '00000002.jp2', '00000002.txt', '00000002.html',
-      '00000003.jp2', '00000003.txt', '00000003.html',
-      'TEST_B00012345.xml', 'checksum.md5',
+      '00000001.jp2',
+      '00000001.txt',
+      '00000001.html',
+      '00000002.jp2',
+      '00000002.txt',
+      '00000002.html',
+      '00000003.jp2',
+      '00000003.txt',
+      '00000003.html',
+      'TEST_B00012345.xml',
+      'checksum.md5',
     ]);
     expect(result.files).toBe(11);
     expect(entries.every((entry) => entry.type === 'file')).toBe(true);
@@ -181,7 +188,9 @@ describe('writeBookTarGz', () => {
     const opts = { ...BASE, title: 'Café society & its discontents' };
     const mets = metsOf(await readTar((await tarGz(opts)).path), opts);
     expect(mets).toContain('xmlns:METS="http://www.loc.gov/METS/"');
-    expect(mets).toMatch(/<METS:dmdSec[^>]*>\s*<METS:mdWrap MDTYPE="MARC"[^>]*>\s*<METS:xmlData>\s*<marc:record xmlns:marc="http:\/\/www\.loc\.gov\/MARC21\/slim">/);
+    expect(mets).toMatch(
+      /<METS:dmdSec[^>]*>\s*<METS:mdWrap MDTYPE="MARC"[^>]*>\s*<METS:xmlData>\s*<marc:record xmlns:marc="http:\/\/www\.loc\.gov\/MARC21\/slim">/,
+    );
     const expected = expectedMarc(opts);
     expect(mets).toContain(`<marc:controlfield tag="001">${expected.controlNumber}</marc:controlfield>`);
     const field008 = /<marc:controlfield tag="008">([^<]*)<\/marc:controlfield>/.exec(mets)![1];
@@ -197,7 +206,11 @@ describe('writeBookTarGz', () => {
     expect(marcField(mets, '010').map((field) => subfield(field, 'a'))).toEqual([expected.lccn]);
     expect(marcField(mets, '020').map((field) => subfield(field, 'a'))).toEqual(expected.isbns);
     expect(marcField(mets, '050').map((field) => subfield(field, 'a'))).toEqual(expected.lcCallNumbers);
-    expect(marcField(mets, '035').map((field) => subfield(field, 'a')).filter((value) => value!.includes('(OCoLC)'))).toEqual(expected.oclcNumbers);
+    expect(
+      marcField(mets, '035')
+        .map((field) => subfield(field, 'a'))
+        .filter((value) => value!.includes('(OCoLC)')),
+    ).toEqual(expected.oclcNumbers);
     expect(expected.oclcNumbers[0]).toMatch(/^\(OCoLC\)\d+$/);
     expect(marcField(mets, '650').map((field) => subfield(field, 'a'))).toEqual(expected.subjects.map((subject) => `${subject}.`));
     expect(marcField(mets, '655').map((field) => subfield(field, 'a'))).toEqual(expected.genres.map((genre) => `${genre}.`));
@@ -233,7 +246,9 @@ describe('writeBookTarGz', () => {
 
   test('rejects bad options with a message naming the field, and leaves no file behind', async () => {
     await expect(tarGz({ ...BASE, pages: 0 })).rejects.toThrow(/pages must be an integer/);
-    await expect(tarGz({ ...BASE, pageImageBytes: MIN_PAGE_IMAGE_BYTES - 1 })).rejects.toThrow(/pageImageBytes must be an integer of at least/);
+    await expect(tarGz({ ...BASE, pageImageBytes: MIN_PAGE_IMAGE_BYTES - 1 })).rejects.toThrow(
+      /pageImageBytes must be an integer of at least/,
+    );
     await expect(tarGz({ ...BASE, barcode: '../etc' })).rejects.toThrow(/barcode must be/);
     expect(readdirSync(dir)).toEqual([]);
   });
@@ -310,8 +325,14 @@ describe('encryption', () => {
 
     const message = await openpgp.readMessage({ binaryMessage: armoured });
     // What GnuPG 2.2 reads: a v4 symmetric-key session key packet and SEIPD v1 (MDC), no AEAD.
-    const packets = [...message.packets].map((packet) => [(packet.constructor as unknown as { tag: number }).tag, (packet as unknown as { version: number }).version]);
-    expect(packets).toEqual([[openpgp.enums.packet.symEncryptedSessionKey, 4], [openpgp.enums.packet.symEncryptedIntegrityProtectedData, 1]]);
+    const packets = [...message.packets].map((packet) => [
+      (packet.constructor as unknown as { tag: number }).tag,
+      (packet as unknown as { version: number }).version,
+    ]);
+    expect(packets).toEqual([
+      [openpgp.enums.packet.symEncryptedSessionKey, 4],
+      [openpgp.enums.packet.symEncryptedIntegrityProtectedData, 1],
+    ]);
 
     const decrypted = await openpgp.decrypt({ message, passwords: [PASSPHRASE], format: 'binary' });
     const data = Buffer.from(decrypted.data as Uint8Array);
@@ -346,7 +367,12 @@ describe('encryption', () => {
     try {
       const run = spawnSync(
         'bash',
-        ['-o', 'pipefail', '-c', '"$GPG" --homedir "$HOME_DIR" --batch --quiet --pinentry-mode loopback --passphrase-file "$PASS" --decrypt "$IN" | tar -tz'],
+        [
+          '-o',
+          'pipefail',
+          '-c',
+          '"$GPG" --homedir "$HOME_DIR" --batch --quiet --pinentry-mode loopback --passphrase-file "$PASS" --decrypt "$IN" | tar -tz',
+        ],
         { encoding: 'utf8', env: { ...process.env, GPG, HOME_DIR: home, PASS: passphraseFile, IN: encryptedPath } },
       );
       if (run.status !== 0) throw new Error(`gpg | tar failed (${run.status}): ${run.stderr}`);
@@ -361,10 +387,17 @@ describe('encryption', () => {
     const outPath = join(dir, 'B00012345.tar.gz.gpg');
     await writeEncryptedBookArchive({ ...BASE, passphrase: PASSPHRASE }, outPath);
     expect(gpgDecryptAndList(outPath)).toEqual([
-      '00000001.jp2', '00000001.txt', '00000001.html',
-      '00000002.jp2', '00000002.txt', '00000002.html',
-      '00000003.jp2', '00000003.txt', '00000003.html',
-      'TEST_B00012345.xml', 'checksum.md5',
+      '00000001.jp2',
+      '00000001.txt',
+      '00000001.html',
+      '00000002.jp2',
+      '00000002.txt',
+      '00000002.html',
+      '00000003.jp2',
+      '00000003.txt',
+      '00000003.html',
+      'TEST_B00012345.xml',
+      'checksum.md5',
     ]);
   });
 

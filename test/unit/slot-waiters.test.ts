@@ -16,7 +16,7 @@ test('waiters are granted in arrival order, only while a slot can be taken', asy
   expect(waiters.size).toBe(0);
 });
 
-test('an aborted waiter leaves the queue with its signal\'s reason and takes no slot', async () => {
+test("an aborted waiter leaves the queue with its signal's reason and takes no slot", async () => {
   const waiters = new SlotWaiters();
   const gaveUp = new AbortController();
   const first = waiters.wait(gaveUp.signal);

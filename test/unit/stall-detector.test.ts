@@ -18,15 +18,28 @@ function queue(over: Partial<QueueReading>): QueueReading {
 }
 
 function token(bucket: Bucket, quietMs: number, over: Partial<BookToken> = {}): BookToken {
-  return { barcode: `B${bucket.slice(0, 2)}${quietMs}`, directory: 'D', bucket, stages: { [bucket]: iso(ago(quietMs)) }, updatedAt: iso(ago(quietMs)), ...over };
+  return {
+    barcode: `B${bucket.slice(0, 2)}${quietMs}`,
+    directory: 'D',
+    bucket,
+    stages: { [bucket]: iso(ago(quietMs)) },
+    updatedAt: iso(ago(quietMs)),
+    ...over,
+  };
 }
 
 const act = (over: Partial<ActivityReading>): ActivityReading => ({ type: 'decryptArchive', state: 'running', attempt: 1, ...over });
 
 describe('queues', () => {
   test('tasks waiting with no poll for longer than the grace: stalled, with its backlog and last poll', () => {
-    const stalls = queueStalls([queue({ backlog: 48, backlogAgeMs: 10 * MIN, lastPollsMs: [ago(5 * MIN), ago(7 * MIN)] })], NOW, queueRules);
-    expect(stalls).toEqual([{ queue: 'files', role: 'shared-file', kind: 'activity', backlog: 48, starvedMs: 5 * MIN, lastPollMs: ago(5 * MIN) }]);
+    const stalls = queueStalls(
+      [queue({ backlog: 48, backlogAgeMs: 10 * MIN, lastPollsMs: [ago(5 * MIN), ago(7 * MIN)] })],
+      NOW,
+      queueRules,
+    );
+    expect(stalls).toEqual([
+      { queue: 'files', role: 'shared-file', kind: 'activity', backlog: 48, starvedMs: 5 * MIN, lastPollMs: ago(5 * MIN) },
+    ]);
   });
 
   test('no poller the server remembers: starved since the oldest task', () => {
@@ -54,7 +67,10 @@ describe('queues', () => {
 
   test('workflow and activity tasks of one queue are judged apart', () => {
     const stalls = queueStalls(
-      [queue({ queue: 'wf', role: 'workflow', kind: 'workflow', backlog: 1, lastPollsMs: [ago(1000)] }), queue({ queue: 'wf', role: 'workflow', kind: 'activity', backlog: 2, backlogAgeMs: 5 * MIN })],
+      [
+        queue({ queue: 'wf', role: 'workflow', kind: 'workflow', backlog: 1, lastPollsMs: [ago(1000)] }),
+        queue({ queue: 'wf', role: 'workflow', kind: 'activity', backlog: 2, backlogAgeMs: 5 * MIN }),
+      ],
       NOW,
       queueRules,
     );
@@ -71,7 +87,12 @@ describe('books', () => {
   });
 
   test('quiet within the limit, settled, or not yet asked of GRIN: not stalled', () => {
-    const books = [token('05_extracted', 20 * MIN), token('07_stored', 900 * MIN), token('failed', 900 * MIN), token('00_available', 10_000 * MIN)].map((t) => ({ token: t }));
+    const books = [
+      token('05_extracted', 20 * MIN),
+      token('07_stored', 900 * MIN),
+      token('failed', 900 * MIN),
+      token('00_available', 10_000 * MIN),
+    ].map((t) => ({ token: t }));
     expect(bookStalls(books, NOW, bookRules)).toEqual([]);
   });
 
@@ -98,8 +119,14 @@ describe('books', () => {
     const t = token('03_downloaded', 120 * MIN);
     const with_ = (a: ActivityReading) => [{ token: t, live: { workflowStatus: 'Running', activities: [a] } }];
     expect(bookStalls(with_(act({ state: 'queued' })), NOW, bookRules)).toEqual([]);
-    expect(bookStalls(with_(act({ state: 'backoff', nextAttemptMs: NOW + MIN, lastFailure: 'S3 unreachable' })), NOW, bookRules)).toEqual([]);
-    const [overdue] = bookStalls(with_(act({ state: 'backoff', attempt: 7, nextAttemptMs: ago(40 * MIN), lastFailure: 'S3 unreachable' })), NOW, bookRules);
+    expect(bookStalls(with_(act({ state: 'backoff', nextAttemptMs: NOW + MIN, lastFailure: 'S3 unreachable' })), NOW, bookRules)).toEqual(
+      [],
+    );
+    const [overdue] = bookStalls(
+      with_(act({ state: 'backoff', attempt: 7, nextAttemptMs: ago(40 * MIN), lastFailure: 'S3 unreachable' })),
+      NOW,
+      bookRules,
+    );
     expect(overdue.why).toMatch(/attempt 7 was due 40 min ago and has not run \(last failure: S3 unreachable\)/);
   });
 
@@ -115,7 +142,9 @@ describe('books', () => {
     expect(stalls.map((s) => s.bucket)).toEqual(['06_processed', '04_decrypted']);
     const lines = describeStalls({ queues: queueStalls([queue({ backlog: 48, backlogAgeMs: 5 * MIN })], NOW, queueRules), books: stalls });
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toMatch(/^STALLED shared file queue files: 48 activity task\(s\) waiting and no worker polled it for 300 s \(no poller the server remembers\)/);
+    expect(lines[0]).toMatch(
+      /^STALLED shared file queue files: 48 activity task\(s\) waiting and no worker polled it for 300 s \(no poller the server remembers\)/,
+    );
     expect(lines[1]).toMatch(/^STALLED book \S+ in 06_processed: no token change for 200 min/);
   });
 });

@@ -15,14 +15,30 @@ import { PipelineMetrics } from '../../src/metrics/pipeline-metrics';
 /** A meter that keeps each gauge's last value per label set. */
 function recordingMeter(): { meter: MetricMeter; gauges: Map<string, Map<string, number>> } {
   const gauges = new Map<string, Map<string, number>>();
-  const noop = { add: () => undefined, record: () => undefined, set: () => undefined, name: '', unit: undefined, description: undefined, kind: 'counter', valueType: 'int', withTags: () => noop };
+  const noop = {
+    add: () => undefined,
+    record: () => undefined,
+    set: () => undefined,
+    name: '',
+    unit: undefined,
+    description: undefined,
+    kind: 'counter',
+    valueType: 'int',
+    withTags: () => noop,
+  };
   const meter = {
     createCounter: () => noop,
     createHistogram: () => noop,
     createGauge: (name: string) => {
       const values = new Map<string, number>();
       gauges.set(name, values);
-      const gauge = { set: (v: number, tags: MetricTags = {}) => values.set(JSON.stringify(tags), v), withTags: () => gauge, name, kind: 'gauge', valueType: 'int' };
+      const gauge = {
+        set: (v: number, tags: MetricTags = {}) => values.set(JSON.stringify(tags), v),
+        withTags: () => gauge,
+        name,
+        kind: 'gauge',
+        valueType: 'int',
+      };
       return gauge;
     },
     withTags: () => meter,
@@ -30,13 +46,25 @@ function recordingMeter(): { meter: MetricMeter; gauges: Map<string, Map<string,
   return { meter, gauges };
 }
 
-const stalled = (queue: string, seconds: number): QueueStall => ({ queue, role: 'shared-file', kind: 'activity', backlog: 48, starvedMs: seconds * 1000 });
+const stalled = (queue: string, seconds: number): QueueStall => ({
+  queue,
+  role: 'shared-file',
+  kind: 'activity',
+  backlog: 48,
+  starvedMs: seconds * 1000,
+});
 
 test('stall gauges: set for what is stalled, back to 0 once it recovers', () => {
   const { meter, gauges } = recordingMeter();
   const metrics = new PipelineMetrics(meter);
   const q = (name: string) => JSON.stringify({ queue: name, role: 'shared-file', kind: 'activity' });
-  metrics.stalls({ queues: [stalled('files', 150)], books: [{ barcode: 'B1', bucket: '04_decrypted', quietMs: 1, why: '' }, { barcode: 'B2', bucket: '04_decrypted', quietMs: 1, why: '' }] });
+  metrics.stalls({
+    queues: [stalled('files', 150)],
+    books: [
+      { barcode: 'B1', bucket: '04_decrypted', quietMs: 1, why: '' },
+      { barcode: 'B2', bucket: '04_decrypted', quietMs: 1, why: '' },
+    ],
+  });
   expect(gauges.get('grin_stalled_queue_seconds')!.get(q('files'))).toBe(150);
   expect(gauges.get('grin_stalled_books')!.get(JSON.stringify({ bucket: '04_decrypted' }))).toBe(2);
 
@@ -62,6 +90,8 @@ describe('board-only stalls', () => {
     expect(await boardOnlyStalls(board, config, Date.now() + 10 * 60_000)).toEqual([]);
     const later = await boardOnlyStalls(board, config, Date.now() + 45 * 60_000);
     expect(later.map((s) => s.barcode).sort()).toEqual(['DEC1', 'HELD3']);
-    expect(later.find((s) => s.barcode === 'DEC1')!.why).toMatch(/no token change for 45 min \(over 30 min in 04_decrypted\); status: decrypted/);
+    expect(later.find((s) => s.barcode === 'DEC1')!.why).toMatch(
+      /no token change for 45 min \(over 30 min in 04_decrypted\); status: decrypted/,
+    );
   });
 });

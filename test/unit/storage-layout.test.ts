@@ -1,13 +1,6 @@
 import { DEFAULT_STORAGE_LAYOUT } from '../../src/config/schema';
 import { assertSafeKey, normalizeMetadata, storageKey } from '../../src/storage/layout';
-import {
-  MAX_PARTS,
-  MAX_PART_SIZE,
-  MIN_PART_SIZE,
-  MULTIPART_THRESHOLD,
-  choosePartSize,
-  partCount,
-} from '../../src/storage/part-size';
+import { MAX_PARTS, MAX_PART_SIZE, MIN_PART_SIZE, MULTIPART_THRESHOLD, choosePartSize, partCount } from '../../src/storage/part-size';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -15,9 +8,7 @@ const TiB = 1024 * GiB;
 
 describe('storageKey', () => {
   test('fills the default layout', () => {
-    expect(storageKey(DEFAULT_STORAGE_LAYOUT, 'archive', '32101068477386')).toBe(
-      'raw/32101068477386/32101068477386.tar.gz',
-    );
+    expect(storageKey(DEFAULT_STORAGE_LAYOUT, 'archive', '32101068477386')).toBe('raw/32101068477386/32101068477386.tar.gz');
     expect(storageKey(DEFAULT_STORAGE_LAYOUT, 'ocr', 'ABC_12-3')).toBe('full/ABC_12-3/ABC_12-3_ocr.jsonl.gz');
     expect(storageKey(DEFAULT_STORAGE_LAYOUT, 'marc', 'HX4ZB1')).toBe('meta/HX4ZB1/HX4ZB1_marc.json');
     expect(storageKey(DEFAULT_STORAGE_LAYOUT, 'token', 'HX4ZB1')).toBe('meta/HX4ZB1/HX4ZB1.token.json');
@@ -28,12 +19,9 @@ describe('storageKey', () => {
     expect(storageKey(layout, 'archive', 'B123')).toBe('books/B123.tgz');
   });
 
-  test.each(['', 'ab', 'a'.repeat(51), '../etc', 'a/b/c', 'has space', 'dot.ted', 'x\u0000y', 'ünï'])(
-    'refuses barcode %j',
-    (barcode) => {
-      expect(() => storageKey(DEFAULT_STORAGE_LAYOUT, 'archive', barcode)).toThrow(/Invalid barcode/);
-    },
-  );
+  test.each(['', 'ab', 'a'.repeat(51), '../etc', 'a/b/c', 'has space', 'dot.ted', 'x\u0000y', 'ünï'])('refuses barcode %j', (barcode) => {
+    expect(() => storageKey(DEFAULT_STORAGE_LAYOUT, 'archive', barcode)).toThrow(/Invalid barcode/);
+  });
 
   test('accepts barcodes of 3 and 50 characters', () => {
     expect(storageKey(DEFAULT_STORAGE_LAYOUT, 'marc', 'abc')).toBe('meta/abc/abc_marc.json');
@@ -42,9 +30,7 @@ describe('storageKey', () => {
 
   test('refuses templates that produce escaping keys', () => {
     expect(() => storageKey({ ...DEFAULT_STORAGE_LAYOUT, ocr: '../{barcode}.gz' }, 'ocr', 'B123')).toThrow(/'\.\.'/);
-    expect(() => storageKey({ ...DEFAULT_STORAGE_LAYOUT, ocr: '/abs/{barcode}.gz' }, 'ocr', 'B123')).toThrow(
-      /starts with '\/'/,
-    );
+    expect(() => storageKey({ ...DEFAULT_STORAGE_LAYOUT, ocr: '/abs/{barcode}.gz' }, 'ocr', 'B123')).toThrow(/starts with '\/'/);
     expect(() => storageKey({ ...DEFAULT_STORAGE_LAYOUT, ocr: '' }, 'ocr', 'B123')).toThrow(/no template for 'ocr'/);
   });
 });
@@ -86,16 +72,13 @@ describe('choosePartSize', () => {
     expect(choosePartSize(size)).toBe(expected);
   });
 
-  test.each([0, 5 * MiB, 100 * GiB, 777 * GiB + 12345, 5 * TiB, 5 * 1000 ** 4])(
-    'size %d: parts within S3 limits',
-    (size) => {
-      const part = choosePartSize(size);
-      expect(part).toBeGreaterThanOrEqual(MIN_PART_SIZE);
-      expect(part).toBeLessThanOrEqual(MAX_PART_SIZE);
-      expect(part % MiB).toBe(0);
-      expect(partCount(size, part)).toBeLessThanOrEqual(MAX_PARTS);
-    },
-  );
+  test.each([0, 5 * MiB, 100 * GiB, 777 * GiB + 12345, 5 * TiB, 5 * 1000 ** 4])('size %d: parts within S3 limits', (size) => {
+    const part = choosePartSize(size);
+    expect(part).toBeGreaterThanOrEqual(MIN_PART_SIZE);
+    expect(part).toBeLessThanOrEqual(MAX_PART_SIZE);
+    expect(part % MiB).toBe(0);
+    expect(partCount(size, part)).toBeLessThanOrEqual(MAX_PARTS);
+  });
 
   test('refuses impossible sizes', () => {
     expect(() => choosePartSize(-1)).toThrow(/file size -1/);

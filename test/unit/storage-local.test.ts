@@ -39,9 +39,7 @@ describe('LocalStorage', () => {
     const expectedMeta = { barcode: 'B123', grin_etag: 'abc123', original_filename: 'B123.tar.gz.gpg' };
     expect(stored).toEqual({ size: data.length, metadata: expectedMeta });
     expect(fs.readFileSync(path.join(root, 'raw/B123/B123.tar.gz')).equals(data)).toBe(true);
-    expect(JSON.parse(fs.readFileSync(path.join(root, 'raw/B123/B123.tar.gz.meta.json'), 'utf8')).metadata).toEqual(
-      expectedMeta,
-    );
+    expect(JSON.parse(fs.readFileSync(path.join(root, 'raw/B123/B123.tar.gz.meta.json'), 'utf8')).metadata).toEqual(expectedMeta);
     expect(await storage.head('raw/B123/B123.tar.gz')).toEqual({ size: data.length, metadata: expectedMeta });
     expect((await storage.getBytes('raw/B123/B123.tar.gz')).equals(data)).toBe(true);
     expect(listTree()).toEqual(['raw/B123/B123.tar.gz', 'raw/B123/B123.tar.gz.meta.json']);
@@ -83,9 +81,7 @@ describe('LocalStorage', () => {
     fs.writeFileSync(path.join(src, 'f'), Buffer.alloc(1024 * 1024, 1));
     const controller = new AbortController();
     controller.abort();
-    await expect(storage.putFile(path.join(src, 'f'), 'raw/B3/B3.tar.gz', { signal: controller.signal })).rejects.toThrow(
-      /abort/i,
-    );
+    await expect(storage.putFile(path.join(src, 'f'), 'raw/B3/B3.tar.gz', { signal: controller.signal })).rejects.toThrow(/abort/i);
     expect(await storage.head('raw/B3/B3.tar.gz')).toBeNull();
     expect(listTree()).toEqual([]);
   });
@@ -96,19 +92,14 @@ describe('LocalStorage', () => {
     expect(await storage.head('raw/B4/B4.tar.gz')).toEqual({ size: 4, metadata: {} });
   });
 
-  test.each(['../outside', 'a/../../outside', '/etc/passwd', 'a/b/', 'raw/x.meta.json', ''])(
-    'refuses key %j',
-    async (key) => {
-      await expect(storage.putBytes('x', key)).rejects.toThrow(/Refusing storage key/);
-      await expect(storage.head(key)).rejects.toThrow(/Refusing storage key/);
-      expect(fs.existsSync(path.join(path.dirname(root), 'outside'))).toBe(false);
-    },
-  );
+  test.each(['../outside', 'a/../../outside', '/etc/passwd', 'a/b/', 'raw/x.meta.json', ''])('refuses key %j', async (key) => {
+    await expect(storage.putBytes('x', key)).rejects.toThrow(/Refusing storage key/);
+    await expect(storage.head(key)).rejects.toThrow(/Refusing storage key/);
+    expect(fs.existsSync(path.join(path.dirname(root), 'outside'))).toBe(false);
+  });
 
   test('abortUpload is a no-op', async () => {
-    await expect(
-      storage.abortUpload({ key: 'raw/B1/B1.tar.gz', uploadId: 'x', partSize: 8 << 20, parts: [] }),
-    ).resolves.toBeUndefined();
+    await expect(storage.abortUpload({ key: 'raw/B1/B1.tar.gz', uploadId: 'x', partSize: 8 << 20, parts: [] })).resolves.toBeUndefined();
   });
 });
 
@@ -167,7 +158,7 @@ describe('LocalStorage and symbolic links', () => {
     expect(fs.readFileSync(victim, 'utf8')).toBe('not yours');
   });
 
-  test('the root itself may be a link (a mount point); what is stored is the owner\'s only (0600 files, 0700 folders)', async () => {
+  test("the root itself may be a link (a mount point); what is stored is the owner's only (0600 files, 0700 folders)", async () => {
     const real = path.join(base, 'real-books');
     fs.mkdirSync(real);
     fs.symlinkSync(real, root);

@@ -42,7 +42,9 @@ test('tls: false with an API key is refused by the config, without echoing the k
 });
 
 test('a client certificate needs its key, and relative paths are resolved against the config file', () => {
-  expect(() => load({ tls: { clientCertFile: 'client.pem' } })).toThrow(/temporal\.tls\.clientCertFile: expected both clientCertFile and clientKeyFile/);
+  expect(() => load({ tls: { clientCertFile: 'client.pem' } })).toThrow(
+    /temporal\.tls\.clientCertFile: expected both clientCertFile and clientKeyFile/,
+  );
   const file = join(dir, 'config.yaml');
   writeFileSync(file, 'temporal:\n  tls:\n    clientCertFile: certs/c.pem\n    clientKeyFile: certs/c.key\n  apiKey: {file: api-key}\n');
   const config = loadConfig({ file, env: {} });

@@ -7,13 +7,30 @@ import { isValidBarcode as boardRule } from '../../src/buckets/barcode';
 import { StaticTokenSource } from '../../src/grin/auth';
 import { GrinClient } from '../../src/grin/client';
 import { BOOK_FILE, bookFileNames, isValidBarcode, TOKEN_FILE, tokenFileName } from '../../src/common/identifiers';
-import { ACTIVITIES, BUCKETS, isOnHostBucket, nextStageBucket, STAGE_BUCKETS, stageEndingIn, type ActivityName } from '../../src/common/stages';
+import {
+  ACTIVITIES,
+  BUCKETS,
+  isOnHostBucket,
+  nextStageBucket,
+  STAGE_BUCKETS,
+  stageEndingIn,
+  type ActivityName,
+} from '../../src/common/stages';
 
 test('each stage bucket but the first ends a stage that starts in the bucket before it', () => {
   expect(stageEndingIn('00_available')).toBeUndefined();
   expect(stageEndingIn('failed')).toBeUndefined();
   STAGE_BUCKETS.slice(1).forEach((bucket, i) => expect(stageEndingIn(bucket)?.from).toBe(STAGE_BUCKETS[i]));
-  expect(STAGE_BUCKETS.map((b) => stageEndingIn(b)?.stage)).toEqual([undefined, 'request', 'convert', 'download', 'decrypt', 'extract', 'process', 'store']);
+  expect(STAGE_BUCKETS.map((b) => stageEndingIn(b)?.stage)).toEqual([
+    undefined,
+    'request',
+    'convert',
+    'download',
+    'decrypt',
+    'extract',
+    'process',
+    'store',
+  ]);
 });
 
 test('next buckets walk the stages in order and stop at 07_stored and the side buckets', () => {

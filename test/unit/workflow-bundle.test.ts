@@ -17,7 +17,7 @@ test('the bundle made in a child process replays a recorded book history', async
   await Worker.runReplayHistory({ workflowBundle: bundle, replayName: file }, readHistory(join(HISTORIES_DIR, file!)), file);
 }, 120_000);
 
-test('workflows that cannot be bundled fail with the path and the bundler\'s reason', async () => {
+test("workflows that cannot be bundled fail with the path and the bundler's reason", async () => {
   const missing = join(__dirname, 'no-such-workflows.ts');
   const err = await bundleWorkflowsInChild(missing).catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowBundleError);

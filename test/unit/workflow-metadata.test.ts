@@ -2,7 +2,15 @@
 import { bookCurrentDetails } from '../../src/workflows/metadata';
 import type { BookStatus } from '../../src/workflows/contracts';
 
-const base: BookStatus = { barcode: '39999000000001', directory: 'TEST', bucket: '03_downloaded', state: 'running', activity: 'decrypting', reRequests: 0, hostMoves: 0 };
+const base: BookStatus = {
+  barcode: '39999000000001',
+  directory: 'TEST',
+  bucket: '03_downloaded',
+  state: 'running',
+  activity: 'decrypting',
+  reRequests: 0,
+  hostMoves: 0,
+};
 
 test('a running book reads: state, stage on its way, what it does', () => {
   expect(bookCurrentDetails(base, 0)).toBe('**running** · 03_downloaded → 04_decrypted: decrypting');
@@ -16,7 +24,14 @@ test('a cancelled book says "cancelled" once, then the reason', () => {
 
 test('a parked book gives the reason, what to do and the counters', () => {
   const details = bookCurrentDetails(
-    { ...base, bucket: 'failed', state: 'parked', activity: 'parked: …', lastError: { stage: '04_decrypted', message: 'wrong passphrase', type: 'DecryptError' }, hostMoves: 2 },
+    {
+      ...base,
+      bucket: 'failed',
+      state: 'parked',
+      activity: 'parked: …',
+      lastError: { stage: '04_decrypted', message: 'wrong passphrase', type: 'DecryptError' },
+      hostMoves: 2,
+    },
     1,
   );
   expect(details.split('\n')).toEqual([

@@ -17,7 +17,16 @@ import { Worker } from '@temporalio/worker';
 import type { StageBucket } from '../../src/buckets/token';
 import { FailureType, type FailureTypeName } from '../../src/common/failure-types';
 import type { bookWorkflow } from '../../src/workflows';
-import { bookWorkflowId, cancelSignal, conversionSeenSignal, retrySignal, statusQuery, type BookInput, type BookSettings, type BookStatus } from '../../src/workflows/contracts';
+import {
+  bookWorkflowId,
+  cancelSignal,
+  conversionSeenSignal,
+  retrySignal,
+  statusQuery,
+  type BookInput,
+  type BookSettings,
+  type BookStatus,
+} from '../../src/workflows/contracts';
 import { temporalAddress, workflowBundle } from '../support/pipeline';
 import { waitUntil } from '../support/wait';
 
@@ -54,7 +63,9 @@ type Answer = (input: Record<string, unknown>) => unknown;
 
 /** One book's stubs: the calls they saw, the board as they keep it, and scripted answers per activity. */
 class Book {
-  readonly barcode = `3901500${Math.floor(Math.random() * 1e7).toString().padStart(7, '0')}`;
+  readonly barcode = `3901500${Math.floor(Math.random() * 1e7)
+    .toString()
+    .padStart(7, '0')}`;
   readonly calls: Call[] = [];
   bucket = '00_available';
   registered: Record<string, unknown> = { bucket: '00_available', created: true };
@@ -132,9 +143,16 @@ function stubActivities(): Record<string, (input: Record<string, unknown>) => Pr
 }
 
 /** A failure as src/activities/failures.ts reports an error of that type. */
-const fails = (type: FailureTypeName, opts: { retryable?: boolean; redownload?: boolean } = {}): Answer => () => {
-  throw ApplicationFailure.create({ type, message: `stub ${type}`, nonRetryable: !opts.retryable, details: [opts.redownload ? { redownload: true } : {}] });
-};
+const fails =
+  (type: FailureTypeName, opts: { retryable?: boolean; redownload?: boolean } = {}): Answer =>
+  () => {
+    throw ApplicationFailure.create({
+      type,
+      message: `stub ${type}`,
+      nonRetryable: !opts.retryable,
+      details: [opts.redownload ? { redownload: true } : {}],
+    });
+  };
 
 let env: TestWorkflowEnvironment;
 let workers: Worker[] = [];
@@ -200,7 +218,11 @@ test('a conversion request GRIN lost (the watcher says so) is requested again', 
     return notConverted({});
   });
   const handle = await start(book);
-  await waitUntil(async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('), 60_000, 'the book to wait for the watcher');
+  await waitUntil(
+    async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('),
+    60_000,
+    'the book to wait for the watcher',
+  );
   await handle.signal(conversionSeenSignal, { state: 'lost', message: 'in neither listing' });
   expect(await handle.result()).toBe('stored');
   expect(book.named('requestConversion')).toHaveLength(2);
@@ -275,7 +297,9 @@ test('local files gone from the host (LocalCopyMissingError) is a host move, not
   const handle = await start(book);
   expect(await handle.result()).toBe('stored');
   expect(book.named('discardLocalFiles')).toHaveLength(0);
-  expect(book.named('rewindBook').map((c) => String(c.input.status))).toEqual([expect.stringMatching(/^its local copy is gone from decisions-host-a-/)]);
+  expect(book.named('rewindBook').map((c) => String(c.input.status))).toEqual([
+    expect.stringMatching(/^its local copy is gone from decisions-host-a-/),
+  ]);
   expect(book.named('fetchArchive')).toHaveLength(2);
   expect((await status(handle)).hostMoves).toBe(1);
 });
@@ -285,8 +309,17 @@ test('an integrity failure discards the local copy and downloads once more, then
   const handle = await start(book);
   expect(await handle.result()).toBe('stored');
   expect(book.names).toEqual([
-    'registerBook', 'requestConversion', 'fetchArchive', 'decryptArchive', 'extractAndProcess',
-    'discardLocalFiles', 'rewindBook', 'fetchArchive', 'decryptArchive', 'extractAndProcess', 'storeBook',
+    'registerBook',
+    'requestConversion',
+    'fetchArchive',
+    'decryptArchive',
+    'extractAndProcess',
+    'discardLocalFiles',
+    'rewindBook',
+    'fetchArchive',
+    'decryptArchive',
+    'extractAndProcess',
+    'storeBook',
   ]);
   expect(book.named('discardLocalFiles')[0].queue).toBe(queues.hostA);
 });
@@ -297,7 +330,9 @@ test('a fresh copy that fails the same way parks the book at 05_extracted, sayin
   const handle = await start(book);
   const st = await parked(handle);
   expect(st.lastError?.stage).toBe('05_extracted');
-  expect(st.lastError?.message).toBe('stub ChecksumMismatchError (the freshly downloaded copy failed the same way, so the archive itself is damaged)');
+  expect(st.lastError?.message).toBe(
+    'stub ChecksumMismatchError (the freshly downloaded copy failed the same way, so the archive itself is damaged)',
+  );
   expect(book.named('fetchArchive')).toHaveLength(2);
   await handle.signal(cancelSignal, 'damaged at GRIN');
   expect(await handle.result()).toBe('cancelled');
@@ -346,7 +381,7 @@ test('a new run of a book an earlier run parked stays parked; retry resumes at t
   expect(book.named('findLocalProgress').map((c) => [c.queue, c.input.bucket])).toEqual([[queues.hostB, '04_decrypted']]);
 });
 
-test('a new run whose host lost the later stages\' files rewinds to the furthest bucket it holds', async () => {
+test("a new run whose host lost the later stages' files rewinds to the furthest bucket it holds", async () => {
   const book = new Book().answer('findLocalProgress', () => ({ bucket: '03_downloaded' satisfies StageBucket }));
   book.registered = { bucket: '06_processed', created: false, fileQueue: queues.hostB };
   const handle = await start(book);
@@ -362,7 +397,11 @@ test('a cancel through Temporal while the book waits for GRIN is the cancel sign
     return { outcome: 'requested' };
   });
   const handle = await start(book);
-  await waitUntil(async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('), 60_000, 'the book to wait for the watcher');
+  await waitUntil(
+    async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('),
+    60_000,
+    'the book to wait for the watcher',
+  );
   await handle.cancel();
   expect(await handle.result()).toBe('cancelled');
   expect(book.named('cancelBook').map((c) => c.input.reason)).toEqual([expect.stringMatching(/^cancelled through Temporal/)]);
@@ -375,10 +414,18 @@ test('a GRIN conversion failure parks the book at 02_converted with its type', a
     return { outcome: 'requested' };
   });
   const handle = await start(book);
-  await waitUntil(async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('), 60_000, 'the book to wait for the watcher');
+  await waitUntil(
+    async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('),
+    60_000,
+    'the book to wait for the watcher',
+  );
   await handle.signal(conversionSeenSignal, { state: 'failed', message: 'GRIN says the conversion failed' });
   const st = await parked(handle);
-  expect(st.lastError).toEqual({ stage: '02_converted', message: 'GRIN says the conversion failed', type: FailureType.GrinConversionFailed });
+  expect(st.lastError).toEqual({
+    stage: '02_converted',
+    message: 'GRIN says the conversion failed',
+    type: FailureType.GrinConversionFailed,
+  });
   await handle.signal(cancelSignal, 'GRIN cannot convert it');
   expect(await handle.result()).toBe('cancelled');
   expect(book.named('requestConversion')).toHaveLength(1);
@@ -399,9 +446,20 @@ test('books that park while they are queried replay after they finish (the park-
     }),
   );
   // A closed workflow answers a query by replaying its whole history.
-  const answers = await Promise.all(handles.map((h) => status(h).then((st) => st.state, (err: unknown) => String(err))));
+  const answers = await Promise.all(
+    handles.map((h) =>
+      status(h).then(
+        (st) => st.state,
+        (err: unknown) => String(err),
+      ),
+    ),
+  );
   expect(answers).toEqual(handles.map(() => 'stored'));
   const events = (await handles[0].fetchHistory()).events ?? [];
-  const patches = events.flatMap((e) => (e.markerRecordedEventAttributes?.markerName === 'core_patch' ? [Buffer.from(e.markerRecordedEventAttributes.details?.['patch-data']?.payloads?.[0]?.data ?? []).toString('utf8')] : []));
+  const patches = events.flatMap((e) =>
+    e.markerRecordedEventAttributes?.markerName === 'core_patch'
+      ? [Buffer.from(e.markerRecordedEventAttributes.details?.['patch-data']?.payloads?.[0]?.data ?? []).toString('utf8')]
+      : [],
+  );
   expect(patches.map((p) => (JSON.parse(p) as { id: string }).id)).toEqual(['lean-book-2']);
 });

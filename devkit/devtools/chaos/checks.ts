@@ -157,24 +157,43 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   const checks: ChaosCheck[] = [];
   const add = (c: ChaosCheck) => {
     checks.push(c);
-    log(`${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.figure}${c.problems.length ? `\n        ${c.problems.slice(0, 25).join('\n        ')}${c.problems.length > 25 ? `\n        ... and ${c.problems.length - 25} more` : ''}` : ''}`);
+    log(
+      `${c.ok ? 'PASS' : 'FAIL'}  ${c.name}: ${c.figure}${c.problems.length ? `\n        ${c.problems.slice(0, 25).join('\n        ')}${c.problems.length > 25 ? `\n        ... and ${c.problems.length - 25} more` : ''}` : ''}`,
+    );
   };
   const { byBarcode, strays, interrupted } = await tokensOnBoard(ctx.pipelineDir, ctx.killedWorkerPids);
   const where = (b: string) => {
     const copies = byBarcode.get(b) ?? [];
     if (copies.length === 0) return 'no token';
     return copies
-      .map(({ bucket, token }) => `${bucket}${token?.status ? ` (${token.status})` : ''}${token?.lastError ? ` last error [${token.lastError.stage}] ${token.lastError.type ?? ''}: ${token.lastError.message}` : ''}`)
+      .map(
+        ({ bucket, token }) =>
+          `${bucket}${token?.status ? ` (${token.status})` : ''}${token?.lastError ? ` last error [${token.lastError.stage}] ${token.lastError.type ?? ''}: ${token.lastError.message}` : ''}`,
+      )
       .join(' + ');
   };
 
   // 1. Good books stored.
   const notStored = plan.good.filter((b) => !(byBarcode.get(b) ?? []).some((c) => c.bucket === '07_stored'));
-  add(check('every good book in 07_stored', `${plan.good.length - notStored.length}/${plan.good.length}`, notStored.map((b) => `${b}: ${where(b)}`)));
+  add(
+    check(
+      'every good book in 07_stored',
+      `${plan.good.length - notStored.length}/${plan.good.length}`,
+      notStored.map((b) => `${b}: ${where(b)}`),
+    ),
+  );
 
   // 1b. Every book settled: stored, parked or cancelled; none left on its way.
-  const unsettled = plan.barcodes.filter((b) => !(byBarcode.get(b) ?? []).some((c) => ['07_stored', 'failed', 'cancelled'].includes(c.bucket)));
-  add(check('every book settled', `${plan.barcodes.length - unsettled.length}/${plan.barcodes.length}`, unsettled.map((b) => `${b}: ${where(b)}`)));
+  const unsettled = plan.barcodes.filter(
+    (b) => !(byBarcode.get(b) ?? []).some((c) => ['07_stored', 'failed', 'cancelled'].includes(c.bucket)),
+  );
+  add(
+    check(
+      'every book settled',
+      `${plan.barcodes.length - unsettled.length}/${plan.barcodes.length}`,
+      unsettled.map((b) => `${b}: ${where(b)}`),
+    ),
+  );
 
   // 1c. Liveness during and after the run: no pipeline queue with tasks waiting and no poll past the limit.
   if (ctx.liveness) add(livenessCheck(ctx.liveness.seen, ctx.liveness.queueLimitMs));
@@ -191,13 +210,15 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
 
   // 3. Exactly one token per book, none for anything else.
   const tokenProblems: string[] = [];
-  for (const b of plan.barcodes) if ((byBarcode.get(b) ?? []).length !== 1) tokenProblems.push(`${b}: ${(byBarcode.get(b) ?? []).length} tokens: ${where(b)}`);
+  for (const b of plan.barcodes)
+    if ((byBarcode.get(b) ?? []).length !== 1) tokenProblems.push(`${b}: ${(byBarcode.get(b) ?? []).length} tokens: ${where(b)}`);
   for (const b of byBarcode.keys()) if (!plan.barcodes.includes(b)) tokenProblems.push(`${b}: a token for a book not in the batch`);
   for (const s of strays) tokenProblems.push(`stray file on the board: ${s}`);
   const single = plan.barcodes.filter((b) => (byBarcode.get(b) ?? []).length === 1).length;
   // Interrupted writes must be what `grin-pipeline reconcile` clears: run the board's own reconcile on them.
   const swept = interrupted.length ? (await ctx.board.reconcile({ tempMaxAgeMs: 0 })).tempFilesRemoved : [];
-  for (const t of interrupted) if (!swept.includes(t)) tokenProblems.push(`temp file of a killed writer that reconcile did not remove: ${t}`);
+  for (const t of interrupted)
+    if (!swept.includes(t)) tokenProblems.push(`temp file of a killed writer that reconcile did not remove: ${t}`);
   add(
     check(
       'exactly one token per book',
@@ -225,7 +246,17 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     }
     const book = await ctx.sim.control<{ pages: number; title: string }>(`books/${barcode}`);
     const expectedFile = join(ctx.scratchDir, `${barcode}.expected.tar.gz`);
-    await writeBookTarGz({ directory: plan.directory, barcode, seed: plan.seed, pages: book.pages, pageImageBytes: PAGE_IMAGE_BYTES, title: book.title || undefined }, expectedFile);
+    await writeBookTarGz(
+      {
+        directory: plan.directory,
+        barcode,
+        seed: plan.seed,
+        pages: book.pages,
+        pageImageBytes: PAGE_IMAGE_BYTES,
+        title: book.title || undefined,
+      },
+      expectedFile,
+    );
     const expected = await md5OfStream(createReadStream(expectedFile));
     const expectedSha256 = (await digestFile(expectedFile)).sha256;
     await rm(expectedFile, { force: true });
@@ -235,25 +266,38 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     else {
       const text = await (await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: manifestKey }))).Body!.transformToString();
       const recorded = parseManifest(text, manifestKey).objects.find((o) => o.artifact === 'archive')?.sha256;
-      if (recorded !== expectedSha256) objectProblems.push(`${barcode}: manifest ${manifestKey} records archive SHA-256 ${recorded}; GRIN's archive decrypts to ${expectedSha256}`);
+      if (recorded !== expectedSha256)
+        objectProblems.push(
+          `${barcode}: manifest ${manifestKey} records archive SHA-256 ${recorded}; GRIN's archive decrypts to ${expectedSha256}`,
+        );
     }
     const got = await ctx.s3.send(new GetObjectCommand({ Bucket: ctx.bucket, Key: archiveKey }));
     const stored = await md5OfStream(got.Body as Readable);
     if (stored.bytes !== expected.bytes || stored.md5 !== expected.md5) {
-      objectProblems.push(`${barcode}: archive ${archiveKey} has ${stored.bytes} bytes md5 ${stored.md5}; GRIN's archive decrypts to ${expected.bytes} bytes md5 ${expected.md5}`);
+      objectProblems.push(
+        `${barcode}: archive ${archiveKey} has ${stored.bytes} bytes md5 ${stored.md5}; GRIN's archive decrypts to ${expected.bytes} bytes md5 ${expected.md5}`,
+      );
     } else objectsOk++;
   }
   for (const key of keys.keys()) {
     const head = await ctx.s3.send(new HeadObjectCommand({ Bucket: ctx.bucket, Key: key }));
     metadataSeen.push({ key, metadata: head.Metadata ?? {} });
     const owner = plan.barcodes.find(
-      (b) => (['archive', 'ocr', 'marc', 'token'] as const).some((k) => storageKey(ctx.layout, k, b) === key) || manifestKeyFor(storageKey(ctx.layout, 'token', b)) === key,
+      (b) =>
+        (['archive', 'ocr', 'marc', 'token'] as const).some((k) => storageKey(ctx.layout, k, b) === key) ||
+        manifestKeyFor(storageKey(ctx.layout, 'token', b)) === key,
     );
     // A finished batch writes its report beside the books (src/report).
     const batchReport = /(^|\/)meta\/reports\/batch-[^/]+$/.test(key);
     if (!owner && !batchReport) objectProblems.push(`object ${key} belongs to no book of the batch (or not to the layout)`);
   }
-  add(check('every object present with the right size and checksum', `${objectsOk}/${storedGood.length} stored books' archives byte-identical, ${keys.size} objects`, objectProblems));
+  add(
+    check(
+      'every object present with the right size and checksum',
+      `${objectsOk}/${storedGood.length} stored books' archives byte-identical, ${keys.size} objects`,
+      objectProblems,
+    ),
+  );
 
   // 5. Each archive uploaded once: after it is stored, the ETag match skips any further upload.
   const motoLog = await readFile(ctx.motoLog, 'utf8').catch(() => '');
@@ -270,13 +314,22 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
       once++;
       if (n > 1) reconverted++;
     } else {
-      uploadProblems.push(`${barcode}: archive ${key} completed ${n} full uploads for ${conversions} GRIN conversion(s)${multipartStarts.has(key) ? ` (${multipartStarts.get(key)} multipart starts)` : ''}`);
+      uploadProblems.push(
+        `${barcode}: archive ${key} completed ${n} full uploads for ${conversions} GRIN conversion(s)${multipartStarts.has(key) ? ` (${multipartStarts.get(key)} multipart starts)` : ''}`,
+      );
     }
   }
   const restarts = [...multipartStarts].filter(([, n]) => n > 1).map(([k, n]) => `${k}: ${n} multipart uploads started`);
   const multipartKeys = multipartStarts.size;
-  if (completed.size === 0 && storedGood.length > 0) uploadProblems.unshift(`no uploads found in moto's request log ${ctx.motoLog}: cannot count them`);
-  add(check('each archive uploaded once (no second full upload)', `${once}/${storedGood.length} once per package (${reconverted} re-converted by GRIN, uploaded again); ${multipartKeys} multipart; ${restarts.length} restarted multipart${restarts.length ? ` (${restarts.join('; ')})` : ''}`, uploadProblems));
+  if (completed.size === 0 && storedGood.length > 0)
+    uploadProblems.unshift(`no uploads found in moto's request log ${ctx.motoLog}: cannot count them`);
+  add(
+    check(
+      'each archive uploaded once (no second full upload)',
+      `${once}/${storedGood.length} once per package (${reconverted} re-converted by GRIN, uploaded again); ${multipartKeys} multipart; ${restarts.length} restarted multipart${restarts.length ? ` (${restarts.join('; ')})` : ''}`,
+      uploadProblems,
+    ),
+  );
 
   // 6. The batch completed with the right counts.
   const s = ctx.batch.summary;
@@ -286,9 +339,16 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
     if (s.stored !== plan.good.length) batchProblems.push(`batch counted ${s.stored} stored, expected ${plan.good.length}`);
     if (s.failed !== plan.bad.size) batchProblems.push(`batch counted ${s.failed} failed, expected ${plan.bad.size}`);
     if (s.cancelled !== 0) batchProblems.push(`batch counted ${s.cancelled} cancelled, expected 0`);
-    if (s.started + s.alreadyKnown !== plan.barcodes.length) batchProblems.push(`batch started ${s.started} + already known ${s.alreadyKnown}, expected ${plan.barcodes.length}`);
+    if (s.started + s.alreadyKnown !== plan.barcodes.length)
+      batchProblems.push(`batch started ${s.started} + already known ${s.alreadyKnown}, expected ${plan.barcodes.length}`);
   }
-  add(check('batch workflow completed with the right counts', s ? `stored ${s.stored}, failed ${s.failed}, cancelled ${s.cancelled}, started ${s.started}` : 'not completed', batchProblems));
+  add(
+    check(
+      'batch workflow completed with the right counts',
+      s ? `stored ${s.stored}, failed ${s.failed}, cancelled ${s.cancelled}, started ${s.started}` : 'not completed',
+      batchProblems,
+    ),
+  );
 
   // 7. Nothing left half-done: partial files, temp files, files of stored books, open multipart uploads.
   const leftovers: string[] = [];
@@ -306,18 +366,32 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   for (const dir of ctx.deadHostDirs) onDeadHosts += (await readdir(dir).catch(() => [] as string[])).length;
   const uploads = await ctx.s3.send(new ListMultipartUploadsCommand({ Bucket: ctx.bucket }));
   for (const u of uploads.Uploads ?? []) leftovers.push(`multipart upload left open: ${u.Key} (${u.UploadId})`);
-  add(check('no leftover partial files or multipart uploads', `${leftovers.length} leftovers, ${(uploads.Uploads ?? []).length} open multipart uploads (${onDeadHosts} files on the dead host's disk, not counted)`, leftovers));
+  add(
+    check(
+      'no leftover partial files or multipart uploads',
+      `${leftovers.length} leftovers, ${(uploads.Uploads ?? []).length} open multipart uploads (${onDeadHosts} files on the dead host's disk, not counted)`,
+      leftovers,
+    ),
+  );
 
   // 8. No file written outside the configured folders.
   const outside: string[] = [];
   for (const dir of ctx.mustStayEmpty) for (const name of await readdir(dir).catch(() => [] as string[])) outside.push(`${dir}/${name}`);
   const boardTop = await readdir(ctx.pipelineDir);
-  for (const name of boardTop) if (!(BUCKETS as readonly string[]).includes(name) && !['batches', 'cache', 'meta'].includes(name)) outside.push(`${ctx.pipelineDir}/${name}: unexpected`);
+  for (const name of boardTop)
+    if (!(BUCKETS as readonly string[]).includes(name) && !['batches', 'cache', 'meta'].includes(name))
+      outside.push(`${ctx.pipelineDir}/${name}: unexpected`);
   // meta/ holds the GRIN request sequence (grin-pacing.ts) and the board's id (board-identity.ts), nothing else.
   for (const name of await readdir(join(ctx.pipelineDir, 'meta')).catch(() => [] as string[])) {
     if (name !== 'grin-request-seq' && name !== 'board-id') outside.push(`${ctx.pipelineDir}/meta/${name}: unexpected`);
   }
-  add(check('no file written outside the configured folders', `${outside.length} unexpected files (workers' cwd and TMPDIR empty, board holds buckets, batches and the request sequence only)`, outside));
+  add(
+    check(
+      'no file written outside the configured folders',
+      `${outside.length} unexpected files (workers' cwd and TMPDIR empty, board holds buckets, batches and the request sequence only)`,
+      outside,
+    ),
+  );
 
   // 9. No secret in any history, log line, token or object metadata.
   const hits: SecretHit[] = [];
@@ -337,10 +411,11 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   const { files: boardFiles, hits: boardHits } = await scanTree(ctx.pipelineDir, ctx.secrets);
   hits.push(...boardHits);
   let tokens = 0;
-  for (const [barcode, copies] of byBarcode) for (const c of copies) {
-    tokens++;
-    hits.push(...scanValue(c.token, `token ${c.bucket}/${barcode}.json`, ctx.secrets));
-  }
+  for (const [barcode, copies] of byBarcode)
+    for (const c of copies) {
+      tokens++;
+      hits.push(...scanValue(c.token, `token ${c.bucket}/${barcode}.json`, ctx.secrets));
+    }
   for (const { key, metadata } of metadataSeen) hits.push(...scanValue(metadata, `metadata of ${key}`, ctx.secrets));
   for (const barcode of plan.good) {
     const key = storageKey(ctx.layout, 'token', barcode);

@@ -42,7 +42,13 @@ export interface LivenessWatchOptions {
 }
 
 export class LivenessWatch {
-  readonly seen: LivenessObservations = { samples: 0, failedSamples: 0, longestStarved: new Map(), stalledBooks: new Map(), starvedNow: [] };
+  readonly seen: LivenessObservations = {
+    samples: 0,
+    failedSamples: 0,
+    longestStarved: new Map(),
+    stalledBooks: new Map(),
+    starvedNow: [],
+  };
   private readonly backlogSince = new Map<string, number>();
   private readonly startedAt = Date.now();
   private timer?: NodeJS.Timeout;
@@ -78,9 +84,12 @@ export class LivenessWatch {
         const key = queueKey(q);
         const before = this.seen.longestStarved.get(key)?.stall.starvedMs ?? 0;
         if (q.starvedMs > this.opts.queueLimitMs && before <= this.opts.queueLimitMs) {
-          this.opts.log(`!! liveness: ${q.role} queue ${q.queue} has had ${q.backlog} ${q.kind} task(s) waiting and no poller for ${Math.round(q.starvedMs / 1000)} s (limit ${this.opts.queueLimitMs / 1000} s)`);
+          this.opts.log(
+            `!! liveness: ${q.role} queue ${q.queue} has had ${q.backlog} ${q.kind} task(s) waiting and no poller for ${Math.round(q.starvedMs / 1000)} s (limit ${this.opts.queueLimitMs / 1000} s)`,
+          );
         }
-        if ((this.seen.longestStarved.get(key)?.stall.starvedMs ?? -1) < q.starvedMs) this.seen.longestStarved.set(key, { stall: q, seenAtMs: Date.now() - this.startedAt });
+        if ((this.seen.longestStarved.get(key)?.stall.starvedMs ?? -1) < q.starvedMs)
+          this.seen.longestStarved.set(key, { stall: q, seenAtMs: Date.now() - this.startedAt });
       }
       for (const b of report.books) {
         if (!this.seen.stalledBooks.has(b.barcode)) this.opts.log(`!! liveness: book ${b.barcode} stalled in ${b.bucket}: ${b.why}`);

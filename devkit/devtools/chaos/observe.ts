@@ -46,7 +46,12 @@ export async function settledCount(board: Board): Promise<{ settled: number; cou
 }
 
 /** File-stage activities started (not just scheduled) on some worker, for books in the buckets where `stages` run. */
-export async function runningFileActivities(client: Client, board: Board, directory: string, stages: readonly FileStage[] = FILE_STAGES): Promise<RunningActivity[]> {
+export async function runningFileActivities(
+  client: Client,
+  board: Board,
+  directory: string,
+  stages: readonly FileStage[] = FILE_STAGES,
+): Promise<RunningActivity[]> {
   const buckets = new Set(stages.flatMap((s) => BUCKETS_BEFORE[s]));
   const barcodes = (await Promise.all([...buckets].map((b) => board.listBarcodes(b)))).flat();
   const found: RunningActivity[] = [];

@@ -52,7 +52,8 @@ function shuffled<T>(items: T[], seed: number): T[] {
 }
 
 export function chaosPlan(books: number, seed: number): ChaosPlan {
-  if (!Number.isInteger(books) || books < 12) throw new Error(`--books must be a whole number of at least 12 (bad and large books need room), got ${books}`);
+  if (!Number.isInteger(books) || books < 12)
+    throw new Error(`--books must be a whole number of at least 12 (bad and large books need room), got ${books}`);
   const directory = 'CHAOS';
   const barcodes = Array.from({ length: books }, (_, i) => `3998${String(seed % 1000).padStart(3, '0')}${String(i + 1).padStart(7, '0')}`);
   const order = shuffled(barcodes, seed);

@@ -57,7 +57,9 @@ export interface SimulatorProcess {
 }
 
 /** The simulator as its own process: `node dist/devkit/simulator/cli.js --control ...`. */
-export async function startSimulatorProcess(opts: SimulatorOptions & { dataDir: string; logFile: string; oauth: { clientId: string; clientSecret: string; refreshToken: string } }): Promise<SimulatorProcess> {
+export async function startSimulatorProcess(
+  opts: SimulatorOptions & { dataDir: string; logFile: string; oauth: { clientId: string; clientSecret: string; refreshToken: string } },
+): Promise<SimulatorProcess> {
   const port = await freePort();
   mkdirSync(opts.dataDir, { recursive: true });
   const file = (name: string, value: unknown) => {
@@ -72,27 +74,48 @@ export async function startSimulatorProcess(opts: SimulatorOptions & { dataDir: 
   const args = [
     SIMULATOR_CLI,
     '--control',
-    '--port', String(port),
-    '--directory', opts.directory ?? 'TEST',
-    '--books', '0',
-    '--barcodes', `@${barcodesFile}`,
-    '--seed', String(opts.seed ?? 1),
-    '--passphrase-file', passphraseFile,
-    '--oauth-client', `${opts.oauth.clientId}:${opts.oauth.clientSecret}:${opts.oauth.refreshToken}`,
-    '--token-lifetime', String(opts.tokenLifetimeSeconds ?? 3600),
-    '--pages', `${opts.pages?.min ?? 8}-${opts.pages?.max ?? 24}`,
-    '--book-pages', file('book-pages.json', opts.bookPages ?? {}),
-    '--page-image-bytes', String(opts.pageImageBytes ?? 96 * 1024),
-    '--initial-state', opts.initialState ?? 'all-available',
-    '--initial-states', file('initial-states.json', opts.initialStates ?? {}),
-    '--conversion-delay', String(opts.conversionDelaySeconds ?? 60),
-    '--conversions-per-day', String(opts.conversionsPerDay ?? 5000),
-    '--pool-cap', String(opts.poolCap ?? 5000),
-    '--queue-cap', String(opts.queueCap ?? 50_000),
-    '--clock-speed', String(opts.clockSpeed ?? 1),
-    '--data-dir', opts.dataDir,
-    '--faults', file('faults.json', opts.faults ?? {}),
-    '--archive-concurrency', '2',
+    '--port',
+    String(port),
+    '--directory',
+    opts.directory ?? 'TEST',
+    '--books',
+    '0',
+    '--barcodes',
+    `@${barcodesFile}`,
+    '--seed',
+    String(opts.seed ?? 1),
+    '--passphrase-file',
+    passphraseFile,
+    '--oauth-client',
+    `${opts.oauth.clientId}:${opts.oauth.clientSecret}:${opts.oauth.refreshToken}`,
+    '--token-lifetime',
+    String(opts.tokenLifetimeSeconds ?? 3600),
+    '--pages',
+    `${opts.pages?.min ?? 8}-${opts.pages?.max ?? 24}`,
+    '--book-pages',
+    file('book-pages.json', opts.bookPages ?? {}),
+    '--page-image-bytes',
+    String(opts.pageImageBytes ?? 96 * 1024),
+    '--initial-state',
+    opts.initialState ?? 'all-available',
+    '--initial-states',
+    file('initial-states.json', opts.initialStates ?? {}),
+    '--conversion-delay',
+    String(opts.conversionDelaySeconds ?? 60),
+    '--conversions-per-day',
+    String(opts.conversionsPerDay ?? 5000),
+    '--pool-cap',
+    String(opts.poolCap ?? 5000),
+    '--queue-cap',
+    String(opts.queueCap ?? 50_000),
+    '--clock-speed',
+    String(opts.clockSpeed ?? 1),
+    '--data-dir',
+    opts.dataDir,
+    '--faults',
+    file('faults.json', opts.faults ?? {}),
+    '--archive-concurrency',
+    '2',
   ];
   const out = logTo(opts.logFile);
   const child = spawn(process.execPath, args, { stdio: ['ignore', out, out] });
@@ -132,7 +155,17 @@ export interface WorkerProcess {
 }
 
 /** A worker process (`dist/devkit/devtools/chaos/worker.js`, i.e. the real workers plus a switchable disk-usage source). */
-export function workerProcess(opts: { name: string; hostId: string; configFile: string; diskUsageFile: string; logFile: string; env: NodeJS.ProcessEnv; cwd: string; restartOnCrash: boolean; log: (line: string) => void }): WorkerProcess {
+export function workerProcess(opts: {
+  name: string;
+  hostId: string;
+  configFile: string;
+  diskUsageFile: string;
+  logFile: string;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  restartOnCrash: boolean;
+  log: (line: string) => void;
+}): WorkerProcess {
   let child: ChildProcess | undefined;
   let expectingExit = false;
   const pids: number[] = [];
@@ -140,11 +173,15 @@ export function workerProcess(opts: { name: string; hostId: string; configFile: 
   const spawnOne = () => {
     const out = logTo(opts.logFile);
     expectingExit = false;
-    const c = spawn(process.execPath, [CHAOS_WORKER, '--config', opts.configFile, '--host-id', opts.hostId, '--disk-usage-file', opts.diskUsageFile], {
-      stdio: ['ignore', out, out],
-      env: opts.env,
-      cwd: opts.cwd,
-    });
+    const c = spawn(
+      process.execPath,
+      [CHAOS_WORKER, '--config', opts.configFile, '--host-id', opts.hostId, '--disk-usage-file', opts.diskUsageFile],
+      {
+        stdio: ['ignore', out, out],
+        env: opts.env,
+        cwd: opts.cwd,
+      },
+    );
     child = c;
     pids.push(c.pid!);
     c.once('exit', (code, signal) => {
@@ -191,7 +228,11 @@ export interface RestartableTemporal {
 }
 
 /** The Temporal dev server on a fixed port with its state in `dbFile`, so a restart keeps every workflow. */
-export async function startRestartableTemporal(opts: { dbFile: string; logFile: string; log: (line: string) => void }): Promise<RestartableTemporal> {
+export async function startRestartableTemporal(opts: {
+  dbFile: string;
+  logFile: string;
+  log: (line: string) => void;
+}): Promise<RestartableTemporal> {
   const port = await freePort();
   const start = () => startTemporalDevServer({ port, headless: true, dbFile: opts.dbFile, logFile: opts.logFile, log: opts.log });
   let server: RunningServer = await start();

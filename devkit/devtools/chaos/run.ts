@@ -31,7 +31,14 @@ import { runChecks, type ChaosCheck } from './checks';
 import { LivenessWatch } from './liveness';
 import { FILE_STAGES, formatCounts, runningFileActivities, settledCount, type FileStage, type RunningActivity } from './observe';
 import { chaosPlan, type ChaosPlan } from './plan';
-import { startRestartableTemporal, startSimulatorProcess, workerProcess, type RestartableTemporal, type SimulatorProcess, type WorkerProcess } from './processes';
+import {
+  startRestartableTemporal,
+  startSimulatorProcess,
+  workerProcess,
+  type RestartableTemporal,
+  type SimulatorProcess,
+  type WorkerProcess,
+} from './processes';
 import type { Secret } from './secrets';
 
 export type ChaosProfile = 'full' | 'single-host';
@@ -107,7 +114,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
   const workerCwd = dir('worker-cwd');
   const scratch = dir('scratch');
   const diskUsageFile = join(root, 'disk-usage-override');
-  log(`profile ${singleHost ? 'single-host' : 'full'}; data in ${root}; ${plan.barcodes.length} books (${plan.good.length} good, ${plan.bad.size} bad, ${plan.large.length} large), seed ${plan.seed}`);
+  log(
+    `profile ${singleHost ? 'single-host' : 'full'}; data in ${root}; ${plan.barcodes.length} books (${plan.good.length} good, ${plan.bad.size} bad, ${plan.large.length} large), seed ${plan.seed}`,
+  );
 
   const values = {
     passphrase: `chaos-passphrase-${secret()}`,
@@ -139,16 +148,31 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const [t, moto, s] = await Promise.all([
       startRestartableTemporal({ dbFile: join(root, 'temporal.db'), logFile: join(logs, 'temporal.log'), log }),
       startS3Server({ logFile: join(logs, 'moto.log'), log }),
-      startSimulatorProcess({ ...plan.simulator, passphrase: values.passphrase, dataDir: join(root, 'simulator'), logFile: join(logs, 'simulator.log'), oauth: { clientId: values.clientId, clientSecret: values.clientSecret, refreshToken: values.refreshToken } }),
+      startSimulatorProcess({
+        ...plan.simulator,
+        passphrase: values.passphrase,
+        dataDir: join(root, 'simulator'),
+        logFile: join(logs, 'simulator.log'),
+        oauth: { clientId: values.clientId, clientSecret: values.clientSecret, refreshToken: values.refreshToken },
+      }),
     ]);
     temporal = t;
     sim = s;
-    stops.push(() => t.stop(), () => moto.stop(), () => s.stop());
+    stops.push(
+      () => t.stop(),
+      () => moto.stop(),
+      () => s.stop(),
+    );
     const motoUrl = new URL(moto.address);
     proxy = await startTcpProxy({ host: motoUrl.hostname, port: Number(motoUrl.port) });
     const p = proxy;
     stops.push(() => p.close());
-    const s3 = new S3Client({ endpoint: moto.address, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: values.s3KeyId, secretAccessKey: values.s3Secret } });
+    const s3 = new S3Client({
+      endpoint: moto.address,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: values.s3KeyId, secretAccessKey: values.s3Secret },
+    });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 
     // ---- secrets and configs, as an operator would write them ---------------------------------
@@ -158,7 +182,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       return file;
     };
     const passphraseFile = secretFile('gpg-passphrase.txt', values.passphrase);
-    const clientSecretFile = secretFile('client_secret.json', JSON.stringify({ installed: { client_id: values.clientId, client_secret: values.clientSecret, token_uri: sim.tokenUri } }));
+    const clientSecretFile = secretFile(
+      'client_secret.json',
+      JSON.stringify({ installed: { client_id: values.clientId, client_secret: values.clientSecret, token_uri: sim.tokenUri } }),
+    );
     const s3KeyFile = secretFile('s3-key-id.txt', values.s3KeyId);
     const s3SecretFile = secretFile('s3-secret.txt', values.s3Secret);
     const configFor = (host: 'a' | 'b') => {
@@ -185,13 +212,28 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         pipelineDir,
         processingDir: processing[host],
         retentionDays: 0,
-        storage: { kind: 's3', bucket: BUCKET, region: 'us-east-1', endpoint: p.url, forcePathStyle: true, checksums: 'when_required', accessKeyId: { file: s3KeyFile }, secretAccessKey: { file: s3SecretFile } },
+        storage: {
+          kind: 's3',
+          bucket: BUCKET,
+          region: 'us-east-1',
+          endpoint: p.url,
+          forcePathStyle: true,
+          checksums: 'when_required',
+          accessKeyId: { file: s3KeyFile },
+          secretAccessKey: { file: s3SecretFile },
+        },
         limits: { diskUsageThreshold: 0.98 },
         // single-host: the defaults, as a library runs it.
         // The workers' own stall watch logs what the harness checks (single-host): a queue starved 2 min, a book quiet 5 min.
-        ...(singleHost ? { metrics: { queueStallSeconds: QUEUE_STARVED_LIMIT_MS / 1000, bookStallMinutes: CHAOS_BOOK_STALL_MS / 60_000 } } : {}),
-        ...(singleHost ? {} : { concurrency: { batchWindow: Math.min(40, plan.barcodes.length), grinActivities: 8, fileActivities: 3, uploadParts: 4 } }),
-        ...(opts.retryMaxSeconds ? { timeouts: { grinRetryMaxSeconds: opts.retryMaxSeconds, fileRetryMaxSeconds: opts.retryMaxSeconds } } : {}),
+        ...(singleHost
+          ? { metrics: { queueStallSeconds: QUEUE_STARVED_LIMIT_MS / 1000, bookStallMinutes: CHAOS_BOOK_STALL_MS / 60_000 } }
+          : {}),
+        ...(singleHost
+          ? {}
+          : { concurrency: { batchWindow: Math.min(40, plan.barcodes.length), grinActivities: 8, fileActivities: 3, uploadParts: 4 } }),
+        ...(opts.retryMaxSeconds
+          ? { timeouts: { grinRetryMaxSeconds: opts.retryMaxSeconds, fileRetryMaxSeconds: opts.retryMaxSeconds } }
+          : {}),
       };
       const file = join(root, `config-${host}.json`);
       writeFileSync(file, JSON.stringify(config, null, 2));
@@ -202,9 +244,35 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const config = loadConfig({ file: configA, env: {} });
 
     // ---- workers --------------------------------------------------------------------------------
-    const env = { ...process.env, TMPDIR: workerTmp, TMP: workerTmp, TEMP: workerTmp, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' };
-    const a = workerProcess({ name: 'worker A', hostId: 'host-a', configFile: configA, diskUsageFile, logFile: join(logs, 'worker-a.log'), env, cwd: workerCwd, restartOnCrash: true, log });
-    const b = workerProcess({ name: 'worker B', hostId: 'host-b', configFile: configB, diskUsageFile, logFile: join(logs, 'worker-b.log'), env, cwd: workerCwd, restartOnCrash: false, log });
+    const env = {
+      ...process.env,
+      TMPDIR: workerTmp,
+      TMP: workerTmp,
+      TEMP: workerTmp,
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    };
+    const a = workerProcess({
+      name: 'worker A',
+      hostId: 'host-a',
+      configFile: configA,
+      diskUsageFile,
+      logFile: join(logs, 'worker-a.log'),
+      env,
+      cwd: workerCwd,
+      restartOnCrash: true,
+      log,
+    });
+    const b = workerProcess({
+      name: 'worker B',
+      hostId: 'host-b',
+      configFile: configB,
+      diskUsageFile,
+      logFile: join(logs, 'worker-b.log'),
+      env,
+      cwd: workerCwd,
+      restartOnCrash: false,
+      log,
+    });
     workers.push(a);
     await a.start();
     if (!singleHost) {
@@ -219,11 +287,26 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     const board = await Board.open(pipelineDir);
     const handle: WorkflowHandle<typeof batchWorkflow> = await startBatch(client, config, plan.barcodes, {
       batchId: `chaos-${plan.seed}`,
-      settings: bookSettingsFrom(config, { pollIntervalSeconds: 2, queueFullRetrySeconds: 10, hostPickupTimeoutSeconds: 60, heartbeatTimeoutSeconds: 30 }),
+      settings: bookSettingsFrom(config, {
+        pollIntervalSeconds: 2,
+        queueFullRetrySeconds: 10,
+        hostPickupTimeoutSeconds: 60,
+        heartbeatTimeoutSeconds: 30,
+      }),
     });
     log(`batch ${handle.workflowId} started: ${plan.barcodes.length} books`);
     // The stall detector, read every 10 s while the run goes on (single-host profile).
-    const liveness = singleHost ? new LivenessWatch({ client, config, board, bookRules: { fileStageMs: CHAOS_BOOK_STALL_MS, conversionMs: 24 * 3_600_000 }, intervalMs: 10_000, queueLimitMs: QUEUE_STARVED_LIMIT_MS, log }) : undefined;
+    const liveness = singleHost
+      ? new LivenessWatch({
+          client,
+          config,
+          board,
+          bookRules: { fileStageMs: CHAOS_BOOK_STALL_MS, conversionMs: 24 * 3_600_000 },
+          intervalMs: 10_000,
+          queueLimitMs: QUEUE_STARVED_LIMIT_MS,
+          log,
+        })
+      : undefined;
     liveness?.start();
     const wedgeMs = (opts.wedgeMinutes ?? 6) * 60_000;
     /** A queue starved past the wedge limit: nothing will move, waiting for the deadline only burns the machine. */
@@ -289,7 +372,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
           // A download in progress: fetchArchive started on a worker (the simulator's slow bodies keep it going).
           const hit = await aimAt(['download'], a, 120_000);
           await a.kill9();
-          const what = hit.length ? hit.map((h) => `${h.type} of ${h.barcode} (attempt ${h.attempt})`).join(', ') : 'no download (none started within 120 s)';
+          const what = hit.length
+            ? hit.map((h) => `${h.type} of ${h.barcode} (attempt ${h.attempt})`).join(', ')
+            : 'no download (none started within 120 s)';
           hit.forEach((h) => stagesHit.add(h.stage));
           killNotes.push(`aimed at download: killed during ${what}`);
           log(`kill -9 worker A (aimed at a download in progress): it was running ${what}`);
@@ -312,82 +397,86 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         },
       })),
     ];
-    const faults: ScheduledFault[] = singleHost ? singleHostFaults.sort((x, y) => x.at - y.at) : [
-      ...killStages.map((stage, i) => ({
-        at: spread(i, killStages.length, 0.03, 0.8),
-        name: `kill -9 worker A (#${i + 1})`,
-        fire: async () => {
-          const aim = unhit().length ? unhit() : [stage];
-          let hit = await aimAt(aim, a, 120_000);
-          if (!hit.length) hit = await aimAt(FILE_STAGES, a, 10_000); // missed: kill it in whatever it does
-          await a.kill9();
-          const what = hit.length ? hit.map((h) => `${h.type} of ${h.barcode} (attempt ${h.attempt})`).join(', ') : 'no file activity';
-          hit.forEach((h) => stagesHit.add(h.stage));
-          killNotes.push(`aimed at ${aim.join('/')}: killed during ${what}`);
-          log(`kill -9 worker A (aimed at ${aim.join('/')}): it was running ${what}`);
-          await sleep(3000);
-          await a.start();
-        },
-      })),
-      {
-        at: 0.15,
-        name: 'kill -9 worker B for good',
-        fire: async () => {
-          const hit = await aimAt(FILE_STAGES, b, 60_000);
-          await b.kill9();
-          log(`kill -9 worker B for good, while running ${hit.map((h) => `${h.type} of ${h.barcode}`).join(', ') || 'no file activity'}; its books must move to worker A`);
-        },
-      },
-      {
-        at: 0.25,
-        name: 'disk above the threshold during downloads',
-        fire: async () => {
-          await aimAt(['download'], a, 60_000);
-          writeFileSync(diskUsageFile, '0.999\n');
-          log(`disk usage forced to 99.9% (threshold 98%) for ${opts.diskFullSeconds} s, with downloads running`);
-          later(opts.diskFullSeconds, () => {
-            rmSync(diskUsageFile, { force: true });
-            log('disk usage back to real');
-          });
-        },
-      },
-      {
-        at: 0.4,
-        name: 'kill -9 and restart of the Temporal server',
-        fire: async () => {
-          log('kill -9 Temporal server; restarting it on the same database file in 5 s');
-          await t.kill9AndRestart(5000);
-          log('Temporal server is back');
-        },
-      },
-      {
-        at: 0.5,
-        name: `S3 unreachable for ${opts.s3OutageSeconds} s`,
-        fire: async () => {
-          await aimAt(['upload'], a, 60_000);
-          p.down();
-          log(`S3 down (connections refused) for ${opts.s3OutageSeconds} s`);
-          later(opts.s3OutageSeconds, () => {
-            p.up();
-            log('S3 back up');
-          });
-        },
-      },
-      {
-        at: 0.65,
-        name: `GRIN credentials revoked for ${opts.revokeSeconds} s`,
-        fire: async () => {
-          await s.setFaults({ revokedCredentials: {} });
-          log(`GRIN credentials revoked (invalid_grant) for ${opts.revokeSeconds} s`);
-          later(opts.revokeSeconds, () => {
-            s.setFaults({ revokedCredentials: null }).then(
-              () => log('GRIN credentials valid again'),
-              (err: unknown) => log(`could not restore GRIN credentials: ${String(err)}`),
-            );
-          });
-        },
-      },
-    ].sort((x, y) => x.at - y.at);
+    const faults: ScheduledFault[] = singleHost
+      ? singleHostFaults.sort((x, y) => x.at - y.at)
+      : [
+          ...killStages.map((stage, i) => ({
+            at: spread(i, killStages.length, 0.03, 0.8),
+            name: `kill -9 worker A (#${i + 1})`,
+            fire: async () => {
+              const aim = unhit().length ? unhit() : [stage];
+              let hit = await aimAt(aim, a, 120_000);
+              if (!hit.length) hit = await aimAt(FILE_STAGES, a, 10_000); // missed: kill it in whatever it does
+              await a.kill9();
+              const what = hit.length ? hit.map((h) => `${h.type} of ${h.barcode} (attempt ${h.attempt})`).join(', ') : 'no file activity';
+              hit.forEach((h) => stagesHit.add(h.stage));
+              killNotes.push(`aimed at ${aim.join('/')}: killed during ${what}`);
+              log(`kill -9 worker A (aimed at ${aim.join('/')}): it was running ${what}`);
+              await sleep(3000);
+              await a.start();
+            },
+          })),
+          {
+            at: 0.15,
+            name: 'kill -9 worker B for good',
+            fire: async () => {
+              const hit = await aimAt(FILE_STAGES, b, 60_000);
+              await b.kill9();
+              log(
+                `kill -9 worker B for good, while running ${hit.map((h) => `${h.type} of ${h.barcode}`).join(', ') || 'no file activity'}; its books must move to worker A`,
+              );
+            },
+          },
+          {
+            at: 0.25,
+            name: 'disk above the threshold during downloads',
+            fire: async () => {
+              await aimAt(['download'], a, 60_000);
+              writeFileSync(diskUsageFile, '0.999\n');
+              log(`disk usage forced to 99.9% (threshold 98%) for ${opts.diskFullSeconds} s, with downloads running`);
+              later(opts.diskFullSeconds, () => {
+                rmSync(diskUsageFile, { force: true });
+                log('disk usage back to real');
+              });
+            },
+          },
+          {
+            at: 0.4,
+            name: 'kill -9 and restart of the Temporal server',
+            fire: async () => {
+              log('kill -9 Temporal server; restarting it on the same database file in 5 s');
+              await t.kill9AndRestart(5000);
+              log('Temporal server is back');
+            },
+          },
+          {
+            at: 0.5,
+            name: `S3 unreachable for ${opts.s3OutageSeconds} s`,
+            fire: async () => {
+              await aimAt(['upload'], a, 60_000);
+              p.down();
+              log(`S3 down (connections refused) for ${opts.s3OutageSeconds} s`);
+              later(opts.s3OutageSeconds, () => {
+                p.up();
+                log('S3 back up');
+              });
+            },
+          },
+          {
+            at: 0.65,
+            name: `GRIN credentials revoked for ${opts.revokeSeconds} s`,
+            fire: async () => {
+              await s.setFaults({ revokedCredentials: {} });
+              log(`GRIN credentials revoked (invalid_grant) for ${opts.revokeSeconds} s`);
+              later(opts.revokeSeconds, () => {
+                s.setFaults({ revokedCredentials: null }).then(
+                  () => log('GRIN credentials valid again'),
+                  (err: unknown) => log(`could not restore GRIN credentials: ${String(err)}`),
+                );
+              });
+            },
+          },
+        ].sort((x, y) => x.at - y.at);
 
     let lastProgress = 0;
     let wedge: ReturnType<typeof wedged>;
@@ -445,7 +534,12 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
         let live = '';
         try {
           const d = await client.workflow.getHandle(bookWorkflowId(plan.directory, barcode)).describe();
-          live = (d.raw.pendingActivities ?? []).map((pa) => `${pa.activityType?.name} attempt ${pa.attempt}${pa.lastFailure?.message ? `, last failure: ${pa.lastFailure.message}` : ''}`).join('; ');
+          live = (d.raw.pendingActivities ?? [])
+            .map(
+              (pa) =>
+                `${pa.activityType?.name} attempt ${pa.attempt}${pa.lastFailure?.message ? `, last failure: ${pa.lastFailure.message}` : ''}`,
+            )
+            .join('; ');
           live = `workflow ${d.status.name}${live ? `; pending ${live}` : ''}`;
         } catch (err) {
           live = `no workflow (${err instanceof Error ? err.message : String(err)})`;
@@ -464,11 +558,15 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     if (liveness) {
       await liveness.sample();
       const worst = liveness.longestStarvedNow();
-      log(`stall detector after the run: ${worst ? `${worst.role} queue ${worst.queue} starved ${Math.round(worst.starvedMs / 1000)} s with ${worst.backlog} task(s)` : 'no queue starved'}; ${liveness.seen.stalledBooks.size} stalled books seen during the run`);
+      log(
+        `stall detector after the run: ${worst ? `${worst.role} queue ${worst.queue} starved ${Math.round(worst.starvedMs / 1000)} s with ${worst.backlog} task(s)` : 'no queue starved'}; ${liveness.seen.stalledBooks.size} stalled books seen during the run`,
+      );
     }
     for (const w of workers) await w.stop();
     const stats = await s.control<SimulatorControlStats>('stats');
-    const faulted = Object.entries(stats.faultHits).filter(([name]) => name !== 'revokedCredentials').reduce((n, [, v]) => n + v, 0);
+    const faulted = Object.entries(stats.faultHits)
+      .filter(([name]) => name !== 'revokedCredentials')
+      .reduce((n, [, v]) => n + v, 0);
     Object.assign(figures, {
       books: plan.barcodes.length,
       kills: opts.kills,
@@ -479,7 +577,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       tokenRequests: stats.tokenRequests,
       evictions: stats.library.evictions,
     });
-    log(`GRIN: ${stats.grinRequests} requests, ${faulted} faulted (${figures.grinFaultPercent}%): ${JSON.stringify(stats.faultHits)}; ${stats.tokenRequests} token requests; ${stats.library.evictions} pool evictions`);
+    log(
+      `GRIN: ${stats.grinRequests} requests, ${faulted} faulted (${figures.grinFaultPercent}%): ${JSON.stringify(stats.faultHits)}; ${stats.tokenRequests} token requests; ${stats.library.evictions} pool evictions`,
+    );
     for (const note of killNotes) log(`kill: ${note}`);
 
     checks = await runChecks(
@@ -508,8 +608,10 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
     );
     const faultProblems = [
       ...notFired.map((n) => `not injected (the batch ended or the deadline passed first): ${n}`),
-      ...(figures.grinFaultPercent as number) < 20 ? [`GRIN faults hit ${figures.grinFaultPercent}% of requests, below 20%`] : [],
-      ...(!singleHost && opts.kills >= FILE_STAGES.length ? FILE_STAGES.filter((st) => !stagesHit.has(st)).map((st) => `no kill landed during ${st}`) : []),
+      ...((figures.grinFaultPercent as number) < 20 ? [`GRIN faults hit ${figures.grinFaultPercent}% of requests, below 20%`] : []),
+      ...(!singleHost && opts.kills >= FILE_STAGES.length
+        ? FILE_STAGES.filter((st) => !stagesHit.has(st)).map((st) => `no kill landed during ${st}`)
+        : []),
       ...(singleHost && opts.kills > 0 && !stagesHit.has('download') ? ['no kill landed during a download'] : []),
       ...workers.flatMap((w) => w.unexpectedExits),
     ];
@@ -519,7 +621,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosReport> {
       figure: `${faults.length - notFired.length}/${faults.length} faults; kills hit ${figures.stagesHit}; GRIN faults ${figures.grinFaultPercent}% of ${figures.grinRequests}; ${workers.reduce((n, w) => n + w.unexpectedExits.length, 0)} worker crashes`,
       problems: faultProblems,
     };
-    opts.log(`${faultCheck.ok ? 'PASS' : 'FAIL'}  ${faultCheck.name}: ${faultCheck.figure}${faultProblems.length ? `\n        ${faultProblems.join('\n        ')}` : ''}`);
+    opts.log(
+      `${faultCheck.ok ? 'PASS' : 'FAIL'}  ${faultCheck.name}: ${faultCheck.figure}${faultProblems.length ? `\n        ${faultProblems.join('\n        ')}` : ''}`,
+    );
     checks.push(faultCheck);
   } finally {
     for (const w of workers) await w.stop().catch(() => undefined);

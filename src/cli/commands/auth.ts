@@ -15,7 +15,9 @@ export function register(program: Command, context: CliContext): void {
     .action(async (opts: { paste?: boolean; port: number }) => {
       const config = context.config();
       if (!config.grin.clientSecretFile || !config.grin.credentialsFile) {
-        throw new UsageError('Set grin.clientSecretFile (the OAuth "Desktop app" client JSON from Google Cloud) and grin.credentialsFile (where the token is stored) in the config first.');
+        throw new UsageError(
+          'Set grin.clientSecretFile (the OAuth "Desktop app" client JSON from Google Cloud) and grin.credentialsFile (where the token is stored) in the config first.',
+        );
       }
       const { runAuthSetup } = await import('../../grin/auth-setup');
       await runAuthSetup({

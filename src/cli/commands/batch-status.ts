@@ -9,7 +9,9 @@ import type { CliContext } from '../context';
 export function register(program: Command, context: CliContext): void {
   program
     .command('batch-status')
-    .description("How a batch stands: where its books are now (from Temporal, so retries after the batch count), and the batch's own progress.")
+    .description(
+      "How a batch stands: where its books are now (from Temporal, so retries after the batch count), and the batch's own progress.",
+    )
     .argument('<batch-id>')
     .option('--json', 'machine-readable output')
     .action(async (batchId: string, opts: { json?: boolean }) => {

@@ -34,7 +34,10 @@ export function register(program: Command, context: CliContext): void {
       const [{ unknownBarcodesLine, writeEnrichment }, { retrying }] = await Promise.all([import('../enrich'), import('../retry')]);
       const grin = await context.grin();
       // Retried chunk by chunk (1,000 barcodes), not as a whole: a fault late in a long list must not redo the lookups before it.
-      const lookups = { barcodeSearch: (chunk: string[]) => retrying(`GRIN _barcode_search of ${chunk.length} barcode(s)`, () => grin.barcodeSearch(chunk), { log }) };
+      const lookups = {
+        barcodeSearch: (chunk: string[]) =>
+          retrying(`GRIN _barcode_search of ${chunk.length} barcode(s)`, () => grin.barcodeSearch(chunk), { log }),
+      };
       const result = await writeEnrichment(lookups, config.grin.directory, barcodes, out, (done) => {
         if (done % 1000 === 0) log(`${done}/${barcodes.length} looked up`);
       });

@@ -20,7 +20,8 @@ function barcodesFrom(values: string[]): string[] {
 async function noWorkflowReason(signal: 'retry' | 'cancel', barcode: string, context: CliContext): Promise<string> {
   const config = context.config();
   const bucket = await (await context.board()).locate(barcode).catch(() => null);
-  if (bucket === null) return `not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board)`;
+  if (bucket === null)
+    return `not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board)`;
   if (bucket === '07_stored') return `already stored (07_stored): its workflow has finished; there is nothing to ${signal}`;
   if (bucket === 'cancelled') return `already cancelled: its workflow has finished; there is nothing to ${signal}`;
   return `in ${bucket} on the board, but Temporal has no running workflow for it (lost or ended): \`grin-pipeline resume\` starts unfinished books from the board`;
@@ -35,7 +36,10 @@ export function register(program: Command, context: CliContext): void {
       .option('--all-failed', 'every book in the failed bucket')
       .addOption(new Option('--reason <text>', 'recorded in the token').hideHelp(name === 'retry'))
       .option('--json', 'one result per book as JSON on stdout (docs/cli.md)')
-      .addHelpText('after', '\nExit code 2 if one of the books has no running workflow (unknown, finished or lost), else 1 if a signal could not be sent; each is named.')
+      .addHelpText(
+        'after',
+        '\nExit code 2 if one of the books has no running workflow (unknown, finished or lost), else 1 if a signal could not be sent; each is named.',
+      )
       .action(async (args: string[], opts: { allFailed?: boolean; reason?: string; json?: boolean }) => {
         const config = context.config();
         let barcodes = barcodesFrom(args);
@@ -60,7 +64,12 @@ export function register(program: Command, context: CliContext): void {
             if (!opts.json) process.stdout.write(`${barcode}: ${name} sent\n`);
           } catch (err) {
             unknown ||= err instanceof WorkflowNotFoundError;
-            const why = err instanceof WorkflowNotFoundError ? await noWorkflowReason(name, barcode, context) : err instanceof Error ? err.message : String(err);
+            const why =
+              err instanceof WorkflowNotFoundError
+                ? await noWorkflowReason(name, barcode, context)
+                : err instanceof Error
+                  ? err.message
+                  : String(err);
             results.push({ barcode, sent: false, error: why });
             process.stderr.write(`error: ${barcode}: ${why}\n`);
           }

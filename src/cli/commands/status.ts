@@ -38,12 +38,14 @@ function firstJson(list: RawPayloads | undefined): unknown {
 
 /** What the book's workflow is waiting on right now (e.g. a download and its byte count, or disk space). */
 export function pendingActivities(raw: {
-  pendingActivities?: {
-    activityType?: { name?: string | null } | null;
-    attempt?: number | null;
-    heartbeatDetails?: RawPayloads;
-    lastFailure?: { message?: string | null; applicationFailureInfo?: { details?: RawPayloads } | null } | null;
-  }[] | null;
+  pendingActivities?:
+    | {
+        activityType?: { name?: string | null } | null;
+        attempt?: number | null;
+        heartbeatDetails?: RawPayloads;
+        lastFailure?: { message?: string | null; applicationFailureInfo?: { details?: RawPayloads } | null } | null;
+      }[]
+    | null;
 }): PendingActivity[] {
   return (raw.pendingActivities ?? []).map((a) => {
     const details = firstJson(a.lastFailure?.applicationFailureInfo?.details) as FailureDetails | undefined;
@@ -65,13 +67,19 @@ function printToken(token: BookToken): void {
     `barcode     ${token.barcode} (${token.directory})`,
     `bucket      ${token.bucket}${status ? ` — ${status}` : ''}`,
     token.grinEtag ? `GRIN ETag   ${token.grinEtag}` : undefined,
-    token.encryptedBytes !== undefined ? `bytes       ${token.encryptedBytes} encrypted, ${token.decryptedBytes ?? '?'} decrypted` : undefined,
+    token.encryptedBytes !== undefined
+      ? `bytes       ${token.encryptedBytes} encrypted, ${token.decryptedBytes ?? '?'} decrypted`
+      : undefined,
     token.pageCount !== undefined ? `pages       ${token.pageCount}${token.hasMarc === false ? ' (no MARC record)' : ''}` : undefined,
     token.lastError ? `last error  ${failedStageWords(token.lastError.stage)}: ${token.lastError.message}` : undefined,
     // The same advice the Web UI's book page gives.
-    parked ? `to do       ${parkedAdvice(parked.type, parked.message)}: \`grin-pipeline retry ${token.barcode}\` (or \`cancel\`)` : undefined,
+    parked
+      ? `to do       ${parkedAdvice(parked.type, parked.message)}: \`grin-pipeline retry ${token.barcode}\` (or \`cancel\`)`
+      : undefined,
     token.stored ? `stored      ${Object.values(token.stored).join(', ')}` : undefined,
-    `stages      ${Object.entries(token.stages).map(([b, t]) => `${b} ${t}`).join('\n            ')}`,
+    `stages      ${Object.entries(token.stages)
+      .map(([b, t]) => `${b} ${t}`)
+      .join('\n            ')}`,
   ];
   process.stdout.write(lines.filter(Boolean).join('\n') + '\n');
 }
@@ -109,12 +117,20 @@ export function register(program: Command, context: CliContext): void {
         pending = pendingActivities((await handle.describe()).raw);
       } catch (err) {
         temporalAnswered = err instanceof WorkflowNotFoundError;
-        liveNote = temporalAnswered ? 'no workflow for this book' : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
+        liveNote = temporalAnswered
+          ? 'no workflow for this book'
+          : `workflow not reachable: ${err instanceof Error ? err.message : String(err)}`;
       }
       if (!token && !live && !tokenProblem) {
         // Unknown only if Temporal answered; otherwise the book may exist and we could not ask.
-        if (!temporalAnswered) throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir}, and Temporal could not be asked (${liveNote}).`, EXIT.failed);
-        throw new UsageError(`${barcode} is not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board).`);
+        if (!temporalAnswered)
+          throw new UsageError(
+            `${barcode} is not on the board at ${config.pipelineDir}, and Temporal could not be asked (${liveNote}).`,
+            EXIT.failed,
+          );
+        throw new UsageError(
+          `${barcode} is not on the board at ${config.pipelineDir} and has no workflow: check the barcode (and -c, the config naming the board).`,
+        );
       }
       // The board was read, but Temporal did not answer: what is shown may be stale (exit 1, said on stderr).
       if (!temporalAnswered) {
@@ -122,14 +138,27 @@ export function register(program: Command, context: CliContext): void {
         process.stderr.write(`error: Temporal did not answer (${liveNote}); status shows the board's view only\n`);
       }
       if (opts.json) {
-        process.stdout.write(JSON.stringify({ token, ...(tokenProblem ? { tokenProblem } : {}), workflow: live ?? null, pendingActivities: pending, note: liveNote, ...(stalled ? { stalled } : {}) }, null, 2) + '\n');
+        process.stdout.write(
+          JSON.stringify(
+            {
+              token,
+              ...(tokenProblem ? { tokenProblem } : {}),
+              workflow: live ?? null,
+              pendingActivities: pending,
+              note: liveNote,
+              ...(stalled ? { stalled } : {}),
+            },
+            null,
+            2,
+          ) + '\n',
+        );
         return;
       }
       if (token) printToken(token);
       else if (tokenProblem) {
         process.stdout.write(
           `barcode     ${barcode}\ntoken       unreadable: ${tokenProblem}\n` +
-            '            (the book\'s workflow rebuilds it when it next writes it; `grin-pipeline reconcile --from-temporal` rebuilds it now)\n',
+            "            (the book's workflow rebuilds it when it next writes it; `grin-pipeline reconcile --from-temporal` rebuilds it now)\n",
         );
       }
       if (live) process.stdout.write(`workflow    ${workflowLine(live)}\n`);
