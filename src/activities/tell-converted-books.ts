@@ -100,6 +100,9 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
   };
 }
 
+/** The check (below) of the directory's running watcher, once per process, by directory and queues. */
+const watcherChecks = new Map<string, Promise<void>>();
+
 /** Starts the directory's watcher if none runs, and keeps a running one from finishing before its next look. */
 export async function ensureConversionWatcher(deps: Pick<ActivityDeps, 'config'>): Promise<void> {
   const { config } = deps;
@@ -108,6 +111,14 @@ export async function ensureConversionWatcher(deps: Pick<ActivityDeps, 'config'>
     pollIntervalSeconds: config.grin.pollIntervalSeconds,
     grinTaskQueue: config.temporal.grinTaskQueue,
   };
+  const checkKey = `${input.directory}\n${config.temporal.workflowTaskQueue}\n${input.grinTaskQueue}`;
+  let check = watcherChecks.get(checkKey);
+  if (!check) {
+    check = replaceWatcherOnOtherQueues(input, config.temporal.workflowTaskQueue);
+    watcherChecks.set(checkKey, check);
+    check.catch(() => watcherChecks.delete(checkKey)); // checked again by the next request
+  }
+  await check;
   await getClient().workflow.signalWithStart('conversionWatchWorkflow', {
     workflowId: conversionWatchWorkflowId(input.directory),
     taskQueue: config.temporal.workflowTaskQueue,
@@ -116,4 +127,50 @@ export async function ensureConversionWatcher(deps: Pick<ActivityDeps, 'config'>
     signalArgs: [],
     staticSummary: `conversion watcher for GRIN directory ${input.directory}`,
   });
+}
+
+/**
+ * A running watcher keeps the task queues it was started with. If the config's queues changed since
+ * (workers restarted with other `temporal.workflowTaskQueue` or `grinTaskQueue`), nobody polls its
+ * queues and it would never look again, so the books waiting on it would wait for ever: it is
+ * terminated here, and the signal-with-start that follows starts one on the current queues. The
+ * watcher holds no state of its own (it reads the board each look), so nothing is lost.
+ */
+async function replaceWatcherOnOtherQueues(input: ConversionWatchInput, workflowTaskQueue: string): Promise<void> {
+  const workflowId = conversionWatchWorkflowId(input.directory);
+  let running: { runId: string; workflowTaskQueue: string; grinTaskQueue: string | undefined };
+  try {
+    const description = await getClient().workflow.getHandle(workflowId).describe();
+    if (description.status.name !== 'RUNNING') return;
+    // Pinned to this run: a replacement another activity started meanwhile is left alone.
+    const grinTaskQueue = await startedGrinQueue(getClient().workflow.getHandle(workflowId, description.runId));
+    running = { runId: description.runId, workflowTaskQueue: description.taskQueue, grinTaskQueue };
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+  const grinQueueDiffers = running.grinTaskQueue !== undefined && running.grinTaskQueue !== input.grinTaskQueue;
+  if (running.workflowTaskQueue === workflowTaskQueue && !grinQueueDiffers) return;
+  const reason =
+    `the config's task queues (workflows ${workflowTaskQueue}, GRIN ${input.grinTaskQueue}) differ from this watcher's ` +
+    `(workflows ${running.workflowTaskQueue}, GRIN ${running.grinTaskQueue ?? 'unknown'}); a watcher on the current ones replaces it`;
+  Context.current().log.warn(`conversion watcher of ${input.directory} replaced: ${reason}`);
+  await getClient()
+    .workflow.getHandle(workflowId, running.runId)
+    .terminate(reason)
+    .catch((err: unknown) => {
+      if (!isNotFound(err)) throw err; // it finished meanwhile
+    });
+}
+
+/** The GRIN task queue in the input of the watcher's run (its first history event); undefined if unreadable. */
+async function startedGrinQueue(handle: ReturnType<ReturnType<typeof getClient>['workflow']['getHandle']>): Promise<string | undefined> {
+  const history = await handle.fetchHistory();
+  const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload?.data) return undefined;
+  try {
+    return (JSON.parse(Buffer.from(payload.data).toString('utf8')) as Partial<ConversionWatchInput>).grinTaskQueue;
+  } catch {
+    return undefined;
+  }
 }
