@@ -64,6 +64,9 @@ import { GrinGate, grinGateTuner } from './control/grin-gate';
 import { startControlWatch } from './control/control-watch';
 import { heldWhilePaused } from './control/activity-pause';
 import { createNotifier } from './notify/notifier';
+import { Client } from '@temporalio/client';
+import type { Board } from './buckets/board';
+import { reviveStaleConversionWatcher } from './activities/tell-converted-books';
 
 export interface PipelineWorkerOptions {
   /** Names this host's file queue; defaults to the machine's host name. */
@@ -295,6 +298,7 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
   // The Runtime's meter: a no-op unless installPipelineRuntime turned metrics on.
   const metrics = new PipelineMetrics(Runtime.instance().metricMeter);
   const deps = await buildActivityDeps(config, hostQueue, { ...opts, metrics });
+  await reviveWatcherIfBooksWait(config, connection, deps.board, opts.logger ?? loggerFrom(config));
   const namespace = config.temporal.namespace;
   const interceptors = activityInterceptors(deps, metrics);
   // Bundled apart: webpack in this process would stay in its memory for good (workflow-bundle.ts).
@@ -486,4 +490,27 @@ if (require.main === module) {
     process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit((err as { exitCode?: number }).exitCode ?? 1);
   });
+}
+
+/**
+ * Books in 01_requested wait for the directory's conversion watcher: one left on task queues the
+ * config no longer names is replaced at start (tell-converted-books.ts), since no new request may
+ * come to do it. A failure only warns: the next request checks again.
+ */
+async function reviveWatcherIfBooksWait(
+  config: PipelineConfig,
+  connection: NativeConnection,
+  board: Board,
+  logger: { warn(message: string): void },
+): Promise<void> {
+  try {
+    if ((await board.countsOf(['01_requested']))['01_requested'] === 0) return;
+    await reviveStaleConversionWatcher(new Client({ connection, namespace: config.temporal.namespace }), config, (line) =>
+      logger.warn(line),
+    );
+  } catch (err) {
+    logger.warn(
+      `Could not check the conversion watcher of ${config.grin.directory} at start (${String(err)}); the next conversion request checks again.`,
+    );
+  }
 }

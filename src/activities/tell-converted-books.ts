@@ -12,6 +12,8 @@
  * book whose workflow is gone is skipped (a new run of it is told at the next look).
  */
 import { Context, getClient } from '@temporalio/activity';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { PipelineConfig } from '../config/types';
 import {
   booksWaitingSignal,
   conversionSeenSignal,
@@ -101,25 +103,45 @@ export function createConversionWatchActivities(deps: ActivityDeps) {
 }
 
 /** The check (below) of the directory's running watcher, once per process, by directory and queues. */
-const watcherChecks = new Map<string, Promise<void>>();
+const watcherChecks = new Map<string, Promise<boolean>>();
 
 /** Starts the directory's watcher if none runs, and keeps a running one from finishing before its next look. */
 export async function ensureConversionWatcher(deps: Pick<ActivityDeps, 'config'>): Promise<void> {
   const { config } = deps;
-  const input: ConversionWatchInput = {
-    directory: config.grin.directory,
-    pollIntervalSeconds: config.grin.pollIntervalSeconds,
-    grinTaskQueue: config.temporal.grinTaskQueue,
-  };
-  const checkKey = `${input.directory}\n${config.temporal.workflowTaskQueue}\n${input.grinTaskQueue}`;
+  const client = getClient();
+  const checkKey = `${config.grin.directory}\n${config.temporal.workflowTaskQueue}\n${config.temporal.grinTaskQueue}`;
   let check = watcherChecks.get(checkKey);
   if (!check) {
-    check = replaceWatcherOnOtherQueues(input, config.temporal.workflowTaskQueue);
+    check = replaceWatcherOnOtherQueues(client, config, (line) => Context.current().log.warn(line));
     watcherChecks.set(checkKey, check);
     check.catch(() => watcherChecks.delete(checkKey)); // checked again by the next request
   }
   await check;
-  await getClient().workflow.signalWithStart('conversionWatchWorkflow', {
+  await startConversionWatcher(client, config);
+}
+
+/**
+ * At a worker's start, with books waiting in 01_requested: a watcher left on other task queues is
+ * replaced now, not at the next request (there may be none: every book may already wait). True if
+ * it was replaced.
+ */
+export async function reviveStaleConversionWatcher(client: Client, config: PipelineConfig, warn: (line: string) => void): Promise<boolean> {
+  if (!(await replaceWatcherOnOtherQueues(client, config, warn))) return false;
+  await startConversionWatcher(client, config);
+  return true;
+}
+
+function watchInput(config: PipelineConfig): ConversionWatchInput {
+  return {
+    directory: config.grin.directory,
+    pollIntervalSeconds: config.grin.pollIntervalSeconds,
+    grinTaskQueue: config.temporal.grinTaskQueue,
+  };
+}
+
+async function startConversionWatcher(client: Client, config: PipelineConfig): Promise<void> {
+  const input = watchInput(config);
+  await client.workflow.signalWithStart('conversionWatchWorkflow', {
     workflowId: conversionWatchWorkflowId(input.directory),
     taskQueue: config.temporal.workflowTaskQueue,
     args: [input],
@@ -133,38 +155,41 @@ export async function ensureConversionWatcher(deps: Pick<ActivityDeps, 'config'>
  * A running watcher keeps the task queues it was started with. If the config's queues changed since
  * (workers restarted with other `temporal.workflowTaskQueue` or `grinTaskQueue`), nobody polls its
  * queues and it would never look again, so the books waiting on it would wait for ever: it is
- * terminated here, and the signal-with-start that follows starts one on the current queues. The
- * watcher holds no state of its own (it reads the board each look), so nothing is lost.
+ * terminated (true), and the caller starts one on the current queues. The watcher holds no state
+ * of its own (it reads the board at each look), so nothing is lost.
  */
-async function replaceWatcherOnOtherQueues(input: ConversionWatchInput, workflowTaskQueue: string): Promise<void> {
-  const workflowId = conversionWatchWorkflowId(input.directory);
+async function replaceWatcherOnOtherQueues(client: Client, config: PipelineConfig, warn: (line: string) => void): Promise<boolean> {
+  const { directory } = config.grin;
+  const { workflowTaskQueue, grinTaskQueue } = config.temporal;
+  const workflowId = conversionWatchWorkflowId(directory);
   let running: { runId: string; workflowTaskQueue: string; grinTaskQueue: string | undefined };
   try {
-    const description = await getClient().workflow.getHandle(workflowId).describe();
-    if (description.status.name !== 'RUNNING') return;
+    const description = await client.workflow.getHandle(workflowId).describe();
+    if (description.status.name !== 'RUNNING') return false;
     // Pinned to this run: a replacement another activity started meanwhile is left alone.
-    const grinTaskQueue = await startedGrinQueue(getClient().workflow.getHandle(workflowId, description.runId));
-    running = { runId: description.runId, workflowTaskQueue: description.taskQueue, grinTaskQueue };
+    const started = await startedGrinQueue(client.workflow.getHandle(workflowId, description.runId));
+    running = { runId: description.runId, workflowTaskQueue: description.taskQueue, grinTaskQueue: started };
   } catch (err) {
-    if (isNotFound(err)) return;
+    if (isNotFound(err)) return false;
     throw err;
   }
-  const grinQueueDiffers = running.grinTaskQueue !== undefined && running.grinTaskQueue !== input.grinTaskQueue;
-  if (running.workflowTaskQueue === workflowTaskQueue && !grinQueueDiffers) return;
+  const grinQueueDiffers = running.grinTaskQueue !== undefined && running.grinTaskQueue !== grinTaskQueue;
+  if (running.workflowTaskQueue === workflowTaskQueue && !grinQueueDiffers) return false;
   const reason =
-    `the config's task queues (workflows ${workflowTaskQueue}, GRIN ${input.grinTaskQueue}) differ from this watcher's ` +
+    `the config's task queues (workflows ${workflowTaskQueue}, GRIN ${grinTaskQueue}) differ from this watcher's ` +
     `(workflows ${running.workflowTaskQueue}, GRIN ${running.grinTaskQueue ?? 'unknown'}); a watcher on the current ones replaces it`;
-  Context.current().log.warn(`conversion watcher of ${input.directory} replaced: ${reason}`);
-  await getClient()
-    .workflow.getHandle(workflowId, running.runId)
+  warn(`conversion watcher of ${directory} replaced: ${reason}`);
+  await client.workflow
+    .getHandle(workflowId, running.runId)
     .terminate(reason)
     .catch((err: unknown) => {
       if (!isNotFound(err)) throw err; // it finished meanwhile
     });
+  return true;
 }
 
 /** The GRIN task queue in the input of the watcher's run (its first history event); undefined if unreadable. */
-async function startedGrinQueue(handle: ReturnType<ReturnType<typeof getClient>['workflow']['getHandle']>): Promise<string | undefined> {
+async function startedGrinQueue(handle: WorkflowHandle): Promise<string | undefined> {
   const history = await handle.fetchHistory();
   const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   if (!payload?.data) return undefined;
