@@ -69,6 +69,8 @@ async function md5OfStream(stream: Readable): Promise<{ md5: string; bytes: numb
 
 /** The pid in a board temp file's name (`.<barcode>.json.<pid>.<random>.tmp`, see src/common/atomic-file.ts). */
 const TEMP_PID = /^\.[A-Za-z0-9_-]{3,50}\.json\.(\d+)\.[0-9a-f]{12}\.tmp$/;
+/** The same for the request sequence's writes in meta/ (`.grin-request-seq.<pid>.<random>.tmp`). */
+const META_TEMP_PID = /^\.grin-request-seq\.(\d+)\.[0-9a-f]{12}\.tmp$/;
 
 async function tokensOnBoard(
   pipelineDir: string,
@@ -381,9 +383,20 @@ export async function runChecks(ctx: CheckContext, log: (line: string) => void):
   for (const name of boardTop)
     if (!(BUCKETS as readonly string[]).includes(name) && !['batches', 'cache', 'meta'].includes(name))
       outside.push(`${ctx.pipelineDir}/${name}: unexpected`);
-  // meta/ holds the GRIN request sequence (grin-pacing.ts) and the board's id (board-identity.ts), nothing else.
-  for (const name of await readdir(join(ctx.pipelineDir, 'meta')).catch(() => [] as string[])) {
-    if (name !== 'grin-request-seq' && name !== 'board-id') outside.push(`${ctx.pipelineDir}/meta/${name}: unexpected`);
+  // meta/ holds the GRIN request sequence (grin-pacing.ts) and the board's id (board-identity.ts), nothing else,
+  // but for the temp file of a sequence write that a kill -9 cut short, which `reconcile` must clear.
+  const metaEntries = await readdir(join(ctx.pipelineDir, 'meta')).catch(() => [] as string[]);
+  const cutShort = metaEntries.filter((name) => {
+    const pid = META_TEMP_PID.exec(name);
+    return pid !== null && ctx.killedWorkerPids.includes(Number(pid[1]));
+  });
+  const sweptMeta = cutShort.length ? (await ctx.board.reconcile({ tempMaxAgeMs: 0 })).tempFilesRemoved : [];
+  for (const name of metaEntries) {
+    if (name === 'grin-request-seq' || name === 'board-id') continue;
+    if (cutShort.includes(name) && sweptMeta.includes(`meta/${name}`)) continue;
+    outside.push(
+      `${ctx.pipelineDir}/meta/${name}: ${cutShort.includes(name) ? 'temp file of a killed writer that reconcile did not remove' : 'unexpected'}`,
+    );
   }
   add(
     check(
