@@ -70,7 +70,10 @@ beforeAll(async () => {
   env = testEnv(sim, 'kill', {
     storage: testS3Storage({ bucket: `books-kill-${Date.now()}`, prefix: 'lib/' }),
     // One file activity at a time on the killed worker: each kill interrupts exactly the activity it is aimed at.
-    concurrency: { fileActivities: 1 },
+    // The download runs on the shared file queue, beside the host queue's activities: one book on the
+    // host at a time keeps it from running while another book's stage does (a kill aimed at that stage
+    // could otherwise land inside this book's token move, and its own kill point would never be reached).
+    concurrency: { fileActivities: 1, booksOnHost: 1 },
   });
   storage = createStorage(env.config.storage) as S3Storage;
   await storage.createBucketIfMissing();
