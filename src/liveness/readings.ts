@@ -9,6 +9,7 @@ import { temporal } from '@temporalio/proto';
 import type { Board } from '../buckets/board';
 import type { BookToken, Bucket } from '../buckets/token';
 import type { PipelineConfig } from '../config/types';
+import { STAGE_BUCKETS } from '../common/stages';
 import { bookWorkflowId } from '../workflows/contracts';
 import { pauseLines, readOperatorControl } from '../control/operator-control';
 import { pausedQueueRoles } from '../control/paused-queues';
@@ -83,14 +84,7 @@ export async function readQueues(client: Client, namespace: string, queues: read
 }
 
 /** Buckets where a book can stall (00_available waits for room at GRIN by design; settled books are done). */
-const WATCHED_BUCKETS: readonly Bucket[] = [
-  '01_requested',
-  '02_converted',
-  '03_downloaded',
-  '04_decrypted',
-  '05_extracted',
-  '06_processed',
-];
+const WATCHED_BUCKETS: readonly Bucket[] = STAGE_BUCKETS.slice(1, -1);
 
 export async function unsettledTokens(board: Board, opts: { requested?: boolean } = {}): Promise<BookToken[]> {
   const buckets = opts.requested === false ? WATCHED_BUCKETS.filter((b) => b !== '01_requested') : WATCHED_BUCKETS;
