@@ -47,7 +47,7 @@ import {
 } from './activities';
 import type { DownloadOptions } from './activities/download';
 import type { CoalescerOptions } from './activities/batch-notices';
-import { HostBooks } from './activities/host-books';
+import { HostBooks, removeStalePartials } from './activities/host-books';
 import { DiskBudget, type DiskBytes } from './activities/disk-space';
 import { createLogger, LOG_LEVELS, type Logger, type LogLevel } from './logging/logger';
 import { contextualWarn, sdkLogger } from './logging/sdk';
@@ -374,8 +374,11 @@ export async function createPipelineWorkers(config: PipelineConfig, opts: Pipeli
     if (checking) return;
     checking = true;
     // A token that cannot be read now keeps its book held until the next look.
+    const lookup = (b: string) => deps.board.get(b);
     void deps.hostBooks
-      .reconcile((b) => deps.board.get(b), hostQueue, { graceMs: reconcileMs })
+      .reconcile(lookup, hostQueue, { graceMs: reconcileMs })
+      // A download killed here and finished on another host leaves its `.part` behind: removed once useless.
+      .then(() => removeStalePartials(config.processingDir, lookup, { graceMs: reconcileMs }))
       .catch(() => undefined)
       .finally(() => (checking = false));
   };

@@ -24,8 +24,9 @@
  * back to GRIN, or back in 02_converted for a download): `reconcile` looks at the tokens of the books
  * held and lets go of those that say the book is not past its download here, so no place is lost.
  */
-import { readdir } from 'node:fs/promises';
-import type { BookToken } from '../buckets/token';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BookToken, Bucket } from '../buckets/token';
 import { BOOK_FILE, BOOK_FILE_SUFFIXES } from '../common/identifiers';
 import { SlotWaiters } from '../common/slot-waiters';
 import { isOnHostBucket } from '../common/stages';
@@ -51,6 +52,39 @@ function barcodesIn(names: readonly string[]): string[] {
     if (m) found.add(m[1]);
   }
   return [...found].sort();
+}
+
+/** Buckets in which a book may still download, here or on another host: its partial download may be resumed. */
+const MAY_DOWNLOAD: readonly Bucket[] = ['00_available', '01_requested', '02_converted'];
+
+/**
+ * Removes the partial downloads (`.part`) under `processingDir` that no download will resume: the
+ * book's token is past its download (finished on another host after a kill here), settled, or gone.
+ * A `.part` whose book may still download is kept (a retry that lands here resumes it with Range),
+ * and so is one changed within `graceMs` (a download writing it now). Returns the files removed.
+ */
+export async function removeStalePartials(
+  processingDir: string,
+  lookup: (barcode: string) => Promise<BookToken | null>,
+  opts: { graceMs?: number; now?: number } = {},
+): Promise<string[]> {
+  const cutoff = (opts.now ?? Date.now()) - (opts.graceMs ?? 0);
+  const removed: string[] = [];
+  for (const name of (await namesIn(processingDir)).filter(isPartialDownload)) {
+    const barcode = BOOK_FILE.exec(name)?.[1];
+    if (!barcode) continue;
+    const file = join(processingDir, name);
+    const changed = await stat(file).then(
+      (s) => s.mtimeMs,
+      () => undefined,
+    );
+    if (changed === undefined || changed > cutoff) continue;
+    const token = await lookup(barcode);
+    if (token && MAY_DOWNLOAD.includes(token.bucket)) continue;
+    await rm(file, { force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 async function namesIn(dir: string): Promise<string[]> {

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Board } from '../../src/buckets/board';
 import { bookPaths } from '../../src/activities/deps';
-import { barcodesOnDisk, HostBooks } from '../../src/activities/host-books';
+import { barcodesOnDisk, HostBooks, removeStalePartials } from '../../src/activities/host-books';
+import type { BookToken, Bucket } from '../../src/buckets/token';
 import { DiskBudget, PEAK_ARCHIVE_SIZES } from '../../src/activities/disk-space';
 
 let dir: string;
@@ -152,4 +153,32 @@ test('the disk limits admission: n books only while the room left carries n peak
   await disk.refresh();
   expect(books.tryReserve()).toBe(true);
   expect(books.tryReserve()).toBe(false);
+});
+
+describe('removeStalePartials', () => {
+  const at = (bucket: Bucket): BookToken => ({ barcode: 'x', directory: 'd', bucket }) as BookToken;
+
+  test('removes the .part of a book past its download, settled or unknown; keeps one that may still download, and recent ones', async () => {
+    const processing = join(dir, 'processing');
+    mkdirSync(processing, { recursive: true });
+    const part = (barcode: string) => join(processing, `${barcode}.tar.gz.gpg.part`);
+    const buckets: Record<string, Bucket | null> = {
+      BOOK0001: '07_stored',
+      BOOK0002: '03_downloaded',
+      BOOK0003: 'failed',
+      BOOK0004: null,
+      BOOK0005: '02_converted',
+      BOOK0006: '01_requested',
+    };
+    for (const barcode of Object.keys(buckets)) writeFileSync(part(barcode), 'partial');
+    writeFileSync(join(processing, 'BOOK0001.tar.gz.gpg'), 'a complete archive is not a partial download');
+    const lookup = async (barcode: string) => (buckets[barcode] ? at(buckets[barcode]!) : null);
+
+    // Every file is younger than the grace period: nothing goes (a download may be writing it).
+    expect(await removeStalePartials(processing, lookup, { graceMs: 60_000 })).toEqual([]);
+
+    const removed = await removeStalePartials(processing, lookup, { graceMs: 60_000, now: Date.now() + 120_000 });
+    expect(removed.sort()).toEqual(['BOOK0001', 'BOOK0002', 'BOOK0003', 'BOOK0004'].map((b) => `${b}.tar.gz.gpg.part`));
+    await expect(barcodesOnDisk(processing)).resolves.toEqual(['BOOK0001', 'BOOK0005', 'BOOK0006']);
+  });
 });
