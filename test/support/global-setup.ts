@@ -4,6 +4,7 @@
  * (`jest test/unit`) skip this.
  */
 import { startS3Server, startTemporalDevServer, type RunningServer } from '../../devkit/devtools/servers';
+import { ensureTemporalTestServer } from '../../devkit/devtools/tools';
 
 declare global {
   var __GRIN_TEST_SERVERS__: RunningServer[] | undefined;
@@ -19,6 +20,9 @@ export default async function globalSetup(globalConfig: { testPathPattern?: stri
   if (process.env.GRIN_TEST_NO_SERVERS === '1' || onlyUnit) return;
   const log = (line: string) => process.stderr.write(`[test setup] ${line}\n`);
   const logDir = `${process.cwd()}/tmp/test-servers`;
+  // The time-skipping test server (test/workflow/book-decisions.test.ts): fetched here on a fresh
+  // machine, so that no test's own time limit includes the download.
+  ensureTemporalTestServer({ log });
   const [temporal, s3] = await Promise.all([
     startTemporalDevServer({ headless: true, log, logFile: `${logDir}/temporal.log` }),
     startS3Server({ log, logFile: `${logDir}/s3.log` }),

@@ -1,197 +1,96 @@
 /**
  * The book workflow's decisions (src/workflows/book-run.ts `recover()`, parking, retry, cancel) with
- * stub activities: each stub records its call and answers as the test scripts it, and keeps the
- * board's bucket the way the real activity moves the token. Seconds per case instead of the minutes
- * the integration tests need with the simulator, S3 and real file stages.
+ * stub activities (test/support/stub-books.ts), on Temporal's time-skipping test server: the
+ * settings are the configuration's defaults (host pickup 10 minutes, GRIN retries up to 30
+ * minutes, a 30-day conversion wait), and the server skips the hours they add up to. New books take
+ * the lean shape; the legacy shape is covered by the replay suite.
  *
- * Time skipping (`TestWorkflowEnvironment.createTimeSkipping`) needs a test-server binary downloaded
- * at run time, which this project's machines cannot fetch; these run against the dev server that
- * jest's global setup starts, with timers of a second or two (host pickup 1 s, so pauses of 1 s, 2 s).
- * New books take the lean shape; the legacy shape is covered by the replay suite.
+ * The test server is the Java SDK's, run on the JVM from Maven Central jars
+ * (devkit/devtools/tools.ts `ensureTemporalTestServer`). It serves one test at a time: time is
+ * global to it.
  */
-import { randomUUID } from 'node:crypto';
-import { ApplicationFailure, Context } from '@temporalio/activity';
-import type { WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/activity';
+import { temporal } from '@temporalio/proto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
+import { ensureTemporalTestServer } from '../../devkit/devtools/tools';
 import type { StageBucket } from '../../src/buckets/token';
-import { FailureType, type FailureTypeName } from '../../src/common/failure-types';
-import type { bookWorkflow } from '../../src/workflows';
+import { FailureType } from '../../src/common/failure-types';
+import { SEARCH_ATTRIBUTES } from '../../src/workflows/search-attributes';
 import {
-  bookWorkflowId,
   cancelSignal,
   conversionSeenSignal,
   retrySignal,
-  statusQuery,
   type BookInput,
   type BookSettings,
   type BookStatus,
 } from '../../src/workflows/contracts';
-import { temporalAddress, workflowBundle } from '../support/pipeline';
-import { waitUntil } from '../support/wait';
+import { Book, fails, status, stubQueues, StubBooks, type Answer } from '../support/stub-books';
 
 jest.setTimeout(120_000);
 
-const run = randomUUID().slice(0, 8);
-const queues = {
-  workflow: `decisions-wf-${run}`,
-  grin: `decisions-grin-${run}`,
-  files: `decisions-files-${run}`,
-  hostA: `decisions-host-a-${run}`,
-  hostB: `decisions-host-b-${run}`,
-  /** A host queue nobody polls: a host that is gone. */
-  ghost: `decisions-ghost-${run}`,
-};
+const queues = stubQueues('decisions');
+/** The defaults of src/config/schema.ts, as `bookSettingsFrom` makes them. */
 const settings: BookSettings = {
   grinTaskQueue: queues.grin,
   fileTaskQueue: queues.files,
-  pollIntervalSeconds: 1,
-  queueFullRetrySeconds: 1,
-  maxConversionWaitHours: 1,
-  hostPickupTimeoutSeconds: 1,
-  heartbeatTimeoutSeconds: 5,
-  grinRetryMaxSeconds: 1,
-  fileRetryMaxSeconds: 1,
+  pollIntervalSeconds: 300,
+  queueFullRetrySeconds: 600,
+  maxConversionWaitHours: 30 * 24,
+  hostPickupTimeoutSeconds: 600,
+  heartbeatTimeoutSeconds: 120,
+  grinRetryMaxSeconds: 1800,
+  fileRetryMaxSeconds: 300,
 };
-
-interface Call {
-  name: string;
-  queue: string;
-  input: Record<string, unknown>;
-}
-type Answer = (input: Record<string, unknown>) => unknown;
-
-/** One book's stubs: the calls they saw, the board as they keep it, and scripted answers per activity. */
-class Book {
-  readonly barcode = `3901500${Math.floor(Math.random() * 1e7)
-    .toString()
-    .padStart(7, '0')}`;
-  readonly calls: Call[] = [];
-  bucket = '00_available';
-  registered: Record<string, unknown> = { bucket: '00_available', created: true };
-  private readonly script = new Map<string, Answer[]>();
-
-  /** The next calls of `name` answer with these, in order; afterwards the default answer. */
-  answer(name: string, ...answers: Answer[]): this {
-    this.script.set(name, [...(this.script.get(name) ?? []), ...answers]);
-    return this;
-  }
-
-  scripted(name: string): Answer | undefined {
-    return this.script.get(name)?.shift();
-  }
-
-  named(name: string): Call[] {
-    return this.calls.filter((c) => c.name === name);
-  }
-
-  get names(): string[] {
-    return this.calls.map((c) => c.name);
-  }
-}
-
-const books = new Map<string, Book>();
-
-/** What each activity does by default: the token moves as the real activity moves it. */
-const defaults: Record<string, (book: Book, input: Record<string, unknown>) => unknown> = {
-  registerBook: (book) => {
-    book.bucket = String(book.registered.bucket);
-    return book.registered;
-  },
-  requestConversion: (book) => {
-    book.bucket = '02_converted';
-    return { outcome: 'requested', converted: `${book.barcode}.tar.gz.gpg` };
-  },
-  markConverted: (book) => void (book.bucket = '02_converted'),
-  fetchArchive: (book) => {
-    book.bucket = '03_downloaded';
-    return { fileQueue: queues.hostA, bytes: 1 };
-  },
-  decryptArchive: (book) => {
-    book.bucket = '04_decrypted';
-    return { path: 'x', bytes: 1 };
-  },
-  extractAndProcess: (book) => void (book.bucket = '06_processed'),
-  processBook: (book) => void (book.bucket = '06_processed'),
-  storeBook: (book) => {
-    book.bucket = '07_stored';
-    return {};
-  },
-  findLocalProgress: (_book, input) => ({ bucket: input.bucket }),
-  discardLocalFiles: () => undefined,
-  rewindBook: (book, input) => void (book.bucket = String(input.to)),
-  parkBook: (book) => void (book.bucket = 'failed'),
-  unparkBook: (book, input) => void (book.bucket = String(input.backTo)),
-  cancelBook: (book) => void (book.bucket = 'cancelled'),
-  rebuildToken: () => ({ rebuilt: true, setAside: [] }),
-  notifyBatch: () => 'batch-not-running',
-};
-
-function stubActivities(): Record<string, (input: Record<string, unknown>) => Promise<unknown>> {
-  return Object.fromEntries(
-    Object.entries(defaults).map(([name, fallback]) => [
-      name,
-      async (input: Record<string, unknown>) => {
-        const book = books.get(String(input.barcode));
-        if (!book) throw ApplicationFailure.nonRetryable(`no stub book ${String(input.barcode)}`);
-        book.calls.push({ name, queue: Context.current().info.taskQueue, input });
-        const scripted = book.scripted(name);
-        return scripted ? scripted(input) : fallback(book, input);
-      },
-    ]),
-  );
-}
-
-/** A failure as src/activities/failures.ts reports an error of that type. */
-const fails =
-  (type: FailureTypeName, opts: { retryable?: boolean; redownload?: boolean } = {}): Answer =>
-  () => {
-    throw ApplicationFailure.create({
-      type,
-      message: `stub ${type}`,
-      nonRetryable: !opts.retryable,
-      details: [opts.redownload ? { redownload: true } : {}],
-    });
-  };
-
+const stubs = new StubBooks(queues, settings);
 let env: TestWorkflowEnvironment;
-let workers: Worker[] = [];
-let running: Promise<void>[] = [];
 
 beforeAll(async () => {
-  env = await TestWorkflowEnvironment.createFromExistingServer({ address: temporalAddress() });
-  const activities = stubActivities();
-  const connection = env.nativeConnection;
-  workers = await Promise.all([
-    Worker.create({ connection, taskQueue: queues.workflow, workflowBundle: await workflowBundle(), activities }),
-    ...[queues.grin, queues.files, queues.hostA, queues.hostB].map((taskQueue) => Worker.create({ connection, taskQueue, activities })),
-  ]);
-  running = workers.map((w) => w.run());
+  const path = ensureTemporalTestServer({ log: (line) => process.stderr.write(`[decisions] ${line}\n`) });
+  env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path } },
+  });
+  // The workflow upserts them, and the test server knows none (nor can it list them, so the
+  // worker's own registration cannot be used here).
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: 'default',
+    searchAttributes: Object.fromEntries(
+      Object.keys(SEARCH_ATTRIBUTES).map((name) => [name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+    ),
+  });
+  await stubs.startWorkers(env.nativeConnection);
 });
 
 afterAll(async () => {
-  for (const w of workers) w.shutdown();
-  await Promise.all(running);
+  await stubs.stopWorkers();
   await env?.teardown();
 });
 
-async function start(book: Book, extra: Partial<BookInput> = {}): Promise<WorkflowHandle<typeof bookWorkflow>> {
-  books.set(book.barcode, book);
-  const directory = `decisions-${run}`;
-  return env.client.workflow.start<typeof bookWorkflow>('bookWorkflow', {
-    taskQueue: queues.workflow,
-    workflowId: bookWorkflowId(directory, book.barcode),
-    args: [{ barcode: book.barcode, directory, settings, ...extra }],
-  });
+const start = (book: Book, extra: Partial<BookInput> = {}) => stubs.start(env.client, book, extra);
+
+/** Skips the server's time a step at a time (a minute unless said) until the book's status satisfies `check`. */
+async function skipUntil(
+  handle: Awaited<ReturnType<typeof start>>,
+  check: (st: BookStatus) => boolean,
+  what: string,
+  stepMinutes = 1,
+): Promise<BookStatus> {
+  for (let step = 0; step < 2000; step++) {
+    const st = await status(handle);
+    if (check(st)) return st;
+    await env.sleep(`${stepMinutes} minutes`);
+  }
+  throw new Error(`${what}: not reached within ${2000 * stepMinutes} minutes of skipped time`);
 }
 
-const status = (handle: WorkflowHandle) => handle.query(statusQuery);
+const parked = (handle: Awaited<ReturnType<typeof start>>) => skipUntil(handle, (st) => st.state === 'parked', 'the book to park');
+/**
+ * The test server holds its clock while an activity task waits in a queue, so a host that never
+ * picks up (a queue nobody polls) times out in real time: those books get a 1-second pickup limit.
+ */
+const ghostHostSettings: BookSettings = { ...settings, hostPickupTimeoutSeconds: 1 };
 
-async function parked(handle: WorkflowHandle): Promise<BookStatus> {
-  let last: BookStatus | undefined;
-  await waitUntil(async () => (last = await status(handle)).state === 'parked', 60_000, 'the book to park');
-  return last!;
-}
+const waitingForWatcher = (handle: Awaited<ReturnType<typeof start>>) =>
+  skipUntil(handle, (st) => st.activity.startsWith('waiting for GRIN to convert ('), 'the book to wait for the watcher');
 
 test('a book whose stubs all succeed walks the lean stage table to 07_stored', async () => {
   const book = new Book();
@@ -218,11 +117,7 @@ test('a conversion request GRIN lost (the watcher says so) is requested again', 
     return notConverted({});
   });
   const handle = await start(book);
-  await waitUntil(
-    async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('),
-    60_000,
-    'the book to wait for the watcher',
-  );
+  await waitingForWatcher(handle);
   await handle.signal(conversionSeenSignal, { state: 'lost', message: 'in neither listing' });
   expect(await handle.result()).toBe('stored');
   expect(book.named('requestConversion')).toHaveLength(2);
@@ -266,7 +161,7 @@ test('a host that never picks up the next stage is a host move: download again e
     book.bucket = '03_downloaded';
     return { fileQueue: queues.ghost, bytes: 1 };
   });
-  const handle = await start(book);
+  const handle = await start(book, { settings: ghostHostSettings });
   expect(await handle.result()).toBe('stored');
   expect(book.named('fetchArchive')).toHaveLength(2);
   expect(book.named('rewindBook').map((c) => c.input.to)).toEqual(['02_converted']);
@@ -281,7 +176,7 @@ test('past five host moves the book pauses before each further move (1 s, then 2
     return { fileQueue: queues.ghost, bytes: 1 };
   };
   const book = new Book().answer('fetchArchive', ghost, ghost, ghost, ghost, ghost, ghost, ghost);
-  const handle = await start(book);
+  const handle = await start(book, { settings: ghostHostSettings });
   expect(await handle.result()).toBe('stored');
   const rewinds = book.named('rewindBook').map((c) => String(c.input.status));
   expect(rewinds).toHaveLength(7);
@@ -397,11 +292,7 @@ test('a cancel through Temporal while the book waits for GRIN is the cancel sign
     return { outcome: 'requested' };
   });
   const handle = await start(book);
-  await waitUntil(
-    async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('),
-    60_000,
-    'the book to wait for the watcher',
-  );
+  await waitingForWatcher(handle);
   await handle.cancel();
   expect(await handle.result()).toBe('cancelled');
   expect(book.named('cancelBook').map((c) => c.input.reason)).toEqual([expect.stringMatching(/^cancelled through Temporal/)]);
@@ -414,11 +305,7 @@ test('a GRIN conversion failure parks the book at 02_converted with its type', a
     return { outcome: 'requested' };
   });
   const handle = await start(book);
-  await waitUntil(
-    async () => (await status(handle)).activity.startsWith('waiting for GRIN to convert ('),
-    60_000,
-    'the book to wait for the watcher',
-  );
+  await waitingForWatcher(handle);
   await handle.signal(conversionSeenSignal, { state: 'failed', message: 'GRIN says the conversion failed' });
   const st = await parked(handle);
   expect(st.lastError).toEqual({
@@ -431,35 +318,45 @@ test('a GRIN conversion failure parks the book at 02_converted with its type', a
   expect(book.named('requestConversion')).toHaveLength(1);
 });
 
-test('books that park while they are queried replay after they finish (the park-reason patch is not asked after a local activity)', async () => {
-  // The status polls race the parkBook local activity: a query can complete the workflow task that
-  // records its marker before the code after it runs, and a patch first asked in that code was
-  // answered "no" on replay (a nondeterminism error on any later query), in about one book in six.
-  const gone = fails(FailureType.ArchiveNotFound);
-  const many = Array.from({ length: 30 }, () => new Book().answer('fetchArchive', gone, gone, gone, gone, gone, gone));
-  const handles = await Promise.all(many.map((b) => start(b)));
-  await Promise.all(
-    handles.map(async (h) => {
-      await parked(h);
-      await h.signal(retrySignal);
-      expect(await h.result()).toBe('stored');
-    }),
+/** A transient failure, as src/activities/failures.ts reports one: Temporal's policy retries it. */
+const unavailable =
+  (what: string): Answer =>
+  () => {
+    throw ApplicationFailure.retryable(`stub: ${what} unavailable`, 'StubUnavailableError');
+  };
+const HOUR_MS = 3_600_000;
+
+test('GRIN down for hours: the request is retried, at most 30 minutes apart, and the book never parks', async () => {
+  const down = unavailable('GRIN');
+  const book = new Book().answer('requestConversion', ...Array.from({ length: 12 }, () => down));
+  const handle = await start(book);
+  expect(await handle.result()).toBe('stored');
+  const requests = book.named('requestConversion').map((c) => c.scheduledMs);
+  expect(requests).toHaveLength(13);
+  expect(book.named('parkBook')).toHaveLength(0);
+  // Waits doubling from 10 s up to the 30-minute cap (the test server makes the first retry at
+  // once), about 2.2 hours in all, without a park.
+  const gaps = requests.slice(1).map((at, i) => Math.round((at - requests[i]) / 1000));
+  expect(gaps.slice(-8)).toEqual([80, 160, 320, 640, 1280, 1800, 1800, 1800]);
+  expect(requests.at(-1)! - requests[0]).toBeGreaterThan(2 * HOUR_MS);
+});
+
+test('storage down for longer than fileStageMaxDays: the book parks saying it gave up, and retry stores it', async () => {
+  const down = unavailable('storage');
+  // Retries at most 5 minutes apart for a day: about 290 attempts.
+  const book = new Book().answer('storeBook', ...Array.from({ length: 1000 }, () => down));
+  const handle = await start(book, { settings: { ...settings, fileStageMaxDays: 1 } });
+  const st = await skipUntil(handle, (s) => s.state === 'parked', 'the book to park', 60);
+  expect(st.lastError?.message).toBe(
+    'gave up retrying after the configured limit (timeouts.fileStageMaxDays / conversionWaitDays): stub: storage unavailable',
   );
-  // A closed workflow answers a query by replaying its whole history.
-  const answers = await Promise.all(
-    handles.map((h) =>
-      status(h).then(
-        (st) => st.state,
-        (err: unknown) => String(err),
-      ),
-    ),
-  );
-  expect(answers).toEqual(handles.map(() => 'stored'));
-  const events = (await handles[0].fetchHistory()).events ?? [];
-  const patches = events.flatMap((e) =>
-    e.markerRecordedEventAttributes?.markerName === 'core_patch'
-      ? [Buffer.from(e.markerRecordedEventAttributes.details?.['patch-data']?.payloads?.[0]?.data ?? []).toString('utf8')]
-      : [],
-  );
-  expect(patches.map((p) => (JSON.parse(p) as { id: string }).id)).toEqual(['lean-book-2']);
+  const tries = book.named('storeBook').map((c) => c.scheduledMs);
+  expect(tries.length).toBeGreaterThan(280);
+  expect(tries.at(-1)! - tries[0]).toBeGreaterThan(23 * HOUR_MS);
+  expect(book.named('parkBook')).toHaveLength(1);
+  const attempts = book.named('storeBook').length;
+  book.unscript('storeBook');
+  await handle.signal(retrySignal);
+  expect(await handle.result()).toBe('stored');
+  expect(book.named('storeBook')).toHaveLength(attempts + 1);
 });
