@@ -1,6 +1,8 @@
 // Lint rules: type-aware typescript-eslint, no floating promises anywhere, workflow code may not
 // import Node built-ins (workflows must stay deterministic and run in Temporal's sandbox), and the
-// product in src/ may not import devkit/ (the simulator, dev servers and demo are built on it).
+// product in src/ may not import devkit/ (the simulator, dev servers and demo are built on it). The
+// compiler refuses the same through src/tsconfig.json (rootDir src), except a plain require(), which
+// only this rule sees.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import { builtinModules } from 'node:module';

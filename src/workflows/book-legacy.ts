@@ -4,7 +4,9 @@
  * for GRIN is a poll retried once per poll interval, the download is a HEAD at GRIN, a host claim
  * and the download on that host, and every stage upserts `GrinStage`. Change nothing here: no new
  * book takes this shape, and every change would have to replay the histories under
- * test/replay/histories/v1 and v2. Deterministic code only.
+ * test/replay/histories/v1 and v2. Rows that read like book-lean.ts's (request, decrypt, process)
+ * are copies on purpose, not shared: a change to the lean shape must never reach this one.
+ * Deterministic code only.
  */
 import { patched } from '@temporalio/workflow';
 import type { Bucket } from '../buckets/token';

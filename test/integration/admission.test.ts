@@ -15,12 +15,13 @@ import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { join, resolve } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { PEAK_ARCHIVE_SIZES } from '../../src/activities/disk-space';
+import { isNotFound } from '../../src/activities/batch';
 import { Board } from '../../src/buckets/board';
 import { startBatch } from '../../src/cli/batch';
 import { bookSettingsFrom } from '../../src/cli/common';
 import type { PipelineConfig } from '../../src/config/types';
 import { pollersOf } from '../../src/host-identity';
-import { bookWorkflowId, statusQuery } from '../../src/workflows/contracts';
+import { bookWorkflowId, conversionWatchWorkflowId, statusQuery } from '../../src/workflows/contracts';
 import type { RunningSimulator } from '../../devkit/simulator';
 import { createPipelineWorkers, hostQueueName } from '../../src/worker';
 import { superviseFileHostWorker, type SupervisedWorker } from '../support/child-worker';
@@ -38,11 +39,15 @@ import { PATIENCE_MS, TEST_PATIENCE_MS, waitUntil } from '../support/wait';
 jest.setTimeout(TEST_PATIENCE_MS);
 
 const KiB = 1024;
+/** This case's simulator, envs and child workers. */
 let sim: RunningSimulator;
 const envs: TestEnv[] = [];
 const children: SupervisedWorker[] = [];
 
-beforeAll(async () => {
+// A GRIN directory per case, not per file: the directory's conversion watcher (`grin-watch/<dir>`)
+// and its books' workflow ids are then never shared, so what a case leaves (a watcher on its
+// stopped task queues, a child worker a failed case left running) cannot reach the next one.
+beforeEach(async () => {
   sim = await startTestSimulator('admission', {
     books: 60,
     seed: 2026120720,
@@ -53,10 +58,22 @@ beforeAll(async () => {
   });
 });
 
-afterAll(async () => {
-  for (const c of children) await c.stop();
-  await sim?.close();
-  for (const e of envs) e.cleanup();
+afterEach(async () => {
+  for (const c of children.splice(0)) await c.stop();
+  // Nobody polls the case's queues any more: a watcher still running there would stay for good.
+  const client = await temporalClient();
+  const watcher = client.workflow.getHandle(conversionWatchWorkflowId(sim.directory));
+  const running = await watcher.describe().then(
+    (d) => d.status.name === 'RUNNING',
+    (err: unknown) => {
+      if (isNotFound(err)) return false; // never started (case (d) asks GRIN nothing)
+      throw err;
+    },
+  );
+  if (running) await watcher.terminate('admission test case over');
+  await client.connection.close();
+  await sim.close();
+  for (const e of envs.splice(0)) e.cleanup();
 });
 
 function newEnv(name: string, overrides: Record<string, unknown> = {}): TestEnv {
@@ -134,7 +151,6 @@ test('(a) a burst of 429s on archive downloads at the start of a batch, one host
     );
     expect(await handle.result()).toMatchObject({ stored: barcodes.length, failed: 0 });
   } finally {
-    sim.setFaults({ rateLimitArchive: undefined });
     await workers.stop();
   }
 });
@@ -223,8 +239,6 @@ test('(c) a small processing disk: books are admitted only as the disk can carry
     expect(mostOnDisk).toBeGreaterThan(0);
     expect(mostOnDisk).toBeLessThanOrEqual(fit);
   } finally {
-    // (The simulator takes no `undefined` for a setting: a speed no transfer notices instead.)
-    sim.setFaults({ slowBodyBytesPerSecond: 1e12 });
     clearInterval(watch);
     await workers.stop();
   }
