@@ -8,11 +8,14 @@
  * before and after the batch: bench/gpg-tar-baseline.ts), with ours/baseline ratios. Also the local disk's
  * high-water (books and bytes under the processing folder, sampled) and the time to the first
  * stored book, for depth first (issue 9); and where the server's time goes, by request and history
- * task, from its own metrics (bench/server-time.ts). Asserts nothing. For the worker's top functions,
- * run it under `node --cpu-prof --cpu-prof-dir DIR` and summarise with bench/profile-top.ts.
+ * task, from its own metrics (bench/server-time.ts). Asserts nothing. `--breakdown` runs it again
+ * under the CPU profiler and prints the worker's CPU by component and thread (bench/cpu-breakdown.ts).
+ * For the worker's top functions, run it under `node --cpu-prof --cpu-prof-dir DIR` and summarise
+ * with bench/profile-top.ts.
  *
  *   npm run build && node dist/bench/pipeline-cost.js --books 100 --pages 10 --page-kib 256
  *   npm run bench:cost -- --sizes                      (issue 23's three sizes, one after the other)
+ *   npm run bench:cost -- --sizes --breakdown          (the same, each with the component breakdown)
  *   node dist/bench/pipeline-cost.js --books 2000 --window 2000 --pages 2 --page-kib 64 [--books-on-host 6]
  */
 import { spawnSync } from 'node:child_process';
@@ -30,6 +33,8 @@ import { freePort, startTemporalDevServer } from '../devkit/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
 import { gpgTarBaseline } from './gpg-tar-baseline';
+import { nowUs, profiledExecArgv, reportBreakdown, writeWindow, type ThreadReading } from './cpu-breakdown';
+import { THREAD_TAGS_ENV } from './thread-tag';
 import { benchConfig, convertedBooks, watchProcessingDir } from './bench-setup';
 import { formatServerTime, scrapeServerTime } from './server-time';
 
@@ -176,6 +181,22 @@ function runSizes(rest: string[]): void {
   }
 }
 
+/**
+ * `--breakdown`: the same bench in a child under the CPU profiler (its profiles, thread tags and
+ * batch window into a temporary folder), then the breakdown from what it left.
+ */
+function runProfiled(keep: boolean): void {
+  const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-prof-'));
+  const done = spawnSync(process.execPath, [...process.execArgv, ...profiledExecArgv(dir), ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [THREAD_TAGS_ENV]: dir },
+  });
+  if (done.status !== 0) throw new Error(`profiled pipeline-cost exited with ${done.status ?? done.signal} (profiles in ${dir})`);
+  for (const line of reportBreakdown(dir)) console.log(line);
+  if (keep) process.stderr.write(`(profiles kept in ${dir})\n`);
+  else rmSync(dir, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   const sizesAt = process.argv.indexOf('--sizes');
   if (sizesAt >= 0) return runSizes(process.argv.slice(2).filter((a) => a !== '--sizes'));
@@ -192,6 +213,7 @@ async function main(): Promise<void> {
     .option('--no-history', 'skip reading every history afterwards (events and actions per book)')
     .option('--keep', 'keep the data folder', false)
     .option('--no-baseline', 'skip the gpg | tar baseline (run on the same archives before and after the batch)')
+    .option('--breakdown', 'run under the CPU profiler and print the worker CPU by component and thread (bench/cpu-breakdown.ts)', false)
     .parse(process.argv)
     .opts<{
       books: number;
@@ -205,7 +227,10 @@ async function main(): Promise<void> {
       history: boolean;
       keep: boolean;
       baseline: boolean;
+      breakdown: boolean;
     }>();
+  const profileDir = process.env[THREAD_TAGS_ENV];
+  if (opts.breakdown && !profileDir) return runProfiled(opts.keep);
 
   const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-'));
   const barcodes = Array.from({ length: opts.books }, (_, i) => `COST${String(i).padStart(8, '0')}`);
@@ -258,6 +283,7 @@ async function main(): Promise<void> {
     resetPeakRss(temporal.pid);
     resetPeakRss(sim.pid);
     const serverTimeBefore = await scrapeServerTime(metricsUrl);
+    const fromUs = nowUs();
     const threadsBefore = threadCpu();
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
@@ -270,6 +296,18 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const threadsAfter = threadCpu();
+    const toUs = nowUs();
+    if (opts.breakdown && profileDir) {
+      const reading = (t: ThreadCpu): ThreadReading => [...t].map(([tid, { name, cpuSeconds }]) => [tid, name, cpuSeconds]);
+      writeWindow(profileDir, {
+        pid: process.pid,
+        books: opts.books,
+        fromUs,
+        toUs,
+        threadsBefore: reading(threadsBefore),
+        threadsAfter: reading(threadsAfter),
+      });
+    }
     const diskPeak = await disk.stop();
     const serverTimeAfter = await scrapeServerTime(metricsUrl);
     const grinRequests = (await sim.control<{ grinRequests: number }>('stats')).grinRequests - grinBefore;
