@@ -29,10 +29,12 @@ import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
 import { startSimulatorProcess } from '../devkit/devtools/chaos/processes';
-import { freePort, startTemporalDevServer } from '../devkit/devtools/servers';
+import { freePort, startS3Server, startTemporalDevServer, type RunningServer } from '../devkit/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
-import { gpgTarBaseline } from './gpg-tar-baseline';
+import { gpgTarBaseline, type S3Target } from './gpg-tar-baseline';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { ensureRclone } from '../devkit/devtools/tools';
 import { nowUs, profiledExecArgv, reportBreakdown, writeWindow, type ThreadReading } from './cpu-breakdown';
 import { THREAD_TAGS_ENV } from './thread-tag';
 import { benchConfig, convertedBooks, watchProcessingDir } from './bench-setup';
@@ -213,6 +215,7 @@ async function main(): Promise<void> {
     .option('--no-history', 'skip reading every history afterwards (events and actions per book)')
     .option('--keep', 'keep the data folder', false)
     .option('--no-baseline', 'skip the gpg | tar baseline (run on the same archives before and after the batch)')
+    .option('--storage <kind>', "the pipeline's storage: local (a folder) or s3 (a moto server; the baseline uploads with rclone)", 'local')
     .option('--breakdown', 'run under the CPU profiler and print the worker CPU by component and thread (bench/cpu-breakdown.ts)', false)
     .parse(process.argv)
     .opts<{
@@ -228,7 +231,9 @@ async function main(): Promise<void> {
       keep: boolean;
       baseline: boolean;
       breakdown: boolean;
+      storage: string;
     }>();
+  if (opts.storage !== 'local' && opts.storage !== 's3') throw new Error(`--storage ${opts.storage}: local or s3`);
   const profileDir = process.env[THREAD_TAGS_ENV];
   if (opts.breakdown && !profileDir) return runProfiled(opts.keep);
 
@@ -244,8 +249,37 @@ async function main(): Promise<void> {
       oauth: { clientId: 'cost-client', clientSecret: 'cost-secret', refreshToken: 'cost-refresh' },
     }),
   ]);
+  // S3: a moto server, the pipeline's objects under ours/, the baseline's under baseline/.
+  let s3: (S3Target & { server: RunningServer }) | undefined;
+  if (opts.storage === 's3') {
+    const server = await startS3Server({ logFile: join(dir, 's3.log') });
+    s3 = {
+      server,
+      rclone: ensureRclone(),
+      endpoint: server.address,
+      bucket: 'bench',
+      prefix: 'baseline/',
+      accessKeyId: 'test',
+      secretAccessKey: 'test',
+    };
+    // The worker's S3 client takes its keys from the SDK's usual sources.
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
+    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true });
+    await client.send(new CreateBucketCommand({ Bucket: s3.bucket }));
+    client.destroy();
+  }
   const simulator = { baseUrl: sim.baseUrl, directory: 'TEST', passphrase: 'simulator-passphrase' };
   const config = benchConfig(simulator, dir, {
+    storage: s3 && {
+      kind: 's3',
+      bucket: s3.bucket,
+      prefix: 'ours/',
+      region: 'us-east-1',
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      checksums: 'when_required',
+    },
     temporalAddress: temporal.address,
     fileActivities: opts.fileActivities,
     window: opts.window ?? opts.books,
@@ -268,7 +302,7 @@ async function main(): Promise<void> {
     process.stderr.write(`(simulator packages ready in ${((Date.now() - pregen) / 1000).toFixed(1)} s)\n`);
     const passphraseFile = join(dir, 'secrets', 'gpg-passphrase.txt');
     const baselineBefore = opts.baseline
-      ? await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-1'), opts.fileActivities)
+      ? await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-1'), opts.fileActivities, s3)
       : undefined;
     process.stderr.write(
       `(load average before the batch: ${loadavg()
@@ -286,6 +320,7 @@ async function main(): Promise<void> {
     const fromUs = nowUs();
     const threadsBefore = threadCpu();
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const s3Before = s3 && sampleProcess(s3.server.pid);
     const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
     const started = Date.now();
     const handle = await startBatch(client, config, barcodes, {
@@ -295,6 +330,7 @@ async function main(): Promise<void> {
     const summary = await handle.result();
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const s3After = s3 && sampleProcess(s3.server.pid);
     const threadsAfter = threadCpu();
     const toUs = nowUs();
     if (opts.breakdown && profileDir) {
@@ -346,7 +382,7 @@ async function main(): Promise<void> {
       `local disk high-water (processing folder, ${diskPeak.samples} samples every ≥ ${opts.sampleMs} ms): ${diskPeak.peakBooks} books, ${(diskPeak.peakBytes / 1024 ** 2).toFixed(1)} MiB`,
     );
     console.log(
-      `CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)`,
+      `CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)${s3Before && s3After ? `; S3 server (moto) ${ms(s3After.cpuSeconds - s3Before.cpuSeconds)} ms (storage's side, not ours)` : ''}`,
     );
     console.log(formatThreadCpu(threadsBefore, threadsAfter, n));
     if (opts.history)
@@ -372,13 +408,14 @@ async function main(): Promise<void> {
         passphraseFile,
         join(dir, 'baseline-2'),
         opts.fileActivities,
+        s3,
       );
       for (const [label, b] of [
         ['before the batch', baselineBefore!],
         ['after the batch', afterRound],
       ] as const) {
         console.log(
-          `baseline ${label} (gpg -d | tee | tar -xz, then cp to a folder; ${opts.fileActivities} at a time, same archives): wall ${b.wallSeconds.toFixed(1)} s, ` +
+          `baseline ${label} (gpg -d | tee | tar -xz, then ${s3 ? 'rclone copyto to the same S3 server' : 'cp to a folder'}; ${opts.fileActivities} at a time, same archives): wall ${b.wallSeconds.toFixed(1)} s, ` +
             `CPU ${ms(b.cpuSeconds)} ms per book, largest process peak RSS ${b.peakRssMiB.toFixed(0)} MiB; ` +
             `ours/baseline: wall ${(seconds / b.wallSeconds).toFixed(2)}×, CPU worker ${((after.worker - before.worker) / b.cpuSeconds).toFixed(2)}×, worker + server ${((after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds) / b.cpuSeconds).toFixed(2)}×`,
         );
@@ -392,7 +429,7 @@ async function main(): Promise<void> {
   } finally {
     workers.shutdown();
     await running;
-    await Promise.all([sim.stop(), temporal.stop()]);
+    await Promise.all([sim.stop(), temporal.stop(), s3?.server.stop()]);
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`(data kept in ${dir})\n`);
   }
