@@ -32,7 +32,15 @@ export function convertedBooks(
 export function benchConfig(
   sim: SimulatorEndpoint,
   dir: string,
-  opts: { temporalAddress: string; fileActivities: number; window: number; booksOnHost?: number; cachedWorkflows?: number },
+  opts: {
+    temporalAddress: string;
+    fileActivities: number;
+    window: number;
+    booksOnHost?: number;
+    cachedWorkflows?: number;
+    /** Storage in place of the local folder (replaced whole: another kind's keys are unknown). */
+    storage?: object;
+  },
 ): PipelineConfig {
   return loadConfig({
     env: {},
@@ -46,6 +54,7 @@ export function benchConfig(
         ...(opts.booksOnHost !== undefined ? { booksOnHost: opts.booksOnHost } : {}),
         ...(opts.cachedWorkflows !== undefined ? { cachedWorkflows: opts.cachedWorkflows } : {}),
       },
+      ...(opts.storage ? { storage: opts.storage } : {}),
     }) as object,
   });
 }

@@ -8,11 +8,14 @@
  * before and after the batch: bench/gpg-tar-baseline.ts), with ours/baseline ratios. Also the local disk's
  * high-water (books and bytes under the processing folder, sampled) and the time to the first
  * stored book, for depth first (issue 9); and where the server's time goes, by request and history
- * task, from its own metrics (bench/server-time.ts). Asserts nothing. For the worker's top functions,
- * run it under `node --cpu-prof --cpu-prof-dir DIR` and summarise with bench/profile-top.ts.
+ * task, from its own metrics (bench/server-time.ts). Asserts nothing. `--breakdown` runs it again
+ * under the CPU profiler and prints the worker's CPU by component and thread (bench/cpu-breakdown.ts).
+ * For the worker's top functions, run it under `node --cpu-prof --cpu-prof-dir DIR` and summarise
+ * with bench/profile-top.ts.
  *
  *   npm run build && node dist/bench/pipeline-cost.js --books 100 --pages 10 --page-kib 256
  *   npm run bench:cost -- --sizes                      (issue 23's three sizes, one after the other)
+ *   npm run bench:cost -- --sizes --breakdown          (the same, each with the component breakdown)
  *   node dist/bench/pipeline-cost.js --books 2000 --window 2000 --pages 2 --page-kib 64 [--books-on-host 6]
  */
 import { spawnSync } from 'node:child_process';
@@ -26,10 +29,14 @@ import { Board } from '../src/buckets/board';
 import { startBatch } from '../src/cli/batch';
 import { bookSettingsFrom, connectClient } from '../src/cli/common';
 import { startSimulatorProcess } from '../devkit/devtools/chaos/processes';
-import { freePort, startTemporalDevServer } from '../devkit/devtools/servers';
+import { freePort, startS3Server, startTemporalDevServer, type RunningServer } from '../devkit/devtools/servers';
 import { batchWorkflowId, bookWorkflowId } from '../src/workflows/contracts';
 import { createPipelineWorkers, installQuietRuntime } from '../src/worker';
-import { gpgTarBaseline } from './gpg-tar-baseline';
+import { gpgTarBaseline, type S3Target } from './gpg-tar-baseline';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { ensureRclone } from '../devkit/devtools/tools';
+import { nowUs, profiledExecArgv, reportBreakdown, writeWindow, type ThreadReading } from './cpu-breakdown';
+import { THREAD_TAGS_ENV } from './thread-tag';
 import { benchConfig, convertedBooks, watchProcessingDir } from './bench-setup';
 import { formatServerTime, scrapeServerTime } from './server-time';
 
@@ -176,6 +183,22 @@ function runSizes(rest: string[]): void {
   }
 }
 
+/**
+ * `--breakdown`: the same bench in a child under the CPU profiler (its profiles, thread tags and
+ * batch window into a temporary folder), then the breakdown from what it left.
+ */
+function runProfiled(keep: boolean): void {
+  const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-prof-'));
+  const done = spawnSync(process.execPath, [...process.execArgv, ...profiledExecArgv(dir), ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, [THREAD_TAGS_ENV]: dir },
+  });
+  if (done.status !== 0) throw new Error(`profiled pipeline-cost exited with ${done.status ?? done.signal} (profiles in ${dir})`);
+  for (const line of reportBreakdown(dir)) console.log(line);
+  if (keep) process.stderr.write(`(profiles kept in ${dir})\n`);
+  else rmSync(dir, { recursive: true, force: true });
+}
+
 async function main(): Promise<void> {
   const sizesAt = process.argv.indexOf('--sizes');
   if (sizesAt >= 0) return runSizes(process.argv.slice(2).filter((a) => a !== '--sizes'));
@@ -192,6 +215,8 @@ async function main(): Promise<void> {
     .option('--no-history', 'skip reading every history afterwards (events and actions per book)')
     .option('--keep', 'keep the data folder', false)
     .option('--no-baseline', 'skip the gpg | tar baseline (run on the same archives before and after the batch)')
+    .option('--storage <kind>', "the pipeline's storage: local (a folder) or s3 (a moto server; the baseline uploads with rclone)", 'local')
+    .option('--breakdown', 'run under the CPU profiler and print the worker CPU by component and thread (bench/cpu-breakdown.ts)', false)
     .parse(process.argv)
     .opts<{
       books: number;
@@ -205,7 +230,12 @@ async function main(): Promise<void> {
       history: boolean;
       keep: boolean;
       baseline: boolean;
+      breakdown: boolean;
+      storage: string;
     }>();
+  if (opts.storage !== 'local' && opts.storage !== 's3') throw new Error(`--storage ${opts.storage}: local or s3`);
+  const profileDir = process.env[THREAD_TAGS_ENV];
+  if (opts.breakdown && !profileDir) return runProfiled(opts.keep);
 
   const dir = mkdtempSync(join(tmpdir(), 'grin-pipeline-cost-'));
   const barcodes = Array.from({ length: opts.books }, (_, i) => `COST${String(i).padStart(8, '0')}`);
@@ -219,8 +249,37 @@ async function main(): Promise<void> {
       oauth: { clientId: 'cost-client', clientSecret: 'cost-secret', refreshToken: 'cost-refresh' },
     }),
   ]);
+  // S3: a moto server, the pipeline's objects under ours/, the baseline's under baseline/.
+  let s3: (S3Target & { server: RunningServer }) | undefined;
+  if (opts.storage === 's3') {
+    const server = await startS3Server({ logFile: join(dir, 's3.log') });
+    s3 = {
+      server,
+      rclone: ensureRclone(),
+      endpoint: server.address,
+      bucket: 'bench',
+      prefix: 'baseline/',
+      accessKeyId: 'test',
+      secretAccessKey: 'test',
+    };
+    // The worker's S3 client takes its keys from the SDK's usual sources.
+    process.env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
+    const client = new S3Client({ endpoint: s3.endpoint, region: 'us-east-1', forcePathStyle: true });
+    await client.send(new CreateBucketCommand({ Bucket: s3.bucket }));
+    client.destroy();
+  }
   const simulator = { baseUrl: sim.baseUrl, directory: 'TEST', passphrase: 'simulator-passphrase' };
   const config = benchConfig(simulator, dir, {
+    storage: s3 && {
+      kind: 's3',
+      bucket: s3.bucket,
+      prefix: 'ours/',
+      region: 'us-east-1',
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      checksums: 'when_required',
+    },
     temporalAddress: temporal.address,
     fileActivities: opts.fileActivities,
     window: opts.window ?? opts.books,
@@ -243,7 +302,7 @@ async function main(): Promise<void> {
     process.stderr.write(`(simulator packages ready in ${((Date.now() - pregen) / 1000).toFixed(1)} s)\n`);
     const passphraseFile = join(dir, 'secrets', 'gpg-passphrase.txt');
     const baselineBefore = opts.baseline
-      ? await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-1'), opts.fileActivities)
+      ? await gpgTarBaseline(join(dir, 'sim', 'archives', 'TEST'), passphraseFile, join(dir, 'baseline-1'), opts.fileActivities, s3)
       : undefined;
     process.stderr.write(
       `(load average before the batch: ${loadavg()
@@ -258,8 +317,10 @@ async function main(): Promise<void> {
     resetPeakRss(temporal.pid);
     resetPeakRss(sim.pid);
     const serverTimeBefore = await scrapeServerTime(metricsUrl);
+    const fromUs = nowUs();
     const threadsBefore = threadCpu();
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const s3Before = s3 && sampleProcess(s3.server.pid);
     const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
     const started = Date.now();
     const handle = await startBatch(client, config, barcodes, {
@@ -269,7 +330,20 @@ async function main(): Promise<void> {
     const summary = await handle.result();
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
+    const s3After = s3 && sampleProcess(s3.server.pid);
     const threadsAfter = threadCpu();
+    const toUs = nowUs();
+    if (opts.breakdown && profileDir) {
+      const reading = (t: ThreadCpu): ThreadReading => [...t].map(([tid, { name, cpuSeconds }]) => [tid, name, cpuSeconds]);
+      writeWindow(profileDir, {
+        pid: process.pid,
+        books: opts.books,
+        fromUs,
+        toUs,
+        threadsBefore: reading(threadsBefore),
+        threadsAfter: reading(threadsAfter),
+      });
+    }
     const diskPeak = await disk.stop();
     const serverTimeAfter = await scrapeServerTime(metricsUrl);
     const grinRequests = (await sim.control<{ grinRequests: number }>('stats')).grinRequests - grinBefore;
@@ -308,7 +382,7 @@ async function main(): Promise<void> {
       `local disk high-water (processing folder, ${diskPeak.samples} samples every ≥ ${opts.sampleMs} ms): ${diskPeak.peakBooks} books, ${(diskPeak.peakBytes / 1024 ** 2).toFixed(1)} MiB`,
     );
     console.log(
-      `CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)`,
+      `CPU per book: worker ${ms(after.worker - before.worker)} ms, Temporal server ${ms(after.server.cpuSeconds - before.server.cpuSeconds)} ms, together ${ms(after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds)} ms; simulator ${ms(after.simulator.cpuSeconds - before.simulator.cpuSeconds)} ms (GRIN's side, not ours)${s3Before && s3After ? `; S3 server (moto) ${ms(s3After.cpuSeconds - s3Before.cpuSeconds)} ms (storage's side, not ours)` : ''}`,
     );
     console.log(formatThreadCpu(threadsBefore, threadsAfter, n));
     if (opts.history)
@@ -334,13 +408,14 @@ async function main(): Promise<void> {
         passphraseFile,
         join(dir, 'baseline-2'),
         opts.fileActivities,
+        s3,
       );
       for (const [label, b] of [
         ['before the batch', baselineBefore!],
         ['after the batch', afterRound],
       ] as const) {
         console.log(
-          `baseline ${label} (gpg -d | tee | tar -xz, then cp to a folder; ${opts.fileActivities} at a time, same archives): wall ${b.wallSeconds.toFixed(1)} s, ` +
+          `baseline ${label} (gpg -d | tee | tar -xz, then ${s3 ? 'rclone copyto to the same S3 server' : 'cp to a folder'}; ${opts.fileActivities} at a time, same archives): wall ${b.wallSeconds.toFixed(1)} s, ` +
             `CPU ${ms(b.cpuSeconds)} ms per book, largest process peak RSS ${b.peakRssMiB.toFixed(0)} MiB; ` +
             `ours/baseline: wall ${(seconds / b.wallSeconds).toFixed(2)}×, CPU worker ${((after.worker - before.worker) / b.cpuSeconds).toFixed(2)}×, worker + server ${((after.worker - before.worker + after.server.cpuSeconds - before.server.cpuSeconds) / b.cpuSeconds).toFixed(2)}×`,
         );
@@ -354,7 +429,7 @@ async function main(): Promise<void> {
   } finally {
     workers.shutdown();
     await running;
-    await Promise.all([sim.stop(), temporal.stop()]);
+    await Promise.all([sim.stop(), temporal.stop(), s3?.server.stop()]);
     if (!opts.keep) rmSync(dir, { recursive: true, force: true });
     else process.stderr.write(`(data kept in ${dir})\n`);
   }
