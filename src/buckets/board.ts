@@ -9,7 +9,7 @@
  * book at once is not supported (Temporal runs a book's activities one at a time).
  */
 import { PipelineError } from '../common/errors';
-import { promises as fs } from 'node:fs';
+import { lstat, promises as fs } from 'node:fs';
 import pLimit from 'p-limit';
 import * as path from 'node:path';
 import { TEMP_NAME, writeFileAtomic } from '../common/atomic-file';
@@ -433,10 +433,10 @@ export class Board {
    * in `setAside`. Must run under the barcode's lock.
    */
   private async settle(barcode: string, setAside: BoardProblem[] = []): Promise<Settled | null> {
-    const present = await Promise.all(BUCKETS.map(async (bucket) => ((await isFile(this.tokenPath(bucket, barcode))) ? bucket : null)));
+    const present = await regularFiles(BUCKETS.map((bucket) => this.tokenPath(bucket, barcode)));
     const copies: Copy[] = [];
-    for (const bucket of present) {
-      const copy = bucket && (await this.readCopy(bucket, barcode));
+    for (const [i, bucket] of BUCKETS.entries()) {
+      const copy = present[i] && (await this.readCopy(bucket, barcode));
       if (copy) copies.push(copy);
     }
     if (copies.length === 0) return null;
@@ -560,13 +560,30 @@ async function readTokenFile(file: string, barcode: string): Promise<ReadOutcome
   };
 }
 
-async function isFile(file: string): Promise<boolean> {
-  try {
-    return (await fs.lstat(file)).isFile();
-  } catch (error) {
-    if (errorCode(error) === 'ENOENT') return false;
-    throw error;
-  }
+/**
+ * Which of `files` are regular files (a missing one is not), checked at once. Every lookup asks
+ * this of all ten buckets, nine of them missing: fs.lstat's callbacks gathered into one promise
+ * spare ten promises and nine rejections, each capturing a stack, that fs.promises.lstat costs
+ * (measured: ~170 µs less CPU a lookup; docs/benchmarks.md, issue 23).
+ */
+export function regularFiles(files: readonly string[]): Promise<boolean[]> {
+  return new Promise((resolve, reject) => {
+    const found = files.map(() => false);
+    let left = files.length;
+    if (left === 0) return resolve(found);
+    let failed = false;
+    files.forEach((file, i) =>
+      lstat(file, (error, stats) => {
+        if (failed) return;
+        if (error && error.code !== 'ENOENT') {
+          failed = true;
+          return reject(error);
+        }
+        found[i] = !error && stats.isFile();
+        if (--left === 0) resolve(found);
+      }),
+    );
+  });
 }
 
 async function removeIfOlderThan(file: string, maxAgeMs: number): Promise<boolean> {
