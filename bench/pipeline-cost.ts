@@ -217,6 +217,8 @@ async function main(): Promise<void> {
     .option('--no-baseline', 'skip the gpg | tar baseline (run on the same archives before and after the batch)')
     .option('--storage <kind>', "the pipeline's storage: local (a folder) or s3 (a moto server; the baseline uploads with rclone)", 'local')
     .option('--breakdown', 'run under the CPU profiler and print the worker CPU by component and thread (bench/cpu-breakdown.ts)', false)
+    // Handled before this parser (runSizes); listed so --help shows it.
+    .option('--sizes', "issue 23's three shapes one after the other, each in its own process: 100 × 2.6 MB, 20 × 41.5 MB, 5 × 309 MB")
     .parse(process.argv)
     .opts<{
       books: number;
