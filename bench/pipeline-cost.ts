@@ -95,10 +95,31 @@ export function threadCpu(): ThreadCpu {
 }
 
 /**
+ * `threadCpu` readings every `intervalMs` until `stop`, which returns the last reading with each
+ * thread that ended meanwhile (a decryption thread the pool let go when idle) at its last sampled
+ * figure, so its CPU is not lost from the per-thread split (at most one interval of it is).
+ */
+export function watchThreadCpu(intervalMs: number): { stop(): ThreadCpu } {
+  const lastSeen: ThreadCpu = new Map();
+  const sample = () => {
+    for (const [tid, t] of threadCpu()) lastSeen.set(tid, t);
+  };
+  const timer = setInterval(sample, intervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      const now = threadCpu();
+      for (const [tid, t] of lastSeen) if (!now.has(tid)) now.set(tid, t);
+      return now;
+    },
+  };
+}
+
+/**
  * Where the worker process's CPU went between two `threadCpu` readings: the main thread (activities,
  * board, HTTP), Node's file-system thread pool, the SDK's Rust core, and each other thread that did
  * at least 1 % of the work (the workflow thread, the decryption thread). Threads that ended between
- * the readings are missing.
+ * the readings are missing unless the later reading comes from `watchThreadCpu`.
  */
 export function formatThreadCpu(before: ThreadCpu, after: ThreadCpu, books: number): string {
   const groups = new Map<string, number>();
@@ -321,6 +342,7 @@ async function main(): Promise<void> {
     const serverTimeBefore = await scrapeServerTime(metricsUrl);
     const fromUs = nowUs();
     const threadsBefore = threadCpu();
+    const threadWatch = watchThreadCpu(opts.sampleMs);
     const before = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const s3Before = s3 && sampleProcess(s3.server.pid);
     const disk = watchProcessingDir(config.processingDir, opts.sampleMs);
@@ -333,7 +355,7 @@ async function main(): Promise<void> {
     const seconds = (Date.now() - started) / 1000;
     const after = { worker: ownCpuSeconds(), server: sampleProcess(temporal.pid), simulator: sampleProcess(sim.pid) };
     const s3After = s3 && sampleProcess(s3.server.pid);
-    const threadsAfter = threadCpu();
+    const threadsAfter = threadWatch.stop();
     const toUs = nowUs();
     if (opts.breakdown && profileDir) {
       const reading = (t: ThreadCpu): ThreadReading => [...t].map(([tid, { name, cpuSeconds }]) => [tid, name, cpuSeconds]);
