@@ -9,6 +9,8 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { FailureTypeName } from '../../src/common/failure-types';
 import type { bookWorkflow } from '../../src/workflows';
+import { PipelineConfigSchema } from '../../src/config/schema';
+import { bookSettingsFrom } from '../../src/workflows/book-settings';
 import { bookWorkflowId, statusQuery, type BookInput, type BookSettings, type BookStatus } from '../../src/workflows/contracts';
 import { workflowBundle } from './pipeline';
 
@@ -36,6 +38,11 @@ export function stubQueues(prefix: string) {
   };
 }
 export type StubQueues = ReturnType<typeof stubQueues>;
+
+/** A book's settings as `bookSettingsFrom` makes them from the configuration's defaults, on these queues. */
+export function stubSettings(queues: StubQueues, overrides: Partial<BookSettings> = {}): BookSettings {
+  return bookSettingsFrom(PipelineConfigSchema.parse({}), { grinTaskQueue: queues.grin, fileTaskQueue: queues.files, ...overrides });
+}
 
 /** One book's stubs: the calls they saw, the board as they keep it, and scripted answers per activity. */
 export class Book {

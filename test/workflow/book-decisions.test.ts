@@ -24,23 +24,13 @@ import {
   type BookSettings,
   type BookStatus,
 } from '../../src/workflows/contracts';
-import { Book, fails, status, stubQueues, StubBooks, type Answer } from '../support/stub-books';
+import { Book, fails, status, stubQueues, stubSettings, StubBooks, type Answer } from '../support/stub-books';
 
 jest.setTimeout(120_000);
 
 const queues = stubQueues('decisions');
-/** The defaults of src/config/schema.ts, as `bookSettingsFrom` makes them. */
-const settings: BookSettings = {
-  grinTaskQueue: queues.grin,
-  fileTaskQueue: queues.files,
-  pollIntervalSeconds: 300,
-  queueFullRetrySeconds: 600,
-  maxConversionWaitHours: 30 * 24,
-  hostPickupTimeoutSeconds: 600,
-  heartbeatTimeoutSeconds: 120,
-  grinRetryMaxSeconds: 1800,
-  fileRetryMaxSeconds: 300,
-};
+/** The configuration's defaults: host pickup 10 minutes, GRIN retries up to 30 minutes apart, file retries up to 5. */
+const settings = stubSettings(queues);
 const stubs = new StubBooks(queues, settings);
 let env: TestWorkflowEnvironment;
 

@@ -7,18 +7,16 @@
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { FailureType } from '../../src/common/failure-types';
-import { retrySignal, type BookSettings } from '../../src/workflows/contracts';
+import { retrySignal } from '../../src/workflows/contracts';
 import { temporalAddress } from '../support/pipeline';
-import { Book, fails, status, stubQueues, StubBooks } from '../support/stub-books';
+import { Book, fails, status, stubQueues, stubSettings, StubBooks } from '../support/stub-books';
 import { waitUntil } from '../support/wait';
 
 jest.setTimeout(120_000);
 
 const queues = stubQueues('park-query');
 /** Short waits: the dev server cannot skip time. */
-const settings: BookSettings = {
-  grinTaskQueue: queues.grin,
-  fileTaskQueue: queues.files,
+const settings = stubSettings(queues, {
   pollIntervalSeconds: 1,
   queueFullRetrySeconds: 1,
   maxConversionWaitHours: 1,
@@ -26,7 +24,7 @@ const settings: BookSettings = {
   heartbeatTimeoutSeconds: 5,
   grinRetryMaxSeconds: 1,
   fileRetryMaxSeconds: 1,
-};
+});
 const stubs = new StubBooks(queues, settings);
 let env: TestWorkflowEnvironment;
 
